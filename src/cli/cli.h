@@ -1,0 +1,53 @@
+/*
+ * cli.h - the airlock command line: one file per command (cmd_<verb>.c),
+ * each registered in the one table in main.c.
+ */
+#ifndef AIRLOCK_CLI_H
+#define AIRLOCK_CLI_H
+
+#include "core/core.h"
+
+/* Exit codes; each means one thing across all commands. */
+enum cli_exit {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,		/* the command ran and found a problem */
+	EXIT_USAGE = 2,		/* bad arguments or a bad config file */
+	EXIT_DATA = 3,		/* bad or corrupt input data */
+	EXIT_IO = 4,		/* I/O, permission or resource failure */
+	EXIT_DENIED = 5,	/* refused: policy, auth, sandbox */
+	EXIT_INTERNAL = 70,	/* a bug */
+};
+
+/* What every command receives: global options and the loaded config. */
+struct cli {
+	const char *prog;	/* "airlock" */
+	const char *config_path;	/* --config / AIRLOCK_CONFIG, or NULL */
+	const char *data_dir;	/* --data / AIRLOCK_DATA / data.dir / default */
+	struct config *cfg;	/* effective configuration; never NULL */
+};
+
+struct command {
+	const char *name;
+	int (*fn)(struct cli *cli, int argc, char **argv);
+	const char *summary;	/* one line for `airlock --help` */
+	const char *usage;	/* full help for `airlock help NAME` / --help */
+};
+
+/* Prints "airlock: <what>: <message>" to stderr in the one error format. */
+void cli_error(const char *what, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Prints an error from e (with its location when known). */
+void cli_error_err(const char *what, const struct err *e);
+/* Maps a status to the command's exit code. */
+int cli_exit_for(status_t st);
+/* Returns 1 when argv holds -h or --help (and prints the command's usage). */
+int cli_wants_help(const struct command *cmd, int argc, char **argv);
+/* Looks a command up by name; NULL if unknown. */
+const struct command *cli_command_find(const char *name);
+
+/* Commands (cmd_*.c). Keep sorted. */
+int cmd_config(struct cli *cli, int argc, char **argv);
+int cmd_help(struct cli *cli, int argc, char **argv);
+int cmd_version(struct cli *cli, int argc, char **argv);
+
+#endif

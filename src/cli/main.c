@@ -1,0 +1,216 @@
+/*
+ * main.c - `airlock <command>`: global options, the command table, and the
+ * one place that decides the process's exit code.
+ */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct command commands[] = {
+	{ "config", cmd_config, "check or show the configuration",
+	  "usage: airlock config check [FILE]\n"
+	  "       airlock config show\n"
+	  "\n"
+	  "check   validate FILE (or --config / AIRLOCK_CONFIG) against the schema;\n"
+	  "        errors name file:line:column, exit code 2\n"
+	  "show    print the effective configuration and where each value came from\n"
+	  "        (default, file or environment)\n" },
+	{ "help", cmd_help, "show help for a command",
+	  "usage: airlock help [COMMAND]\n" },
+	{ "version", cmd_version, "print version, revision, build flags, CPU features",
+	  "usage: airlock version\n" },
+};
+
+static const char global_usage[] =
+	"usage: airlock [--config FILE] [--data DIR] <command> [args]\n"
+	"\n"
+	"airlock is a self-hosted AI coding assistant: model inference, code\n"
+	"context, policy and audit, all inside this machine.\n"
+	"\n"
+	"global options (any command):\n"
+	"  --config FILE   configuration file (env AIRLOCK_CONFIG)\n"
+	"  --data DIR      data directory (env AIRLOCK_DATA; default\n"
+	"                  $XDG_DATA_HOME/airlock or ~/.local/share/airlock)\n"
+	"  -h, --help      this help; `airlock help COMMAND` for a command's\n"
+	"\n"
+	"exit codes: 0 ok, 1 failed/findings, 2 usage or config error,\n"
+	"3 bad input data, 4 I/O, 5 denied, 70 internal error\n"
+	"\n"
+	"commands:\n";
+
+const struct command *cli_command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+void cli_error(const char *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "airlock: %s: ", what);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+void cli_error_err(const char *what, const struct err *e)
+{
+	char line[1024];
+
+	err_format(e, line, sizeof line);
+	fprintf(stderr, "airlock: %s: %s\n", what, line);
+}
+
+int cli_exit_for(status_t st)
+{
+	switch (st) {
+	case ST_OK: return EXIT_OK;
+	case ST_INVAL: case ST_CONFIG: return EXIT_USAGE;
+	case ST_CORRUPT: case ST_UNSUPPORTED: case ST_VERIFY: return EXIT_DATA;
+	case ST_IO: case ST_NOMEM: case ST_LIMIT: case ST_NOTFOUND:
+	case ST_EXISTS: case ST_BUSY: case ST_TIMEOUT: return EXIT_IO;
+	case ST_PERM: case ST_AUTH: case ST_DENIED: return EXIT_DENIED;
+	case ST_INTERNAL: return EXIT_INTERNAL;
+	default: return EXIT_FAIL;
+	}
+}
+
+int cli_wants_help(const struct command *cmd, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			fputs(cmd->usage, stdout);
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static void print_global_help(FILE *f)
+{
+	fputs(global_usage, f);
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+}
+
+int cmd_help(struct cli *cli, int argc, char **argv)
+{
+	const struct command *c;
+
+	(void)cli;
+	if (argc < 2) {
+		print_global_help(stdout);
+		return EXIT_OK;
+	}
+	c = cli_command_find(argv[1]);
+	if (!c) {
+		cli_error("help", "unknown command '%s'", argv[1]);
+		return EXIT_USAGE;
+	}
+	fputs(c->usage, stdout);
+	return EXIT_OK;
+}
+
+/* The default data directory: $XDG_DATA_HOME/airlock or ~/.local/share/airlock. */
+static const char *default_data_dir(char *out, size_t n)
+{
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+
+	if (xdg && *xdg)
+		snprintf(out, n, "%s/airlock", xdg);
+	else if (home && *home)
+		snprintf(out, n, "%s/.local/share/airlock", home);
+	else
+		snprintf(out, n, "./airlock-data");
+	return out;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli cli = { .prog = "airlock" };
+	struct err e;
+	char defdata[4096];
+	const struct command *cmd;
+	const char *env;
+	int i, rc;
+
+	cli.config_path = (env = getenv("AIRLOCK_CONFIG")) && *env ? env : NULL;
+	cli.data_dir = (env = getenv("AIRLOCK_DATA")) && *env ? env : NULL;
+
+	/* Global options come before the command. */
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			print_global_help(stdout);
+			return EXIT_OK;
+		} else if (strcmp(a, "--version") == 0) {
+			return cmd_version(&cli, 1, (char *[]){ "version", NULL });
+		} else if (strcmp(a, "--config") == 0 || strcmp(a, "--data") == 0) {
+			if (i + 1 >= argc) {
+				cli_error(a + 2, "option needs a value");
+				return EXIT_USAGE;
+			}
+			if (a[2] == 'c')
+				cli.config_path = argv[++i];
+			else
+				cli.data_dir = argv[++i];
+		} else if (strncmp(a, "--config=", 9) == 0) {
+			cli.config_path = a + 9;
+		} else if (strncmp(a, "--data=", 7) == 0) {
+			cli.data_dir = a + 7;
+		} else {
+			cli_error("usage", "unknown option '%s' (see airlock --help)", a);
+			return EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		print_global_help(stderr);
+		return EXIT_USAGE;
+	}
+	cmd = cli_command_find(argv[i]);
+	if (!cmd) {
+		cli_error("usage", "unknown command '%s' (see airlock --help)", argv[i]);
+		return EXIT_USAGE;
+	}
+	if (cli_wants_help(cmd, argc - i, argv + i))
+		return EXIT_OK;
+
+	log_setup(LOG_INFO, LOG_FMT_AUTO, NULL);
+	/* `config check FILE` loads its own file; everything else loads here. */
+	err_clear(&e);
+	if (config_load(cli.config_path, &cli.cfg, &e) != ST_OK) {
+		if (strcmp(cmd->name, "config") != 0 && strcmp(cmd->name, "help") != 0 &&
+		    strcmp(cmd->name, "version") != 0) {
+			cli_error_err("config", &e);
+			return EXIT_USAGE;
+		}
+		cli.cfg = NULL;
+	}
+	if (cli.cfg) {
+		int lvl = log_level_parse(config_str(cli.cfg, "log.level"));
+		const char *fmt = config_str(cli.cfg, "log.format");
+		log_setup(lvl < 0 ? LOG_INFO : (enum log_level)lvl,
+			  strcmp(fmt, "json") == 0 ? LOG_FMT_JSON :
+			  strcmp(fmt, "human") == 0 ? LOG_FMT_HUMAN : LOG_FMT_AUTO,
+			  NULL);
+		if (!cli.data_dir && config_str(cli.cfg, "data.dir")[0])
+			cli.data_dir = config_str(cli.cfg, "data.dir");
+	}
+	if (!cli.data_dir)
+		cli.data_dir = default_data_dir(defdata, sizeof defdata);
+
+	rc = cmd->fn(&cli, argc - i, argv + i);
+	config_free(cli.cfg);
+	return rc;
+}

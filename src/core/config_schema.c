@@ -1,0 +1,55 @@
+/*
+ * config_schema.c - every setting airlock reads, with its type, default,
+ * bounds and help. The environment override of "a.b_c" is AIRLOCK_A_B_C.
+ * Keep rows grouped by section; `airlock config show` prints them in order.
+ */
+#include "core/core.h"
+
+#include <stdint.h>
+
+#define NOB 0, 0
+
+static const struct cfg_setting schema[] = {
+	/* data directory and logging */
+	{ "data.dir", CFG_STR, "", NOB, NULL,
+	  "data directory (empty: --data, AIRLOCK_DATA or the per-user default)" },
+	{ "log.level", CFG_ENUM, "info", NOB, "debug|info|warn|error|off",
+	  "lowest level written to the log" },
+	{ "log.format", CFG_ENUM, "auto", NOB, "auto|human|json",
+	  "auto: human on a terminal, JSON lines otherwise" },
+
+	/* server */
+	{ "server.listen", CFG_STR, "127.0.0.1:8080", NOB, NULL,
+	  "address:port the HTTP server listens on" },
+	{ "server.threads", CFG_INT, "0", 0, 1024, NULL,
+	  "inference threads (0: one per online CPU)" },
+	{ "server.tls_cert", CFG_STR, "", NOB, NULL,
+	  "PEM certificate file; with tls_key enables HTTPS" },
+	{ "server.tls_key", CFG_STR, "", NOB, NULL, "PEM private key file" },
+	{ "server.max_body", CFG_SIZE, "4M", 1024, (int64_t)1 << 30, NULL,
+	  "largest request body accepted (larger: 413)" },
+	{ "server.request_timeout", CFG_DURATION, "120s", 100, 86400000, NULL,
+	  "deadline of one request" },
+
+	/* model */
+	{ "model.path", CFG_STR, "", NOB, NULL,
+	  "GGUF model file (empty: serve from the index model)" },
+	{ "model.n_ctx", CFG_INT, "4096", 16, 1 << 20, NULL,
+	  "context length in tokens per sequence" },
+
+	/* audit */
+	{ "audit.store_content", CFG_BOOL, "false", NOB, NULL,
+	  "keep prompt and output text in the audit log (else hashes only)" },
+	{ "audit.retention_days", CFG_INT, "365", 0, 36500, NULL,
+	  "days after which record contents are pruned (0: keep forever)" },
+
+	/* sealed boundary */
+	{ "egress.allow", CFG_LIST, "", NOB, NULL,
+	  "the only outbound destinations (host:port), e.g. an upstream server" },
+};
+
+const struct cfg_setting *config_schema(size_t *n)
+{
+	*n = sizeof schema / sizeof schema[0];
+	return schema;
+}
