@@ -1,0 +1,50 @@
+/*
+ * model_int.h - structures private to the model module: the loaded model
+ * (hyperparameters + pointers to its mapped weights) and the helpers the
+ * forward pass shares with the loader and the synthesiser.
+ */
+#ifndef AIRLOCK_MODEL_INT_H
+#define AIRLOCK_MODEL_INT_H
+
+#include "model/model.h"
+
+/* One layer's weights; bias tensors are NULL when absent. */
+struct mdl_layer {
+	const struct mdl_tensor *attn_norm;	/* (n_embd) f32 */
+	const struct mdl_tensor *wq, *wk, *wv;	/* (n_embd) -> (n_head*hd), (n_head_kv*hd) */
+	const struct mdl_tensor *bq, *bk, *bv;	/* qwen2 biases, f32 */
+	const struct mdl_tensor *wo;		/* (n_head*hd) -> (n_embd) */
+	const struct mdl_tensor *ffn_norm;	/* (n_embd) f32 */
+	const struct mdl_tensor *ffn_gate, *ffn_up;	/* (n_embd) -> (n_ff) */
+	const struct mdl_tensor *ffn_down;	/* (n_ff) -> (n_embd) */
+};
+
+struct mdl_model {
+	struct mdl_gguf *gguf;		/* owned */
+	struct mdl_hparams hp;
+	const struct mdl_tensor *tok_embd;	/* (n_vocab, n_embd) rows */
+	const struct mdl_tensor *output_norm;	/* (n_embd) */
+	const struct mdl_tensor *output;	/* (n_vocab, n_embd); tok_embd when tied */
+	const struct mdl_tensor *rope_freqs;	/* (rope_dim/2) f32 or NULL */
+	struct mdl_layer *layers;		/* n_layer */
+	int64_t n_params;
+};
+
+/* Converts n elements of one row of a tensor of ggml type `type` to f32.
+ * Returns ST_UNSUPPORTED for a type the engine cannot compute with. */
+status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);
+/* 1 when the engine computes with tensors of this type. */
+int mdl__type_supported(uint32_t type);
+
+/* Bridge to the quantised formats (quant.c): 1 when type is a quantised
+ * type the engine computes with; dequantises one row of n elements. */
+int mdl__quant_supported(uint32_t type);
+status_t mdl__quant_row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);
+
+/* f16 / bf16 conversions (round to nearest even). */
+float mdl__f16_to_f32(uint16_t h);
+uint16_t mdl__f32_to_f16(float f);
+float mdl__bf16_to_f32(uint16_t h);
+uint16_t mdl__f32_to_bf16(float f);
+
+#endif
