@@ -13,124 +13,15 @@
  * Work is split over core's thread pool: matrix products by output rows,
  * attention by (token, head) pairs.
  *
- * Matrix products follow ggml's CPU conventions where they change the
- * numbers: activations multiplied with f16 / bf16 weights are first
- * rounded to that type, as ggml does, so that results compare tightly
- * with llama.cpp.
+ * Matrix products go through quant.h's mdl_matmul, which converts the
+ * activations to each weight type's vec_dot type as ggml's CPU backend
+ * does, so that logits compare tightly with llama.cpp.
  */
 #include "model/model_int.h"
+#include "model/quant.h"
 
 #include <math.h>
 #include <string.h>
-
-/* ------------------------------------------------------------------ */
-/* Element conversions                                                 */
-/* ------------------------------------------------------------------ */
-
-float mdl__f16_to_f32(uint16_t h)
-{
-	uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-	uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-	if (exp == 0) {
-		if (man == 0) {
-			bits = sign;
-		} else {	/* subnormal: renormalise */
-			int sh = 0;
-			while (!(man & 0x400)) {
-				man <<= 1;
-				sh++;
-			}
-			man &= 0x3ff;
-			bits = sign | ((uint32_t)(113 - sh) << 23) | (man << 13);
-		}
-	} else if (exp == 31) {
-		bits = sign | 0x7f800000u | (man << 13);
-	} else {
-		bits = sign | ((exp + 112) << 23) | (man << 13);
-	}
-	float f;
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
-uint16_t mdl__f32_to_f16(float f)
-{
-	uint32_t x;
-	memcpy(&x, &f, 4);
-	uint32_t sign = (x >> 16) & 0x8000;
-	uint32_t ax = x & 0x7fffffffu;
-	if (ax >= 0x7f800000u)	/* inf or nan */
-		return (uint16_t)(sign | 0x7c00 | (ax > 0x7f800000u ? 0x200 : 0));
-	if (ax >= 0x477ff000u)	/* rounds to >= 65520: overflow to inf */
-		return (uint16_t)(sign | 0x7c00);
-	if (ax < 0x38800000u) {	/* subnormal half (or zero) */
-		if (ax < 0x33000000u)
-			return (uint16_t)sign;
-		uint32_t e = ax >> 23, m = (ax & 0x7fffff) | 0x800000;
-		uint32_t shift = 126 - e;	/* 14..24 */
-		uint32_t half = m >> shift, rem = m & ((1u << shift) - 1), mid = 1u << (shift - 1);
-		if (rem > mid || (rem == mid && (half & 1)))
-			half++;
-		return (uint16_t)(sign | half);
-	}
-	uint32_t h = ((ax >> 13) - (112u << 10));
-	uint32_t rem = ax & 0x1fff;
-	if (rem > 0x1000 || (rem == 0x1000 && (h & 1)))
-		h++;
-	return (uint16_t)(sign | h);
-}
-
-float mdl__bf16_to_f32(uint16_t h)
-{
-	uint32_t bits = (uint32_t)h << 16;
-	float f;
-	memcpy(&f, &bits, 4);
-	return f;
-}
-
-uint16_t mdl__f32_to_bf16(float f)
-{
-	uint32_t x;
-	memcpy(&x, &f, 4);
-	if ((x & 0x7fffffffu) > 0x7f800000u)	/* nan: keep it quiet */
-		return (uint16_t)((x >> 16) | 64);
-	return (uint16_t)((x + (0x7fff + ((x >> 16) & 1))) >> 16);
-}
-
-int mdl__type_supported(uint32_t type)
-{
-	return type == MDL_GGML_F32 || type == MDL_GGML_F16 || type == MDL_GGML_BF16 ||
-	       mdl__quant_supported(type);
-}
-
-status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n)
-{
-	switch (type) {
-	case MDL_GGML_F32:
-		memcpy(dst, src, (size_t)n * 4);
-		return ST_OK;
-	case MDL_GGML_F16: {
-		const uint8_t *p = src;
-		for (int64_t i = 0; i < n; i++) {
-			uint16_t h;
-			memcpy(&h, p + 2 * i, 2);
-			dst[i] = mdl__f16_to_f32(h);
-		}
-		return ST_OK;
-	}
-	case MDL_GGML_BF16: {
-		const uint8_t *p = src;
-		for (int64_t i = 0; i < n; i++) {
-			uint16_t h;
-			memcpy(&h, p + 2 * i, 2);
-			dst[i] = mdl__bf16_to_f32(h);
-		}
-		return ST_OK;
-	}
-	default:
-		return mdl__quant_row_to_f32(type, src, dst, n);
-	}
-}
 
 /* ------------------------------------------------------------------ */
 /* The context                                                         */
@@ -160,8 +51,7 @@ struct mdl_ctx {
 	float *k, *v;		/* (n_batch, kv_dim) */
 	float *hb, *hb2;	/* (n_batch, n_ff) */
 	float *ob;		/* (n_batch, n_embd) projection outputs */
-	float *xr;		/* (n_batch, max_in) activations rounded for f16/bf16 weights */
-	float *rows;		/* (n_threads, max_in) dequantised weight rows */
+	void *mm_scratch;	/* mm_scratch_size bytes for mdl_matmul */
 	float *att;		/* (n_threads, n_ctx) attention scores */
 	float *rope_inv;	/* (rope_dim / 2) inverse frequencies incl. factors */
 	float *out_norm;	/* (n_embd) */
@@ -177,6 +67,12 @@ static float *alloc_f(size_t n, status_t *st)
 	if (!p)
 		*st = ST_NOMEM;
 	return p;
+}
+
+static size_t scratch_max(size_t cur, const struct mdl_tensor *w, size_t n_tok)
+{
+	size_t need = mdl_matmul_scratch_size((int)w->type, w->ne[0], (int64_t)n_tok);
+	return need > cur ? need : cur;
 }
 
 static status_t vec_load(const struct mdl_tensor *t, float **dst, float **mem)
@@ -228,15 +124,26 @@ status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
 	c->v = alloc_f(B * c->kv_dim, &st);
 	c->hb = alloc_f(B * hp->n_ff, &st);
 	c->hb2 = alloc_f(B * hp->n_ff, &st);
-	c->xr = alloc_f(B * c->max_in, &st);
 	c->ob = alloc_f(B * hp->n_embd, &st);
-	c->rows = alloc_f((size_t)c->n_threads * c->max_in, &st);
 	c->att = alloc_f((size_t)c->n_threads * n_ctx, &st);
 	c->rope_inv = alloc_f((size_t)hp->rope_dim / 2, &st);
 	c->out_norm = alloc_f((size_t)hp->n_embd, &st);
 	size_t per_layer = 2 * (size_t)hp->n_embd + (size_t)c->q_dim + 2 * (size_t)c->kv_dim;
 	c->vec_mem = alloc_f(L * per_layer, &st);
 	if (!st && !(c->lv = mem_calloc(L, sizeof *c->lv)))
+		st = ST_NOMEM;
+	size_t scratch = 0;
+	const struct mdl_tensor *mats[] = { m->output };
+	for (size_t i = 0; i < 1; i++)
+		scratch = scratch_max(scratch, mats[i], B);
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct mdl_layer *Ly = &m->layers[l];
+		const struct mdl_tensor *lm[] = { Ly->wq, Ly->wk, Ly->wv, Ly->wo,
+						  Ly->ffn_gate, Ly->ffn_up, Ly->ffn_down };
+		for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++)
+			scratch = scratch_max(scratch, lm[i], B);
+	}
+	if (!st && scratch && !(c->mm_scratch = mem_alloc(scratch)))
 		st = ST_NOMEM;
 	if (st) {
 		mdl_ctx_free(c);
@@ -279,10 +186,11 @@ void mdl_ctx_free(struct mdl_ctx *c)
 		return;
 	tpool_free(c->pool);
 	float **bufs[] = { &c->k_cache, &c->v_cache, &c->x, &c->xb, &c->q, &c->k, &c->v,
-			   &c->hb, &c->hb2, &c->xr, &c->ob, &c->rows, &c->att,
+			   &c->hb, &c->hb2, &c->ob, &c->att,
 			   &c->rope_inv, &c->out_norm, &c->vec_mem };
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		mem_free(*bufs[i]);
+	mem_free(c->mm_scratch);
 	mem_free(c->lv);
 	mem_free(c);
 }
@@ -303,62 +211,16 @@ static void rmsnorm(float *out, const float *x, const float *w, int n, float eps
 		out[i] = x[i] * scale * w[i];
 }
 
-struct matmul_job {
-	struct mdl_ctx *c;
-	const struct mdl_tensor *w;	/* (n_out rows of n_in) */
-	const float *x;			/* (n_tok, ldx) */
-	float *y;			/* (n_tok, ldy) */
-	int n_in, n_tok, ldx, ldy;
-	size_t row_bytes;
-	status_t st;
-};
-
-static void matmul_rows(void *arg, size_t begin, size_t end, int worker)
-{
-	struct matmul_job *j = arg;
-	float *row = j->c->rows + (size_t)worker * j->c->max_in;
-	const uint8_t *base = j->w->data;
-	for (size_t o = begin; o < end; o++) {
-		if (mdl__row_to_f32(j->w->type, base + o * j->row_bytes, row, j->n_in)) {
-			j->st = ST_UNSUPPORTED;	/* cannot happen: types checked at load */
-			return;
-		}
-		for (int t = 0; t < j->n_tok; t++) {
-			const float *xt = j->x + (size_t)t * j->ldx;
-			float s = 0;
-			for (int i = 0; i < j->n_in; i++)
-				s += row[i] * xt[i];
-			j->y[(size_t)t * j->ldy + o] = s;
-		}
-	}
-}
-
 /*
- * y[t][0..n_out) = W x[t] for t < n_tok. x has row stride ldx, y ldy.
- * Rounds x like ggml does for f16/bf16 weights (vec_dot_type).
+ * y[t][0..n_out) = W x[t] for t < n_tok, x and y packed (row strides the
+ * input and output widths of W).
  */
 static status_t matmul(struct mdl_ctx *c, const struct mdl_tensor *w, const float *x,
-		       int ldx, float *y, int ldy, int n_tok)
+		       float *y, int n_tok)
 {
-	int n_in = (int)w->ne[0], n_out = (int)w->ne[1];
-	if (w->type == MDL_GGML_F16 || w->type == MDL_GGML_BF16) {
-		for (int t = 0; t < n_tok; t++)
-			for (int i = 0; i < n_in; i++) {
-				float v = x[(size_t)t * ldx + i];
-				c->xr[(size_t)t * n_in + i] = w->type == MDL_GGML_F16
-					? mdl__f16_to_f32(mdl__f32_to_f16(v))
-					: mdl__bf16_to_f32(mdl__f32_to_bf16(v));
-			}
-		x = c->xr;
-		ldx = n_in;
-	}
-	struct matmul_job j = {
-		.c = c, .w = w, .x = x, .y = y, .n_in = n_in, .n_tok = n_tok,
-		.ldx = ldx, .ldy = ldy,
-		.row_bytes = (size_t)(n_in / mdl_ggml_type_block(w->type) * mdl_ggml_type_size(w->type)),
-	};
-	tpool_parallel_for(c->pool, (size_t)n_out, 4, matmul_rows, &j);
-	return j.st;
+	mdl_matmul(c->pool, (int)w->type, w->data, w->ne[1], w->ne[0], x, n_tok, y,
+		   c->mm_scratch);
+	return ST_OK;
 }
 
 /* Rotates pairs of one head vector in place at position pos. */
@@ -447,9 +309,9 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int 
 		const struct layer_vecs *lv = &c->lv[l];
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, lv->attn_norm, D, hp->norm_eps);
-		if ((st = matmul(c, Ly->wq, c->xb, D, c->q, c->q_dim, n)) ||
-		    (st = matmul(c, Ly->wk, c->xb, D, c->k, c->kv_dim, n)) ||
-		    (st = matmul(c, Ly->wv, c->xb, D, c->v, c->kv_dim, n)))
+		if ((st = matmul(c, Ly->wq, c->xb, c->q, n)) ||
+		    (st = matmul(c, Ly->wk, c->xb, c->k, n)) ||
+		    (st = matmul(c, Ly->wv, c->xb, c->v, n)))
 			return st;
 		size_t lbase = (size_t)l * c->n_ctx * c->kv_dim;
 		for (int t = 0; t < n; t++) {
@@ -474,19 +336,19 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int 
 		}
 		struct attn_job aj = { .c = c, .layer = l, .pos0 = pos, .n_tok = n };
 		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);
-		if ((st = matmul(c, Ly->wo, c->xb, c->q_dim, c->ob, D, n)))
+		if ((st = matmul(c, Ly->wo, c->xb, c->ob, n)))
 			return st;
 		for (size_t i = 0; i < (size_t)n * D; i++)
 			c->x[i] += c->ob[i];
 
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, lv->ffn_norm, D, hp->norm_eps);
-		if ((st = matmul(c, Ly->ffn_gate, c->xb, D, c->hb, F, n)) ||
-		    (st = matmul(c, Ly->ffn_up, c->xb, D, c->hb2, F, n)))
+		if ((st = matmul(c, Ly->ffn_gate, c->xb, c->hb, n)) ||
+		    (st = matmul(c, Ly->ffn_up, c->xb, c->hb2, n)))
 			return st;
 		for (size_t i = 0; i < (size_t)n * F; i++)
 			c->hb[i] = silu(c->hb[i]) * c->hb2[i];
-		if ((st = matmul(c, Ly->ffn_down, c->hb, F, c->ob, D, n)))
+		if ((st = matmul(c, Ly->ffn_down, c->hb, c->ob, n)))
 			return st;
 		for (size_t i = 0; i < (size_t)n * D; i++)
 			c->x[i] += c->ob[i];
@@ -497,7 +359,7 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int 
 		rmsnorm(c->xb + (size_t)(t - first) * D, c->x + (size_t)t * D, c->out_norm, D, hp->norm_eps);
 	if (!logits)
 		return ST_OK;
-	return matmul(c, m->output, c->xb, D, logits, hp->n_vocab, n - first);
+	return matmul(c, m->output, c->xb, logits, n - first);
 }
 
 status_t mdl_eval(struct mdl_ctx *c, const int32_t *tokens, int n, int pos,

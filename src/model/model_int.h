@@ -33,18 +33,7 @@ struct mdl_model {
 /* Converts n elements of one row of a tensor of ggml type `type` to f32.
  * Returns ST_UNSUPPORTED for a type the engine cannot compute with. */
 status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);
-/* 1 when the engine computes with tensors of this type. */
+/* 1 when the engine computes with weights of this type. */
 int mdl__type_supported(uint32_t type);
-
-/* Bridge to the quantised formats (quant.c): 1 when type is a quantised
- * type the engine computes with; dequantises one row of n elements. */
-int mdl__quant_supported(uint32_t type);
-status_t mdl__quant_row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);
-
-/* f16 / bf16 conversions (round to nearest even). */
-float mdl__f16_to_f32(uint16_t h);
-uint16_t mdl__f32_to_f16(float f);
-float mdl__bf16_to_f32(uint16_t h);
-uint16_t mdl__f32_to_bf16(float f);
 
 #endif
