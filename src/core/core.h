@@ -309,9 +309,9 @@ status_t file_read_full(int fd, void *p, size_t n, size_t *got);
 struct sha256 {
 	uint64_t opaque[16];	/* holds nettle's sha256_ctx */
 };
-void sha256_init(struct sha256 *h);
-void sha256_update(struct sha256 *h, const void *p, size_t n);
-void sha256_final(struct sha256 *h, uint8_t out[SHA256_LEN]);
+void sha256_begin(struct sha256 *h);
+void sha256_add(struct sha256 *h, const void *p, size_t n);
+void sha256_end(struct sha256 *h, uint8_t out[SHA256_LEN]);
 void sha256(const void *p, size_t n, uint8_t out[SHA256_LEN]);
 /* SHA-256 of a file's contents, streamed. */
 status_t sha256_file(const char *path, uint8_t out[SHA256_LEN], struct err *e);
