@@ -277,7 +277,7 @@ static void build_bad(struct gb *b, enum bad_id id)
 	case BAD_NO_DATA:
 		gb_head(b, 3, 1, 1);
 		gb_kv_u32(b, "general.alignment", 4096);
-		gb_tensor(b, "w", 32, 0, MDL_TYPE_F32, 0);
+		gb_tensor(b, "w", 1, 0, MDL_TYPE_F32, 0);
 		break;
 	}
 }
