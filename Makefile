@@ -42,6 +42,9 @@ ifeq ($(BUILD),asan)
 OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 LDOPT := -fsanitize=address,undefined
+else ifeq ($(BUILD),fuzz)
+OPT :=
+LDOPT :=
 else ifeq ($(BUILD),debug)
 OPT := -O0 -g
 LDOPT :=
@@ -84,7 +87,7 @@ TEST_BINS := $(TEST_DIRS:%=$(O)/tests/test_%)
 
 Q := $(if $(V),,@)
 
-.PHONY: all deps run test check test-asan bench fuzz dist clean help
+.PHONY: all deps run test check test-asan bench fuzz dist clean help print-libs tests
 all: $(BIN)
 
 help:
@@ -154,6 +157,10 @@ fuzz: deps
 dist: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/dist.sh $(O)
+
+# For fuzz/run.sh: the libraries to link with.
+print-libs:
+	@echo $(PKG_LIBS)
 
 clean:
 	rm -rf build
