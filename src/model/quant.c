@@ -1183,18 +1183,13 @@ static pthread_once_t kern_once = PTHREAD_ONCE_INIT;
 
 static enum mdl_level detect_level(void)
 {
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma") ||
-	    !__builtin_cpu_supports("f16c"))
+	const struct cpu_features *f = cpu_features();
+	if (!f->avx2 || !f->fma || !f->f16c)
 		return MDL_LEVEL_SCALAR;
-	if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-	    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni"))
+	/* VNNI is what makes the AVX-512 integer kernels worth having. */
+	if (f->avx512f && f->avx512bw && f->avx512vl && f->avx512vnni)
 		return MDL_LEVEL_AVX512;
 	return MDL_LEVEL_AVX2;
-#else
-	return MDL_LEVEL_SCALAR;
-#endif
 }
 
 static void kern_init(void)
