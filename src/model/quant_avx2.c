@@ -173,73 +173,133 @@ AVX2 static float dot_bf16(int64_t n, const void *w, const void *x)
 /* Blocks of 32                                                        */
 /* ------------------------------------------------------------------ */
 
-AVX2 static float dot_q8_0(int64_t n, const void *w, const void *x)
+/*
+ * The kernels below are written once for nt activation rows (x, x + stride,
+ * ...) and inlined with nt = 1 (vec_dot) and nt = 4 (vec_dot_x4): the
+ * weights are unpacked once for all rows, and each row's arithmetic is the
+ * same sequence in both, so both give bit-identical results.
+ */
+#define KERNEL AVX2 static inline __attribute__((always_inline))
+
+/* Row t of the activations. */
+#define XROW(type, x, stride, t) \
+	((const type *)(const void *)((const uint8_t *)(x) + (size_t)(t) * (stride)))
+
+KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
 {
-	const struct mdl_block_q8_0 *a = w, *b = x;
+	const struct mdl_block_q8_0 *a = w;
 	int64_t nb = n / MDL_QK, i = 0;
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m256 acc0[4], acc1[4];
+	for (int t = 0; t < nt; t++)
+		acc0[t] = acc1[t] = _mm256_setzero_ps();
 	/* Two blocks per step with two accumulators to hide FMA latency. */
 	for (; i + 2 <= nb; i += 2) {
-		__m256i p0 = dot_i8(_mm256_loadu_si256((const __m256i *)a[i].qs),
-				    _mm256_loadu_si256((const __m256i *)b[i].qs));
-		__m256i p1 = dot_i8(_mm256_loadu_si256((const __m256i *)a[i + 1].qs),
-				    _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * fp16(b[i].d)),
-				       _mm256_cvtepi32_ps(p0), acc0);
-		acc1 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i + 1].d) * fp16(b[i + 1].d)),
-				       _mm256_cvtepi32_ps(p1), acc1);
+		__m256i q0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		__m256i q1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
+		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
+			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
+			__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
+						  _mm256_cvtepi32_ps(p0), acc0[t]);
+			acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * fp16(b[i + 1].d)),
+						  _mm256_cvtepi32_ps(p1), acc1[t]);
+		}
 	}
 	for (; i < nb; i++) {
-		__m256i p = dot_i8(_mm256_loadu_si256((const __m256i *)a[i].qs),
-				   _mm256_loadu_si256((const __m256i *)b[i].qs));
-		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * fp16(b[i].d)),
-				       _mm256_cvtepi32_ps(p), acc0);
+		__m256i q0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
+		float d0 = fp16(a[i].d);
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
+			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
+						  _mm256_cvtepi32_ps(p0), acc0[t]);
+		}
 	}
-	return hsum_ps(_mm256_add_ps(acc0, acc1));
+	for (int t = 0; t < nt; t++)
+		out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
-AVX2 static float dot_q4_0(int64_t n, const void *w, const void *x)
+KERNEL void q4_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
 {
 	const struct mdl_block_q4_0 *a = w;
-	const struct mdl_block_q8_0 *b = x;
 	int64_t nb = n / MDL_QK, i = 0;
 	const __m256i eight = _mm256_set1_epi8(8);
-	__m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+	__m256 acc0[4], acc1[4];
+	for (int t = 0; t < nt; t++)
+		acc0[t] = acc1[t] = _mm256_setzero_ps();
 	for (; i + 2 <= nb; i += 2) {
 		__m256i q0 = _mm256_sub_epi8(nibbles_32(a[i].qs), eight);
 		__m256i q1 = _mm256_sub_epi8(nibbles_32(a[i + 1].qs), eight);
-		__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-		__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * fp16(b[i].d)),
-				       _mm256_cvtepi32_ps(p0), acc0);
-		acc1 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i + 1].d) * fp16(b[i + 1].d)),
-				       _mm256_cvtepi32_ps(p1), acc1);
+		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
+			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
+			__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
+						  _mm256_cvtepi32_ps(p0), acc0[t]);
+			acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * fp16(b[i + 1].d)),
+						  _mm256_cvtepi32_ps(p1), acc1[t]);
+		}
 	}
 	for (; i < nb; i++) {
-		__m256i q = _mm256_sub_epi8(nibbles_32(a[i].qs), eight);
-		__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-		acc0 = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * fp16(b[i].d)),
-				       _mm256_cvtepi32_ps(p), acc0);
+		__m256i q0 = _mm256_sub_epi8(nibbles_32(a[i].qs), eight);
+		float d0 = fp16(a[i].d);
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
+			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
+						  _mm256_cvtepi32_ps(p0), acc0[t]);
+		}
 	}
-	return hsum_ps(_mm256_add_ps(acc0, acc1));
+	for (int t = 0; t < nt; t++)
+		out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
 }
 
-AVX2 static float dot_q5_0(int64_t n, const void *w, const void *x)
+KERNEL void q5_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
 {
 	const struct mdl_block_q5_0 *a = w;
-	const struct mdl_block_q8_0 *b = x;
 	int64_t nb = n / MDL_QK;
 	const __m256i sixteen = _mm256_set1_epi8(16);
-	__m256 acc = _mm256_setzero_ps();
+	__m256 acc[4];
+	for (int t = 0; t < nt; t++)
+		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
 		__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
 		__m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles_32(a[i].qs), hb), sixteen);
-		__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * fp16(b[i].d)),
-				      _mm256_cvtepi32_ps(p), acc);
+		float d = fp16(a[i].d);
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
+			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * fp16(b[i].d)),
+						 _mm256_cvtepi32_ps(p), acc[t]);
+		}
 	}
-	return hsum_ps(acc);
+	for (int t = 0; t < nt; t++)
+		out[t] = hsum_ps(acc[t]);
 }
+
+/* The single-row and four-row entry points of a kernel above. */
+#define ENTRY_POINTS(name)                                                      \
+	AVX2 static float dot_##name(int64_t n, const void *w, const void *x)   \
+	{                                                                      \
+		float out;                                                     \
+		name##_n(n, w, x, 0, 1, &out);                                 \
+		return out;                                                    \
+	}                                                                      \
+	AVX2 static void dot4_##name(int64_t n, const void *w, const void *x,   \
+				     size_t stride, float out[4])              \
+	{                                                                      \
+		name##_n(n, w, x, stride, 4, out);                             \
+	}
+
+ENTRY_POINTS(q8_0)
+ENTRY_POINTS(q4_0)
+ENTRY_POINTS(q5_0)
 
 AVX2 static float dot_q4_1(int64_t n, const void *w, const void *x)
 {
@@ -301,36 +361,51 @@ AVX2 static inline int k_min_sum(const uint8_t m[8], const int16_t *bsums)
 	return hsum_epi32(_mm256_madd_epi16(m16, bs));
 }
 
-AVX2 static float dot_q4_K(int64_t n, const void *w, const void *x)
+KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
 {
 	const struct mdl_block_q4_K *a = w;
-	const struct mdl_block_q8_K *b = x;
 	int64_t nb = n / MDL_QK_K;
 	const __m256i low4 = _mm256_set1_epi8(0x0f);
-	__m256 acc = _mm256_setzero_ps();
-	float summ = 0;
+	__m256 acc[4];
+	float summ[4];
+	for (int t = 0; t < nt; t++) {
+		acc[t] = _mm256_setzero_ps();
+		summ[t] = 0;
+	}
 	for (int64_t i = 0; i < nb; i++) {
 		uint8_t sc[8], m[8];
 		k_unpack(a[i].scales, sc, m);
 		const uint8_t *q = a[i].qs;
-		const int8_t *y = b[i].qs;
-		__m256i sumi = _mm256_setzero_si256();
-		for (int c = 0; c < 4; c++, q += 32, y += 64) {
+		__m256i sumi[4];
+		for (int t = 0; t < nt; t++)
+			sumi[t] = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++, q += 32) {
 			__m256i qv = _mm256_loadu_si256((const __m256i *)q);
 			__m256i lo = _mm256_and_si256(qv, low4);
 			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4);
-			__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
-			__m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
-			p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c]));
-			p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1]));
-			sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+			__m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]);
+			for (int t = 0; t < nt; t++) {
+				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 64 * c;
+				__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
+				__m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
+				p0 = _mm256_madd_epi16(p0, s0);
+				p1 = _mm256_madd_epi16(p1, s1);
+				sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+			}
 		}
-		float dy = b[i].d;
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * dy), _mm256_cvtepi32_ps(sumi), acc);
-		summ += fp16(a[i].dmin) * dy * (float)k_min_sum(m, b[i].bsums);
+		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+			summ[t] += dmin * b->d * (float)k_min_sum(m, b->bsums);
+		}
 	}
-	return hsum_ps(acc) - summ;
+	for (int t = 0; t < nt; t++)
+		out[t] = hsum_ps(acc[t]) - summ[t];
 }
+
+ENTRY_POINTS(q4_K)
 
 AVX2 static float dot_q5_K(int64_t n, const void *w, const void *x)
 {
@@ -374,24 +449,27 @@ AVX2 static float dot_q5_K(int64_t n, const void *w, const void *x)
  * the 32 * sum(y) part comes from the block's bsums:
  *   sum_g sc_g * sum(q*y) - 32 * sum_g sc_g * bsums_g.
  */
-AVX2 static float dot_q6_K(int64_t n, const void *w, const void *x)
+KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
 {
 	const struct mdl_block_q6_K *a = w;
-	const struct mdl_block_q8_K *b = x;
 	int64_t nb = n / MDL_QK_K;
 	const __m256i low4 = _mm256_set1_epi8(0x0f);
 	const __m256i three = _mm256_set1_epi8(3);
-	__m256 acc = _mm256_setzero_ps();
+	__m256 acc[4];
+	for (int t = 0; t < nt; t++)
+		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
 		const int8_t *sc = a[i].scales;
-		__m256i sumi = _mm256_setzero_si256();
+		__m256i sumi[4];
+		for (int t = 0; t < nt; t++)
+			sumi[t] = _mm256_setzero_si256();
 		for (int h = 0; h < 2; h++) {
 			const uint8_t *ql = a[i].ql + 64 * h, *qhp = a[i].qh + 32 * h;
-			const int8_t *y = b[i].qs + 128 * h;
 			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
 			__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
 			__m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
-			__m256i q[4];
+			__m256i q[4], s[4];
 			q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4),
 					       _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
 			q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
@@ -400,20 +478,31 @@ AVX2 static float dot_q6_K(int64_t n, const void *w, const void *x)
 					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
 			q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
 					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
-			for (int k = 0; k < 4; k++) {
-				__m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
-				int s0 = sc[8 * h + 2 * k], s1 = sc[8 * h + 2 * k + 1];
-				__m256i s = _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0));
-				sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, s));
+			for (int k = 0; k < 4; k++)
+				s[k] = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]),
+							_mm_set1_epi16(sc[8 * h + 2 * k]));
+			for (int t = 0; t < nt; t++) {
+				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 128 * h;
+				for (int k = 0; k < 4; k++) {
+					__m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
+					sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, s[k]));
+				}
 			}
 		}
 		__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-		__m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b[i].bsums));
-		sumi = _mm256_sub_epi32(sumi, _mm256_slli_epi32(corr, 5));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * b[i].d), _mm256_cvtepi32_ps(sumi), acc);
+		float d = fp16(a[i].d);
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
+			__m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b->bsums));
+			__m256i v = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(corr, 5));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(v), acc[t]);
+		}
 	}
-	return hsum_ps(acc);
+	for (int t = 0; t < nt; t++)
+		out[t] = hsum_ps(acc[t]);
 }
+
+ENTRY_POINTS(q6_K)
 
 /* ------------------------------------------------------------------ */
 /* Activation conversion                                               */
@@ -503,6 +592,11 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 	k->vec_dot[MDL_TYPE_Q4_K] = dot_q4_K;
 	k->vec_dot[MDL_TYPE_Q5_K] = dot_q5_K;
 	k->vec_dot[MDL_TYPE_Q6_K] = dot_q6_K;
+	k->vec_dot_x4[MDL_TYPE_Q8_0] = dot4_q8_0;
+	k->vec_dot_x4[MDL_TYPE_Q4_0] = dot4_q4_0;
+	k->vec_dot_x4[MDL_TYPE_Q5_0] = dot4_q5_0;
+	k->vec_dot_x4[MDL_TYPE_Q4_K] = dot4_q4_K;
+	k->vec_dot_x4[MDL_TYPE_Q6_K] = dot4_q6_K;
 	k->quant_act[MDL_TYPE_Q8_0] = act_q8_0;
 	k->quant_act[MDL_TYPE_Q8_1] = act_q8_1;
 	k->quant_act[MDL_TYPE_F16] = act_f16;

@@ -852,54 +852,62 @@ static void test_force_level(void **state)
 /* Matrix multiplication                                               */
 /* ------------------------------------------------------------------ */
 
+/*
+ * mdl_matmul equals per-row mdl_vec_dot bit for bit (including its
+ * four-token kernels), on 1 and 3 threads, for widths of one block, odd
+ * block counts and more, and token counts that leave remainders.
+ */
 static void test_matmul(void **state)
 {
-	const int64_t rows = 37, cols = 512, tok_max = 5;
+	const int64_t rows = 37, tok_max = 9, col_max = 7 * 256;
 	struct tpool *pool = tpool_new(3);
 	assert_non_null(pool);
-	float *wf = xalloc(rows * cols * sizeof(float));
-	float *X = xalloc(tok_max * cols * sizeof(float));
+	float *wf = xalloc(rows * col_max * sizeof(float));
+	float *X = xalloc(tok_max * col_max * sizeof(float));
 	float *Y1 = xalloc(tok_max * rows * sizeof(float));
 	float *Y3 = xalloc(tok_max * rows * sizeof(float));
-	uint8_t *W = xalloc(rows * cols * 4);
-	uint8_t *xq = xalloc(cols * 4);
-	void *scratch = xalloc(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, cols, tok_max) +
-			       mdl_matmul_scratch_size(MDL_TYPE_F32, cols, tok_max) + 4096 * 8);
-	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_F32, cols, tok_max), 0);
-	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, cols, 3), 3 * 576);
+	uint8_t *W = xalloc(rows * col_max * 4);
+	uint8_t *xq = xalloc(col_max * 4);
+	size_t scratch_size = mdl_matmul_scratch_size(MDL_TYPE_F16, col_max, tok_max);
+	void *scratch = xalloc(scratch_size);
+	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_F32, 512, 5), 0);
+	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, 512, 3), 3 * 576);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q4_0, 100, 1), 0);
 
 	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
 		mdl_quant_force_level((enum mdl_level)lvl);
 		for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
 			int type = weight_types[ti];
-			size_t rs = mdl_row_size(type, cols);
-			size_t need = mdl_matmul_scratch_size(type, cols, tok_max);
-			assert_true(need <= mdl_matmul_scratch_size(MDL_TYPE_Q8_0, cols, tok_max) + 4096 * 8);
-			rng_seed((uint64_t)type + 77);
-			fill_weights(wf, rows * cols, 0.05f);
-			fill_weights(X, tok_max * cols, 1.0f);
-			for (int64_t r = 0; r < rows; r++)
-				TH_OK(mdl_quant_row(type, wf + r * cols, W + r * rs, cols));
-			for (int64_t nt = 1; nt <= tok_max; nt += 4) {
-				memset(Y1, 0xff, tok_max * rows * sizeof(float));
-				memset(Y3, 0xff, tok_max * rows * sizeof(float));
-				mdl_matmul(NULL, type, W, rows, cols, X, nt, Y1, scratch);
-				mdl_matmul(pool, type, W, rows, cols, X, nt, Y3, scratch);
-				if (memcmp(Y1, Y3, (size_t)(nt * rows) * sizeof(float)) != 0)
-					fail_msg("%s level %d: 3 threads differ from 1",
-						 mdl_type_info(type)->name, lvl);
-				/* each output is the dot of its row and token */
-				for (int64_t t = 0; t < nt; t++) {
-					TH_OK(mdl_quant_act_row(type, X + t * cols, xq, cols));
-					for (int64_t r = 0; r < rows; r++) {
-						float want = mdl_vec_dot(type, cols, W + r * rs, xq);
-						if (Y1[t * rows + r] != want)
-							fail_msg("%s Y[%lld][%lld] = %g, want %g",
-								 mdl_type_info(type)->name,
-								 (long long)t, (long long)r,
-								 (double)Y1[t * rows + r],
-								 (double)want);
+			int bs = mdl_type_info(type)->block_size;
+			const int64_t col_list[] = { bs, 3 * bs, bs == 1 ? 1000 : 7 * bs };
+			for (size_t ci = 0; ci < 3; ci++) {
+				int64_t cols = col_list[ci];
+				size_t rs = mdl_row_size(type, cols);
+				assert_true(mdl_matmul_scratch_size(type, cols, tok_max) <= scratch_size);
+				rng_seed((uint64_t)(type * 10 + (int)ci) + 77);
+				fill_weights(wf, rows * cols, 0.05f);
+				fill_weights(X, tok_max * cols, 1.0f);
+				for (int64_t r = 0; r < rows; r++)
+					TH_OK(mdl_quant_row(type, wf + r * cols, W + r * rs, cols));
+				for (int64_t nt = 1; nt <= tok_max; nt += 4) {
+					memset(Y1, 0xff, tok_max * rows * sizeof(float));
+					memset(Y3, 0xff, tok_max * rows * sizeof(float));
+					mdl_matmul(NULL, type, W, rows, cols, X, nt, Y1, scratch);
+					mdl_matmul(pool, type, W, rows, cols, X, nt, Y3, scratch);
+					if (memcmp(Y1, Y3, (size_t)(nt * rows) * sizeof(float)) != 0)
+						fail_msg("%s level %d cols %lld: 3 threads differ from 1",
+							 mdl_type_info(type)->name, lvl, (long long)cols);
+					for (int64_t t = 0; t < nt; t++) {
+						TH_OK(mdl_quant_act_row(type, X + t * cols, xq, cols));
+						for (int64_t r = 0; r < rows; r++) {
+							float want = mdl_vec_dot(type, cols, W + r * rs, xq);
+							if (memcmp(&Y1[t * rows + r], &want, sizeof want) != 0)
+								fail_msg("%s level %d cols %lld: Y[%lld][%lld] = %.9g, want %.9g",
+									 mdl_type_info(type)->name, lvl,
+									 (long long)cols, (long long)t,
+									 (long long)r, (double)Y1[t * rows + r],
+									 (double)want);
+						}
 					}
 				}
 			}
