@@ -86,7 +86,7 @@ static void test_stories_batch_equals_stepwise(void **state)
 	th_shared_path("models/stories260K.gguf", path, sizeof path);
 	TH_OK(mdl_model_load(path, &m, &e));
 	TH_OK(mdl_ctx_new(m, 128, 1, &c, &e));
-	enum { N = 70 };	/* more than one internal batch */
+	enum { N = 69 };	/* more than one internal batch of 64 */
 	int32_t toks[N];
 	for (int i = 0; i < N; i++)
 		toks[i] = i < 5 ? stories_prompt[i] : stories_greedy[i - 5];
