@@ -2,8 +2,8 @@
  * model.c - loading a model: reads the hyperparameters of a supported
  * architecture from GGUF metadata, finds its tensors and checks their
  * names, shapes and types, so that the forward pass (forward.c) can trust
- * every pointer it is given. Norm weights and biases are small and copied
- * to f32 here; the big matrices stay memory-mapped.
+ * every pointer it is given. Weights stay memory-mapped; contexts
+ * (forward.c) convert the small norm weights and biases to f32.
  */
 #include "model/model_int.h"
 
