@@ -62,6 +62,24 @@ struct stensor {
 	enum fill fill;
 };
 
+/*
+ * The type a matrix with rows of ne0 elements gets when `type` was asked
+ * for: K-types need rows that are multiples of 256, and fall back as
+ * llama.cpp's quantiser does (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0).
+ * That is what real files of e.g. Qwen2.5-0.5B (width 896) contain.
+ */
+static uint32_t fallback_type(uint32_t type, int64_t ne0)
+{
+	if (ne0 % mdl_type_info((int)type)->block_size == 0)
+		return type;
+	switch (type) {
+	case MDL_TYPE_Q4_K: return MDL_TYPE_Q5_0;
+	case MDL_TYPE_Q5_K: return MDL_TYPE_Q5_1;
+	case MDL_TYPE_Q6_K: return MDL_TYPE_Q8_0;
+	default: return type;
+	}
+}
+
 struct plan {
 	struct stensor *t;
 	size_t n, cap;
@@ -80,7 +98,7 @@ static status_t plan_add(struct plan *p, const char *name, uint32_t type,
 	}
 	struct stensor *t = &p->t[p->n++];
 	str_copy(t->name, name, sizeof t->name);
-	t->type = ne1 > 1 ? type : MDL_TYPE_F32;	/* vectors stay f32, as in real files */
+	t->type = ne1 > 1 ? fallback_type(type, ne0) : MDL_TYPE_F32;	/* vectors stay f32, as in real files */
 	t->ne0 = ne0;
 	t->ne1 = ne1;
 	t->fill = fill;
@@ -257,10 +275,11 @@ status_t mdl_synth_write(const struct mdl_synth_params *p, const char *path,
 	const struct mdl_type_info *ti = mdl_type_info((int)p->type);
 	if (!ti || !ti->is_weight)
 		return err_set(e, ST_INVAL, "synth: tensor type %u cannot hold weights", p->type);
-	if (p->n_embd % ti->block_size || p->n_ff % ti->block_size)
+	const struct mdl_type_info *fb = mdl_type_info((int)fallback_type(p->type, 32));
+	if (p->n_embd % fb->block_size || p->n_ff % fb->block_size)
 		return err_set(e, ST_INVAL,
 			       "synth: dim %d and ffn %d must be multiples of %s's block size %d",
-			       p->n_embd, p->n_ff, ti->name, ti->block_size);
+			       p->n_embd, p->n_ff, fb->name, fb->block_size);
 	if (!p->vocab_from)
 		return err_set(e, ST_INVAL, "synth: a vocabulary file is required");
 	if (p->rope_freqs && qwen2)

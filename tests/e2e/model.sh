@@ -17,8 +17,10 @@ S="--arch qwen2 --layers 2 --dim 64 --heads 4 --kv-heads 2 --ffn 128 --vocab-fro
 "$A" model synth $S --type q8_0 --seed 2 -o "$T/c.gguf" || fail "synth c"
 cmp -s "$T/a.gguf" "$T/b.gguf" || fail "synth is not deterministic"
 cmp -s "$T/a.gguf" "$T/c.gguf" && fail "seed has no effect"
-"$A" model synth $S --type q4_K --seed 1 -o "$T/k.gguf" 2>"$T/err"; [ $? -eq 2 ] || fail "q4_K at dim 64: exit code"
-grep -q "block size 256" "$T/err" || fail "q4_K at dim 64: message $(cat "$T/err")"
+"$A" model synth ${S/--dim 64/--dim 48} --type q4_0 -o "$T/k.gguf" 2>"$T/err"; [ $? -eq 2 ] || fail "q4_0 at dim 48: exit code"
+grep -q "block size 32" "$T/err" || fail "q4_0 at dim 48: message $(cat "$T/err")"
+"$A" model synth ${S/--ffn 128/--ffn 256} --type q4_K --seed 1 -o "$T/k.gguf" || fail "q4_K with fallback"
+"$A" model info "$T/k.gguf" | grep -q "^tensor types .*q5_0 x.*q4_K x" || fail "q4_K fallback mix: $("$A" model info "$T/k.gguf")"
 "$A" model synth $S --type q9_9 -o "$T/x.gguf" 2>/dev/null; [ $? -eq 2 ] || fail "bad type exit code"
 
 # info

@@ -622,9 +622,24 @@ static void test_model_bad_shapes(void **state)
 	p.n_head = 3;
 	TH_ST(mdl_synth_write(&p, path, &e), ST_INVAL);
 	p.n_head = 4;
-	p.type = MDL_TYPE_Q4_K;	/* 32 is not a multiple of 256 */
+	p.n_embd = 48;	/* not a multiple of q4_0's 32 */
+	p.n_head = 2;
+	p.n_head_kv = 1;
+	p.type = MDL_TYPE_Q4_0;
 	TH_ST(mdl_synth_write(&p, path, &e), ST_INVAL);
-	assert_non_null(strstr(e.msg, "block size 256"));
+	assert_non_null(strstr(e.msg, "block size 32"));
+	/* K-types fall back per tensor where rows are not multiples of 256. */
+	p.n_embd = 32;
+	p.n_head = 4;
+	p.n_head_kv = 2;
+	p.n_ff = 256;
+	p.type = MDL_TYPE_Q4_K;
+	TH_OK(mdl_synth_write(&p, path, &e));
+	struct mdl_gguf *g2;
+	TH_OK(mdl_gguf_open(path, &g2, &e));
+	assert_int_equal(mdl_gguf_tensor_find(g2, "blk.0.attn_q.weight")->type, MDL_TYPE_Q5_0);
+	assert_int_equal(mdl_gguf_tensor_find(g2, "blk.0.ffn_down.weight")->type, MDL_TYPE_Q4_K);
+	mdl_gguf_free(g2);
 	th_tmpdir_cleanup();
 }
 
