@@ -112,7 +112,7 @@ static int model_info(int argc, char **argv)
 		}
 	}
 	printf("%-16s %lld (%.2f M)\n", "parameters", (long long)params, params / 1e6);
-	printf("%-16s", "tensor types");
+	printf("%-16s%s", "tensor types", mdl_gguf_n_tensors(g) ? "" : " (none)");
 	for (int t = 0; t < 64; t++)
 		if (count[t])
 			printf(" %s x%lld (%.1f MiB)", mdl_ggml_type_name((uint32_t)t),
