@@ -22,14 +22,17 @@ static const int32_t stories_greedy[64] = {
 	398, 312, 286, 267, 414, 270, 333, 415, 426, 13, 438, 310, 439, 419, 357, 336,
 };
 /*
- * First-step top-5 (id, logit): readme from the model's README (llama.cpp
- * with its default f16 KV cache), f32kv from llama.cpp c392e50 with an f32
- * KV cache like ours (tests/data/model/README.md says how).
+ * First-step top-5 (id, logit): readme from the model's README (a newer
+ * llama.cpp, default f16 KV cache); f32kv and f16kv from llama.cpp c392e50
+ * on this machine with an f32 and an f16 KV cache (tests/data/model/
+ * README.md says how).
  */
-static const struct { int id; float readme, f32kv; } stories_top5[] = {
-	{ 432, 17.797937f, 17.799397f }, { 383, 14.282414f, 14.281260f },
-	{ 322, 9.710258f, 9.709650f }, { 353, 9.586237f, 9.587288f },
-	{ 323, 9.138144f, 9.134243f },
+static const struct { int id; float readme, f32kv, f16kv; } stories_top5[] = {
+	{ 432, 17.797937f, 17.799397f, 17.798918f },
+	{ 383, 14.282414f, 14.281260f, 14.282507f },
+	{ 322, 9.710258f, 9.709650f, 9.709796f },
+	{ 353, 9.586237f, 9.587288f, 9.586158f },
+	{ 323, 9.138144f, 9.134243f, 9.135534f },
 };
 
 static int argmax(const float *v, int n)
@@ -58,9 +61,44 @@ static void test_stories_greedy(void **state)
 	TH_OK(mdl_eval(c, stories_prompt, 5, 0, logits, 0, &e));
 	assert_int_equal(argmax(logits, 512), 432);
 	for (size_t i = 0; i < 5; i++) {
-		/* Same cache type: agreement to 1e-4. The f16 cache of the
-		 * README's run rounds K and V, which moves logits by < 5e-3. */
+		/* Same cache type: agreement to 1e-4. The README's run (f16
+		 * cache, another llama.cpp) differs by < 5e-3. */
 		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].f32kv, 1e-4);
+		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].readme, 5e-3);
+	}
+	int pos = 5;
+	for (int i = 0; i < 64; i++) {
+		int32_t next = argmax(logits, 512);
+		if (next != stories_greedy[i])
+			fail_msg("greedy token %d: got %d, want %d", i, next, stories_greedy[i]);
+		TH_OK(mdl_eval(c, &next, 1, pos++, logits, 0, &e));
+	}
+	mem_free(logits);
+	mdl_ctx_free(c);
+	mdl_model_free(m);
+}
+
+/*
+ * With an f16 KV cache the first-step logits are llama.cpp's with its f16
+ * cache to 1e-4 (and the README's, from another llama.cpp version, to
+ * 5e-3); the greedy continuation is the same.
+ */
+static void test_stories_f16_cache(void **state)
+{
+	char path[1024];
+	struct err e = { 0 };
+	struct mdl_model *m;
+	struct mdl_ctx *c;
+	(void)state;
+	th_shared_path("models/stories260K.gguf", path, sizeof path);
+	TH_OK(mdl_model_load(path, &m, &e));
+	struct mdl_ctx_params cp = { .n_ctx = 80, .n_threads = 2, .kv_f16 = 1 };
+	TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
+	float *logits = mem_alloc(512 * sizeof(float));
+	assert_non_null(logits);
+	TH_OK(mdl_eval(c, stories_prompt, 5, 0, logits, 0, &e));
+	for (size_t i = 0; i < 5; i++) {
+		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].f16kv, 1e-4);
 		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].readme, 5e-3);
 	}
 	int pos = 5;
@@ -85,8 +123,9 @@ static void test_stories_batch_equals_stepwise(void **state)
 	(void)state;
 	th_shared_path("models/stories260K.gguf", path, sizeof path);
 	TH_OK(mdl_model_load(path, &m, &e));
-	TH_OK(mdl_ctx_new(m, 128, 1, &c, &e));
-	enum { N = 69 };	/* more than one internal batch of 64 */
+	struct mdl_ctx_params cp = { .n_ctx = 128, .n_threads = 1, .n_batch = 32 };
+	TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
+	enum { N = 69 };	/* three internal batches of up to 32 */
 	int32_t toks[N];
 	for (int i = 0; i < N; i++)
 		toks[i] = i < 5 ? stories_prompt[i] : stories_greedy[i - 5];
@@ -297,6 +336,7 @@ int run_model_forward_tests(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stories_greedy),
+		cmocka_unit_test(test_stories_f16_cache),
 		cmocka_unit_test(test_stories_batch_equals_stepwise),
 		cmocka_unit_test(test_llamacpp_logits),
 	};
