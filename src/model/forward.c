@@ -329,11 +329,11 @@ struct attn_job {
 };
 
 /*
- * Row p of head kvh of a layer's K or V cache as floats: in place for an
+ * Row p of head kvh of a layer's V cache as floats: in place for an
  * f32 cache, converted into tmp (head_dim floats) for an f16 one.
  */
-static const float *kv_row(const struct mdl_ctx *c, const void *cache, size_t lbase,
-			   int p, int kvh, float *tmp)
+static const float *v_row(const struct mdl_ctx *c, const void *cache, size_t lbase,
+			  int p, int kvh, float *tmp)
 {
 	int hd = c->m->hp.head_dim;
 	size_t off = lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
@@ -360,28 +360,31 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 	const struct mdl_hparams *hp = &c->m->hp;
 	int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
 	float *sc = c->att + (size_t)worker * c->n_ctx;
-	float *qt = c->kv_tmp + (size_t)worker * 3 * hd, *kt = qt + hd, *vt = kt + hd;
+	float *qt = c->kv_tmp + (size_t)worker * 3 * hd, *vt = qt + 2 * hd;
 	float scale = 1.0f / sqrtf((float)hd);
 	for (size_t it = begin; it < end; it++) {
 		int t = (int)(it / (size_t)hp->n_head), h = (int)(it % (size_t)hp->n_head);
 		int kvh = h / group, n_pos = c->b_pos[t] + 1;
 		size_t lbase = kv_at(c, j->layer, c->b_seq[t], 0);
 		const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
+		/* q . k through quant's dot kernels: f32, or f16 with q rounded
+		 * to f16 first (ggml's product with an f16 cache). */
+		int kt_type = c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
+		size_t es = c->kv_f16 ? 2 : 4;
+		const void *qx = q;
 		if (c->kv_f16) {
+			uint16_t *qh = (uint16_t *)(void *)qt;
 			for (int i = 0; i < hd; i++)
-				qt[i] = kv_round(c, q[i]);
-			q = qt;
+				qh[i] = mdl_fp32_to_fp16(q[i]);
+			qx = qh;
 		}
+		const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
 		float mx = -INFINITY;
 		for (int p = 0; p < n_pos; p++) {
-			const float *k = kv_row(c, c->k_cache, lbase, p, kvh, kt);
-			float s = 0;
-			for (int i = 0; i < hd; i++)
-				s += q[i] * k[i];
-			s *= scale;
-			sc[p] = s;
-			if (s > mx)
-				mx = s;
+			float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
+			sc[p] = sv;
+			if (sv > mx)
+				mx = sv;
 		}
 		double sum = 0;
 		for (int p = 0; p < n_pos; p++) {
@@ -392,7 +395,7 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
 		memset(o, 0, (size_t)hd * sizeof *o);
 		for (int p = 0; p < n_pos; p++) {
-			const float *v = kv_row(c, c->v_cache, lbase, p, kvh, vt);
+			const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
 			float a = kv_round(c, sc[p] * inv);
 			for (int i = 0; i < hd; i++)
 				o[i] += a * v[i];
