@@ -274,14 +274,21 @@ struct mdl_ctx;
  * tensor, plus those of mdl_gguf_open. Freed with mdl_model_free.
  */
 status_t mdl_model_load(const char *path, struct mdl_model **out, struct err *e);
-/* As mdl_model_load over an already opened file, which the model then owns. */
+/*
+ * As mdl_model_load over an already opened file, which the model then owns
+ * (it is freed here on failure too).
+ */
 status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
 			     struct err *e);
+/* Frees m and unmaps its file; NULL is accepted. Contexts go first. */
 void mdl_model_free(struct mdl_model *m);
 /* The model's file (borrowed; lives as long as m). */
 const struct mdl_gguf *mdl_model_gguf(const struct mdl_model *m);
+/* The hyperparameters (borrowed; live as long as m). */
 const struct mdl_hparams *mdl_model_hparams(const struct mdl_model *m);
+/* Vocabulary size (rows of token_embd.weight). */
 int mdl_model_n_vocab(const struct mdl_model *m);
+/* Context length the model was trained with (<arch>.context_length). */
 int mdl_model_n_ctx_train(const struct mdl_model *m);
 /* Total number of weight elements. */
 int64_t mdl_model_n_params(const struct mdl_model *m);
@@ -310,7 +317,9 @@ struct mdl_ctx_params {
 /* As mdl_ctx_new with all options. */
 status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *p,
 			    struct mdl_ctx **out, struct err *e);
+/* Frees c (cache, scratch, threads); NULL is accepted. */
 void mdl_ctx_free(struct mdl_ctx *c);
+/* Positions per sequence, and number of sequences, of c. */
 int mdl_ctx_n_ctx(const struct mdl_ctx *c);
 int mdl_ctx_n_seq(const struct mdl_ctx *c);
 /* Number of positions sequence seq holds in the cache (0 if out of range). */
