@@ -384,7 +384,15 @@ static void test_gguf_good_mem(void **state)
 	assert_non_null(t);
 	assert_int_equal(t->type, MDL_TYPE_Q8_0);
 	assert_int_equal(t->size, 2 * 68);
-	assert_ptr_equal(t->data, b.d + (b.n - 2 * 68 - 128 + 128));
+	assert_ptr_equal(t->data, b.d + (b.n - 2 * 68));
+	assert_int_equal(mdl_gguf_version(g), 3);
+	mdl_gguf_free(g);
+
+	/* Version 2 has the same layout. */
+	b.d[4] = 2;
+	TH_OK(mdl_gguf_open_mem(b.d, b.n, &g, &e));
+	assert_int_equal(mdl_gguf_version(g), 2);
+	assert_int_equal(mdl_gguf_n_kv(g), 7);
 	mdl_gguf_free(g);
 }
 
