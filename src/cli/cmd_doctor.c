@@ -394,6 +394,9 @@ static void print_text(json_t *j)
 	       "cannot compare with pid 1's");
 	json_array_foreach(json_object_get(ns, "interfaces"), i, v)
 		printf(" %s", json_string_value(v));
+	printf(json_is_true(json_object_get(ns, "loopback_only")) ?
+	       " (loopback only)" : " (external interfaces present: the "
+	       "sandbox, not the namespace, keeps traffic in)");
 	printf("\nlistening         %s (bind allowed on ports:",
 	       json_string_value(json_object_get(j, "listen")));
 	json_array_foreach(json_object_get(j, "bind_ports"), i, v)
@@ -495,10 +498,15 @@ int cmd_doctor(struct cli *cli, int argc, char **argv)
 	netns_info(nsid, sizeof nsid, &own);
 	{
 		json_t *ifs = json_array();
+		size_t k;
+		json_t *v;
+		int only_lo = 1;
 		interfaces(ifs);
-		json_object_set_new(j, "network_namespace", json_pack("{s:s,s:o,s:o}",
+		json_array_foreach(ifs, k, v)
+			only_lo &= strcmp(json_string_value(v), "lo") == 0;
+		json_object_set_new(j, "network_namespace", json_pack("{s:s,s:o,s:b,s:o}",
 			"id", nsid, "own", own < 0 ? json_null() : json_boolean(own),
-			"interfaces", ifs));
+			"loopback_only", only_lo, "interfaces", ifs));
 	}
 	json_object_set_new(j, "listen", json_string(config_str(cli->cfg, "server.listen")));
 	json_object_set_new(j, "bind_ports", ports_json(pol.bind_ports, pol.n_bind));

@@ -293,8 +293,9 @@ static status_t sc_build(const struct sbx_policy *p, scmp_filter_ctx *out,
 	 * DCCP, the old SOCK_PACKET. Masked with SOCK_TYPE_MASK (0xf). */
 	static const int bad_types[] = { SOCK_DGRAM, SOCK_RAW, SOCK_RDM,
 					 SOCK_SEQPACKET, SOCK_DCCP, SOCK_PACKET };
-	/* Stream protocols other than TCP that Landlock's TCP rules miss. */
-	static const int bad_protos[] = { IPPROTO_SCTP, IPPROTO_MPTCP };
+	/* Stream protocols other than TCP that Landlock's TCP rules miss:
+	 * SCTP, SMC over AF_INET (IPPROTO_SMC, 256, Linux 6.11+), MPTCP. */
+	static const int bad_protos[] = { IPPROTO_SCTP, 256, IPPROTO_MPTCP };
 	static const int inet[] = { AF_INET, AF_INET6 };
 	scmp_filter_ctx ctx;
 	int rc = 0;

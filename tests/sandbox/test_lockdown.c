@@ -296,6 +296,7 @@ static void families_child(void *arg)
 	probe_socket("raw6 socket", AF_INET6, SOCK_RAW, IPPROTO_RAW, 0);
 	probe_socket("SCTP stream socket", AF_INET, SOCK_STREAM, IPPROTO_SCTP, 0);
 	probe_socket("MPTCP socket", AF_INET, SOCK_STREAM, IPPROTO_MPTCP, 0);
+	probe_socket("SMC socket", AF_INET, SOCK_STREAM, 256, 0);
 	probe_socket("seqpacket socket", AF_INET, SOCK_SEQPACKET, 0, 0);
 	probe_socket("packet socket", AF_PACKET, SOCK_RAW, 0, 0);
 	probe_socket("packet socket (dgram)", AF_PACKET, SOCK_DGRAM, 0, 0);
