@@ -471,3 +471,20 @@ fail:
 		*out = rep;
 	return st;
 }
+
+status_t sbx_lockdown_config(const struct config *cfg, const char *data_dir,
+			     const char *const *extra_read, size_t n_extra,
+			     int allow_unsandboxed, struct sbx_report *out,
+			     struct err *e)
+{
+	struct sbx_policy p;
+	status_t st;
+
+	st = sbx_policy_from_config(&p, cfg, data_dir, e);
+	for (size_t i = 0; st == ST_OK && i < n_extra; i++)
+		st = sbx_policy_add_read(&p, extra_read[i], e);
+	if (st != ST_OK)
+		return st;
+	p.allow_unsandboxed = allow_unsandboxed;
+	return sbx_lockdown(&p, out, e);
+}

@@ -101,6 +101,18 @@ status_t sbx_policy_from_config(struct sbx_policy *p, const struct config *cfg,
 				const char *data_dir, struct err *e);
 
 /*
+ * The one call a long-running command makes: the policy from the
+ * configuration (sbx_policy_from_config), plus extra read-only paths
+ * (borrowed; e.g. the repositories `index` reads), then sbx_lockdown().
+ * allow_unsandboxed is the command's --allow-unsandboxed flag. Errors as
+ * the two functions give them.
+ */
+status_t sbx_lockdown_config(const struct config *cfg, const char *data_dir,
+			     const char *const *extra_read, size_t n_extra,
+			     int allow_unsandboxed, struct sbx_report *out,
+			     struct err *e);
+
+/*
  * Returns the Landlock ABI version of the running kernel (1..), or 0 when
  * Landlock is not built in or not enabled at boot.
  */

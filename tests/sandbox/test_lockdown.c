@@ -709,6 +709,56 @@ static void test_policy_from_config(void **state)
 	config_free(c);
 }
 
+static void config_child(void *arg)
+{
+	const char *dir = arg;
+	struct config *c = NULL;
+	struct sbx_report r;
+	struct err e;
+	const char *extra[] = { "/nonexistent/repo" };
+	char path[4200];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/c.yaml", dir);
+	err_clear(&e);
+	if (config_load(path, &c, &e) != ST_OK) {
+		child_fail("config_load: %s", e.msg);
+		return;
+	}
+	snprintf(path, sizeof path, "%s/data", dir);
+	if (sbx_lockdown_config(c, path, extra, 1, 0, &r, &e) != ST_OK) {
+		child_fail("sbx_lockdown_config: %s", e.msg);
+		return;
+	}
+	if (!r.landlock_fs || !r.seccomp || r.unsandboxed)
+		child_fail("report: fs %d seccomp %d unsandboxed %d", r.landlock_fs,
+			   r.seccomp, r.unsandboxed);
+	snprintf(path, sizeof path, "%s/data/x", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	want_ok("write in the data directory", fd, errno);
+	if (fd >= 0)
+		close(fd);
+	snprintf(path, sizeof path, "%s/x", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	want_errno("write beside the data directory", fd, errno, EACCES);
+	fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	want_errno("unix socket with sandbox.allow_unix false", fd, errno, EPERM);
+}
+
+static void test_lockdown_config(void **state)
+{
+	char dir[4096], data[4200];
+
+	(void)state;
+	if (!need_landlock(4) || !need_seccomp())
+		skip();
+	snprintf(dir, sizeof dir, "%s", th_tmpdir());
+	snprintf(data, sizeof data, "%s/data", dir);
+	assert_int_equal(mkdir(data, 0700), 0);
+	th_write_file(dir, "c.yaml", "egress:\n  allow: [\"127.0.0.1:5432\"]\n");
+	run_child(config_child, dir);
+}
+
 static void test_probes(void **state)
 {
 	int abi = sbx_landlock_abi();
@@ -735,6 +785,7 @@ int run_sandbox_lockdown_tests(void)
 		cmocka_unit_test(test_refuse_threads),
 		cmocka_unit_test(test_policy_limits),
 		cmocka_unit_test(test_policy_from_config),
+		cmocka_unit_test(test_lockdown_config),
 	};
 	int rc = cmocka_run_group_tests_name("sandbox_lockdown", tests, NULL, NULL);
 	th_tmpdir_cleanup();
