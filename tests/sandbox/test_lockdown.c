@@ -124,7 +124,13 @@ static int listener(uint16_t *port)
 
 	assert_true(fd >= 0);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+		/* e.g. a fresh network namespace whose lo is down */
+		printf("# SKIP: cannot bind 127.0.0.1 (%s): no loopback here\n",
+		       strerror(errno));
+		close(fd);
+		skip();
+	}
 	assert_int_equal(listen(fd, 8), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
 	*port = ntohs(a.sin_port);
@@ -241,6 +247,13 @@ static void test_connect_allowlist(void **state)
 	l1 = listener(&a.allowed);
 	l2 = listener(&a.denied);
 	/* Control: without the sandbox both connects succeed. */
+	if (tcp_connect(a.denied, &err) != 0) {
+		printf("# SKIP: loopback connect fails unsandboxed (%s): lo is down\n",
+		       strerror(err));
+		close(l1);
+		close(l2);
+		skip();
+	}
 	assert_int_equal(tcp_connect(a.denied, &err), 0);
 	assert_int_equal(tcp_connect(a.allowed, &err), 0);
 	snprintf(data, sizeof data, "%s", th_tmpdir());
@@ -392,12 +405,23 @@ static void test_udp_send(void **state)
 		skip();
 	rx = socket(AF_INET, SOCK_DGRAM, 0);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	assert_int_equal(bind(rx, (struct sockaddr *)&sa, sizeof sa), 0);
+	if (bind(rx, (struct sockaddr *)&sa, sizeof sa) != 0) {
+		printf("# SKIP: cannot bind 127.0.0.1 (%s): no loopback here\n",
+		       strerror(errno));
+		close(rx);
+		skip();
+	}
 	assert_int_equal(getsockname(rx, (struct sockaddr *)&sa, &sl), 0);
 	port = ntohs(sa.sin_port);
 	/* Control: the send works unsandboxed. */
 	tx = socket(AF_INET, SOCK_DGRAM, 0);
-	assert_int_equal(sendto(tx, "x", 1, 0, (struct sockaddr *)&sa, sizeof sa), 1);
+	if (sendto(tx, "x", 1, 0, (struct sockaddr *)&sa, sizeof sa) != 1) {
+		printf("# SKIP: loopback send fails unsandboxed (%s): lo is down\n",
+		       strerror(errno));
+		close(tx);
+		close(rx);
+		skip();
+	}
 	close(tx);
 	run_child(udp_send_child, &port);
 	close(rx);
