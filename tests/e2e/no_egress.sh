@@ -26,6 +26,8 @@ CHECKS=(
   '"$A" doctor'
   '"$A" doctor --json'
   '"$A" keygen "$T/bundle.key"'
+  'mkdir -p "$T/b" && echo hi > "$T/b/f" && (cd "$T/b" && sha256sum f > SHA256SUMS) &&
+   "$A" sign-bundle "$T/b" --key "$T/bundle.key" && "$A" verify-bundle "$T/b" --pubkey "$T/bundle.key.pub"'
   # More commands as they exist, e.g.:
   # '"$A" index "$T/repo"'
   # '"$A" serve & pid=$!; ...curl 127.0.0.1...; kill $pid'
@@ -83,6 +85,9 @@ fail=0
 for c in "${CHECKS[@]}"; do
   strace -f -e trace=network -o "$T/trace.log" bash -c "$c" >"$T/out" 2>&1
   rc=$?
+  if [ $rc -ge 126 ]; then
+    echo "FAIL: $c: exit $rc (the snippet itself is broken):"; tail -n 5 "$T/out"; fail=1; continue
+  fi
   calls=$(grep -cE '(connect|sendto|sendmsg|sendmmsg)\(' "$T/trace.log")
   if ! egress_calls "$T/trace.log" > "$T/bad"; then
     echo "FAIL: $c: network calls leaving loopback:"; sed 's/^/    /' "$T/bad"
