@@ -288,6 +288,32 @@ static void test_verify_signed_garbage(void **state)
 	assert_non_null(strstr(e.msg, "'..'"));
 }
 
+/* Every allocation of a verification may fail: a clean error, no leak. */
+static void test_verify_alloc_failures(void **state)
+{
+	struct bundle b;
+	struct sbx_bundle_result r;
+	uint8_t pub[ED25519_KEY_LEN];
+	struct err e;
+	int ok_seen = 0;
+
+	(void)state;
+	make_bundle(&b);
+	TH_OK(sbx_key_load(b.pub, pub, &e));
+	for (long n = 0; n < 200 && !ok_seen; n++) {
+		status_t st;
+		err_clear(&e);
+		mem_fail_after(n, 0);
+		st = sbx_bundle_verify(b.dir, pub, &r, &e);
+		mem_fail_reset();
+		if (st == ST_OK)
+			ok_seen = 1;
+		else if (st != ST_NOMEM && st != ST_IO && st != ST_VERIFY)
+			fail_msg("allocation %ld failing: %s (%s)", n, status_name(st), e.msg);
+	}
+	assert_true(ok_seen);
+}
+
 int run_sandbox_bundle_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -297,6 +323,7 @@ int run_sandbox_bundle_tests(void)
 		cmocka_unit_test(test_verify_good),
 		cmocka_unit_test(test_verify_tampered),
 		cmocka_unit_test(test_verify_signed_garbage),
+		cmocka_unit_test(test_verify_alloc_failures),
 	};
 	int rc = cmocka_run_group_tests_name("sandbox_bundle", tests, NULL, NULL);
 	th_tmpdir_cleanup();
