@@ -132,11 +132,25 @@ int cli_wants_help(const struct command *cmd, int argc, char **argv)
 	return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	const struct command *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+/* Lists the commands alphabetically, whatever the table's order. */
 static void print_global_help(FILE *f)
 {
+	enum { N = sizeof commands / sizeof commands[0] };
+	const struct command *sorted[N];
+
+	for (size_t i = 0; i < N; i++)
+		sorted[i] = &commands[i];
+	qsort(sorted, N, sizeof sorted[0], by_name);
 	fputs(global_usage, f);
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	for (size_t i = 0; i < N; i++)
+		fprintf(f, "  %-14s %s\n", sorted[i]->name, sorted[i]->summary);
 }
 
 int cmd_help(struct cli *cli, int argc, char **argv)
