@@ -244,6 +244,9 @@ static int model_synth(int argc, char **argv)
 		} else if (!strcmp(a, "--rope-freqs")) {
 			p.rope_freqs = 1;
 			takes = 0;
+		} else if (!strcmp(a, "--biases")) {
+			p.biases = 1;
+			takes = 0;
 		} else {
 			cli_error("model synth", "unknown option '%s'", a);
 			return EXIT_USAGE;

@@ -47,7 +47,7 @@ static const struct command commands[] = {
 	  "       airlock model synth --arch llama|qwen2 --layers N --dim D --heads H\n"
 	  "             [--kv-heads K] --ffn F --vocab-from FILE.gguf [--type T]\n"
 	  "             [--seed S] [--ctx N] [--tied|--untied] [--rope-base B]\n"
-	  "             [--rope-scale F] [--rope-freqs] -o OUT.gguf\n"
+	  "             [--rope-scale F] [--rope-freqs] [--biases] -o OUT.gguf\n"
 	  "       airlock model import FILE [--name NAME]\n"
 	  "\n"
 	  "info    architecture, parameters, tensor types, size, context length,\n"
@@ -57,7 +57,8 @@ static const struct command commands[] = {
 	  "        --vocab-from; T is f32 (default), f16, bf16, q8_0, q4_0, q4_1,\n"
 	  "        q5_0, q5_1, q4_K, q5_K, q6_K; qwen2 ties the output to the\n"
 	  "        embedding unless --untied; --rope-scale writes linear RoPE\n"
-	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama)\n"
+	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama),\n"
+	  "        --biases the optional attention and FFN biases (llama)\n"
 	  "import  copy FILE into <data>/models/ and record its name, SHA-256,\n"
 	  "        architecture and size in <data>/models/manifest.json; a changed\n"
 	  "        file under a known name is reported\n" },

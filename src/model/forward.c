@@ -31,6 +31,8 @@
 struct layer_vecs {
 	float *attn_norm, *ffn_norm;	/* (n_embd) */
 	float *bq, *bk, *bv;		/* (q_dim), (kv_dim), (kv_dim) or NULL */
+	float *bo, *bd;			/* (n_embd) or NULL */
+	float *bg, *bu;			/* (n_ff) or NULL */
 };
 
 struct mdl_ctx {
@@ -167,7 +169,8 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	c->rope_inv = alloc_f((size_t)hp->rope_dim / 2, &st);
 	c->rope_cs = alloc_f(B * hp->rope_dim, &st);
 	c->out_norm = alloc_f((size_t)hp->n_embd, &st);
-	size_t per_layer = 2 * (size_t)hp->n_embd + (size_t)c->q_dim + 2 * (size_t)c->kv_dim;
+	size_t per_layer = 4 * (size_t)hp->n_embd + 2 * (size_t)hp->n_ff + (size_t)c->q_dim +
+			   2 * (size_t)c->kv_dim;
 	c->vec_mem = alloc_f(L * per_layer, &st);
 	if (!st && !(c->lv = mem_calloc(L, sizeof *c->lv)))
 		st = ST_NOMEM;
@@ -196,7 +199,11 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 		    (st = vec_load(Ly->ffn_norm, &v->ffn_norm, &mem)) ||
 		    (st = vec_load(Ly->bq, &v->bq, &mem)) ||
 		    (st = vec_load(Ly->bk, &v->bk, &mem)) ||
-		    (st = vec_load(Ly->bv, &v->bv, &mem)))
+		    (st = vec_load(Ly->bv, &v->bv, &mem)) ||
+		    (st = vec_load(Ly->bo, &v->bo, &mem)) ||
+		    (st = vec_load(Ly->ffn_down_b, &v->bd, &mem)) ||
+		    (st = vec_load(Ly->ffn_gate_b, &v->bg, &mem)) ||
+		    (st = vec_load(Ly->ffn_up_b, &v->bu, &mem)))
 			break;
 	}
 	if (!st)
@@ -427,6 +434,16 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
+/* Adds bias b (n floats; NULL: none) to each of rows rows of y. */
+static void add_bias(float *y, const float *b, int rows, int n)
+{
+	if (!b)
+		return;
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < n; i++)
+			y[(size_t)r * n + i] += b[i];
+}
+
 /*
  * One chunk of n <= n_batch tokens: token t of sequence seq[t] at position
  * pos[t] (checked by the caller). Writes n_vocab logits for each token
@@ -495,6 +512,7 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);
 		if ((st = matmul(c, Ly->wo, c->xb, c->ob, n)))
 			return st;
+		add_bias(c->ob, lv->bo, n, D);
 		for (size_t i = 0; i < (size_t)n * D; i++)
 			c->x[i] += c->ob[i];
 
@@ -503,10 +521,13 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 		if ((st = matmul(c, Ly->ffn_gate, c->xb, c->hb, n)) ||
 		    (st = matmul(c, Ly->ffn_up, c->xb, c->hb2, n)))
 			return st;
+		add_bias(c->hb, lv->bg, n, F);
+		add_bias(c->hb2, lv->bu, n, F);
 		for (size_t i = 0; i < (size_t)n * F; i++)
 			c->hb[i] = silu(c->hb[i]) * c->hb2[i];
 		if ((st = matmul(c, Ly->ffn_down, c->hb, c->ob, n)))
 			return st;
+		add_bias(c->ob, lv->bd, n, D);
 		for (size_t i = 0; i < (size_t)n * D; i++)
 			c->x[i] += c->ob[i];
 	}

@@ -229,6 +229,7 @@ struct mdl_synth_params {
 	double rope_base;	/* rope.freq_base; 0 picks 10000 (llama), 1e6 (qwen2) */
 	double rope_scale;	/* linear RoPE scaling factor; 0 or 1: none */
 	int rope_freqs;		/* llama only: write rope_freqs.weight (Llama 3 style) */
+	int biases;		/* llama only: the optional attention and FFN biases */
 };
 
 /*

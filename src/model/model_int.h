@@ -12,11 +12,14 @@
 struct mdl_layer {
 	const struct mdl_tensor *attn_norm;	/* (n_embd) f32 */
 	const struct mdl_tensor *wq, *wk, *wv;	/* (n_embd) -> (n_head*hd), (n_head_kv*hd) */
-	const struct mdl_tensor *bq, *bk, *bv;	/* qwen2 biases, f32 */
+	const struct mdl_tensor *bq, *bk, *bv;	/* biases (qwen2: required) */
 	const struct mdl_tensor *wo;		/* (n_head*hd) -> (n_embd) */
+	const struct mdl_tensor *bo;		/* (n_embd) optional bias */
 	const struct mdl_tensor *ffn_norm;	/* (n_embd) f32 */
 	const struct mdl_tensor *ffn_gate, *ffn_up;	/* (n_embd) -> (n_ff) */
 	const struct mdl_tensor *ffn_down;	/* (n_ff) -> (n_embd) */
+	const struct mdl_tensor *ffn_gate_b, *ffn_up_b;	/* (n_ff) optional biases */
+	const struct mdl_tensor *ffn_down_b;	/* (n_embd) optional bias */
 };
 
 struct mdl_model {
