@@ -176,7 +176,10 @@ struct mdl_gguf_writer;
  */
 status_t mdl_gguf_writer_new(const char *path, struct mdl_gguf_writer **out,
 			     struct err *e);
-/* Metadata setters: keys are copied; call before the first tensor data. */
+/*
+ * Metadata setters: keys are copied; call before the first tensor data.
+ * A key given twice is refused with ST_EXISTS (the writer stays usable).
+ */
 status_t mdl_gguf_writer_set_u32(struct mdl_gguf_writer *w, const char *key,
 				 uint32_t v);
 status_t mdl_gguf_writer_set_i32(struct mdl_gguf_writer *w, const char *key,

@@ -457,9 +457,11 @@ static void test_gguf_writer_roundtrip(void **state)
 	TH_OK(mdl_gguf_writer_set_f32(w, "a.f32", 0.25f));
 	TH_OK(mdl_gguf_writer_set_bool(w, "a.bool", 1));
 	TH_OK(mdl_gguf_writer_set_str(w, "a.str", "hello", 5));
+	TH_ST(mdl_gguf_writer_set_u32(w, "a.str", 1), ST_EXISTS);
 	int64_t k = mdl_gguf_find(src, "tokenizer.ggml.tokens");
 	assert_true(k >= 0);
 	TH_OK(mdl_gguf_writer_copy_kv(w, src, (size_t)k));
+	TH_ST(mdl_gguf_writer_copy_kv(w, src, (size_t)k), ST_EXISTS);
 	k = mdl_gguf_find(src, "tokenizer.ggml.scores");
 	TH_OK(mdl_gguf_writer_copy_kv(w, src, (size_t)k));
 	int64_t ne1[1] = { 3 }, ne2[2] = { 32, 2 };
