@@ -1,15 +1,16 @@
 /*
  * forward.c - the forward pass of the llama and qwen2 architectures over a
- * batch of tokens of one sequence, with its KV cache.
+ * batch of tokens of one or several sequences, with their KV cache.
  *
- * Per layer: RMSNorm -> Q, K, V projections (+ biases for qwen2) -> RoPE
+ * Per layer: RMSNorm -> Q, K, V projections (+ biases) -> RoPE
  * (interleaved pairs for llama, NeoX halves for qwen2) -> K, V stored in
  * the cache -> causal grouped-query attention -> output projection ->
  * residual; RMSNorm -> SwiGLU FFN -> residual. Then the final norm and the
  * output matrix (the token embedding when tied).
  *
- * Everything the pass touches is allocated in mdl_ctx_new: the cache, the
- * activations for a batch of up to n_batch tokens, and per-thread rows.
+ * Everything the pass touches is allocated in mdl_ctx_new_params: the
+ * cache, the activations for a chunk of up to n_batch tokens, per-thread
+ * attention rows and the matmul scratch.
  * Work is split over core's thread pool: matrix products by output rows,
  * attention by (token, head) pairs.
  *
@@ -46,7 +47,6 @@ struct mdl_ctx {
 	int n_batch;		/* tokens per internal batch */
 	int n_threads;
 	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
-	int max_in;		/* widest matrix input (max(n_embd, n_ff, q_dim)) */
 
 	int kv_f16;		/* cache elements: 1 f16 (uint16_t), 0 f32 */
 	void *k_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
@@ -128,11 +128,6 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	c->n_seq = prm->n_seq ? prm->n_seq : 1;
 	c->q_dim = hp->n_head * hp->head_dim;
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
-	c->max_in = hp->n_embd;
-	if (hp->n_ff > c->max_in)
-		c->max_in = hp->n_ff;
-	if (c->q_dim > c->max_in)
-		c->max_in = c->q_dim;
 	c->pool = tpool_new(prm->n_threads);
 	if (!c->pool) {
 		mem_free(c);
@@ -344,7 +339,7 @@ static void rope(const struct mdl_ctx *c, float *v, const float *cs)
 
 struct attn_job {
 	struct mdl_ctx *c;
-	int layer, n_tok;
+	int layer;
 };
 
 /*
@@ -508,7 +503,7 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 		}
 		c->b_seq = seq;
 		c->b_pos = pos;
-		struct attn_job aj = { .c = c, .layer = l, .n_tok = n };
+		struct attn_job aj = { .c = c, .layer = l };
 		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);
 		if ((st = matmul(c, Ly->wo, c->xb, c->ob, n)))
 			return st;
