@@ -6,7 +6,7 @@
  * written with a few rows in memory. The file appears under its name only
  * when complete (temporary file, fsync, rename).
  */
-#include "model/model.h"
+#include "model/model_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -158,9 +158,6 @@ status_t mdl_gguf_writer_set_str(struct mdl_gguf_writer *w, const char *key,
 	put_str(w, s, len);
 	return w->st;
 }
-
-status_t mdl__gguf_kv_raw(const struct mdl_gguf *g, size_t i, const uint8_t **p,
-			  size_t *n);
 
 status_t mdl_gguf_writer_copy_kv(struct mdl_gguf_writer *w,
 				 const struct mdl_gguf *src, size_t i)

@@ -33,6 +33,14 @@ struct mdl_model {
 	int64_t n_params;
 };
 
+/*
+ * The raw bytes of metadata entry i of g, from its key's length field to
+ * the end of its value (borrowed from the file), for the writer's
+ * mdl_gguf_writer_copy_kv. ST_INVAL if i is out of range.
+ */
+status_t mdl__gguf_kv_raw(const struct mdl_gguf *g, size_t i, const uint8_t **p,
+			  size_t *n);
+
 /* Converts n elements of one row of a tensor of ggml type `type` to f32.
  * Returns ST_UNSUPPORTED for a type the engine cannot compute with. */
 status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);
