@@ -353,9 +353,7 @@ static const float *v_row(const struct mdl_ctx *c, const void *cache, size_t lba
 	size_t off = lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
 	if (!c->kv_f16)
 		return (const float *)cache + off;
-	const uint16_t *h = (const uint16_t *)cache + off;
-	for (int i = 0; i < hd; i++)
-		tmp[i] = mdl_fp16_to_fp32(h[i]);
+	mdl_dequant_row(MDL_TYPE_F16, (const uint16_t *)cache + off, tmp, hd);
 	return tmp;
 }
 
