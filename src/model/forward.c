@@ -49,6 +49,7 @@ struct mdl_ctx {
 	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
 
 	int kv_f16;		/* cache elements: 1 f16 (uint16_t), 0 f32 */
+	int flash;		/* one-pass (online softmax) attention */
 	void *k_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
 	void *v_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
 	int32_t *one_seq, *one_pos;	/* (n_batch) seq 0 and positions for mdl_eval */
@@ -125,6 +126,7 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	if (c->n_batch > n_ctx)
 		c->n_batch = n_ctx;
 	c->kv_f16 = prm->kv_f16 != 0;
+	c->flash = prm->flash != 0;
 	c->n_seq = prm->n_seq ? prm->n_seq : 1;
 	c->q_dim = hp->n_head * hp->head_dim;
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
@@ -376,6 +378,57 @@ static void axpy(float *restrict o, float a, const float *restrict v, int n)
 		o[i] += a * v[i];
 }
 
+/*
+ * One-pass attention of one query head (online softmax, as ggml's CPU
+ * flash attention): a running maximum M and sum S, and an accumulator
+ * rescaled whenever M grows. With an f16 cache the accumulator is f16 and
+ * every update is rounded to it, which is what llama.cpp computes with
+ * flash attention on; acc is head_dim floats of scratch, vt head_dim more.
+ */
+static void attn_online(const struct mdl_ctx *c, const void *qx, int kt_type,
+			const char *krow, size_t lbase, int kvh, int n_pos, float scale,
+			float *acc, float *vt, float *o)
+{
+	int hd = c->m->hp.head_dim;
+	size_t es = c->kv_f16 ? 2 : 4;
+	uint16_t *acc16 = (uint16_t *)(void *)acc;
+	if (c->kv_f16)
+		memset(acc16, 0, (size_t)hd * sizeof *acc16);
+	else
+		memset(acc, 0, (size_t)hd * sizeof *acc);
+	float S = 0, M = -INFINITY;
+	for (int p = 0; p < n_pos; p++) {
+		float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
+		float ms = 1.0f, vs = 1.0f;
+		if (sv > M) {
+			float old = M;
+			M = sv;
+			ms = expf(old - M);
+			if (c->kv_f16)
+				for (int i = 0; i < hd; i++)
+					acc16[i] = mdl_fp32_to_fp16(mdl_fp16_to_fp32(acc16[i]) * ms);
+			else
+				for (int i = 0; i < hd; i++)
+					acc[i] *= ms;
+		} else {
+			vs = expf(sv - M);
+		}
+		if (c->kv_f16) {
+			const uint16_t *v = (const uint16_t *)c->v_cache + lbase +
+					    (size_t)p * c->kv_dim + (size_t)kvh * hd;
+			for (int i = 0; i < hd; i++)
+				acc16[i] = mdl_fp32_to_fp16(mdl_fp16_to_fp32(acc16[i]) +
+							    mdl_fp16_to_fp32(v[i]) * vs);
+		} else {
+			axpy(acc, vs, v_row(c, c->v_cache, lbase, p, kvh, vt), hd);
+		}
+		S = S * ms + vs;
+	}
+	float inv = 1.0f / S;
+	for (int i = 0; i < hd; i++)
+		o[i] = (c->kv_f16 ? mdl_fp16_to_fp32(acc16[i]) : acc[i]) * inv;
+}
+
 /* Items are (token, head) pairs: item = t * n_head + h. */
 static void attn_items(void *arg, size_t begin, size_t end, int worker)
 {
@@ -403,6 +456,11 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 			qx = qh;
 		}
 		const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
+		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
+		if (c->flash) {
+			attn_online(c, qx, kt_type, krow, lbase, kvh, n_pos, scale, qt + hd, vt, o);
+			continue;
+		}
 		float mx = -INFINITY;
 		for (int p = 0; p < n_pos; p++) {
 			float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
@@ -416,7 +474,6 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 			sum += sc[p];
 		}
 		float inv = (float)(1.0 / sum);
-		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
 		memset(o, 0, (size_t)hd * sizeof *o);
 		for (int p = 0; p < n_pos; p++) {
 			const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);

@@ -317,6 +317,9 @@ struct mdl_ctx_params {
 	int kv_f16;		/* 1: KV cache in f16 (half the memory and bytes
 				 * read; numbers as llama.cpp's default cache) */
 	int n_seq;		/* sequences (KV slots) of n_ctx positions; 0: 1 */
+	int flash;		/* 1: one-pass attention (online softmax); with
+				 * kv_f16 its accumulator is f16, as llama.cpp's
+				 * flash attention computes */
 };
 /* As mdl_ctx_new with all options. */
 status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *p,

@@ -22,10 +22,10 @@ static const int32_t stories_greedy[64] = {
 	398, 312, 286, 267, 414, 270, 333, 415, 426, 13, 438, 310, 439, 419, 357, 336,
 };
 /*
- * First-step top-5 (id, logit): readme from the model's README (a newer
- * llama.cpp, default f16 KV cache); f32kv and f16kv from llama.cpp c392e50
- * on this machine with an f32 and an f16 KV cache (tests/data/model/
- * README.md says how).
+ * First-step top-5 (id, logit): readme from the model's README, which is
+ * what llama.cpp computes with an f16 KV cache and flash attention;
+ * f32kv and f16kv from llama.cpp c392e50 on this machine with an f32 and
+ * an f16 KV cache, flash attention off (tests/data/model/README.md).
  */
 static const struct { int id; float readme, f32kv, f16kv; } stories_top5[] = {
 	{ 432, 17.797937f, 17.799397f, 17.798918f },
@@ -61,8 +61,8 @@ static void test_stories_greedy(void **state)
 	TH_OK(mdl_eval(c, stories_prompt, 5, 0, logits, 0, &e));
 	assert_int_equal(argmax(logits, 512), 432);
 	for (size_t i = 0; i < 5; i++) {
-		/* Same cache type: agreement to 1e-4. The README's run (f16
-		 * cache, another llama.cpp) differs by < 5e-3. */
+		/* Same cache and attention: agreement to 1e-4. The README's
+		 * run (f16 cache, flash attention) differs by < 5e-3. */
 		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].f32kv, 1e-4);
 		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].readme, 5e-3);
 	}
@@ -80,7 +80,7 @@ static void test_stories_greedy(void **state)
 
 /*
  * With an f16 KV cache the first-step logits are llama.cpp's with its f16
- * cache to 1e-4 (and the README's, from another llama.cpp version, to
+ * cache to 1e-4 (and the README's, computed with flash attention, to
  * 5e-3); the greedy continuation is the same.
  */
 static void test_stories_f16_cache(void **state)
@@ -108,6 +108,47 @@ static void test_stories_f16_cache(void **state)
 			fail_msg("greedy token %d: got %d, want %d", i, next, stories_greedy[i]);
 		TH_OK(mdl_eval(c, &next, 1, pos++, logits, 0, &e));
 	}
+	mem_free(logits);
+	mdl_ctx_free(c);
+	mdl_model_free(m);
+}
+
+/*
+ * f16 cache and one-pass attention with an f16 accumulator, as llama.cpp
+ * with flash attention: the README's logits to 1e-4, and its greedy ids.
+ */
+static void test_stories_flash_f16(void **state)
+{
+	char path[1024];
+	struct err e = { 0 };
+	struct mdl_model *m;
+	struct mdl_ctx *c;
+	(void)state;
+	th_shared_path("models/stories260K.gguf", path, sizeof path);
+	TH_OK(mdl_model_load(path, &m, &e));
+	struct mdl_ctx_params cp = { .n_ctx = 80, .n_threads = 2, .kv_f16 = 1, .flash = 1 };
+	TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
+	float *logits = mem_alloc(512 * sizeof(float));
+	assert_non_null(logits);
+	TH_OK(mdl_eval(c, stories_prompt, 5, 0, logits, 0, &e));
+	for (size_t i = 0; i < 5; i++)
+		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].readme, 1e-4);
+	int pos = 5;
+	for (int i = 0; i < 64; i++) {
+		int32_t next = argmax(logits, 512);
+		if (next != stories_greedy[i])
+			fail_msg("greedy token %d: got %d, want %d", i, next, stories_greedy[i]);
+		TH_OK(mdl_eval(c, &next, 1, pos++, logits, 0, &e));
+	}
+	mdl_ctx_free(c);
+
+	/* With an f32 cache, one-pass attention is the two-pass one up to
+	 * float rounding. */
+	struct mdl_ctx_params c32 = { .n_ctx = 80, .n_threads = 1, .flash = 1 };
+	TH_OK(mdl_ctx_new_params(m, &c32, &c, &e));
+	TH_OK(mdl_eval(c, stories_prompt, 5, 0, logits, 0, &e));
+	for (size_t i = 0; i < 5; i++)
+		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].f32kv, 1e-4);
 	mem_free(logits);
 	mdl_ctx_free(c);
 	mdl_model_free(m);
@@ -456,6 +497,7 @@ int run_model_forward_tests(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stories_greedy),
 		cmocka_unit_test(test_stories_f16_cache),
+		cmocka_unit_test(test_stories_flash_f16),
 		cmocka_unit_test(test_stories_batch_equals_stepwise),
 		cmocka_unit_test(test_stories_multi_sequence),
 		cmocka_unit_test(test_llamacpp_logits),
