@@ -1,0 +1,13 @@
+/* main.c - the audit module's test binary: runs each file's group. */
+#include "audit_tests.h"
+
+int main(void)
+{
+	int failed = 0;
+
+	failed += run_merkle_tests();
+	failed += run_note_tests();
+	failed += run_log_tests();
+	failed += run_crash_tests();
+	return failed ? 1 : 0;
+}
