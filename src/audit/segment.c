@@ -275,10 +275,10 @@ status_t aud__key_load(const char *data_dir, const char *name, int create,
 	if (st != ST_OK)
 		return st;
 	aud_verifier_format(s, vtext, sizeof vtext);
+	LOG_INFO("audit.key_created", LF_STR("path", path), LF_STR("verifier", vtext));
 	len = strlen(vtext);
 	vtext[len++] = '\n';
 	if ((st = file_write_atomic(pubpath, vtext, len, 0644, e)) != ST_OK)
 		return st;
-	LOG_INFO("audit.key_created", LF_STR("path", path), LF_STR("verifier", vtext));
 	return ST_OK;
 }

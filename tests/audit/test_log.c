@@ -1,0 +1,649 @@
+/*
+ * test_log.c - the audit log end to end: appends, reopening, checkpoints,
+ * verification; tampering (every byte of a segment, a deleted or
+ * reordered record, a record rewritten with a fixed-up CRC, swapped and
+ * foreign checkpoints, records cut from the end), a torn tail, a full
+ * disk, a failing fsync, an unwritable data directory, retention, and
+ * the request record's content rules.
+ */
+#include "audit_tests.h"
+#include "audit/audit_int.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static struct aud_log *open_log(const char *dir, uint64_t every)
+{
+	struct aud_options o;
+	struct aud_log *log = NULL;
+	struct err e;
+
+	aud_options_default(&o);
+	o.checkpoint_every = every;
+	o.checkpoint_ms = 0;
+	err_clear(&e);
+	if (aud_log_open(dir, &o, &log, &e) != ST_OK)
+		fail_msg("aud_log_open: %s", e.msg);
+	return log;
+}
+
+static void append_n(struct aud_log *log, int from, int n)
+{
+	for (int i = from; i < from + n; i++) {
+		char p[64];
+		struct err e;
+
+		snprintf(p, sizeof p, "{\"i\":%d}", i);
+		err_clear(&e);
+		if (aud_log_append(log, AUD_T_EVENT, p, strlen(p), NULL, &e) != ST_OK)
+			fail_msg("append %d: %s", i, e.msg);
+	}
+}
+
+static void seg_path(const char *dir, uint64_t first, char *out, size_t n)
+{
+	snprintf(out, n, "%s/audit/seg-%020llu.log", dir, (unsigned long long)first);
+}
+
+static char *slurp(const char *path, size_t *len)
+{
+	char *d = NULL;
+
+	TH_OK(file_read_all(path, 1 << 26, &d, len, NULL));
+	return d;
+}
+
+static void spit(const char *path, const void *d, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_TRUNC | O_CREAT, 0600);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, d, len), (ssize_t)len);
+	close(fd);
+}
+
+/* Offsets of the frames in a segment image. */
+static size_t frame_offsets(const char *d, size_t len, size_t *offs, size_t max)
+{
+	size_t n = 0, off = AUD_SEG_HDR;
+
+	while (off + AUD_FRAME_HDR <= len && n < max) {
+		offs[n++] = off;
+		off += AUD_FRAME_HDR + aud__get_u32((const uint8_t *)d + off);
+	}
+	return n;
+}
+
+static status_t verify(const char *dir, struct aud_verify_report *rep)
+{
+	struct err e;
+
+	err_clear(&e);
+	return aud_verify(dir, NULL, 0, NULL, rep, &e);
+}
+
+static void test_append_reopen_verify(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_log *log = open_log(dir, 4);
+	struct aud_verify_report rep;
+	uint8_t root[32], root2[32];
+
+	(void)state;
+	append_n(log, 0, 10);
+	assert_int_equal(aud_log_size(log), 10);
+	TH_OK(aud_log_root(log, 10, root));
+	aud_log_close(log);
+
+	log = open_log(dir, 4);
+	assert_int_equal(aud_log_size(log), 10);
+	TH_OK(aud_log_root(log, 10, root2));
+	assert_memory_equal(root, root2, 32);
+	append_n(log, 10, 3);
+	aud_log_close(log);
+
+	TH_OK(verify(dir, &rep));
+	assert_true(rep.ok);
+	assert_int_equal(rep.records, 13);
+	/* stored at 4, 8, 10 (close) and 13 (close), plus the latest copy */
+	assert_int_equal(rep.checkpoints, 5);
+	assert_int_equal(rep.checked_size, 13);
+	th_tmpdir_cleanup();
+}
+
+/* A second writer on the same log is refused. */
+static void test_one_writer(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_log *log = open_log(dir, 0), *two = NULL;
+	struct err e;
+
+	(void)state;
+	err_clear(&e);
+	TH_ST(aud_log_open(dir, NULL, &two, &e), ST_BUSY);
+	assert_non_null(strstr(e.msg, "another process"));
+	aud_log_close(log);
+	th_tmpdir_cleanup();
+}
+
+/* Concurrent writers: every record lands once, in a verifiable log. */
+struct writer_arg {
+	struct aud_log *log;
+	int id, n;
+	int failures;
+};
+
+static void *writer(void *p)
+{
+	struct writer_arg *a = p;
+
+	for (int i = 0; i < a->n; i++) {
+		char buf[64];
+		snprintf(buf, sizeof buf, "{\"w\":%d,\"i\":%d}", a->id, i);
+		if (aud_log_append(a->log, AUD_T_EVENT, buf, strlen(buf), NULL, NULL) != ST_OK)
+			a->failures++;
+	}
+	return NULL;
+}
+
+static void test_group_commit_threads(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_log *log = open_log(dir, 50);
+	struct writer_arg args[8];
+	pthread_t th[8];
+	struct aud_stats stats;
+	struct aud_verify_report rep;
+
+	(void)state;
+	for (int i = 0; i < 8; i++) {
+		args[i] = (struct writer_arg){ log, i, 40, 0 };
+		pthread_create(&th[i], NULL, writer, &args[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(args[i].failures, 0);
+	}
+	aud_log_stats(log, &stats);
+	assert_int_equal(stats.appends, 320);
+	assert_true(stats.fsyncs >= 1 && stats.fsyncs <= 320);
+	aud_log_close(log);
+	TH_OK(verify(dir, &rep));
+	assert_int_equal(rep.records, 320);
+	th_tmpdir_cleanup();
+}
+
+/* Segments roll over and verification follows them. */
+static void test_segments_roll(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_options o;
+	struct aud_log *log;
+	struct vec names;
+	struct aud_verify_report rep;
+	char ad[4200];
+
+	(void)state;
+	aud_options_default(&o);
+	o.segment_bytes = 4096;
+	o.checkpoint_every = 30;
+	TH_OK(aud_log_open(dir, &o, &log, NULL));
+	for (int i = 0; i < 200; i++) {
+		char p[128];
+		snprintf(p, sizeof p, "{\"i\":%d,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxx\"}", i);
+		TH_OK(aud_log_append(log, AUD_T_EVENT, p, strlen(p), NULL, NULL));
+	}
+	aud_log_close(log);
+	snprintf(ad, sizeof ad, "%s/audit", dir);
+	TH_OK(aud__segments_list(ad, &names, NULL));
+	assert_true(names.len >= 3);
+	aud__names_free(&names);
+	TH_OK(verify(dir, &rep));
+	assert_int_equal(rep.records, 200);
+	assert_true(rep.segments >= 3);
+	/* Deleting a middle segment is found. */
+	TH_OK(aud__segments_list(ad, &names, NULL));
+	{
+		char p[4400];
+		snprintf(p, sizeof p, "%s/%s", ad, VEC_AT(&names, char *, 1));
+		unlink(p);
+	}
+	aud__names_free(&names);
+	TH_ST(verify(dir, &rep), ST_VERIFY);
+	assert_non_null(strstr(rep.reason, "segment are missing"));
+	th_tmpdir_cleanup();
+}
+
+/* A small log of 6 records with checkpoints: the tamper subject. */
+static const char *tamper_subject(char *seg, size_t n)
+{
+	const char *dir = th_tmpdir();
+	struct aud_log *log = open_log(dir, 2);
+
+	append_n(log, 0, 6);
+	aud_log_close(log);
+	seg_path(dir, 0, seg, n);
+	return dir;
+}
+
+/* Change one byte anywhere in the segment: verify names that record. */
+static void test_tamper_every_byte(void **state)
+{
+	char seg[4400];
+	const char *dir = tamper_subject(seg, sizeof seg);
+	size_t len, offs[16], nf;
+	char *d = slurp(seg, &len);
+	struct aud_verify_report rep;
+
+	(void)state;
+	nf = frame_offsets(d, len, offs, 16);
+	assert_int_equal(nf, 6);
+	for (size_t i = 0; i < len; i++) {
+		size_t r = 0;
+
+		d[i] ^= 0x20;
+		spit(seg, d, len);
+		if (verify(dir, &rep) != ST_VERIFY || rep.ok)
+			fail_msg("byte %zu changed, yet verify passed", i);
+		if (i < AUD_SEG_HDR) {
+			assert_int_equal(rep.bad_offset, 0);
+			assert_true(strstr(rep.reason, "segment") != NULL);
+		} else {
+			while (r + 1 < nf && offs[r + 1] <= i)
+				r++;
+			if (rep.bad_seq != r || rep.bad_offset != offs[r])
+				fail_msg("byte %zu (record %zu at %zu): report says seq %llu offset "
+					 "%llu: %s", i, r, offs[r], (unsigned long long)rep.bad_seq,
+					 (unsigned long long)rep.bad_offset, rep.reason);
+		}
+		d[i] ^= 0x20;
+	}
+	spit(seg, d, len);
+	TH_OK(verify(dir, &rep));
+	mem_free(d);
+	th_tmpdir_cleanup();
+}
+
+static void test_delete_and_reorder(void **state)
+{
+	char seg[4400], *d, *m;
+	const char *dir = tamper_subject(seg, sizeof seg);
+	size_t len, offs[16], l2, l3;
+	struct aud_verify_report rep;
+
+	(void)state;
+	d = slurp(seg, &len);
+	frame_offsets(d, len, offs, 16);
+	l2 = offs[3] - offs[2];
+	l3 = offs[4] - offs[3];
+	/* delete record 2 */
+	m = mem_alloc(len);
+	memcpy(m, d, offs[2]);
+	memcpy(m + offs[2], d + offs[3], len - offs[3]);
+	spit(seg, m, len - l2);
+	TH_ST(verify(dir, &rep), ST_VERIFY);
+	assert_int_equal(rep.bad_seq, 2);
+	assert_int_equal(rep.bad_offset, offs[2]);
+	assert_non_null(strstr(rep.reason, "has seq 3 where seq 2 belongs"));
+	/* swap records 2 and 3 */
+	memcpy(m, d, len);
+	memcpy(m + offs[2], d + offs[3], l3);
+	memcpy(m + offs[2] + l3, d + offs[2], l2);
+	spit(seg, m, len);
+	TH_ST(verify(dir, &rep), ST_VERIFY);
+	assert_int_equal(rep.bad_seq, 2);
+	assert_non_null(strstr(rep.reason, "deleted, reordered"));
+	/* cut the last record off the end: the checkpoints still cover it */
+	spit(seg, d, offs[5]);
+	TH_ST(verify(dir, &rep), ST_VERIFY);
+	assert_non_null(strstr(rep.reason, "removed from the end"));
+	{
+		struct aud_log *log = NULL;
+		struct err e;
+		err_clear(&e);
+		TH_ST(aud_log_open(dir, NULL, &log, &e), ST_CORRUPT);
+		assert_non_null(strstr(e.msg, "refusing to cut"));
+	}
+	mem_free(m);
+	mem_free(d);
+	th_tmpdir_cleanup();
+}
+
+/* Rewriting a record and fixing its CRC escapes the CRC, not the tree. */
+static void test_tamper_with_crc_fixed(void **state)
+{
+	char seg[4400], *d;
+	const char *dir = tamper_subject(seg, sizeof seg);
+	size_t len, offs[16];
+	struct aud_verify_report rep;
+	uint8_t *f;
+
+	(void)state;
+	d = slurp(seg, &len);
+	frame_offsets(d, len, offs, 16);
+	f = (uint8_t *)d + offs[3];
+	f[AUD_FRAME_HDR + 5] ^= 0x01;	/* {"i":3} -> {"i":2} */
+	aud__frame_header(f, f[8], aud__get_u64(f + 9), aud__get_u64(f + 17), f + AUD_FRAME_HDR,
+			  aud__get_u32(f));
+	spit(seg, d, len);
+	TH_ST(verify(dir, &rep), ST_VERIFY);
+	assert_non_null(strstr(rep.reason, "does not match the signed checkpoint"));
+	/* The first checkpoint that fails is the one of size 4: the altered
+	 * record lies in 2..3, past the checkpoint of size 2 that held. */
+	assert_int_equal(rep.bad_seq, 2);
+	assert_int_equal(rep.bad_seq_hi, 3);
+	assert_string_equal(rep.bad_file, "checkpoints/00000000000000000004");
+	mem_free(d);
+	th_tmpdir_cleanup();
+}
+
+static void test_swapped_and_foreign_checkpoint(void **state)
+{
+	char seg[4400], p2[4400], p4[4400], *c2, *c4;
+	const char *dir = tamper_subject(seg, sizeof seg);
+	size_t l2, l4;
+	struct aud_verify_report rep;
+	struct aud_signer other;
+	struct aud_checkpoint c = { "airlock.local/audit", 2, { 0 } };
+	struct buf body, note;
+	uint8_t seed[32] = { 9 };
+
+	(void)state;
+	snprintf(p2, sizeof p2, "%s/audit/checkpoints/%020d", dir, 2);
+	snprintf(p4, sizeof p4, "%s/audit/checkpoints/%020d", dir, 4);
+	c2 = slurp(p2, &l2);
+	c4 = slurp(p4, &l4);
+	spit(p2, c4, l4);
+	spit(p4, c2, l2);
+	TH_ST(verify(dir, &rep), ST_VERIFY);
+	assert_string_equal(rep.bad_file, "checkpoints/00000000000000000002");
+	assert_non_null(strstr(rep.reason, "swapped or renamed"));
+	spit(p2, c2, l2);
+	spit(p4, c4, l4);
+	TH_OK(verify(dir, &rep));
+
+	/* A checkpoint signed by another key (same name) does not verify. */
+	TH_OK(aud_signer_init(&other, "airlock.local/audit", seed, NULL));
+	buf_init(&body, 0);
+	buf_init(&note, 0);
+	TH_OK(aud_checkpoint_format(&c, &body));
+	TH_OK(aud_note_sign(&other, body.data, body.len, &note, NULL));
+	spit(p2, note.data, note.len);
+	TH_ST(verify(dir, &rep), ST_VERIFY);
+	assert_string_equal(rep.bad_file, "checkpoints/00000000000000000002");
+	assert_non_null(strstr(rep.reason, "does not verify"));
+	/* The same, handed in as an external checkpoint. */
+	spit(p2, c2, l2);
+	TH_ST(aud_verify(dir, note.data, note.len, NULL, &rep, NULL), ST_VERIFY);
+	assert_string_equal(rep.bad_file, "given checkpoint");
+	TH_OK(aud_verify(dir, c4, l4, NULL, &rep, NULL));
+	buf_release(&body);
+	buf_release(&note);
+	mem_free(c2);
+	mem_free(c4);
+	th_tmpdir_cleanup();
+}
+
+static void test_torn_tail_recovery(void **state)
+{
+	char seg[4400], torn[4500];
+	const char *dir = tamper_subject(seg, sizeof seg);
+	struct aud_verify_report rep;
+	struct aud_log *log;
+	size_t len;
+	char *d;
+	uint8_t hdr[AUD_FRAME_HDR];
+	const char *p = "{\"i\":6}";
+	struct stat sb;
+
+	(void)state;
+	/* Half of record 6's frame reached the disk. */
+	d = slurp(seg, &len);
+	aud__frame_header(hdr, AUD_T_EVENT, 6, 1, p, (uint32_t)strlen(p));
+	d = mem_realloc(d, len + 20);
+	memcpy(d + len, hdr, 20);
+	spit(seg, d, len + 20);
+	TH_ST(verify(dir, &rep), ST_VERIFY);
+	assert_non_null(strstr(rep.reason, "torn tail"));
+	assert_int_equal(rep.bad_offset, len);
+
+	log = open_log(dir, 2);
+	assert_int_equal(aud_log_size(log), 7);	/* 6 + the recovery record */
+	append_n(log, 7, 2);
+	aud_log_close(log);
+	TH_OK(verify(dir, &rep));
+	assert_int_equal(rep.records, 9);
+	snprintf(torn, sizeof torn, "%s.torn-%zu", seg, len);
+	assert_int_equal(stat(torn, &sb), 0);
+	assert_int_equal(sb.st_size, 20);
+	mem_free(d);
+	th_tmpdir_cleanup();
+}
+
+/* ---- write failures through the I/O shim ---- */
+
+static int shim_fail_errno;
+static long shim_fail_after;	/* successful writes before failing */
+
+static ssize_t shim_write(int fd, const void *p, size_t n)
+{
+	if (shim_fail_after-- > 0)
+		return write(fd, p, n);
+	/* half the bytes, then the error: a full disk mid-record */
+	if (n > 1 && shim_fail_after == -1)
+		return write(fd, p, n / 2);
+	errno = shim_fail_errno;
+	return -1;
+}
+
+static int shim_fsync_fail(int fd)
+{
+	(void)fd;
+	errno = EIO;
+	return -1;
+}
+
+static void test_full_disk(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_log *log = open_log(dir, 0);
+	struct aud_verify_report rep;
+	struct err e;
+
+	(void)state;
+	append_n(log, 0, 3);
+	shim_fail_errno = ENOSPC;
+	shim_fail_after = 0;
+	aud__io.write = shim_write;
+	err_clear(&e);
+	TH_ST(aud_log_append(log, AUD_T_EVENT, "{\"x\":1}", 7, NULL, &e), ST_LIMIT);
+	assert_non_null(strstr(e.msg, "No space left"));
+	aud__io_reset();
+	assert_int_equal(aud_log_size(log), 3);
+	/* Nothing partial stays behind; the log takes records again. */
+	append_n(log, 3, 2);
+	aud_log_close(log);
+	TH_OK(verify(dir, &rep));
+	assert_int_equal(rep.records, 5);
+	th_tmpdir_cleanup();
+}
+
+static void test_fsync_failure_stops_appends(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_log *log = open_log(dir, 0);
+	struct err e;
+
+	(void)state;
+	append_n(log, 0, 2);
+	aud__io.fsync = shim_fsync_fail;
+	err_clear(&e);
+	TH_ST(aud_log_append(log, AUD_T_EVENT, "{}", 2, NULL, &e), ST_IO);
+	assert_non_null(strstr(e.msg, "fsync"));
+	aud__io_reset();
+	err_clear(&e);
+	TH_ST(aud_log_append(log, AUD_T_EVENT, "{}", 2, NULL, &e), ST_IO);
+	assert_non_null(strstr(e.msg, "refusing appends"));
+	aud_log_close(log);
+	th_tmpdir_cleanup();
+}
+
+static void test_unwritable_dir(void **state)
+{
+	const char *dir = th_tmpdir();
+	char path[4200];
+	struct aud_log *log = NULL;
+	struct err e;
+
+	(void)state;
+	/* A data directory that is a file. */
+	snprintf(path, sizeof path, "%s/file", dir);
+	spit(path, "x", 1);
+	err_clear(&e);
+	assert_int_not_equal(aud_log_open(path, NULL, &log, &e), ST_OK);
+	assert_null(log);
+	assert_true(e.msg[0] != '\0');
+	/* A read-only directory (root ignores modes: then only the above). */
+	if (geteuid() != 0) {
+		snprintf(path, sizeof path, "%s/ro", dir);
+		mkdir(path, 0500);
+		err_clear(&e);
+		TH_ST(aud_log_open(path, NULL, &log, &e), ST_PERM);
+	}
+	/* A signing key readable by others is refused. */
+	snprintf(path, sizeof path, "%s/d2", dir);
+	log = open_log(path, 0);
+	aud_log_close(log);
+	snprintf(path, sizeof path, "%s/d2/keys/audit.key", dir);
+	chmod(path, 0644);
+	snprintf(path, sizeof path, "%s/d2", dir);
+	err_clear(&e);
+	TH_ST(aud_log_open(path, NULL, &log, &e), ST_PERM);
+	assert_non_null(strstr(e.msg, "chmod 600"));
+	th_tmpdir_cleanup();
+}
+
+/* ---- retention ---- */
+
+struct collect {
+	int tombstones, live;
+	uint8_t leaf[64][32];
+	int n;
+};
+
+static int collect_cb(void *arg, const struct aud_record *r)
+{
+	struct collect *c = arg;
+
+	if (r->type == AUD_T_TOMBSTONE)
+		c->tombstones++;
+	else
+		c->live++;
+	if (c->n < 64)
+		memcpy(c->leaf[c->n++], r->leaf_hash, 32);
+	return 0;
+}
+
+static void test_prune_keeps_proofs(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_log *log = open_log(dir, 3);
+	struct collect before = { 0 }, after = { 0 };
+	struct aud_verify_report rep;
+	uint64_t pruned, horizon;
+	uint8_t root[32], root2[32];
+
+	(void)state;
+	append_n(log, 0, 5);
+	horizon = time_wall_ns() + 1;
+	append_n(log, 5, 0);
+	TH_OK(aud_log_root(log, 5, root));
+	TH_OK(aud_scan(dir, collect_cb, &before, NULL));
+	TH_OK(aud_log_prune(log, horizon, &pruned, NULL));
+	assert_int_equal(pruned, 5);
+	append_n(log, 100, 2);
+	TH_OK(aud_log_root(log, 5, root2));
+	assert_memory_equal(root, root2, 32);
+	aud_log_close(log);
+	TH_OK(aud_scan(dir, collect_cb, &after, NULL));
+	assert_int_equal(after.tombstones, 5);
+	assert_int_equal(after.live, 3);	/* the prune event and 2 new */
+	for (int i = 0; i < 5; i++)
+		assert_memory_equal(before.leaf[i], after.leaf[i], 32);
+	/* Old checkpoints (3, 5) still verify over the tombstones. */
+	TH_OK(verify(dir, &rep));
+	assert_int_equal(rep.tombstones, 5);
+	assert_int_equal(rep.records, 8);
+	/* The reopened log rebuilds the same tree. */
+	log = open_log(dir, 3);
+	TH_OK(aud_log_root(log, 5, root2));
+	assert_memory_equal(root, root2, 32);
+	aud_log_close(log);
+	th_tmpdir_cleanup();
+}
+
+/* ---- what a request record holds ---- */
+
+static void test_request_record(void **state)
+{
+	uint8_t h[32];
+	struct aud_decision dec[2] = { { "secrets.aws", "redact" }, { "scope.team", "allow" } };
+	struct aud_source src[1] = { { "core", "src/a.c", 10, 20, NULL } };
+	struct aud_request r = {
+		.id = "req-1", .time_ns = 1700000000123456789ull, .user = "ana", .team = "pay",
+		.endpoint = "/v1/completions", .model = "qwen", .model_sha256 = h,
+		.prompt_sha256 = h, .output_sha256 = h, .prompt_tokens = 12, .output_tokens = 7,
+		.latency_ms = 42, .decisions = dec, .n_decisions = 2, .sources = src,
+		.n_sources = 1, .prompt_text = "secret code", .output_text = "more code",
+		.status = "ok",
+	};
+	char *j;
+	size_t n;
+	json_t *o;
+
+	(void)state;
+	memset(h, 0xab, sizeof h);
+	TH_OK(aud_request_json(&r, 0, &j, &n, NULL));
+	assert_null(strstr(j, "secret code"));
+	o = json_loads(j, 0, NULL);
+	assert_non_null(o);
+	assert_string_equal(json_string_value(json_object_get(o, "user")), "ana");
+	assert_string_equal(json_string_value(json_object_get(o, "time")),
+			    "2023-11-14T22:13:20.123456789Z");
+	assert_string_equal(json_string_value(json_object_get(
+		json_array_get(json_object_get(o, "decisions"), 0), "rule")), "secrets.aws");
+	assert_int_equal(json_integer_value(json_array_get(json_object_get(
+		json_array_get(json_object_get(o, "sources"), 0), "lines"), 1)), 20);
+	assert_int_equal(strlen(json_string_value(json_object_get(o, "prompt_sha256"))), 64);
+	json_decref(o);
+	mem_free(j);
+	TH_OK(aud_request_json(&r, 1, &j, &n, NULL));
+	assert_non_null(strstr(j, "\"prompt\":\"secret code\""));
+	mem_free(j);
+}
+
+int run_log_tests(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_append_reopen_verify),
+		cmocka_unit_test(test_one_writer),
+		cmocka_unit_test(test_group_commit_threads),
+		cmocka_unit_test(test_segments_roll),
+		cmocka_unit_test(test_tamper_every_byte),
+		cmocka_unit_test(test_delete_and_reorder),
+		cmocka_unit_test(test_tamper_with_crc_fixed),
+		cmocka_unit_test(test_swapped_and_foreign_checkpoint),
+		cmocka_unit_test(test_torn_tail_recovery),
+		cmocka_unit_test(test_full_disk),
+		cmocka_unit_test(test_fsync_failure_stops_appends),
+		cmocka_unit_test(test_unwritable_dir),
+		cmocka_unit_test(test_prune_keeps_proofs),
+		cmocka_unit_test(test_request_record),
+	};
+	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
+}
