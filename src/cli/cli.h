@@ -46,8 +46,10 @@ int cli_wants_help(const struct command *cmd, int argc, char **argv);
 const struct command *cli_command_find(const char *name);
 
 /* Commands (cmd_*.c). Keep sorted. */
+int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
+int cmd_usage(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);
 
 #endif
