@@ -49,6 +49,14 @@ static const struct command commands[] = {
 	  "        (default, file or environment)\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: airlock help [COMMAND]\n" },
+	{ "usage", cmd_usage, "usage analytics: requests, tokens, acceptance, latency",
+	  "usage: airlock usage [--team T] [--user U] [--model M] [--since D] [--daily]\n"
+	  "\n"
+	  "Prints, from the local usage store (<data>/airlock.db), the number of\n"
+	  "requests, prompt and output tokens, prompt-cache hits, the acceptance\n"
+	  "rate of completions ((accepted + partial) / shown) and latency\n"
+	  "percentiles. --since takes YYYY-MM-DD or an age (7d, 12h); --daily adds\n"
+	  "one line per day, team, user and model.\n" },
 	{ "version", cmd_version, "print version, revision, build flags, CPU features",
 	  "usage: airlock version\n" },
 };
