@@ -533,6 +533,9 @@ static double bench_appends(const char *dir, int n_threads, int total, int durab
 	struct aud_log *log;
 	struct bench_arg args[64];
 	pthread_t th[64];
+
+	if (n_threads > 64)
+		n_threads = 64;
 	struct aud_stats s;
 	uint64_t t0, t1;
 
@@ -558,8 +561,8 @@ static double bench_appends(const char *dir, int n_threads, int total, int durab
 
 static int do_bench(struct cli *cli, int argc, char **argv)
 {
-	char d1[4200], d2[4200], d3[4200];
-	int64_t n_verify = 1000000, n_durable = 20000;
+	char d1[4200], d2[4200], d3[4200], d4[4200];
+	int64_t n_verify = 1000000, n_durable = 20000, many = 64;
 	struct aud_verify_report rep;
 	uint64_t t0, fs1, fs8, fsr;
 	double one, eight, relaxed;
@@ -572,15 +575,19 @@ static int do_bench(struct cli *cli, int argc, char **argv)
 		else if (strcmp(argv[i], "--durable") == 0 && i + 1 < argc &&
 			 parse_i64(argv[i + 1], 8, 10000000, &n_durable) == ST_OK)
 			i++;
+		else if (strcmp(argv[i], "--writers") == 0 && i + 1 < argc &&
+			 parse_i64(argv[i + 1], 1, 64, &many) == ST_OK)
+			i++;
 		else {
 			cli_error("audit bench", "usage: airlock audit bench [--records N] "
-				  "[--durable N]");
+				  "[--durable N] [--writers N]");
 			return EXIT_USAGE;
 		}
 	}
 	snprintf(d1, sizeof d1, "%s/bench-1", cli->data_dir);
 	snprintf(d2, sizeof d2, "%s/bench-8", cli->data_dir);
 	snprintf(d3, sizeof d3, "%s/bench-verify", cli->data_dir);
+	snprintf(d4, sizeof d4, "%s/bench-many", cli->data_dir);
 	printf("audit bench in %s (durable appends: %lld records each run)\n", cli->data_dir,
 	       (long long)n_durable);
 	one = bench_appends(d1, 1, (int)(n_durable / 4), 1, &fs1);
@@ -590,6 +597,12 @@ static int do_bench(struct cli *cli, int argc, char **argv)
 	printf("  8 writers, group commit     : %10.0f appends/s (%llu fsyncs, %.1f records "
 	       "each)\n", eight, (unsigned long long)fs8,
 	       fs8 ? (double)n_durable / (double)fs8 : 0.0);
+	if (many != 8) {
+		double r = bench_appends(d4, (int)many, (int)n_durable, 1, &fsr);
+		printf(" %2lld writers, group commit     : %10.0f appends/s (%llu fsyncs, %.1f records "
+		       "each)\n", (long long)many, r, (unsigned long long)fsr,
+		       fsr ? (double)n_durable / (double)fsr : 0.0);
+	}
 	relaxed = bench_appends(d3, 8, (int)n_verify, 0, &fsr);
 	printf("  8 writers, fsync off        : %10.0f appends/s (building %lld records)\n",
 	       relaxed, (long long)n_verify);
@@ -601,7 +614,7 @@ static int do_bench(struct cli *cli, int argc, char **argv)
 			cli_error_err("audit bench", &e);
 			return EXIT_FAIL;
 		}
-		printf("  verify %llu records         : %10.2f s\n", (unsigned long long)rep.records,
+		printf("  verify %llu records       : %10.2f s\n", (unsigned long long)rep.records,
 		       (double)(time_mono_ns() - t0) / 1e9);
 	}
 	return EXIT_OK;

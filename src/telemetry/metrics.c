@@ -160,7 +160,8 @@ static status_t family_new(struct tel_registry *r, enum kind kind, const char *n
 			goto oom;
 	if (!m->name || !m->help)
 		goto oom;
-	memcpy(m->bounds, bounds, n_bounds * sizeof *bounds);
+	if (n_bounds)
+		memcpy(m->bounds, bounds, n_bounds * sizeof *bounds);
 	m->n_bounds = n_bounds;
 
 	pthread_mutex_lock(&r->mu);
