@@ -54,6 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	FILE *f;
 	size_t tl;
 	int n = 0;
+	struct aud_options opt;
 
 	if (!dir[0]) {
 		snprintf(dir, sizeof dir, "/tmp/airlock-fuzz-audit-%ld", (long)getpid());
@@ -63,6 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			aud_log_close(log);
 		log = NULL;
 	}
+	aud_options_default(&opt);
+	opt.durable = 0;	/* speed: durability is the crash test's business */
 	clean("audit");
 	clean("audit/checkpoints");
 	snprintf(seg, sizeof seg, "%s/audit/seg-00000000000000000000.log", dir);
@@ -74,7 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	aud_scan(dir, count_cb, &n, NULL);
 	aud_verify(dir, NULL, 0, NULL, &rep, NULL);
-	if (aud_log_open(dir, NULL, &log, NULL) == ST_OK) {
+	if (aud_log_open(dir, &opt, &log, NULL) == ST_OK) {
 		aud_log_append(log, AUD_T_EVENT, "{}", 2, NULL, NULL);
 		aud_log_close(log);
 		aud_verify(dir, NULL, 0, NULL, &rep, NULL);

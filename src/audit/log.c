@@ -14,7 +14,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -654,16 +656,24 @@ status_t aud_log_open(const char *data_dir, const struct aud_options *opt,
 	log->synced = log->tree.size;
 
 	if (cut.needed) {
-		char msg[1024], seg[256];
+		char kept[4500], *msg;
 		const char *base = strrchr(log->seg_path, '/');
+		json_t *o;
 
-		str_copy(seg, base ? base + 1 : log->seg_path, sizeof seg);
-		snprintf(msg, sizeof msg,
-			 "{\"event\":\"recovery\",\"segment\":\"%s\",\"offset\":%llu,"
-			 "\"bytes_cut\":%llu,\"kept_as\":\"%s.torn-%llu\",\"reason\":\"%s\"}",
-			 seg, (unsigned long long)cut.offset, (unsigned long long)cut.bytes, seg,
-			 (unsigned long long)cut.offset, cut.reason);
-		if ((st = aud_log_append(log, AUD_T_RECOVERY, msg, strlen(msg), NULL, e)) != ST_OK)
+		base = base ? base + 1 : log->seg_path;
+		snprintf(kept, sizeof kept, "%s.torn-%llu", base, (unsigned long long)cut.offset);
+		o = json_pack("{s:s,s:s,s:I,s:I,s:s,s:s}", "event", "recovery", "segment", base,
+			      "offset", (json_int_t)cut.offset, "bytes_cut", (json_int_t)cut.bytes,
+			      "kept_as", kept, "reason", cut.reason);
+		msg = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+		json_decref(o);
+		if (!msg) {
+			st = err_set(e, ST_NOMEM, "audit log: out of memory");
+			goto fail;
+		}
+		st = aud_log_append(log, AUD_T_RECOVERY, msg, strlen(msg), NULL, e);
+		free(msg);
+		if (st != ST_OK)
 			goto fail;
 	}
 	*out = log;

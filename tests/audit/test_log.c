@@ -389,6 +389,23 @@ static void test_swapped_and_foreign_checkpoint(void **state)
 	th_tmpdir_cleanup();
 }
 
+struct find {
+	uint64_t seq;
+	enum aud_type type;
+	char payload[512];
+};
+
+static int find_cb(void *arg, const struct aud_record *r)
+{
+	struct find *f = arg;
+
+	if (r->seq != f->seq)
+		return 0;
+	f->type = r->type;
+	str_copy(f->payload, r->payload, sizeof f->payload);
+	return 1;
+}
+
 static void test_torn_tail_recovery(void **state)
 {
 	char seg[4400], torn[4500];
@@ -418,6 +435,20 @@ static void test_torn_tail_recovery(void **state)
 	aud_log_close(log);
 	TH_OK(verify(dir, &rep));
 	assert_int_equal(rep.records, 9);
+	{
+		/* The cut is itself on the record, where record 6 would have been. */
+		struct find f = { 6, 0, "" };
+		char want[256];
+
+		TH_ST(aud_scan(dir, find_cb, &f, NULL), ST_CANCELLED);
+		assert_int_equal(f.type, AUD_T_RECOVERY);
+		snprintf(want, sizeof want,
+			 "{\"event\":\"recovery\",\"segment\":\"seg-00000000000000000000.log\","
+			 "\"offset\":%zu,\"bytes_cut\":20,\"kept_as\":"
+			 "\"seg-00000000000000000000.log.torn-%zu\",\"reason\":\"record header cut "
+			 "short (20 of 25 bytes)\"}", len, len);
+		assert_string_equal(f.payload, want);
+	}
 	snprintf(torn, sizeof torn, "%s.torn-%zu", seg, len);
 	assert_int_equal(stat(torn, &sb), 0);
 	assert_int_equal(sb.st_size, 20);
@@ -525,6 +556,43 @@ static void test_unwritable_dir(void **state)
 	err_clear(&e);
 	TH_ST(aud_log_open(path, NULL, &log, &e), ST_PERM);
 	assert_non_null(strstr(e.msg, "chmod 600"));
+	th_tmpdir_cleanup();
+}
+
+/* The Nth allocation fails, for every N an open-append-prune-close cycle
+ * makes: each failure is reported, nothing leaks (ASan), and the log
+ * stays verifiable. */
+static void test_allocation_failures(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_verify_report rep;
+	int failures = 0, n;
+
+	(void)state;
+	for (n = 0; n < 300; n++) {
+		struct aud_log *log = NULL;
+		struct err e;
+		status_t st;
+		uint64_t pruned;
+
+		err_clear(&e);
+		mem_fail_after(n, 1);
+		st = aud_log_open(dir, NULL, &log, &e);
+		if (st == ST_OK) {
+			for (int i = 0; i < 3 && st == ST_OK; i++)
+				st = aud_log_append(log, AUD_T_EVENT, "{\"a\":1}", 7, NULL, &e);
+			if (st == ST_OK)
+				st = aud_log_prune(log, 1, &pruned, &e);
+			aud_log_close(log);
+		}
+		mem_fail_reset();
+		if (st != ST_OK) {
+			failures++;
+			assert_true(e.msg[0] != '\0');
+		}
+	}
+	assert_true(failures > 0);
+	TH_OK(verify(dir, &rep));
 	th_tmpdir_cleanup();
 }
 
@@ -642,6 +710,7 @@ int run_log_tests(void)
 		cmocka_unit_test(test_full_disk),
 		cmocka_unit_test(test_fsync_failure_stops_appends),
 		cmocka_unit_test(test_unwritable_dir),
+		cmocka_unit_test(test_allocation_failures),
 		cmocka_unit_test(test_prune_keeps_proofs),
 		cmocka_unit_test(test_request_record),
 	};

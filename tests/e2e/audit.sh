@@ -20,6 +20,15 @@ echo "$out" | grep -q "records: 304" || fail "verify count: $out"
 "$A" --data "$L" audit proof 304 >/dev/null 2>&1 && fail "proof beyond the tree accepted"
 "$A" --data "$L" audit query --since 2001-01-01 --until 2002-01-01 | grep -q . && fail "empty range"
 
+# A checkpoint kept elsewhere, and the verifier key kept elsewhere.
+"$A" --data "$L" audit checkpoint >"$D/kept.ckpt" || fail "checkpoint to file"
+cp "$L/keys/audit.pub" "$D/kept.pub"
+out=$("$A" --data "$L" audit verify --from-checkpoint "$D/kept.ckpt" --key "$D/kept.pub") ||
+  fail "verify --from-checkpoint: $out"
+sed -i 's/^304$/303/' "$D/kept.ckpt"
+"$A" --data "$L" audit verify --from-checkpoint "$D/kept.ckpt" | grep -q "given checkpoint" ||
+  fail "an altered external checkpoint was accepted"
+
 # Flip one byte inside record 5's payload: verify must fail and name it.
 seg=$(ls "$L"/audit/seg-*.log | head -n 1)
 off=$((16 + 5 * $(( 25 + $(head -c 20 "$seg" | tail -c 4 | od -An -tu4 | tr -d ' ') )) + 30))
