@@ -327,6 +327,11 @@ void tel_format_double(double v, char *out, size_t n)
 		snprintf(out, n, v > 0 ? "+Inf" : "-Inf");
 		return;
 	}
+	/* Fast path: small integers (counts) print as themselves. */
+	if (v == (double)(long long)v && v > -1e6 && v < 1e6) {
+		snprintf(out, n, "%lld", (long long)v);
+		return;
+	}
 	/*
 	 * As Go's strconv.FormatFloat(v, 'g', -1, 64), which the reference
 	 * Prometheus clients use: the fewest significant digits that read
@@ -366,27 +371,24 @@ static status_t put_escaped(struct buf *b, const char *s, int quote)
 	return st;
 }
 
-/* Writes {l1="v1",...[,le="x"]} (nothing when there are no labels). */
-static status_t put_labels(struct buf *b, const struct tel_metric *m, const struct series *s,
-			   const char *le)
+/* Writes {l1="v1",...} (nothing when there are no labels). */
+static status_t put_labels(struct buf *b, const struct tel_metric *m, const struct series *s)
 {
 	status_t st = ST_OK;
 
-	if (m->n_labels == 0 && !le)
+	if (m->n_labels == 0)
 		return ST_OK;
 	st = buf_putc(b, '{');
 	for (size_t i = 0; i < m->n_labels && st == ST_OK; i++) {
 		if (i)
 			st = buf_putc(b, ',');
-		if (st == ST_OK)
-			st = buf_printf(b, "%s=\"", m->labels[i]);
+		if (st == ST_OK && (st = buf_puts(b, m->labels[i])) == ST_OK)
+			st = buf_puts(b, "=\"");
 		if (st == ST_OK)
 			st = put_escaped(b, s->values[i], 1);
 		if (st == ST_OK)
 			st = buf_putc(b, '"');
 	}
-	if (le && st == ST_OK)
-		st = buf_printf(b, "%sle=\"%s\"", m->n_labels ? "," : "", le);
 	if (st == ST_OK)
 		st = buf_putc(b, '}');
 	return st;
@@ -400,10 +402,48 @@ static int cmp_series(const void *a, const void *b)
 	return strcmp(x->key, y->key);
 }
 
+/* Appends the decimal digits of v (printf costs more than the rest). */
+static status_t put_u64(struct buf *b, uint64_t v)
+{
+	char d[24];
+	int i = (int)sizeof d;
+
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	return buf_append(b, d + i, sizeof d - (size_t)i);
+}
+
+/* Appends name, suffix, the label text (without its closing brace when
+ * le is given) and le. */
+static status_t put_sample_head(struct buf *b, const char *name, const char *suffix,
+				const struct buf *lab, const char *le)
+{
+	status_t st;
+
+	if ((st = buf_puts(b, name)) != ST_OK || (st = buf_puts(b, suffix)) != ST_OK)
+		return st;
+	if (!le)
+		return lab->len ? buf_append(b, lab->data, lab->len) : ST_OK;
+	if (lab->len) {
+		if ((st = buf_append(b, lab->data, lab->len - 1)) != ST_OK ||
+		    (st = buf_puts(b, ",le=\"")) != ST_OK)
+			return st;
+	} else if ((st = buf_puts(b, "{le=\"")) != ST_OK) {
+		return st;
+	}
+	if ((st = buf_puts(b, le)) != ST_OK)
+		return st;
+	return buf_puts(b, "\"}");
+}
+
 static status_t expose_one(struct tel_metric *m, struct buf *b)
 {
 	static const char *const kinds[] = { "counter", "gauge", "histogram" };
+	char les[TEL_MAX_BUCKETS + 1][32];
 	struct series **all;
+	struct buf lab;
 	size_t n = 0, it = 0, kl;
 	const void *k;
 	void *v;
@@ -420,39 +460,40 @@ static status_t expose_one(struct tel_metric *m, struct buf *b)
 	while (hmap_next(&m->series, &it, &k, &kl, &v))
 		all[n++] = v;
 	qsort(all, n, sizeof *all, cmp_series);
+	/* Bucket bounds are formatted once per scrape, not once per line. */
+	for (size_t j = 0; j < m->n_bounds; j++)
+		tel_format_double(m->bounds[j], les[j], sizeof les[j]);
+	snprintf(les[m->n_bounds], sizeof les[0], "+Inf");
+	buf_init(&lab, 0);
 	for (size_t i = 0; i < n && st == ST_OK; i++) {
 		struct series *s = all[i];
 
+		buf_reset(&lab);
+		if ((st = put_labels(&lab, m, s)) != ST_OK)
+			break;
 		if (m->kind != K_HISTOGRAM) {
 			tel_format_double(s->value, num, sizeof num);
-			if ((st = buf_puts(b, m->name)) == ST_OK &&
-			    (st = put_labels(b, m, s, NULL)) == ST_OK)
-				st = buf_printf(b, " %s\n", num);
+			if ((st = put_sample_head(b, m->name, "", &lab, NULL)) == ST_OK &&
+			    (st = buf_putc(b, ' ')) == ST_OK && (st = buf_puts(b, num)) == ST_OK)
+				st = buf_putc(b, '\n');
 			continue;
 		}
 		uint64_t cum = 0;
 		for (size_t j = 0; j <= m->n_bounds && st == ST_OK; j++) {
-			char le[64];
-
-			if (j < m->n_bounds) {
-				cum += s->buckets[j];
-				tel_format_double(m->bounds[j], le, sizeof le);
-			} else {
-				cum = s->count;
-				snprintf(le, sizeof le, "+Inf");
-			}
-			if ((st = buf_printf(b, "%s_bucket", m->name)) == ST_OK &&
-			    (st = put_labels(b, m, s, le)) == ST_OK)
-				st = buf_printf(b, " %llu\n", (unsigned long long)cum);
+			cum = j < m->n_bounds ? cum + s->buckets[j] : s->count;
+			if ((st = put_sample_head(b, m->name, "_bucket", &lab, les[j])) == ST_OK &&
+			    (st = buf_putc(b, ' ')) == ST_OK && (st = put_u64(b, cum)) == ST_OK)
+				st = buf_putc(b, '\n');
 		}
 		tel_format_double(s->sum, num, sizeof num);
-		if (st == ST_OK && (st = buf_printf(b, "%s_sum", m->name)) == ST_OK &&
-		    (st = put_labels(b, m, s, NULL)) == ST_OK)
-			st = buf_printf(b, " %s\n", num);
-		if (st == ST_OK && (st = buf_printf(b, "%s_count", m->name)) == ST_OK &&
-		    (st = put_labels(b, m, s, NULL)) == ST_OK)
-			st = buf_printf(b, " %llu\n", (unsigned long long)s->count);
+		if (st == ST_OK && (st = put_sample_head(b, m->name, "_sum", &lab, NULL)) == ST_OK &&
+		    (st = buf_putc(b, ' ')) == ST_OK && (st = buf_puts(b, num)) == ST_OK)
+			st = buf_putc(b, '\n');
+		if (st == ST_OK && (st = put_sample_head(b, m->name, "_count", &lab, NULL)) == ST_OK &&
+		    (st = buf_putc(b, ' ')) == ST_OK && (st = put_u64(b, s->count)) == ST_OK)
+			st = buf_putc(b, '\n');
 	}
+	buf_release(&lab);
 	mem_free(all);
 	return st;
 }
