@@ -178,22 +178,30 @@ out:
 	return st;
 }
 
-/* Checkpoints the durable prefix when a threshold is reached. */
+static status_t sync_until_locked(struct aud_log *log, uint64_t want, struct err *e);
+
+/*
+ * Checkpoints when a threshold is reached. A checkpoint only ever covers
+ * records known to be on disk: with fsync off, it syncs first, so a crash
+ * can never leave a signed checkpoint ahead of the log.
+ */
 static void maybe_checkpoint_locked(struct aud_log *log)
 {
 	struct err e;
+	uint64_t size = log->tree.size;
 	int due;
 
-	if (log->synced <= log->ckpt_size)
+	if (size <= log->ckpt_size)
 		return;
-	due = (log->opt.checkpoint_every &&
-	       log->synced - log->ckpt_size >= log->opt.checkpoint_every) ||
+	due = (log->opt.checkpoint_every && size - log->ckpt_size >= log->opt.checkpoint_every) ||
 	      (log->opt.checkpoint_ms &&
 	       time_mono_ns() - log->ckpt_ns >= log->opt.checkpoint_ms * 1000000ull);
 	if (!due)
 		return;
 	err_clear(&e);
-	if (write_checkpoint_locked(log, log->synced, &e) != ST_OK)
+	if (sync_until_locked(log, size, &e) != ST_OK ||
+	    (log->synced > log->ckpt_size &&
+	     write_checkpoint_locked(log, log->synced, &e) != ST_OK))
 		LOG_ERROR("audit.checkpoint_failed", LF_STR("error", e.msg));
 }
 
@@ -306,12 +314,10 @@ status_t aud_log_append(struct aud_log *log, enum aud_type type, const void *pay
 	log->stats.appends++;
 	if (seq_out)
 		*seq_out = seq;
-	if (log->opt.durable) {
-		if ((st = sync_until_locked(log, seq + 1, e)) != ST_OK)
-			goto out;
-	} else {
-		log->synced = log->tree.size;
-	}
+	/* With fsync off the record is acknowledged once written; `synced`
+	 * still only moves with real fsyncs (checkpoints, roll-over, close). */
+	if (log->opt.durable && (st = sync_until_locked(log, seq + 1, e)) != ST_OK)
+		goto out;
 	maybe_checkpoint_locked(log);
 out:
 	pthread_mutex_unlock(&log->mu);

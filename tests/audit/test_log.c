@@ -178,6 +178,35 @@ static void test_group_commit_threads(void **state)
 	th_tmpdir_cleanup();
 }
 
+/* With fsync off appends do not wait, but a checkpoint never runs ahead
+ * of what is on disk: each one is preceded by an fsync. */
+static void test_relaxed_durability(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_options o;
+	struct aud_log *log;
+	struct aud_stats s;
+	struct aud_verify_report rep;
+
+	(void)state;
+	aud_options_default(&o);
+	o.durable = 0;
+	o.checkpoint_every = 4;
+	o.checkpoint_ms = 0;
+	TH_OK(aud_log_open(dir, &o, &log, NULL));
+	append_n(log, 0, 3);
+	aud_log_stats(log, &s);
+	assert_int_equal(s.fsyncs, 0);
+	append_n(log, 3, 6);
+	aud_log_stats(log, &s);
+	assert_int_equal(s.checkpoints, 2);	/* at 4 and 8 */
+	assert_int_equal(s.fsyncs, 2);
+	aud_log_close(log);
+	TH_OK(verify(dir, &rep));
+	assert_int_equal(rep.checked_size, 9);	/* the close checkpoint */
+	th_tmpdir_cleanup();
+}
+
 /* Segments roll over and verification follows them. */
 static void test_segments_roll(void **state)
 {
@@ -701,6 +730,7 @@ int run_log_tests(void)
 		cmocka_unit_test(test_append_reopen_verify),
 		cmocka_unit_test(test_one_writer),
 		cmocka_unit_test(test_group_commit_threads),
+		cmocka_unit_test(test_relaxed_durability),
 		cmocka_unit_test(test_segments_roll),
 		cmocka_unit_test(test_tamper_every_byte),
 		cmocka_unit_test(test_delete_and_reorder),
