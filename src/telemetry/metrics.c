@@ -102,6 +102,9 @@ void tel_registry_free(struct tel_registry *r)
 	mem_free(r);
 }
 
+static status_t series_get(struct tel_metric *m, const char *const *values,
+			   struct series **out);
+
 static int name_ok(const char *s, int colon)
 {
 	if (!s || !*s)
@@ -164,6 +167,13 @@ static status_t family_new(struct tel_registry *r, enum kind kind, const char *n
 		memcpy(m->bounds, bounds, n_bounds * sizeof *bounds);
 	m->n_bounds = n_bounds;
 
+	if (n_labels == 0) {
+		/* A family without labels has its one series from the start, so a
+		 * scrape shows 0 rather than nothing (as the reference clients). */
+		struct series *s;
+		if (series_get(m, NULL, &s) != ST_OK)
+			goto oom;
+	}
 	pthread_mutex_lock(&r->mu);
 	for (x = r->head; x; x = x->next) {
 		if (strcmp(x->name, name) == 0) {
@@ -287,6 +297,11 @@ static status_t update(struct tel_metric *m, enum kind want, const char *const *
 			s->sum += v;
 		} else if (op == 's') {
 			s->value = v;
+		} else if (op == 'c') {
+			if (v < s->value)
+				st = ST_INVAL;
+			else
+				s->value = v;
 		} else {
 			s->value += v;
 		}
@@ -298,6 +313,11 @@ static status_t update(struct tel_metric *m, enum kind want, const char *const *
 status_t tel_counter_add(struct tel_metric *m, const char *const *values, double v)
 {
 	return update(m, K_COUNTER, values, v, '+');
+}
+
+status_t tel_counter_set(struct tel_metric *m, const char *const *values, double v)
+{
+	return update(m, K_COUNTER, values, v, 'c');
 }
 
 status_t tel_gauge_set(struct tel_metric *m, const char *const *values, double v)
@@ -511,4 +531,85 @@ status_t tel_registry_expose(struct tel_registry *r, struct buf *out)
 	}
 	pthread_mutex_unlock(&r->mu);
 	return st;
+}
+
+/* ---- the standard families ---- */
+
+status_t tel_std_register(struct tel_registry *r, struct tel_std *m, struct err *e)
+{
+	static const char *const ep_code[] = { "endpoint", "code" };
+	static const char *const ep[] = { "endpoint" };
+	static const char *const model[] = { "model" };
+	static const char *const model_kind[] = { "model", "kind" };
+	static const char *const result[] = { "result" };
+	static const char *const rule_action[] = { "rule", "action" };
+	static const char *const repo[] = { "repo" };
+	/* first tokens and requests: 10 ms .. 60 s */
+	static const double secs[] = { 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60 };
+	status_t st;
+
+	memset(m, 0, sizeof *m);
+	if ((st = tel_counter_new(r, "airlock_http_requests_total",
+				  "HTTP requests served, by endpoint and status code.", ep_code, 2,
+				  &m->requests, e)) ||
+	    (st = tel_histogram_new(r, "airlock_http_request_duration_seconds",
+				    "Time from request to last byte.", ep, 1, secs,
+				    sizeof secs / sizeof secs[0], &m->request_seconds, e)) ||
+	    (st = tel_histogram_new(r, "airlock_time_to_first_token_seconds",
+				    "Time from request to the first generated token.", model, 1, secs,
+				    sizeof secs / sizeof secs[0], &m->ttft_seconds, e)) ||
+	    (st = tel_counter_new(r, "airlock_tokens_total",
+				  "Tokens processed: kind=prompt (read) or output (generated); "
+				  "tokens/s is its rate.", model_kind, 2, &m->tokens, e)) ||
+	    (st = tel_gauge_new(r, "airlock_queue_depth", "Requests waiting for the scheduler.",
+				NULL, 0, &m->queue_depth, e)) ||
+	    (st = tel_gauge_new(r, "airlock_active_sequences", "Sequences being generated.", NULL,
+				0, &m->active_sequences, e)) ||
+	    (st = tel_counter_new(r, "airlock_prompt_cache_requests_total",
+				  "Prompt KV-cache lookups by result (hit, miss).", result, 1,
+				  &m->prompt_cache, e)) ||
+	    (st = tel_counter_new(r, "airlock_policy_decisions_total",
+				  "Policy decisions by rule and action.", rule_action, 2,
+				  &m->policy_decisions, e)) ||
+	    (st = tel_gauge_new(r, "airlock_index_chunks", "Indexed chunks per repository.", repo,
+				1, &m->index_chunks, e)) ||
+	    (st = tel_gauge_new(r, "airlock_index_bytes", "Indexed text per repository, bytes.",
+				repo, 1, &m->index_bytes, e)) ||
+	    (st = tel_counter_new(r, "airlock_audit_appends_total", "Audit records appended.",
+				  NULL, 0, &m->audit_appends, e)) ||
+	    (st = tel_counter_new(r, "airlock_audit_fsyncs_total",
+				  "Audit log fsyncs (one serves a group of appends).", NULL, 0,
+				  &m->audit_fsyncs, e)) ||
+	    (st = tel_counter_new(r, "airlock_audit_fsync_seconds_total",
+				  "Time spent in audit log fsyncs; divide by fsyncs for latency.",
+				  NULL, 0, &m->audit_fsync_seconds, e)))
+		return st;
+	return ST_OK;
+}
+
+status_t tel_std_request(const struct tel_std *m, const char *endpoint, int code,
+			 const char *model, double seconds, double ttft_seconds,
+			 int64_t prompt_tokens, int64_t output_tokens, int cache_hit)
+{
+	char c[16];
+	const char *ec[2] = { endpoint ? endpoint : "", c };
+	const char *ev[1] = { endpoint ? endpoint : "" };
+	const char *mv[1] = { model ? model : "" };
+	const char *mp[2] = { mv[0], "prompt" }, *mo[2] = { mv[0], "output" };
+	const char *hit[1] = { cache_hit ? "hit" : "miss" };
+	status_t st;
+
+	snprintf(c, sizeof c, "%d", code);
+	if ((st = tel_counter_add(m->requests, ec, 1)) ||
+	    (st = tel_histogram_observe(m->request_seconds, ev, seconds)))
+		return st;
+	if (ttft_seconds >= 0 && (st = tel_histogram_observe(m->ttft_seconds, mv, ttft_seconds)))
+		return st;
+	if (prompt_tokens > 0 && (st = tel_counter_add(m->tokens, mp, (double)prompt_tokens)))
+		return st;
+	if (output_tokens > 0 && (st = tel_counter_add(m->tokens, mo, (double)output_tokens)))
+		return st;
+	if (cache_hit >= 0 && (st = tel_counter_add(m->prompt_cache, hit, 1)))
+		return st;
+	return ST_OK;
 }

@@ -75,6 +75,45 @@ status_t tel_histogram_observe(struct tel_metric *m, const char *const *values, 
  */
 status_t tel_registry_expose(struct tel_registry *r, struct buf *out);
 
+/*
+ * Sets a counter mirrored from a count kept elsewhere (e.g. the audit
+ * log's appends). ST_INVAL if v is below the current value: counters
+ * never go down.
+ */
+status_t tel_counter_set(struct tel_metric *m, const char *const *values, double v);
+
+/*
+ * The families airlock exposes at GET /metrics, registered at once so
+ * every part of the server names them the same way. Borrowed pointers
+ * into the registry.
+ */
+struct tel_std {
+	struct tel_metric *requests;		/* counter {endpoint, code} */
+	struct tel_metric *request_seconds;	/* histogram {endpoint} */
+	struct tel_metric *ttft_seconds;	/* histogram {model} */
+	struct tel_metric *tokens;		/* counter {model, kind="prompt|output"} */
+	struct tel_metric *queue_depth;		/* gauge */
+	struct tel_metric *active_sequences;	/* gauge */
+	struct tel_metric *prompt_cache;	/* counter {result="hit|miss"} */
+	struct tel_metric *policy_decisions;	/* counter {rule, action} */
+	struct tel_metric *index_chunks;	/* gauge {repo} */
+	struct tel_metric *index_bytes;		/* gauge {repo} */
+	struct tel_metric *audit_appends;	/* counter */
+	struct tel_metric *audit_fsyncs;	/* counter */
+	struct tel_metric *audit_fsync_seconds;	/* counter: total time in fsync */
+};
+
+/* Registers the standard families in r (names in docs/internals/telemetry.md). */
+status_t tel_std_register(struct tel_registry *r, struct tel_std *out, struct err *e);
+/*
+ * Records one finished request: count by endpoint and status code,
+ * duration, time to first token (< 0: none), prompt and output tokens,
+ * and the prompt-cache result (cache_hit < 0: not applicable).
+ */
+status_t tel_std_request(const struct tel_std *m, const char *endpoint, int code,
+			 const char *model, double seconds, double ttft_seconds,
+			 int64_t prompt_tokens, int64_t output_tokens, int cache_hit);
+
 /* Formats v as Prometheus does (shortest round-trip, +Inf, -Inf, NaN). */
 void tel_format_double(double v, char *out, size_t n);
 

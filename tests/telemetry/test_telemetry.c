@@ -385,6 +385,47 @@ static void test_sink_config_errors(void **state)
 	assert_non_null(strstr(e.msg, "/nonexistent/dir/log"));
 }
 
+static void test_std_families(void **state)
+{
+	struct tel_registry *r;
+	struct tel_std m;
+	struct buf out;
+	const char *ra[] = { "secrets.aws", "redact" };
+
+	(void)state;
+	TH_OK(tel_registry_new(&r));
+	TH_OK(tel_std_register(r, &m, NULL));
+	TH_OK(tel_std_request(&m, "/v1/completions", 200, "qwen", 0.2, 0.04, 120, 16, 1));
+	TH_OK(tel_counter_add(m.policy_decisions, ra, 1));
+	TH_OK(tel_counter_set(m.audit_appends, NULL, 10));
+	TH_ST(tel_counter_set(m.audit_appends, NULL, 9), ST_INVAL);
+	buf_init(&out, 0);
+	TH_OK(tel_registry_expose(r, &out));
+	assert_non_null(strstr(buf_cstr(&out),
+		"airlock_http_requests_total{endpoint=\"/v1/completions\",code=\"200\"} 1\n"));
+	assert_non_null(strstr(buf_cstr(&out),
+		"airlock_http_request_duration_seconds_bucket{endpoint=\"/v1/completions\","
+		"le=\"0.1\"} 0\n"
+		"airlock_http_request_duration_seconds_bucket{endpoint=\"/v1/completions\","
+		"le=\"0.25\"} 1\n"));
+	assert_non_null(strstr(buf_cstr(&out),
+		"airlock_time_to_first_token_seconds_bucket{model=\"qwen\",le=\"0.05\"} 1\n"));
+	assert_non_null(strstr(buf_cstr(&out),
+		"airlock_tokens_total{model=\"qwen\",kind=\"output\"} 16\n"
+		"airlock_tokens_total{model=\"qwen\",kind=\"prompt\"} 120\n"));
+	assert_non_null(strstr(buf_cstr(&out),
+		"airlock_prompt_cache_requests_total{result=\"hit\"} 1\n"));
+	assert_non_null(strstr(buf_cstr(&out),
+		"airlock_policy_decisions_total{rule=\"secrets.aws\",action=\"redact\"} 1\n"));
+	assert_non_null(strstr(buf_cstr(&out), "\nairlock_audit_appends_total 10\n"));
+	/* A family without labels shows 0 before anything happened. */
+	assert_non_null(strstr(buf_cstr(&out),
+		"# HELP airlock_queue_depth Requests waiting for the scheduler.\n"
+		"# TYPE airlock_queue_depth gauge\nairlock_queue_depth 0\n# HELP"));
+	buf_release(&out);
+	tel_registry_free(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -393,6 +434,7 @@ int main(void)
 		cmocka_unit_test(test_bad_metrics),
 		cmocka_unit_test(test_series_limit),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_std_families),
 		cmocka_unit_test(test_usage_store),
 		cmocka_unit_test(test_sinks),
 		cmocka_unit_test(test_sink_config_errors),
