@@ -87,6 +87,56 @@ static status_t verify(const char *dir, struct aud_verify_report *rep)
 	return aud_verify(dir, NULL, 0, NULL, rep, &e);
 }
 
+/* The frame parser on hand-made bad frames: each gives its verdict and
+ * a message saying why. */
+static void test_bad_frames(void **state)
+{
+	uint8_t good[64], f[64];
+	const char *p = "{\"a\":1}";
+	size_t glen = AUD_FRAME_HDR + strlen(p);
+
+	(void)state;
+	aud__frame_header(good, AUD_T_EVENT, 7, 123, p, (uint32_t)strlen(p));
+	memcpy(good + AUD_FRAME_HDR, p, strlen(p));
+	/* Each case: a copy of the good frame, changed, parsed at seq 7. */
+	struct { const char *what; int off; uint8_t xor_; size_t cut; uint64_t seq;
+		 enum aud__parse want; const char *msg; } t[] = {
+		{ "good", 0, 0, 0, 7, AUD__FRAME_OK, "" },
+		{ "header cut", 0, 0, 10, 7, AUD__FRAME_SHORT, "header cut short" },
+		{ "payload cut", 0, 0, 2, 7, AUD__FRAME_SHORT, "cut short" },
+		{ "huge length", 3, 0x10, 0, 7, AUD__FRAME_BAD, "exceeds the limit" },
+		{ "bit in CRC", 5, 0x01, 0, 7, AUD__FRAME_BAD, "CRC mismatch" },
+		{ "bit in payload", AUD_FRAME_HDR + 2, 0x04, 0, 7, AUD__FRAME_BAD, "CRC mismatch" },
+		{ "wrong seq", 0, 0, 0, 8, AUD__FRAME_BAD, "has seq 7 where seq 8 belongs" },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct aud__frame fr;
+		char why[256] = "";
+		size_t len = glen - t[i].cut;
+		enum aud__parse r;
+
+		memcpy(f, good, glen);
+		f[t[i].off] ^= t[i].xor_;
+		r = aud__frame_parse(f, len, t[i].seq, &fr, why, sizeof why);
+		if (r != t[i].want || !strstr(why, t[i].msg))
+			fail_msg("%s: got %d '%s', want %d '%s'", t[i].what, r, why, t[i].want,
+				 t[i].msg);
+	}
+	/* unknown type and a tombstone of the wrong size, with valid CRCs */
+	{
+		struct aud__frame fr;
+		char why[256];
+
+		aud__frame_header(f, 9, 7, 1, p, (uint32_t)strlen(p));
+		memcpy(f + AUD_FRAME_HDR, p, strlen(p));
+		assert_int_equal(aud__frame_parse(f, glen, 7, &fr, why, sizeof why), AUD__FRAME_BAD);
+		assert_non_null(strstr(why, "unknown record type 9"));
+		aud__frame_header(f, AUD_T_TOMBSTONE, 7, 1, p, (uint32_t)strlen(p));
+		assert_int_equal(aud__frame_parse(f, glen, 7, &fr, why, sizeof why), AUD__FRAME_BAD);
+		assert_non_null(strstr(why, "tombstone of 7 bytes"));
+	}
+}
+
 static void test_append_reopen_verify(void **state)
 {
 	const char *dir = th_tmpdir();
@@ -727,6 +777,7 @@ static void test_request_record(void **state)
 int run_log_tests(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_frames),
 		cmocka_unit_test(test_append_reopen_verify),
 		cmocka_unit_test(test_one_writer),
 		cmocka_unit_test(test_group_commit_threads),

@@ -187,6 +187,45 @@ static void test_checkpoint_roundtrip(void **state)
 	buf_release(&note);
 }
 
+/* Signed, so the signature holds; the body is what is wrong. */
+static void test_bad_checkpoint_bodies(void **state)
+{
+	static const struct { const char *body; const char *msg; } cases[] = {
+		{ "\n5\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", "bad origin line" },
+		{ "origin\n", "bad origin line" },
+		{ "origin\n\x35x\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", "not a number" },
+		{ "origin\n-5\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", "not a number" },
+		{ "origin\n05\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", "bad tree size" },
+		{ "origin\n99999999999999999999\nAQIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n", "out of range" },
+		{ "origin\n5\n", "root hash" },
+		{ "origin\n5\nAQID\n", "root hash" },
+		{ "origin\n5\n!!!!\n", "root hash" },
+	};
+	struct aud_signer s;
+	struct aud_verifier v;
+	char vk[256];
+
+	(void)state;
+	TH_OK(aud_signer_parse(&s, GO_SKEY, NULL));
+	aud_verifier_format(&s, vk, sizeof vk);
+	TH_OK(aud_verifier_parse(&v, vk, NULL));
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct buf note;
+		struct aud_checkpoint c;
+		struct err e;
+		status_t st;
+
+		buf_init(&note, 0);
+		TH_OK(aud_note_sign(&s, cases[i].body, strlen(cases[i].body), &note, NULL));
+		err_clear(&e);
+		st = aud_checkpoint_open(&v, note.data, note.len, &c, &e);
+		if (st != ST_CORRUPT || !strstr(e.msg, cases[i].msg))
+			fail_msg("case %zu: got %s '%s', want CORRUPT '%s'", i, status_name(st), e.msg,
+				 cases[i].msg);
+		buf_release(&note);
+	}
+}
+
 int run_note_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -195,6 +234,7 @@ int run_note_tests(void)
 		cmocka_unit_test(test_bad_notes),
 		cmocka_unit_test(test_bad_keys),
 		cmocka_unit_test(test_checkpoint_roundtrip),
+		cmocka_unit_test(test_bad_checkpoint_bodies),
 	};
 	return cmocka_run_group_tests_name("note", tests, NULL, NULL);
 }
