@@ -10,6 +10,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Reads segments in order and hands each frame to fn; stops at errors. */
 struct walk {
@@ -22,6 +23,7 @@ struct walk {
 	uint64_t bad_offset, bad_seq;
 	char reason[512];
 	uint64_t records, segments, tombstones;
+	int short_tail;		/* stopped at a short frame ending the last segment */
 };
 
 static status_t walk_log(struct walk *w, struct err *e)
@@ -62,6 +64,7 @@ static status_t walk_log(struct walk *w, struct err *e)
 			enum aud__parse r = aud__frame_parse((uint8_t *)data + off, len - off, seq, &f,
 							     why, sizeof why);
 			if (r != AUD__FRAME_OK) {
+				w->short_tail = r == AUD__FRAME_SHORT && i + 1 == names.len;
 				w->bad_offset = off;
 				w->bad_seq = seq;
 				snprintf(w->reason, sizeof w->reason, "%s%s", why,
@@ -211,13 +214,67 @@ static status_t check_one(const struct aud_verifier *v, const struct aud_tree *t
 	return ST_OK;
 }
 
+/* A checkpoint read before the records are (see aud_verify). */
+struct held {
+	char label[300];
+	char *text;
+	size_t len;
+	int64_t want;	/* size its file name states; -1: none */
+};
+
+static void held_free(struct vec *h)
+{
+	for (size_t i = 0; i < h->len; i++)
+		mem_free(VEC_AT(h, struct held, i).text);
+	vec_release(h);
+}
+
+/* Reads every stored checkpoint, then the latest copy, into h. */
+static status_t read_checkpoints(const char *dir, struct vec *h, struct err *e)
+{
+	struct vec names;
+	struct held x;
+	char path[4400];
+	status_t st;
+
+	vec_init(h, sizeof(struct held));
+	if ((st = aud__checkpoints_list(dir, &names, e)) != ST_OK)
+		return st;
+	for (size_t i = 0; i <= names.len && st == ST_OK; i++) {
+		struct err le;
+
+		memset(&x, 0, sizeof x);
+		err_clear(&le);
+		if (i < names.len) {
+			const char *name = VEC_AT(&names, char *, i);
+			snprintf(path, sizeof path, "%s/checkpoints/%s", dir, name);
+			snprintf(x.label, sizeof x.label, "checkpoints/%s", name);
+			if (parse_i64(name, 0, INT64_MAX, &x.want) != ST_OK)
+				x.want = -1;
+			st = file_read_all(path, 1 << 20, &x.text, &x.len, e);
+		} else {
+			snprintf(path, sizeof path, "%s/checkpoint", dir);
+			snprintf(x.label, sizeof x.label, "checkpoint");
+			x.want = -1;
+			if (file_read_all(path, 1 << 20, &x.text, &x.len, &le) != ST_OK)
+				break;	/* no latest copy: only the stored ones count */
+		}
+		if (st == ST_OK && (st = vec_push(h, &x)) != ST_OK) {
+			mem_free(x.text);
+			st = err_set(e, st, "verify: out of memory");
+		}
+	}
+	aud__names_free(&names);
+	return st;
+}
+
 status_t aud_verify(const char *data_dir, const char *extra, size_t extra_len,
 		    const char *vkey, struct aud_verify_report *rep, struct err *e)
 {
 	struct aud_tree tree;
 	struct aud_verifier v;
 	struct walk w;
-	struct vec names;
+	struct vec held;
 	char dir[4200];
 	uint64_t good = 0;
 	status_t st;
@@ -231,12 +288,29 @@ status_t aud_verify(const char *data_dir, const char *extra, size_t extra_len,
 		st = aud__vkey_load(data_dir, &v, e);
 	if (st != ST_OK)
 		return st;
-
+	/*
+	 * Checkpoints are read before the records: a checkpoint only ever
+	 * covers records already on disk, so every one read now must be
+	 * covered by the records read next, even while a server appends.
+	 */
+	if ((st = read_checkpoints(dir, &held, e)) != ST_OK) {
+		held_free(&held);
+		return st;
+	}
 	aud_tree_init(&tree);
-	memset(&w, 0, sizeof w);
-	w.dir = dir;
-	w.tree = &tree;
-	st = walk_log(&w, e);
+	for (int attempt = 0;; attempt++) {
+		memset(&w, 0, sizeof w);
+		w.dir = dir;
+		w.tree = &tree;
+		st = walk_log(&w, e);
+		/* A record cut short at the very end of the last segment may be a
+		 * write in progress by a running server: look once more. */
+		if (st != ST_CORRUPT || !w.short_tail || attempt == 1)
+			break;
+		aud_tree_release(&tree);
+		aud_tree_init(&tree);
+		usleep(100000);
+	}
 	rep->records = w.records;
 	rep->segments = w.segments;
 	rep->tombstones = w.tombstones;
@@ -248,42 +322,16 @@ status_t aud_verify(const char *data_dir, const char *extra, size_t extra_len,
 	if (st != ST_OK)
 		goto out;
 	aud_tree_root(&tree, tree.size, rep->root);
-
-	if ((st = aud__checkpoints_list(dir, &names, e)) != ST_OK)
-		goto out;
-	for (size_t i = 0; i < names.len && st == ST_OK; i++) {
-		const char *name = VEC_AT(&names, char *, i);
-		char path[4400], label[300], *text = NULL;
-		size_t len;
-		int64_t want;
-
-		snprintf(path, sizeof path, "%s/checkpoints/%s", dir, name);
-		snprintf(label, sizeof label, "checkpoints/%s", name);
-		if ((st = file_read_all(path, 1 << 20, &text, &len, e)) != ST_OK)
-			break;
-		if (parse_i64(name, 0, INT64_MAX, &want) != ST_OK)
-			want = -1;
-		st = check_one(&v, &tree, label, text, len, want, &good, rep, e);
-		mem_free(text);
-	}
-	aud__names_free(&names);
-	if (st == ST_OK) {
-		char path[4400], *text = NULL;
-		size_t len;
-		struct err le;
-
-		err_clear(&le);
-		snprintf(path, sizeof path, "%s/checkpoint", dir);
-		if (file_read_all(path, 1 << 20, &text, &len, &le) == ST_OK) {
-			st = check_one(&v, &tree, "checkpoint", text, len, -1, &good, rep, e);
-			mem_free(text);
-		}
+	for (size_t i = 0; i < held.len && st == ST_OK; i++) {
+		struct held *x = vec_at(&held, i);
+		st = check_one(&v, &tree, x->label, x->text, x->len, x->want, &good, rep, e);
 	}
 	if (st == ST_OK && extra)
 		st = check_one(&v, &tree, "given checkpoint", extra, extra_len, -1, &good, rep, e);
 out:
 	if (st != ST_OK)
 		rep->ok = 0;
+	held_free(&held);
 	aud_tree_release(&tree);
 	return st;
 }

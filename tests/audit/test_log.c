@@ -257,6 +257,57 @@ static void test_relaxed_durability(void **state)
 	th_tmpdir_cleanup();
 }
 
+/* Verifying while a writer appends and checkpoints never reports a
+ * healthy log as bad. */
+struct live {
+	struct aud_log *log;
+	volatile int done;
+};
+
+static void *live_writer(void *p)
+{
+	struct live *l = p;
+
+	for (int i = 0; i < 3000; i++) {
+		char buf[64];
+		snprintf(buf, sizeof buf, "{\"live\":%d}", i);
+		if (aud_log_append(l->log, AUD_T_EVENT, buf, strlen(buf), NULL, NULL) != ST_OK)
+			break;
+	}
+	l->done = 1;
+	return NULL;
+}
+
+static void test_verify_live_log(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_options o;
+	struct live l = { NULL, 0 };
+	pthread_t th;
+	int runs = 0;
+
+	(void)state;
+	aud_options_default(&o);
+	o.durable = 0;
+	o.checkpoint_every = 50;
+	o.segment_bytes = 8192;
+	TH_OK(aud_log_open(dir, &o, &l.log, NULL));
+	pthread_create(&th, NULL, live_writer, &l);
+	while (!l.done || runs == 0) {
+		struct aud_verify_report rep;
+		struct err e;
+
+		err_clear(&e);
+		if (aud_verify(dir, NULL, 0, NULL, &rep, &e) != ST_OK)
+			fail_msg("verify of a live log failed: %s (%s)", rep.reason, e.msg);
+		runs++;
+	}
+	pthread_join(th, NULL);
+	aud_log_close(l.log);
+	assert_true(runs > 0);
+	th_tmpdir_cleanup();
+}
+
 /* Segments roll over and verification follows them. */
 static void test_segments_roll(void **state)
 {
@@ -782,6 +833,7 @@ int run_log_tests(void)
 		cmocka_unit_test(test_one_writer),
 		cmocka_unit_test(test_group_commit_threads),
 		cmocka_unit_test(test_relaxed_durability),
+		cmocka_unit_test(test_verify_live_log),
 		cmocka_unit_test(test_segments_roll),
 		cmocka_unit_test(test_tamper_every_byte),
 		cmocka_unit_test(test_delete_and_reorder),
