@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 struct tel_sinks {
@@ -39,28 +40,78 @@ void tel_sinks_close(struct tel_sinks *s)
 	mem_free(s);
 }
 
+/* A literal IPv4 address (four decimal parts), an IPv6 literal, or localhost. */
+static int host_literal(const char *h, int v6)
+{
+	unsigned char buf[16];
+
+	if (v6)
+		return inet_pton(AF_INET6, h, buf) == 1;
+	return strcmp(h, "localhost") == 0 || inet_pton(AF_INET, h, buf) == 1;
+}
+
+status_t tel_url_split(const char *url, char *host, size_t host_n, int *port, struct err *e)
+{
+	const char *p, *end, *colon;
+	char num[8];
+	size_t hl, n;
+	int64_t v;
+	int v6 = 0;
+
+	if (url && strncmp(url, "http://", 7) == 0)
+		p = url + 7;
+	else if (url && strncmp(url, "https://", 8) == 0)
+		p = url + 8;
+	else
+		return err_set(e, ST_INVAL, "telemetry http sink: '%s' is not an http(s) URL",
+			       url ? url : "");
+	end = p + strcspn(p, "/?#");
+	n = (size_t)(end - p);
+	if (memchr(p, '@', n))
+		return err_set(e, ST_INVAL, "telemetry http sink: '%s' holds credentials", url);
+	if (n && p[0] == '[') {
+		const char *rb = memchr(p, ']', n);
+		if (!rb || rb + 1 >= end || rb[1] != ':')
+			return err_set(e, ST_INVAL, "telemetry http sink: '%s' must name [address]:port",
+				       url);
+		v6 = 1;
+		hl = (size_t)(rb - p - 1);
+		colon = rb + 1;
+		p++;
+	} else {
+		colon = memchr(p, ':', n);
+		if (!colon)
+			return err_set(e, ST_INVAL,
+				       "telemetry http sink: '%s' must name host:port explicitly", url);
+		hl = (size_t)(colon - p);
+	}
+	if (hl == 0 || hl >= host_n || (size_t)(end - colon - 1) >= sizeof num ||
+	    end == colon + 1)
+		return err_set(e, ST_INVAL, "telemetry http sink: bad host or port in '%s'", url);
+	memcpy(host, p, hl);
+	host[hl] = '\0';
+	memcpy(num, colon + 1, (size_t)(end - colon - 1));
+	num[end - colon - 1] = '\0';
+	if (parse_i64(num, 1, 65535, &v) != ST_OK)
+		return err_set(e, ST_INVAL, "telemetry http sink: bad port in '%s'", url);
+	if (!host_literal(host, v6))
+		return err_set(e, ST_INVAL,
+			       "telemetry http sink: '%s' is a host name; name the address "
+			       "(resolving it would itself leave the machine)", host);
+	*port = (int)v;
+	return ST_OK;
+}
+
 status_t tel_egress_check(const char *url, const char *const *allow, size_t n_allow,
 			  struct err *e)
 {
-	const char *p, *end;
-	char hostport[300];
-	size_t n;
+	char host[256], hostport[300];
+	int port;
+	status_t st;
 
-	if (!url || strncmp(url, "http://", 7) != 0) {
-		if (!url || strncmp(url, "https://", 8) != 0)
-			return err_set(e, ST_INVAL, "telemetry http sink: '%s' is not an http(s) URL",
-				       url ? url : "");
-		p = url + 8;
-	} else {
-		p = url + 7;
-	}
-	end = p + strcspn(p, "/?#");
-	n = (size_t)(end - p);
-	if (n == 0 || n >= sizeof hostport || !memchr(p, ':', n) || memchr(p, '@', n))
-		return err_set(e, ST_INVAL,
-			       "telemetry http sink: '%s' must name host:port explicitly", url);
-	memcpy(hostport, p, n);
-	hostport[n] = '\0';
+	if ((st = tel_url_split(url, host, sizeof host, &port, e)) != ST_OK)
+		return st;
+	snprintf(hostport, sizeof hostport, strchr(host, ':') ? "[%s]:%d" : "%s:%d", host, port);
 	for (size_t i = 0; i < n_allow; i++)
 		if (allow[i] && strcmp(allow[i], hostport) == 0)
 			return ST_OK;
@@ -118,7 +169,16 @@ status_t tel_sinks_open(const struct tel_sink_options *o, struct tel_sinks **out
 				st = err_set(e, ST_IO, "telemetry syslog sink: %s: %s", path,
 					     strerror(errno));
 		} else if (strcmp(name, "http") == 0) {
-			st = tel_egress_check(o->http_url, o->egress_allow, o->n_allow, e);
+			char host[256];
+			int port;
+
+			if (o->egress_check) {
+				st = tel_url_split(o->http_url, host, sizeof host, &port, e);
+				if (st == ST_OK)
+					st = o->egress_check(o->egress_arg, host, port, e);
+			} else {
+				st = tel_egress_check(o->http_url, o->egress_allow, o->n_allow, e);
+			}
 			if (st == ST_OK)
 				st = err_set(e, ST_UNSUPPORTED,
 					     "telemetry http sink: %s is allowed by egress.allow, but "
@@ -137,7 +197,8 @@ status_t tel_sinks_open(const struct tel_sink_options *o, struct tel_sinks **out
 }
 
 status_t tel_sinks_open_config(const struct config *cfg, const char *data_dir,
-			       struct tel_sinks **out, struct err *e)
+			       tel_egress_fn check, void *arg, struct tel_sinks **out,
+			       struct err *e)
 {
 	struct tel_sink_options o;
 	const char *names[8], *allow[64];
@@ -169,6 +230,8 @@ status_t tel_sinks_open_config(const struct config *cfg, const char *data_dir,
 	o.jsonl_path = jsonl;
 	o.syslog_socket = config_str(cfg, "telemetry.syslog_socket");
 	o.http_url = config_str(cfg, "telemetry.http_url");
+	o.egress_check = check;
+	o.egress_arg = arg;
 	return tel_sinks_open(&o, out, e);
 }
 

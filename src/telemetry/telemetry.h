@@ -208,13 +208,23 @@ status_t tel_usage_daily(struct tel_store *s, const struct tel_filter *f,
 /* Export sinks (off by default)                                       */
 /* ------------------------------------------------------------------ */
 
+/*
+ * The egress decision for a destination: ST_OK when host:port may be
+ * reached, ST_DENIED otherwise. The server passes an adapter to the
+ * sandbox's sbx_egress_check, the one place that reads egress.allow, so
+ * the sink and the kernel rules agree.
+ */
+typedef status_t (*tel_egress_fn)(void *arg, const char *host, int port, struct err *e);
+
 struct tel_sink_options {
 	const char *const *names;	/* "jsonl", "syslog", "http" */
 	size_t n_names;
 	const char *jsonl_path;		/* file for jsonl */
 	const char *syslog_socket;	/* Unix datagram socket for syslog */
 	const char *http_url;		/* http://host:port/path for http */
-	const char *const *egress_allow;	/* "host:port" entries */
+	tel_egress_fn egress_check;	/* NULL: compare with egress_allow below */
+	void *egress_arg;
+	const char *const *egress_allow;	/* "host:port" entries (literal) */
 	size_t n_allow;
 };
 
@@ -228,9 +238,13 @@ struct tel_sink_options {
  */
 status_t tel_sinks_open(const struct tel_sink_options *o, struct tel_sinks **out,
 			struct err *e);
-/* Reads telemetry.* and egress.allow from cfg, data_dir for defaults. */
+/*
+ * Reads telemetry.* (and egress.allow, used when check is NULL) from cfg,
+ * data_dir for defaults; check/arg as in tel_sink_options.
+ */
 status_t tel_sinks_open_config(const struct config *cfg, const char *data_dir,
-			       struct tel_sinks **out, struct err *e);
+			       tel_egress_fn check, void *arg, struct tel_sinks **out,
+			       struct err *e);
 void tel_sinks_close(struct tel_sinks *s);
 /*
  * Writes one JSON object (no newline) to every sink. Thread-safe. A
@@ -239,9 +253,16 @@ void tel_sinks_close(struct tel_sinks *s);
 status_t tel_sinks_emit(struct tel_sinks *s, const char *json, size_t n, struct err *e);
 
 /*
- * Checks that the host:port of url ("http://host:port/...") is listed in
- * allow; ST_DENIED with a message naming it otherwise, ST_INVAL for a
- * URL without an explicit host and port.
+ * Splits "http(s)://host:port/..." into host (brackets of an IPv6 literal
+ * removed) and port. The host must be a literal address or "localhost":
+ * resolving a name would itself be egress. ST_INVAL otherwise.
+ */
+status_t tel_url_split(const char *url, char *host, size_t host_n, int *port, struct err *e);
+
+/*
+ * Checks that the host:port of url is listed in allow (entries compared
+ * as text, "[v6]:port" for IPv6); ST_DENIED with a message naming it
+ * otherwise, ST_INVAL for a URL tel_url_split refuses.
  */
 status_t tel_egress_check(const char *url, const char *const *allow, size_t n_allow,
 			  struct err *e);
