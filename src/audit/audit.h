@@ -379,6 +379,56 @@ status_t aud_verify(const char *data_dir, const char *extra, size_t extra_len,
 status_t aud_log_prune(struct aud_log *log, uint64_t horizon_ns, uint64_t *pruned,
 		       struct err *e);
 
+/* ------------------------------------------------------------------ */
+/* For readers: the CLI and the admin HTTP endpoints                   */
+/* ------------------------------------------------------------------ */
+
+/* Which records a query selects; prepare with aud_query_init. */
+struct aud_query {
+	const char *user;	/* request user or admin actor */
+	const char *team;
+	const char *action;	/* admin action, or any policy decision's action */
+	uint64_t since_ns, until_ns;	/* [since, until); 0: open */
+	int64_t seq;		/* one record; -1: all */
+	int indent;		/* pretty-print the JSON (show) */
+};
+
+/* Clears q: every record, compact JSON. */
+void aud_query_init(struct aud_query *q);
+/* "request", "admin", "recovery", "event", "pruned". */
+const char *aud_type_name(enum aud_type t);
+
+/*
+ * Calls fn for each record of data_dir that q selects, with its JSON line
+ * {"seq","type","time","time_ns","leaf_hash", "record": payload} (pruned
+ * records carry "pruned_type" instead of "record"); line is borrowed for
+ * the call. fn returning non-zero stops (ST_OK). Errors as aud_scan.
+ */
+status_t aud_query_run(const char *data_dir, const struct aud_query *q,
+		       int (*fn)(void *arg, const struct aud_record *r, const char *line,
+				 size_t len),
+		       void *arg, struct err *e);
+
+/*
+ * Appends the inclusion proof of record index in the tree of checkpoint c
+ * as JSON {"leafIdx","treeSize","leafHash","proof","root","checkpoint"}
+ * (base64 hashes). ST_VERIFY when the tree does not match c.
+ */
+status_t aud_inclusion_json(const struct aud_tree *t, uint64_t index,
+			    const struct aud_checkpoint *c, const char *note, struct buf *out,
+			    struct err *e);
+/* Appends {"size1","size2","root1","root2","proof"}. */
+status_t aud_consistency_json(const struct aud_tree *t, uint64_t size1, uint64_t size2,
+			      struct buf *out, struct err *e);
+/* The same from a running log, against its latest checkpoint. */
+status_t aud_log_inclusion_json(struct aud_log *log, uint64_t index, struct buf *out,
+				struct err *e);
+status_t aud_log_consistency_json(struct aud_log *log, uint64_t size1, uint64_t size2,
+				  struct buf *out, struct err *e);
+/* Appends the report as JSON {"ok","records",...,"first_bad":{...}}. */
+status_t aud_verify_report_json(const struct aud_verify_report *rep, struct buf *out,
+				struct err *e);
+
 /* Reads the latest checkpoint note of data_dir into out (ST_NOTFOUND if none). */
 status_t aud_checkpoint_latest(const char *data_dir, struct buf *out, struct err *e);
 

@@ -77,6 +77,11 @@ status_t aud__key_load(const char *data_dir, const char *name, int create,
 /* Loads the verifier key data_dir/keys/audit.pub. */
 status_t aud__vkey_load(const char *data_dir, struct aud_verifier *v, struct err *e);
 
+struct json_t;
+/* Whether record r (payload parsed as JSON, or NULL) passes q. */
+int aud_query_match(const struct aud_query *q, const struct aud_record *r,
+		    const struct json_t *payload);
+
 /* Whether request records of this log keep prompt and output text. */
 int aud__log_store_content(struct aud_log *log);
 

@@ -824,3 +824,33 @@ int aud__log_store_content(struct aud_log *log)
 {
 	return log->opt.store_content;
 }
+
+status_t aud_log_inclusion_json(struct aud_log *log, uint64_t index, struct buf *out,
+				struct err *e)
+{
+	struct aud_verifier v;
+	struct aud_checkpoint c;
+	struct buf note;
+	status_t st;
+
+	buf_init(&note, 1 << 20);
+	aud_verifier_parse(&v, log->vkey, NULL);
+	pthread_mutex_lock(&log->mu);
+	if ((st = aud_checkpoint_latest(log->data_dir, &note, e)) == ST_OK &&
+	    (st = aud_checkpoint_open(&v, note.data, note.len, &c, e)) == ST_OK)
+		st = aud_inclusion_json(&log->tree, index, &c, buf_cstr(&note), out, e);
+	pthread_mutex_unlock(&log->mu);
+	buf_release(&note);
+	return st;
+}
+
+status_t aud_log_consistency_json(struct aud_log *log, uint64_t size1, uint64_t size2,
+				  struct buf *out, struct err *e)
+{
+	status_t st;
+
+	pthread_mutex_lock(&log->mu);
+	st = aud_consistency_json(&log->tree, size1, size2, out, e);
+	pthread_mutex_unlock(&log->mu);
+	return st;
+}

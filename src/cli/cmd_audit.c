@@ -15,11 +15,6 @@
 
 /* ---- options shared by show/query/export ---- */
 
-struct filter {
-	const char *user, *team, *action;
-	uint64_t since_ns, until_ns;	/* 0: open */
-};
-
 /*
  * Parses a time: "2026-11-30", "2026-11-30T10:00:00Z", or an age such as
  * "7d", "12h", "30m" meaning that long before now.
@@ -54,7 +49,8 @@ static status_t parse_time(const char *s, uint64_t *ns)
  * --action and its value). Returns the number of arguments used (2), 0
  * when argv[i] is not a filter option, -1 on a bad value.
  */
-static int parse_filter_opt(int argc, char **argv, int i, struct filter *f, const char *what)
+static int parse_filter_opt(int argc, char **argv, int i, struct aud_query *f,
+			    const char *what)
 {
 	const char *a = argv[i];
 	const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -80,50 +76,11 @@ static int parse_filter_opt(int argc, char **argv, int i, struct filter *f, cons
 	return 2;
 }
 
-static const char *type_name(enum aud_type t)
-{
-	switch (t) {
-	case AUD_T_REQUEST: return "request";
-	case AUD_T_ADMIN: return "admin";
-	case AUD_T_RECOVERY: return "recovery";
-	case AUD_T_EVENT: return "event";
-	case AUD_T_TOMBSTONE: return "pruned";
-	}
-	return "unknown";
-}
-
-static int str_is(json_t *o, const char *k, const char *want)
-{
-	const char *v = json_string_value(json_object_get(o, k));
-
-	return v && strcmp(v, want) == 0;
-}
-
-/* Whether a record passes the filter (o is its parsed payload or NULL). */
-static int filter_match(const struct filter *f, const struct aud_record *r, json_t *o)
-{
-	if (f->since_ns && r->time_ns < f->since_ns)
-		return 0;
-	if (f->until_ns && r->time_ns >= f->until_ns)
-		return 0;
-	if ((f->user || f->team || f->action) && !o)
-		return 0;
-	if (f->user && !str_is(o, "user", f->user) && !str_is(o, "actor", f->user))
-		return 0;
-	if (f->team && !str_is(o, "team", f->team))
-		return 0;
-	if (f->action && !str_is(o, "action", f->action)) {
-		/* a request matches when any policy decision took that action */
-		json_t *d = json_object_get(o, "decisions"), *x;
-		size_t i;
-		int hit = 0;
-
-		json_array_foreach(d, i, x) hit |= str_is(x, "action", f->action);
-		if (!hit)
-			return 0;
-	}
-	return 1;
-}
+/* show/query/export state */
+struct list_arg {
+	int table;		/* query: one line per record */
+	uint64_t shown;
+};
 
 static void fmt_time(uint64_t ns, char *out, size_t n)
 {
@@ -134,65 +91,32 @@ static void fmt_time(uint64_t ns, char *out, size_t n)
 	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-/* ---- show / query / export ---- */
-
-struct list_arg {
-	struct filter f;
-	int jsonl;		/* export format */
-	int64_t only_seq;	/* show N: -1 for all */
-	uint64_t shown;
-};
-
-static int list_cb(void *arg, const struct aud_record *r)
+static int list_cb(void *arg, const struct aud_record *r, const char *line, size_t len)
 {
 	struct list_arg *a = arg;
-	json_t *o = NULL;
-	char ts[32], hex[65];
+	json_t *o;
+	const char *who, *team, *what;
+	char ts[32];
 
-	if (a->only_seq >= 0 && r->seq != (uint64_t)a->only_seq)
-		return 0;
-	if (r->payload_len)
-		o = json_loadb(r->payload, r->payload_len, 0, NULL);
-	if (!filter_match(&a->f, r, o)) {
-		json_decref(o);
-		return 0;
-	}
 	a->shown++;
-	fmt_time(r->time_ns, ts, sizeof ts);
-	hex_encode(r->leaf_hash, AUD_HASH_LEN, hex);
-	if (a->jsonl || a->only_seq >= 0) {
-		json_t *line = json_pack("{s:I,s:s,s:s,s:I,s:s}", "seq", (json_int_t)r->seq, "type",
-					 type_name(r->type), "time", ts, "time_ns",
-					 (json_int_t)r->time_ns, "leaf_hash", hex);
-		char *s;
-
-		if (line && r->type == AUD_T_TOMBSTONE)
-			json_object_set_new(line, "pruned_type", json_string(type_name(r->orig_type)));
-		if (line && o)
-			json_object_set(line, "record", o);
-		else if (line && r->payload_len)
-			json_object_set_new(line, "raw", json_stringn(r->payload, r->payload_len));
-		s = line ? json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER |
-				      (a->only_seq >= 0 ? JSON_INDENT(2) : 0)) : NULL;
-		if (s) {
-			puts(s);
-			free(s);
-		}
-		json_decref(line);
-	} else {
-		const char *who = json_string_value(json_object_get(o, "user"));
-		const char *team = json_string_value(json_object_get(o, "team"));
-		const char *what = json_string_value(json_object_get(o, "endpoint"));
-
-		if (!who)
-			who = json_string_value(json_object_get(o, "actor"));
-		if (!what)
-			what = json_string_value(json_object_get(o, "action"));
-		if (!what)
-			what = json_string_value(json_object_get(o, "event"));
-		printf("%-8llu %s %-9s %-14s %-12s %s\n", (unsigned long long)r->seq, ts,
-		       type_name(r->type), who ? who : "-", team ? team : "-", what ? what : "-");
+	if (!a->table) {
+		fwrite(line, 1, len, stdout);
+		fputc('\n', stdout);
+		return 0;
 	}
+	o = r->payload_len ? json_loadb(r->payload, r->payload_len, 0, NULL) : NULL;
+	who = json_string_value(json_object_get(o, "user"));
+	team = json_string_value(json_object_get(o, "team"));
+	what = json_string_value(json_object_get(o, "endpoint"));
+	if (!who)
+		who = json_string_value(json_object_get(o, "actor"));
+	if (!what)
+		what = json_string_value(json_object_get(o, "action"));
+	if (!what)
+		what = json_string_value(json_object_get(o, "event"));
+	fmt_time(r->time_ns, ts, sizeof ts);
+	printf("%-8llu %s %-9s %-14s %-12s %s\n", (unsigned long long)r->seq, ts,
+	       aud_type_name(r->type), who ? who : "-", team ? team : "-", what ? what : "-");
 	json_decref(o);
 	return 0;
 }
@@ -200,13 +124,14 @@ static int list_cb(void *arg, const struct aud_record *r)
 static int do_list(struct cli *cli, int argc, char **argv, const char *what, int export)
 {
 	struct list_arg a;
+	struct aud_query q;
 	struct err e;
 	int i;
 
 	memset(&a, 0, sizeof a);
-	a.only_seq = -1;
+	aud_query_init(&q);
 	for (i = 2; i < argc; i++) {
-		int used = parse_filter_opt(argc, argv, i, &a.f, what);
+		int used = parse_filter_opt(argc, argv, i, &q, what);
 
 		if (used < 0)
 			return EXIT_USAGE;
@@ -218,25 +143,24 @@ static int do_list(struct cli *cli, int argc, char **argv, const char *what, int
 				return EXIT_USAGE;
 			}
 		} else if (!export && strcmp(what, "audit show") == 0 && argv[i][0] != '-') {
-			int64_t n;
-			if (parse_i64(argv[i], 0, INT64_MAX, &n) != ST_OK) {
+			if (parse_i64(argv[i], 0, INT64_MAX, &q.seq) != ST_OK) {
 				cli_error(what, "'%s' is not a record number", argv[i]);
 				return EXIT_USAGE;
 			}
-			a.only_seq = n;
+			q.indent = 1;
 		} else {
 			cli_error(what, "unknown option '%s' (see airlock audit --help)", argv[i]);
 			return EXIT_USAGE;
 		}
 	}
-	a.jsonl = export;
+	a.table = !export && q.seq < 0;
 	err_clear(&e);
-	if (aud_scan(cli->data_dir, list_cb, &a, &e) != ST_OK) {
+	if (aud_query_run(cli->data_dir, &q, list_cb, &a, &e) != ST_OK) {
 		cli_error_err(what, &e);
 		return cli_exit_for(e.st);
 	}
-	if (a.only_seq >= 0 && a.shown == 0) {
-		cli_error(what, "no record %lld", (long long)a.only_seq);
+	if (q.seq >= 0 && a.shown == 0) {
+		cli_error(what, "no record %lld", (long long)q.seq);
 		return EXIT_FAIL;
 	}
 	return EXIT_OK;
@@ -342,35 +266,13 @@ static int load_tree(struct cli *cli, const char *what, struct aud_tree *t,
 	return EXIT_OK;
 }
 
-static json_t *b64_json(const uint8_t *h)
-{
-	char b[48];
-
-	base64_encode(h, AUD_HASH_LEN, b);
-	return json_string(b);
-}
-
-static void print_json(json_t *o)
-{
-	char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-
-	if (s) {
-		puts(s);
-		free(s);
-	}
-	json_decref(o);
-}
-
 static int do_proof(struct cli *cli, int argc, char **argv)
 {
 	struct aud_tree t;
 	struct aud_checkpoint c;
-	struct buf note;
-	uint8_t proof[AUD_MAX_PROOF][AUD_HASH_LEN], root[AUD_HASH_LEN];
-	size_t np;
+	struct buf note, out;
 	int64_t idx;
 	struct err e;
-	json_t *o, *arr;
 	int rc;
 
 	if (argc != 3 || parse_i64(argv[2], 0, INT64_MAX, &idx) != ST_OK) {
@@ -378,32 +280,19 @@ static int do_proof(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	buf_init(&note, 0);
-	if ((rc = load_tree(cli, "audit proof", &t, &c, &note)) != EXIT_OK)
-		goto out;
-	err_clear(&e);
-	if (aud_tree_root(&t, c.size, root) != ST_OK || memcmp(root, c.root, AUD_HASH_LEN) != 0) {
-		cli_error("audit proof", "the log does not match its latest checkpoint; run "
-			  "`airlock audit verify`");
-		rc = EXIT_DATA;
-		goto out;
+	buf_init(&out, 0);
+	if ((rc = load_tree(cli, "audit proof", &t, &c, &note)) == EXIT_OK) {
+		err_clear(&e);
+		if (aud_inclusion_json(&t, (uint64_t)idx, &c, buf_cstr(&note), &out, &e) != ST_OK) {
+			cli_error_err("audit proof", &e);
+			rc = e.st == ST_VERIFY ? EXIT_DATA : EXIT_FAIL;
+		} else {
+			puts(buf_cstr(&out));
+		}
 	}
-	if (aud_tree_inclusion(&t, (uint64_t)idx, c.size, proof, &np, &e) != ST_OK) {
-		cli_error("audit proof", "%s (the latest checkpoint covers %llu records)", e.msg,
-			  (unsigned long long)c.size);
-		rc = EXIT_FAIL;
-		goto out;
-	}
-	arr = json_array();
-	for (size_t k = 0; k < np; k++)
-		json_array_append_new(arr, b64_json(proof[k]));
-	o = json_pack("{s:I,s:I,s:o,s:o,s:o,s:s}", "leafIdx", (json_int_t)idx, "treeSize",
-		      (json_int_t)c.size, "leafHash", b64_json(aud_tree_leaf(&t, (uint64_t)idx)),
-		      "proof", arr, "root", b64_json(c.root), "checkpoint", buf_cstr(&note));
-	print_json(o);
-	rc = EXIT_OK;
-out:
 	aud_tree_release(&t);
 	buf_release(&note);
+	buf_release(&out);
 	return rc;
 }
 
@@ -411,12 +300,9 @@ static int do_consistency(struct cli *cli, int argc, char **argv)
 {
 	struct aud_tree t;
 	struct aud_checkpoint c;
-	struct buf note;
-	uint8_t proof[AUD_MAX_PROOF][AUD_HASH_LEN], r1[AUD_HASH_LEN], r2[AUD_HASH_LEN];
-	size_t np;
+	struct buf note, out;
 	int64_t s1, s2;
 	struct err e;
-	json_t *arr;
 	int rc;
 
 	if (argc != 4 || parse_i64(argv[2], 0, INT64_MAX, &s1) != ST_OK ||
@@ -425,26 +311,19 @@ static int do_consistency(struct cli *cli, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	buf_init(&note, 0);
-	if ((rc = load_tree(cli, "audit consistency", &t, &c, &note)) != EXIT_OK)
-		goto out;
-	err_clear(&e);
-	if (aud_tree_consistency(&t, (uint64_t)s1, (uint64_t)s2, proof, &np, &e) != ST_OK) {
-		cli_error_err("audit consistency", &e);
-		rc = EXIT_FAIL;
-		goto out;
+	buf_init(&out, 0);
+	if ((rc = load_tree(cli, "audit consistency", &t, &c, &note)) == EXIT_OK) {
+		err_clear(&e);
+		if (aud_consistency_json(&t, (uint64_t)s1, (uint64_t)s2, &out, &e) != ST_OK) {
+			cli_error_err("audit consistency", &e);
+			rc = EXIT_FAIL;
+		} else {
+			puts(buf_cstr(&out));
+		}
 	}
-	aud_tree_root(&t, (uint64_t)s1, r1);
-	aud_tree_root(&t, (uint64_t)s2, r2);
-	arr = json_array();
-	for (size_t k = 0; k < np; k++)
-		json_array_append_new(arr, b64_json(proof[k]));
-	print_json(json_pack("{s:I,s:I,s:o,s:o,s:o}", "size1", (json_int_t)s1, "size2",
-			     (json_int_t)s2, "root1", b64_json(r1), "root2", b64_json(r2),
-			     "proof", arr));
-	rc = EXIT_OK;
-out:
 	aud_tree_release(&t);
 	buf_release(&note);
+	buf_release(&out);
 	return rc;
 }
 

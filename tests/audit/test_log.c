@@ -825,6 +825,108 @@ static void test_request_record(void **state)
 	mem_free(j);
 }
 
+/* ---- queries and JSON for the admin endpoints ---- */
+
+static int count_cb(void *arg, const struct aud_record *r, const char *line, size_t len)
+{
+	(void)r;
+	assert_true(len > 0 && line[0] == '{');
+	++*(int *)arg;
+	return 0;
+}
+
+static int query_count(const char *dir, const struct aud_query *q)
+{
+	int n = 0;
+
+	TH_OK(aud_query_run(dir, q, count_cb, &n, NULL));
+	return n;
+}
+
+static void test_query_and_json(void **state)
+{
+	const char *dir = th_tmpdir();
+	struct aud_log *log = open_log(dir, 0);
+	struct aud_decision block = { "secrets.key", "block" };
+	struct aud_query q;
+	struct buf out;
+	json_t *j, *arr;
+	uint8_t leaf[64], root[64], proof[AUD_MAX_PROOF][64];
+	const uint8_t *pp[AUD_MAX_PROOF];
+	size_t pl[AUD_MAX_PROOF], ll = sizeof leaf, rl = sizeof root, np;
+	struct aud_verify_report rep;
+
+	(void)state;
+	for (int i = 0; i < 6; i++) {
+		struct aud_request r = { .id = "x", .time_ns = 1000000000ull * (100 + (uint64_t)i),
+					 .user = i < 4 ? "ana" : "bob", .team = i % 2 ? "pay" : "ops",
+					 .decisions = &block, .n_decisions = i == 5 };
+		TH_OK(aud_log_request(log, &r, NULL, NULL));
+	}
+	{
+		struct aud_admin a = { .time_ns = 1, .actor = "root", .action = "token.revoke",
+				       .target = "ana" };
+		TH_OK(aud_log_admin(log, &a, NULL, NULL));
+	}
+	TH_OK(aud_log_checkpoint(log, NULL));
+	aud_query_init(&q);
+	assert_int_equal(query_count(dir, &q), 7);
+	q.user = "ana";
+	assert_int_equal(query_count(dir, &q), 4);
+	q.team = "pay";
+	assert_int_equal(query_count(dir, &q), 2);
+	aud_query_init(&q);
+	q.action = "block";
+	assert_int_equal(query_count(dir, &q), 1);
+	q.action = "token.revoke";
+	assert_int_equal(query_count(dir, &q), 1);
+	aud_query_init(&q);
+	q.user = "root";	/* admin actor */
+	assert_int_equal(query_count(dir, &q), 1);
+	aud_query_init(&q);
+	q.seq = 2;
+	assert_int_equal(query_count(dir, &q), 1);
+
+	/* The proof JSON of the running log verifies with the verifier. */
+	buf_init(&out, 0);
+	TH_OK(aud_log_inclusion_json(log, 3, &out, NULL));
+	j = json_loads(buf_cstr(&out), 0, NULL);
+	assert_non_null(j);
+	assert_int_equal(json_integer_value(json_object_get(j, "treeSize")), 7);
+	TH_OK(base64_decode(json_string_value(json_object_get(j, "leafHash")), 44, leaf, &ll));
+	TH_OK(base64_decode(json_string_value(json_object_get(j, "root")), 44, root, &rl));
+	arr = json_object_get(j, "proof");
+	np = json_array_size(arr);
+	for (size_t k = 0; k < np; k++) {
+		pl[k] = 64;
+		TH_OK(base64_decode(json_string_value(json_array_get(arr, k)), 44, proof[k], &pl[k]));
+		pp[k] = proof[k];
+	}
+	TH_OK(aud_verify_inclusion(3, 7, leaf, ll, pp, pl, np, root, rl, NULL));
+	json_decref(j);
+	buf_reset(&out);
+	TH_OK(aud_log_consistency_json(log, 2, 7, &out, NULL));
+	assert_non_null(strstr(buf_cstr(&out), "\"size2\": 7"));
+	buf_reset(&out);
+	TH_ST(aud_log_inclusion_json(log, 7, &out, NULL), ST_INVAL);
+	aud_log_close(log);
+
+	/* the report of a failed verification names the first bad record */
+	memset(&rep, 0, sizeof rep);
+	rep.bad_seq = rep.bad_seq_hi = 4;
+	str_copy(rep.bad_file, "seg-x.log", sizeof rep.bad_file);
+	str_copy(rep.reason, "CRC mismatch", sizeof rep.reason);
+	buf_reset(&out);
+	TH_OK(aud_verify_report_json(&rep, &out, NULL));
+	j = json_loads(buf_cstr(&out), 0, NULL);
+	assert_false(json_is_true(json_object_get(j, "ok")));
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(j, "first_bad"), "seq")),
+			 4);
+	json_decref(j);
+	buf_release(&out);
+	th_tmpdir_cleanup();
+}
+
 int run_log_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -846,6 +948,7 @@ int run_log_tests(void)
 		cmocka_unit_test(test_allocation_failures),
 		cmocka_unit_test(test_prune_keeps_proofs),
 		cmocka_unit_test(test_request_record),
+		cmocka_unit_test(test_query_and_json),
 	};
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }
