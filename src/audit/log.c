@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -210,10 +211,16 @@ static status_t sync_until_locked(struct aud_log *log, uint64_t want, struct err
 {
 	while (log->synced < want && !log->failed) {
 		if (!log->syncing) {
-			uint64_t target = log->tree.size, t0 = time_mono_ns();
+			uint64_t target, t0 = time_mono_ns();
 			int fd = log->fd, rc;
 
 			log->syncing = 1;
+			/* Let writers that are about to append join this sync: one
+			 * yield costs microseconds, an fsync milliseconds. */
+			pthread_mutex_unlock(&log->mu);
+			sched_yield();
+			pthread_mutex_lock(&log->mu);
+			target = log->tree.size;
 			pthread_mutex_unlock(&log->mu);
 			rc = aud__io.fsync(fd) ? (errno ? errno : EIO) : 0;
 			pthread_mutex_lock(&log->mu);
