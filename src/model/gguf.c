@@ -610,7 +610,7 @@ static status_t wrong_type(const char *key, uint32_t have, const char *want,
 status_t mdl_gguf_get_int(const struct mdl_gguf *g, const char *key,
 			  int64_t *out, struct err *e)
 {
-	const struct kv *kv;
+	const struct kv *kv = NULL;
 	status_t st = lookup(g, key, &kv, e);
 	if (st)
 		return st;
@@ -623,7 +623,7 @@ status_t mdl_gguf_get_int(const struct mdl_gguf *g, const char *key,
 status_t mdl_gguf_get_float(const struct mdl_gguf *g, const char *key,
 			    double *out, struct err *e)
 {
-	const struct kv *kv;
+	const struct kv *kv = NULL;
 	status_t st = lookup(g, key, &kv, e);
 	if (st)
 		return st;
@@ -634,7 +634,7 @@ status_t mdl_gguf_get_float(const struct mdl_gguf *g, const char *key,
 status_t mdl_gguf_get_bool(const struct mdl_gguf *g, const char *key, int *out,
 			   struct err *e)
 {
-	const struct kv *kv;
+	const struct kv *kv = NULL;
 	status_t st = lookup(g, key, &kv, e);
 	if (st)
 		return st;
@@ -647,7 +647,7 @@ status_t mdl_gguf_get_bool(const struct mdl_gguf *g, const char *key, int *out,
 status_t mdl_gguf_get_str(const struct mdl_gguf *g, const char *key,
 			  const char **s, size_t *len, struct err *e)
 {
-	const struct kv *kv;
+	const struct kv *kv = NULL;
 	status_t st = lookup(g, key, &kv, e);
 	if (st)
 		return st;
@@ -661,7 +661,7 @@ status_t mdl_gguf_get_str(const struct mdl_gguf *g, const char *key,
 status_t mdl_gguf_get_arr(const struct mdl_gguf *g, const char *key,
 			  enum mdl_gguf_vtype *elem, size_t *n, struct err *e)
 {
-	const struct kv *kv;
+	const struct kv *kv = NULL;
 	status_t st = lookup(g, key, &kv, e);
 	if (st)
 		return st;
@@ -691,7 +691,7 @@ static status_t arr_elem(const struct mdl_gguf *g, const char *key, size_t i,
 status_t mdl_gguf_arr_str(const struct mdl_gguf *g, const char *key, size_t i,
 			  const char **s, size_t *len, struct err *e)
 {
-	const struct kv *kv;
+	const struct kv *kv = NULL;
 	status_t st = arr_elem(g, key, i, &kv, e);
 	if (st)
 		return st;
@@ -709,7 +709,7 @@ status_t mdl_gguf_arr_str(const struct mdl_gguf *g, const char *key, size_t i,
 status_t mdl_gguf_arr_int(const struct mdl_gguf *g, const char *key, size_t i,
 			  int64_t *out, struct err *e)
 {
-	const struct kv *kv;
+	const struct kv *kv = NULL;
 	status_t st = arr_elem(g, key, i, &kv, e);
 	if (st)
 		return st;
@@ -726,7 +726,7 @@ status_t mdl_gguf_arr_int(const struct mdl_gguf *g, const char *key, size_t i,
 status_t mdl_gguf_arr_float(const struct mdl_gguf *g, const char *key, size_t i,
 			    double *out, struct err *e)
 {
-	const struct kv *kv;
+	const struct kv *kv = NULL;
 	status_t st = arr_elem(g, key, i, &kv, e);
 	if (st)
 		return st;
