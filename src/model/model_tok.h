@@ -346,4 +346,50 @@ status_t mdl_chat_render(enum mdl_chat_template t, const struct mdl_chat_msg *ms
 			 size_t n, int add_assistant, struct buf *out,
 			 struct err *e);
 
+/* ------------------------------------------------------------------ */
+/* Generation                                                          */
+/* ------------------------------------------------------------------ */
+
+struct mdl_model;
+struct mdl_ctx;
+
+/* Why generation ended. */
+enum mdl_gen_end {
+	MDL_GEN_EOG = 1,	/* the model produced an end-of-generation token */
+	MDL_GEN_STOP,		/* a stop string completed */
+	MDL_GEN_LENGTH,		/* n_predict tokens were produced */
+	MDL_GEN_CONTEXT,	/* the context window is full */
+};
+
+struct mdl_gen_params {
+	int32_t n_predict;	/* most tokens to produce (> 0) */
+	struct mdl_sampler_params sampling;
+	const char *const *stops;	/* stop strings, may be NULL */
+	size_t n_stops;
+	mdl_token_accept_fn accept;	/* token filter or NULL */
+	void *accept_ctx;
+};
+
+/*
+ * Receives text as it becomes safe to show (see mdl_stream); returns
+ * nonzero to cancel generation.
+ */
+typedef int (*mdl_gen_emit_fn)(void *ctx, const char *text, size_t len);
+
+/*
+ * Evaluates prompt[0..n_prompt) from position 0 of c (a context of m),
+ * then samples up to p->n_predict tokens, streaming their text through
+ * emit (may be NULL) and appending the ids to out_ids (may be NULL). The
+ * end-of-generation token itself is neither emitted nor appended.
+ * *why says why it ended. Errors: those of mdl_eval and the sampler,
+ * ST_INVAL for an empty prompt or one longer than the context,
+ * ST_CANCELLED when emit asked to stop.
+ */
+status_t mdl_generate(struct mdl_model *m, struct mdl_ctx *c,
+		      const struct mdl_vocab *v, const int32_t *prompt,
+		      size_t n_prompt, const struct mdl_gen_params *p,
+		      mdl_gen_emit_fn emit, void *emit_ctx,
+		      struct mdl_tokens *out_ids, enum mdl_gen_end *why,
+		      struct err *e);
+
 #endif
