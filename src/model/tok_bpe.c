@@ -147,7 +147,7 @@ status_t mdl__bpe_setup(struct mdl_vocab *v, struct err *e)
 			PCRE2_UCHAR msg[160];
 
 			pcre2_get_error_message(code, msg, sizeof msg);
-			return err_set(e, code == PCRE2_ERROR_NOMEMORY ? ST_NOMEM : ST_INTERNAL,
+			return err_set(e, code == PCRE2_ERROR_HEAP_FAILED ? ST_NOMEM : ST_INTERNAL,
 				       "vocabulary: pre-tokenizer '%s' regex %zu: %s at %zu",
 				       v->pre_name, i, (const char *)msg, (size_t)at);
 		}
