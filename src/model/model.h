@@ -226,6 +226,9 @@ struct mdl_synth_params {
 	uint64_t seed;
 	const char *vocab_from;	/* GGUF whose tokenizer.ggml.* is copied */
 	int tied_output;	/* qwen2 only: no output.weight */
+	double rope_base;	/* rope.freq_base; 0 picks 10000 (llama), 1e6 (qwen2) */
+	double rope_scale;	/* linear RoPE scaling factor; 0 or 1: none */
+	int rope_freqs;		/* llama only: write rope_freqs.weight (Llama 3 style) */
 };
 
 /*
