@@ -184,6 +184,12 @@ status_t mdl_tokenize(const struct mdl_vocab *v, const char *text, size_t len,
  */
 const char *mdl_token_piece(const struct mdl_vocab *v, int32_t id, size_t *len);
 
+/*
+ * As mdl_token_piece, but "" for control and unknown tokens: the text
+ * generation shows (and the token filter judges) for token id.
+ */
+const char *mdl_token_output(const struct mdl_vocab *v, int32_t id, size_t *len);
+
 enum {
 	MDL_DETOK_REMOVE_SPECIAL = 1,	/* drop the BOS / EOS the tokenizer would add */
 	MDL_DETOK_RENDER_SPECIAL = 2,	/* write control tokens' text (else nothing) */

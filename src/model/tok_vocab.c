@@ -888,3 +888,13 @@ const char *mdl_token_piece(const struct mdl_vocab *v, int32_t id, size_t *len)
 	*len = v->piece_len[id];
 	return v->pieces + v->piece_off[id];
 }
+
+const char *mdl_token_output(const struct mdl_vocab *v, int32_t id, size_t *len)
+{
+	if (id >= 0 && id < v->n &&
+	    (v->type[id] == MDL_TOKEN_CONTROL || v->type[id] == MDL_TOKEN_UNKNOWN)) {
+		*len = 0;
+		return "";
+	}
+	return mdl_token_piece(v, id, len);
+}

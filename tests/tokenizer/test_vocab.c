@@ -147,6 +147,18 @@ static void test_stories_prompt(void **state)
 	buf_reset(&b);
 	TH_OK(mdl_detokenize(v, t.ids, t.len, MDL_DETOK_RENDER_SPECIAL, &b, &e));
 	assert_string_equal(buf_cstr(&b), "<s> Once upon a time");
+	{
+		size_t k;
+		const char *p = mdl_token_piece(v, 1, &k);
+
+		assert_int_equal(k, 3);
+		assert_memory_equal(p, "<s>", 3);
+		mdl_token_output(v, 1, &k);	/* generation does not show control tokens */
+		assert_int_equal(k, 0);
+		p = mdl_token_output(v, 403, &k);
+		assert_int_equal(k, 5);
+		assert_memory_equal(p, " Once", 5);
+	}
 	/* byte fallback: a character the 512-token vocabulary lacks */
 	t.len = 0;
 	TH_OK(mdl_tokenize(v, "\xE7\x95\x8C", 3, 0, &t, &e));	/* U+754C */
