@@ -8,6 +8,9 @@
  * (and tested) from plain arrays before any model file is involved.
  *
  * Token ids are int32_t; MDL_TOKEN_NULL (-1) means "no such token".
+ * A vocabulary does not change once built: any number of threads may
+ * tokenize and detokenize with it at once. Samplers and streams belong to
+ * one thread (one request) each.
  */
 #ifndef AIRLOCK_MODEL_TOK_H
 #define AIRLOCK_MODEL_TOK_H
