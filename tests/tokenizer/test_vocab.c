@@ -392,6 +392,42 @@ static void test_bpe_tiny(void **state)
 	assert_non_null(strstr(e.msg, "no-such-pre"));
 }
 
+/* Every pre-tokenizer we name compiles and splits text. */
+static void test_all_pre(void **state)
+{
+	static const char *pres[] = {
+		"default", "llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe",
+		"chatglm-bpe", "deepseek-llm", "deepseek-v3", "deepseek-coder", "falcon",
+		"starcoder", "refact", "codeshell", "exaone", "minerva-7b", "command-r",
+		"smollm", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en",
+		"jina-v2-es", "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo",
+		"jais", "qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "poro-chat",
+		"viking", "bloom", "gpt3-finnish", "tekken",
+	};
+	const char *text = "hello world's 12345 \xC3\xA9t\xC3\xA9\n\n  x\xE6\x88\x91!! ";
+	(void)state;
+
+	for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
+		struct err e = { 0 };
+		status_t st;
+		struct mdl_vocab *v = tiny_bpe(pres[i], &e, &st);
+		struct mdl_tokens t;
+		struct buf b;
+
+		if (st != ST_OK)
+			fail_msg("pre-tokenizer %s: %s", pres[i], e.msg);
+		mdl_tokens_init(&t, 0);
+		buf_init(&b, 0);
+		TH_OK(mdl_tokenize(v, text, strlen(text), 0, &t, &e));
+		TH_OK(mdl_detokenize(v, t.ids, t.len, MDL_DETOK_NO_CLEANUP, &b, &e));
+		if (strcmp(buf_cstr(&b), text) != 0)
+			fail_msg("pre-tokenizer %s: round trip gave '%s'", pres[i], buf_cstr(&b));
+		buf_release(&b);
+		mdl_tokens_release(&t);
+		mdl_vocab_free(v);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Bad input                                                           */
 /* ------------------------------------------------------------------ */
@@ -719,6 +755,7 @@ int run_tokenizer_vocab_tests(void)
 		cmocka_unit_test(test_parse_special),
 		cmocka_unit_test(test_spm_tiny),
 		cmocka_unit_test(test_bpe_tiny),
+		cmocka_unit_test(test_all_pre),
 		cmocka_unit_test(test_bad_text),
 		cmocka_unit_test(test_bad_spec),
 		cmocka_unit_test(test_bad_gguf),
