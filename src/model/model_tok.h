@@ -24,8 +24,12 @@ struct mdl_gguf;
 
 #define MDL_TOKEN_NULL (-1)
 
-/* Largest text mdl_tokenize accepts, bytes (ST_LIMIT beyond). */
-#define MDL_TOKENIZE_MAX_BYTES ((size_t)64 << 20)
+/*
+ * Largest text mdl_tokenize accepts, bytes (ST_LIMIT beyond): some two
+ * million tokens, past any context window, while keeping the work space
+ * of the SentencePiece merges (tens of bytes per character) bounded.
+ */
+#define MDL_TOKENIZE_MAX_BYTES ((size_t)8 << 20)
 
 /* ------------------------------------------------------------------ */
 /* Vocabulary                                                          */
