@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -284,6 +285,8 @@ int main(int argc, char **argv)
 	const char *env;
 	int i, rc;
 
+	/* JSON goes through core's allocator too, so fault injection reaches it. */
+	json_set_alloc_funcs(mem_alloc, mem_free);
 	cli.config_path = (env = getenv("AIRLOCK_CONFIG")) && *env ? env : NULL;
 	cli.data_dir = (env = getenv("AIRLOCK_DATA")) && *env ? env : NULL;
 
