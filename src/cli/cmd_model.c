@@ -447,7 +447,7 @@ static int model_import(struct cli *cli, int argc, char **argv)
 		return EXIT_IO;
 	}
 	st = file_write_atomic(man, text, strlen(text), 0644, &e);
-	free(text);
+	mem_free(text);	/* jansson allocates through core (main.c) */
 	if (st) {
 		cli_error_err("model import", &e);
 		return cli_exit_for(st);
