@@ -185,102 +185,118 @@ AVX2 static float dot_bf16(int64_t n, const void *w, const void *x)
 #define XROW(type, x, stride, t) \
 	((const type *)(const void *)((const uint8_t *)(x) + (size_t)(t) * (stride)))
 
-KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
-		   const int nt, float *out)
+/*
+ * The scales of 8 consecutive blocks (a half at offset 0 of each block,
+ * blocks `stride` bytes apart) as 8 floats. Converting 8 at once instead of
+ * one per block takes most of the per-block overhead out of the loops.
+ */
+AVX2 static inline __m256 load_d8(const uint8_t *p, size_t stride)
 {
-	const struct mdl_block_q8_0 *a = w;
+	uint16_t h[8];
+	for (int j = 0; j < 8; j++)
+		memcpy(&h[j], p + (size_t)j * stride, 2);
+	__m128i v = _mm_cvtsi32_si128(h[0]);
+	v = _mm_insert_epi16(v, h[1], 1);
+	v = _mm_insert_epi16(v, h[2], 2);
+	v = _mm_insert_epi16(v, h[3], 3);
+	v = _mm_insert_epi16(v, h[4], 4);
+	v = _mm_insert_epi16(v, h[5], 5);
+	v = _mm_insert_epi16(v, h[6], 6);
+	v = _mm_insert_epi16(v, h[7], 7);
+	return _mm256_cvtph_ps(v);
+}
+
+static inline uint16_t load_u16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+/* The 32 values of block i of a q8_0, q4_0 or q5_0 row, as signed bytes. */
+KERNEL __m256i b32_values(const int wt, const uint8_t *row, int64_t i)
+{
+	if (wt == MDL_TYPE_Q8_0) {
+		const struct mdl_block_q8_0 *a = (const void *)row;
+		return _mm256_loadu_si256((const __m256i *)a[i].qs);
+	}
+	if (wt == MDL_TYPE_Q4_0) {
+		const struct mdl_block_q4_0 *a = (const void *)row;
+		return _mm256_sub_epi8(nibbles_32(a[i].qs), _mm256_set1_epi8(8));
+	}
+	const struct mdl_block_q5_0 *a = (const void *)row;
+	const __m256i sixteen = _mm256_set1_epi8(16);
+	__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
+	return _mm256_sub_epi8(_mm256_or_si256(nibbles_32(a[i].qs), hb), sixteen);
+}
+
+/*
+ * q8_0, q4_0 and q5_0 against q8_0 activations: all three blocks start
+ * with their f16 scale, and their values become 32 signed bytes. Groups of
+ * 8 blocks take their scales as vectors; two accumulators hide the FMA
+ * latency.
+ */
+KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
+		  const void *x, size_t stride, const int nt, float *out)
+{
+	const uint8_t *a = w;
+	const size_t xbytes = sizeof(struct mdl_block_q8_0);
 	int64_t nb = n / MDL_QK, i = 0;
 	__m256 acc0[4], acc1[4];
 	for (int t = 0; t < nt; t++)
 		acc0[t] = acc1[t] = _mm256_setzero_ps();
-	/* Two blocks per step with two accumulators to hide FMA latency. */
-	for (; i + 2 <= nb; i += 2) {
-		__m256i q0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		__m256i q1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
-		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p0), acc0[t]);
-			acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * fp16(b[i + 1].d)),
-						  _mm256_cvtepi32_ps(p1), acc1[t]);
+	for (; i + 8 <= nb; i += 8) {
+		__m256 dw = load_d8(a + (size_t)i * wbytes, wbytes);
+		/* products of scales, broadcast from memory below (a load,
+		 * where a register permute would compete with the shuffles) */
+		float dxy[4][8] __attribute__((aligned(32)));
+		for (int t = 0; t < nt; t++)
+			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, load_d8((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
+									  (size_t)i * xbytes, xbytes)));
+		for (int k = 0; k < 8; k += 2) {
+			__m256i q0 = b32_values(wt, a, i + k);
+			__m256i q1 = b32_values(wt, a, i + k + 1);
+			for (int t = 0; t < nt; t++) {
+				const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i + k;
+				__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[0].qs));
+				__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[1].qs));
+				acc0[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k]),
+							  _mm256_cvtepi32_ps(p0), acc0[t]);
+				acc1[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k + 1]),
+							  _mm256_cvtepi32_ps(p1), acc1[t]);
+			}
 		}
 	}
 	for (; i < nb; i++) {
-		__m256i q0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		float d0 = fp16(a[i].d);
+		__m256i q0 = b32_values(wt, a, i);
+		float d0 = fp16(load_u16(a + (size_t)i * wbytes));
 		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i;
+			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b->qs));
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b->d)),
 						  _mm256_cvtepi32_ps(p0), acc0[t]);
 		}
 	}
 	for (int t = 0; t < nt; t++)
 		out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
+KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
+{
+	b32_n(MDL_TYPE_Q8_0, sizeof(struct mdl_block_q8_0), n, w, x, stride, nt, out);
 }
 
 KERNEL void q4_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		   const int nt, float *out)
 {
-	const struct mdl_block_q4_0 *a = w;
-	int64_t nb = n / MDL_QK, i = 0;
-	const __m256i eight = _mm256_set1_epi8(8);
-	__m256 acc0[4], acc1[4];
-	for (int t = 0; t < nt; t++)
-		acc0[t] = acc1[t] = _mm256_setzero_ps();
-	for (; i + 2 <= nb; i += 2) {
-		__m256i q0 = _mm256_sub_epi8(nibbles_32(a[i].qs), eight);
-		__m256i q1 = _mm256_sub_epi8(nibbles_32(a[i + 1].qs), eight);
-		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p0), acc0[t]);
-			acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * fp16(b[i + 1].d)),
-						  _mm256_cvtepi32_ps(p1), acc1[t]);
-		}
-	}
-	for (; i < nb; i++) {
-		__m256i q0 = _mm256_sub_epi8(nibbles_32(a[i].qs), eight);
-		float d0 = fp16(a[i].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p0), acc0[t]);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+	b32_n(MDL_TYPE_Q4_0, sizeof(struct mdl_block_q4_0), n, w, x, stride, nt, out);
 }
 
 KERNEL void q5_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		   const int nt, float *out)
 {
-	const struct mdl_block_q5_0 *a = w;
-	int64_t nb = n / MDL_QK;
-	const __m256i sixteen = _mm256_set1_epi8(16);
-	__m256 acc[4];
-	for (int t = 0; t < nt; t++)
-		acc[t] = _mm256_setzero_ps();
-	for (int64_t i = 0; i < nb; i++) {
-		__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
-		__m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles_32(a[i].qs), hb), sixteen);
-		float d = fp16(a[i].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * fp16(b[i].d)),
-						 _mm256_cvtepi32_ps(p), acc[t]);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		out[t] = hsum_ps(acc[t]);
+	b32_n(MDL_TYPE_Q5_0, sizeof(struct mdl_block_q5_0), n, w, x, stride, nt, out);
 }
 
 /* The single-row and four-row entry points of a kernel above. */
