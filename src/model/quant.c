@@ -967,6 +967,11 @@ static void act_q8_K(const float *x, void *dst, int64_t n)
 	quant_q8_K(x, dst, n / MDL_QK_K);
 }
 
+void mdl__act_q8_K_scalar(const float *x, struct mdl_block_q8_K *dst)
+{
+	quant_q8_K(x, dst, 1);
+}
+
 static void act_f32(const float *x, void *dst, int64_t n)
 {
 	memcpy(dst, x, (size_t)n * sizeof(float));

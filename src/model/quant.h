@@ -278,6 +278,9 @@ struct mdl__kernels {
 	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */
 };
 
+/* The scalar q8_K conversion of one block of 256 (for SIMD fallbacks). */
+void mdl__act_q8_K_scalar(const float *x, struct mdl_block_q8_K *dst);
+
 /* Fills in the kernels of each level over the ones already in k. */
 void mdl__kernels_avx2(struct mdl__kernels *k);
 void mdl__kernels_avx512(struct mdl__kernels *k);

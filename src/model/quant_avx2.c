@@ -357,15 +357,31 @@ AVX2 static float dot_q5_1(int64_t n, const void *w, const void *x)
 /* K-types                                                             */
 /* ------------------------------------------------------------------ */
 
-/* The eight 6-bit scales and mins of a q4_K/q5_K block. */
+/*
+ * The eight 6-bit scales and mins of a q4_K/q5_K block, unpacked four at a
+ * time from the three 32-bit words of the 12 scale bytes (layout in
+ * quant.c, k_scale_min): sc and m each get 8 bytes.
+ */
 static inline void k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
 {
-	for (int j = 0; j < 4; j++) {
-		sc[j] = s[j] & 63;
-		m[j] = s[j + 4] & 63;
-		sc[j + 4] = (uint8_t)((s[j + 8] & 0xf) | ((s[j] >> 6) << 4));
-		m[j + 4] = (uint8_t)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-	}
+	uint32_t s0 = load_u32(s), s1 = load_u32(s + 4), s2 = load_u32(s + 8);
+	uint32_t v[4];
+	v[0] = s0 & 0x3f3f3f3fu;
+	v[1] = (s2 & 0x0f0f0f0fu) | ((s0 >> 6) & 0x03030303u) << 4;
+	v[2] = s1 & 0x3f3f3f3fu;
+	v[3] = ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 6) & 0x03030303u) << 4;
+	memcpy(sc, v, 8);
+	memcpy(m, v + 2, 8);
+}
+
+/* The scales of sub-blocks 2c and 2c+1 as 16 int16 lanes each, from the
+ * 8 scales widened to int16 in both 128-bit halves of sc16. */
+AVX2 static inline void k_scale_pair(__m256i sc16, int c, __m256i *s0, __m256i *s1)
+{
+	const __m256i lo = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c)));
+	const __m256i hi = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1)));
+	*s0 = _mm256_shuffle_epi8(sc16, lo);
+	*s1 = _mm256_shuffle_epi8(sc16, hi);
 }
 
 /* sum_j m[j] * (bsums[2j] + bsums[2j+1]) with madd on 16 int16 lanes. */
@@ -390,8 +406,10 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		summ[t] = 0;
 	}
 	for (int64_t i = 0; i < nb; i++) {
-		uint8_t sc[8], m[8];
+		uint8_t sc[8] __attribute__((aligned(8))), m[8];
 		k_unpack(a[i].scales, sc, m);
+		__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
+		__m256i sc16 = _mm256_set_m128i(sc8, sc8);
 		const uint8_t *q = a[i].qs;
 		__m256i sumi[4];
 		for (int t = 0; t < nt; t++)
@@ -400,7 +418,8 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 			__m256i qv = _mm256_loadu_si256((const __m256i *)q);
 			__m256i lo = _mm256_and_si256(qv, low4);
 			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4);
-			__m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]);
+			__m256i s0, s1;
+			k_scale_pair(sc16, c, &s0, &s1);
 			for (int t = 0; t < nt; t++) {
 				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 64 * c;
 				__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
@@ -423,23 +442,32 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 
 ENTRY_POINTS(q4_K)
 
-AVX2 static float dot_q5_K(int64_t n, const void *w, const void *x)
+KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
 {
 	const struct mdl_block_q5_K *a = w;
-	const struct mdl_block_q8_K *b = x;
 	int64_t nb = n / MDL_QK_K;
 	const __m256i low4 = _mm256_set1_epi8(0x0f);
 	const __m256i sixteen = _mm256_set1_epi8(16);
-	__m256 acc = _mm256_setzero_ps();
-	float summ = 0;
+	__m256 acc[4];
+	float summ[4];
+	for (int t = 0; t < nt; t++) {
+		acc[t] = _mm256_setzero_ps();
+		summ[t] = 0;
+	}
 	for (int64_t i = 0; i < nb; i++) {
-		uint8_t sc[8], m[8];
+		uint8_t sc[8] __attribute__((aligned(8))), m[8];
 		k_unpack(a[i].scales, sc, m);
+		__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
+		__m256i sc16 = _mm256_set_m128i(sc8, sc8);
 		const uint8_t *q = a[i].qs;
-		const int8_t *y = b[i].qs;
 		__m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
-		__m256i sumi = _mm256_setzero_si256();
-		for (int c = 0; c < 4; c++, q += 32, y += 64) {
+		__m256i sumi[4];
+		for (int t = 0; t < nt; t++)
+			sumi[t] = _mm256_setzero_si256();
+		for (int c = 0; c < 4; c++, q += 32) {
+			/* the 5th bits: bit 2c of qh[l] for the low nibbles,
+			 * bit 2c+1 for the high ones */
 			__m256i m0 = _mm256_set1_epi8((char)(1 << (2 * c)));
 			__m256i m1 = _mm256_set1_epi8((char)(2 << (2 * c)));
 			__m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m0), m0), sixteen);
@@ -447,18 +475,29 @@ AVX2 static float dot_q5_K(int64_t n, const void *w, const void *x)
 			__m256i qv = _mm256_loadu_si256((const __m256i *)q);
 			__m256i lo = _mm256_or_si256(_mm256_and_si256(qv, low4), h0);
 			__m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), low4), h1);
-			__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
-			__m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
-			p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c]));
-			p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1]));
-			sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+			__m256i s0, s1;
+			k_scale_pair(sc16, c, &s0, &s1);
+			for (int t = 0; t < nt; t++) {
+				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 64 * c;
+				__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
+				__m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
+				p0 = _mm256_madd_epi16(p0, s0);
+				p1 = _mm256_madd_epi16(p1, s1);
+				sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+			}
 		}
-		float dy = b[i].d;
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * dy), _mm256_cvtepi32_ps(sumi), acc);
-		summ += fp16(a[i].dmin) * dy * (float)k_min_sum(m, b[i].bsums);
+		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+			summ[t] += dmin * b->d * (float)k_min_sum(m, b->bsums);
+		}
 	}
-	return hsum_ps(acc) - summ;
+	for (int t = 0; t < nt; t++)
+		out[t] = hsum_ps(acc[t]) - summ[t];
 }
+
+ENTRY_POINTS(q5_K)
 
 /*
  * q6_K: values are q - 32 with q in [0, 63]. maddubs takes q unsigned, and
@@ -595,6 +634,68 @@ AVX2 static void act_f16(const float *x, void *dst, int64_t n)
 		h[i] = mdl_fp32_to_fp16(x[i]);
 }
 
+/*
+ * q8_K as the scalar act_q8_K (ggml's reference): the element of largest
+ * magnitude, the first one on a tie, sets the scale -127/max; values are
+ * rounded to nearest even; bsums are the sums of each 16 values.
+ */
+AVX2 static void act_q8_K(const float *x, void *dst, int64_t n)
+{
+	struct mdl_block_q8_K *b = dst;
+	for (int64_t i = 0; i < n / MDL_QK_K; i++, b++, x += MDL_QK_K) {
+		__m256 mx = _mm256_loadu_ps(x), mn = mx;
+		for (int j = 8; j < MDL_QK_K; j += 8) {
+			__m256 v = _mm256_loadu_ps(x + j);
+			mx = _mm256_max_ps(mx, v);
+			mn = _mm256_min_ps(mn, v);
+		}
+		__m128 a = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+		a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+		a = _mm_max_ss(a, _mm_movehdup_ps(a));
+		__m128 c = _mm_min_ps(_mm256_castps256_ps128(mn), _mm256_extractf128_ps(mn, 1));
+		c = _mm_min_ps(c, _mm_movehl_ps(c, c));
+		c = _mm_min_ss(c, _mm_movehdup_ps(c));
+		float hi = _mm_cvtss_f32(a), lo = _mm_cvtss_f32(c);
+		float max;
+		if (hi > -lo) {
+			max = hi;
+		} else if (-lo > hi) {
+			max = lo;
+		} else {
+			/* +a and -a both present (or all zero): the first wins */
+			max = 0;
+			for (int j = 0; j < MDL_QK_K; j++)
+				if (x[j] == hi || x[j] == lo) {
+					max = x[j];
+					break;
+				}
+		}
+		if (max == 0.0f || max != max) {
+			/* all zero (or NaN input): leave it to the scalar code */
+			struct mdl_block_q8_K tmp;
+			mdl__act_q8_K_scalar(x, &tmp);
+			memcpy(b, &tmp, sizeof tmp);
+			continue;
+		}
+		float iscale = -127.0f / max;
+		int64_t sums[16];
+		for (int j = 0; j < MDL_QK_K; j += 32) {
+			q8_block(x + j, iscale, b->qs + j);
+			/* sums of 8 bytes with a bias of 128 to make them unsigned */
+			__m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b->qs + j)),
+						     _mm256_set1_epi8((char)0x80));
+			__m256i sad = _mm256_sad_epu8(u, _mm256_setzero_si256());
+			int64_t s8[4];
+			_mm256_storeu_si256((__m256i *)s8, sad);
+			sums[j / 16] = s8[0] + s8[1] - 16 * 128;
+			sums[j / 16 + 1] = s8[2] + s8[3] - 16 * 128;
+		}
+		for (int j = 0; j < 16; j++)
+			b->bsums[j] = (int16_t)sums[j];
+		b->d = 1.0f / iscale;
+	}
+}
+
 void mdl__kernels_avx2(struct mdl__kernels *k)
 {
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
@@ -612,10 +713,12 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 	k->vec_dot_x4[MDL_TYPE_Q4_0] = dot4_q4_0;
 	k->vec_dot_x4[MDL_TYPE_Q5_0] = dot4_q5_0;
 	k->vec_dot_x4[MDL_TYPE_Q4_K] = dot4_q4_K;
+	k->vec_dot_x4[MDL_TYPE_Q5_K] = dot4_q5_K;
 	k->vec_dot_x4[MDL_TYPE_Q6_K] = dot4_q6_K;
 	k->quant_act[MDL_TYPE_Q8_0] = act_q8_0;
 	k->quant_act[MDL_TYPE_Q8_1] = act_q8_1;
 	k->quant_act[MDL_TYPE_F16] = act_f16;
+	k->quant_act[MDL_TYPE_Q8_K] = act_q8_K;
 }
 
 #endif

@@ -746,6 +746,56 @@ static void test_act_quant(void **state)
 	mdl_quant_force_level(MDL_LEVEL_AVX512);
 }
 
+/* q8_K conversion at every level on the cases that take special paths:
+ * zeros, +a and -a both present (the first one sets the sign), a spike. */
+static void test_act_q8_K_cases(void **state)
+{
+	float x[512];
+	uint8_t want[2 * 292], got[2 * 292];
+	for (int c = 0; c < 5; c++) {
+		for (int i = 0; i < 512; i++)
+			x[i] = c == 0 ? 0.0f : 0.01f * (float)((i * 37) % 19 - 9);
+		if (c == 1) {
+			x[5] = -3.0f;
+			x[9] = 3.0f;
+		} else if (c == 2) {
+			x[5] = 3.0f;
+			x[9] = -3.0f;
+		} else if (c == 3) {
+			x[300] = 1e6f;
+		} else if (c == 4) {
+			for (int i = 0; i < 256; i++)
+				x[i] = 0.0f;
+		}
+		mdl_quant_force_level(MDL_LEVEL_SCALAR);
+		TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_K, x, want, 512));
+		for (int lvl = 1; lvl <= (int)mdl_quant_level_max(); lvl++) {
+			mdl_quant_force_level((enum mdl_level)lvl);
+			memset(got, 0x55, sizeof got);
+			TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_K, x, got, 512));
+			if (memcmp(got, want, sizeof want) != 0)
+				fail_msg("q8_K case %d differs at level %s", c,
+					 mdl_level_name((enum mdl_level)lvl));
+		}
+	}
+	/* the tie: the first of -3 and 3 gives the scale's sign */
+	float d;
+	x[5] = -3.0f;
+	x[9] = 3.0f;
+	TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_K, x, got, 256));
+	memcpy(&d, got, 4);
+	ASSERT_FLOAT(d, 1.0f / (-127.0f / -3.0f));
+	assert_int_equal((int8_t)got[4 + 5], -127);
+	assert_int_equal((int8_t)got[4 + 9], 127);
+	x[5] = 3.0f;
+	x[9] = -3.0f;
+	TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_K, x, got, 256));
+	memcpy(&d, got, 4);
+	ASSERT_FLOAT(d, 1.0f / (-127.0f / 3.0f));
+	assert_int_equal((int8_t)got[4 + 5], -127);
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+}
+
 /* ------------------------------------------------------------------ */
 /* SIMD kernels against the scalar ones                                */
 /* ------------------------------------------------------------------ */
@@ -1130,6 +1180,7 @@ int main(void)
 		cmocka_unit_test(test_quant_exact),
 		cmocka_unit_test(test_dot_scalar),
 		cmocka_unit_test(test_act_quant),
+		cmocka_unit_test(test_act_q8_K_cases),
 		cmocka_unit_test(test_force_level),
 		cmocka_unit_test(test_simd_vs_scalar),
 		cmocka_unit_test(test_matmul),
