@@ -11,6 +11,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define KERNEL AVX512 static inline __attribute__((always_inline))
@@ -66,10 +67,72 @@ AVX512 static inline __m256i dot_i8_256(__m256i x, __m256i y)
 /* q8_0 and q4_0 against q8_0 activations, nt rows at a time           */
 /* ------------------------------------------------------------------ */
 
-KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
-		   const int nt, float *out)
+/* The f16 scales of 8 consecutive blocks `stride` bytes apart, as floats. */
+AVX512 static inline __m256 load_d8(const uint8_t *p, size_t stride)
 {
-	const struct mdl_block_q8_0 *a = w;
+	uint16_t h[8];
+	for (int j = 0; j < 8; j++)
+		memcpy(&h[j], p + (size_t)j * stride, 2);
+	__m128i v = _mm_cvtsi32_si128(h[0]);
+	v = _mm_insert_epi16(v, h[1], 1);
+	v = _mm_insert_epi16(v, h[2], 2);
+	v = _mm_insert_epi16(v, h[3], 3);
+	v = _mm_insert_epi16(v, h[4], 4);
+	v = _mm_insert_epi16(v, h[5], 5);
+	v = _mm_insert_epi16(v, h[6], 6);
+	v = _mm_insert_epi16(v, h[7], 7);
+	return _mm256_cvtph_ps(v);
+}
+
+/*
+ * Blocks i and i+1 of a q8_0 or q4_0 row as 64 bytes in element order,
+ * with what the product with y needs: q8_0 gives |q| and the mask of its
+ * negative bytes; q4_0 gives the nibbles 0..15 (the -8 is applied later).
+ */
+KERNEL __m512i b32_pair(const int wt, const uint8_t *row, int64_t i, __mmask64 *neg)
+{
+	if (wt == MDL_TYPE_Q8_0) {
+		const struct mdl_block_q8_0 *a = (const void *)row;
+		__m512i q = join(load256(a[i].qs), load256(a[i + 1].qs));
+		*neg = _mm512_movepi8_mask(q);
+		return _mm512_abs_epi8(q);
+	}
+	const struct mdl_block_q4_0 *a = (const void *)row;
+	__m256i raw = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)a[i + 1].qs),
+				       _mm_loadu_si128((const __m128i *)a[i].qs));
+	/* [q0, q1, q0 >> 4, q1 >> 4] -> [q0, q0 >> 4, q1, q1 >> 4]: each
+	 * block's low nibbles (elements 0-15) then its high ones (16-31). */
+	__m512i z = join(raw, _mm256_srli_epi16(raw, 4));
+	z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+	*neg = 0;
+	return _mm512_and_si512(z, _mm512_set1_epi8(0x0f));
+}
+
+/* One block of a q8_0 or q4_0 row as 32 signed bytes. */
+KERNEL __m256i b32_one(const int wt, const uint8_t *row, int64_t i)
+{
+	if (wt == MDL_TYPE_Q8_0) {
+		const struct mdl_block_q8_0 *a = (const void *)row;
+		return load256(a[i].qs);
+	}
+	const struct mdl_block_q4_0 *a = (const void *)row;
+	__m128i raw = _mm_loadu_si128((const __m128i *)a[i].qs);
+	__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
+				     _mm256_set1_epi8(0x0f));
+	return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+}
+
+/*
+ * Two blocks fill a 512-bit register and VPDPBUSD multiplies and sums the
+ * bytes. Groups of 8 blocks take their scales as vectors: the products of
+ * weight and activation scales go to memory and come back as broadcasts.
+ */
+KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
+		  const void *x, size_t stride, const int nt, float *out)
+{
+	const uint8_t *a = w;
+	const size_t xbytes = sizeof(struct mdl_block_q8_0);
+	const __m512i eight = _mm512_set1_epi8(8);
 	int64_t nb = n / MDL_QK, i = 0;
 	__m512 acc[4];
 	__m256 tail[4];
@@ -77,26 +140,41 @@ KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		acc[t] = _mm512_setzero_ps();
 		tail[t] = _mm256_setzero_ps();
 	}
-	for (; i + 2 <= nb; i += 2) {
-		__m512i q = join(load256(a[i].qs), load256(a[i + 1].qs));
-		__mmask64 neg = _mm512_movepi8_mask(q);
-		__m512i aq = _mm512_abs_epi8(q);
-		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m512i y = join(load256(b[i].qs), load256(b[i + 1].qs));
-			__m512i p = dot_i8_512(aq, neg, y);
-			__m512 d = join_ps(d0 * fp16(b[i].d), d1 * fp16(b[i + 1].d));
-			acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[t]);
+	for (; i + 8 <= nb; i += 8) {
+		float dxy[4][8] __attribute__((aligned(32)));
+		__m256 dw = load_d8(a + (size_t)i * wbytes, wbytes);
+		for (int t = 0; t < nt; t++)
+			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, load_d8((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
+									  (size_t)i * xbytes, xbytes)));
+		for (int k = 0; k < 8; k += 2) {
+			__mmask64 neg;
+			__m512i q = b32_pair(wt, a, i + k, &neg);
+			for (int t = 0; t < nt; t++) {
+				const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i + k;
+				__m512i y = join(load256(b[0].qs), load256(b[1].qs));
+				__m512i p;
+				if (wt == MDL_TYPE_Q8_0) {
+					p = dot_i8_512(q, neg, y);
+				} else {
+					p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q, y);
+					p = _mm512_sub_epi32(p, _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, y));
+				}
+				__m512 d = _mm512_castpd_ps(_mm512_insertf64x4(
+					_mm512_castps_pd(_mm512_castps256_ps512(_mm256_broadcast_ss(&dxy[t][k]))),
+					_mm256_castps_pd(_mm256_broadcast_ss(&dxy[t][k + 1])), 1));
+				acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[t]);
+			}
 		}
 	}
-	if (i < nb) {
-		__m256i q = load256(a[i].qs);
-		float d0 = fp16(a[i].d);
+	for (; i < nb; i++) {
+		__m256i q = b32_one(wt, a, i);
+		uint16_t hd;
+		memcpy(&hd, a + (size_t)i * wbytes, 2);
+		float d0 = fp16(hd);
 		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p = dot_i8_256(q, load256(b[i].qs));
-			tail[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i;
+			__m256i p = dot_i8_256(q, load256(b->qs));
+			tail[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b->d)),
 						  _mm256_cvtepi32_ps(p), tail[t]);
 		}
 	}
@@ -104,57 +182,16 @@ KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		out[t] = _mm512_reduce_add_ps(acc[t]) + hsum256(tail[t]);
 }
 
-/*
- * q4_0: the nibbles (0..15) go into VPDPBUSD unsigned; the -8 offset is
- * taken off as 8 * (sums of 4 of y), itself one VPDPBUSD.
- */
+KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
+{
+	b32_n(MDL_TYPE_Q8_0, sizeof(struct mdl_block_q8_0), n, w, x, stride, nt, out);
+}
+
 KERNEL void q4_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		   const int nt, float *out)
 {
-	const struct mdl_block_q4_0 *a = w;
-	int64_t nb = n / MDL_QK, i = 0;
-	const __m512i low4 = _mm512_set1_epi8(0x0f);
-	const __m512i eight = _mm512_set1_epi8(8);
-	__m512 acc[4];
-	__m256 tail[4];
-	for (int t = 0; t < nt; t++) {
-		acc[t] = _mm512_setzero_ps();
-		tail[t] = _mm256_setzero_ps();
-	}
-	for (; i + 2 <= nb; i += 2) {
-		__m256i raw = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)a[i + 1].qs),
-					       _mm_loadu_si128((const __m128i *)a[i].qs));
-		/* [q0, q1, q0 >> 4, q1 >> 4] -> [q0, q0 >> 4, q1, q1 >> 4]:
-		 * each block's low nibbles (elements 0-15) then high (16-31). */
-		__m512i z = join(raw, _mm256_srli_epi16(raw, 4));
-		z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
-		__m512i nib = _mm512_and_si512(z, low4);
-		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m512i y = join(load256(b[i].qs), load256(b[i + 1].qs));
-			__m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib, y);
-			__m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, y);
-			p = _mm512_sub_epi32(p, s);
-			__m512 d = join_ps(d0 * fp16(b[i].d), d1 * fp16(b[i + 1].d));
-			acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[t]);
-		}
-	}
-	if (i < nb) {
-		__m128i raw = _mm_loadu_si128((const __m128i *)a[i].qs);
-		__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
-					     _mm256_set1_epi8(0x0f));
-		q = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
-		float d0 = fp16(a[i].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p = dot_i8_256(q, load256(b[i].qs));
-			tail[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p), tail[t]);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		out[t] = _mm512_reduce_add_ps(acc[t]) + hsum256(tail[t]);
+	b32_n(MDL_TYPE_Q4_0, sizeof(struct mdl_block_q4_0), n, w, x, stride, nt, out);
 }
 
 #define ENTRY_POINTS(name)                                                      \
