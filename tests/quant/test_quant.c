@@ -246,8 +246,7 @@ __attribute__((target("f16c"))) static uint16_t hw_fp16(float f)
 static void test_fp16_vs_hardware(void **state)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("f16c"))
+	if (!cpu_features()->f16c)
 		skip();
 	rng_seed(7);
 	for (int i = 0; i < 2000000; i++) {
