@@ -2,8 +2,9 @@
  * quant_avx512.c - kernels for CPUs with AVX-512 VNNI (and VL, so the VNNI
  * instruction works on 256-bit registers): q8_0, q4_0 and q5_0 dot
  * products, one and four activation rows at a time. VPDPBUSD does the byte
- * products and their sums of four in one instruction where AVX2 needs two.
- * Everything else at this level is the AVX2 code. Every function carries a
+ * products and their sums of four in one instruction where AVX2 needs two;
+ * and the K-types (quant_kx86.h) with VPDPWSSD, which scales and adds the
+ * int16 sums in one. Everything else at this level is the AVX2 code. Every function carries a
  * target attribute; quant.c installs these only when the CPU has the
  * features.
  */
@@ -199,6 +200,23 @@ ENTRY_POINTS(q8_0)
 ENTRY_POINTS(q4_0)
 ENTRY_POINTS(q5_0)
 
+/* ------------------------------------------------------------------ */
+/* K-types: the AVX2 code with VPDPWSSD for the scaled sums            */
+/* ------------------------------------------------------------------ */
+
+AVX512 static inline int hsum_epi32(__m256i v)
+{
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(s);
+}
+
+#define hsum_ps hsum256
+#define KTARGET AVX512
+#define MADD_ACC(acc, p, s) _mm256_dpwssd_epi32((acc), (p), (s))
+#include "model/quant_kx86.h"
+
 void mdl__kernels_avx512(struct mdl__kernels *k)
 {
 	k->vec_dot[MDL_TYPE_Q8_0] = dot_q8_0;
@@ -207,6 +225,12 @@ void mdl__kernels_avx512(struct mdl__kernels *k)
 	k->vec_dot_x4[MDL_TYPE_Q4_0] = dot4_q4_0;
 	k->vec_dot[MDL_TYPE_Q5_0] = dot_q5_0;
 	k->vec_dot_x4[MDL_TYPE_Q5_0] = dot4_q5_0;
+	k->vec_dot[MDL_TYPE_Q4_K] = dot_q4_K;
+	k->vec_dot_x4[MDL_TYPE_Q4_K] = dot4_q4_K;
+	k->vec_dot[MDL_TYPE_Q5_K] = dot_q5_K;
+	k->vec_dot_x4[MDL_TYPE_Q5_K] = dot4_q5_K;
+	k->vec_dot[MDL_TYPE_Q6_K] = dot_q6_K;
+	k->vec_dot_x4[MDL_TYPE_Q6_K] = dot4_q6_K;
 }
 
 #endif
