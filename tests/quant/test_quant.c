@@ -581,6 +581,52 @@ static void test_roundtrip(void **state)
 	mem_free(q2);
 }
 
+/*
+ * Hostile data: any bytes dequantise without reading past the row (ASan
+ * checks the bounds: the rows are allocated to their exact size), and
+ * NaN, infinities and huge values quantise without undefined behaviour
+ * (UBSan) into blocks that dequantise.
+ */
+static void test_hostile_values(void **state)
+{
+	const int64_t n = 512;
+	float *y = xalloc(n * sizeof(float));
+	float x[512];
+	for (size_t ti = 0; ti < N_ALL_TYPES; ti++) {
+		int type = all_types[ti];
+		size_t rs = mdl_row_size(type, n);
+		uint8_t *q = xalloc(rs);
+		rng_seed((uint64_t)type);
+		for (int rep = 0; rep < 20; rep++) {
+			for (size_t k = 0; k < rs; k++)
+				q[k] = (uint8_t)rng_next();
+			TH_OK(mdl_dequant_row(type, q, y, n));
+		}
+		for (int c = 0; c < 4; c++) {
+			for (int i = 0; i < n; i++)
+				x[i] = rng_float();
+			if (c == 0)
+				x[3] = NAN;
+			else if (c == 1)
+				x[100] = INFINITY;
+			else if (c == 2)
+				x[7] = -INFINITY;
+			else
+				for (int i = 0; i < n; i += 3)
+					x[i] = (i & 1 ? -3e38f : 3e38f);
+			TH_OK(mdl_quant_row(type, x, q, n));
+			TH_OK(mdl_dequant_row(type, q, y, n));
+			if (mdl_type_info(type)->is_weight) {
+				uint8_t *a = xalloc(mdl_act_row_size(type, n));
+				TH_OK(mdl_quant_act_row(type, x, a, n));
+				mem_free(a);
+			}
+		}
+		mem_free(q);
+	}
+	mem_free(y);
+}
+
 /* Values that are exactly representable come back exactly. */
 static void test_quant_exact(void **state)
 {
@@ -1176,6 +1222,7 @@ int main(void)
 		cmocka_unit_test(test_dequant_q8_K),
 		cmocka_unit_test(test_dequant_multi_block),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_hostile_values),
 		cmocka_unit_test(test_quant_exact),
 		cmocka_unit_test(test_dot_scalar),
 		cmocka_unit_test(test_act_quant),
