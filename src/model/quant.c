@@ -107,8 +107,8 @@ float mdl_fp16_to_fp32(uint16_t h)
 	uint32_t exp = (h >> 10) & 0x1f;
 	uint32_t man = h & 0x3ff;
 
-	if (exp == 0x1f)	/* inf or NaN: payload moves up 13 bits */
-		return f32_from_bits(sign | 0x7f800000 | (man << 13));
+	if (exp == 0x1f)	/* inf, or NaN made quiet: payload moves up 13 bits */
+		return f32_from_bits(sign | 0x7f800000 | (man ? 0x400000 : 0) | (man << 13));
 	if (exp == 0) {
 		if (man == 0)
 			return f32_from_bits(sign);
@@ -400,12 +400,9 @@ status_t mdl_dequant_row(int type, const void *src, float *dst, int64_t n)
 	case MDL_TYPE_F32:
 		memcpy(dst, src, (size_t)n * sizeof(float));
 		break;
-	case MDL_TYPE_F16: {
-		const uint16_t *h = src;
-		for (int64_t i = 0; i < n; i++)
-			dst[i] = mdl_fp16_to_fp32(h[i]);
+	case MDL_TYPE_F16:
+		mdl_fp16_to_fp32_row(src, dst, n);
 		break;
-	}
 	case MDL_TYPE_BF16: {
 		const uint16_t *h = src;
 		for (int64_t i = 0; i < n; i++)
@@ -907,7 +904,7 @@ status_t mdl_quant_row(int type, const float *src, void *dst, int64_t n)
 	int64_t nb = n / ti->block_size;
 	switch (type) {
 	case MDL_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
-	case MDL_TYPE_F16: quant_f16(src, dst, n); break;
+	case MDL_TYPE_F16: mdl_fp32_to_fp16_row(src, dst, n); break;
 	case MDL_TYPE_BF16: quant_bf16(src, dst, n); break;
 	case MDL_TYPE_Q4_0: quant_q4_0(src, dst, nb); break;
 	case MDL_TYPE_Q4_1: quant_q4_1(src, dst, nb); break;
@@ -1177,6 +1174,18 @@ static float dot_q6_K(int64_t n, const void *w, const void *x)
 	return sum;
 }
 
+static void h2f_row(const uint16_t *src, float *dst, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dst[i] = mdl_fp16_to_fp32(src[i]);
+}
+
+static void f2h_row(const float *src, uint16_t *dst, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dst[i] = mdl_fp32_to_fp16(src[i]);
+}
+
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
@@ -1200,6 +1209,8 @@ static enum mdl_level detect_level(void)
 static void kern_init(void)
 {
 	struct mdl__kernels *k = &kern_levels[MDL_LEVEL_SCALAR];
+	k->fp16_to_fp32_row = h2f_row;
+	k->fp32_to_fp16_row = f2h_row;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;
@@ -1277,6 +1288,16 @@ const char *mdl_level_name(enum mdl_level level)
 /* ------------------------------------------------------------------ */
 /* Public dot products and activation conversion                       */
 /* ------------------------------------------------------------------ */
+
+void mdl_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n)
+{
+	kernels()->fp16_to_fp32_row(src, dst, n);
+}
+
+void mdl_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n)
+{
+	kernels()->fp32_to_fp16_row(src, dst, n);
+}
 
 size_t mdl_act_row_size(int wtype, int64_t n)
 {

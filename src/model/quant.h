@@ -142,8 +142,9 @@ struct mdl_block_q8_K {
 
 /*
  * IEEE half <-> float. Rounding is to nearest, ties to even; overflow gives
- * infinity, NaN stays NaN (quiet, sign and top payload bits kept) and
- * subnormals are converted exactly (as the F16C instructions do).
+ * infinity, NaN stays NaN (made quiet, sign and payload bits kept as far as
+ * they fit) and subnormals are converted exactly: what the F16C
+ * instructions do.
  */
 float mdl_fp16_to_fp32(uint16_t h);
 uint16_t mdl_fp32_to_fp16(float f);
@@ -153,6 +154,14 @@ uint16_t mdl_fp32_to_fp16(float f);
  */
 float mdl_bf16_to_fp32(uint16_t h);
 uint16_t mdl_fp32_to_bf16(float f);
+
+/*
+ * Rows of n halves <-> floats with the fastest instructions the CPU has
+ * (F16C), giving exactly what the element functions give. For the
+ * attention's f16 KV cache and similar bulk conversions.
+ */
+void mdl_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n);
+void mdl_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n);
 
 /* ------------------------------------------------------------------ */
 /* Rows: quantise and dequantise                                       */
@@ -272,7 +281,12 @@ typedef void (*mdl__quant_act_fn)(const float *x, void *dst, int64_t n);
 typedef void (*mdl__vec_dot_x4_fn)(int64_t n, const void *w, const void *x,
 				   size_t x_stride, float out[4]);
 
+typedef void (*mdl__h2f_fn)(const uint16_t *src, float *dst, int64_t n);
+typedef void (*mdl__f2h_fn)(const float *src, uint16_t *dst, int64_t n);
+
 struct mdl__kernels {
+	mdl__h2f_fn fp16_to_fp32_row;
+	mdl__f2h_fn fp32_to_fp16_row;
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
 	mdl__vec_dot_x4_fn vec_dot_x4[MDL_TYPE_COUNT];	/* optional (NULL) */
 	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */

@@ -421,6 +421,25 @@ AVX2 static void act_q8_1(const float *x, void *dst, int64_t n)
 	}
 }
 
+AVX2 static void h2f_row(const uint16_t *src, float *dst, int64_t n)
+{
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
+	for (; i < n; i++)
+		dst[i] = _cvtsh_ss(src[i]);
+}
+
+AVX2 static void f2h_row(const float *src, uint16_t *dst, int64_t n)
+{
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *)(dst + i),
+				 _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+	for (; i < n; i++)
+		dst[i] = (uint16_t)_cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
 AVX2 static void act_f16(const float *x, void *dst, int64_t n)
 {
 	uint16_t *h = dst;
@@ -496,6 +515,8 @@ AVX2 static void act_q8_K(const float *x, void *dst, int64_t n)
 
 void mdl__kernels_avx2(struct mdl__kernels *k)
 {
+	k->fp16_to_fp32_row = h2f_row;
+	k->fp32_to_fp16_row = f2h_row;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;

@@ -220,6 +220,12 @@ static void test_fp16(void **state)
 	ASSERT_FLOAT(mdl_fp16_to_fp32(0xfc00), -INFINITY);
 	assert_true(isnan(mdl_fp16_to_fp32(0x7e00)));
 	assert_true(isnan(mdl_fp16_to_fp32(0x7c01)));
+	{	/* a signalling NaN comes out quiet, payload kept */
+		float f = mdl_fp16_to_fp32(0xfc01);
+		uint32_t u;
+		memcpy(&u, &f, 4);
+		assert_int_equal(u, 0xffc02000u);
+	}
 	assert_true(signbit(mdl_fp16_to_fp32(0x8000)));
 
 	/* Every half survives the round trip (NaNs come back quiet). */
@@ -260,6 +266,47 @@ static void test_fp16_vs_hardware(void **state)
 #else
 	skip();
 #endif
+}
+
+/* The row conversions give exactly the element conversions, at every
+ * level, for every half and for random floats, at odd lengths. */
+static void test_fp16_rows(void **state)
+{
+	uint16_t *h = xalloc(65536 * 2), *h2 = xalloc(65536 * 2);
+	float *f = xalloc(65536 * 4);
+	for (uint32_t i = 0; i < 65536; i++)
+		h[i] = (uint16_t)i;
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		mdl_fp16_to_fp32_row(h, f, 65535);
+		f[65535] = 0;
+		for (uint32_t i = 0; i < 65535; i++) {
+			float want = mdl_fp16_to_fp32((uint16_t)i);
+			uint32_t gb, wb;
+			memcpy(&gb, &f[i], 4);
+			memcpy(&wb, &want, 4);
+			if (gb != wb)
+				fail_msg("%s: half 0x%04x row-converts to 0x%08x, want 0x%08x",
+					 mdl_level_name((enum mdl_level)lvl), i, gb, wb);
+		}
+		rng_seed(3);
+		for (int i = 0; i < 65536; i++) {
+			uint32_t u = (uint32_t)rng_next();
+			if (i & 1)
+				u = (u & 0x807fffff) | (uint32_t)(96 + (rng_next() % 48)) << 23;
+			f[i] = bits_f(u);
+		}
+		mdl_fp32_to_fp16_row(f, h2, 65533);
+		for (int i = 0; i < 65533; i++)
+			if (h2[i] != mdl_fp32_to_fp16(f[i]))
+				fail_msg("%s: float %g row-converts to 0x%04x, want 0x%04x",
+					 mdl_level_name((enum mdl_level)lvl), (double)f[i], h2[i],
+					 mdl_fp32_to_fp16(f[i]));
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	mem_free(h);
+	mem_free(h2);
+	mem_free(f);
 }
 
 static void test_bf16(void **state)
@@ -1214,6 +1261,7 @@ int main(void)
 		cmocka_unit_test(test_type_table),
 		cmocka_unit_test(test_fp16),
 		cmocka_unit_test(test_fp16_vs_hardware),
+		cmocka_unit_test(test_fp16_rows),
 		cmocka_unit_test(test_bf16),
 		cmocka_unit_test(test_dequant_simple),
 		cmocka_unit_test(test_dequant_q4_K),
