@@ -1346,14 +1346,27 @@ static size_t align64(size_t n)
 	return (n + 63) & ~(size_t)63;
 }
 
+/* Bytes of one converted activation row in mdl_matmul's scratch: the row
+ * (with its scales as floats after it for q8_0), rounded up to 64. */
+static size_t mm_row_stride(int wtype, int64_t cols)
+{
+	const struct mdl_type_info *ti = mdl_type_info(wtype);
+	size_t row = mdl_act_row_size(wtype, cols);
+	if (!row)
+		return 0;
+	if (ti->vec_dot_type == MDL_TYPE_Q8_0)
+		row = mdl__q8_0_scales_offset(cols / MDL_QK) + (size_t)(cols / MDL_QK) * sizeof(float);
+	return align64(row);
+}
+
 size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens)
 {
 	if (wtype == MDL_TYPE_F32 || n_tokens < 0)
 		return 0;
-	size_t row = mdl_act_row_size(wtype, cols);
-	if (!row || (uint64_t)n_tokens > SIZE_MAX / align64(row))
+	size_t row = mm_row_stride(wtype, cols);
+	if (!row || (uint64_t)n_tokens > SIZE_MAX / row)
 		return 0;
-	return align64(row) * (size_t)n_tokens;
+	return row * (size_t)n_tokens;
 }
 
 struct mm_job {
@@ -1372,9 +1385,18 @@ static void mm_quant_part(void *arg, size_t begin, size_t end, int worker)
 {
 	struct mm_job *j = arg;
 	mdl__quant_act_fn fn = j->k->quant_act[type_table[j->wtype].vec_dot_type];
-	for (size_t t = begin; t < end; t++)
-		fn(j->X + t * (size_t)j->cols, (uint8_t *)j->Xq + t * j->x_stride,
-		   j->cols);
+	int q8_0 = type_table[j->wtype].vec_dot_type == MDL_TYPE_Q8_0;
+	for (size_t t = begin; t < end; t++) {
+		uint8_t *row = (uint8_t *)j->Xq + t * j->x_stride;
+		fn(j->X + t * (size_t)j->cols, row, j->cols);
+		if (q8_0) {
+			int64_t nb = j->cols / MDL_QK;
+			const struct mdl_block_q8_0 *b = (const void *)row;
+			float *d = (float *)(void *)(row + mdl__q8_0_scales_offset(nb));
+			for (int64_t i = 0; i < nb; i++)
+				d[i] = mdl_fp16_to_fp32(b[i].d);
+		}
+	}
 }
 
 static void mm_dot_part(void *arg, size_t begin, size_t end, int worker)
@@ -1434,7 +1456,7 @@ void mdl_matmul(struct tpool *pool, int wtype, const void *W, int64_t rows,
 		j.x_stride = (size_t)cols * sizeof(float);
 	} else {
 		j.Xq = scratch;
-		j.x_stride = align64(mdl_act_row_size(wtype, cols));
+		j.x_stride = mm_row_stride(wtype, cols);
 		if (n_tokens == 1)
 			mm_quant_part(&j, 0, 1, 0);
 		else

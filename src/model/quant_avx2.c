@@ -1,7 +1,9 @@
 /*
  * quant_avx2.c - AVX2 + FMA + F16C kernels of the tensor types: dot products
- * for every weight type and the conversion of activations to q8_0, q8_1 and
- * f16. Every function carries a target attribute, so the file builds with
+ * for every weight type (one and four activation rows), the conversion of
+ * activations to q8_0, q8_1, q8_K and f16, and half-precision rows. The
+ * K-type dots live in quant_kx86.h, included below. Every function carries
+ * a target attribute, so the file builds with
  * the project's ordinary flags and this code runs only when quant.c has
  * found the features on the CPU.
  *
@@ -242,6 +244,11 @@ KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 	const uint8_t *a = w;
 	const size_t xbytes = sizeof(struct mdl_block_q8_0);
 	int64_t nb = n / MDL_QK, i = 0;
+	/* four rows: their scales as floats, written by mdl_matmul */
+	const float *xd[4] = { 0 };
+	for (int t = 0; t < nt && nt > 1; t++)
+		xd[t] = (const float *)(const void *)((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
+						      mdl__q8_0_scales_offset(nb));
 	__m256 acc0[4], acc1[4];
 	for (int t = 0; t < nt; t++)
 		acc0[t] = acc1[t] = _mm256_setzero_ps();
@@ -251,8 +258,8 @@ KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 		 * where a register permute would compete with the shuffles) */
 		float dxy[4][8] __attribute__((aligned(32)));
 		for (int t = 0; t < nt; t++)
-			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, load_d8((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
-									  (size_t)i * xbytes, xbytes)));
+			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, nt > 1 ? _mm256_loadu_ps(xd[t] + i) :
+							  load_d8((const uint8_t *)x + (size_t)i * xbytes, xbytes)));
 		for (int k = 0; k < 8; k += 2) {
 			__m256i q0 = b32_values(wt, a, i + k);
 			__m256i q1 = b32_values(wt, a, i + k + 1);
@@ -442,13 +449,7 @@ AVX2 static void f2h_row(const float *src, uint16_t *dst, int64_t n)
 
 AVX2 static void act_f16(const float *x, void *dst, int64_t n)
 {
-	uint16_t *h = dst;
-	int64_t i = 0;
-	for (; i + 8 <= n; i += 8)
-		_mm_storeu_si128((__m128i *)(h + i),
-				 _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
-	for (; i < n; i++)
-		h[i] = mdl_fp32_to_fp16(x[i]);
+	f2h_row(x, dst, n);
 }
 
 /*

@@ -124,6 +124,11 @@ KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 	const uint8_t *a = w;
 	const size_t xbytes = sizeof(struct mdl_block_q8_0);
 	int64_t nb = n / MDL_QK, i = 0;
+	/* four rows: their scales as floats, written by mdl_matmul */
+	const float *xd[4] = { 0 };
+	for (int t = 0; t < nt && nt > 1; t++)
+		xd[t] = (const float *)(const void *)((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
+						      mdl__q8_0_scales_offset(nb));
 	__m256 acc0[4], acc1[4];
 	for (int t = 0; t < nt; t++)
 		acc0[t] = acc1[t] = _mm256_setzero_ps();
@@ -131,8 +136,8 @@ KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 		float dxy[4][8] __attribute__((aligned(32)));
 		__m256 dw = load_d8(a + (size_t)i * wbytes, wbytes);
 		for (int t = 0; t < nt; t++)
-			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, load_d8((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
-									  (size_t)i * xbytes, xbytes)));
+			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, nt > 1 ? _mm256_loadu_ps(xd[t] + i) :
+							  load_d8((const uint8_t *)x + (size_t)i * xbytes, xbytes)));
 		for (int k = 0; k < 8; k += 2) {
 			__m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
 			__m256i u0 = b32_unsigned(wt, a, i + k, &s0);
