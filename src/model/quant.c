@@ -1403,7 +1403,7 @@ static void mm_dot_part(void *arg, size_t begin, size_t end, int worker)
 {
 	struct mm_job *j = arg;
 	mdl__vec_dot_fn dot = j->k->vec_dot[j->wtype];
-	mdl__vec_dot_x4_fn dot4 = j->k->vec_dot_x4[j->wtype];
+	mdl__vec_dot_mm_fn dotmm = j->k->vec_dot_mm[j->wtype];
 	int64_t r0 = (int64_t)begin * MM_ROW_BLOCK;
 	int64_t r1 = (int64_t)end * MM_ROW_BLOCK;
 	if (r1 > j->rows)
@@ -1415,14 +1415,15 @@ static void mm_dot_part(void *arg, size_t begin, size_t end, int worker)
 			for (int64_t r = rb; r < re; r++) {
 				const uint8_t *w = j->W + (size_t)r * j->w_stride;
 				int64_t t = t0;
-				/* Four tokens at a time where a kernel exists: the
-				 * weight row is loaded and unpacked once for all. */
-				if (dot4) {
-					for (; t + 4 <= t1; t += 4) {
+				/* Up to four tokens a call where the kernel exists:
+				 * the weight row is loaded and unpacked once for all. */
+				if (dotmm) {
+					for (; t < t1; t += 4) {
 						float out[4];
-						dot4(j->cols, w, j->Xq + (size_t)t * j->x_stride,
-						     j->x_stride, out);
-						for (int k = 0; k < 4; k++)
+						int nt = t1 - t < 4 ? (int)(t1 - t) : 4;
+						dotmm(j->cols, w, j->Xq + (size_t)t * j->x_stride,
+						      j->x_stride, nt, out);
+						for (int k = 0; k < nt; k++)
 							j->Y[(size_t)(t + k) * (size_t)j->rows + (size_t)r] = out[k];
 					}
 				}

@@ -124,9 +124,10 @@ KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 	const uint8_t *a = w;
 	const size_t xbytes = sizeof(struct mdl_block_q8_0);
 	int64_t nb = n / MDL_QK, i = 0;
-	/* four rows: their scales as floats, written by mdl_matmul */
+	/* from mdl_matmul (stride != 0): the scales as floats after each row */
+	const int pre = stride != 0;
 	const float *xd[4] = { 0 };
-	for (int t = 0; t < nt && nt > 1; t++)
+	for (int t = 0; t < nt && pre; t++)
 		xd[t] = (const float *)(const void *)((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
 						      mdl__q8_0_scales_offset(nb));
 	__m256 acc0[4], acc1[4];
@@ -136,7 +137,7 @@ KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 		float dxy[4][8] __attribute__((aligned(32)));
 		__m256 dw = load_d8(a + (size_t)i * wbytes, wbytes);
 		for (int t = 0; t < nt; t++)
-			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, nt > 1 ? _mm256_loadu_ps(xd[t] + i) :
+			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, pre ? _mm256_loadu_ps(xd[t] + i) :
 							  load_d8((const uint8_t *)x + (size_t)i * xbytes, xbytes)));
 		for (int k = 0; k < 8; k += 2) {
 			__m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
@@ -195,10 +196,15 @@ KERNEL void q5_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		name##_n(n, w, x, 0, 1, &out);                                 \
 		return out;                                                    \
 	}                                                                      \
-	AVX512 static void dot4_##name(int64_t n, const void *w, const void *x, \
-				       size_t stride, float out[4])            \
+	AVX512 static void dotmm_##name(int64_t n, const void *w, const void *x,\
+				      size_t stride, int nt, float *out)       \
 	{                                                                      \
-		name##_n(n, w, x, stride, 4, out);                             \
+		switch (nt) {                                                  \
+		case 4: name##_n(n, w, x, stride, 4, out); break;              \
+		case 3: name##_n(n, w, x, stride, 3, out); break;              \
+		case 2: name##_n(n, w, x, stride, 2, out); break;              \
+		default: name##_n(n, w, x, stride, 1, out); break;             \
+		}                                                              \
 	}
 
 ENTRY_POINTS(q8_0)
@@ -225,17 +231,17 @@ AVX512 static inline int hsum_epi32(__m256i v)
 void mdl__kernels_avx512(struct mdl__kernels *k)
 {
 	k->vec_dot[MDL_TYPE_Q8_0] = dot_q8_0;
-	k->vec_dot_x4[MDL_TYPE_Q8_0] = dot4_q8_0;
+	k->vec_dot_mm[MDL_TYPE_Q8_0] = dotmm_q8_0;
 	k->vec_dot[MDL_TYPE_Q4_0] = dot_q4_0;
-	k->vec_dot_x4[MDL_TYPE_Q4_0] = dot4_q4_0;
+	k->vec_dot_mm[MDL_TYPE_Q4_0] = dotmm_q4_0;
 	k->vec_dot[MDL_TYPE_Q5_0] = dot_q5_0;
-	k->vec_dot_x4[MDL_TYPE_Q5_0] = dot4_q5_0;
+	k->vec_dot_mm[MDL_TYPE_Q5_0] = dotmm_q5_0;
 	k->vec_dot[MDL_TYPE_Q4_K] = dot_q4_K;
-	k->vec_dot_x4[MDL_TYPE_Q4_K] = dot4_q4_K;
+	k->vec_dot_mm[MDL_TYPE_Q4_K] = dotmm_q4_K;
 	k->vec_dot[MDL_TYPE_Q5_K] = dot_q5_K;
-	k->vec_dot_x4[MDL_TYPE_Q5_K] = dot4_q5_K;
+	k->vec_dot_mm[MDL_TYPE_Q5_K] = dotmm_q5_K;
 	k->vec_dot[MDL_TYPE_Q6_K] = dot_q6_K;
-	k->vec_dot_x4[MDL_TYPE_Q6_K] = dot4_q6_K;
+	k->vec_dot_mm[MDL_TYPE_Q6_K] = dotmm_q6_K;
 }
 
 #endif

@@ -6,7 +6,7 @@
  *   KERNEL        KTARGET static inline, always inlined,
  *   MADD_ACC(acc, p, s)  acc + the int16 pair products of p and s as int32
  *                 (AVX2: VPMADDWD then VPADDD; VNNI: one VPDPWSSD),
- *   ENTRY_POINTS(name)   dot_<name> and dot4_<name> from <name>_n,
+ *   ENTRY_POINTS(name)   dot_<name> and dotmm_<name> from <name>_n,
  * and the helpers fp16(), hsum_ps(), hsum_epi32(), load_u32() and XROW().
  * Not a header of declarations: include it only there.
  */

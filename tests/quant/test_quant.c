@@ -996,8 +996,8 @@ static void test_force_level(void **state)
 
 /*
  * mdl_matmul equals per-row mdl_vec_dot bit for bit (including its
- * four-token kernels), on 1 and 3 threads, for widths of one block, odd
- * block counts and more, and token counts that leave remainders.
+ * kernels of up to four tokens), on 1 and 3 threads, for widths of one
+ * block, odd block counts and more, and token counts of 1, 3, 6 and 9.
  */
 static void test_matmul(void **state)
 {
@@ -1033,7 +1033,9 @@ static void test_matmul(void **state)
 				fill_weights(X, tok_max * cols, 1.0f);
 				for (int64_t r = 0; r < rows; r++)
 					TH_OK(mdl_quant_row(type, wf + r * cols, W + r * rs, cols));
-				for (int64_t nt = 1; nt <= tok_max; nt += 4) {
+				static const int64_t nts[] = { 1, 3, 6, 9 };
+				for (size_t ni = 0; ni < sizeof nts / sizeof nts[0]; ni++) {
+					int64_t nt = nts[ni];
 					memset(Y1, 0xff, tok_max * rows * sizeof(float));
 					memset(Y3, 0xff, tok_max * rows * sizeof(float));
 					mdl_matmul(NULL, type, W, rows, cols, X, nt, Y1, scratch);
