@@ -186,9 +186,15 @@ KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
 					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
 			q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
 					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
+			/* the half's 8 scales as int16 in both 128-bit lanes;
+			 * vector k takes scale 2k in its low lane (elements
+			 * 0-15) and 2k+1 in its high lane (16-31) */
+			__m128i sc8 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(sc + 8 * h)));
+			__m256i sch = _mm256_set_m128i(sc8, sc8);
 			for (int k = 0; k < 4; k++)
-				s[k] = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]),
-							_mm_set1_epi16(sc[8 * h + 2 * k]));
+				s[k] = _mm256_shuffle_epi8(sch, _mm256_set_m128i(
+					_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k + 1))),
+					_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k)))));
 			for (int t = 0; t < nt; t++) {
 				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 128 * h;
 				for (int k = 0; k < 4; k++) {
