@@ -368,6 +368,7 @@ AVX2 static float dot_q5_1(int64_t n, const void *w, const void *x)
 
 #define KTARGET AVX2
 #define MADD_ACC(acc, p, s) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (s)))
+#define K_SPLIT 0
 #include "model/quant_kx86.h"
 
 /* ------------------------------------------------------------------ */

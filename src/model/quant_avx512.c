@@ -226,6 +226,32 @@ AVX512 static inline int hsum_epi32(__m256i v)
 #define hsum_ps hsum256
 #define KTARGET AVX512
 #define MADD_ACC(acc, p, s) _mm256_dpwssd_epi32((acc), (p), (s))
+#define K_SPLIT 1
+
+/*
+ * One row at a time (vec_dot, and a token alone in mdl_matmul) runs here;
+ * several rows go on to the AVX2 kernels, which measured faster for them.
+ * Both do the same float arithmetic on the same exact integers, so the
+ * results are bit-identical either way.
+ */
+#undef ENTRY_POINTS
+#define ENTRY_POINTS(name)                                                      \
+	static mdl__vec_dot_mm_fn avx2mm_##name;                               \
+	AVX512 static float dot_##name(int64_t n, const void *w, const void *x) \
+	{                                                                      \
+		float out;                                                     \
+		name##_n(n, w, x, 0, 1, &out);                                 \
+		return out;                                                    \
+	}                                                                      \
+	AVX512 static void dotmm_##name(int64_t n, const void *w, const void *x, \
+				      size_t stride, int nt, float *out)       \
+	{                                                                      \
+		if (nt == 1)                                                   \
+			name##_n(n, w, x, stride, 1, out);                     \
+		else                                                           \
+			avx2mm_##name(n, w, x, stride, nt, out);               \
+	}
+
 #include "model/quant_kx86.h"
 
 void mdl__kernels_avx512(struct mdl__kernels *k)
@@ -236,6 +262,9 @@ void mdl__kernels_avx512(struct mdl__kernels *k)
 	k->vec_dot_mm[MDL_TYPE_Q4_0] = dotmm_q4_0;
 	k->vec_dot[MDL_TYPE_Q5_0] = dot_q5_0;
 	k->vec_dot_mm[MDL_TYPE_Q5_0] = dotmm_q5_0;
+	avx2mm_q4_K = k->vec_dot_mm[MDL_TYPE_Q4_K];
+	avx2mm_q5_K = k->vec_dot_mm[MDL_TYPE_Q5_K];
+	avx2mm_q6_K = k->vec_dot_mm[MDL_TYPE_Q6_K];
 	k->vec_dot[MDL_TYPE_Q4_K] = dot_q4_K;
 	k->vec_dot_mm[MDL_TYPE_Q4_K] = dotmm_q4_K;
 	k->vec_dot[MDL_TYPE_Q5_K] = dot_q5_K;

@@ -6,6 +6,9 @@
  *   KERNEL        KTARGET static inline, always inlined,
  *   MADD_ACC(acc, p, s)  acc + the int16 pair products of p and s as int32
  *                 (AVX2: VPMADDWD then VPADDD; VNNI: one VPDPWSSD),
+ *   K_SPLIT       1 to spread MADD_ACC over two accumulators when one row
+ *                 is computed (VPDPWSSD on a single one chains every step
+ *                 on its latency; the AVX2 pair measured faster without),
  *   ENTRY_POINTS(name)   dot_<name> and dotmm_<name> from <name>_n,
  * and the helpers fp16(), hsum_ps(), hsum_epi32(), load_u32() and XROW().
  * Not a header of declarations: include it only there.
@@ -41,13 +44,15 @@ KTARGET static inline void k_scale_pair(__m256i sc16, int c, __m256i *s0, __m256
 	*s1 = _mm256_shuffle_epi8(sc16, hi);
 }
 
-/* sum_j m[j] * (bsums[2j] + bsums[2j+1]) with madd on 16 int16 lanes. */
-KTARGET static inline int k_min_sum(const uint8_t m[8], const int16_t *bsums)
+/*
+ * The mins of a q4_K/q5_K block as 16 int16 lanes, each twice
+ * ([m0, m0, m1, m1, ...]), so that VPMADDWD with the 16 bsums of q8_K gives
+ * m[j] * (bsums[2j] + bsums[2j+1]) in lane j.
+ */
+KTARGET static inline __m256i k_mins16(const uint8_t m[8])
 {
 	__m128i m8 = _mm_loadl_epi64((const __m128i *)m);
-	__m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-	__m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
-	return hsum_epi32(_mm256_madd_epi16(m16, bs));
+	return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
 }
 
 KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
@@ -57,20 +62,19 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 	int64_t nb = n / MDL_QK_K;
 	const __m256i low4 = _mm256_set1_epi8(0x0f);
 	__m256 acc[4];
-	float summ[4];
-	for (int t = 0; t < nt; t++) {
+	for (int t = 0; t < nt; t++)
 		acc[t] = _mm256_setzero_ps();
-		summ[t] = 0;
-	}
 	for (int64_t i = 0; i < nb; i++) {
 		uint8_t sc[8] __attribute__((aligned(8))), m[8];
 		k_unpack(a[i].scales, sc, m);
 		__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
 		__m256i sc16 = _mm256_set_m128i(sc8, sc8);
 		const uint8_t *q = a[i].qs;
-		__m256i sumi[4];
+		/* with K_SPLIT and one row, two integer accumulators:
+		 * VPDPWSSD on a single one chains every step on its latency */
+		__m256i sumi[4], sumj[4];
 		for (int t = 0; t < nt; t++)
-			sumi[t] = _mm256_setzero_si256();
+			sumi[t] = sumj[t] = _mm256_setzero_si256();
 		for (int c = 0; c < 4; c++, q += 32) {
 			__m256i qv = _mm256_loadu_si256((const __m256i *)q);
 			__m256i lo = _mm256_and_si256(qv, low4);
@@ -81,18 +85,26 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 64 * c;
 				__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
 				__m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
-				sumi[t] = MADD_ACC(MADD_ACC(sumi[t], p0, s0), p1, s1);
+				sumi[t] = MADD_ACC(sumi[t], p0, s0);
+				if (K_SPLIT && nt == 1)
+					sumj[t] = MADD_ACC(sumj[t], p1, s1);
+				else
+					sumi[t] = MADD_ACC(sumi[t], p1, s1);
 			}
 		}
 		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
+		__m256i m16 = k_mins16(m);
 		for (int t = 0; t < nt; t++) {
 			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-			summ[t] += dmin * b->d * (float)k_min_sum(m, b->bsums);
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[t], sumj[t])), acc[t]);
+			/* the mins' part, dmin * dy * sum_j m_j * sum(y in j),
+			 * as 8 lanes into the same accumulator, negated */
+			__m256i mv = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)b->bsums));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * b->d), _mm256_cvtepi32_ps(mv), acc[t]);
 		}
 	}
 	for (int t = 0; t < nt; t++)
-		out[t] = hsum_ps(acc[t]) - summ[t];
+		out[t] = hsum_ps(acc[t]);
 }
 
 ENTRY_POINTS(q4_K)
@@ -105,11 +117,8 @@ KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
 	const __m256i low4 = _mm256_set1_epi8(0x0f);
 	const __m256i sixteen = _mm256_set1_epi8(16);
 	__m256 acc[4];
-	float summ[4];
-	for (int t = 0; t < nt; t++) {
+	for (int t = 0; t < nt; t++)
 		acc[t] = _mm256_setzero_ps();
-		summ[t] = 0;
-	}
 	for (int64_t i = 0; i < nb; i++) {
 		uint8_t sc[8] __attribute__((aligned(8))), m[8];
 		k_unpack(a[i].scales, sc, m);
@@ -117,9 +126,11 @@ KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		__m256i sc16 = _mm256_set_m128i(sc8, sc8);
 		const uint8_t *q = a[i].qs;
 		__m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
-		__m256i sumi[4];
+		/* with K_SPLIT and one row, two integer accumulators:
+		 * VPDPWSSD on a single one chains every step on its latency */
+		__m256i sumi[4], sumj[4];
 		for (int t = 0; t < nt; t++)
-			sumi[t] = _mm256_setzero_si256();
+			sumi[t] = sumj[t] = _mm256_setzero_si256();
 		for (int c = 0; c < 4; c++, q += 32) {
 			/* the 5th bits: bit 2c of qh[l] for the low nibbles,
 			 * bit 2c+1 for the high ones */
@@ -136,18 +147,26 @@ KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
 				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 64 * c;
 				__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
 				__m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
-				sumi[t] = MADD_ACC(MADD_ACC(sumi[t], p0, s0), p1, s1);
+				sumi[t] = MADD_ACC(sumi[t], p0, s0);
+				if (K_SPLIT && nt == 1)
+					sumj[t] = MADD_ACC(sumj[t], p1, s1);
+				else
+					sumi[t] = MADD_ACC(sumi[t], p1, s1);
 			}
 		}
 		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
+		__m256i m16 = k_mins16(m);
 		for (int t = 0; t < nt; t++) {
 			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-			summ[t] += dmin * b->d * (float)k_min_sum(m, b->bsums);
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[t], sumj[t])), acc[t]);
+			/* the mins' part, dmin * dy * sum_j m_j * sum(y in j),
+			 * as 8 lanes into the same accumulator, negated */
+			__m256i mv = _mm256_madd_epi16(m16, _mm256_loadu_si256((const __m256i *)b->bsums));
+			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * b->d), _mm256_cvtepi32_ps(mv), acc[t]);
 		}
 	}
 	for (int t = 0; t < nt; t++)
-		out[t] = hsum_ps(acc[t]) - summ[t];
+		out[t] = hsum_ps(acc[t]);
 }
 
 ENTRY_POINTS(q5_K)
@@ -169,9 +188,11 @@ KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
 		const int8_t *sc = a[i].scales;
-		__m256i sumi[4];
+		/* with K_SPLIT and one row, two integer accumulators:
+		 * VPDPWSSD on a single one chains every step on its latency */
+		__m256i sumi[4], sumj[4];
 		for (int t = 0; t < nt; t++)
-			sumi[t] = _mm256_setzero_si256();
+			sumi[t] = sumj[t] = _mm256_setzero_si256();
 		for (int h = 0; h < 2; h++) {
 			const uint8_t *ql = a[i].ql + 64 * h, *qhp = a[i].qh + 32 * h;
 			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
@@ -199,7 +220,10 @@ KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
 				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 128 * h;
 				for (int k = 0; k < 4; k++) {
 					__m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
-					sumi[t] = MADD_ACC(sumi[t], p, s[k]);
+					if (K_SPLIT && nt == 1 && (k & 1))
+						sumj[t] = MADD_ACC(sumj[t], p, s[k]);
+					else
+						sumi[t] = MADD_ACC(sumi[t], p, s[k]);
 				}
 			}
 		}
@@ -208,7 +232,7 @@ KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		for (int t = 0; t < nt; t++) {
 			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
 			__m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b->bsums));
-			__m256i v = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(corr, 5));
+			__m256i v = _mm256_sub_epi32(_mm256_add_epi32(sumi[t], sumj[t]), _mm256_slli_epi32(corr, 5));
 			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(v), acc[t]);
 		}
 	}
