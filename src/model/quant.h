@@ -242,6 +242,38 @@ void mdl_matmul(struct tpool *pool, int wtype, const void *W, int64_t rows,
 		int64_t cols, const float *X, int64_t n_tokens, float *Y,
 		void *scratch);
 
+/*
+ * Several products of the same activations, as Q, K and V, or the gate and
+ * up projections, of a layer: X is converted once per activation type and
+ * all rows of all products are split over the threads in one parallel-for
+ * (one wake-up and one wait instead of one per product). Results are those
+ * of mdl_matmul on each op, bit for bit.
+ */
+#define MDL_MM_MAX_OPS 8
+
+struct mdl_mm_op {
+	int wtype;		/* weight type (mdl_type_info(wtype)->is_weight) */
+	const void *W;		/* rows x cols weights (borrowed) */
+	int64_t rows;
+	float *Y;		/* n_tokens x rows outputs */
+};
+
+/*
+ * Bytes of scratch mdl_matmul_multi needs for ops (1 to MDL_MM_MAX_OPS of
+ * them, all cols wide) and n_tokens tokens; 0 when nothing needs
+ * converting (all f32) or the arguments are bad.
+ */
+size_t mdl_matmul_multi_scratch_size(const struct mdl_mm_op *ops, int n_ops,
+				     int64_t cols, int64_t n_tokens);
+
+/*
+ * Y_i = X * W_i^T for each op i, with X n_tokens x cols floats and scratch
+ * of mdl_matmul_multi_scratch_size bytes; otherwise as mdl_matmul (same
+ * preconditions, nothing allocated). Does nothing if an op is invalid.
+ */
+void mdl_matmul_multi(struct tpool *pool, const struct mdl_mm_op *ops, int n_ops,
+		      int64_t cols, const float *X, int64_t n_tokens, void *scratch);
+
 /* ------------------------------------------------------------------ */
 /* Kernel dispatch                                                     */
 /* ------------------------------------------------------------------ */
