@@ -1347,15 +1347,16 @@ static size_t align64(size_t n)
 }
 
 /* Bytes of one converted activation row in mdl_matmul's scratch: the row
- * (with its scales as floats after it for q8_0), rounded up to 64. */
+ * (for q8_0 with its blocks' scales, then sums of values, as floats after
+ * it), rounded up to 64. */
 static size_t mm_row_stride(int wtype, int64_t cols)
 {
 	const struct mdl_type_info *ti = mdl_type_info(wtype);
 	size_t row = mdl_act_row_size(wtype, cols);
 	if (!row)
 		return 0;
-	if (ti->vec_dot_type == MDL_TYPE_Q8_0)
-		row = mdl__q8_0_scales_offset(cols / MDL_QK) + (size_t)(cols / MDL_QK) * sizeof(float);
+	if (ti->vec_dot_type == MDL_TYPE_Q8_0)	/* + scales, sums */
+		row = mdl__q8_0_scales_offset(cols / MDL_QK) + (size_t)(cols / MDL_QK) * 2 * sizeof(float);
 	return align64(row);
 }
 
@@ -1452,8 +1453,13 @@ static void mm_quant_part(void *arg, size_t begin, size_t end, int worker)
 			int64_t nb = j->cols / MDL_QK;
 			const struct mdl_block_q8_0 *b = (const void *)row;
 			float *d = (float *)(void *)(row + mdl__q8_0_scales_offset(nb));
-			for (int64_t i = 0; i < nb; i++)
+			for (int64_t i = 0; i < nb; i++) {
+				int sum = 0;
+				for (int k = 0; k < MDL_QK; k++)
+					sum += b[i].qs[k];
 				d[i] = mdl_fp16_to_fp32(b[i].d);
+				d[nb + i] = (float)sum;
+			}
 		}
 	}
 }

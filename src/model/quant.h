@@ -310,10 +310,11 @@ typedef void (*mdl__quant_act_fn)(const float *x, void *dst, int64_t n);
  * Dots of one weight row with nt (1 to 4) converted activation rows laid
  * out as in mdl_matmul's scratch (x, x + x_stride, ...), each equal bit for
  * bit to what the type's vec_dot gives, into out[0..nt-1]. The weights are
- * unpacked once for all rows. Rows of q8_0 activations carry, after their
- * blocks at mdl__q8_0_scales_offset(), the blocks' scales as floats
+ * unpacked once for all rows. Rows of q8_0 activations with nb blocks
+ * carry, after their blocks at mdl__q8_0_scales_offset(nb), nb floats of
+ * the blocks' scales then nb floats of the sums of their values
  * (mdl_matmul writes them once per product rather than every kernel
- * converting them again for every weight row).
+ * computing them again for every weight row).
  */
 typedef void (*mdl__vec_dot_mm_fn)(int64_t n, const void *w, const void *x,
 				   size_t x_stride, int nt, float *out);

@@ -1013,8 +1013,9 @@ static void test_matmul(void **state)
 	size_t scratch_size = mdl_matmul_scratch_size(MDL_TYPE_F16, col_max, tok_max);
 	void *scratch = xalloc(scratch_size);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_F32, 512, 5), 0);
-	/* 16 blocks of 34 bytes, their 16 scales as floats, rounded to 64 */
-	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, 512, 3), 3 * 640);
+	/* 16 blocks of 34 bytes, their 16 scales and 16 sums as floats,
+	 * rounded to 64 */
+	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, 512, 3), 3 * 704);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q4_K, 512, 2), 2 * 640);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q4_0, 100, 1), 0);
 
