@@ -219,8 +219,9 @@ float mdl_vec_dot(int type, int64_t n, const void *w_row, const void *x_vecdot);
 /*
  * Bytes of scratch mdl_matmul needs for n_tokens rows of cols activations
  * with weights of type wtype (the activations converted to the vec_dot
- * type, each row aligned to 64 bytes). 0 for f32 weights (nothing to
- * convert) and for unsupported arguments.
+ * type, with per-block figures the kernels use, each row rounded up to 64
+ * bytes). 0 for f32 weights (nothing to convert) and for unsupported
+ * arguments.
  */
 size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens);
 
@@ -231,7 +232,8 @@ size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens);
  *   X        n_tokens x cols floats, row-major
  *   Y        n_tokens x rows floats, row-major: Y[t*rows + r] = dot(W[r], X[t])
  *   scratch  at least mdl_matmul_scratch_size(wtype, cols, n_tokens) bytes,
- *            64-byte aligned preferably; may be NULL when that size is 0.
+ *            aligned to 4 bytes at least (64 is best; mem_alloc's 16 is
+ *            fine); may be NULL when that size is 0.
  * X is converted once into scratch (in parallel over tokens), then rows
  * are split over pool's threads (pool may be NULL: runs on the caller).
  * Allocates nothing. The caller guarantees: wtype is a weight type
