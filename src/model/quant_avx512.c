@@ -271,14 +271,6 @@ ENTRY_POINTS(q5_0)
 /* K-types: the AVX2 code with VPDPWSSD for the scaled sums            */
 /* ------------------------------------------------------------------ */
 
-AVX512 static inline int hsum_epi32(__m256i v)
-{
-	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-	return _mm_cvtsi128_si32(s);
-}
-
 #define hsum_ps hsum256
 #define KTARGET AVX512
 #define MADD_ACC(acc, p, s) _mm256_dpwssd_epi32((acc), (p), (s))

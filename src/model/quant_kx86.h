@@ -10,7 +10,7 @@
  *                 is computed (VPDPWSSD on a single one chains every step
  *                 on its latency; the AVX2 pair measured faster without),
  *   ENTRY_POINTS(name)   dot_<name> and dotmm_<name> from <name>_n,
- * and the helpers fp16(), hsum_ps(), hsum_epi32(), load_u32() and XROW().
+ * and the helpers fp16(), hsum_ps(), load_u32() and XROW().
  * Not a header of declarations: include it only there.
  */
 /* ------------------------------------------------------------------ */
