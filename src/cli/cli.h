@@ -47,7 +47,13 @@ const struct command *cli_command_find(const char *name);
 
 /* Commands (cmd_*.c). Keep sorted. */
 int cmd_config(struct cli *cli, int argc, char **argv);
+int cmd_context(struct cli *cli, int argc, char **argv);
+int cmd_docs(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
+int cmd_index(struct cli *cli, int argc, char **argv);
+int cmd_owners(struct cli *cli, int argc, char **argv);
+int cmd_search(struct cli *cli, int argc, char **argv);
+int cmd_symbols(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);
 
 #endif

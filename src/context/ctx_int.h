@@ -1,0 +1,160 @@
+/*
+ * ctx_int.h - what the files of the context module share and nothing
+ * outside may use: the handle, parsed-file records, the store interface.
+ */
+#ifndef AIRLOCK_CTX_INT_H
+#define AIRLOCK_CTX_INT_H
+
+#include "context/context.h"
+
+struct sqlite3;
+
+struct ctx {
+	struct sqlite3 *db;
+	const struct config *cfg;	/* borrowed; may be NULL */
+	int busy_ms;
+};
+
+/* Chunking bounds: small enough to pack several into a prompt. */
+#define CTX_CHUNK_MAX_LINES 80
+#define CTX_CHUNK_TEXT_LINES 40
+#define CTX_CHUNK_MAX_BYTES 8192
+
+/* One chunk of a parsed file (strings in the parse arena). */
+struct ctx__chunk {
+	int start_line, end_line;	/* 1-based, inclusive */
+	const char *kind;		/* function, class, text, ... */
+	const char *name;		/* "" for text */
+	const char *text;
+	size_t len;
+};
+
+struct ctx__sym {
+	const char *name, *kind, *signature, *doc;
+	int start_line, end_line;
+	int chunk;			/* index into chunks, -1 if none */
+};
+
+struct ctx__edge {
+	const char *kind;		/* calls, references, imports */
+	int src_sym;			/* index into syms; -1: the file */
+	const char *name;		/* target name (unresolved) */
+	int line;
+};
+
+/* The document view of a file under a document root. */
+struct ctx__doc {
+	const char *kind;		/* adr, standard, ... */
+	struct ctx_frontmatter fm;
+	const char *mentions;		/* newline-separated `identifiers` */
+};
+
+struct ctx__parsed {
+	struct arena arena;
+	struct vec chunks;		/* struct ctx__chunk */
+	struct vec syms;		/* struct ctx__sym */
+	struct vec edges;		/* struct ctx__edge */
+	const char *lang;		/* "c", ..., "text" */
+	int parse_error;
+	int is_doc;
+	struct ctx__doc doc;
+};
+
+void ctx__parsed_init(struct ctx__parsed *p);
+void ctx__parsed_release(struct ctx__parsed *p);
+
+/* Language of a path by extension (static string), or "text". */
+const char *ctx__lang_of(const char *path);
+/*
+ * Parses text (language lang) into chunks, symbols and edges. Languages
+ * without a grammar become text chunks. Thread-safe (parsers per call).
+ */
+status_t ctx__parse(const char *path, const char *lang, const char *text,
+		    size_t len, struct ctx__parsed *out, struct err *e);
+/* Splits text into line windows (text kind) over [from, to] lines. */
+status_t ctx__chunk_lines(struct ctx__parsed *p, const char *text, size_t len,
+			  const char *kind, const char *name);
+
+/* Documents and CODEOWNERS (docs.c). */
+const char *ctx__doc_kind_for(const char *path, const char *const *roots,
+			      size_t n_roots);
+status_t ctx__doc_parse(const char *path, const char *kind, const char *text,
+			size_t len, struct ctx__parsed *out, struct err *e);
+int ctx__is_codeowners(const char *path);
+
+/* FTS5 tokenizer registration (tokens.c). */
+status_t ctx__tokenizer_register(struct sqlite3 *db, struct err *e);
+
+/* ---- store interface (store.c; SQLite today, PostgreSQL later) ------ */
+
+struct ctx__file_rec {
+	int64_t id;
+	uint8_t hash[SHA256_LEN];
+	int64_t size, mtime;
+	int has_hash;
+	int seen;
+};
+
+status_t ctx__store_open(struct ctx *c, const char *path, struct err *e);
+void ctx__store_close(struct ctx *c);
+status_t ctx__store_begin(struct ctx *c, struct err *e);
+status_t ctx__store_commit(struct ctx *c, struct err *e);
+void ctx__store_rollback(struct ctx *c);
+status_t ctx__store_repo_put(struct ctx *c, const char *name,
+			     const char *root, int64_t *id, struct err *e);
+status_t ctx__store_repo_get(struct ctx *c, const char *name, int64_t *id,
+			     struct err *e);
+status_t ctx__store_repo_done(struct ctx *c, int64_t id, struct err *e);
+/* Loads path -> struct ctx__file_rec * (heap, freed by caller) of a repo. */
+status_t ctx__store_files_load(struct ctx *c, int64_t repo, struct hmap *out,
+			       struct err *e);
+/* Writes a file (replacing what it had) and its parsed content. */
+status_t ctx__store_file_write(struct ctx *c, int64_t repo, const char *path,
+			       const uint8_t hash[SHA256_LEN], int64_t size,
+			       int64_t mtime, const char *skip,
+			       const struct ctx__parsed *p, int64_t *file_id,
+			       struct err *e);
+status_t ctx__store_file_touch(struct ctx *c, int64_t file_id, int64_t mtime,
+			       struct err *e);
+status_t ctx__store_file_delete(struct ctx *c, int64_t file_id,
+				struct err *e);
+/* Recomputes documents and owns edges of a repository. */
+status_t ctx__store_link(struct ctx *c, int64_t repo, struct err *e);
+status_t ctx__store_count(struct ctx *c, int64_t repo,
+			  struct ctx_index_stats *s, struct err *e);
+
+/* Retrieval queries (all filtered by allow in the caller). */
+struct ctx__cand {
+	int64_t chunk_id;
+	double score;		/* retriever's own score; higher better */
+};
+/* BM25 over chunks for an FTS5 MATCH expression; up to limit. */
+status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
+			 struct vec *out, struct err *e);
+/* Chunks defining symbols named name (kind ranks definitions first). */
+status_t ctx__store_defs(struct ctx *c, const char *name, int limit,
+			 struct vec *out, struct err *e);
+/* Chunk ids of symbols defined in the files that repo/path imports. */
+status_t ctx__store_import_defs(struct ctx *c, const char *repo,
+				const char *path, struct hmap *names,
+				struct err *e);
+/* Callee names called from the given chunks (graph hop). */
+status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, struct vec *names,
+			    struct arena *a, struct err *e);
+/* Chunks of documents linked to repo/path. */
+status_t ctx__store_doc_chunks(struct ctx *c, const char *repo,
+			       const char *path, int limit, struct vec *out,
+			       struct err *e);
+/* Fills a hit from a chunk id (strings into r's arena). */
+status_t ctx__store_chunk_hit(struct ctx *c, int64_t chunk_id,
+			      struct ctx_result *r, struct ctx_hit *h,
+			      struct err *e);
+/* Every code chunk in corpus order (repository, path, line). */
+typedef status_t (*ctx__corpus_fn)(void *arg, const char *repo,
+				   const char *path, int start_line,
+				   const char *text, size_t len);
+status_t ctx__store_corpus(struct ctx *c, ctx__corpus_fn fn, void *arg,
+			   struct err *e);
+status_t ctx__result_push(struct ctx_result *r, struct ctx_hit **h);
+
+#endif
