@@ -107,6 +107,10 @@ $(BIN): $(CLI_OBJ) $(LIB)
 $(O)/tests/test_%: $(LIB) $(HARNESS_OBJ) $$(patsubst %.c,$(O)/%.o,$$(wildcard tests/$$*/*.c))
 	@mkdir -p $(@D)
 	$(CC) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS_ALL) -lcmocka
+# Each test folder's objects, listed explicitly: in the pattern rule above
+# the '%' inside patsubst is replaced by the stem before the secondary
+# expansion, so that rule alone links no test object.
+$(foreach d,$(TEST_DIRS),$(eval $(O)/tests/test_$(d): $(patsubst %.c,$(O)/%.o,$(wildcard tests/$(d)/*.c))))
 
 tests: $(BIN) $(TEST_BINS)
 

@@ -24,6 +24,12 @@
 #define BM25_BEFORE 12
 #define BM25_AFTER 4
 #define MAX_TERMS 40
+/* Retriever weights in the fusion: a definition named at the cursor is
+ * the surest signal, a lexical match next, a graph hop the weakest. */
+#define W_SYMBOL 1.5
+#define W_BM25 1.0
+#define W_HOP 0.5
+#define W_DOCS 1.0
 
 void ctx_result_init(struct ctx_result *r)
 {
@@ -97,12 +103,13 @@ static int id_char(unsigned char c)
 
 /* Identifiers of t (raw, case kept) in order; appended to out (arena). */
 static status_t identifiers(const char *t, size_t n, struct vec *out,
-			    struct arena *a, int reverse)
+			    struct vec *called, struct arena *a, int reverse)
 {
-	struct vec tmp;
+	struct vec tmp, tmpc;
 	status_t st = ST_OK;
 
 	vec_init(&tmp, sizeof(char *));
+	vec_init(&tmpc, sizeof(char *));
 	for (size_t i = 0; i < n;) {
 		if (!id_start((unsigned char)t[i]) ||
 		    (i > 0 && id_char((unsigned char)t[i - 1]))) {
@@ -115,14 +122,20 @@ static status_t identifiers(const char *t, size_t n, struct vec *out,
 		if (i - s < 3 || i - s > 128 || is_stop(t + s, i - s))
 			continue;
 		char *id = arena_strndup(a, t + s, i - s);
-		if (!id || (st = vec_push(&tmp, &id))) {
+		size_t j = i;
+		while (j < n && (t[j] == ' ' || t[j] == '\t'))
+			j++;
+		if (!id || (st = vec_push(j < n && t[j] == '(' ? &tmpc : &tmp, &id))) {
 			st = ST_NOMEM;
 			break;
 		}
 	}
 	for (size_t i = 0; st == ST_OK && i < tmp.len; i++)
 		st = vec_push(out, vec_at(&tmp, reverse ? tmp.len - 1 - i : i));
+	for (size_t i = 0; st == ST_OK && i < tmpc.len; i++)
+		st = vec_push(called, vec_at(&tmpc, reverse ? tmpc.len - 1 - i : i));
 	vec_release(&tmp);
+	vec_release(&tmpc);
 	return st;
 }
 
@@ -292,19 +305,29 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		buf_release(&t);
 		for (size_t i = 0; st == ST_OK && i < cands.len; i++)
 			st = fuse_add(&f, VEC_AT(&cands, struct ctx__cand, i).chunk_id,
-				      (int)i, 1.0, CTX_SRC_BM25);
+				      (int)i, W_BM25, CTX_SRC_BM25);
 	}
 
 	/* (1) Symbols: identifiers nearest the cursor first, alternating
 	 * before and after it. */
 	if (st == ST_OK && (src & CTX_SRC_SYMBOL)) {
-		struct vec before, after;
+		struct vec before, after, cb, ca;
 		size_t ps = tail_start(pre, plen, WINDOW_BEFORE), sl = head_len(suf, slen, WINDOW_AFTER);
 		int rank = 0;
 		vec_init(&before, sizeof(char *));
 		vec_init(&after, sizeof(char *));
-		if ((st = identifiers(pre + ps, plen - ps, &before, &a, 1)) == ST_OK)
-			st = identifiers(suf, sl, &after, &a, 0);
+		vec_init(&cb, sizeof(char *));
+		vec_init(&ca, sizeof(char *));
+		if ((st = identifiers(pre + ps, plen - ps, &before, &cb, &a, 1)) == ST_OK)
+			st = identifiers(suf, sl, &after, &ca, &a, 0);
+		/* Called names first, then the rest; nearest the cursor first,
+		 * alternating before and after it. */
+		for (size_t i = 0; st == ST_OK && (i < cb.len || i < ca.len); i++) {
+			if (i < cb.len)
+				st = vec_push(&ids, vec_at(&cb, i));
+			if (st == ST_OK && i < ca.len)
+				st = vec_push(&ids, vec_at(&ca, i));
+		}
 		for (size_t i = 0; st == ST_OK && (i < before.len || i < after.len); i++) {
 			if (i < before.len)
 				st = vec_push(&ids, vec_at(&before, i));
@@ -313,6 +336,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		}
 		vec_release(&before);
 		vec_release(&after);
+		vec_release(&cb);
+		vec_release(&ca);
 		if (st == ST_OK && q->repo && q->path)
 			st = ctx__store_import_defs(c, q->repo, q->path, &imports, e);
 		/* Identifiers defined in imported files outrank the rest. */
@@ -327,15 +352,16 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 				if ((st = hmap_put(&seen_ids, id, strlen(id), NULL)))
 					break;
 				if (imported) {
-					st = fuse_add(&f, (int64_t)(intptr_t)pv, rank++, 1.2, CTX_SRC_SYMBOL);
+					st = fuse_add(&f, (int64_t)(intptr_t)pv, rank++, W_SYMBOL, CTX_SRC_SYMBOL);
 					continue;
 				}
 				cands.len = 0;
 				if ((st = ctx__store_defs(c, id, 3, &cands, e)))
 					break;
+				/* Bodies before prototypes: the store orders them. */
 				for (size_t j = 0; st == ST_OK && j < cands.len; j++)
 					st = fuse_add(&f, VEC_AT(&cands, struct ctx__cand, j).chunk_id,
-						      rank, 1.0, CTX_SRC_SYMBOL);
+						      rank + (int)j, W_SYMBOL, CTX_SRC_SYMBOL);
 				if (cands.len)
 					rank++;
 			}
@@ -368,7 +394,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 					break;
 				for (size_t j = 0; st == ST_OK && j < cands.len; j++)
 					st = fuse_add(&f, VEC_AT(&cands, struct ctx__cand, j).chunk_id,
-						      hop_rank, 0.5, CTX_SRC_SYMBOL);
+						      hop_rank, W_HOP, CTX_SRC_SYMBOL);
 				if (cands.len)
 					hop_rank++;
 			}
@@ -383,7 +409,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		st = ctx__store_doc_chunks(c, q->repo, q->path, 5, &cands, e);
 		for (size_t i = 0; st == ST_OK && i < cands.len; i++)
 			st = fuse_add(&f, VEC_AT(&cands, struct ctx__cand, i).chunk_id,
-				      (int)i, 1.0, CTX_SRC_DOCS);
+				      (int)i, W_DOCS, CTX_SRC_DOCS);
 	}
 
 	/* Fuse, filter, dedupe, pack. */

@@ -131,9 +131,19 @@ static int fts_tokenize(Fts5Tokenizer *t, void *pCtx, int flags,
 {
 	struct fts_cb cb = { pCtx, x, SQLITE_OK };
 
-	(void)t; (void)flags;
-	if (n > 0)
-		ctx_tokens_split(text, (size_t)n, fts_tok, &cb);
+	(void)t;
+	if (n <= 0)
+		return SQLITE_OK;
+	if (flags & FTS5_TOKENIZE_QUERY) {
+		/* Queries come pre-split (see retrieve.c): each term is one
+		 * token, so no term becomes a phrase (detail=column has none). */
+		char tok[TOK_MAX];
+		size_t k = (size_t)n < TOK_MAX ? (size_t)n : TOK_MAX;
+		for (size_t i = 0; i < k; i++)
+			tok[i] = is_upper((unsigned char)text[i]) ? (char)(text[i] + 32) : text[i];
+		return x(pCtx, 0, tok, (int)k, 0, n);
+	}
+	ctx_tokens_split(text, (size_t)n, fts_tok, &cb);
 	return cb.rc;
 }
 
