@@ -609,7 +609,8 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 	{
 		struct def *d = defs.data;
 		int nd = (int)defs.len, covered = 0, gap = 1;
-		qsort(d, (size_t)nd, sizeof *d, def_cmp);
+		if (nd > 1)
+			qsort(d, (size_t)nd, sizeof *d, def_cmp);
 		for (int i = 0; i < nd && st == ST_OK; i++) {
 			struct ctx__sym *s = &VEC_AT(&p->syms, struct ctx__sym, d[i].sym);
 			if (d[i].start <= covered)

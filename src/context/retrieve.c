@@ -376,7 +376,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			if (!top)
 				st = ST_NOMEM;
 			hmap_init(&cnt);
-			if (st == ST_OK) {
+			if (st == ST_OK && nf) {
 				memcpy(top, f.v.data, nf * sizeof *top);
 				qsort(top, nf, sizeof *top, fused_cmp);
 			}
@@ -413,7 +413,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	}
 
 	/* Fuse, filter, dedupe, pack. */
-	if (st == ST_OK)
+	if (st == ST_OK && f.v.len > 1)
 		qsort(f.v.data, f.v.len, sizeof(struct fused), fused_cmp);
 	for (size_t i = 0; st == ST_OK && i < f.v.len && out->n < (size_t)k; i++) {
 		struct fused *x = &VEC_AT(&f.v, struct fused, i);
