@@ -29,6 +29,12 @@ static const struct command commands[] = {
 	  "hold the buffer text before and after the cursor (it may differ from the\n"
 	  "file on disk); results never come from F itself. --json prints an array\n"
 	  "of {repo, path, start_line, end_line, score, kind, name, sources, text}.\n" },
+	{ "context-bench", cmd_context_bench, "retrieval benchmark on the indexed code",
+	  "usage: airlock context-bench [--tasks N]\n"
+	  "\n"
+	  "Masks lines that call a function defined in another file and reports\n"
+	  "recall@1/5/10 and MRR of the defining chunk for BM25 alone and for the\n"
+	  "hybrid retrieval, and query latency. Figures, not pass/fail.\n" },
 	{ "docs", cmd_docs, "decisions, standards, incidents, runbooks that apply to a path",
 	  "usage: airlock docs PATH [--repo R] [--json]\n"
 	  "\n"

@@ -276,6 +276,26 @@ status_t ctx_ngram_longest_match(const struct ctx_ngram *g, const char *text,
 				 size_t len, struct ctx_ngram_match *m);
 
 /* ------------------------------------------------------------------ */
+/* Retrieval benchmark                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Masked-call tasks on the indexed code: a line of file B that calls a
+ * function defined (once) in another file A of the same repository is
+ * removed; the prefix and suffix around it are the query; the task is
+ * solved at k when A's defining chunk is among the first k hits.
+ */
+struct ctx_bench_result {
+	size_t tasks;
+	double recall1[2], recall5[2], recall10[2], mrr[2];	/* [0] BM25, [1] hybrid */
+	double p50_ms, p99_ms;		/* hybrid query latency */
+};
+
+/* Runs up to max_tasks tasks (deterministic choice). */
+status_t ctx_bench_run(struct ctx *c, size_t max_tasks,
+		       struct ctx_bench_result *r, struct err *e);
+
+/* ------------------------------------------------------------------ */
 /* Building blocks, public for tests and fuzzing                       */
 /* ------------------------------------------------------------------ */
 

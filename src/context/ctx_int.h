@@ -9,10 +9,17 @@
 
 struct sqlite3;
 
+struct sqlite3_stmt;
+#define CTX_STMT_CACHE 16
+
 struct ctx {
 	struct sqlite3 *db;
 	const struct config *cfg;	/* borrowed; may be NULL */
 	int busy_ms;
+	/* Prepared statements of the hot queries, keyed by their SQL text's
+	 * address (each is a string constant in store.c). */
+	struct sqlite3_stmt *stmt[CTX_STMT_CACHE];
+	const char *stmt_sql[CTX_STMT_CACHE];
 };
 
 /* Chunking bounds: small enough to pack several into a prompt. */
@@ -127,19 +134,36 @@ status_t ctx__store_count(struct ctx *c, int64_t repo,
 struct ctx__cand {
 	int64_t chunk_id;
 	double score;		/* retriever's own score; higher better */
+	int64_t file_id;	/* defs only; else 0 */
 };
 /* BM25 over chunks for an FTS5 MATCH expression; up to limit. */
 status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 			 struct vec *out, struct err *e);
+/* Adds the chunk ids of the given files to out (keys: int64 ids). */
+status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
+				size_t n_files, struct hmap *out, struct err *e);
+/* Calls fn for each chunk holding term (its posting list). */
+status_t ctx__store_term_rows(struct ctx *c, const char *term,
+			      void (*fn)(void *arg, int64_t chunk_id),
+			      void *arg, struct err *e);
+/* Number of chunks holding term (as the tokenizer writes it). */
+status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
+		       struct err *e);
+/* An upper bound of the number of chunks (cheap). */
+status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e);
 /* Chunks defining symbols named name (kind ranks definitions first). */
-status_t ctx__store_defs(struct ctx *c, const char *name, int limit,
-			 struct vec *out, struct err *e);
+/* ... not defined in the file repo/path (both may be NULL). */
+status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
+			 const char *path, int limit, struct vec *out,
+			 struct err *e);
 /* Chunk ids of symbols defined in the files that repo/path imports. */
 status_t ctx__store_import_defs(struct ctx *c, const char *repo,
 				const char *path, struct hmap *names,
 				struct err *e);
 /* Callee names called from the given chunks (graph hop). */
-status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, struct vec *names,
+/* ... unless the chunk belongs to repo/path (then *mine = 1). */
+status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, const char *repo,
+			    const char *path, struct vec *names, int *mine,
 			    struct arena *a, struct err *e);
 /* Chunks of documents linked to repo/path. */
 status_t ctx__store_doc_chunks(struct ctx *c, const char *repo,
@@ -155,6 +179,15 @@ typedef status_t (*ctx__corpus_fn)(void *arg, const char *repo,
 				   const char *text, size_t len);
 status_t ctx__store_corpus(struct ctx *c, ctx__corpus_fn fn, void *arg,
 			   struct err *e);
+/* Benchmark tasks: call sites of functions defined once elsewhere. */
+struct ctx__task {
+	char repo[128], root[1024], def_path[1024], call_path[1024];
+	int def_start, call_line;
+	int64_t def_chunk;
+};
+typedef status_t (*ctx__task_fn)(void *arg, const struct ctx__task *t);
+status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
+			  void *arg, struct err *e);
 status_t ctx__result_push(struct ctx_result *r, struct ctx_hit **h);
 
 #endif

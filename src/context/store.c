@@ -40,7 +40,8 @@ static const char *const migrations[] = {
 	" name TEXT NOT NULL DEFAULT '', text TEXT NOT NULL);"
 	"CREATE INDEX chunks_file ON chunks(file_id);"
 	"CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks',"
-	" content_rowid='id', tokenize='airlock_ident', detail='column');"
+	" content_rowid='id', tokenize='airlock_ident');"
+	"CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, row);"
 	"CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN"
 	" INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;"
 	"CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN"
@@ -52,6 +53,7 @@ static const char *const migrations[] = {
 	" signature TEXT NOT NULL DEFAULT '', doc TEXT NOT NULL DEFAULT '');"
 	"CREATE INDEX symbols_name ON symbols(name);"
 	"CREATE INDEX symbols_file ON symbols(file_id);"
+	"CREATE INDEX symbols_chunk ON symbols(chunk_id);"
 	"CREATE TABLE edges(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
 	" src_type TEXT NOT NULL, src_id INTEGER NOT NULL, dst_type TEXT NOT NULL,"
 	" dst_id INTEGER, dst_name TEXT,"
@@ -87,6 +89,41 @@ static status_t prep(struct ctx *c, const char *sql, sqlite3_stmt **s,
 	if (sqlite3_prepare_v2(c->db, sql, -1, s, NULL) != SQLITE_OK)
 		return sql_err(c, e, "prepare");
 	return ST_OK;
+}
+
+/* A cached statement for sql (a string constant): reset and unbound,
+ * owned by the cache (release with done(), never finalize). */
+static status_t prep_cached(struct ctx *c, const char *sql, sqlite3_stmt **s,
+			    struct err *e)
+{
+	int i;
+
+	for (i = 0; i < CTX_STMT_CACHE && c->stmt_sql[i]; i++) {
+		if (c->stmt_sql[i] == sql) {
+			*s = c->stmt[i];
+			return ST_OK;
+		}
+	}
+	if (sqlite3_prepare_v2(c->db, sql, -1, s, NULL) != SQLITE_OK)
+		return sql_err(c, e, "prepare");
+	if (i < CTX_STMT_CACHE) {
+		c->stmt[i] = *s;
+		c->stmt_sql[i] = sql;
+	}
+	return ST_OK;
+}
+
+/* Releases a statement from prep_cached (finalized if it was not cached). */
+static void done(struct ctx *c, sqlite3_stmt *s)
+{
+	for (int i = 0; i < CTX_STMT_CACHE && c->stmt_sql[i]; i++) {
+		if (c->stmt[i] == s) {
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return;
+		}
+	}
+	sqlite3_finalize(s);
 }
 
 /* Steps a statement that returns no rows, then finalizes it. */
@@ -128,6 +165,11 @@ status_t ctx__store_open(struct ctx *c, const char *path, struct err *e)
 
 void ctx__store_close(struct ctx *c)
 {
+	for (int i = 0; i < CTX_STMT_CACHE; i++) {
+		sqlite3_finalize(c->stmt[i]);
+		c->stmt[i] = NULL;
+		c->stmt_sql[i] = NULL;
+	}
 	db_close(c->db);
 	c->db = NULL;
 }
@@ -658,21 +700,30 @@ status_t ctx__store_count(struct ctx *c, int64_t repo,
 
 /* ---- retrieval queries ---------------------------------------------- */
 
-static status_t collect(struct ctx *c, sqlite3_stmt *s, struct vec *out,
-			struct err *e)
+static status_t collect_rows(struct ctx *c, sqlite3_stmt *s, struct vec *out,
+			     struct err *e)
 {
 	int rc;
 	status_t st = ST_OK;
 
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct ctx__cand cd = { sqlite3_column_int64(s, 0),
-					sqlite3_column_double(s, 1) };
+					sqlite3_column_double(s, 1),
+					sqlite3_column_count(s) > 2 ? sqlite3_column_int64(s, 2) : 0 };
 		if ((st = vec_push(out, &cd)))
 			break;
 	}
 	if (st == ST_OK && rc != SQLITE_DONE)
 		st = sql_err(c, e, "query");
-	sqlite3_finalize(s);
+	return st;
+}
+
+static status_t collect(struct ctx *c, sqlite3_stmt *s, struct vec *out,
+			struct err *e)
+{
+	status_t st = collect_rows(c, s, out, e);
+
+	done(c, s);
 	return st;
 }
 
@@ -682,7 +733,7 @@ status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 	sqlite3_stmt *s;
 	status_t st;
 
-	if ((st = prep(c, "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1"
+	if ((st = prep_cached(c, "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1"
 			  " ORDER BY rank LIMIT ?2", &s, e)))
 		return st;
 	bind_text(s, 1, match);
@@ -690,19 +741,90 @@ status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 	return collect(c, s, out, e);
 }
 
-status_t ctx__store_defs(struct ctx *c, const char *name, int limit,
-			 struct vec *out, struct err *e)
+status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
+				size_t n_files, struct hmap *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st = ST_OK;
+
+	if ((st = prep_cached(c, "SELECT id FROM chunks WHERE file_id = ?1", &s, e)))
+		return st;
+	for (size_t i = 0; st == ST_OK && i < n_files; i++) {
+		sqlite3_bind_int64(s, 1, files[i]);
+		while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(s, 0);
+			st = hmap_put(out, &id, sizeof id, NULL);
+		}
+		sqlite3_reset(s);
+	}
+	done(c, s);
+	return st;
+}
+
+status_t ctx__store_term_rows(struct ctx *c, const char *term,
+			      void (*fn)(void *arg, int64_t chunk_id),
+			      void *arg, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	char q[80];
+
+	/* A single quoted token (the query tokenizer keeps it whole). */
+	if (snprintf(q, sizeof q, "\"%s\"", term) >= (int)sizeof q || strchr(term, '"'))
+		return ST_OK;
+	if ((st = prep_cached(c, "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1", &s, e)))
+		return st;
+	bind_text(s, 1, q);
+	while (sqlite3_step(s) == SQLITE_ROW)
+		fn(arg, sqlite3_column_int64(s, 0));
+	done(c, s);
+	return ST_OK;
+}
+
+status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
+		       struct err *e)
 {
 	sqlite3_stmt *s;
 	status_t st;
 
-	/* Bodies before prototypes and constants. */
-	if ((st = prep(c, "SELECT chunk_id, CASE kind WHEN 'prototype' THEN 0.5"
-			  " WHEN 'constant' THEN 0.6 ELSE 1.0 END AS w FROM symbols"
-			  " WHERE name = ?1 AND chunk_id IS NOT NULL ORDER BY w DESC LIMIT ?2", &s, e)))
+	if ((st = prep_cached(c, "SELECT doc FROM chunks_vocab WHERE term = ?1", &s, e)))
+		return st;
+	bind_text(s, 1, term);
+	*df = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	done(c, s);
+	return ST_OK;
+}
+
+status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
+		return st;
+	*n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	done(c, s);
+	return ST_OK;
+}
+
+status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
+			 const char *path, int limit, struct vec *out,
+			 struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	/* Bodies before prototypes and constants; never the file itself. */
+	if ((st = prep_cached(c, "SELECT s.chunk_id, CASE s.kind WHEN 'prototype' THEN 0.5"
+			  " WHEN 'constant' THEN 0.6 ELSE 1.0 END AS w, s.file_id FROM symbols s"
+			  " JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
+			  " WHERE s.name = ?1 AND s.chunk_id IS NOT NULL"
+			  " AND NOT (f.path IS ?3 AND r.name IS ?2) ORDER BY w DESC LIMIT ?4", &s, e)))
 		return st;
 	bind_text(s, 1, name);
-	sqlite3_bind_int(s, 2, limit);
+	bind_text(s, 2, repo);
+	bind_text(s, 3, path);
+	sqlite3_bind_int(s, 4, limit);
 	return collect(c, s, out, e);
 }
 
@@ -722,7 +844,7 @@ status_t ctx__store_import_defs(struct ctx *c, const char *repo,
 		" imp AS (SELECT DISTINCT dst_name AS n FROM edges WHERE kind = 'imports'"
 		"  AND file_id = (SELECT id FROM me)),"
 		" tgt AS (SELECT DISTINCT f.id FROM files f, imp WHERE f.repo_id = (SELECT repo_id FROM me)"
-		"  AND f.id != (SELECT id FROM me) AND length(imp.n) > 0 AND ("
+		"  AND f.id != (SELECT id FROM me) AND length(ltrim(imp.n, './')) > 1 AND ("
 		"   f.path = imp.n OR f.path LIKE '%/' || imp.n"
 		"   OR f.path LIKE '%' || replace(ltrim(imp.n, './'), '.', '/') || '.%'"
 		"   OR f.path LIKE '%' || ltrim(imp.n, './') || '.%'))"
@@ -743,16 +865,31 @@ status_t ctx__store_import_defs(struct ctx *c, const char *repo,
 	return st;
 }
 
-status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, struct vec *names,
+status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, const char *repo,
+			    const char *path, struct vec *names, int *mine,
 			    struct arena *a, struct err *e)
 {
 	sqlite3_stmt *s;
-	status_t st;
+	status_t st = ST_OK;
 	int rc;
 
-	if ((st = prep(c, "SELECT DISTINCT e.dst_name FROM chunks ch JOIN edges e ON e.file_id = ch.file_id"
+	*mine = 0;
+	if ((st = prep_cached(c, "SELECT f.path IS ?2 AND r.name IS ?3 FROM chunks ch"
+			  " JOIN files f ON f.id = ch.file_id JOIN repositories r ON r.id = f.repo_id"
+			  " WHERE ch.id = ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, chunk_id);
+	bind_text(s, 2, path);
+	bind_text(s, 3, repo);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*mine = sqlite3_column_int(s, 0);
+	done(c, s);
+	if (*mine)
+		return ST_OK;
+	/* In call order, so the first callees of a chunk come first. */
+	if ((st = prep_cached(c, "SELECT e.dst_name FROM chunks ch JOIN edges e ON e.file_id = ch.file_id"
 			  " AND e.kind = 'calls' AND e.line BETWEEN ch.start_line AND ch.end_line"
-			  " WHERE ch.id = ?1 LIMIT 64", &s, e)))
+			  " WHERE ch.id = ?1 ORDER BY e.line LIMIT 64", &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, chunk_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -764,7 +901,7 @@ status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, struct vec *names,
 	}
 	if (st == ST_OK && rc != SQLITE_DONE)
 		st = sql_err(c, e, "callees");
-	sqlite3_finalize(s);
+	done(c, s);
 	return st;
 }
 
@@ -821,7 +958,7 @@ status_t ctx__store_chunk_hit(struct ctx *c, int64_t chunk_id,
 	sqlite3_stmt *s;
 	status_t st;
 
-	if ((st = prep(c, "SELECT ch.start_line, ch.end_line, ch.kind, ch.name, ch.text, f.path, rp.name,"
+	if ((st = prep_cached(c, "SELECT ch.start_line, ch.end_line, ch.kind, ch.name, ch.text, f.path, rp.name,"
 			  " (SELECT signature FROM symbols WHERE chunk_id = ch.id ORDER BY start_line LIMIT 1),"
 			  " (SELECT doc FROM symbols WHERE chunk_id = ch.id ORDER BY start_line LIMIT 1)"
 			  " FROM chunks ch JOIN files f ON f.id = ch.file_id"
@@ -829,7 +966,7 @@ status_t ctx__store_chunk_hit(struct ctx *c, int64_t chunk_id,
 		return st;
 	sqlite3_bind_int64(s, 1, chunk_id);
 	if (sqlite3_step(s) != SQLITE_ROW) {
-		sqlite3_finalize(s);
+		done(c, s);
 		return err_set(e, ST_NOTFOUND, "chunk %lld", (long long)chunk_id);
 	}
 	h->chunk_id = chunk_id;
@@ -842,7 +979,7 @@ status_t ctx__store_chunk_hit(struct ctx *c, int64_t chunk_id,
 	h->repo = col(r, s, 6);
 	h->signature = col(r, s, 7);
 	h->doc = col(r, s, 8);
-	sqlite3_finalize(s);
+	done(c, s);
 	if (!h->kind || !h->name || !h->text || !h->path || !h->repo ||
 	    !h->signature || !h->doc)
 		return err_set(e, ST_NOMEM, "store: out of memory");
@@ -1041,6 +1178,41 @@ status_t ctx__store_corpus(struct ctx *c, ctx__corpus_fn fn, void *arg,
 			sqlite3_column_int(s, 2),
 			(const char *)sqlite3_column_text(s, 3),
 			(size_t)sqlite3_column_bytes(s, 3));
+	sqlite3_finalize(s);
+	return st;
+}
+
+status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
+			  void *arg, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	/* Deterministic pseudo-random order; one task per callee name. */
+	if ((st = prep(c,
+		"WITH uniq AS (SELECT name FROM symbols WHERE kind IN ('function', 'method')"
+		"  GROUP BY name HAVING count(*) = 1 AND length(name) >= 4)"
+		" SELECT r.name, r.root, fd.path, s.start_line, s.chunk_id, fc.path, e.line"
+		" FROM edges e JOIN uniq u ON u.name = e.dst_name"
+		" JOIN symbols s ON s.name = e.dst_name AND s.kind IN ('function', 'method')"
+		" JOIN files fc ON fc.id = e.file_id"
+		" JOIN files fd ON fd.id = s.file_id AND fd.repo_id = fc.repo_id AND fd.id != fc.id"
+		" JOIN repositories r ON r.id = fc.repo_id"
+		" WHERE e.kind = 'calls' AND s.chunk_id IS NOT NULL"
+		" GROUP BY e.dst_name ORDER BY (e.id * 2654435761) % 1000003 LIMIT ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, (int64_t)limit);
+	while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+		struct ctx__task t;
+		str_copy(t.repo, (const char *)sqlite3_column_text(s, 0), sizeof t.repo);
+		str_copy(t.root, (const char *)sqlite3_column_text(s, 1), sizeof t.root);
+		str_copy(t.def_path, (const char *)sqlite3_column_text(s, 2), sizeof t.def_path);
+		t.def_start = sqlite3_column_int(s, 3);
+		t.def_chunk = sqlite3_column_int64(s, 4);
+		str_copy(t.call_path, (const char *)sqlite3_column_text(s, 5), sizeof t.call_path);
+		t.call_line = sqlite3_column_int(s, 6);
+		st = fn(arg, &t);
+	}
 	sqlite3_finalize(s);
 	return st;
 }
