@@ -58,8 +58,9 @@ static const char *const migrations[] = {
 	" src_type TEXT NOT NULL, src_id INTEGER NOT NULL, dst_type TEXT NOT NULL,"
 	" dst_id INTEGER, dst_name TEXT,"
 	" file_id INTEGER REFERENCES files(id) ON DELETE CASCADE, line INTEGER);"
-	"CREATE INDEX edges_src ON edges(src_type, src_id);"
-	"CREATE INDEX edges_dst ON edges(dst_type, dst_id);"
+	/* Only resolved edges (documents, owns) have a dst_id: a partial
+	 * index keeps the many name edges out of it. */
+	"CREATE INDEX edges_dst ON edges(dst_type, dst_id) WHERE dst_id IS NOT NULL;"
 	"CREATE INDEX edges_name ON edges(dst_name);"
 	"CREATE INDEX edges_file ON edges(file_id);"
 	"CREATE TABLE documents(id INTEGER PRIMARY KEY,"
