@@ -260,11 +260,10 @@ static status_t bm25_query(struct ctx *c, const char *text, size_t n,
 		struct qterm *t = &VEC_AT(&terms, struct qterm, i);
 		if (t->df == 0 || (total > 1000 && t->df > total / 16))
 			continue;
-		if (out->len)
-			buf_puts(out, " OR ");
-		buf_putc(out, '"');
-		buf_append(out, t->t, t->n);
-		st = buf_putc(out, '"');
+		if ((out->len && (st = buf_puts(out, " OR "))) ||
+		    (st = buf_putc(out, '"')) || (st = buf_append(out, t->t, t->n)) ||
+		    (st = buf_putc(out, '"')))
+			break;
 		if (st == ST_OK && chosen) {
 			/* df becomes the idf weight for the caller. */
 			struct qterm w = *t;

@@ -542,6 +542,7 @@ status_t ctx__store_link(struct ctx *c, int64_t repo, struct err *e)
 		}
 	}
 	sqlite3_finalize(s);
+	s = NULL;
 	if (st)
 		goto out;
 	if ((st = prep(c, "INSERT INTO edges(kind, src_type, src_id, dst_type, dst_id, file_id)"
@@ -618,7 +619,11 @@ status_t ctx__store_link(struct ctx *c, int64_t repo, struct err *e)
 						       mem_strdup((const char *)sqlite3_column_text(s, 1)) };
 				int64_t ln = sqlite3_column_int64(s, 2);
 				ofile = sqlite3_column_int64(s, 3);
-				if (!r.path || vec_push(&rules, &r) || vec_push(&lines, &ln)) {
+				/* Reserve both first: a half-done push would leave the
+				 * path owned twice. */
+				if (!r.path || vec_reserve(&rules, rules.len + 1) ||
+				    vec_reserve(&lines, lines.len + 1) ||
+				    vec_push(&rules, &r) || vec_push(&lines, &ln)) {
 					mem_free(r.path);
 					st = ST_NOMEM;
 					break;

@@ -842,6 +842,73 @@ static void test_ngram(void **state)
 	fixture_close(&f);
 }
 
+/* Every allocation of an index run and a retrieval, failed in turn:
+ * each run reports or skips, never crashes or leaks (ASan), and a clean
+ * run afterwards leaves a complete index. */
+static void test_alloc_failures(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct ctx_index_opts o = { .name = "repo", .threads = 1 };
+	unsigned long before, total;
+	struct ctx_result r;
+	struct ctx_query q;
+	static const char prefix[] = "void g(void)\n{\n\tparse_http_request(";
+	(void)state;
+
+	new_root();
+	wfile("repo/src/http.c", "/* doc */\nint parse_http_request(const char *l) { return split_words(l); }\n");
+	wfile("repo/src/w.c", "int split_words(const char *s) { return 0; }\n");
+	wfile("repo/docs/adr/1.md", "---\ntitle: t\npaths: [src/]\n---\nUse `split_words`.\n");
+	wfile("repo/CODEOWNERS", "* @a\n");
+	fixture_open(&f, "1M", "2");
+	before = mem_alloc_count();
+	TH_OK(ctx_index_repo(f.c, f.repo, &o, &s, NULL));
+	total = mem_alloc_count() - before;
+	for (unsigned long n = 0; n < total; n += 1 + total / 150) {
+		char p[PATH_MAX];
+		/* Change a file so that every run has work to do. */
+		snprintf(p, sizeof p, "int split_words(const char *s) { return %lu; }\n", n);
+		wfile("repo/src/w.c", p);
+		mem_fail_after((long)n, 1);
+		status_t st = ctx_index_repo(f.c, f.repo, &o, &s, NULL);
+		mem_fail_reset();
+		if (st != ST_OK && st != ST_NOMEM)
+			fail_msg("allocation %lu: %s", n, status_name(st));
+	}
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "src/g.c";
+	q.prefix = prefix;
+	q.prefix_len = strlen(prefix);
+	before = mem_alloc_count();
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx_result_release(&r);
+	total = mem_alloc_count() - before;
+	for (unsigned long n = 0; n < total; n++) {
+		ctx_result_init(&r);
+		mem_fail_after((long)n, 1);
+		status_t st = ctx_retrieve(f.c, &q, &r, NULL);
+		mem_fail_reset();
+		ctx_result_release(&r);
+		if (st != ST_OK && st != ST_NOMEM)
+			fail_msg("retrieve allocation %lu: %s", n, status_name(st));
+	}
+	/* A clean run repairs whatever a failed one left undone. */
+	wfile("repo/src/w.c", "int split_words(const char *s) { return -1; }\n");
+	TH_OK(ctx_index_repo(f.c, f.repo, &o, &s, NULL));
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	assert_true(has_hit(&r, "src/http.c", "parse_http_request"));
+	ctx_result_release(&r);
+	ctx_result_init(&r);
+	TH_OK(ctx_docs_for(f.c, "repo", "src/w.c", &r, NULL));
+	assert_int_equal(r.n, 1);
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
 static int teardown(void **state)
 {
 	(void)state;
@@ -864,6 +931,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_locked_store, teardown),
 		cmocka_unit_test_teardown(test_retrieve, teardown),
 		cmocka_unit_test_teardown(test_ngram, teardown),
+		cmocka_unit_test_teardown(test_alloc_failures, teardown),
 	};
 	log_setup(LOG_ERROR, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
