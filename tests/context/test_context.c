@@ -830,14 +830,41 @@ static void test_ngram(void **state)
 	buf_release(&out);
 	ctx_ngram_free(g);
 
-	/* A truncated file is refused, not read past its end. */
+	/* Damaged index files are refused with ST_CORRUPT, never read past
+	 * their end: each case damages a fresh build. */
 	{
-		char p[PATH_MAX];
-		snprintf(p, sizeof p, "%.1000s/context-ngram.sa", f.data);
-		assert_int_equal(truncate(p, 20), 0);
-		g = NULL;
-		TH_ST(ctx_ngram_open(f.data, &g, NULL), ST_CORRUPT);
-		assert_null(g);
+		static const struct { const char *file; long off; int trunc; const char *bytes; } bad[] = {
+			{ "context-ngram.sa", 0, 0, "XXXX" },		/* magic */
+			{ "context-ngram.sa", 8, 0, "\x01" },		/* length disagrees */
+			{ "context-ngram.sa", 20, 1, NULL },		/* truncated */
+			{ "context-ngram.map", 0, 0, "ALMP9" },		/* magic */
+			{ "context-ngram.map", 8, 0, "\xff\xff" },	/* entry count */
+			{ "context-ngram.map", 16, 0, "\x7f" },	/* names length */
+			{ "context-ngram.map", 24 + 8, 0, "\xff\xff\xff\x7f" }, /* name offset */
+			{ "context-ngram.map", 10, 1, NULL },		/* truncated header */
+			{ "context-ngram.txt", 5, 1, NULL },		/* text shorter than the array */
+		};
+		for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+			char p[PATH_MAX];
+			struct err be;
+			TH_OK(ctx_ngram_build(f.c, f.data, NULL));
+			snprintf(p, sizeof p, "%.1000s/%s", f.data, bad[i].file);
+			if (bad[i].trunc) {
+				assert_int_equal(truncate(p, bad[i].off), 0);
+			} else {
+				int fd = open(p, O_WRONLY);
+				assert_true(fd >= 0);
+				assert_int_equal(pwrite(fd, bad[i].bytes, strlen(bad[i].bytes), bad[i].off),
+						 (ssize_t)strlen(bad[i].bytes));
+				close(fd);
+			}
+			g = NULL;
+			err_clear(&be);
+			status_t st = ctx_ngram_open(f.data, &g, &be);
+			if (st != ST_CORRUPT)
+				fail_msg("case %zu (%s): got %s (%s)", i, bad[i].file, status_name(st), be.msg);
+			assert_null(g);
+		}
 	}
 	fixture_close(&f);
 }
