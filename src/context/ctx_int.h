@@ -156,9 +156,12 @@ status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e);
 status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 			 const char *path, int limit, struct vec *out,
 			 struct err *e);
-/* Chunk ids of symbols defined in the files that repo/path imports. */
+/* name -> chunk id of the symbols defined in the files of repo that an
+ * import target (as written in the source) names; never repo/path. The
+ * files' ids are added to files (id -> 1) when not there yet. */
 status_t ctx__store_import_defs(struct ctx *c, const char *repo,
-				const char *path, struct hmap *names,
+				const char *path, const char *import,
+				struct hmap *names, struct hmap *files,
 				struct err *e);
 /* Callee names called from the given chunks (graph hop). */
 /* ... unless the chunk belongs to repo/path (then *mine = 1). */

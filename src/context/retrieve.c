@@ -26,6 +26,7 @@
 #define MAX_TERMS 16
 #define HOP_CHUNKS 5		/* closest chunks whose callees are followed */
 #define HOP_MAX 30		/* callee definitions taken */
+#define IMPORT_HEAD 16384	/* bytes of the buffer searched for imports */
 /* Retriever weights in the fusion: a definition named at the cursor is
  * the surest signal, a lexical match next, a graph hop the weakest. */
 #define W_SYMBOL 1.0	/* definitions of names called at the cursor */
@@ -418,6 +419,52 @@ static int hit_cmp(const void *a, const void *b)
 	return (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
 }
 
+/*
+ * What the buffer imports (parsed from its head: imports come first in
+ * every supported language), resolved to the definitions in the
+ * imported files. The buffer, not the stored file, is the truth: it may
+ * be new or edited. A C header also stands for its source file.
+ */
+static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
+			       struct hmap *names, struct hmap *files,
+			       struct err *e)
+{
+	struct ctx__parsed p;
+	size_t n = q->prefix_len < IMPORT_HEAD ? q->prefix_len : IMPORT_HEAD;
+	const char *lang = ctx__lang_of(q->path);
+	status_t st = ST_OK;
+	int done = 0;
+
+	if (!strcmp(lang, "text") || !n)
+		return ST_OK;
+	while (n < q->prefix_len && n > 0 && q->prefix[n - 1] != '\n')
+		n--;
+	ctx__parsed_init(&p);
+	if (ctx__parse(q->path, lang, q->prefix, n, &p, NULL) != ST_OK) {
+		ctx__parsed_release(&p);
+		return ST_OK;	/* no imports known: not an error */
+	}
+	for (size_t i = 0; st == ST_OK && i < p.edges.len && done < 32; i++) {
+		const struct ctx__edge *ed = &VEC_AT(&p.edges, struct ctx__edge, i);
+		const char *nm = ed->name;
+		size_t len = strlen(nm);
+		while (*nm == '.' || *nm == '/')
+			nm++;
+		if (strcmp(ed->kind, "imports") != 0 || strlen(nm) < 2)
+			continue;
+		done++;
+		st = ctx__store_import_defs(c, q->repo, q->path, ed->name, names, files, e);
+		if (st == ST_OK && len > 2 && len < 255 && !strcmp(ed->name + len - 2, ".h")) {
+			char src[256];
+			memcpy(src, ed->name, len + 1);
+			src[len - 1] = 'c';
+			st = ctx__store_import_defs(c, q->repo, q->path, src, names, files, e);
+		}
+	}
+	ctx__parsed_release(&p);
+	return st;
+}
+
 struct vote {
 	const char *name;
 	double score;
@@ -554,6 +601,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	if (st == ST_OK && (src & CTX_SRC_SYMBOL)) {
 		struct vec before, after, cb, ca, others;
 		struct hmap nfiles;	/* file id -> count of callees defined there */
+		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
 		size_t ps = tail_start(pre, plen, WINDOW_BEFORE), sl = head_len(suf, slen, WINDOW_AFTER);
 		int rank = 0, orank = 0;
 		vec_init(&before, sizeof(char *));
@@ -562,6 +610,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		vec_init(&ca, sizeof(char *));
 		vec_init(&others, sizeof(char *));
 		hmap_init(&nfiles);
+		hmap_init(&ifiles);
 		if ((st = identifiers(pre + ps, plen - ps, &before, &cb, &a, 1)) == ST_OK)
 			st = identifiers(suf, sl, &after, &ca, &a, 0);
 		/* Called names first, nearest the cursor first, alternating
@@ -595,7 +644,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		vec_release(&cb);
 		vec_release(&ca);
 		if (st == ST_OK && q->repo && q->path)
-			st = ctx__store_import_defs(c, q->repo, q->path, &imports, e);
+			st = buffer_imports(c, q, &imports, &ifiles, e);
 		/* Called names: their definitions, and the files that hold
 		 * them (a module's functions are called together). */
 		for (size_t i = 0; st == ST_OK && i < ids.len && rank < 40; i++) {
@@ -605,6 +654,14 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			if ((st = hmap_put(&seen_ids, id, strlen(id), NULL)))
 				break;
 			cands.len = 0;
+			{
+				/* The definition the file imports comes first. */
+				void *pv;
+				if (hmap_get(&imports, id, strlen(id), &pv) == ST_OK &&
+				    (st = fuse_add(&f, (int64_t)(intptr_t)pv, rank, W_SYMBOL,
+						   CTX_SRC_SYMBOL)))
+					break;
+			}
 			if ((st = ctx__store_defs(c, id, q->repo, q->path, 2, &cands, e)))
 				break;
 			for (size_t j = 0; st == ST_OK && j < cands.len; j++) {
@@ -649,9 +706,18 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		/* Within the neighbour files: what else they define that shares
 		 * rare terms with the lines at the cursor (idf-weighted term
 		 * overlap over the terms' posting lists). */
+		{
+			size_t it = 0, kl;
+			const void *k2;
+			void *v2;
+			while (st == ST_OK && hmap_next(&ifiles, &it, &k2, &kl, &v2))
+				if (hmap_get(&nfiles, k2, kl, NULL) != ST_OK)
+					st = hmap_put(&nfiles, k2, kl, (void *)(intptr_t)1);
+		}
 		if (st == ST_OK && chosen.len && nfiles.len)
 			st = neighbours(c, &f, &nfiles, &chosen, e);
 		hmap_release(&nfiles);
+		hmap_release(&ifiles);
 		vec_release(&others);
 		/* One hop: callees of the lexically closest chunks, defined
 		 * elsewhere; what similar code calls, this code likely calls. */

@@ -835,39 +835,41 @@ status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 }
 
 status_t ctx__store_import_defs(struct ctx *c, const char *repo,
-				const char *path, struct hmap *names,
+				const char *path, const char *import,
+				struct hmap *names, struct hmap *files,
 				struct err *e)
 {
-	/* Resolved through the graph: imports of the indexed file, matched
-	 * to files of the repository by their path's tail. */
+	/* The import's target files: matched to files of the repository by
+	 * their path's tail ("http.h", "email/parser.py" for email.parser,
+	 * "utils/x.js" for ./utils/x). */
 	sqlite3_stmt *s;
 	status_t st;
 	int rc;
 
-	if ((st = prep(c,
-		"WITH me AS (SELECT f.id, f.repo_id FROM files f JOIN repositories r ON r.id = f.repo_id"
-		"  WHERE r.name = ?1 AND f.path = ?2),"
-		" imp AS (SELECT DISTINCT dst_name AS n FROM edges WHERE kind = 'imports'"
-		"  AND file_id = (SELECT id FROM me)),"
-		" tgt AS (SELECT DISTINCT f.id FROM files f, imp WHERE f.repo_id = (SELECT repo_id FROM me)"
-		"  AND f.id != (SELECT id FROM me) AND length(ltrim(imp.n, './')) > 1 AND ("
-		"   f.path = imp.n OR f.path LIKE '%/' || imp.n"
-		"   OR f.path LIKE '%' || replace(ltrim(imp.n, './'), '.', '/') || '.%'"
-		"   OR f.path LIKE '%' || ltrim(imp.n, './') || '.%'))"
-		" SELECT s.name, s.chunk_id FROM symbols s WHERE s.file_id IN (SELECT id FROM tgt)"
+	if ((st = prep_cached(c,
+		"WITH tgt AS (SELECT f.id FROM files f JOIN repositories r ON r.id = f.repo_id"
+		"  WHERE r.name = ?1 AND f.path IS NOT ?2 AND f.skip IS NULL AND ("
+		"   f.path = ?3 OR f.path LIKE '%/' || ?3"
+		"   OR f.path LIKE '%' || replace(ltrim(?3, './'), '.', '/') || '.%'"
+		"   OR f.path LIKE '%' || ltrim(?3, './') || '.%') LIMIT 8)"
+		" SELECT s.name, s.chunk_id, s.file_id FROM symbols s WHERE s.file_id IN (SELECT id FROM tgt)"
 		"  AND s.chunk_id IS NOT NULL AND s.kind != 'prototype'", &s, e)))
 		return st;
 	bind_text(s, 1, repo);
 	bind_text(s, 2, path);
+	bind_text(s, 3, import);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *n = (const char *)sqlite3_column_text(s, 0);
-		int64_t id = sqlite3_column_int64(s, 1);
+		int64_t id = sqlite3_column_int64(s, 1), fid = sqlite3_column_int64(s, 2);
 		if ((st = hmap_put(names, n, strlen(n), (void *)(intptr_t)id)))
+			break;
+		if (files && hmap_get(files, &fid, sizeof fid, NULL) != ST_OK &&
+		    (st = hmap_put(files, &fid, sizeof fid, (void *)(intptr_t)1)))
 			break;
 	}
 	if (st == ST_OK && rc != SQLITE_DONE)
 		st = sql_err(c, e, "imports");
-	sqlite3_finalize(s);
+	done(c, s);
 	return st;
 }
 
