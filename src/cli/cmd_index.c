@@ -65,7 +65,7 @@ static void summary(const char *name, const struct ctx_index_stats *s)
 int cmd_index(struct cli *cli, int argc, char **argv)
 {
 	const char *name = NULL, *paths[256];
-	int n_paths = 0, threads = 0, rc = EXIT_OK, tty = isatty(2);
+	int n_paths = 0, threads = 0, rc = EXIT_OK, tty = isatty(2), changed = 0;
 	struct ctx *c = NULL;
 	struct err e;
 	status_t st;
@@ -130,8 +130,17 @@ int cmd_index(struct cli *cli, int argc, char **argv)
 		summary(label, &s);
 		if (s.interrupted)
 			rc = EXIT_FAIL;
+		changed |= s.files_indexed || s.files_deleted;
 	}
-	if (!interrupted) {
+	/* The n-gram index is rebuilt whole, so only when code changed (or
+	 * when it is missing). */
+	if (!changed) {
+		struct ctx_ngram *g = NULL;
+		if (ctx_ngram_open(cli->data_dir, &g, NULL) != ST_OK)
+			changed = 1;
+		ctx_ngram_free(g);
+	}
+	if (!interrupted && changed) {
 		err_clear(&e);
 		if ((st = ctx_ngram_build(c, cli->data_dir, &e)) != ST_OK) {
 			cli_error_err("index: n-gram index", &e);

@@ -300,11 +300,11 @@ static status_t write_parsed(struct ctx *c, int64_t repo, int64_t fid,
 		st = err_set(e, ST_NOMEM, "store: out of memory");
 		goto out;
 	}
-	if ((st = prep(c, "INSERT INTO chunks(file_id, start_line, end_line, kind, name, text)"
+	if ((st = prep_cached(c, "INSERT INTO chunks(file_id, start_line, end_line, kind, name, text)"
 			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &sc, e)) ||
-	    (st = prep(c, "INSERT INTO symbols(file_id, chunk_id, name, kind, start_line,"
+	    (st = prep_cached(c, "INSERT INTO symbols(file_id, chunk_id, name, kind, start_line,"
 			  " end_line, signature, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &ss, e)) ||
-	    (st = prep(c, "INSERT INTO edges(kind, src_type, src_id, dst_type, dst_name,"
+	    (st = prep_cached(c, "INSERT INTO edges(kind, src_type, src_id, dst_type, dst_name,"
 			  " file_id, line) VALUES (?1, ?2, ?3, 'name', ?4, ?5, ?6)", &se, e)))
 		goto out;
 	for (size_t i = 0; i < p->chunks.len; i++) {
@@ -417,9 +417,12 @@ static status_t write_parsed(struct ctx *c, int64_t repo, int64_t fid,
 		st = run(c, sd, "document", e);
 	}
 out:
-	sqlite3_finalize(sc);
-	sqlite3_finalize(ss);
-	sqlite3_finalize(se);
+	if (sc)
+		done(c, sc);
+	if (ss)
+		done(c, ss);
+	if (se)
+		done(c, se);
 	mem_free(chunk_ids);
 	mem_free(sym_ids);
 	return st;
