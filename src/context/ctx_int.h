@@ -20,6 +20,13 @@ struct ctx {
 	 * address (each is a string constant in store.c). */
 	struct sqlite3_stmt *stmt[CTX_STMT_CACHE];
 	const char *stmt_sql[CTX_STMT_CACHE];
+	/* Paths of one repository's files, for import resolution; refreshed
+	 * when the repository's files change (max id, count). */
+	char *fc_repo;
+	char **fc_path;
+	int64_t *fc_id;
+	size_t fc_n;
+	int64_t fc_gen;
 };
 
 /* Chunking bounds: small enough to pack several into a prompt. */
@@ -104,6 +111,7 @@ struct ctx__file_rec {
 
 status_t ctx__store_open(struct ctx *c, const char *path, struct err *e);
 void ctx__store_close(struct ctx *c);
+void ctx__store_cache_free(struct ctx *c);
 status_t ctx__store_begin(struct ctx *c, struct err *e);
 status_t ctx__store_commit(struct ctx *c, struct err *e);
 void ctx__store_rollback(struct ctx *c);
@@ -156,6 +164,10 @@ status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e);
 status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 			 const char *path, int limit, struct vec *out,
 			 struct err *e);
+/* Loads the file list of repo for ctx__store_import_defs, unless the
+ * cached one is current. */
+status_t ctx__store_files_refresh(struct ctx *c, const char *repo,
+				  struct err *e);
 /* name -> chunk id of the symbols defined in the files of repo that an
  * import target (as written in the source) names; never repo/path. The
  * files' ids are added to files (id -> 1) when not there yet. */

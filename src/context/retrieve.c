@@ -439,6 +439,8 @@ static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
 		return ST_OK;
 	while (n < q->prefix_len && n > 0 && q->prefix[n - 1] != '\n')
 		n--;
+	if ((st = ctx__store_files_refresh(c, q->repo, e)))
+		return st;
 	ctx__parsed_init(&p);
 	if (ctx__parse(q->path, lang, q->prefix, n, &p, NULL) != ST_OK) {
 		ctx__parsed_release(&p);

@@ -166,6 +166,7 @@ status_t ctx__store_open(struct ctx *c, const char *path, struct err *e)
 
 void ctx__store_close(struct ctx *c)
 {
+	ctx__store_cache_free(c);
 	for (int i = 0; i < CTX_STMT_CACHE; i++) {
 		sqlite3_finalize(c->stmt[i]);
 		c->stmt[i] = NULL;
@@ -837,41 +838,130 @@ status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 	return collect(c, s, out, e);
 }
 
+/* Refreshes the cached file list of repo when it changed (or is new). */
+status_t ctx__store_files_refresh(struct ctx *c, const char *repo, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	int64_t gen = 0, cnt = 0;
+
+	if ((st = prep_cached(c, "SELECT coalesce(max(f.id), 0), count(*), max(r.id) FROM files f"
+			      " JOIN repositories r ON r.id = f.repo_id WHERE r.name = ?1", &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		gen = sqlite3_column_int64(s, 0);
+		cnt = sqlite3_column_int64(s, 1);
+	}
+	done(c, s);
+	if (c->fc_repo && strcmp(c->fc_repo, repo) == 0 && c->fc_gen == gen &&
+	    (int64_t)c->fc_n == cnt)
+		return ST_OK;
+	for (size_t i = 0; i < c->fc_n; i++)
+		mem_free(c->fc_path[i]);
+	mem_free(c->fc_path);
+	mem_free(c->fc_id);
+	mem_free(c->fc_repo);
+	c->fc_path = NULL;
+	c->fc_id = NULL;
+	c->fc_n = 0;
+	c->fc_repo = mem_strdup(repo);
+	c->fc_path = mem_calloc((size_t)cnt + 1, sizeof *c->fc_path);
+	c->fc_id = mem_calloc((size_t)cnt + 1, sizeof *c->fc_id);
+	if (!c->fc_repo || !c->fc_path || !c->fc_id)
+		return err_set(e, ST_NOMEM, "store: out of memory");
+	if ((st = prep_cached(c, "SELECT f.id, f.path FROM files f JOIN repositories r ON r.id = f.repo_id"
+			      " WHERE r.name = ?1 AND f.skip IS NULL", &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	while (st == ST_OK && c->fc_n < (size_t)cnt && sqlite3_step(s) == SQLITE_ROW) {
+		char *pth = mem_strdup((const char *)sqlite3_column_text(s, 1));
+		if (!pth) {
+			st = ST_NOMEM;
+			break;
+		}
+		c->fc_id[c->fc_n] = sqlite3_column_int64(s, 0);
+		c->fc_path[c->fc_n++] = pth;
+	}
+	done(c, s);
+	c->fc_gen = st == ST_OK ? gen : -1;
+	return st;
+}
+
+void ctx__store_cache_free(struct ctx *c)
+{
+	for (size_t i = 0; i < c->fc_n; i++)
+		mem_free(c->fc_path[i]);
+	mem_free(c->fc_path);
+	mem_free(c->fc_id);
+	mem_free(c->fc_repo);
+	c->fc_path = NULL;
+	c->fc_id = NULL;
+	c->fc_repo = NULL;
+	c->fc_n = 0;
+}
+
+/* True when path, without its extension, is want or ends with "/" want. */
+static int tail_is(const char *path, const char *want, int strip_ext)
+{
+	size_t n = strlen(path), w = strlen(want);
+	const char *dot = strrchr(path, '.'), *sl = strrchr(path, '/');
+
+	if (strip_ext && dot && (!sl || dot > sl))
+		n = (size_t)(dot - path);
+	if (n < w || memcmp(path + n - w, want, w) != 0)
+		return 0;
+	return n == w || path[n - w - 1] == '/';
+}
+
 status_t ctx__store_import_defs(struct ctx *c, const char *repo,
 				const char *path, const char *import,
 				struct hmap *names, struct hmap *files,
 				struct err *e)
 {
 	/* The import's target files: matched to files of the repository by
-	 * their path's tail ("http.h", "email/parser.py" for email.parser,
-	 * "utils/x.js" for ./utils/x). */
+	 * their path's tail ("http.h"; email/parser.py for email.parser;
+	 * utils/x.js for ./utils/x; a package's __init__). */
+	char dotted[512], plain[512], pkg[540];
 	sqlite3_stmt *s;
 	status_t st;
-	int rc;
+	int found = 0;
 
-	if ((st = prep_cached(c,
-		"WITH tgt AS (SELECT f.id FROM files f JOIN repositories r ON r.id = f.repo_id"
-		"  WHERE r.name = ?1 AND f.path IS NOT ?2 AND f.skip IS NULL AND ("
-		"   f.path = ?3 OR f.path LIKE '%/' || ?3"
-		"   OR f.path LIKE '%' || replace(ltrim(?3, './'), '.', '/') || '.%'"
-		"   OR f.path LIKE '%' || ltrim(?3, './') || '.%') LIMIT 8)"
-		" SELECT s.name, s.chunk_id, s.file_id FROM symbols s WHERE s.file_id IN (SELECT id FROM tgt)"
-		"  AND s.chunk_id IS NOT NULL AND s.kind != 'prototype'", &s, e)))
+	while (import[0] == '.' || import[0] == '/')
+		import++;
+	if (strlen(import) < 2 || strlen(import) >= sizeof dotted)
+		return ST_OK;
+	str_copy(plain, import, sizeof plain);
+	str_copy(dotted, import, sizeof dotted);
+	if (!strchr(dotted, '/'))
+		for (char *p = dotted; *p; p++)
+			if (*p == '.' || *p == ':')
+				*p = '/';
+	snprintf(pkg, sizeof pkg, "%s/__init__", dotted);
+	if (!c->fc_repo || strcmp(c->fc_repo, repo) != 0)
+		return ST_OK;	/* not refreshed for this repository */
+	if ((st = prep_cached(c, "SELECT name, chunk_id FROM symbols WHERE file_id = ?1"
+			      " AND chunk_id IS NOT NULL AND kind != 'prototype'", &s, e)))
 		return st;
-	bind_text(s, 1, repo);
-	bind_text(s, 2, path);
-	bind_text(s, 3, import);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *n = (const char *)sqlite3_column_text(s, 0);
-		int64_t id = sqlite3_column_int64(s, 1), fid = sqlite3_column_int64(s, 2);
-		if ((st = hmap_put(names, n, strlen(n), (void *)(intptr_t)id)))
-			break;
+	for (size_t i = 0; st == ST_OK && i < c->fc_n && found < 8; i++) {
+		const char *fp = c->fc_path[i];
+		int64_t fid = c->fc_id[i];
+		if (path && strcmp(fp, path) == 0)
+			continue;
+		if (!tail_is(fp, plain, 0) && !tail_is(fp, dotted, 1) && !tail_is(fp, pkg, 1))
+			continue;
+		found++;
 		if (files && hmap_get(files, &fid, sizeof fid, NULL) != ST_OK &&
 		    (st = hmap_put(files, &fid, sizeof fid, (void *)(intptr_t)1)))
 			break;
+		sqlite3_bind_int64(s, 1, fid);
+		while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+			const char *n = (const char *)sqlite3_column_text(s, 0);
+			int64_t id = sqlite3_column_int64(s, 1);
+			st = hmap_put(names, n, strlen(n), (void *)(intptr_t)id);
+		}
+		sqlite3_reset(s);
 	}
-	if (st == ST_OK && rc != SQLITE_DONE)
-		st = sql_err(c, e, "imports");
 	done(c, s);
 	return st;
 }
