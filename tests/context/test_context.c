@@ -774,6 +774,22 @@ static void test_retrieve(void **state)
 	assert_false(has_hit(&r, "src/http.c", NULL));
 	ctx_result_release(&r);
 
+	/* A new file, not indexed: what its buffer imports is resolved. */
+	{
+		static const char py[] = "from lib.util import load_config\n\ndef run(path):\n    return ";
+		struct ctx_query q2;
+		memset(&q2, 0, sizeof q2);
+		q2.repo = "repo";
+		q2.path = "app/new_tool.py";
+		q2.prefix = py;
+		q2.prefix_len = strlen(py);
+		q2.sources = CTX_SRC_SYMBOL;
+		ctx_result_init(&r);
+		TH_OK(ctx_retrieve(f.c, &q2, &r, NULL));
+		assert_true(has_hit(&r, "lib/util.py", "load_config"));
+		ctx_result_release(&r);
+	}
+
 	/* JSON output has the fields the CLI promises. */
 	q.path = "src/server.c";
 	ctx_result_init(&r);
