@@ -119,6 +119,9 @@ status_t ctx__store_repo_put(struct ctx *c, const char *name,
 			     const char *root, int64_t *id, struct err *e);
 status_t ctx__store_repo_get(struct ctx *c, const char *name, int64_t *id,
 			     struct err *e);
+/* The root of a registered repository; ST_NOTFOUND when unknown. */
+status_t ctx__store_repo_root(struct ctx *c, const char *name, char *root,
+			      size_t n, struct err *e);
 status_t ctx__store_repo_done(struct ctx *c, int64_t id, struct err *e);
 /* Loads path -> struct ctx__file_rec * (heap, freed by caller) of a repo. */
 status_t ctx__store_files_load(struct ctx *c, int64_t repo, struct hmap *out,

@@ -501,6 +501,17 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	vec_init(&entries, sizeof(struct entry));
 	vec_init(&todo, sizeof(struct item));
 	hmap_init(&files);
+	if (!(o->name && *o->name)) {
+		/* A name derived from the folder must not silently take over
+		 * another repository's index (two checkouts named "app"). */
+		char old[PATH_MAX];
+		if (ctx__store_repo_root(c, name, old, sizeof old, NULL) == ST_OK &&
+		    strcmp(old, root) != 0) {
+			st = err_set(e, ST_EXISTS, "%s: repository '%s' is already %s; "
+				     "give this one another name (--name)", path, name, old);
+			goto out;
+		}
+	}
 	if ((st = settings_load(c, &set)) ||
 	    (st = ctx__store_repo_put(c, name, root, &repo, e)) ||
 	    (st = ctx__store_files_load(c, repo, &files, e)))

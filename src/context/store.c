@@ -221,6 +221,24 @@ status_t ctx__store_repo_put(struct ctx *c, const char *name, const char *root,
 	return ctx__store_repo_get(c, name, id, e);
 }
 
+status_t ctx__store_repo_root(struct ctx *c, const char *name, char *root,
+			      size_t n, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "SELECT root FROM repositories WHERE name = ?1", &s, e)))
+		return st;
+	bind_text(s, 1, name);
+	st = ST_NOTFOUND;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		str_copy(root, (const char *)sqlite3_column_text(s, 0), n);
+		st = ST_OK;
+	}
+	sqlite3_finalize(s);
+	return st;
+}
+
 status_t ctx__store_repo_get(struct ctx *c, const char *name, int64_t *id,
 			     struct err *e)
 {

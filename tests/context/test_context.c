@@ -567,6 +567,18 @@ static void test_bad_paths(void **state)
 	assert_int_equal(s.skipped[CTX_SKIP_GENERATED], 3);
 	if (geteuid() != 0)
 		assert_int_equal(s.skipped[CTX_SKIP_UNREADABLE], 1);
+	/* Another folder with the same name does not take over its index. */
+	wfile("other/repo/x.c", "int x;\n");
+	snprintf(p, sizeof p, "%s/other/repo", root);
+	{
+		struct ctx_index_opts o = { .threads = 1 };
+		err_clear(&e);
+		TH_ST(ctx_index_repo(f.c, p, &o, &s, &e), ST_EXISTS);
+		assert_non_null(strstr(e.msg, "--name"));
+		o.name = "repo2";
+		TH_OK(ctx_index_repo(f.c, p, &o, &s, NULL));
+		assert_int_equal(s.files_indexed, 1);
+	}
 	(void)t;
 	fixture_close(&f);
 }
