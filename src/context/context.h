@@ -42,6 +42,12 @@ status_t ctx_open(const char *data_dir, const struct config *cfg,
 void ctx_free(struct ctx *c);
 /* Sets how long a write waits for a lock held by another process. */
 void ctx_set_busy_timeout(struct ctx *c, int ms);
+/*
+ * Caps the store file at about max_bytes (0: no cap) for this handle's
+ * writes: past it, index batches fail as a full disk would (counted as
+ * store_error, rolled back) and the index stays consistent.
+ */
+void ctx_set_size_limit(struct ctx *c, uint64_t max_bytes);
 
 /* ------------------------------------------------------------------ */
 /* Indexing                                                            */
@@ -139,6 +145,7 @@ struct ctx_result {
 	struct arena arena;	/* owns hits' strings */
 };
 
+/* Prepares an empty result (no allocation until the first hit). */
 void ctx_result_init(struct ctx_result *r);
 /* Frees a result's hits and strings; r may be reused after init. */
 void ctx_result_release(struct ctx_result *r);

@@ -71,6 +71,24 @@ void ctx_set_busy_timeout(struct ctx *c, int ms)
 	sqlite3_busy_timeout(c->db, ms);
 }
 
+void ctx_set_size_limit(struct ctx *c, uint64_t max_bytes)
+{
+	char sql[96];
+	int64_t page = 4096;
+	sqlite3_stmt *s;
+
+	if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			page = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+	}
+	/* max_page_count 0 would mean "as is"; a huge value lifts the cap. */
+	snprintf(sql, sizeof sql, "PRAGMA max_page_count = %lld",
+		 max_bytes ? (long long)(max_bytes / (uint64_t)(page > 0 ? page : 4096)) + 1 :
+			     (long long)4294967294LL);
+	db_exec(c->db, sql, NULL);
+}
+
 /* ---- settings -------------------------------------------------------- */
 
 static const char *const default_doc_roots[] = {

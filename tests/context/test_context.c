@@ -694,6 +694,54 @@ static void test_locked_store(void **state)
 	fixture_close(&f);
 }
 
+/* A full store: batches fail, are counted and rolled back; the index
+ * stays usable, and once there is room the next run completes it. */
+static void test_full_store(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct ctx_result r;
+	struct stat sb;
+	char p[PATH_MAX];
+	(void)state;
+
+	new_root();
+	make_repo();
+	for (int i = 0; i < 40; i++) {
+		char n[64], body[4096];
+		size_t o = 0;
+		snprintf(n, sizeof n, "repo/bulk/b%02d.c", i);
+		for (int k = 0; k < 40; k++)
+			o += (size_t)snprintf(body + o, sizeof body - o,
+					      "int bulk_%d_%d(int x) { return x; }\n", i, k);
+		wfile(n, body);
+	}
+	fixture_open(&f, "1M", "2");
+	snprintf(p, sizeof p, "%.1000s/airlock.db", f.data);
+	assert_int_equal(stat(p, &sb), 0);
+	ctx_set_size_limit(f.c, (uint64_t)sb.st_size + 65536);
+	s = index_ok(&f, NULL);
+	assert_true(s.skipped[CTX_SKIP_STORE] >= 2);
+	assert_true(s.files_indexed < 56);
+	ctx_result_init(&r);
+	TH_OK(ctx_search(f.c, "request", 10, NULL, NULL, &r, NULL));
+	ctx_result_release(&r);
+	ctx_set_size_limit(f.c, 0);
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.skipped[CTX_SKIP_STORE], 0);
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.files_indexed, 0);
+	ctx_result_init(&r);
+	TH_OK(ctx_symbols_find(f.c, "parse_http_request", 10, &r, NULL));
+	assert_true(r.n >= 1);
+	ctx_result_release(&r);
+	ctx_result_init(&r);
+	TH_OK(ctx_symbols_find(f.c, "bulk_39_39", 10, &r, NULL));
+	assert_int_equal(r.n, 1);
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
 /* ---- retrieval ------------------------------------------------------- */
 
 static int deny_repo(void *arg, const char *repo, const char *path)
@@ -984,6 +1032,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_bad_paths, teardown),
 		cmocka_unit_test_teardown(test_deleted_midrun_and_interrupt, teardown),
 		cmocka_unit_test_teardown(test_locked_store, teardown),
+		cmocka_unit_test_teardown(test_full_store, teardown),
 		cmocka_unit_test_teardown(test_retrieve, teardown),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_alloc_failures, teardown),
