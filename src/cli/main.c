@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,7 @@ static const struct command commands[] = {
 	  "       airlock model synth --arch llama|qwen2 --layers N --dim D --heads H\n"
 	  "             [--kv-heads K] --ffn F --vocab-from FILE.gguf [--type T]\n"
 	  "             [--seed S] [--ctx N] [--tied|--untied] [--rope-base B]\n"
+	  "             [--rope-scale F] [--rope-freqs] [--biases] -o OUT.gguf\n"
 	  "             [--rope-scale F] [--rope-freqs] -o OUT.gguf\n"
 	  "       airlock model import FILE [--name NAME]\n"
 	  "\n"
@@ -136,6 +138,8 @@ static const struct command commands[] = {
 	  "        --vocab-from; T is f32 (default), f16, bf16, q8_0, q4_0, q4_1,\n"
 	  "        q5_0, q5_1, q4_K, q5_K, q6_K; qwen2 ties the output to the\n"
 	  "        embedding unless --untied; --rope-scale writes linear RoPE\n"
+	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama),\n"
+	  "        --biases the optional attention and FFN biases (llama)\n"
 	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama)\n"
 	  "import  copy FILE into <data>/models/ and record its name, SHA-256,\n"
 	  "        architecture and size in <data>/models/manifest.json; a changed\n"
@@ -322,6 +326,8 @@ int main(int argc, char **argv)
 	const char *env;
 	int i, rc;
 
+	/* JSON goes through core's allocator too, so fault injection reaches it. */
+	json_set_alloc_funcs(mem_alloc, mem_free);
 	cli.config_path = (env = getenv("AIRLOCK_CONFIG")) && *env ? env : NULL;
 	cli.data_dir = (env = getenv("AIRLOCK_DATA")) && *env ? env : NULL;
 
