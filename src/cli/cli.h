@@ -48,6 +48,7 @@ const struct command *cli_command_find(const char *name);
 /* Commands (cmd_*.c). Keep sorted. */
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);
 
 #endif

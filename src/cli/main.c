@@ -21,6 +21,29 @@ static const struct command commands[] = {
 	  "        (default, file or environment)\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: airlock help [COMMAND]\n" },
+	{ "policy", cmd_policy, "lint, check, test and sign policy bundles",
+	  "usage: airlock policy lint DIR [--require-signature --trusted-key PUB]\n"
+	  "       airlock policy check [--bundle DIR] [--team T] [--repo R] [--lang L]\n"
+	  "                            [--path P] [--json] [--no-defaults] FILE|-\n"
+	  "       airlock policy test DIR\n"
+	  "       airlock policy sign DIR --key FILE\n"
+	  "       airlock policy keygen [--out FILE]\n"
+	  "\n"
+	  "lint    load and compile a bundle (every *.yaml outside tests/); errors name\n"
+	  "        file:line:column and the rule id; exit 3 on a broken bundle\n"
+	  "check   apply a bundle (default: the built-in secret rules) to FILE;\n"
+	  "        findings as file:line:col, or JSON with --json; exit 0 when nothing\n"
+	  "        worse than allow, 1 for warn, 5 for redact, regenerate or block\n"
+	  "test    run the rule tests in DIR/tests/: lines annotated `// ruleid: ID`\n"
+	  "        (or `# ruleid: ID`) must get a finding of ID on the next line,\n"
+	  "        `// ok: ID` must not; any missed or extra finding fails\n"
+	  "sign    write DIR/bundle.sig: Ed25519 over the SHA-256 of every file\n"
+	  "keygen  create a signing key FILE (0600) and FILE.pub\n"
+	  "\n"
+	  "--require-signature       refuse unsigned or wrongly signed bundles\n"
+	  "--trusted-key PUB         a public key (file from keygen) signatures must use\n"
+	  "--no-hyperscan            match regex rules with PCRE2 alone\n"
+	  "See docs/POLICY.md for the bundle format.\n" },
 	{ "version", cmd_version, "print version, revision, build flags, CPU features",
 	  "usage: airlock version\n" },
 };
