@@ -42,6 +42,9 @@ ifeq ($(BUILD),asan)
 OPT := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	-fno-sanitize-recover=undefined
 LDOPT := -fsanitize=address,undefined
+else ifeq ($(BUILD),fuzz)
+OPT :=
+LDOPT :=
 else ifeq ($(BUILD),debug)
 OPT := -O0 -g
 LDOPT :=
@@ -79,7 +82,12 @@ HARNESS_SRC := $(wildcard tests/harness/*.c)
 HARNESS_OBJ := $(HARNESS_SRC:%.c=$(O)/%.o)
 TEST_BINS := $(TEST_DIRS:%=$(O)/tests/test_%)
 
-.PHONY: all deps run test check test-asan bench fuzz dist clean help
+# Keep test objects (make would delete them as intermediates).
+.SECONDARY:
+
+Q := $(if $(V),,@)
+
+.PHONY: all deps run test check test-asan bench fuzz dist clean help print-libs tests
 all: $(BIN)
 
 help:
@@ -90,23 +98,32 @@ deps:
 
 $(O)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c $< -o $@
+	@$(if $(V),,echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS_ALL) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/tests/%.o: EXTRA_CFLAGS := -Itests/harness
+$(O)/fuzz/%.o: EXTRA_CFLAGS := -Itests/harness
 
 build/grammars/%.o: $(GRAMMAR_DIR)/%.c
 	@mkdir -p $(@D)
-	$(CC) -std=gnu11 -O2 -g -fPIC -w -I$(dir $<) -c $< -o $@
+	@$(if $(V),,echo "  CC      $< (grammar)")
+	$(Q)$(CC) -std=gnu11 -O2 -g -fPIC -w -I$(dir $<) -c $< -o $@
 
 $(LIB): $(LIB_OBJ) $(GRAMMAR_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@$(if $(V),,echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 $(BIN): $(CLI_OBJ) $(LIB)
-	$(CC) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS_ALL)
 
 .SECONDEXPANSION:
-$(O)/tests/test_%: $(LIB) $(HARNESS_OBJ) $$(patsubst %.c,$(O)/%.o,$$(wildcard tests/$$*/*.c))
+# (No % inside the secondary expansion: make would substitute the stem.)
+$(O)/tests/test_%: $(LIB) $(HARNESS_OBJ) $$(addprefix $(O)/,$$(addsuffix .o,$$(basename $$(wildcard tests/$$*/*.c))))
 	@mkdir -p $(@D)
-	$(CC) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS_ALL) -lcmocka
+	@$(if $(V),,echo "  LD      $@")
+	$(Q)$(CC) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS_ALL) -lcmocka
 
 tests: $(BIN) $(TEST_BINS)
 
@@ -140,6 +157,10 @@ fuzz: deps
 dist: deps
 	@$(MAKE) --no-print-directory all
 	@scripts/dist.sh $(O)
+
+# For fuzz/run.sh: the libraries to link with.
+print-libs:
+	@echo $(PKG_LIBS)
 
 clean:
 	rm -rf build

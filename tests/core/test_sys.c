@@ -1,0 +1,240 @@
+/* test_sys.c - core: files, logging, thread pool, SQLite store. */
+#include "harness.h"
+
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static void test_file_read_all(void **state)
+{
+	const char *dir = th_tmpdir();
+	char path[4096];
+	char *data;
+	size_t len;
+	struct err e;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s", th_write_file(dir, "a.txt", "hello world"));
+	TH_OK(file_read_all(path, 100, &data, &len, &e));
+	assert_int_equal(len, 11);
+	assert_string_equal(data, "hello world");
+	mem_free(data);
+	TH_ST(file_read_all(path, 5, &data, &len, &e), ST_LIMIT);
+	assert_null(data);
+	assert_non_null(strstr(e.msg, "limit"));
+	TH_ST(file_read_all("/nonexistent/zz", 5, &data, &len, &e), ST_NOTFOUND);
+	TH_ST(file_read_all(dir, 5, &data, &len, &e), ST_INVAL);
+	/* An allocation failure is reported, not a crash. */
+	mem_fail_after(0, 0);
+	TH_ST(file_read_all(path, 100, &data, &len, &e), ST_NOMEM);
+	mem_fail_reset();
+	th_tmpdir_cleanup();
+}
+
+static void test_file_atomic_and_map(void **state)
+{
+	const char *dir = th_tmpdir();
+	char path[4096], sub[4096];
+	struct fmap m;
+	struct stat st;
+	struct err e;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/out.bin", dir);
+	TH_OK(file_write_atomic(path, "v1", 2, 0600, &e));
+	TH_OK(file_write_atomic(path, "version2", 8, 0600, &e));
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	TH_OK(fmap_open(&m, path, &e));
+	assert_int_equal(m.len, 8);
+	assert_memory_equal(m.data, "version2", 8);
+	fmap_release(&m);
+	TH_ST(fmap_open(&m, "/nonexistent/q", &e), ST_NOTFOUND);
+	snprintf(sub, sizeof sub, "%s/x/y/z", dir);
+	TH_OK(file_mkdirs(sub, 0700, &e));
+	assert_int_equal(stat(sub, &st), 0);
+	snprintf(sub, sizeof sub, "%s/nodir/f", dir);
+	TH_ST(file_write_atomic(sub, "x", 1, 0600, &e), ST_NOTFOUND);
+	th_tmpdir_cleanup();
+}
+
+static void test_file_io_faults(void **state)
+{
+	const char *dir = th_tmpdir();
+	char path[4096];
+	char *data;
+	size_t len;
+	struct err e;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/f", dir);
+	TH_OK(file_write_atomic(path, "old", 3, 0644, &e));
+	/* A full disk during the write: error, and the old file is intact. */
+	file_io_fail_after(0, ENOSPC, 1);
+	TH_ST(file_write_atomic(path, "new contents", 12, 0644, &e), ST_LIMIT);
+	file_io_fail_reset();
+	TH_OK(file_read_all(path, 100, &data, &len, &e));
+	assert_string_equal(data, "old");
+	mem_free(data);
+	/* The fsync fails (the write before it succeeds). */
+	file_io_fail_after(1, EIO, 0);
+	TH_ST(file_write_atomic(path, "new", 3, 0644, &e), ST_IO);
+	file_io_fail_reset();
+	TH_OK(file_read_all(path, 100, &data, &len, &e));
+	assert_string_equal(data, "old");
+	mem_free(data);
+	th_tmpdir_cleanup();
+}
+
+static char *capture_log(enum log_format fmt, void (*emit)(void))
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	log_setup(LOG_DEBUG, fmt, f);
+	emit();
+	fclose(f);
+	log_setup(LOG_INFO, LOG_FMT_HUMAN, NULL);
+	return text;
+}
+
+static void emit_sample(void)
+{
+	LOG_INFO("test.event", LF_STR("user", "a\"b\n"), LF_INT("n", 42),
+		 LF_BOOL("ok", 1), LF_REDACT("token", "s3cr3t-value"));
+	LOG_DEBUG("test.debug", LF_DBL("x", 1.5));
+}
+
+static void test_log_formats(void **state)
+{
+	char *json, *human;
+
+	(void)state;
+	json = capture_log(LOG_FMT_JSON, emit_sample);
+	assert_non_null(strstr(json, "\"event\":\"test.event\""));
+	assert_non_null(strstr(json, "\"user\":\"a\\\"b\\u000a\""));
+	assert_non_null(strstr(json, "\"n\":42"));
+	assert_non_null(strstr(json, "\"ok\":true"));
+	assert_non_null(strstr(json, "\"token\":\"[redacted 12 bytes]\""));
+	assert_null(strstr(json, "s3cr3t"));
+	assert_non_null(strstr(json, "\"x\":1.5"));
+	free(json);
+	human = capture_log(LOG_FMT_HUMAN, emit_sample);
+	assert_non_null(strstr(human, "info  test.event user=\"a\\\"b\\x0a\" n=42"));
+	assert_null(strstr(human, "s3cr3t"));
+	{
+		/* A newline inside a value never starts a new record. */
+		int lines = 0;
+		for (const char *c = human; *c; c++)
+			lines += *c == '\n';
+		assert_int_equal(lines, 2);
+	}
+	free(human);
+	assert_int_equal(log_level_parse("warn"), LOG_WARN);
+	assert_int_equal(log_level_parse("loud"), -1);
+}
+
+struct sum_arg {
+	atomic_ullong sum;
+	atomic_int calls;
+	const int *data;
+};
+
+static void sum_fn(void *v, size_t b, size_t e, int worker)
+{
+	struct sum_arg *a = v;
+	unsigned long long s = 0;
+
+	(void)worker;
+	for (size_t i = b; i < e; i++)
+		s += (unsigned long long)a->data[i];
+	atomic_fetch_add(&a->sum, s);
+	atomic_fetch_add(&a->calls, 1);
+}
+
+static void test_tpool(void **state)
+{
+	enum { N = 100000 };
+	int *data = mem_alloc_array(N, sizeof *data);
+	struct tpool *p = tpool_new(4);
+	struct sum_arg a;
+
+	(void)state;
+	assert_non_null(data);
+	assert_non_null(p);
+	assert_int_equal(tpool_size(p), 4);
+	for (int i = 0; i < N; i++)
+		data[i] = i;
+	for (int round = 0; round < 50; round++) {
+		atomic_store(&a.sum, 0);
+		atomic_store(&a.calls, 0);
+		a.data = data;
+		tpool_parallel_for(p, N, 100, sum_fn, &a);
+		assert_int_equal(atomic_load(&a.sum), (unsigned long long)N * (N - 1) / 2);
+		assert_true(atomic_load(&a.calls) >= 1);
+	}
+	/* Fewer items than the grain run inline; NULL pool runs inline. */
+	atomic_store(&a.sum, 0);
+	tpool_parallel_for(p, 10, 100, sum_fn, &a);
+	assert_int_equal(atomic_load(&a.sum), 45);
+	atomic_store(&a.sum, 0);
+	tpool_parallel_for(NULL, N, 1, sum_fn, &a);
+	assert_int_equal(atomic_load(&a.sum), (unsigned long long)N * (N - 1) / 2);
+	tpool_free(p);
+	tpool_free(NULL);
+	mem_free(data);
+}
+
+static void test_db_migrate(void **state)
+{
+	static const char *const v1[] = {
+		"CREATE TABLE t(a INTEGER);",
+	};
+	static const char *const v2[] = {
+		"CREATE TABLE t(a INTEGER);",
+		"ALTER TABLE t ADD COLUMN b TEXT;",
+	};
+	static const char *const bad[] = {
+		"CREATE TABLE t(a INTEGER);",
+		"ALTER TABLE t ADD COLUMN b TEXT;",
+		"THIS IS NOT SQL;",
+	};
+	const char *dir = th_tmpdir();
+	char path[4096];
+	struct sqlite3 *db;
+	struct err e;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/test.db", dir);
+	TH_OK(db_open(path, &db, &e));
+	TH_OK(db_migrate(db, "mod", v1, 1, &e));
+	TH_OK(db_migrate(db, "mod", v2, 2, &e));	/* applies only step 2 */
+	TH_OK(db_exec(db, "INSERT INTO t(a, b) VALUES(1, 'x')", &e));
+	TH_ST(db_migrate(db, "mod", bad, 3, &e), ST_IO);
+	assert_non_null(strstr(e.msg, "sqlite"));
+	/* The failed step rolled back: version is still 2. */
+	TH_ST(db_migrate(db, "mod", v1, 1, &e), ST_UNSUPPORTED);
+	db_close(db);
+	snprintf(path, sizeof path, "%s/nodir/x.db", dir);
+	assert_int_not_equal(db_open(path, &db, &e), ST_OK);
+	th_tmpdir_cleanup();
+}
+
+int run_core_sys_tests(void);
+int run_core_sys_tests(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_file_read_all),
+		cmocka_unit_test(test_file_atomic_and_map),
+		cmocka_unit_test(test_file_io_faults),
+		cmocka_unit_test(test_log_formats),
+		cmocka_unit_test(test_tpool),
+		cmocka_unit_test(test_db_migrate),
+	};
+	return cmocka_run_group_tests_name("core_sys", tests, NULL, NULL);
+}
