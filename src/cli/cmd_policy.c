@@ -96,7 +96,7 @@ static int exit_for_action(enum pol_action a)
 	}
 }
 
-static int cmd_lint(struct popts *o)
+static int policy_lint(struct popts *o)
 {
 	struct pol_bundle *b;
 	struct pol_bundle_info in;
@@ -156,7 +156,7 @@ static void print_text(const char *name, const struct pol_result *r)
 	}
 }
 
-static int cmd_check(struct popts *o)
+static int policy_check(struct popts *o)
 {
 	struct pol_bundle *b;
 	struct pol_result r;
@@ -377,7 +377,7 @@ static int test_dir(struct pol_bundle *b, const char *root, const char *rel, str
 	return 0;
 }
 
-static int cmd_test(struct popts *o)
+static int policy_test(struct popts *o)
 {
 	struct pol_bundle *b;
 	struct err e;
@@ -403,7 +403,7 @@ static int cmd_test(struct popts *o)
 	return failed ? EXIT_FAIL : EXIT_OK;
 }
 
-static int cmd_sign(struct popts *o)
+static int policy_sign(struct popts *o)
 {
 	uint8_t key[ED25519_KEY_LEN];
 	struct err e;
@@ -422,7 +422,7 @@ static int cmd_sign(struct popts *o)
 	return EXIT_OK;
 }
 
-static int cmd_keygen(struct popts *o)
+static int policy_keygen(struct popts *o)
 {
 	const char *out = o->out ? o->out : o->n_args ? o->args[0] : "policy.key";
 	struct err e;
@@ -452,15 +452,15 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 	if (rc < 0) {
 		const char *sub = argv[1];
 		if (!strcmp(sub, "lint"))
-			rc = cmd_lint(o);
+			rc = policy_lint(o);
 		else if (!strcmp(sub, "check"))
-			rc = cmd_check(o);
+			rc = policy_check(o);
 		else if (!strcmp(sub, "test"))
-			rc = cmd_test(o);
+			rc = policy_test(o);
 		else if (!strcmp(sub, "sign"))
-			rc = cmd_sign(o);
+			rc = policy_sign(o);
 		else if (!strcmp(sub, "keygen"))
-			rc = cmd_keygen(o);
+			rc = policy_keygen(o);
 		else
 			rc = usage("unknown subcommand");
 	}

@@ -294,26 +294,35 @@ static void require_check(struct pol_scan *s)
 }
 
 /*
- * A generic secret rule ("password = '...'") yields to a specific one
- * (a GitHub token) that found a secret in the same place: one finding
- * per secret, named by the most precise rule.
+ * One finding per secret: where secret findings overlap, the most precise
+ * rule names it. A generic rule ("password = '...'") yields to a specific
+ * one (a GitHub token); between specific rules the earlier one in the
+ * bundle wins (an OpenAI key is not also reported as an "sk-" key).
  */
-static void drop_generic(struct pol_scan *s)
+static int outranks(const struct pol_scan *s, size_t k, size_t i)
+{
+	const struct pol_rule *rk = &s->b->rules[s->rule_of[k]];
+	const struct pol_rule *ri = &s->b->rules[s->rule_of[i]];
+
+	if (rk->generic != ri->generic)
+		return !rk->generic;
+	return s->rule_of[k] < s->rule_of[i];
+}
+
+static void drop_overlaps(struct pol_scan *s)
 {
 	struct pol_result *r = s->r;
 	size_t w = s->n0;
 
 	for (size_t i = s->n0; i < r->n; i++) {
-		const struct pol_rule *ri = &s->b->rules[s->rule_of[i]];
 		int drop = 0;
-		if (ri->kind == POL_KIND_SECRET && ri->generic) {
-			for (size_t k = s->n0; k < r->n && !drop; k++) {
-				const struct pol_rule *rk = &s->b->rules[s->rule_of[k]];
-				if (k != i && rk->kind == POL_KIND_SECRET && !rk->generic &&
+		if (r->items[i].kind == POL_KIND_SECRET) {
+			for (size_t k = s->n0; k < r->n && !drop; k++)
+				if (k != i && r->items[k].kind == POL_KIND_SECRET &&
 				    r->items[k].red_start < r->items[i].red_end &&
-				    r->items[i].red_start < r->items[k].red_end)
+				    r->items[i].red_start < r->items[k].red_end &&
+				    outranks(s, k, i))
 					drop = 1;
-			}
 		}
 		if (!drop) {
 			s->rule_of[w] = s->rule_of[i];
@@ -371,7 +380,7 @@ static status_t check_impl(const struct pol_bundle *b, const struct pol_ctx *ctx
 		require_check(&s);
 	}
 	if (s.rule_of)
-		drop_generic(&s);
+		drop_overlaps(&s);
 	qsort(r->items + n0, r->n - n0, sizeof *r->items, cmp_dec);
 	for (size_t i = n0; off_base && i < r->n; i++) {
 		struct pol_decision *d = &r->items[i];

@@ -183,7 +183,8 @@ static void judge(struct pol_scan *s, const char *eco, const struct dep *d)
 			}
 		}
 		if (!found) {
-			snprintf(detail, sizeof detail, "%s is not on the approved list", d->name);
+			snprintf(detail, sizeof detail, "%s%s%s is not on the approved list", d->name,
+				 d->version[0] ? " " : "", d->version);
 			pol__add(s, ri, d->start, d->end, d->start, d->end, detail);
 		}
 	}

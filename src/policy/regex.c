@@ -209,10 +209,10 @@ static int secret_ok(struct pol_scan *s, const struct pol_rule *r, size_t ms,
 	if (r->keywords.n) {
 		size_t lo = ms, hi = me;
 		int found = 0;
-		while (lo > 0 && ms - lo < 256 && s->text[lo - 1] != '\n')
-			lo--;
-		while (hi < s->len && hi - me < 256 && s->text[hi] != '\n')
-			hi++;
+		/* Near the match, not only on its line: a key often sits a
+		 * line below the block that names the provider. */
+		lo = ms > 200 ? ms - 200 : 0;
+		hi = me + 200 < s->len ? me + 200 : s->len;
 		for (size_t i = 0; i < r->keywords.n && !found; i++)
 			found = has_word(s->text + lo, hi - lo, r->keywords.v[i]);
 		if (!found)
