@@ -303,8 +303,8 @@ static const struct {
 	  { "github.com/evil/lib is denied (github.com/evil/*)", NULL } },
 	{ "Cargo.toml", NULL, "[package]\nname = \"x\"\n\n[dependencies]\nserde = \"1.0\"\nopenssl = { version = \"0.10.30\", features = [\"v110\"] }\n",
 	  { "openssl 0.10.30 is denied (openssl<0.10.55)", NULL } },
-	{ "src/lib.rs", "rust", "use std::io;\nuse openssl::ssl;\nextern crate serde;\nuse crate::x;\n",
-	  { "openssl is denied (openssl<0.10.55)", NULL } },
+	{ "src/lib.rs", "rust", "use std::io;\nuse openssl::ssl;\nextern crate md5;\nuse crate::x;\n",
+	  { "md5 is denied (md5)", NULL } },
 	{ "pom.xml", NULL, "<project><dependencies>\n<dependency>\n  <groupId>org.apache.logging.log4j</groupId>\n"
 	  "  <artifactId>log4j-core</artifactId>\n  <version>2.14.1</version>\n</dependency>\n</dependencies></project>\n",
 	  { "org.apache.logging.log4j:log4j-core 2.14.1 is denied (org.apache.logging.log4j:log4j-core<2.17.1)", NULL } },
@@ -321,7 +321,7 @@ static void test_import_rules(void **state)
 		"    deny: [pickle, 'requests<2.31']\n    allow: [os, numpy, requests, local]\n"
 		"  - id: npm-deps\n    kind: import\n    ecosystem: npm\n    deny: [left-pad, 'event-stream==3.3.6', '@scope/*']\n"
 		"  - id: go-deps\n    kind: import\n    ecosystem: go\n    deny: ['github.com/evil/*']\n"
-		"  - id: rust-deps\n    kind: import\n    ecosystem: cargo\n    deny: ['openssl<0.10.55']\n"
+		"  - id: rust-deps\n    kind: import\n    ecosystem: cargo\n    deny: ['openssl<0.10.55', md5]\n"
 		"  - id: java-deps\n    kind: import\n    ecosystem: maven\n"
 		"    deny: ['org.apache.logging.log4j:log4j-core<2.17.1', 'sun.*']\n"
 		"  - id: c-deps\n    kind: import\n    ecosystem: c\n    deny: [openssl/md5.h]\n");
