@@ -1111,7 +1111,8 @@ status_t pol_bundle_load(const char *dir, const struct pol_load_opts *opts,
 		goto out;
 	if ((st = list_yaml(dir, "", &files, 0, e)))
 		goto out;
-	qsort(files.data, files.len, sizeof(char *), cmp_str);
+	if (files.len)
+		qsort(files.data, files.len, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < files.len; i++) {
 		char path[4096];
 		size_t n;

@@ -381,7 +381,8 @@ static status_t check_impl(const struct pol_bundle *b, const struct pol_ctx *ctx
 	}
 	if (s.rule_of)
 		drop_overlaps(&s);
-	qsort(r->items + n0, r->n - n0, sizeof *r->items, cmp_dec);
+	if (r->n > n0)
+		qsort(r->items + n0, r->n - n0, sizeof *r->items, cmp_dec);
 	for (size_t i = n0; off_base && i < r->n; i++) {
 		struct pol_decision *d = &r->items[i];
 		d->start += off_base, d->end += off_base;

@@ -377,7 +377,10 @@ status_t pol_bundle_sign(const char *dir, const uint8_t priv[ED25519_KEY_LEN],
  * key_path.pub the public key (hex). Refuses to overwrite (ST_EXISTS).
  */
 status_t pol_keygen(const char *key_path, struct err *e);
-/* Reads a key file written by pol_keygen (private or .pub, 32 bytes hex). */
+/*
+ * Reads a key file written by pol_keygen (hex) or `airlock keygen`
+ * (base64): private seed or public key, 32 bytes.
+ */
 status_t pol_key_read(const char *path, uint8_t key[ED25519_KEY_LEN],
 		      struct err *e);
 

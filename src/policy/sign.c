@@ -81,7 +81,7 @@ status_t pol_manifest_build(const char *dir, char **out, size_t *len, struct err
 	vec_init(&files, sizeof(char *));
 	buf_init(&m, 0);
 	st = walk(dir, "", &files, 0, e);
-	if (!st)
+	if (!st && files.len)
 		qsort(files.data, files.len, sizeof(char *), cmp_str);
 	for (size_t i = 0; !st && i < files.len; i++) {
 		char path[4096], hex[2 * SHA256_LEN + 1];
@@ -271,17 +271,24 @@ status_t pol_keygen(const char *key_path, struct err *e)
 status_t pol_key_read(const char *path, uint8_t key[ED25519_KEY_LEN], struct err *e)
 {
 	char *text;
-	size_t n;
+	size_t n, got = ED25519_KEY_LEN;
 	status_t st;
 
 	if ((st = file_read_all(path, 1024, &text, &n, e)))
 		return st;
 	while (n && (text[n - 1] == '\n' || text[n - 1] == '\r' || text[n - 1] == ' '))
 		n--;
-	st = n == 2 * ED25519_KEY_LEN ? hex_decode(text, n, key, ED25519_KEY_LEN) : ST_CORRUPT;
+	/* Hex (policy keygen) or base64 (airlock keygen) of the 32 bytes. */
+	if (n == 2 * ED25519_KEY_LEN)
+		st = hex_decode(text, n, key, ED25519_KEY_LEN);
+	else if (n == 44)
+		st = base64_decode(text, n, key, &got) || got != ED25519_KEY_LEN ? ST_CORRUPT : ST_OK;
+	else
+		st = ST_CORRUPT;
 	memset(text, 0, n);
 	mem_free(text);
 	if (st)
-		return err_setat(e, ST_CORRUPT, path, 1, 1, "not a key file (want 64 hex digits)");
+		return err_setat(e, ST_CORRUPT, path, 1, 1,
+				 "not a key file (want 32 bytes as 64 hex digits or base64)");
 	return ST_OK;
 }
