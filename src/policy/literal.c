@@ -15,20 +15,34 @@
 
 #include <string.h>
 
-/* Identifier bytes and their index in the trie's 64-wide rows. */
-static int id_index(unsigned char c)
+/*
+ * Identifier bytes and their index in the trie's 64-wide rows (-1: not an
+ * identifier byte). A table: this runs once per byte of every check.
+ */
+static int8_t id_tab[256];
+static pthread_once_t id_once = PTHREAD_ONCE_INIT;
+
+static void id_tab_init(void)
 {
-	if (c >= 'a' && c <= 'z')
-		return c - 'a';
-	if (c >= 'A' && c <= 'Z')
-		return 26 + c - 'A';
-	if (c >= '0' && c <= '9')
-		return 52 + c - '0';
-	if (c == '_')
-		return 62;
-	if (c == '$')
-		return 63;
-	return -1;
+	for (int c = 0; c < 256; c++) {
+		int v = -1;
+		if (c >= 'a' && c <= 'z')
+			v = c - 'a';
+		else if (c >= 'A' && c <= 'Z')
+			v = 26 + c - 'A';
+		else if (c >= '0' && c <= '9')
+			v = 52 + c - '0';
+		else if (c == '_')
+			v = 62;
+		else if (c == '$')
+			v = 63;
+		id_tab[c] = (int8_t)v;
+	}
+}
+
+static inline int id_index(unsigned char c)
+{
+	return id_tab[c];
 }
 
 /* A growable int32 array. */
@@ -115,6 +129,7 @@ static int grow_states(struct ia *delta, struct own_build *o, size_t width)
 
 status_t pol__lit_build(struct pol_bundle *b, struct err *e)
 {
+	pthread_once(&id_once, id_tab_init);
 	struct pol_lit *L = &b->lit;
 	struct ia delta = { 0 }, idn = { 0 };
 	struct own_build ao = { 0 }, io = { 0 };
@@ -192,6 +207,11 @@ status_t pol__lit_build(struct pol_bundle *b, struct err *e)
 	if (own_flatten(&ao, n_states, &L->own, &L->ac_rules) ||
 	    own_flatten(&io, idn.n / 64, &L->id_own, &L->id_rules))
 		goto nomem;
+	L->has_out = mem_calloc(n_states, 1);
+	if (!L->has_out)
+		goto nomem;
+	for (size_t k = 0; k < n_states; k++)
+		L->has_out[k] = L->own[k] >= 0 || L->dict[k] >= 0;
 	L->delta = delta.v;
 	L->n_states = n_states;
 	L->id_next = idn.v;
@@ -202,6 +222,7 @@ status_t pol__lit_build(struct pol_bundle *b, struct err *e)
 	mem_free(queue);
 	return ST_OK;
 nomem:
+	/* Parts already in L are freed with the bundle (pol__lit_release). */
 	mem_free(delta.v);
 	mem_free(idn.v);
 	own_release(&ao);
@@ -214,6 +235,7 @@ nomem:
 void pol__lit_release(struct pol_lit *L)
 {
 	mem_free(L->delta);
+	mem_free(L->has_out);
 	mem_free(L->own);
 	mem_free(L->dict);
 	mem_free(L->ac_rules);
@@ -269,19 +291,26 @@ void pol__lit_scan(struct pol_scan *s)
 
 		if (L->n_plain) {
 			st = L->delta[(size_t)st * 256 + c];
-			for (o = L->own[st] >= 0 ? st : L->dict[st]; o >= 0; o = L->dict[o])
-				for (const int32_t *r = &L->ac_rules[L->own[o]]; *r >= 0; r++)
-					if (s->eff[*r].on) {
-						size_t n = strlen(s->b->rules[*r].literal);
-						pol__add(s, (size_t)*r, i + 1 - n, i + 1,
-							 i + 1 - n, i + 1, NULL);
-					}
+			if (L->has_out[st])
+				for (o = L->own[st] >= 0 ? st : L->dict[st]; o >= 0; o = L->dict[o])
+					for (const int32_t *r = &L->ac_rules[L->own[o]]; *r >= 0; r++)
+						if (s->eff[*r].on) {
+							size_t n = strlen(s->b->rules[*r].literal);
+							pol__add(s, (size_t)*r, i + 1 - n, i + 1,
+								 i + 1 - n, i + 1, NULL);
+						}
 		}
 		if (L->n_ident) {
 			if (id_index(c) >= 0) {
 				if (node == -1)
 					run = i;
-				node = node == -2 ? -2 : id_step(L, node == -1 ? 0 : node, c);
+				if (node != -2)
+					node = id_step(L, node == -1 ? 0 : node, c);
+				if (node == -2 && !L->n_plain) {
+					/* Dead identifier: skip to its end. */
+					while (i + 1 < s->len && id_index(t[i + 1]) >= 0)
+						i++;
+				}
 			} else {
 				if (node >= 0)
 					id_end(s, node, run, i);

@@ -129,6 +129,7 @@ struct pol_lit {
 	int32_t *delta;		/* (n_states, 256) */
 	int32_t *own;		/* (n_states): index into ac_rules, -1 none */
 	int32_t *dict;		/* (n_states): dictionary link, -1 none */
+	uint8_t *has_out;	/* (n_states): 1 when own or dict is set */
 	int32_t *ac_rules;
 	size_t n_states;
 	int32_t *id_next;	/* (n_id, 64) */
