@@ -215,7 +215,8 @@ static int policy_check(struct popts *o)
 
 struct expect {
 	char id[130];
-	int line;
+	int line;	/* the line it applies to */
+	int at;		/* the line of the annotation itself */
 	int ok;		/* 1: "ok:" (no finding), 0: "ruleid:" */
 };
 
@@ -288,6 +289,7 @@ static int test_file(struct pol_bundle *b, const char *path, const char *rel, st
 				cx = nc;
 			}
 			x.line = -1;
+			x.at = line;
 			if (pending_from < 0)
 				pending_from = (int)nx;
 			xs[nx++] = x;
@@ -319,6 +321,10 @@ static int test_file(struct pol_bundle *b, const char *path, const char *rel, st
 	}
 	for (size_t k = 0; k < r.n; k++) {
 		int want = 0;
+		/* The annotation comments themselves name rules; not findings. */
+		for (size_t i = 0; i < nx; i++)
+			if (xs[i].at == r.items[k].line)
+				want = 1;
 		for (size_t i = 0; i < nx; i++)
 			if (!xs[i].ok && xs[i].line == r.items[k].line && !strcmp(r.items[k].rule_id, xs[i].id))
 				want = 1;
