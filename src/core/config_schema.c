@@ -43,6 +43,14 @@ static const struct cfg_setting schema[] = {
 	{ "audit.retention_days", CFG_INT, "365", 0, 36500, NULL,
 	  "days after which record contents are pruned (0: keep forever)" },
 
+	/* policy */
+	{ "policy.bundle", CFG_STR, "", NOB, NULL,
+	  "policy bundle directory (empty: the built-in secret rules only)" },
+	{ "policy.require_signature", CFG_BOOL, "false", NOB, NULL,
+	  "refuse policy bundles that are unsigned or not signed by a trusted key" },
+	{ "policy.trusted_keys", CFG_LIST, "", NOB, NULL,
+	  "public key files (airlock policy keygen) that may sign policy bundles" },
+
 	/* sealed boundary */
 	{ "egress.allow", CFG_LIST, "", NOB, NULL,
 	  "the only outbound destinations (host:port), e.g. an upstream server" },

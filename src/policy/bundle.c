@@ -1316,6 +1316,37 @@ status_t pol_engine_reload(struct pol_engine *g, const char *dir,
 	return ST_OK;
 }
 
+#define POL_MAX_TRUSTED 32
+
+status_t pol_engine_configure(struct pol_engine *g, const struct config *cfg,
+			      struct err *e)
+{
+	uint8_t keys[POL_MAX_TRUSTED][ED25519_KEY_LEN];
+	struct pol_load_opts o;
+	struct pol_bundle *b;
+	const char *dir = config_str(cfg, "policy.bundle");
+	size_t n = config_list_len(cfg, "policy.trusted_keys");
+	status_t st;
+
+	memset(&o, 0, sizeof o);
+	if (n > POL_MAX_TRUSTED)
+		return err_set(e, ST_CONFIG, "policy.trusted_keys: more than %d keys", POL_MAX_TRUSTED);
+	for (size_t i = 0; i < n; i++)
+		if ((st = pol_key_read(config_list_item(cfg, "policy.trusted_keys", i), keys[i], e)))
+			return st;
+	o.keys = (const uint8_t (*)[ED25519_KEY_LEN])keys;
+	o.n_keys = n;
+	o.require_signature = config_bool(cfg, "policy.require_signature");
+	if (dir && dir[0])
+		return pol_engine_reload(g, dir, &o, e);
+	if (o.require_signature)
+		return err_set(e, ST_CONFIG, "policy.require_signature is on but policy.bundle is empty");
+	if ((st = pol_bundle_load_mem("<builtin>", "version: 1\n", 11, &o, &b, e)))
+		return st;
+	pol_engine_set(g, b);
+	return ST_OK;
+}
+
 status_t pol_engine_info(struct pol_engine *g, struct pol_bundle_info *out)
 {
 	const struct pol_bundle *b = pol__engine_acquire(g);

@@ -190,6 +190,15 @@ void pol_engine_set(struct pol_engine *eng, struct pol_bundle *b);
  */
 status_t pol_engine_reload(struct pol_engine *eng, const char *dir,
 			   const struct pol_load_opts *opts, struct err *e);
+/*
+ * Loads the bundle the configuration names (policy.bundle; empty: the
+ * built-in secret rules alone) with policy.require_signature and the keys
+ * in policy.trusted_keys, and makes it active as pol_engine_reload does:
+ * on failure the last good bundle stays and e says why. The server calls
+ * this at start (refusing to start on failure) and on reload.
+ */
+status_t pol_engine_configure(struct pol_engine *eng, const struct config *cfg,
+			      struct err *e);
 /* Fills info for the active bundle; ST_NOTFOUND when there is none. */
 status_t pol_engine_info(struct pol_engine *eng, struct pol_bundle_info *out);
 

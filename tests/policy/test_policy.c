@@ -483,6 +483,44 @@ static void test_reload_keeps_last_good(void **state)
 	th_tmpdir_cleanup();
 }
 
+static void test_engine_configure(void **state)
+{
+	const char *dir = th_tmpdir();
+	char bdir[4096], cfgtext[8192];
+	struct config *cfg;
+	struct pol_engine *eng;
+	struct pol_bundle_info in;
+	struct err e;
+
+	(void)state;
+	snprintf(bdir, sizeof bdir, "%s/b", dir);
+	mkdir(bdir, 0755);
+	th_write_file(bdir, "p.yaml", "defaults: false\nrules:\n  - id: a\n    kind: pattern\n    literal: foo\n");
+	snprintf(cfgtext, sizeof cfgtext, "policy:\n  bundle: %s\n", bdir);
+	TH_OK(config_load(th_write_file(dir, "c.yaml", cfgtext), &cfg, NULL));
+	TH_OK(pol_engine_new(&eng));
+	TH_OK(pol_engine_configure(eng, cfg, NULL));
+	TH_OK(pol_engine_info(eng, &in));
+	assert_int_equal(in.n_rules, 1);
+	config_free(cfg);
+	/* Signatures required, bundle unsigned: refused, the old one stays. */
+	snprintf(cfgtext, sizeof cfgtext, "policy:\n  bundle: %s\n  require_signature: true\n", bdir);
+	TH_OK(config_load(th_write_file(dir, "c.yaml", cfgtext), &cfg, NULL));
+	err_clear(&e);
+	TH_ST(pol_engine_configure(eng, cfg, &e), ST_VERIFY);
+	TH_OK(pol_engine_info(eng, &in));
+	assert_int_equal(in.n_rules, 1);
+	config_free(cfg);
+	/* No bundle configured: the built-in rules. */
+	TH_OK(config_load(NULL, &cfg, NULL));
+	TH_OK(pol_engine_configure(eng, cfg, NULL));
+	TH_OK(pol_engine_info(eng, &in));
+	assert_true(in.n_by_kind[POL_KIND_SECRET] >= 20);
+	config_free(cfg);
+	pol_engine_free(eng);
+	th_tmpdir_cleanup();
+}
+
 static void test_signing(void **state)
 {
 	const char *dir = th_tmpdir();
@@ -733,6 +771,7 @@ int main(void)
 		cmocka_unit_test(test_scope),
 		cmocka_unit_test(test_reload_keeps_last_good),
 		cmocka_unit_test(test_signing),
+		cmocka_unit_test(test_engine_configure),
 		cmocka_unit_test(test_stream_matches_whole),
 		cmocka_unit_test(test_json),
 		cmocka_unit_test(test_pathological_inputs),
