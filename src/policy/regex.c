@@ -253,12 +253,13 @@ static void confirm(struct pol_scan *s, size_t ri, size_t lo, size_t hi,
 		if (rc == PCRE2_ERROR_NOMATCH)
 			break;
 		if (rc < 0) {
-			/* Match or depth limit: a pathological input for this
-			 * rule. Skip a byte rather than give up on the text. */
+			/* Match, depth or JIT-stack limit: a pathological input
+			 * for this rule. Give up on this window (retrying from
+			 * the next byte would cost the limit once per byte) and
+			 * say so; other rules and windows go on. */
 			if (s->st == ST_OK)
 				s->st = ST_LIMIT;
-			off++;
-			continue;
+			break;
 		}
 		ov = pcre2_get_ovector_pointer(s->md);
 		ms = ov[0], me = ov[1];

@@ -1,13 +1,13 @@
 // ruleid: slack-webhook-url
-private static final String SLACK_WEBHOOK = "https://hooks.slack.com/services/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";
+private static final String SLACK_WEBHOOK = "https://hooks.slack.com/services/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";
 // ruleid: gcp-api-key
-private static final String MAPS_KEY = "AIzav0mT4XHLL0RoXtXqQTUMJM4PZWvj2Rd8CTA";
+private static final String MAPS_KEY = "AIzaUT_uatiaNvh4v0mT4XHLL0RoXtXqQTUMJM4";
 // ruleid: connection-string-password
-String url = "jdbc:mysql://orders:D2hyRGFr!g1MMwJ@mysql.internal:3306/orders";
+String url = "jdbc:mysql://orders:9x2HMsnx!nX5R5y@mysql.internal:3306/orders";
 // ruleid: connection-string-password-kv
-String conn = "Server=sql.internal;Database=Orders;User Id=svc;Password=uXu9KIWy#K2MwXC;";
+String conn = "Server=sql.internal;Database=Orders;User Id=svc;Password=bgixutIO#BusJiA;";
 // ruleid: twilio-api-key
-private static final String TWILIO_KEY = "SK1171bc07c26d5ef6518aee551e55e7a0";
+private static final String TWILIO_KEY = "SK18326664b54be56b11171bc07c26d5ef";
 // negatives
 // ok: connection-string-password-kv
 String conn = "Server=sql.internal;Database=Orders;Integrated Security=true;";

@@ -14,6 +14,8 @@ const anthropic = new Anthropic({ apiKey: 'sk-ant-api03-TaJMGv9g1qXkbGHe_IlJXLFx
 fetch(url, { headers: { Authorization: 'Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI3MTk5MTY2Mjg5IiwibmFtZSI6InZva3p6ZnZnIiwiaWF0IjoxNzAxODk1NDA1fQ.AeISeW8XcnOPCn-SOO2S-KNqke9pdxLpo_JwKW84Ji9' } });
 // ruleid: connection-string-password
 const mongo = 'mongodb+srv://svc:V6oZDpbI#qPbRDj@cluster0.abcde.mongodb.net/prod';
+// ruleid: generic-secret-assignment
+const config = { apiKey: "tXoVrcUjb990TwXpUFITIZdbQqWH9U31", region: 'eu' };
 // negatives
 // ok: github-token
 const octokit = new Octokit({ auth: process.env.GITHUB_TOKEN });

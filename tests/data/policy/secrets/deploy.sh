@@ -1,14 +1,14 @@
 # ruleid: gitlab-token
-export GITLAB_TOKEN=glpat-ioYYZMqOFTpjULngeZWi
+export GITLAB_TOKEN=glpat-mie7YapLF7FLv-xHs5-s
 # ruleid: github-token
-curl -H "Authorization: token ghp_lqVju337BAY1Ndw6MNAfdwF4lzcphlyRix2z" https://git.internal/api
+curl -H "Authorization: token ghp_nWAE9y3u79yJxijTciu9iufhvq6DQwLhZrJD" https://git.internal/api
 # ruleid: aws-access-key-id
-export AWS_ACCESS_KEY_ID=ASIAAETRP5MNUFC5CFX7
+export AWS_ACCESS_KEY_ID=ASIAKKQYLTRWJFM5RQY6
 # ruleid: aws-secret-access-key
-export AWS_SECRET_ACCESS_KEY=xHs5+stBJTn5+GgXzSG1UVgxWnitSLY7jhx83EVa
+export AWS_SECRET_ACCESS_KEY=3EVaNBEX3ef2Xl5KSR3RPK5eoeZci5j11l33htLK
 # ruleid: azure-ad-client-secret
-export AZURE_CLIENT_SECRET=x8G0Q~EX3ef2Xl5KSR3RPK5eoeZci5j11l3.3htL
-curl -u admin:FOKZCGhQ#5ysY38 amqps://broker.internal
+export AZURE_CLIENT_SECRET=OKZ0Q~Ng1wO4qyr8LZRZW5aJHl6A1laF2D.NiDTi
+curl -u admin:A0mAmbIc#qKQYrC amqps://broker.internal
 # negatives
 # ok: aws-access-key-id
 export AWS_ACCESS_KEY_ID=$(vault read -field=key aws/creds)

@@ -88,6 +88,7 @@ def files():
         ("const anthropic = new Anthropic({ apiKey: '%s' });" % anthropic(), "anthropic-api-key"),
         ("fetch(url, { headers: { Authorization: 'Bearer %s' } });" % jwt(), "jwt"),
         ("const mongo = 'mongodb+srv://svc:%s@cluster0.abcde.mongodb.net/prod';" % pw(), "connection-string-password"),
+        ("const config = { apiKey: \"%s\", region: 'eu' };" % rs(AN, 32), "generic-secret-assignment"),
         ("// negatives", None),
         ("const octokit = new Octokit({ auth: process.env.GITHUB_TOKEN });", "!github-token"),
         ("const key = 'AIzaXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXXX';", "!gcp-api-key"),
@@ -191,6 +192,16 @@ def files():
         ("-----BEGIN RSA PRIVATE KEY-----\n...\n-----END RSA PRIVATE KEY-----", "!private-key"),
         ("-----BEGIN PUBLIC KEY-----\n%s\n-----END PUBLIC KEY-----" % base64.b64encode(bytes(R.randrange(256) for _ in range(270))).decode(), "!private-key"),
         ("-----BEGIN PRIVATE KEY-----\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\nxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n-----END PRIVATE KEY-----", "!private-key"),
+    ])
+    # Java properties.
+    f["application.properties"] = ("#", [
+        ("spring.datasource.url=jdbc:postgresql://pg.internal:5432/orders", None),
+        ("spring.datasource.password=%s" % (rs(AN, 14) + "!" + rs(AN, 5)), "generic-secret-assignment"),
+        ("app.signing.secret=%s" % rs(AN + "+/", 44), "generic-secret-assignment"),
+        ("# negatives", None),
+        ("spring.datasource.password=${DB_PASSWORD}", "!generic-secret-assignment"),
+        ("app.token.expiry=PT15M", "!generic-secret-assignment"),
+        ("app.secret.rotation-days=30", "!generic-secret-assignment"),
     ])
     # Shell and Terraform.
     f["deploy.sh"] = ("#", [

@@ -1,14 +1,14 @@
 package main
 // ruleid: github-fine-grained-token
-const githubPAT = "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"
+const githubPAT = "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"
 // ruleid: github-token
-const ghApp = "ghs_EBaJMWBSjTWG24zudwYffTJJMpxQzbQCS0Q6"
+const ghApp = "ghs_iDeMbRF3U2NEBaJMWBSjTWG24zudwYffTJJM"
 // ruleid: aws-access-key-id
-var awsCreds = credentials.NewStaticCredentials("ASIAFFQ6N7LN5EAWYABJ", "Bil08+JeGacygXyRWE4H5MlB1gBZcy3rDApElCCc", "")
+var awsCreds = credentials.NewStaticCredentials("ASIA3QCSQYFFQ6N7LN5E", "AsxBDSBil08+JeGacygXyRWE4H5MlB1gBZcy3rDA", "")
 // ruleid: connection-string-password
-const dsn = "postgresql://reporter:L6eC798Z%6JhTh9@pg.internal/reports?sslmode=require"
+const dsn = "postgresql://reporter:3jUhCSBh!lOL6eC@pg.internal/reports?sslmode=require"
 // ruleid: jwt
-const jwtToken = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI4Nzg4MTYyNzk3IiwibmFtZSI6ImdkanRkemFxIiwiaWF0IjoxNzA4MDc3MTQwfQ.jFpFq7HT9wX5JDJntKBIJB94FWaJQfcZpUoBg9_QKCW"
+const jwtToken = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI2Mjg0ODg3ODgxIiwibmFtZSI6Im14eXdmeXpvIiwiaWF0IjoxNzA5NTcwOTU0fQ.9ZPlPD9jFpFq7HT9wX5JDJntKBIJB94FWaJQfcZpUoB"
 // negatives
 // ok: connection-string-password
 const dsn = "postgresql://reporter@pg.internal/reports"

@@ -1,11 +1,11 @@
 provider "aws" {
 # ruleid: aws-access-key-id
-  access_key = "AKIA4VZV6FMIML4NEDS5"
+  access_key = "ASIA6BI3ET5Y4BB3LBUH"
 # ruleid: aws-secret-access-key
-  secret_key = "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"
+  secret_key = "gljmpNVXgyGPbvqzMyIy3JGOBjspnCTk1670dxVa"
 }
 # ruleid: generic-secret-assignment
-variable "db_password" { default = "SRmj7zTovUGKLQ%utZD" }
+variable "db_password" { default = "Ti5o9ThSK33KSP%FFif" }
 # negatives
 # ok: aws-secret-access-key
   secret_key = var.aws_secret_key
