@@ -338,14 +338,18 @@ static void code_line(struct pol_scan *s, const char *eco, const char *p, const 
 		if (word(&p, e, "pub"))
 			p = sp(p, e);
 		if (word(&p, e, "use") || (word(&p, e, "extern") && (p = sp(p, e)) && word(&p, e, "crate"))) {
+			size_t n;
+
 			p = sp(p, e);
-			if (p < e && *p == ':')
+			if (e - p >= 2 && p[0] == ':' && p[1] == ':')
 				p += 2;
 			q = p;
 			while (q < e && is_id((unsigned char)*q))
 				q++;
-			if ((size_t)(q - p) && strncmp(p, "crate", (size_t)(q - p)) &&
-			    strncmp(p, "self", (size_t)(q - p)) && strncmp(p, "super", (size_t)(q - p)))
+			n = (size_t)(q - p);
+			/* crate::, self::, super:: are this crate, not a dependency. */
+			if (n && !(n == 5 && !memcmp(p, "crate", 5)) && !(n == 4 && !memcmp(p, "self", 4)) &&
+			    !(n == 5 && !memcmp(p, "super", 5)))
 				emit(s, eco, p, (size_t)(q - p), NULL, 0);
 		}
 	} else if (!strcmp(eco, "maven")) {
@@ -475,7 +479,7 @@ static void pyproject(struct pol_scan *s)
 		} else if (!in_list && in_project) {
 			const char *eq = memchr(c, '=', (size_t)(le - c));
 			const char *b = eq ? memchr(eq, '[', (size_t)(le - eq)) : NULL;
-			if (b && (!strncmp(c, "dependencies", 12) || strstr(sec, "optional-dependencies"))) {
+			if (b && ((le - c >= 12 && !memcmp(c, "dependencies", 12)) || strstr(sec, "optional-dependencies"))) {
 				in_list = 1;
 				c = b + 1;
 			}
