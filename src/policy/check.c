@@ -441,6 +441,7 @@ struct pol_stream {
 	struct pol_ctx ctx;
 	char *team, *repo, *lang, *path, *model;
 	struct buf line;	/* the unterminated line */
+	struct buf safe;	/* checked lines not yet taken, redacted */
 	int line_no;		/* lines completed before it */
 	size_t offset;		/* stream bytes before it */
 };
@@ -474,6 +475,7 @@ status_t pol_stream_new(struct pol_engine *eng, const struct pol_ctx *ctx,
 		s->ctx.model = s->model = dup_or_null(ctx->model, &fail);
 	}
 	buf_init(&s->line, STREAM_MAX_LINE + 1);
+	buf_init(&s->safe, 0);
 	s->eng = eng;
 	s->b = pol__engine_acquire(eng);
 	if (fail) {
@@ -484,14 +486,49 @@ status_t pol_stream_new(struct pol_engine *eng, const struct pol_ctx *ctx,
 	return ST_OK;
 }
 
+/* Appends the checked line to the safe output, redact spans replaced. */
+static status_t stream_emit(struct pol_stream *s, const struct pol_result *r, size_t n0)
+{
+	size_t pos = 0;
+	status_t st = ST_OK;
+
+	/* Decisions are sorted by start; redact spans of one line rarely overlap. */
+	for (size_t i = n0; i < r->n && !st; i++) {
+		const struct pol_decision *d = &r->items[i];
+		size_t a, b;
+		if (d->action != POL_REDACT || d->red_start < s->offset)
+			continue;
+		a = d->red_start - s->offset;
+		b = d->red_end - s->offset;
+		if (a < pos || b > s->line.len)
+			continue;
+		st = buf_append(&s->safe, s->line.data + pos, a - pos);
+		st = st ? st : buf_printf(&s->safe, "[REDACTED:%s]", d->rule_id);
+		pos = b;
+	}
+	return st ? st : buf_append(&s->safe, s->line.data + pos, s->line.len - pos);
+}
+
 static status_t stream_line(struct pol_stream *s, struct pol_result *r)
 {
+	size_t n0 = r->n;
 	status_t st = check_impl(s->b, &s->ctx, s->line.data, s->line.len, r, 1,
 				 s->line_no, s->offset);
 
+	if (st == ST_OK || st == ST_LIMIT)
+		st = stream_emit(s, r, n0);
 	s->offset += s->line.len;
 	buf_reset(&s->line);
-	return st == ST_LIMIT ? ST_OK : st;
+	return st;
+}
+
+status_t pol_stream_take(struct pol_stream *s, struct buf *out)
+{
+	status_t st = buf_append(out, s->safe.data ? s->safe.data : "", s->safe.len);
+
+	if (!st)
+		buf_reset(&s->safe);
+	return st;
 }
 
 status_t pol_stream_feed(struct pol_stream *s, const char *bytes, size_t n,
@@ -536,6 +573,7 @@ void pol_stream_free(struct pol_stream *s)
 	mem_free(s->path);
 	mem_free(s->model);
 	buf_release(&s->line);
+	buf_release(&s->safe);
 	mem_free(s);
 }
 

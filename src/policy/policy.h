@@ -254,6 +254,13 @@ status_t pol_stream_feed(struct pol_stream *s, const char *bytes, size_t n,
 			 struct pol_result *r);
 /* Checks the last, unterminated line. */
 status_t pol_stream_finish(struct pol_stream *s, struct pol_result *r);
+/*
+ * Moves the output that is safe to send onto the end of out: every line
+ * checked so far, with redact spans replaced by [REDACTED:<rule id>]. A
+ * line is held back until it is complete (or pol_stream_finish), so a
+ * secret split across tokens is never sent in part.
+ */
+status_t pol_stream_take(struct pol_stream *s, struct buf *out);
 void pol_stream_free(struct pol_stream *s);
 
 /* ------------------------------------------------------------------ */

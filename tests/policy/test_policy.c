@@ -616,9 +616,21 @@ static void test_stream_matches_whole(void **state)
 	/* Fed in 3-byte pieces, the stream reports the same findings. */
 	TH_OK(pol_stream_new(eng, &ctx, &s));
 	pol_result_init(&part);
-	for (size_t i = 0; i < len; i += 3)
-		TH_OK(pol_stream_feed(s, text + i, len - i < 3 ? len - i : 3, &part));
-	TH_OK(pol_stream_finish(s, &part));
+	{
+		struct buf safe;
+		buf_init(&safe, 0);
+		for (size_t i = 0; i < len; i += 3) {
+			TH_OK(pol_stream_feed(s, text + i, len - i < 3 ? len - i : 3, &part));
+			TH_OK(pol_stream_take(s, &safe));
+			/* Only whole lines are released. */
+			assert_true(safe.len == 0 || safe.data[safe.len - 1] == '\n');
+		}
+		TH_OK(pol_stream_finish(s, &part));
+		TH_OK(pol_stream_take(s, &safe));
+		assert_string_equal(buf_cstr(&safe), "ok line\nthis is forbidden\nx123y and x9y\n"
+				    "key [REDACTED:sec] here\nforbid");
+		buf_release(&safe);
+	}
 	assert_int_equal(part.n, whole.n);
 	for (size_t i = 0; i < part.n; i++) {
 		assert_string_equal(part.items[i].rule_id, whole.items[i].rule_id);
