@@ -493,22 +493,23 @@ static status_t rule_finish(struct ld *l, struct rule_ld *rl, yaml_node_t *rn)
 						      r->literal);
 		}
 		if (r->pat == POL_PAT_QUERY) {
-			const char *lang;
-			if (r->languages.n != 1)
-				return ld_err(l, rl->lang_n ? rl->lang_n : rn,
-					      "a query rule needs exactly one language in 'languages'");
-			lang = r->languages.v[0];
-			if (!pol__query_lang_known(lang))
-				return ld_err(l, rl->lang_n, "no tree-sitter grammar for language '%s'", lang);
-			st = pol__query_compile(l->b, r, yscalar(rl->query_n),
-						  (int)rl->query_n->start_mark.line + 1,
-						  (int)rl->query_n->start_mark.column + 1,
-						  rl->query_n->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
-						  rl->query_n->data.scalar.style == YAML_FOLDED_SCALAR_STYLE ? 2 :
-						  rl->query_n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? 0 : 1,
-						  l->e);
-			if (st)
-				return st;
+			const yaml_node_t *qn = rl->query_n;
+			int style = qn->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+				    qn->data.scalar.style == YAML_FOLDED_SCALAR_STYLE ? 2 :
+				    qn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? 0 : 1;
+			/* Node types differ between grammars: one query per language. */
+			if (!r->languages.n)
+				return ld_err(l, rn, "a query rule needs 'languages' (the grammars to query)");
+			for (size_t i = 0; i < r->languages.n; i++) {
+				if (!pol__query_lang_known(r->languages.v[i]))
+					return ld_err(l, rl->lang_n, "no tree-sitter grammar for language '%s'",
+						      r->languages.v[i]);
+				st = pol__query_compile(l->b, r, r->languages.v[i], yscalar(qn),
+							(int)qn->start_mark.line + 1,
+							(int)qn->start_mark.column + 1, style, l->e);
+				if (st)
+					return st;
+			}
 		}
 		break;
 	}

@@ -78,7 +78,7 @@ struct pol_rule {
 	char *literal;
 	int identifier;
 	int require;		/* finding when absent */
-	struct pol_query *query;
+	struct pol_query *query;	/* one per language, chained */
 
 	/* import */
 	char *ecosystem;
@@ -214,8 +214,8 @@ void pol__require_scan(struct pol_scan *s);
 
 /* query.c */
 status_t pol__query_compile(struct pol_bundle *b, struct pol_rule *r,
-			    const char *src, int line, int col, int block,
-			    struct err *e);
+			    const char *lang, const char *src, int line, int col,
+			    int style, struct err *e);
 void pol__query_free(struct pol_query *q);
 void pol__query_scan(struct pol_scan *s);
 int pol__query_lang_known(const char *lang);

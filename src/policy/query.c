@@ -39,17 +39,20 @@ static const struct {
 	{ "java", tree_sitter_java },
 };
 
-static const TSLanguage *grammar(const char *lang)
+static const TSLanguage *grammar(const char *lang, const char **name)
 {
 	for (size_t i = 0; lang && i < sizeof grammars / sizeof grammars[0]; i++)
-		if (!strcmp(grammars[i].name, lang))
+		if (!strcmp(grammars[i].name, lang)) {
+			if (name)
+				*name = grammars[i].name;
 			return grammars[i].fn();
+		}
 	return NULL;
 }
 
 int pol__query_lang_known(const char *lang)
 {
-	return grammar(lang) != NULL;
+	return grammar(lang, NULL) != NULL;
 }
 
 enum qop { Q_EQ, Q_NOT_EQ, Q_MATCH, Q_NOT_MATCH, Q_ANY_OF, Q_NOT_ANY_OF };
@@ -66,6 +69,8 @@ struct qpred {
 };
 
 struct pol_query {
+	struct pol_query *next;	/* the rule's query for another language */
+	const char *lang_name;	/* static, from grammars[] */
 	TSQuery *q;
 	const TSLanguage *lang;
 	struct qpred **preds;	/* (n_patterns) arrays */
@@ -78,6 +83,7 @@ void pol__query_free(struct pol_query *q)
 {
 	if (!q)
 		return;
+	pol__query_free(q->next);
 	for (uint32_t p = 0; p < q->n_patterns; p++) {
 		for (size_t i = 0; q->preds && q->preds[p] && i < q->n_preds[p]; i++) {
 			pcre2_code_free(q->preds[p][i].re);
@@ -176,8 +182,8 @@ static const char *preds_compile(struct pol_query *q, uint32_t p)
 }
 
 status_t pol__query_compile(struct pol_bundle *b, struct pol_rule *r,
-			    const char *src, int line, int col, int style,
-			    struct err *e)
+			    const char *lang, const char *src, int line, int col,
+			    int style, struct err *e)
 {
 	struct pol_query *q = mem_calloc(1, sizeof *q);
 	uint32_t off = 0;
@@ -188,8 +194,9 @@ status_t pol__query_compile(struct pol_bundle *b, struct pol_rule *r,
 	(void)b;
 	if (!q)
 		return err_set(e, ST_NOMEM, "out of memory");
+	q->next = r->query;
 	r->query = q;
-	q->lang = grammar(r->languages.v[0]);
+	q->lang = grammar(lang, &q->lang_name);
 	q->match_cap = UINT32_MAX;
 	q->q = ts_query_new(q->lang, src, len, &off, &et);
 	if (!q->q) {
@@ -209,8 +216,8 @@ status_t pol__query_compile(struct pol_bundle *b, struct pol_rule *r,
 		else
 			line += nl, col = lc + 1;
 		return err_setat(e, ST_CORRUPT, r->file, line, col,
-				 "rule '%s': tree-sitter query %s at offset %u", r->id,
-				 qerr_name(et), off);
+				 "rule '%s': tree-sitter query %s at offset %u (%s)", r->id,
+				 qerr_name(et), off, q->lang_name);
 	}
 	q->n_patterns = ts_query_pattern_count(q->q);
 	if (ts_query_capture_count(q->q) == 0)
@@ -310,6 +317,8 @@ void pol__query_scan(struct pol_scan *s)
 		const struct pol_query *q = r->query;
 		TSQueryMatch m;
 
+		while (q && (!s->lang || strcmp(q->lang_name, s->lang)))
+			q = q->next;
 		if (!q || !s->eff[ri].on)
 			continue;
 		if (!tree) {

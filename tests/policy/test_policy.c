@@ -77,7 +77,12 @@ static const struct {
 	{ "query unknown node", "rules:\n  - id: q2\n    kind: pattern\n    languages: [python]\n"
 	  "    query: '(no_such_node) @m'\n", ST_CORRUPT, 5, 14, "rule 'q2': tree-sitter query unknown node type at offset 1" },
 	{ "query without language", "rules:\n  - id: q3\n    kind: pattern\n    query: '(x) @m'\n",
-	  ST_CORRUPT, 2, 5, "rule 'q3': a query rule needs exactly one language" },
+	  ST_CORRUPT, 2, 5, "rule 'q3': a query rule needs 'languages'" },
+	{ "query valid in one language only", "rules:\n  - id: q5\n    kind: pattern\n    languages: [c, python]\n"
+	  "    query: '(call_expression) @m'\n", ST_CORRUPT, 5, 14,
+	  "rule 'q5': tree-sitter query unknown node type at offset 1 (python)" },
+	{ "query language without grammar", "rules:\n  - id: q6\n    kind: pattern\n    languages: [cobol]\n"
+	  "    query: '(x) @m'\n", ST_CORRUPT, 4, 16, "rule 'q6': no tree-sitter grammar for language 'cobol'" },
 	{ "query bad predicate", "rules:\n  - id: q4\n    kind: pattern\n    languages: [c]\n"
 	  "    query: '((identifier) @m (#frob? @m \"x\"))'\n", ST_CORRUPT, 5, 12, "rule 'q4': query pattern 0: unknown predicate" },
 	{ "duplicate id", "rules:\n  - id: d\n    kind: pattern\n    literal: x\n  - id: d\n    kind: pattern\n    literal: y\n",
@@ -234,7 +239,7 @@ static void test_pattern_query(void **state)
 {
 	struct pol_bundle *b = tp_load(
 		"rules:\n"
-		"  - id: no-gets\n    kind: pattern\n    languages: [c]\n"
+		"  - id: no-gets\n    kind: pattern\n    languages: [c, cpp]\n"
 		"    query: '(call_expression function: (identifier) @f (#any-of? @f \"gets\" \"strcpy\")) @match'\n"
 		"  - id: py-eval\n    kind: pattern\n    languages: [python]\n"
 		"    query: |\n      (call function: (identifier) @fn (#eq? @fn \"eval\"))\n"
@@ -249,6 +254,10 @@ static void test_pattern_query(void **state)
 	assert_string_equal(r.items[0].rule_id, "no-gets");
 	assert_int_equal(r.items[0].line, 3);
 	assert_int_equal(r.items[0].col, 3);
+	pol_result_release(&r);
+	run(b, "cpp", "a.cc", "namespace x { void f() { char b[8]; gets(b); std::gets(b); } }\n", &r);
+	assert_int_equal(r.n, 1);
+	assert_int_equal(r.items[0].col, 37);
 	pol_result_release(&r);
 	run(b, "python", "a.py",
 	    "x = eval(s)\ny = literal_eval(s)\ncur.execute(\"SELECT * FROM t WHERE id=\" + uid)\n"
