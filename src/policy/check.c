@@ -336,12 +336,43 @@ static void drop_overlaps(struct pol_scan *s)
 			r->worst = r->items[i].action;
 }
 
+/* PCRE2 working memory: made per check, or kept by a stream for its lines. */
+struct pcre_work {
+	pcre2_match_data *md;
+	pcre2_match_context *mctx;
+	pcre2_jit_stack *js;
+};
+
+static void work_release(struct pcre_work *w)
+{
+	pcre2_match_data_free(w->md);
+	pcre2_match_context_free(w->mctx);
+	pcre2_jit_stack_free(w->js);
+	memset(w, 0, sizeof *w);
+}
+
+static status_t work_init(struct pcre_work *w)
+{
+	w->md = pcre2_match_data_create(64, NULL);
+	w->mctx = pcre2_match_context_create(NULL);
+	w->js = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
+	if (!w->md || !w->mctx || !w->js) {
+		work_release(w);
+		return ST_NOMEM;
+	}
+	pcre2_set_match_limit(w->mctx, POL_PCRE_MATCH_LIMIT);
+	pcre2_set_depth_limit(w->mctx, POL_PCRE_DEPTH_LIMIT);
+	pcre2_jit_stack_assign(w->mctx, NULL, w->js);
+	return ST_OK;
+}
+
 static status_t check_impl(const struct pol_bundle *b, const struct pol_ctx *ctx,
 			   const char *text, size_t len, struct pol_result *r,
-			   int lines_only, int line_base, size_t off_base)
+			   int lines_only, int line_base, size_t off_base,
+			   struct pcre_work *kept)
 {
 	struct pol_scan s;
-	pcre2_jit_stack *js = NULL;
+	struct pcre_work local = { 0 }, *w = kept ? kept : &local;
 	size_t n0 = r->n;
 	status_t st;
 
@@ -359,16 +390,12 @@ static status_t check_impl(const struct pol_bundle *b, const struct pol_ctx *ctx
 	s.n0 = n0;
 	s.eff = mem_calloc(b->n_rules ? b->n_rules : 1, sizeof *s.eff);
 	s.present = mem_calloc(b->n_rules ? b->n_rules : 1, 1);
-	s.md = pcre2_match_data_create(64, NULL);
-	s.mctx = pcre2_match_context_create(NULL);
-	js = pcre2_jit_stack_create(32 * 1024, 1024 * 1024, NULL);
-	if (!s.eff || !s.present || !s.md || !s.mctx || !js) {
+	if (!s.eff || !s.present || (!w->md && work_init(w))) {
 		st = ST_NOMEM;
 		goto out;
 	}
-	pcre2_set_match_limit(s.mctx, POL_PCRE_MATCH_LIMIT);
-	pcre2_set_depth_limit(s.mctx, POL_PCRE_DEPTH_LIMIT);
-	pcre2_jit_stack_assign(s.mctx, NULL, js);
+	s.md = w->md;
+	s.mctx = w->mctx;
 	pol__eff_compute(b, ctx, s.lang, s.eff);
 
 	pol__rx_scan(&s);
@@ -399,9 +426,7 @@ out:
 	mem_free(s.present);
 	mem_free(s.lines);
 	mem_free(s.rule_of);
-	pcre2_match_data_free(s.md);
-	pcre2_match_context_free(s.mctx);
-	pcre2_jit_stack_free(js);
+	work_release(&local);
 	return st;
 }
 
@@ -409,7 +434,7 @@ status_t pol_bundle_check(const struct pol_bundle *b, const struct pol_ctx *ctx,
 			  const char *text, size_t len, struct pol_result *r,
 			  struct err *e)
 {
-	status_t st = check_impl(b, ctx, text, len, r, 0, 0, 0);
+	status_t st = check_impl(b, ctx, text, len, r, 0, 0, 0, NULL);
 
 	if (st == ST_NOMEM)
 		return err_set(e, st, "out of memory checking text");
@@ -442,6 +467,7 @@ struct pol_stream {
 	char *team, *repo, *lang, *path, *model;
 	struct buf line;	/* the unterminated line */
 	struct buf safe;	/* checked lines not yet taken, redacted */
+	struct pcre_work work;	/* reused for every line */
 	int line_no;		/* lines completed before it */
 	size_t offset;		/* stream bytes before it */
 };
@@ -513,7 +539,7 @@ static status_t stream_line(struct pol_stream *s, struct pol_result *r)
 {
 	size_t n0 = r->n;
 	status_t st = check_impl(s->b, &s->ctx, s->line.data, s->line.len, r, 1,
-				 s->line_no, s->offset);
+				 s->line_no, s->offset, &s->work);
 
 	if (st == ST_OK || st == ST_LIMIT)
 		st = stream_emit(s, r, n0);
@@ -574,6 +600,7 @@ void pol_stream_free(struct pol_stream *s)
 	mem_free(s->model);
 	buf_release(&s->line);
 	buf_release(&s->safe);
+	work_release(&s->work);
 	mem_free(s);
 }
 
