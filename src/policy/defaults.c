@@ -229,10 +229,10 @@ const char pol__default_secrets[] =
 "    family: generic\n"
 "    description: high-entropy value assigned to a secret-looking name\n"
 "    severity: high\n"
-"    regex: '(?im)(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|auth[_-]?key|access[_-]?key|private[_-]?key|credentials?)[a-z0-9_.-]*[''\"]?\\s*(?:=|:|:=|=>|\\|\\|=)\\s*[''\"`]?([A-Za-z0-9_+/=~.!@#%^&*-]{16,})(?=[''\"`\\s,;)]|$)'\n"
+"    regex: '(?im)(?:api[_-]?key|apikey|secret|token|passw(?:or)?d|auth[_-]?key|access[_-]?key|private[_-]?key|credentials?)[a-z0-9_.-]*[''\"]?(?:\\s*\\{\\s*default)?\\s*(?:=|:|:=|=>|\\|\\|=)\\s*[''\"`]?([A-Za-z0-9_+/=~.!@#%^&*-]{16,})(?=[''\"`\\s,;)]|$)'\n"
 "    keywords: [key, secret, token, passw, credential]\n"
-"    entropy: 3.8\n"
+"    entropy: 3.5\n"
 "    allowlist:\n"
-"      regexes: ['EXAMPLE', '(?i)x{6,}', '^(.)\\1{7,}$', '^\\$', '^\\{\\{', '^<[^>]*>$', '(?i)0123456789|abcdefgh|1234567890', '^[A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)+$', '^[a-z]+(?:_[a-z]+){2,}$']\n"
+"      regexes: ['EXAMPLE', '(?i)x{6,}', '^(.)\\1{7,}$', '^\\$', '^\\{\\{', '^<[^>]*>$', '(?i)0123456789|abcdefgh|1234567890', '^[A-Za-z_][A-Za-z0-9_]*(?:\\.[A-Za-z_][A-Za-z0-9_]*)+$', '^[a-z]+(?:[-_][a-z]+)+$']\n"
 "      stopwords: [example, placeholder, dummy, changeme, change_me, your_, your-, yourkey, sample, redacted, insert_, replace_me, replaceme, notarealkey, not_a_real]\n"
 ;
