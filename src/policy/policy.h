@@ -172,6 +172,7 @@ struct pol_bundle_info {
 	int provenance_active;		/* 1 when provenance rules have an index */
 	char digest[2 * SHA256_LEN + 1];	/* hex SHA-256 of the manifest */
 };
+/* Fills out for bundle b (zeros for NULL). */
 void pol_bundle_info_get(const struct pol_bundle *b, struct pol_bundle_info *out);
 
 /*
@@ -246,13 +247,20 @@ status_t pol_bundle_check(const struct pol_bundle *b, const struct pol_ctx *ctx,
  * on the final text with pol_check_text.
  */
 struct pol_stream;
-/* ctx's strings are copied. *out is freed with pol_stream_free. */
+/*
+ * Creates a stream checker under the engine's active bundle (referenced
+ * until pol_stream_free). ctx's strings are copied. Errors: ST_NOMEM.
+ */
 status_t pol_stream_new(struct pol_engine *eng, const struct pol_ctx *ctx,
 			struct pol_stream **out);
-/* Appends n bytes; findings of lines completed by them go to r. */
+/*
+ * Appends n bytes; findings of the lines they complete are appended to r
+ * (offsets and line numbers of the whole stream). Lines longer than 1 MiB
+ * are checked in 1 MiB pieces. Errors: ST_NOMEM.
+ */
 status_t pol_stream_feed(struct pol_stream *s, const char *bytes, size_t n,
 			 struct pol_result *r);
-/* Checks the last, unterminated line. */
+/* Checks the last, unterminated line (call once, at the end of output). */
 status_t pol_stream_finish(struct pol_stream *s, struct pol_result *r);
 /*
  * Moves the output that is safe to send onto the end of out: every line
@@ -261,6 +269,7 @@ status_t pol_stream_finish(struct pol_stream *s, struct pol_result *r);
  * secret split across tokens is never sent in part.
  */
 status_t pol_stream_take(struct pol_stream *s, struct buf *out);
+/* Frees s (NULL is accepted) and drops its bundle reference. */
 void pol_stream_free(struct pol_stream *s);
 
 /* ------------------------------------------------------------------ */
@@ -276,11 +285,19 @@ void pol_stream_free(struct pol_stream *s);
  * asking about a token costs O(token bytes).
  */
 struct pol_guard;
-/* *out is freed with pol_guard_free; it keeps the bundle alive. */
+/*
+ * Creates a guard for the output of one generation in context ctx (copied
+ * where needed; may be NULL). *out is freed with pol_guard_free and holds a
+ * reference to the engine's active bundle, so a reload does not pull the
+ * literals from under it. Without a bundle the guard accepts everything.
+ * Errors: ST_NOMEM.
+ */
 status_t pol_guard_new(struct pol_engine *eng, const struct pol_ctx *ctx,
 		       struct pol_guard **out);
+/* As pol_guard_new over bundle b, which is borrowed and must outlive *out. */
 status_t pol_guard_new_bundle(const struct pol_bundle *b,
 			      const struct pol_ctx *ctx, struct pol_guard **out);
+/* Frees g (NULL is accepted) and drops its bundle reference. */
 void pol_guard_free(struct pol_guard *g);
 /*
  * Returns 1 when appending bytes[0, n) to the output so far completes no
@@ -292,9 +309,10 @@ int pol_guard_accepts(const struct pol_guard *g, const char *bytes, size_t n);
  * not a banned one), else 0. Ask before emitting end-of-generation.
  */
 int pol_guard_accepts_end(const struct pol_guard *g);
-/* Moves the state past bytes[0, n) (the token the sampler emitted). */
+/* Moves the state past bytes[0, n) (the token the sampler emitted). Use
+ * it for every emitted token, also one the guard would have rejected. */
 void pol_guard_advance(struct pol_guard *g, const char *bytes, size_t n);
-/* Back to the start of an output. */
+/* Back to the start of an output (for the next generation). */
 void pol_guard_reset(struct pol_guard *g);
 /* Number of banned literals in force (0: the guard never rejects). */
 size_t pol_guard_size(const struct pol_guard *g);
@@ -326,6 +344,7 @@ int pol_scope_allows(struct pol_engine *eng, const char *team, const char *repo,
 /* As pol_scope_allows, for a model name. */
 int pol_scope_model_allows(struct pol_engine *eng, const char *team,
 			   const char *model);
+/* The same two questions against a given bundle (NULL: allowed). */
 int pol_bundle_scope_allows(const struct pol_bundle *b, const char *team,
 			    const char *repo, const char *path);
 int pol_bundle_scope_model_allows(const struct pol_bundle *b, const char *team,
