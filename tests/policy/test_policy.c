@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <pthread.h>
+#include <unistd.h>
 
 struct pol_bundle *tp_load(const char *yaml)
 {
@@ -496,7 +497,7 @@ static void test_reload_keeps_last_good(void **state)
 struct reload_arg {
 	struct pol_engine *eng;
 	_Atomic int *stop;
-	long checks, found;	/* this thread's */
+	_Atomic long checks, found;	/* this thread's */
 };
 
 static void *checker(void *p)
@@ -526,7 +527,7 @@ static void test_reload_concurrent(void **state)
 {
 	const char *dir = th_tmpdir();
 	struct pol_load_opts o = { .no_defaults = 1 };
-	struct reload_arg a = { 0 }, th[2];
+	struct reload_arg a = { 0 }, th[2] = { { 0 } };
 	_Atomic int stop = 0;
 	pthread_t t[2];
 
@@ -535,7 +536,7 @@ static void test_reload_concurrent(void **state)
 	th_write_file(dir, "p.yaml", "rules:\n  - id: a\n    kind: pattern\n    literal: foo\n    action: block\n");
 	TH_OK(pol_engine_reload(a.eng, dir, &o, NULL));
 	for (int i = 0; i < 2; i++) {
-		th[i] = a;
+		th[i].eng = a.eng;
 		th[i].stop = &stop;
 		assert_int_equal(pthread_create(&t[i], NULL, checker, &th[i]), 0);
 	}
@@ -544,6 +545,9 @@ static void test_reload_concurrent(void **state)
 					   : "rules:\n  - id: b\n    kind: pattern\n    literal: bar\n");
 		TH_OK(pol_engine_reload(a.eng, dir, &o, NULL));
 	}
+	/* Let each thread finish at least one check, however busy the machine. */
+	for (int k = 0; k < 10000 && (th[0].checks == 0 || th[1].checks == 0); k++)
+		usleep(1000);
 	stop = 1;
 	for (int i = 0; i < 2; i++) {
 		pthread_join(t[i], NULL);
