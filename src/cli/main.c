@@ -5,12 +5,41 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static const struct command commands[] = {
+	{ "audit", cmd_audit, "verify, query, prove and export the audit log",
+	  "usage: airlock audit verify [--from-checkpoint FILE] [--key VERIFIER-KEY-FILE]\n"
+	  "       airlock audit show [N] [filters]\n"
+	  "       airlock audit query [filters]\n"
+	  "       airlock audit proof N\n"
+	  "       airlock audit consistency OLD NEW\n"
+	  "       airlock audit export --format jsonl [filters]\n"
+	  "       airlock audit checkpoint\n"
+	  "       airlock audit prune [--days N]\n"
+	  "       airlock audit bench [--records N] [--durable N]\n"
+	  "\n"
+	  "verify       check every record (framing, CRC, sequence) and every signed\n"
+	  "             checkpoint against the Merkle tree; reports the first bad\n"
+	  "             record and why (exit 1). --from-checkpoint also checks a\n"
+	  "             checkpoint kept elsewhere, proving nothing before it changed\n"
+	  "show N       one record in full (JSON); without N, like query\n"
+	  "query        one line per record: seq, time, type, user, team, what\n"
+	  "proof N      inclusion proof of record N in the latest signed checkpoint\n"
+	  "consistency  proof that the tree of OLD records is a prefix of NEW\n"
+	  "export       records as JSON lines, for a SIEM\n"
+	  "checkpoint   print the latest signed checkpoint (C2SP tlog-checkpoint)\n"
+	  "prune        drop contents older than audit.retention_days (or --days),\n"
+	  "             keeping each record's leaf hash so proofs still verify\n"
+	  "bench        measure durable appends/s and verify speed (in --data DIR)\n"
+	  "\n"
+	  "filters: --user U  --team T  --action A (admin action or policy action)\n"
+	  "         --since/--until YYYY-MM-DD[THH:MM:SSZ] or an age (7d, 12h)\n"
+	  "the verifier key is <data>/keys/audit.pub (name+keyhash+base64 key)\n" },
 	{ "config", cmd_config, "check or show the configuration",
 	  "usage: airlock config check [FILE]\n"
 	  "       airlock config show\n"
@@ -19,6 +48,27 @@ static const struct command commands[] = {
 	  "        errors name file:line:column, exit code 2\n"
 	  "show    print the effective configuration and where each value came from\n"
 	  "        (default, file or environment)\n" },
+	{ "context", cmd_context, "ranked code and document snippets for a cursor",
+	  "usage: airlock context --repo R --path F --prefix-file P [--suffix-file S]\n"
+	  "                       [--top K] [--budget TOKENS] [--json]\n"
+	  "\n"
+	  "Retrieves what helps complete the buffer at the cursor: definitions of\n"
+	  "the identifiers around it and of what the file imports, BM25 matches over\n"
+	  "identifier-split tokens, and the documents linked to the file. P and S\n"
+	  "hold the buffer text before and after the cursor (it may differ from the\n"
+	  "file on disk); results never come from F itself. --json prints an array\n"
+	  "of {repo, path, start_line, end_line, score, kind, name, sources, text}.\n" },
+	{ "context-bench", cmd_context_bench, "retrieval benchmark on the indexed code",
+	  "usage: airlock context-bench [--tasks N]\n"
+	  "\n"
+	  "Masks lines that call a function defined in another file and reports\n"
+	  "recall@1/5/10 and MRR of the defining chunk for BM25 alone and for the\n"
+	  "hybrid retrieval, and query latency. Figures, not pass/fail.\n" },
+	{ "docs", cmd_docs, "decisions, standards, incidents, runbooks that apply to a path",
+	  "usage: airlock docs PATH [--repo R] [--json]\n"
+	  "\n"
+	  "Lists the organisational documents linked to PATH: by the `paths` globs of\n"
+	  "their front matter or by mentioning symbols defined in the file.\n" },
 	{ "doctor", cmd_doctor, "show and probe the sandbox this machine enforces",
 	  "usage: airlock doctor [--json]\n"
 	  "\n"
@@ -34,8 +84,38 @@ static const struct command commands[] = {
 	  "--json   the same as one JSON object\n"
 	  "\n"
 	  "exit 0 when every layer is enforced and every probe blocked, else 1\n" },
+	{ "generate", cmd_generate, "run a model on a prompt and stream the text",
+	  "usage: airlock generate -m FILE -p TEXT [--suffix TEXT] [--chat] [-n N]\n"
+	  "                        [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+	  "                        [--repeat-penalty R] [--seed S] [--stop STR]...\n"
+	  "                        [-c N] [-t N] [--ids] [--no-escape]\n"
+	  "\n"
+	  "Streams the generated text (not the prompt) to stdout as it is produced.\n"
+	  "  -p TEXT          prompt; tokenized with BOS and control tokens parsed\n"
+	  "  --suffix TEXT    fill-in-the-middle: -p is the code before the cursor,\n"
+	  "                   TEXT the code after (models with FIM tokens only)\n"
+	  "  --chat           send -p as a user message in the model's chat template\n"
+	  "  -n N             most tokens to generate (default 128)\n"
+	  "  --temp T         temperature, 0 for greedy (default 0.8)\n"
+	  "  --top-k K        default 40 (0: off); --top-p P default 0.95;\n"
+	  "  --min-p P        default 0.05; --repeat-penalty R default 1 (off)\n"
+	  "  --seed S         random seed (default 0); same seed, same output\n"
+	  "  --stop STR       end when STR is generated (not printed); repeatable\n"
+	  "  -c N             context size (default: the model's, at most 4096)\n"
+	  "  -t N             threads (default: all CPUs)\n"
+	  "  --ids            print the generated token ids to stderr at the end\n"
+	  "  --no-escape      take \\n, \\t, \\xHH in TEXT literally\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: airlock help [COMMAND]\n" },
+	{ "index", cmd_index, "index repositories for context retrieval",
+	  "usage: airlock index PATH... [--name REPO] [--threads N]\n"
+	  "\n"
+	  "Registers each PATH as a repository (named REPO or its folder name) and\n"
+	  "brings its index up to date: .gitignore files and context.exclude are\n"
+	  "honoured; binaries, vendored and generated files and files over\n"
+	  "context.max_file_size are skipped and counted by reason. A re-run reads\n"
+	  "only changed files. Ctrl-C stops after the current batch; the index stays\n"
+	  "usable and the next run finishes it. Then rebuilds the n-gram index.\n" },
 	{ "keygen", cmd_keygen, "make an Ed25519 key pair for signing bundles",
 	  "usage: airlock keygen [--force] [FILE]\n"
 	  "\n"
@@ -65,11 +145,62 @@ static const struct command commands[] = {
 	  "--trusted-key PUB         a public key (file from keygen) signatures must use\n"
 	  "--no-hyperscan            match regex rules with PCRE2 alone\n"
 	  "See docs/POLICY.md for the bundle format.\n" },
+	{ "model", cmd_model, "describe, synthesise or import a GGUF model",
+	  "usage: airlock model info FILE [--sha256]\n"
+	  "       airlock model synth --arch llama|qwen2 --layers N --dim D --heads H\n"
+	  "             [--kv-heads K] --ffn F --vocab-from FILE.gguf [--type T]\n"
+	  "             [--seed S] [--ctx N] [--tied|--untied] [--rope-base B]\n"
+	  "             [--rope-scale F] [--rope-freqs] [--biases] -o OUT.gguf\n"
+	  "             [--rope-scale F] [--rope-freqs] -o OUT.gguf\n"
+	  "       airlock model import FILE [--name NAME]\n"
+	  "\n"
+	  "info    architecture, parameters, tensor types, size, context length,\n"
+	  "        tokenizer, FIM and chat support, whether the engine can run it;\n"
+	  "        --sha256 adds the file's SHA-256\n"
+	  "synth   write a model with seeded random weights and the tokenizer of\n"
+	  "        --vocab-from; T is f32 (default), f16, bf16, q8_0, q4_0, q4_1,\n"
+	  "        q5_0, q5_1, q4_K, q5_K, q6_K; qwen2 ties the output to the\n"
+	  "        embedding unless --untied; --rope-scale writes linear RoPE\n"
+	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama),\n"
+	  "        --biases the optional attention and FFN biases (llama)\n"
+	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama)\n"
+	  "import  copy FILE into <data>/models/ and record its name, SHA-256,\n"
+	  "        architecture and size in <data>/models/manifest.json; a changed\n"
+	  "        file under a known name is reported\n" },
+	{ "owners", cmd_owners, "owners of a path (CODEOWNERS)",
+	  "usage: airlock owners PATH [--repo R]\n" },
+	{ "search", cmd_search, "BM25 search over indexed code and documents",
+	  "usage: airlock search QUERY... [--top K] [--json]\n"
+	  "\n"
+	  "Identifiers are split, so `parseHttpRequest` finds parse_http_request.\n" },
 	{ "sign-bundle", cmd_sign_bundle, "sign an unpacked bundle's SHA256SUMS",
 	  "usage: airlock sign-bundle DIR [--key FILE]\n"
 	  "\n"
 	  "Writes DIR/SHA256SUMS.sig, the Ed25519 signature over DIR/SHA256SUMS,\n"
 	  "with FILE (default <data>/keys/bundle.key). scripts/dist.sh uses it.\n" },
+	{ "symbols", cmd_symbols, "where a symbol is defined",
+	  "usage: airlock symbols NAME [--json]\n" },
+	{ "usage", cmd_usage, "usage analytics: requests, tokens, acceptance, latency",
+	  "usage: airlock usage [--team T] [--user U] [--model M] [--since D] [--daily]\n"
+	  "\n"
+	  "Prints, from the local usage store (<data>/airlock.db), the number of\n"
+	  "requests, prompt and output tokens, prompt-cache hits, the acceptance\n"
+	  "rate of completions ((accepted + partial) / shown) and latency\n"
+	  "percentiles. --since takes YYYY-MM-DD or an age (7d, 12h); --daily adds\n"
+	  "one line per day, team, user and model.\n" },
+	{ "tokenize", cmd_tokenize, "show how a model tokenizes a text",
+	  "usage: airlock tokenize -m FILE [--ids] [--no-bos] [--no-parse-special]\n"
+	  "                        [--no-escape] [--show-count] (TEXT | -f FILE)\n"
+	  "\n"
+	  "Prints one line per token, \"    id -> 'piece'\", or with --ids the list of\n"
+	  "ids as llama.cpp's llama-tokenize does (\"[1, 403, 407]\").\n"
+	  "  -m FILE             a GGUF model or vocabulary file\n"
+	  "  --ids               print only the ids\n"
+	  "  --no-bos            do not add BOS (or EOS) even where the model does\n"
+	  "  --no-parse-special  control tokens written in the text stay text\n"
+	  "  --no-escape         take \\n, \\t, \\xHH in TEXT literally\n"
+	  "  --show-count        print the number of tokens at the end\n"
+	  "  -f FILE             read the text from FILE\n" },
 	{ "verify-bundle", cmd_verify_bundle, "check an offline bundle before install",
 	  "usage: airlock verify-bundle TARBALL|DIR --pubkey FILE\n"
 	  "\n"
@@ -218,6 +349,8 @@ int main(int argc, char **argv)
 	const char *env;
 	int i, rc;
 
+	/* JSON goes through core's allocator too, so fault injection reaches it. */
+	json_set_alloc_funcs(mem_alloc, mem_free);
 	cli.config_path = (env = getenv("AIRLOCK_CONFIG")) && *env ? env : NULL;
 	cli.data_dir = (env = getenv("AIRLOCK_DATA")) && *env ? env : NULL;
 
