@@ -1019,6 +1019,11 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* test_provenance.c */
+void test_provenance_overlaps(void **state);
+void test_provenance_bad_inputs(void **state);
+void test_provenance_matches_naive(void **state);
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1035,6 +1040,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_full_store, teardown),
 		cmocka_unit_test_teardown(test_retrieve, teardown),
 		cmocka_unit_test_teardown(test_ngram, teardown),
+		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
+		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
+		cmocka_unit_test_teardown(test_provenance_matches_naive, teardown),
 		cmocka_unit_test_teardown(test_alloc_failures, teardown),
 	};
 	log_setup(LOG_ERROR, LOG_FMT_HUMAN, NULL);
