@@ -20,6 +20,9 @@ struct popts {
 	uint8_t keys[MAX_KEYS][ED25519_KEY_LEN];
 	const char *args[8];
 	int n_args;
+	const char *data_dir;		/* where reference corpora live */
+	struct pol_engine *eng;		/* set when the bundle has provenance rules */
+	struct provenance *prov;
 };
 
 static int usage(const char *msg)
@@ -87,6 +90,52 @@ static status_t load(struct popts *o, const char *dir, struct pol_bundle **b, st
 	return pol_bundle_load_mem("<builtin>", "version: 1\n", 11, &o->lo, b, e);
 }
 
+/*
+ * When b has provenance rules, runs it in an engine with the reference
+ * corpora of the data directory attached (the engine then owns b); else
+ * checks use b directly. Released by engine_close.
+ */
+static status_t engine_open(struct popts *o, struct pol_bundle *b, struct err *e)
+{
+	struct pol_bundle_info info;
+	status_t st;
+
+	pol_bundle_info_get(b, &info);
+	if (!info.n_by_kind[POL_KIND_PROVENANCE])
+		return ST_OK;
+	if ((st = pol_engine_new(&o->eng)))
+		return err_set(e, st, "out of memory");
+	if ((st = provenance_attach(o->eng, o->data_dir, &o->prov, e))) {
+		pol_engine_free(o->eng);
+		o->eng = NULL;
+		return st;
+	}
+	pol_engine_set(o->eng, b);
+	return ST_OK;
+}
+
+/* Frees b, or the engine that owns it. */
+static void engine_close(struct popts *o, struct pol_bundle *b)
+{
+	if (o->eng) {
+		pol_engine_free(o->eng);
+		provenance_free(o->prov);
+		o->eng = NULL;
+		o->prov = NULL;
+	} else {
+		pol_bundle_free(b);
+	}
+}
+
+static status_t run_check(struct popts *o, const struct pol_bundle *b,
+			  const struct pol_ctx *ctx, const char *text, size_t len,
+			  struct pol_result *r, struct err *e)
+{
+	if (o->eng)
+		return pol_check_text(o->eng, ctx, text, len, r, e);
+	return pol_bundle_check(b, ctx, text, len, r, e);
+}
+
 static int exit_for_action(enum pol_action a)
 {
 	switch (a) {
@@ -118,8 +167,8 @@ static int policy_lint(struct popts *o)
 	printf("digest: %s\nsigned: %s\nregex engine: %s\n", in.digest, in.signed_ok ? "yes" : "no",
 	       in.hyperscan ? "hyperscan + pcre2" : "pcre2");
 	if (in.n_by_kind[POL_KIND_PROVENANCE])
-		printf("note: provenance rules need the corpus index of the server; "
-		       "`policy check` does not evaluate them\n");
+		printf("note: provenance rules compare with reference corpora built by "
+		       "`airlock provenance index` in the data directory\n");
 	pol_bundle_free(b);
 	return EXIT_OK;
 }
@@ -174,8 +223,13 @@ static int policy_check(struct popts *o)
 		cli_error_err("policy check", &e);
 		return cli_exit_for(st) == EXIT_OK ? EXIT_DATA : cli_exit_for(st);
 	}
-	if ((st = read_input(o->args[0], &text, &len, &e))) {
+	if ((st = engine_open(o, b, &e))) {
 		pol_bundle_free(b);
+		cli_error_err("policy check", &e);
+		return cli_exit_for(st);
+	}
+	if ((st = read_input(o->args[0], &text, &len, &e))) {
+		engine_close(o, b);
 		cli_error_err("policy check", &e);
 		return cli_exit_for(st);
 	}
@@ -185,7 +239,18 @@ static int policy_check(struct popts *o)
 	ctx.lang = o->lang;
 	ctx.path = o->path ? o->path : strcmp(o->args[0], "-") ? o->args[0] : NULL;
 	pol_result_init(&r);
-	st = pol_bundle_check(b, &ctx, text, len, &r, &e);
+	st = run_check(o, b, &ctx, text, len, &r, &e);
+	{
+		/* A provenance rule whose corpus is missing or damaged fails
+		 * the check rather than passing it silently. */
+		struct err pe;
+		status_t pst;
+		err_clear(&pe);
+		if ((pst = provenance_take_error(o->prov, &pe))) {
+			st = pst == ST_LIMIT ? ST_LIMIT : pst;
+			e = pe;
+		}
+	}
 	if (st && st != ST_LIMIT) {
 		cli_error_err("policy check", &e);
 		rc = cli_exit_for(st);
@@ -205,7 +270,7 @@ static int policy_check(struct popts *o)
 	}
 	pol_result_release(&r);
 	mem_free(text);
-	pol_bundle_free(b);
+	engine_close(o, b);
 	return rc;
 }
 
@@ -305,7 +370,11 @@ static int test_file(struct pol_bundle *b, const char *path, const char *rel, st
 	ctx.team = o->team;
 	ctx.repo = o->repo;
 	pol_result_init(&r);
-	pol_bundle_check(b, &ctx, text, len, &r, &e);
+	run_check(o, b, &ctx, text, len, &r, &e);
+	if (provenance_take_error(o->prov, &e)) {
+		cli_error_err("policy test", &e);
+		fails++;
+	}
 	for (size_t i = 0; i < nx; i++) {
 		int hit = 0;
 		for (size_t k = 0; k < r.n; k++)
@@ -398,13 +467,18 @@ static int policy_test(struct popts *o)
 		cli_error_err("policy test", &e);
 		return cli_exit_for(st) == EXIT_OK ? EXIT_DATA : cli_exit_for(st);
 	}
+	if ((st = engine_open(o, b, &e))) {
+		pol_bundle_free(b);
+		cli_error_err("policy test", &e);
+		return cli_exit_for(st);
+	}
 	snprintf(tests, sizeof tests, "%s/tests", o->args[0]);
 	if (test_dir(b, tests, "", o, &files, &failed, 0) < 0 || !files) {
-		pol_bundle_free(b);
+		engine_close(o, b);
 		cli_error("policy test", "no test files under %s", tests);
 		return EXIT_FAIL;
 	}
-	pol_bundle_free(b);
+	engine_close(o, b);
 	printf("%d files: %d passed, %d failed\n", files, files - failed, failed);
 	return failed ? EXIT_FAIL : EXIT_OK;
 }
@@ -448,13 +522,13 @@ int cmd_policy(struct cli *cli, int argc, char **argv)
 	struct popts *o;
 	int rc;
 
-	(void)cli;
 	if (argc < 2)
 		return usage("missing subcommand (lint, check, test, sign, keygen)");
 	o = mem_calloc(1, sizeof *o);
 	if (!o)
 		return EXIT_IO;
 	rc = parse(o, argc, argv);
+	o->data_dir = cli->data_dir;	/* after parse, which zeroes o */
 	if (rc < 0) {
 		const char *sub = argv[1];
 		if (!strcmp(sub, "lint"))

@@ -145,6 +145,20 @@ static const struct command commands[] = {
 	  "--trusted-key PUB         a public key (file from keygen) signatures must use\n"
 	  "--no-hyperscan            match regex rules with PCRE2 alone\n"
 	  "See docs/POLICY.md for the bundle format.\n" },
+	{ "provenance", cmd_provenance, "index reference corpora for provenance rules",
+	  "usage: airlock provenance index --name NAME --licence LABEL PATH...\n"
+	  "       airlock provenance list\n"
+	  "\n"
+	  "index   build the reference corpus NAME (files under each PATH; hidden\n"
+	  "        entries, symlinks and binary files skipped) into\n"
+	  "        <data>/provenance/NAME.*, labelled with LABEL (e.g. GPL-3.0-only);\n"
+	  "        kept apart from the organisation's own index, rebuilt whole\n"
+	  "list    the corpora built so far\n"
+	  "\n"
+	  "A policy rule `kind: provenance` with `corpus: NAME` reports generated\n"
+	  "code that copies at least min_chars (150) characters or min_lines (10)\n"
+	  "lines of the corpus, whitespace-normalised, naming file, line and licence.\n"
+	  "See docs/POLICY.md.\n" },
 	{ "model", cmd_model, "describe, synthesise or import a GGUF model",
 	  "usage: airlock model info FILE [--sha256]\n"
 	  "       airlock model synth --arch llama|qwen2 --layers N --dim D --heads H\n"
