@@ -326,7 +326,8 @@ status_t ctx_ngram_build_corpus(const char *const *roots, size_t n_roots,
  * counts normalised bytes). Candidates are found by probing windows at a
  * stride of half the shortest qualifying length, so text without long
  * overlaps costs a few suffix-array steps per stride. Stops with ST_LIMIT
- * after a bounded amount of work (about 64 M comparisons); ST_NOMEM.
+ * after a bounded amount of work (about 64 M comparisons) and refuses
+ * texts over 64 MiB with ST_LIMIT; ST_NOMEM.
  */
 status_t ctx_ngram_overlaps(const struct ctx_ngram *g, const char *text,
 			    size_t len, size_t min_chars, int min_lines,

@@ -450,6 +450,7 @@ status_t ctx_ngram_complete(const struct ctx_ngram *g, const char *prefix,
 #define CORPUS_MAX_FILE ((size_t)16 << 20)
 #define CORPUS_MAX_DEPTH 64
 #define OVERLAP_BUDGET ((uint64_t)64 << 20)
+#define OVERLAP_MAX_TEXT ((size_t)64 << 20)
 
 static int is_blank(uint8_t c)
 {
@@ -751,6 +752,8 @@ status_t ctx_ngram_overlaps(const struct ctx_ngram *g, const char *text,
 
 	if (!g || !g->n || !len || (!min_chars && min_lines <= 0))
 		return ST_OK;
+	if (len > OVERLAP_MAX_TEXT)
+		return ST_LIMIT;	/* the offset map alone would be 8 x len */
 	buf_init(&nb, 0);
 	if (g->normalised) {
 		offs = mem_alloc_array(len + 1, sizeof *offs);
