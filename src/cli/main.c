@@ -21,6 +21,39 @@ static const struct command commands[] = {
 	  "        (default, file or environment)\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: airlock help [COMMAND]\n" },
+	{ "serve", cmd_serve, "run the HTTP server (OpenAI and llama.cpp APIs)",
+	  "usage: airlock serve [--model FILE] [--listen ADDR] [--no-prompt-cache]\n"
+	  "\n"
+	  "Serves POST /v1/completions, /v1/chat/completions, /infill, GET /v1/models,\n"
+	  "/v1/status, /healthz, /readyz and the admin routes /v1/admin/*. Every route\n"
+	  "but the health checks needs 'Authorization: Bearer TOKEN' (airlock token create).\n"
+	  "\n"
+	  "--model FILE      GGUF model (default: model.path; none: completions answer\n"
+	  "                  503 'no model loaded')\n"
+	  "--listen ADDR     address:port, e.g. 127.0.0.1:8080 or [::1]:8080 (default:\n"
+	  "                  server.listen); port 0 picks a free port, printed at start\n"
+	  "--no-prompt-cache never reuse a slot's KV cache (for measurements)\n"
+	  "\n"
+	  "TLS: set server.tls_cert and server.tls_key. Limits: server.* in the config\n"
+	  "(airlock config show). Stops on SIGINT or SIGTERM.\n" },
+	{ "team", cmd_team, "add or list teams",
+	  "usage: airlock team add NAME [--max-concurrent N] [--tokens-per-minute N]\n"
+	  "       airlock team list\n"
+	  "\n"
+	  "Limits of 0 use the server's defaults (server.team_max_concurrent,\n"
+	  "server.team_tokens_per_minute).\n" },
+	{ "token", cmd_token, "create, revoke or list API tokens",
+	  "usage: airlock token create --user USER [--expires 30d]\n"
+	  "       airlock token revoke ID\n"
+	  "       airlock token list\n"
+	  "\n"
+	  "create prints the new token once on stdout; only its SHA-256 is stored.\n"
+	  "Durations: 30d, 12h, 90m, 3600s.\n" },
+	{ "user", cmd_user, "add or list users",
+	  "usage: airlock user add NAME [--team TEAM] [--role admin|member]\n"
+	  "       airlock user list\n"
+	  "\n"
+	  "The role is member unless given; admins may use the /v1/admin routes.\n" },
 	{ "version", cmd_version, "print version, revision, build flags, CPU features",
 	  "usage: airlock version\n" },
 };
