@@ -1,0 +1,391 @@
+/*
+ * forward.c - the forward pass of the llama and qwen2 architectures over a
+ * batch of tokens of one sequence, with its KV cache.
+ *
+ * Per layer: RMSNorm -> Q, K, V projections (+ biases for qwen2) -> RoPE
+ * (interleaved pairs for llama, NeoX halves for qwen2) -> K, V stored in
+ * the cache -> causal grouped-query attention -> output projection ->
+ * residual; RMSNorm -> SwiGLU FFN -> residual. Then the final norm and the
+ * output matrix (the token embedding when tied).
+ *
+ * Everything the pass touches is allocated in mdl_ctx_new: the cache, the
+ * activations for a batch of up to n_batch tokens, and per-thread rows.
+ * Work is split over core's thread pool: matrix products by output rows,
+ * attention by (token, head) pairs.
+ *
+ * Matrix products go through quant.h's mdl_matmul, which converts the
+ * activations to each weight type's vec_dot type as ggml's CPU backend
+ * does, so that logits compare tightly with llama.cpp.
+ */
+#include "model/model_int.h"
+#include "model/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* The context                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Small per-layer vectors converted to f32 once. */
+struct layer_vecs {
+	float *attn_norm, *ffn_norm;	/* (n_embd) */
+	float *bq, *bk, *bv;		/* (q_dim), (kv_dim), (kv_dim) or NULL */
+};
+
+struct mdl_ctx {
+	struct mdl_model *m;
+	struct tpool *pool;
+	int n_ctx;		/* positions in the cache */
+	int n_batch;		/* tokens per internal batch */
+	int n_threads;
+	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
+	int max_in;		/* widest matrix input (max(n_embd, n_ff, q_dim)) */
+
+	float *k_cache;		/* (n_layer, n_ctx, kv_dim) */
+	float *v_cache;		/* (n_layer, n_ctx, kv_dim) */
+
+	float *x;		/* (n_batch, n_embd) residual stream */
+	float *xb;		/* (n_batch, max(n_embd, q_dim)) normed input / attention out */
+	float *q;		/* (n_batch, q_dim) */
+	float *k, *v;		/* (n_batch, kv_dim) */
+	float *hb, *hb2;	/* (n_batch, n_ff) */
+	float *ob;		/* (n_batch, n_embd) projection outputs */
+	void *mm_scratch;	/* mm_scratch_size bytes for mdl_matmul */
+	float *att;		/* (n_threads, n_ctx) attention scores */
+	float *rope_inv;	/* (rope_dim / 2) inverse frequencies incl. factors */
+	float *out_norm;	/* (n_embd) */
+	struct layer_vecs *lv;	/* (n_layer) */
+	float *vec_mem;		/* backing store of lv */
+};
+
+static float *alloc_f(size_t n, status_t *st)
+{
+	if (*st)
+		return NULL;
+	float *p = mem_alloc_array(n ? n : 1, sizeof(float));
+	if (!p)
+		*st = ST_NOMEM;
+	return p;
+}
+
+static size_t scratch_max(size_t cur, const struct mdl_tensor *w, size_t n_tok)
+{
+	size_t need = mdl_matmul_scratch_size((int)w->type, w->ne[0], (int64_t)n_tok);
+	return need > cur ? need : cur;
+}
+
+static status_t vec_load(const struct mdl_tensor *t, float **dst, float **mem)
+{
+	if (!t) {
+		*dst = NULL;
+		return ST_OK;
+	}
+	*dst = *mem;
+	*mem += t->ne[0];
+	return mdl__row_to_f32(t->type, t->data, *dst, t->ne[0]);
+}
+
+status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
+		     struct mdl_ctx **out, struct err *e)
+{
+	*out = NULL;
+	const struct mdl_hparams *hp = &m->hp;
+	if (n_ctx <= 0 || n_ctx > (1 << 20))
+		return err_set(e, ST_INVAL, "model: context size %d out of range 1..%d", n_ctx, 1 << 20);
+	struct mdl_ctx *c = mem_calloc(1, sizeof *c);
+	if (!c)
+		return err_set(e, ST_NOMEM, "model: out of memory");
+	c->m = m;
+	c->n_ctx = n_ctx;
+	c->n_batch = n_ctx < 64 ? n_ctx : 64;
+	c->q_dim = hp->n_head * hp->head_dim;
+	c->kv_dim = hp->n_head_kv * hp->head_dim;
+	c->max_in = hp->n_embd;
+	if (hp->n_ff > c->max_in)
+		c->max_in = hp->n_ff;
+	if (c->q_dim > c->max_in)
+		c->max_in = c->q_dim;
+	c->pool = tpool_new(n_threads);
+	if (!c->pool) {
+		mem_free(c);
+		return err_set(e, ST_NOMEM, "model: cannot start threads");
+	}
+	c->n_threads = tpool_size(c->pool);
+	status_t st = ST_OK;
+	size_t B = (size_t)c->n_batch, L = (size_t)hp->n_layer;
+	size_t cache = L * (size_t)n_ctx * (size_t)c->kv_dim;
+	c->k_cache = alloc_f(cache, &st);
+	c->v_cache = alloc_f(cache, &st);
+	c->x = alloc_f(B * hp->n_embd, &st);
+	c->xb = alloc_f(B * (size_t)(c->q_dim > hp->n_embd ? c->q_dim : hp->n_embd), &st);
+	c->q = alloc_f(B * c->q_dim, &st);
+	c->k = alloc_f(B * c->kv_dim, &st);
+	c->v = alloc_f(B * c->kv_dim, &st);
+	c->hb = alloc_f(B * hp->n_ff, &st);
+	c->hb2 = alloc_f(B * hp->n_ff, &st);
+	c->ob = alloc_f(B * hp->n_embd, &st);
+	c->att = alloc_f((size_t)c->n_threads * n_ctx, &st);
+	c->rope_inv = alloc_f((size_t)hp->rope_dim / 2, &st);
+	c->out_norm = alloc_f((size_t)hp->n_embd, &st);
+	size_t per_layer = 2 * (size_t)hp->n_embd + (size_t)c->q_dim + 2 * (size_t)c->kv_dim;
+	c->vec_mem = alloc_f(L * per_layer, &st);
+	if (!st && !(c->lv = mem_calloc(L, sizeof *c->lv)))
+		st = ST_NOMEM;
+	size_t scratch = 0;
+	const struct mdl_tensor *mats[] = { m->output };
+	for (size_t i = 0; i < 1; i++)
+		scratch = scratch_max(scratch, mats[i], B);
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct mdl_layer *Ly = &m->layers[l];
+		const struct mdl_tensor *lm[] = { Ly->wq, Ly->wk, Ly->wv, Ly->wo,
+						  Ly->ffn_gate, Ly->ffn_up, Ly->ffn_down };
+		for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++)
+			scratch = scratch_max(scratch, lm[i], B);
+	}
+	if (!st && scratch && !(c->mm_scratch = mem_alloc(scratch)))
+		st = ST_NOMEM;
+	if (st) {
+		mdl_ctx_free(c);
+		return err_set(e, ST_NOMEM, "model: out of memory for a context of %d positions", n_ctx);
+	}
+	float *mem = c->vec_mem;
+	for (int l = 0; l < hp->n_layer && !st; l++) {
+		const struct mdl_layer *Ly = &m->layers[l];
+		struct layer_vecs *v = &c->lv[l];
+		if ((st = vec_load(Ly->attn_norm, &v->attn_norm, &mem)) ||
+		    (st = vec_load(Ly->ffn_norm, &v->ffn_norm, &mem)) ||
+		    (st = vec_load(Ly->bq, &v->bq, &mem)) ||
+		    (st = vec_load(Ly->bk, &v->bk, &mem)) ||
+		    (st = vec_load(Ly->bv, &v->bv, &mem)))
+			break;
+	}
+	if (!st)
+		st = mdl__row_to_f32(m->output_norm->type, m->output_norm->data, c->out_norm, hp->n_embd);
+	if (st) {
+		mdl_ctx_free(c);
+		return err_set(e, st, "model: cannot convert norm weights");
+	}
+	/* theta_i = pos * freq_scale * base^(-2i/rope_dim) / factor_i */
+	for (int i = 0; i < hp->rope_dim / 2; i++) {
+		double inv = pow(hp->rope_freq_base, -2.0 * i / hp->rope_dim) * hp->rope_freq_scale;
+		if (m->rope_freqs) {
+			float f;
+			memcpy(&f, (const uint8_t *)m->rope_freqs->data + 4 * i, 4);
+			inv /= f;
+		}
+		c->rope_inv[i] = (float)inv;
+	}
+	*out = c;
+	return ST_OK;
+}
+
+void mdl_ctx_free(struct mdl_ctx *c)
+{
+	if (!c)
+		return;
+	tpool_free(c->pool);
+	float **bufs[] = { &c->k_cache, &c->v_cache, &c->x, &c->xb, &c->q, &c->k, &c->v,
+			   &c->hb, &c->hb2, &c->ob, &c->att,
+			   &c->rope_inv, &c->out_norm, &c->vec_mem };
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+		mem_free(*bufs[i]);
+	mem_free(c->mm_scratch);
+	mem_free(c->lv);
+	mem_free(c);
+}
+
+int mdl_ctx_n_ctx(const struct mdl_ctx *c) { return c->n_ctx; }
+
+/* ------------------------------------------------------------------ */
+/* Kernels                                                             */
+/* ------------------------------------------------------------------ */
+
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+	double ss = 0;
+	for (int i = 0; i < n; i++)
+		ss += (double)x[i] * x[i];
+	float scale = (float)(1.0 / sqrt(ss / n + eps));
+	for (int i = 0; i < n; i++)
+		out[i] = x[i] * scale * w[i];
+}
+
+/*
+ * y[t][0..n_out) = W x[t] for t < n_tok, x and y packed (row strides the
+ * input and output widths of W).
+ */
+static status_t matmul(struct mdl_ctx *c, const struct mdl_tensor *w, const float *x,
+		       float *y, int n_tok)
+{
+	mdl_matmul(c->pool, (int)w->type, w->data, w->ne[1], w->ne[0], x, n_tok, y,
+		   c->mm_scratch);
+	return ST_OK;
+}
+
+/* Rotates pairs of one head vector in place at position pos. */
+static void rope(const struct mdl_ctx *c, float *v, int pos)
+{
+	const struct mdl_hparams *hp = &c->m->hp;
+	int half = hp->rope_dim / 2;
+	for (int i = 0; i < half; i++) {
+		float theta = (float)pos * c->rope_inv[i];
+		float cs = cosf(theta), sn = sinf(theta);
+		int a = hp->rope_neox ? i : 2 * i;
+		int b = hp->rope_neox ? i + half : 2 * i + 1;
+		float x0 = v[a], x1 = v[b];
+		v[a] = x0 * cs - x1 * sn;
+		v[b] = x0 * sn + x1 * cs;
+	}
+}
+
+struct attn_job {
+	struct mdl_ctx *c;
+	int layer, pos0, n_tok;
+};
+
+/* Items are (token, head) pairs: item = t * n_head + h. */
+static void attn_items(void *arg, size_t begin, size_t end, int worker)
+{
+	struct attn_job *j = arg;
+	struct mdl_ctx *c = j->c;
+	const struct mdl_hparams *hp = &c->m->hp;
+	int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+	float *sc = c->att + (size_t)worker * c->n_ctx;
+	float scale = 1.0f / sqrtf((float)hd);
+	size_t lbase = (size_t)j->layer * c->n_ctx * c->kv_dim;
+	for (size_t it = begin; it < end; it++) {
+		int t = (int)(it / (size_t)hp->n_head), h = (int)(it % (size_t)hp->n_head);
+		int kvh = h / group, n_pos = j->pos0 + t + 1;
+		const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
+		float mx = -INFINITY;
+		for (int p = 0; p < n_pos; p++) {
+			const float *k = c->k_cache + lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
+			float s = 0;
+			for (int i = 0; i < hd; i++)
+				s += q[i] * k[i];
+			s *= scale;
+			sc[p] = s;
+			if (s > mx)
+				mx = s;
+		}
+		double sum = 0;
+		for (int p = 0; p < n_pos; p++) {
+			sc[p] = expf(sc[p] - mx);
+			sum += sc[p];
+		}
+		float inv = (float)(1.0 / sum);
+		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
+		memset(o, 0, (size_t)hd * sizeof *o);
+		for (int p = 0; p < n_pos; p++) {
+			const float *v = c->v_cache + lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
+			float a = sc[p] * inv;
+			for (int i = 0; i < hd; i++)
+				o[i] += a * v[i];
+		}
+	}
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* One batch of n tokens at positions pos..pos+n-1 (n <= n_batch). */
+static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int pos,
+			   float *logits, int all_logits)
+{
+	const struct mdl_model *m = c->m;
+	const struct mdl_hparams *hp = &m->hp;
+	int D = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
+	size_t emb_row = (size_t)(D / mdl_ggml_type_block(m->tok_embd->type) *
+				  mdl_ggml_type_size(m->tok_embd->type));
+	status_t st;
+	for (int t = 0; t < n; t++)
+		if ((st = mdl__row_to_f32(m->tok_embd->type,
+					  (const uint8_t *)m->tok_embd->data + (size_t)tokens[t] * emb_row,
+					  c->x + (size_t)t * D, D)))
+			return st;
+
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct mdl_layer *Ly = &m->layers[l];
+		const struct layer_vecs *lv = &c->lv[l];
+		for (int t = 0; t < n; t++)
+			rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, lv->attn_norm, D, hp->norm_eps);
+		if ((st = matmul(c, Ly->wq, c->xb, c->q, n)) ||
+		    (st = matmul(c, Ly->wk, c->xb, c->k, n)) ||
+		    (st = matmul(c, Ly->wv, c->xb, c->v, n)))
+			return st;
+		size_t lbase = (size_t)l * c->n_ctx * c->kv_dim;
+		for (int t = 0; t < n; t++) {
+			float *q = c->q + (size_t)t * c->q_dim;
+			float *k = c->k + (size_t)t * c->kv_dim;
+			float *v = c->v + (size_t)t * c->kv_dim;
+			if (lv->bq)
+				for (int i = 0; i < c->q_dim; i++)
+					q[i] += lv->bq[i];
+			if (lv->bk)
+				for (int i = 0; i < c->kv_dim; i++)
+					k[i] += lv->bk[i];
+			if (lv->bv)
+				for (int i = 0; i < c->kv_dim; i++)
+					v[i] += lv->bv[i];
+			for (int h = 0; h < hp->n_head; h++)
+				rope(c, q + (size_t)h * hd, pos + t);
+			for (int h = 0; h < hp->n_head_kv; h++)
+				rope(c, k + (size_t)h * hd, pos + t);
+			memcpy(c->k_cache + lbase + (size_t)(pos + t) * c->kv_dim, k, (size_t)c->kv_dim * 4);
+			memcpy(c->v_cache + lbase + (size_t)(pos + t) * c->kv_dim, v, (size_t)c->kv_dim * 4);
+		}
+		struct attn_job aj = { .c = c, .layer = l, .pos0 = pos, .n_tok = n };
+		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);
+		if ((st = matmul(c, Ly->wo, c->xb, c->ob, n)))
+			return st;
+		for (size_t i = 0; i < (size_t)n * D; i++)
+			c->x[i] += c->ob[i];
+
+		for (int t = 0; t < n; t++)
+			rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, lv->ffn_norm, D, hp->norm_eps);
+		if ((st = matmul(c, Ly->ffn_gate, c->xb, c->hb, n)) ||
+		    (st = matmul(c, Ly->ffn_up, c->xb, c->hb2, n)))
+			return st;
+		for (size_t i = 0; i < (size_t)n * F; i++)
+			c->hb[i] = silu(c->hb[i]) * c->hb2[i];
+		if ((st = matmul(c, Ly->ffn_down, c->hb, c->ob, n)))
+			return st;
+		for (size_t i = 0; i < (size_t)n * D; i++)
+			c->x[i] += c->ob[i];
+	}
+
+	int first = all_logits ? 0 : n - 1;
+	for (int t = first; t < n; t++)
+		rmsnorm(c->xb + (size_t)(t - first) * D, c->x + (size_t)t * D, c->out_norm, D, hp->norm_eps);
+	if (!logits)
+		return ST_OK;
+	return matmul(c, m->output, c->xb, logits, n - first);
+}
+
+status_t mdl_eval(struct mdl_ctx *c, const int32_t *tokens, int n, int pos,
+		  float *logits, int all_logits, struct err *e)
+{
+	const struct mdl_hparams *hp = &c->m->hp;
+	if (n <= 0 || pos < 0 || pos > c->n_ctx - n)
+		return err_set(e, ST_INVAL, "model: %d tokens at position %d do not fit a context of %d",
+			       n, pos, c->n_ctx);
+	for (int i = 0; i < n; i++)
+		if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
+			return err_set(e, ST_INVAL, "model: token id %d at index %d out of range 0..%d",
+				       tokens[i], i, hp->n_vocab - 1);
+	for (int done = 0; done < n;) {
+		int b = n - done < c->n_batch ? n - done : c->n_batch;
+		int last = done + b == n;
+		float *out = NULL;
+		if (all_logits)
+			out = logits ? logits + (size_t)done * hp->n_vocab : NULL;
+		else if (last)
+			out = logits;
+		status_t st = eval_batch(c, tokens + done, b, pos + done, out,
+					 all_logits);
+		if (st)
+			return err_set(e, st, "model: evaluation failed");
+		done += b;
+	}
+	return ST_OK;
+}
