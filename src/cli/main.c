@@ -19,6 +19,27 @@ static const struct command commands[] = {
 	  "        errors name file:line:column, exit code 2\n"
 	  "show    print the effective configuration and where each value came from\n"
 	  "        (default, file or environment)\n" },
+	{ "generate", cmd_generate, "run a model on a prompt and stream the text",
+	  "usage: airlock generate -m FILE -p TEXT [--suffix TEXT] [--chat] [-n N]\n"
+	  "                        [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+	  "                        [--repeat-penalty R] [--seed S] [--stop STR]...\n"
+	  "                        [-c N] [-t N] [--ids] [--no-escape]\n"
+	  "\n"
+	  "Streams the generated text (not the prompt) to stdout as it is produced.\n"
+	  "  -p TEXT          prompt; tokenized with BOS and control tokens parsed\n"
+	  "  --suffix TEXT    fill-in-the-middle: -p is the code before the cursor,\n"
+	  "                   TEXT the code after (models with FIM tokens only)\n"
+	  "  --chat           send -p as a user message in the model's chat template\n"
+	  "  -n N             most tokens to generate (default 128)\n"
+	  "  --temp T         temperature, 0 for greedy (default 0.8)\n"
+	  "  --top-k K        default 40 (0: off); --top-p P default 0.95;\n"
+	  "  --min-p P        default 0.05; --repeat-penalty R default 1 (off)\n"
+	  "  --seed S         random seed (default 0); same seed, same output\n"
+	  "  --stop STR       end when STR is generated (not printed); repeatable\n"
+	  "  -c N             context size (default: the model's, at most 4096)\n"
+	  "  -t N             threads (default: all CPUs)\n"
+	  "  --ids            print the generated token ids to stderr at the end\n"
+	  "  --no-escape      take \\n, \\t, \\xHH in TEXT literally\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: airlock help [COMMAND]\n" },
 	{ "model", cmd_model, "describe, synthesise or import a GGUF model",
@@ -66,6 +87,19 @@ static const struct command commands[] = {
 	  "\n"
 	  "create prints the new token once on stdout; only its SHA-256 is stored.\n"
 	  "Durations: 30d, 12h, 90m, 3600s.\n" },
+	{ "tokenize", cmd_tokenize, "show how a model tokenizes a text",
+	  "usage: airlock tokenize -m FILE [--ids] [--no-bos] [--no-parse-special]\n"
+	  "                        [--no-escape] [--show-count] (TEXT | -f FILE)\n"
+	  "\n"
+	  "Prints one line per token, \"    id -> 'piece'\", or with --ids the list of\n"
+	  "ids as llama.cpp's llama-tokenize does (\"[1, 403, 407]\").\n"
+	  "  -m FILE             a GGUF model or vocabulary file\n"
+	  "  --ids               print only the ids\n"
+	  "  --no-bos            do not add BOS (or EOS) even where the model does\n"
+	  "  --no-parse-special  control tokens written in the text stay text\n"
+	  "  --no-escape         take \\n, \\t, \\xHH in TEXT literally\n"
+	  "  --show-count        print the number of tokens at the end\n"
+	  "  -f FILE             read the text from FILE\n" },
 	{ "user", cmd_user, "add or list users",
 	  "usage: airlock user add NAME [--team TEAM] [--role admin|member]\n"
 	  "       airlock user list\n"

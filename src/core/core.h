@@ -293,8 +293,21 @@ status_t file_write_atomic(const char *path, const void *data, size_t len,
 			   unsigned mode, struct err *e);
 /* Creates dir and its parents (like mkdir -p) with the given mode. */
 status_t file_mkdirs(const char *dir, unsigned mode, struct err *e);
-/* Writes all n bytes, retrying on EINTR and short writes. */
+/*
+ * Writes all n bytes, retrying on EINTR and short writes. Returns ST_LIMIT
+ * for a full disk (ENOSPC, EDQUOT), ST_IO otherwise.
+ */
 status_t file_write_full(int fd, const void *p, size_t n);
+/* fsync(fd), with the same fault injection as writes. */
+status_t file_sync(int fd);
+/*
+ * Fault injection for tests: after n more successful file_write_full /
+ * file_sync calls, each fails with errno err (e.g. ENOSPC, EIO); with
+ * torn != 0 a failing write first writes half of its bytes, as a crash or
+ * full disk mid-write would. file_io_fail_reset() turns it off.
+ */
+void file_io_fail_after(long n, int err, int torn);
+void file_io_fail_reset(void);
 /* Reads up to n bytes, retrying on EINTR; *got is what was read. */
 status_t file_read_full(int fd, void *p, size_t n, size_t *got);
 

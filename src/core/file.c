@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -25,9 +26,56 @@ static status_t errno_status(int err)
 	}
 }
 
+/* Write fault injection: -1 = off; else successful calls left. */
+static atomic_long io_countdown = -1;
+static atomic_int io_errno, io_torn;
+
+void file_io_fail_after(long n, int err, int torn)
+{
+	atomic_store(&io_errno, err);
+	atomic_store(&io_torn, torn);
+	atomic_store(&io_countdown, n < 0 ? 0 : n);
+}
+
+void file_io_fail_reset(void)
+{
+	atomic_store(&io_countdown, -1);
+}
+
+/* Returns the errno to fail this call with, or 0 to go ahead. */
+static int io_should_fail(void)
+{
+	long c = atomic_load(&io_countdown);
+
+	while (c > 0) {
+		if (atomic_compare_exchange_weak(&io_countdown, &c, c - 1))
+			return 0;
+	}
+	return c == 0 ? atomic_load(&io_errno) : 0;
+}
+
+status_t file_sync(int fd)
+{
+	int err = io_should_fail();
+
+	if (err)
+		return errno = err, errno_status(err);
+	if (fsync(fd) != 0)
+		return errno_status(errno);
+	return ST_OK;
+}
+
 status_t file_write_full(int fd, const void *p, size_t n)
 {
 	const char *c = p;
+	int err = io_should_fail();
+
+	if (err) {
+		if (atomic_load(&io_torn) && n > 1 && write(fd, c, n / 2) < 0)
+			err = errno;
+		errno = err;
+		return errno_status(err);
+	}
 
 	while (n) {
 		ssize_t w = write(fd, c, n);
@@ -189,8 +237,8 @@ status_t file_write_atomic(const char *path, const void *data, size_t len,
 	s = file_write_full(fd, data, len);
 	if (s == ST_OK && fchmod(fd, mode) != 0)
 		s = errno_status(errno);
-	if (s == ST_OK && fsync(fd) != 0)
-		s = errno_status(errno);
+	if (s == ST_OK)
+		s = file_sync(fd);
 	if (close(fd) != 0 && s == ST_OK)
 		s = errno_status(errno);
 	if (s != ST_OK) {

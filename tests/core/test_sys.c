@@ -1,6 +1,7 @@
 /* test_sys.c - core: files, logging, thread pool, SQLite store. */
 #include "harness.h"
 
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -58,6 +59,34 @@ static void test_file_atomic_and_map(void **state)
 	assert_int_equal(stat(sub, &st), 0);
 	snprintf(sub, sizeof sub, "%s/nodir/f", dir);
 	TH_ST(file_write_atomic(sub, "x", 1, 0600, &e), ST_NOTFOUND);
+	th_tmpdir_cleanup();
+}
+
+static void test_file_io_faults(void **state)
+{
+	const char *dir = th_tmpdir();
+	char path[4096];
+	char *data;
+	size_t len;
+	struct err e;
+
+	(void)state;
+	snprintf(path, sizeof path, "%s/f", dir);
+	TH_OK(file_write_atomic(path, "old", 3, 0644, &e));
+	/* A full disk during the write: error, and the old file is intact. */
+	file_io_fail_after(0, ENOSPC, 1);
+	TH_ST(file_write_atomic(path, "new contents", 12, 0644, &e), ST_LIMIT);
+	file_io_fail_reset();
+	TH_OK(file_read_all(path, 100, &data, &len, &e));
+	assert_string_equal(data, "old");
+	mem_free(data);
+	/* The fsync fails (the write before it succeeds). */
+	file_io_fail_after(1, EIO, 0);
+	TH_ST(file_write_atomic(path, "new", 3, 0644, &e), ST_IO);
+	file_io_fail_reset();
+	TH_OK(file_read_all(path, 100, &data, &len, &e));
+	assert_string_equal(data, "old");
+	mem_free(data);
 	th_tmpdir_cleanup();
 }
 
@@ -202,6 +231,7 @@ int run_core_sys_tests(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_file_read_all),
 		cmocka_unit_test(test_file_atomic_and_map),
+		cmocka_unit_test(test_file_io_faults),
 		cmocka_unit_test(test_log_formats),
 		cmocka_unit_test(test_tpool),
 		cmocka_unit_test(test_db_migrate),
