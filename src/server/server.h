@@ -202,6 +202,20 @@ struct srv_backend_ops {
 				size_t n, struct vec *out, struct err *e);
 	/* Releases impl; called once by srv_backend_release. */
 	void (*free)(void *impl);
+
+	/*
+	 * Optional per-request sampler (all four or none). Without them the
+	 * scheduler's own sampler is used (greedy, temperature, top-p).
+	 * sampler_new: *out is the sampler, freed with sampler_free.
+	 * sampler_sample: picks *tok from n_vocab logits (not modified).
+	 * sampler_accept: records an emitted token (penalty windows).
+	 */
+	status_t (*sampler_new)(void *impl, float temperature, float top_p,
+				uint64_t seed, void **out, struct err *e);
+	status_t (*sampler_sample)(void *impl, void *smp, const float *logits,
+				   int32_t *tok, struct err *e);
+	void (*sampler_accept)(void *impl, void *smp, int32_t tok);
+	void (*sampler_free)(void *impl, void *smp);
 };
 
 struct srv_backend {

@@ -133,7 +133,8 @@ struct slot {
 	int32_t n_past;			/* of them, with KV computed */
 	int32_t n_prompt;		/* prompt length of job */
 	uint64_t last_used;		/* step counter at last use */
-	struct srv_rng rng;
+	struct srv_rng rng;		/* the scheduler's own sampler */
+	void *smp;			/* the backend's sampler, if it has one */
 	struct srv_textproc tp;
 	struct buf piece;		/* scratch: bytes of one token */
 	struct buf out;			/* scratch: text released this step */
@@ -265,6 +266,9 @@ static void slot_finish(struct srv_sched *s, struct slot *sl, enum srv_finish f,
 {
 	job_finish(s, sl->job, sl->acct, f, e, &sl->tp);
 	srv__textproc_release(&sl->tp);
+	if (sl->smp)
+		s->b->ops->sampler_free(s->b->impl, sl->smp);
+	sl->smp = NULL;
 	sl->job = NULL;
 	sl->acct = NULL;
 	/* Generated tokens past n_past have no KV; the cache ends there. */
@@ -379,6 +383,17 @@ static void admit(struct srv_sched *s)
 		sl->last_used = ++s->clock;
 		srv__rng_seed(&sl->rng, j->seed);
 		srv__textproc_init(&sl->tp, (const char *const *)j->stop, j->n_stop);
+		sl->smp = NULL;
+		if (s->b->ops->sampler_new) {
+			struct err e;
+			err_clear(&e);
+			if (s->b->ops->sampler_new(s->b->impl, j->temperature, j->top_p,
+						   j->seed, &sl->smp, &e) != ST_OK) {
+				sl->smp = NULL;
+				slot_finish(s, sl, SRV_FINISH_ERROR, &e);
+				continue;
+			}
+		}
 		s->st.prompt_tokens_cached += (uint64_t)lcp;
 		pthread_mutex_lock(&j->mu);
 		j->state = SRV_JOB_RUNNING;
@@ -466,12 +481,23 @@ static void slot_token(struct srv_sched *s, struct slot *sl)
 {
 	struct srv_job *j = sl->job;
 	float *logits = s->logits + (size_t)(sl - s->slots) * (size_t)s->b->n_vocab;
-	int32_t tok;
+	int32_t tok = 0;
 	int eog;
 	status_t st = ST_OK;
+	struct err se;
 
-	tok = srv__sample(logits, s->b->n_vocab, j->temperature, j->top_p,
-			  &sl->rng, s->scratch);
+	if (sl->smp) {
+		err_clear(&se);
+		if (s->b->ops->sampler_sample(s->b->impl, sl->smp, logits, &tok,
+					      &se) != ST_OK) {
+			slot_finish(s, sl, SRV_FINISH_ERROR, &se);
+			return;
+		}
+		s->b->ops->sampler_accept(s->b->impl, sl->smp, tok);
+	} else {
+		tok = srv__sample(logits, s->b->n_vocab, j->temperature, j->top_p,
+				  &sl->rng, s->scratch);
+	}
 	eog = s->b->ops->token_is_eog(s->b->impl, tok);
 	buf_reset(&sl->out);
 	if (!eog) {

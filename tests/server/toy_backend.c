@@ -123,8 +123,15 @@ static void toy_free(void *impl)
 	mem_free(t);
 }
 
+/* No sampler ops: the scheduler's own sampler is what these tests cover. */
 static const struct srv_backend_ops toy_ops = {
-	toy_eval, toy_tokenize, toy_piece, toy_is_eog, toy_fim, toy_chat, toy_free,
+	.eval = toy_eval,
+	.tokenize = toy_tokenize,
+	.token_piece = toy_piece,
+	.token_is_eog = toy_is_eog,
+	.prompt_fim = toy_fim,
+	.prompt_chat = toy_chat,
+	.free = toy_free,
 };
 
 status_t toy_backend_init(struct srv_backend *b, const struct toy_opts *o)
