@@ -12,7 +12,10 @@
  */
 #include "server/server_int.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <microhttpd.h>
 
@@ -419,6 +422,18 @@ static int start_stream(struct srv_rctx *r, const struct gen *g,
 	if (!resp) {
 		stream_free(st);
 		return MHD_NO;
+	}
+	{
+		/*
+		 * Events are small writes spaced by token steps: without
+		 * TCP_NODELAY, Nagle's algorithm and the client's delayed ACK
+		 * hold each one back by tens of milliseconds.
+		 */
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(r->c, MHD_CONNECTION_INFO_CONNECTION_FD);
+		int one = 1;
+		if (ci)
+			setsockopt(ci->connect_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	}
 	MHD_add_response_header(resp, "Content-Type", "text/event-stream");
 	MHD_add_response_header(resp, "Cache-Control", "no-cache");
