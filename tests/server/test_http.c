@@ -743,6 +743,38 @@ static void test_team_quota(void **state)
 	fix_stop(&f);
 }
 
+/* The request deadline ends a generation: 504 whole, an error event streamed. */
+static void test_deadline(void **state)
+{
+	struct toy_opts to = { .n_slots = 2, .n_ctx = 4096, .step_us = 2000 };
+	struct srv_options so;
+	struct resp r;
+	struct fix f;
+	char *ev[4096];
+	size_t n;
+
+	(void)state;
+	srv_options_default(&so);
+	so.request_timeout_ms = 150;
+	fix_start(&f, &to, &so);
+	req(f.port, "POST", "/v1/completions", f.admin,
+	    "{\"prompt\":\"a\",\"max_tokens\":4000}", &r);
+	assert_error(&r, 504, "timeout");
+	buf_release(&r.body);
+	req(f.port, "POST", "/v1/chat/completions", f.admin,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
+	    "\"max_tokens\":4000,\"stream\":true}", &r);
+	assert_int_equal(r.status, 200);
+	n = sse_split(buf_cstr(&r.body), ev, 4096);
+	assert_true(n >= 1);
+	assert_non_null(strstr(ev[n - 1], "\"error\""));
+	assert_non_null(strstr(ev[n - 1], "\"code\":\"timeout\""));
+	sse_free(ev, n);
+	buf_release(&r.body);
+	wait_field(&f, "slots_busy", 0);
+	fix_stop(&f);
+}
+
 int run_server_http_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -754,6 +786,7 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_prompt_cache),
 		cmocka_unit_test(test_queue_and_disconnect),
 		cmocka_unit_test(test_team_quota),
+		cmocka_unit_test(test_deadline),
 	};
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests_name("server_http", tests, NULL, NULL);

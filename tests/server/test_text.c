@@ -300,6 +300,35 @@ static void test_request_good(void **state)
 	srv__request_release(&q);
 }
 
+/* Every allocation of a parse may fail: the parser reports it, leaks
+ * nothing (ASan) and never crashes. */
+static void test_request_alloc_failures(void **state)
+{
+	const char *body =
+		"{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"a\"}]}],"
+		"\"stop\":[\"x\",\"y\"],\"max_tokens\":3}";
+	int ok = 0;
+
+	(void)state;
+	for (long n = 0; n < 200 && !ok; n++) {
+		struct srv_request q;
+		char param[64];
+		struct err e;
+		status_t st;
+
+		mem_fail_after(n, 1);
+		st = srv__request_parse(SRV_EP_CHAT, body, strlen(body), &q, param,
+					sizeof param, &e);
+		mem_fail_reset();
+		if (st == ST_OK)
+			ok = 1;
+		else
+			assert_int_equal(st, ST_NOMEM);
+		srv__request_release(&q);
+	}
+	assert_true(ok);
+}
+
 int run_server_text_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -310,6 +339,7 @@ int run_server_text_tests(void)
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_request_bad),
 		cmocka_unit_test(test_request_good),
+		cmocka_unit_test(test_request_alloc_failures),
 	};
 	return cmocka_run_group_tests_name("server_text", tests, NULL, NULL);
 }
