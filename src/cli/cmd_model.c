@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -111,7 +112,7 @@ static int model_info(int argc, char **argv)
 		}
 	}
 	printf("%-16s %lld (%.2f M)\n", "parameters", (long long)params, params / 1e6);
-	printf("%-16s", "tensor types");
+	printf("%-16s%s", "tensor types", mdl_gguf_n_tensors(g) ? "" : " (none)");
 	for (int t = 0; t < 64; t++)
 		if (count[t])
 			printf(" %s x%lld (%.1f MiB)", mdl_ggml_type_name((uint32_t)t),
@@ -181,6 +182,19 @@ static int int_arg(const char *opt, const char *v, int64_t lo, int64_t hi, int *
 	return 1;
 }
 
+static int float_arg(const char *opt, const char *v, double *out)
+{
+	char *end;
+	errno = 0;
+	double d = v ? strtod(v, &end) : 0;
+	if (!v || !*v || *end || errno || !(d > 0) || d > 1e12) {
+		cli_error("model synth", "%s needs a positive number", opt);
+		return 0;
+	}
+	*out = d;
+	return 1;
+}
+
 static int model_synth(int argc, char **argv)
 {
 	struct mdl_synth_params p = { .arch = NULL, .type = MDL_TYPE_F32, .tied_output = -1 };
@@ -203,6 +217,10 @@ static int model_synth(int argc, char **argv)
 			ok = int_arg(a, v, 1, 1 << 20, &p.n_ff);
 		else if (!strcmp(a, "--ctx"))
 			ok = int_arg(a, v, 1, 1 << 24, &p.n_ctx);
+		else if (!strcmp(a, "--rope-base"))
+			ok = float_arg(a, v, &p.rope_base);
+		else if (!strcmp(a, "--rope-scale"))
+			ok = float_arg(a, v, &p.rope_scale);
 		else if (!strcmp(a, "--vocab-from"))
 			p.vocab_from = v;
 		else if (!strcmp(a, "-o") || !strcmp(a, "--output"))
@@ -222,6 +240,9 @@ static int model_synth(int argc, char **argv)
 			takes = 0;
 		} else if (!strcmp(a, "--untied")) {
 			p.tied_output = 0;
+			takes = 0;
+		} else if (!strcmp(a, "--rope-freqs")) {
+			p.rope_freqs = 1;
 			takes = 0;
 		} else {
 			cli_error("model synth", "unknown option '%s'", a);

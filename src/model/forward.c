@@ -42,8 +42,10 @@ struct mdl_ctx {
 	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
 	int max_in;		/* widest matrix input (max(n_embd, n_ff, q_dim)) */
 
-	float *k_cache;		/* (n_layer, n_ctx, kv_dim) */
-	float *v_cache;		/* (n_layer, n_ctx, kv_dim) */
+	int kv_f16;		/* cache elements: 1 f16 (uint16_t), 0 f32 */
+	void *k_cache;		/* (n_layer, n_ctx, kv_dim) */
+	void *v_cache;		/* (n_layer, n_ctx, kv_dim) */
+	float *kv_tmp;		/* (n_threads, 3 * head_dim) f16 rows converted */
 
 	float *x;		/* (n_batch, n_embd) residual stream */
 	float *xb;		/* (n_batch, max(n_embd, q_dim)) normed input / attention out */
@@ -89,16 +91,29 @@ static status_t vec_load(const struct mdl_tensor *t, float **dst, float **mem)
 status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
 		     struct mdl_ctx **out, struct err *e)
 {
+	struct mdl_ctx_params p = { .n_ctx = n_ctx, .n_threads = n_threads };
+	return mdl_ctx_new_params(m, &p, out, e);
+}
+
+status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *prm,
+			    struct mdl_ctx **out, struct err *e)
+{
 	*out = NULL;
 	const struct mdl_hparams *hp = &m->hp;
+	int n_ctx = prm->n_ctx;
 	if (n_ctx <= 0 || n_ctx > (1 << 20))
 		return err_set(e, ST_INVAL, "model: context size %d out of range 1..%d", n_ctx, 1 << 20);
+	if (prm->n_batch < 0 || prm->n_batch > 4096)
+		return err_set(e, ST_INVAL, "model: batch size %d out of range 1..4096", prm->n_batch);
 	struct mdl_ctx *c = mem_calloc(1, sizeof *c);
 	if (!c)
 		return err_set(e, ST_NOMEM, "model: out of memory");
 	c->m = m;
 	c->n_ctx = n_ctx;
-	c->n_batch = n_ctx < 64 ? n_ctx : 64;
+	c->n_batch = prm->n_batch ? prm->n_batch : 256;
+	if (c->n_batch > n_ctx)
+		c->n_batch = n_ctx;
+	c->kv_f16 = prm->kv_f16 != 0;
 	c->q_dim = hp->n_head * hp->head_dim;
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
 	c->max_in = hp->n_embd;
@@ -106,7 +121,7 @@ status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
 		c->max_in = hp->n_ff;
 	if (c->q_dim > c->max_in)
 		c->max_in = c->q_dim;
-	c->pool = tpool_new(n_threads);
+	c->pool = tpool_new(prm->n_threads);
 	if (!c->pool) {
 		mem_free(c);
 		return err_set(e, ST_NOMEM, "model: cannot start threads");
@@ -115,8 +130,15 @@ status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
 	status_t st = ST_OK;
 	size_t B = (size_t)c->n_batch, L = (size_t)hp->n_layer;
 	size_t cache = L * (size_t)n_ctx * (size_t)c->kv_dim;
-	c->k_cache = alloc_f(cache, &st);
-	c->v_cache = alloc_f(cache, &st);
+	if (c->kv_f16) {
+		/* Two f16 per float: half the floats, rounded up. */
+		c->k_cache = alloc_f((cache + 1) / 2, &st);
+		c->v_cache = alloc_f((cache + 1) / 2, &st);
+	} else {
+		c->k_cache = alloc_f(cache, &st);
+		c->v_cache = alloc_f(cache, &st);
+	}
+	c->kv_tmp = alloc_f((size_t)c->n_threads * 3 * hp->head_dim, &st);
 	c->x = alloc_f(B * hp->n_embd, &st);
 	c->xb = alloc_f(B * (size_t)(c->q_dim > hp->n_embd ? c->q_dim : hp->n_embd), &st);
 	c->q = alloc_f(B * c->q_dim, &st);
@@ -185,7 +207,9 @@ void mdl_ctx_free(struct mdl_ctx *c)
 	if (!c)
 		return;
 	tpool_free(c->pool);
-	float **bufs[] = { &c->k_cache, &c->v_cache, &c->x, &c->xb, &c->q, &c->k, &c->v,
+	mem_free(c->k_cache);
+	mem_free(c->v_cache);
+	float **bufs[] = { &c->kv_tmp, &c->x, &c->xb, &c->q, &c->k, &c->v,
 			   &c->hb, &c->hb2, &c->ob, &c->att,
 			   &c->rope_inv, &c->out_norm, &c->vec_mem };
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
@@ -244,6 +268,30 @@ struct attn_job {
 	int layer, pos0, n_tok;
 };
 
+/*
+ * Row p of head kvh of a layer's K or V cache as floats: in place for an
+ * f32 cache, converted into tmp (head_dim floats) for an f16 one.
+ */
+static const float *kv_row(const struct mdl_ctx *c, const void *cache, size_t lbase,
+			   int p, int kvh, float *tmp)
+{
+	int hd = c->m->hp.head_dim;
+	size_t off = lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
+	if (!c->kv_f16)
+		return (const float *)cache + off;
+	const uint16_t *h = (const uint16_t *)cache + off;
+	for (int i = 0; i < hd; i++)
+		tmp[i] = mdl_fp16_to_fp32(h[i]);
+	return tmp;
+}
+
+/* Rounds v through f16 (what ggml does to the other operand of a product
+ * with an f16 cache); identity for an f32 cache. */
+static float kv_round(const struct mdl_ctx *c, float v)
+{
+	return c->kv_f16 ? mdl_fp16_to_fp32(mdl_fp32_to_fp16(v)) : v;
+}
+
 /* Items are (token, head) pairs: item = t * n_head + h. */
 static void attn_items(void *arg, size_t begin, size_t end, int worker)
 {
@@ -252,15 +300,21 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 	const struct mdl_hparams *hp = &c->m->hp;
 	int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
 	float *sc = c->att + (size_t)worker * c->n_ctx;
+	float *qt = c->kv_tmp + (size_t)worker * 3 * hd, *kt = qt + hd, *vt = kt + hd;
 	float scale = 1.0f / sqrtf((float)hd);
 	size_t lbase = (size_t)j->layer * c->n_ctx * c->kv_dim;
 	for (size_t it = begin; it < end; it++) {
 		int t = (int)(it / (size_t)hp->n_head), h = (int)(it % (size_t)hp->n_head);
 		int kvh = h / group, n_pos = j->pos0 + t + 1;
 		const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
+		if (c->kv_f16) {
+			for (int i = 0; i < hd; i++)
+				qt[i] = kv_round(c, q[i]);
+			q = qt;
+		}
 		float mx = -INFINITY;
 		for (int p = 0; p < n_pos; p++) {
-			const float *k = c->k_cache + lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
+			const float *k = kv_row(c, c->k_cache, lbase, p, kvh, kt);
 			float s = 0;
 			for (int i = 0; i < hd; i++)
 				s += q[i] * k[i];
@@ -278,8 +332,8 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
 		memset(o, 0, (size_t)hd * sizeof *o);
 		for (int p = 0; p < n_pos; p++) {
-			const float *v = c->v_cache + lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
-			float a = sc[p] * inv;
+			const float *v = kv_row(c, c->v_cache, lbase, p, kvh, vt);
+			float a = kv_round(c, sc[p] * inv);
 			for (int i = 0; i < hd; i++)
 				o[i] += a * v[i];
 		}
@@ -331,8 +385,17 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int 
 				rope(c, q + (size_t)h * hd, pos + t);
 			for (int h = 0; h < hp->n_head_kv; h++)
 				rope(c, k + (size_t)h * hd, pos + t);
-			memcpy(c->k_cache + lbase + (size_t)(pos + t) * c->kv_dim, k, (size_t)c->kv_dim * 4);
-			memcpy(c->v_cache + lbase + (size_t)(pos + t) * c->kv_dim, v, (size_t)c->kv_dim * 4);
+			size_t at = lbase + (size_t)(pos + t) * c->kv_dim;
+			if (c->kv_f16) {
+				uint16_t *kc = (uint16_t *)c->k_cache + at, *vc = (uint16_t *)c->v_cache + at;
+				for (int i = 0; i < c->kv_dim; i++) {
+					kc[i] = mdl_fp32_to_fp16(k[i]);
+					vc[i] = mdl_fp32_to_fp16(v[i]);
+				}
+			} else {
+				memcpy((float *)c->k_cache + at, k, (size_t)c->kv_dim * 4);
+				memcpy((float *)c->v_cache + at, v, (size_t)c->kv_dim * 4);
+			}
 		}
 		struct attn_job aj = { .c = c, .layer = l, .pos0 = pos, .n_tok = n };
 		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);

@@ -161,18 +161,21 @@ status_t mdl_gguf_writer_add_tensor(struct mdl_gguf_writer *w, const char *name,
 				    uint32_t type, uint32_t n_dims, const int64_t *ne)
 {
 	struct wtensor t = { .type = type, .n_dims = n_dims };
-	if (w->started || n_dims < 1 || n_dims > MDL_MAX_DIMS || !mdl_ggml_type_known(type))
+	/* Bad arguments are refused without spoiling the writer. */
+	if (w->started)
 		return w->st = ST_INVAL;
+	if (n_dims < 1 || n_dims > MDL_MAX_DIMS || !mdl_ggml_type_known(type))
+		return ST_INVAL;
 	int64_t nel = 1;
 	for (uint32_t d = 0; d < MDL_MAX_DIMS; d++) {
 		t.ne[d] = d < n_dims ? ne[d] : 1;
 		if (t.ne[d] <= 0 || nel > INT64_MAX / t.ne[d])
-			return w->st = ST_INVAL;
+			return ST_INVAL;
 		nel *= t.ne[d];
 	}
 	int64_t bs = mdl_ggml_type_block(type);
 	if (t.ne[0] % bs)
-		return w->st = ST_INVAL;
+		return ST_INVAL;
 	t.size = (uint64_t)(nel / bs) * (uint64_t)mdl_ggml_type_size(type);
 	t.offset = w->data_size;
 	w->data_size += (t.size + WRITE_ALIGN - 1) / WRITE_ALIGN * WRITE_ALIGN;

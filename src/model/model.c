@@ -2,8 +2,8 @@
  * model.c - loading a model: reads the hyperparameters of a supported
  * architecture from GGUF metadata, finds its tensors and checks their
  * names, shapes and types, so that the forward pass (forward.c) can trust
- * every pointer it is given. Norm weights and biases are small and copied
- * to f32 here; the big matrices stay memory-mapped.
+ * every pointer it is given. Weights stay memory-mapped; contexts
+ * (forward.c) convert the small norm weights and biases to f32.
  */
 #include "model/model_int.h"
 
@@ -23,7 +23,7 @@ static status_t hp_int(const struct mdl_gguf *g, const char *arch,
 	char key[128];
 	int64_t v;
 	snprintf(key, sizeof key, "%s.%s", arch, suffix);
-	status_t st = mdl_gguf_get_int(g, key, &v, e);
+	status_t st = mdl_gguf_find(g, key) < 0 ? ST_NOTFOUND : mdl_gguf_get_int(g, key, &v, e);
 	if (st == ST_NOTFOUND && def >= 0) {
 		*out = (int)def;
 		return ST_OK;
@@ -46,7 +46,7 @@ static status_t hp_float(const struct mdl_gguf *g, const char *arch,
 	char key[128];
 	double v;
 	snprintf(key, sizeof key, "%s.%s", arch, suffix);
-	status_t st = mdl_gguf_get_float(g, key, &v, e);
+	status_t st = mdl_gguf_find(g, key) < 0 ? ST_NOTFOUND : mdl_gguf_get_float(g, key, &v, e);
 	if (st == ST_NOTFOUND && !required) {
 		*out = (float)def;
 		return ST_OK;

@@ -226,6 +226,9 @@ struct mdl_synth_params {
 	uint64_t seed;
 	const char *vocab_from;	/* GGUF whose tokenizer.ggml.* is copied */
 	int tied_output;	/* qwen2 only: no output.weight */
+	double rope_base;	/* rope.freq_base; 0 picks 10000 (llama), 1e6 (qwen2) */
+	double rope_scale;	/* linear RoPE scaling factor; 0 or 1: none */
+	int rope_freqs;		/* llama only: write rope_freqs.weight (Llama 3 style) */
 };
 
 /*
@@ -286,12 +289,26 @@ int64_t mdl_model_n_params(const struct mdl_model *m);
 const char *mdl_arch_name(enum mdl_arch a);
 
 /*
- * An evaluation context: KV cache for n_ctx positions of one sequence and
- * scratch buffers for batches of up to n_batch tokens, all allocated here
+ * An evaluation context: f32 KV cache for n_ctx positions of one sequence
+ * and scratch buffers for batches of up to 256 tokens, all allocated here
  * once; n_threads workers (<= 0: all CPUs). The model must outlive it.
+ * Errors: ST_INVAL (n_ctx out of 1..2^20), ST_NOMEM. Freed with
+ * mdl_ctx_free (NULL accepted).
  */
 status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
 		     struct mdl_ctx **out, struct err *e);
+
+/* Options of a context; zero-initialise and set what you need. */
+struct mdl_ctx_params {
+	int n_ctx;		/* positions in the KV cache (required) */
+	int n_threads;		/* <= 0: all CPUs */
+	int n_batch;		/* tokens per internal batch; 0: min(n_ctx, 256) */
+	int kv_f16;		/* 1: KV cache in f16 (half the memory and bytes
+				 * read; numbers as llama.cpp's default cache) */
+};
+/* As mdl_ctx_new with all options. */
+status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *p,
+			    struct mdl_ctx **out, struct err *e);
 void mdl_ctx_free(struct mdl_ctx *c);
 int mdl_ctx_n_ctx(const struct mdl_ctx *c);
 

@@ -265,8 +265,16 @@ typedef float (*mdl__vec_dot_fn)(int64_t n, const void *w, const void *x);
 /* Conversion of n activations into the vec_dot type. */
 typedef void (*mdl__quant_act_fn)(const float *x, void *dst, int64_t n);
 
+/*
+ * Dots of one weight row with 4 converted activation rows (x, x + x_stride,
+ * ...), each equal to what the type's vec_dot gives, into out[0..3].
+ */
+typedef void (*mdl__vec_dot_x4_fn)(int64_t n, const void *w, const void *x,
+				   size_t x_stride, float out[4]);
+
 struct mdl__kernels {
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
+	mdl__vec_dot_x4_fn vec_dot_x4[MDL_TYPE_COUNT];	/* optional (NULL) */
 	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */
 };
 

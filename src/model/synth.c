@@ -53,7 +53,7 @@ static uint32_t file_type_of(uint32_t t)
 }
 
 /* How one tensor's values are drawn. */
-enum fill { FILL_MATRIX, FILL_RESID, FILL_NORM, FILL_BIAS, FILL_EMBD, FILL_OUTPUT };
+enum fill { FILL_MATRIX, FILL_RESID, FILL_NORM, FILL_BIAS, FILL_EMBD, FILL_OUTPUT, FILL_ROPE };
 
 struct stensor {
 	char name[64];
@@ -61,6 +61,24 @@ struct stensor {
 	int64_t ne0, ne1;	/* ne1 = 1: a vector */
 	enum fill fill;
 };
+
+/*
+ * The type a matrix with rows of ne0 elements gets when `type` was asked
+ * for: K-types need rows that are multiples of 256, and fall back as
+ * llama.cpp's quantiser does (q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0).
+ * That is what real files of e.g. Qwen2.5-0.5B (width 896) contain.
+ */
+static uint32_t fallback_type(uint32_t type, int64_t ne0)
+{
+	if (ne0 % mdl_type_info((int)type)->block_size == 0)
+		return type;
+	switch (type) {
+	case MDL_TYPE_Q4_K: return MDL_TYPE_Q5_0;
+	case MDL_TYPE_Q5_K: return MDL_TYPE_Q5_1;
+	case MDL_TYPE_Q6_K: return MDL_TYPE_Q8_0;
+	default: return type;
+	}
+}
 
 struct plan {
 	struct stensor *t;
@@ -80,7 +98,7 @@ static status_t plan_add(struct plan *p, const char *name, uint32_t type,
 	}
 	struct stensor *t = &p->t[p->n++];
 	str_copy(t->name, name, sizeof t->name);
-	t->type = ne1 > 1 ? type : MDL_TYPE_F32;	/* vectors stay f32, as in real files */
+	t->type = ne1 > 1 ? fallback_type(type, ne0) : MDL_TYPE_F32;	/* vectors stay f32, as in real files */
 	t->ne0 = ne0;
 	t->ne1 = ne1;
 	t->fill = fill;
@@ -93,6 +111,8 @@ static status_t build_plan(const struct mdl_synth_params *p, int64_t n_vocab,
 	int64_t D = p->n_embd, F = p->n_ff, hd = p->n_embd / p->n_head;
 	int64_t Dq = hd * p->n_head, Dkv = hd * p->n_head_kv;
 	status_t st = plan_add(pl, "token_embd.weight", p->type, D, n_vocab, FILL_EMBD);
+	if (!st && p->rope_freqs)
+		st = plan_add(pl, "rope_freqs.weight", MDL_TYPE_F32, hd / 2, 1, FILL_ROPE);
 	for (int l = 0; l < p->n_layer && !st; l++) {
 		char nm[64];
 #define A_(suffix, a, b, fill)                                           \
@@ -148,10 +168,17 @@ static status_t write_metadata(struct mdl_gguf_writer *w, const struct mdl_synth
 	U32_("feed_forward_length", p->n_ff)
 	U32_("attention.head_count", p->n_head)
 	U32_("attention.head_count_kv", p->n_head_kv)
-	F32_("rope.freq_base", qwen2 ? 1000000.0 : 10000.0)
+	F32_("rope.freq_base", p->rope_base > 0 ? p->rope_base : qwen2 ? 1000000.0 : 10000.0)
 	F32_("attention.layer_norm_rms_epsilon", qwen2 ? 1e-6 : 1e-5)
 	if (!qwen2)
 		U32_("rope.dimension_count", p->n_embd / p->n_head)
+	if (p->rope_scale > 0 && p->rope_scale != 1) {
+		if (!st) {
+			snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+			st = mdl_gguf_writer_set_str(w, key, "linear", 6);
+		}
+		F32_("rope.scaling.factor", p->rope_scale)
+	}
 #undef U32_
 #undef F32_
 	if (!st)
@@ -191,6 +218,14 @@ static void fill_row(const struct stensor *t, int tied, uint64_t *rng, uint64_t 
 	case FILL_NORM:
 		for (int64_t i = 0; i < t->ne0; i++)
 			row[i] = 1.0f + 0.1f * rng_sym(rng);
+		return;
+	case FILL_ROPE:
+		/* Llama 3 style: high frequencies kept, low ones divided by up
+		 * to 8, smoothly in between. */
+		for (int64_t i = 0; i < t->ne0; i++) {
+			float x = t->ne0 > 1 ? (float)i / (float)(t->ne0 - 1) : 0;
+			row[i] = 1.0f + 7.0f * x * x;
+		}
 		return;
 	case FILL_BIAS:
 		a = 0.2f * k;
@@ -240,12 +275,17 @@ status_t mdl_synth_write(const struct mdl_synth_params *p, const char *path,
 	const struct mdl_type_info *ti = mdl_type_info((int)p->type);
 	if (!ti || !ti->is_weight)
 		return err_set(e, ST_INVAL, "synth: tensor type %u cannot hold weights", p->type);
-	if (p->n_embd % ti->block_size || p->n_ff % ti->block_size)
+	const struct mdl_type_info *fb = mdl_type_info((int)fallback_type(p->type, 32));
+	if (p->n_embd % fb->block_size || p->n_ff % fb->block_size)
 		return err_set(e, ST_INVAL,
 			       "synth: dim %d and ffn %d must be multiples of %s's block size %d",
-			       p->n_embd, p->n_ff, ti->name, ti->block_size);
+			       p->n_embd, p->n_ff, fb->name, fb->block_size);
 	if (!p->vocab_from)
 		return err_set(e, ST_INVAL, "synth: a vocabulary file is required");
+	if (p->rope_freqs && qwen2)
+		return err_set(e, ST_INVAL, "synth: rope frequency factors are for llama only");
+	if (p->rope_scale < 0 || p->rope_base < 0)
+		return err_set(e, ST_INVAL, "synth: negative rope base or scale");
 
 	struct mdl_gguf *vocab;
 	status_t st = mdl_gguf_open(p->vocab_from, &vocab, e);
