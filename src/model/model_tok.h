@@ -81,7 +81,7 @@ struct mdl_vocab_spec {
 	size_t n_merges;
 	const char *const *merges;	/* [n_merges] "left right" in rank order (gpt2 only) */
 	const size_t *merge_lens;	/* [n_merges] byte lengths; NULL: strlen */
-	int64_t special[MDL_SPECIAL__COUNT];	/* id, -1 none, MDL_SPEC_UNSET default */
+	int64_t special[MDL_SPECIAL__COUNT];	/* id; -1 none; MDL_SPEC_UNSET: default or found by text */
 	int add_bos, add_eos;		/* -1: the kind's default, else 0 / 1 */
 	int add_space_prefix;		/* -1: the kind's default (SPM: 1) */
 	const char *chat_template;	/* tokenizer.chat_template or NULL */
@@ -95,21 +95,23 @@ void mdl_vocab_spec_init(struct mdl_vocab_spec *s);
 
 /*
  * Builds a vocabulary from arrays. Inconsistent input is ST_CORRUPT with
- * a message naming the token or merge: duplicate or empty token texts,
- * invalid UTF-8 in a token, a merge without a space or naming a token
- * that does not exist, a special id outside [0, n_tokens), an unknown
- * model kind or pre-tokenizer (ST_UNSUPPORTED). *out is freed with
- * mdl_vocab_free.
+ * a message naming the token or merge: duplicate token texts, a merge
+ * without a space or naming (as a part or as its result) a token that
+ * does not exist, an SPM byte token not spelled <0xXX>, a special id
+ * outside [0, n_tokens). An unknown model kind or pre-tokenizer is
+ * ST_UNSUPPORTED. Empty token texts get the placeholder "[EMPTY_<id>]"
+ * (as llama.cpp). *out is freed with mdl_vocab_free.
  */
 status_t mdl_vocab_new(const struct mdl_vocab_spec *spec, struct mdl_vocab **out,
 		       struct err *e);
 /*
  * Reads tokenizer.ggml.* (model, pre, tokens, scores, token_type, merges,
  * *_token_id, add_bos_token, add_eos_token, add_space_prefix) and
- * tokenizer.chat_template from an opened GGUF and builds the vocabulary.
- * Arrays of mismatched lengths or wrong types are ST_CORRUPT naming the
- * key; a missing tokenizer.ggml.model or .tokens is ST_CORRUPT. A special
- * id of 0xFFFFFFFF means "none" (converters write it so).
+ * tokenizer.chat_template from an opened GGUF (borrowed; nothing of it is
+ * kept) and builds the vocabulary. Arrays of mismatched lengths or wrong
+ * types are ST_CORRUPT naming the key; a missing tokenizer.ggml.model or
+ * .tokens is ST_CORRUPT. A special id of 0xFFFFFFFF (converters write it
+ * for "unset") keeps the default; other ids out of range are ST_CORRUPT.
  */
 status_t mdl_vocab_from_gguf(const struct mdl_gguf *g, struct mdl_vocab **out,
 			     struct err *e);
