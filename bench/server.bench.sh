@@ -8,7 +8,7 @@
 #  2. aggregate generated tokens/s: 8 concurrent streams vs 1.
 # The model is synthetic (random weights, DeepSeek-Coder tokenizer), sized
 # so that prompt evaluation dominates as it does with real models.
-# Env: BENCH_DIM (256), BENCH_LAYERS (4), BENCH_THREADS (0: all CPUs).
+# Env: BENCH_DIM (128), BENCH_LAYERS (2), BENCH_THREADS (0: all CPUs).
 set -u
 A=${AIRLOCK:?AIRLOCK must name the airlock binary}
 cd "$(dirname "$0")/.."
@@ -22,7 +22,7 @@ cleanup() { [ -n "$PID" ] && kill "$PID" 2>/dev/null && wait "$PID" 2>/dev/null;
 trap cleanup EXIT
 export AIRLOCK_DATA="$T/data" AIRLOCK_LOG_LEVEL=warn AIRLOCK_MODEL_N_CTX=2048 \
   AIRLOCK_SERVER_SLOTS=8 AIRLOCK_SERVER_THREADS=${BENCH_THREADS:-0}
-DIM=${BENCH_DIM:-256} LAYERS=${BENCH_LAYERS:-4}
+DIM=${BENCH_DIM:-128} LAYERS=${BENCH_LAYERS:-2}
 "$A" model synth --arch llama --layers "$LAYERS" --dim "$DIM" --heads 8 --ffn $((DIM * 3)) \
   --seed 1 --vocab-from "$V" -o "$T/m.gguf" >/dev/null || exit 1
 "$A" user add bench >/dev/null
@@ -35,21 +35,28 @@ start() {
   U="http://127.0.0.1:$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$T/out")"
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null; PID=; }
-json_str() { python3 -c 'import json,sys; print(json.dumps(sys.stdin.read()))'; }
 pct() { sort -n | awk -v p="$1" '{a[NR]=$1} END {i=int((NR-1)*p/100)+1; printf "%.1f", a[i]}'; }
 
-# Prefix source: real code, ~6,000 characters (~1,500 tokens).
+# Prefix source: real code, ~3,900 characters (~1,500 tokens) growing by 4
+# characters a request, with 300 characters of suffix.
 cat src/server/srv_sched.c src/server/srv_http.c | head -c 9000 > "$T/src"
+python3 - "$T" <<'PY'
+import json, sys
+t = sys.argv[1]
+src = open(t + "/src", encoding="utf-8", errors="replace").read()
+for i in range(50):
+    n = 3900 + 4 * i
+    body = {"input_prefix": src[:n], "input_suffix": src[n:n + 300],
+            "n_predict": 1, "temperature": 0}
+    open("%s/req%d.json" % (t, i), "w").write(json.dumps(body))
+PY
 typing() {
   : > "$T/ttft"
   for i in $(seq 0 49); do
-    n=$((5500 + 4 * i))
-    pre=$(head -c "$n" "$T/src" | json_str)
-    suf=$(tail -c +$((n + 1)) "$T/src" | head -c 400 | json_str)
-    curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $TOK" \
-      -d "{\"input_prefix\":$pre,\"input_suffix\":$suf,\"n_predict\":1,\"temperature\":0}" \
-      "$U/infill" | awk '{printf "%.3f\n", $1 * 1000}' >> "$T/ttft"
+    curl -s -o "$T/resp" -w '%{time_total}\n' -H "Authorization: Bearer $TOK" \
+      --data-binary @"$T/req$i.json" "$U/infill" | awk '{printf "%.3f\n", $1 * 1000}' >> "$T/ttft"
   done
+  grep -q "\"stop\":true" "$T/resp" || echo "server bench: request failed: $(head -c 300 "$T/resp")" >&2
   echo "$(pct 50 < "$T/ttft") $(pct 95 < "$T/ttft")"
 }
 start
