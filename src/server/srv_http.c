@@ -375,13 +375,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 			return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!cn->too_big &&
-		    (cn->body.len + *upload_size > s->o.max_body ||
-		     buf_append(&cn->body, upload, *upload_size) != ST_OK))
-			cn->too_big = 1;
+		if (cn->body.len + *upload_size > s->o.max_body ||
+		    buf_append(&cn->body, upload, *upload_size) != ST_OK) {
+			/*
+			 * A body without Content-Length (chunked) that passes the
+			 * limit: libmicrohttpd cannot answer in the middle of an
+			 * upload, and reading on would let a client stream
+			 * forever. Close the connection.
+			 */
+			LOG_WARN("server.body_too_large", LF_STR("path", url),
+				 LF_INT("limit", s->o.max_body));
+			return MHD_NO;
+		}
 		*upload_size = 0;
-		if (!cn->too_big)
-			return MHD_YES;
+		return MHD_YES;
 	}
 	if (cn->started)
 		return MHD_YES;
