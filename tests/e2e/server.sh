@@ -34,7 +34,7 @@ grep -q "${ADMIN:20:20}" "$T/list" && fail "token list shows the secret"
 # Serve on a free port; the first stdout line names it.
 AIRLOCK_SERVER_MAX_BODY=4k "$A" serve --listen 127.0.0.1:0 >"$T/out" 2>"$T/err" &
 PID=$!
-for _ in $(seq 100); do grep -q "serving" "$T/out" 2>/dev/null && break; sleep 0.05; done
+for _ in $(seq 400); do grep -q "serving" "$T/out" 2>/dev/null && break; sleep 0.05; done
 PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/out")
 [ -n "$PORT" ] || fail "no port in: $(cat "$T/out")"
 U="http://127.0.0.1:$PORT"
@@ -76,10 +76,11 @@ kill "$PID"; wait "$PID"; PID=
 if command -v openssl >/dev/null; then
   openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -days 1 \
     -keyout "$T/key.pem" -out "$T/cert.pem" 2>/dev/null || fail "openssl"
+  : > "$T/out"  # empty before the server starts: the wait below reads it
   AIRLOCK_SERVER_TLS_CERT="$T/cert.pem" AIRLOCK_SERVER_TLS_KEY="$T/key.pem" \
     "$A" serve --listen 127.0.0.1:0 >"$T/out" 2>"$T/err" &
   PID=$!
-  for _ in $(seq 100); do grep -q "serving" "$T/out" 2>/dev/null && break; sleep 0.05; done
+  for _ in $(seq 400); do grep -q "serving" "$T/out" 2>/dev/null && break; sleep 0.05; done
   grep -q "https://" "$T/out" || fail "no https line: $(cat "$T/out")"
   PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/out")
   [ "$(code --cacert "$T/cert.pem" "https://127.0.0.1:$PORT/healthz")" = 200 ] || fail "https healthz"
