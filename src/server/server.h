@@ -99,6 +99,7 @@ status_t srv_team_list(struct srv_store *s, struct srv_team **out, size_t *n,
  */
 status_t srv_user_add(struct srv_store *s, const char *name, const char *team,
 		      enum srv_role role, int64_t *id, struct err *e);
+/* Looks a user up by name, with its team's name (ST_NOTFOUND). */
 status_t srv_user_get(struct srv_store *s, const char *name,
 		      struct srv_user *out, struct err *e);
 /* Lists users as srv_team_list does. */
@@ -300,6 +301,7 @@ struct srv_stats {
 	uint64_t generated_tokens;
 	uint64_t steps;
 };
+/* Copies the scheduler's counters into out (zeros without a model). */
 void srv_stats_get(struct srv *s, struct srv_stats *out);
 
 #endif

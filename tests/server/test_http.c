@@ -743,6 +743,40 @@ static void test_team_quota(void **state)
 	fix_stop(&f);
 }
 
+/* A team over its tokens per minute gets 429 with a Retry-After. */
+static void test_team_tokens_per_minute(void **state)
+{
+	struct resp r;
+	struct fix f;
+	struct err e;
+	char tok[SRV_TOKEN_LEN + 1];
+
+	(void)state;
+	fix_start(&f, &toy_default, NULL);
+	TH_OK(srv_team_add(f.store, "thrifty", 0, 10, NULL, &e));
+	TH_OK(srv_user_add(f.store, "pat", "thrifty", SRV_ROLE_MEMBER, NULL, &e));
+	TH_OK(srv_token_create(f.store, "pat", 0, tok, NULL, &e));
+	/* 12 prompt tokens + 4 generated: over 10 once admitted. */
+	req(f.port, "POST", "/v1/completions", tok,
+	    "{\"prompt\":\"hello, world\",\"max_tokens\":4}", &r);
+	assert_int_equal(r.status, 200);
+	buf_release(&r.body);
+	req(f.port, "POST", "/v1/completions", tok, "{\"prompt\":\"x\"}", &r);
+	assert_error(&r, 429, "rate_limit_exceeded");
+	assert_non_null(strstr(buf_cstr(&r.body), "10 tokens per minute"));
+	{
+		const char *ra = strstr(r.head, "Retry-After: ");
+		assert_non_null(ra);
+		assert_true(atoi(ra + 13) >= 1 && atoi(ra + 13) <= 60);
+	}
+	buf_release(&r.body);
+	/* Other teams are not affected. */
+	req(f.port, "POST", "/v1/completions", f.admin, "{\"prompt\":\"x\",\"max_tokens\":1}", &r);
+	assert_int_equal(r.status, 200);
+	buf_release(&r.body);
+	fix_stop(&f);
+}
+
 /* The request deadline ends a generation: 504 whole, an error event streamed. */
 static void test_deadline(void **state)
 {
@@ -786,6 +820,7 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_prompt_cache),
 		cmocka_unit_test(test_queue_and_disconnect),
 		cmocka_unit_test(test_team_quota),
+		cmocka_unit_test(test_team_tokens_per_minute),
 		cmocka_unit_test(test_deadline),
 	};
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
