@@ -19,6 +19,21 @@ static const struct command commands[] = {
 	  "        errors name file:line:column, exit code 2\n"
 	  "show    print the effective configuration and where each value came from\n"
 	  "        (default, file or environment)\n" },
+	{ "doctor", cmd_doctor, "show and probe the sandbox this machine enforces",
+	  "usage: airlock doctor [--json]\n"
+	  "\n"
+	  "Prints what the kernel enforces for this machine and configuration\n"
+	  "(Landlock ABI, seccomp, network namespace, listening address, egress\n"
+	  "allowlist, paths) and proves it: in forked children, without and then\n"
+	  "with the lockdown that `serve` applies, it tries a TCP connect to a\n"
+	  "listening but non-allowlisted loopback port, TCP Fast Open, a new bind,\n"
+	  "a UDP send, raw/packet/netlink/unix sockets, io_uring, bpf and a write\n"
+	  "outside the data directory, and names the layer that blocked each\n"
+	  "(landlock: EACCES, seccomp: EPERM).\n"
+	  "\n"
+	  "--json   the same as one JSON object\n"
+	  "\n"
+	  "exit 0 when every layer is enforced and every probe blocked, else 1\n" },
 	{ "generate", cmd_generate, "run a model on a prompt and stream the text",
 	  "usage: airlock generate -m FILE -p TEXT [--suffix TEXT] [--chat] [-n N]\n"
 	  "                        [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
@@ -42,6 +57,12 @@ static const struct command commands[] = {
 	  "  --no-escape      take \\n, \\t, \\xHH in TEXT literally\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: airlock help [COMMAND]\n" },
+	{ "keygen", cmd_keygen, "make an Ed25519 key pair for signing bundles",
+	  "usage: airlock keygen [--force] [FILE]\n"
+	  "\n"
+	  "Writes FILE (private key, mode 0600) and FILE.pub (public key), one\n"
+	  "line of base64 each. FILE defaults to <data>/keys/bundle.key; --force\n"
+	  "replaces an existing key.\n" },
 	{ "model", cmd_model, "describe, synthesise or import a GGUF model",
 	  "usage: airlock model info FILE [--sha256]\n"
 	  "       airlock model synth --arch llama|qwen2 --layers N --dim D --heads H\n"
@@ -76,6 +97,11 @@ static const struct command commands[] = {
 	  "\n"
 	  "TLS: set server.tls_cert and server.tls_key. Limits: server.* in the config\n"
 	  "(airlock config show). Stops on SIGINT or SIGTERM.\n" },
+	{ "sign-bundle", cmd_sign_bundle, "sign an unpacked bundle's SHA256SUMS",
+	  "usage: airlock sign-bundle DIR [--key FILE]\n"
+	  "\n"
+	  "Writes DIR/SHA256SUMS.sig, the Ed25519 signature over DIR/SHA256SUMS,\n"
+	  "with FILE (default <data>/keys/bundle.key). scripts/dist.sh uses it.\n" },
 	{ "team", cmd_team, "add or list teams",
 	  "usage: airlock team add NAME [--max-concurrent N] [--tokens-per-minute N]\n"
 	  "       airlock team list\n"
@@ -107,6 +133,16 @@ static const struct command commands[] = {
 	  "       airlock user list\n"
 	  "\n"
 	  "The role is member unless given; admins may use the /v1/admin routes.\n" },
+	{ "verify-bundle", cmd_verify_bundle, "check an offline bundle before install",
+	  "usage: airlock verify-bundle TARBALL|DIR --pubkey FILE\n"
+	  "\n"
+	  "Checks the Ed25519 signature over SHA256SUMS with the public key FILE\n"
+	  "(brought separately, never taken from the bundle), then every file's\n"
+	  "SHA-256, and that the bundle holds no file, symlink or device that\n"
+	  "SHA256SUMS does not list. A tarball is unpacked into a private\n"
+	  "temporary directory first.\n"
+	  "\n"
+	  "exit 0 when the bundle is intact, 3 when it is not\n" },
 	{ "version", cmd_version, "print version, revision, build flags, CPU features",
 	  "usage: airlock version\n" },
 };
@@ -182,11 +218,25 @@ int cli_wants_help(const struct command *cmd, int argc, char **argv)
 	return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	const struct command *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+/* Lists the commands alphabetically, whatever the table's order. */
 static void print_global_help(FILE *f)
 {
+	enum { N = sizeof commands / sizeof commands[0] };
+	const struct command *sorted[N];
+
+	for (size_t i = 0; i < N; i++)
+		sorted[i] = &commands[i];
+	qsort(sorted, N, sizeof sorted[0], by_name);
 	fputs(global_usage, f);
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	for (size_t i = 0; i < N; i++)
+		fprintf(f, "  %-14s %s\n", sorted[i]->name, sorted[i]->summary);
 }
 
 int cmd_help(struct cli *cli, int argc, char **argv)

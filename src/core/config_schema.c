@@ -64,6 +64,12 @@ static const struct cfg_setting schema[] = {
 	/* sealed boundary */
 	{ "egress.allow", CFG_LIST, "", NOB, NULL,
 	  "the only outbound destinations (host:port), e.g. an upstream server" },
+	{ "sandbox.read_paths", CFG_LIST, "", NOB, NULL,
+	  "extra paths readable after lockdown: model files, repositories to index" },
+	{ "sandbox.write_paths", CFG_LIST, "", NOB, NULL,
+	  "extra paths writable after lockdown (the data directory always is)" },
+	{ "sandbox.allow_unix", CFG_BOOL, "false", NOB, NULL,
+	  "allow new Unix-domain sockets after lockdown (a syslog sink needs them)" },
 };
 
 const struct cfg_setting *config_schema(size_t *n)
