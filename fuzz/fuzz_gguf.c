@@ -55,8 +55,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			sink += ((const uint8_t *)t->data)[0] + ((const uint8_t *)t->data)[t->size - 1];
 	}
 	struct mdl_model *m;
-	if (mdl_model_from_gguf(g, &m, &e) == ST_OK)	/* takes g */
+	if (mdl_model_from_gguf(g, &m, &e) == ST_OK) {	/* takes g */
+		const struct mdl_hparams *hp = mdl_model_hparams(m);
+		struct mdl_ctx *c;
+		if (hp->n_layer <= 2 && hp->n_embd <= 64 && hp->n_ff <= 128 && hp->n_vocab <= 64 &&
+		    (int64_t)hp->n_head * hp->head_dim <= 256 &&
+		    mdl_ctx_new(m, 4, 1, &c, &e) == ST_OK) {
+			static float logits[2 * 64];
+			int32_t toks[2] = { 0, hp->n_vocab - 1 };
+			if (mdl_eval(c, toks, 2, 0, logits, 1, &e) == ST_OK)
+				sink += (uint64_t)(logits[0] == logits[0]);
+			mdl_ctx_free(c);
+		}
 		mdl_model_free(m);
+	}
 	(void)sink;
 	return 0;
 }

@@ -36,15 +36,21 @@ struct layer_vecs {
 struct mdl_ctx {
 	struct mdl_model *m;
 	struct tpool *pool;
-	int n_ctx;		/* positions in the cache */
+	int n_ctx;		/* positions per sequence in the cache */
+	int n_seq;		/* sequences (KV slots) */
+	int *seq_len;		/* (n_seq) valid positions of each sequence */
+	int *seq_next;		/* (n_seq) scratch of mdl_eval_batch's checks */
+	const int32_t *b_seq, *b_pos;	/* the chunk being evaluated: (n) each */
 	int n_batch;		/* tokens per internal batch */
 	int n_threads;
 	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
 	int max_in;		/* widest matrix input (max(n_embd, n_ff, q_dim)) */
 
 	int kv_f16;		/* cache elements: 1 f16 (uint16_t), 0 f32 */
-	void *k_cache;		/* (n_layer, n_ctx, kv_dim) */
-	void *v_cache;		/* (n_layer, n_ctx, kv_dim) */
+	void *k_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
+	void *v_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
+	int32_t *one_seq, *one_pos;	/* (n_batch) seq 0 and positions for mdl_eval */
+	int8_t *one_out;		/* (n_batch) logits flags for mdl_eval */
 	float *kv_tmp;		/* (n_threads, 3 * head_dim) f16 rows converted */
 
 	float *x;		/* (n_batch, n_embd) residual stream */
@@ -91,7 +97,7 @@ static status_t vec_load(const struct mdl_tensor *t, float **dst, float **mem)
 status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
 		     struct mdl_ctx **out, struct err *e)
 {
-	struct mdl_ctx_params p = { .n_ctx = n_ctx, .n_threads = n_threads };
+	struct mdl_ctx_params p = { .n_ctx = n_ctx, .n_threads = n_threads, .n_seq = 1 };
 	return mdl_ctx_new_params(m, &p, out, e);
 }
 
@@ -105,6 +111,8 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 		return err_set(e, ST_INVAL, "model: context size %d out of range 1..%d", n_ctx, 1 << 20);
 	if (prm->n_batch < 0 || prm->n_batch > 4096)
 		return err_set(e, ST_INVAL, "model: batch size %d out of range 1..4096", prm->n_batch);
+	if (prm->n_seq < 0 || prm->n_seq > 4096)
+		return err_set(e, ST_INVAL, "model: %d sequences out of range 1..4096", prm->n_seq);
 	struct mdl_ctx *c = mem_calloc(1, sizeof *c);
 	if (!c)
 		return err_set(e, ST_NOMEM, "model: out of memory");
@@ -114,6 +122,7 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	if (c->n_batch > n_ctx)
 		c->n_batch = n_ctx;
 	c->kv_f16 = prm->kv_f16 != 0;
+	c->n_seq = prm->n_seq ? prm->n_seq : 1;
 	c->q_dim = hp->n_head * hp->head_dim;
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
 	c->max_in = hp->n_embd;
@@ -129,7 +138,13 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	c->n_threads = tpool_size(c->pool);
 	status_t st = ST_OK;
 	size_t B = (size_t)c->n_batch, L = (size_t)hp->n_layer;
-	size_t cache = L * (size_t)n_ctx * (size_t)c->kv_dim;
+	size_t cache = L * (size_t)c->n_seq * (size_t)n_ctx * (size_t)c->kv_dim;
+	if (!(c->seq_len = mem_calloc((size_t)c->n_seq, sizeof(int))) ||
+	    !(c->seq_next = mem_calloc((size_t)c->n_seq, sizeof(int))) ||
+	    !(c->one_seq = mem_calloc(B, sizeof(int32_t))) ||
+	    !(c->one_pos = mem_calloc(B, sizeof(int32_t))) ||
+	    !(c->one_out = mem_calloc(B, 1)))
+		st = ST_NOMEM;
 	if (c->kv_f16) {
 		/* Two f16 per float: half the floats, rounded up. */
 		c->k_cache = alloc_f((cache + 1) / 2, &st);
@@ -209,6 +224,11 @@ void mdl_ctx_free(struct mdl_ctx *c)
 	tpool_free(c->pool);
 	mem_free(c->k_cache);
 	mem_free(c->v_cache);
+	mem_free(c->seq_len);
+	mem_free(c->seq_next);
+	mem_free(c->one_seq);
+	mem_free(c->one_pos);
+	mem_free(c->one_out);
 	float **bufs[] = { &c->kv_tmp, &c->x, &c->xb, &c->q, &c->k, &c->v,
 			   &c->hb, &c->hb2, &c->ob, &c->att,
 			   &c->rope_inv, &c->out_norm, &c->vec_mem };
@@ -220,6 +240,46 @@ void mdl_ctx_free(struct mdl_ctx *c)
 }
 
 int mdl_ctx_n_ctx(const struct mdl_ctx *c) { return c->n_ctx; }
+int mdl_ctx_n_seq(const struct mdl_ctx *c) { return c->n_seq; }
+
+/* Offset of (layer, seq, pos) in the caches, in elements. */
+static size_t kv_at(const struct mdl_ctx *c, int layer, int seq, int pos)
+{
+	return (((size_t)layer * c->n_seq + (size_t)seq) * c->n_ctx + (size_t)pos) * c->kv_dim;
+}
+
+int mdl_ctx_seq_len(const struct mdl_ctx *c, int seq)
+{
+	return seq >= 0 && seq < c->n_seq ? c->seq_len[seq] : 0;
+}
+
+status_t mdl_ctx_seq_keep(struct mdl_ctx *c, int seq, int n, struct err *e)
+{
+	if (seq < 0 || seq >= c->n_seq || n < 0)
+		return err_set(e, ST_INVAL, "model: sequence %d / length %d out of range", seq, n);
+	if (n < c->seq_len[seq])
+		c->seq_len[seq] = n;
+	return ST_OK;
+}
+
+status_t mdl_ctx_seq_copy(struct mdl_ctx *c, int src, int dst, int n, struct err *e)
+{
+	if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq || n < 0 ||
+	    n > c->seq_len[src])
+		return err_set(e, ST_INVAL, "model: cannot copy %d positions of sequence %d to %d",
+			       n, src, dst);
+	if (src != dst && n > 0) {
+		size_t es = c->kv_f16 ? 2 : 4, bytes = (size_t)n * c->kv_dim * es;
+		for (int l = 0; l < c->m->hp.n_layer; l++) {
+			memcpy((char *)c->k_cache + kv_at(c, l, dst, 0) * es,
+			       (char *)c->k_cache + kv_at(c, l, src, 0) * es, bytes);
+			memcpy((char *)c->v_cache + kv_at(c, l, dst, 0) * es,
+			       (char *)c->v_cache + kv_at(c, l, src, 0) * es, bytes);
+		}
+	}
+	c->seq_len[dst] = n;
+	return ST_OK;
+}
 
 /* ------------------------------------------------------------------ */
 /* Kernels                                                             */
@@ -265,15 +325,15 @@ static void rope(const struct mdl_ctx *c, float *v, int pos)
 
 struct attn_job {
 	struct mdl_ctx *c;
-	int layer, pos0, n_tok;
+	int layer, n_tok;
 };
 
 /*
- * Row p of head kvh of a layer's K or V cache as floats: in place for an
+ * Row p of head kvh of a layer's V cache as floats: in place for an
  * f32 cache, converted into tmp (head_dim floats) for an f16 one.
  */
-static const float *kv_row(const struct mdl_ctx *c, const void *cache, size_t lbase,
-			   int p, int kvh, float *tmp)
+static const float *v_row(const struct mdl_ctx *c, const void *cache, size_t lbase,
+			  int p, int kvh, float *tmp)
 {
 	int hd = c->m->hp.head_dim;
 	size_t off = lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
@@ -300,28 +360,31 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 	const struct mdl_hparams *hp = &c->m->hp;
 	int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
 	float *sc = c->att + (size_t)worker * c->n_ctx;
-	float *qt = c->kv_tmp + (size_t)worker * 3 * hd, *kt = qt + hd, *vt = kt + hd;
+	float *qt = c->kv_tmp + (size_t)worker * 3 * hd, *vt = qt + 2 * hd;
 	float scale = 1.0f / sqrtf((float)hd);
-	size_t lbase = (size_t)j->layer * c->n_ctx * c->kv_dim;
 	for (size_t it = begin; it < end; it++) {
 		int t = (int)(it / (size_t)hp->n_head), h = (int)(it % (size_t)hp->n_head);
-		int kvh = h / group, n_pos = j->pos0 + t + 1;
+		int kvh = h / group, n_pos = c->b_pos[t] + 1;
+		size_t lbase = kv_at(c, j->layer, c->b_seq[t], 0);
 		const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
+		/* q . k through quant's dot kernels: f32, or f16 with q rounded
+		 * to f16 first (ggml's product with an f16 cache). */
+		int kt_type = c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
+		size_t es = c->kv_f16 ? 2 : 4;
+		const void *qx = q;
 		if (c->kv_f16) {
+			uint16_t *qh = (uint16_t *)(void *)qt;
 			for (int i = 0; i < hd; i++)
-				qt[i] = kv_round(c, q[i]);
-			q = qt;
+				qh[i] = mdl_fp32_to_fp16(q[i]);
+			qx = qh;
 		}
+		const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
 		float mx = -INFINITY;
 		for (int p = 0; p < n_pos; p++) {
-			const float *k = kv_row(c, c->k_cache, lbase, p, kvh, kt);
-			float s = 0;
-			for (int i = 0; i < hd; i++)
-				s += q[i] * k[i];
-			s *= scale;
-			sc[p] = s;
-			if (s > mx)
-				mx = s;
+			float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
+			sc[p] = sv;
+			if (sv > mx)
+				mx = sv;
 		}
 		double sum = 0;
 		for (int p = 0; p < n_pos; p++) {
@@ -332,7 +395,7 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
 		memset(o, 0, (size_t)hd * sizeof *o);
 		for (int p = 0; p < n_pos; p++) {
-			const float *v = kv_row(c, c->v_cache, lbase, p, kvh, vt);
+			const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
 			float a = kv_round(c, sc[p] * inv);
 			for (int i = 0; i < hd; i++)
 				o[i] += a * v[i];
@@ -342,9 +405,13 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
 
-/* One batch of n tokens at positions pos..pos+n-1 (n <= n_batch). */
-static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int pos,
-			   float *logits, int all_logits)
+/*
+ * One chunk of n <= n_batch tokens: token t of sequence seq[t] at position
+ * pos[t] (checked by the caller). Writes n_vocab logits for each token
+ * with out[t] set, in order, to logits (which may be NULL).
+ */
+static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32_t *seq,
+			   const int32_t *pos, const int8_t *out, int n, float *logits)
 {
 	const struct mdl_model *m = c->m;
 	const struct mdl_hparams *hp = &m->hp;
@@ -367,7 +434,6 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int 
 		    (st = matmul(c, Ly->wk, c->xb, c->k, n)) ||
 		    (st = matmul(c, Ly->wv, c->xb, c->v, n)))
 			return st;
-		size_t lbase = (size_t)l * c->n_ctx * c->kv_dim;
 		for (int t = 0; t < n; t++) {
 			float *q = c->q + (size_t)t * c->q_dim;
 			float *k = c->k + (size_t)t * c->kv_dim;
@@ -382,10 +448,10 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int 
 				for (int i = 0; i < c->kv_dim; i++)
 					v[i] += lv->bv[i];
 			for (int h = 0; h < hp->n_head; h++)
-				rope(c, q + (size_t)h * hd, pos + t);
+				rope(c, q + (size_t)h * hd, pos[t]);
 			for (int h = 0; h < hp->n_head_kv; h++)
-				rope(c, k + (size_t)h * hd, pos + t);
-			size_t at = lbase + (size_t)(pos + t) * c->kv_dim;
+				rope(c, k + (size_t)h * hd, pos[t]);
+			size_t at = kv_at(c, l, seq[t], pos[t]);
 			if (c->kv_f16) {
 				uint16_t *kc = (uint16_t *)c->k_cache + at, *vc = (uint16_t *)c->v_cache + at;
 				for (int i = 0; i < c->kv_dim; i++) {
@@ -397,7 +463,9 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int 
 				memcpy((float *)c->v_cache + at, v, (size_t)c->kv_dim * 4);
 			}
 		}
-		struct attn_job aj = { .c = c, .layer = l, .pos0 = pos, .n_tok = n };
+		c->b_seq = seq;
+		c->b_pos = pos;
+		struct attn_job aj = { .c = c, .layer = l, .n_tok = n };
 		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);
 		if ((st = matmul(c, Ly->wo, c->xb, c->ob, n)))
 			return st;
@@ -417,38 +485,94 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, int n, int 
 			c->x[i] += c->ob[i];
 	}
 
-	int first = all_logits ? 0 : n - 1;
-	for (int t = first; t < n; t++)
-		rmsnorm(c->xb + (size_t)(t - first) * D, c->x + (size_t)t * D, c->out_norm, D, hp->norm_eps);
-	if (!logits)
+	/* Final norm of the rows that want logits, gathered in order. */
+	int n_out = 0;
+	for (int t = 0; t < n; t++)
+		if (out && out[t])
+			rmsnorm(c->xb + (size_t)n_out++ * D, c->x + (size_t)t * D, c->out_norm, D,
+				hp->norm_eps);
+	if (!logits || !n_out)
 		return ST_OK;
-	return matmul(c, m->output, c->xb, logits, n - first);
+	return matmul(c, m->output, c->xb, logits, n_out);
+}
+
+status_t mdl_eval_batch(struct mdl_ctx *c, const struct mdl_batch *b, float *logits,
+			struct err *e)
+{
+	const struct mdl_hparams *hp = &c->m->hp;
+	if (b->n <= 0)
+		return err_set(e, ST_INVAL, "model: empty batch");
+	/* Check everything first: a refused batch changes nothing. Each
+	 * sequence's tokens must continue it at consecutive positions. */
+	for (int s = 0; s < c->n_seq; s++)
+		c->seq_next[s] = -1;
+	for (int i = 0; i < b->n; i++) {
+		int32_t tok = b->token[i], s = b->seq ? b->seq[i] : 0, p = b->pos[i];
+		if (tok < 0 || tok >= hp->n_vocab)
+			return err_set(e, ST_INVAL, "model: token id %d at index %d out of range 0..%d",
+				       tok, i, hp->n_vocab - 1);
+		if (s < 0 || s >= c->n_seq)
+			return err_set(e, ST_INVAL, "model: sequence %d at index %d out of range 0..%d",
+				       s, i, c->n_seq - 1);
+		int want = c->seq_next[s] >= 0 ? c->seq_next[s] : -1;
+		if (p < 0 || p >= c->n_ctx || (want >= 0 && p != want) ||
+		    (want < 0 && p > c->seq_len[s]))
+			return err_set(e, ST_INVAL,
+				       "model: position %d of sequence %d at index %d: the sequence holds %d positions%s (context %d)",
+				       p, s, i, c->seq_len[s], want >= 0 ? " and this batch continues it" : "",
+				       c->n_ctx);
+		c->seq_next[s] = p + 1;
+	}
+	for (int s = 0; s < c->n_seq; s++)
+		if (c->seq_next[s] >= 0)
+			c->seq_len[s] = c->seq_next[s];
+	size_t out_i = 0;
+	for (int done = 0; done < b->n;) {
+		int k = b->n - done < c->n_batch ? b->n - done : c->n_batch;
+		const int32_t *seq = b->seq ? b->seq + done : c->one_seq;
+		if (!b->seq)
+			memset(c->one_seq, 0, (size_t)k * sizeof *c->one_seq);
+		const int8_t *want = b->logits ? b->logits + done : NULL;
+		status_t st = eval_batch(c, b->token + done, seq, b->pos + done, want, k,
+					 logits ? logits + out_i * (size_t)hp->n_vocab : NULL);
+		if (st)
+			return err_set(e, st, "model: evaluation failed");
+		for (int t = 0; t < k && want; t++)
+			out_i += want[t] != 0;
+		done += k;
+	}
+	return ST_OK;
 }
 
 status_t mdl_eval(struct mdl_ctx *c, const int32_t *tokens, int n, int pos,
 		  float *logits, int all_logits, struct err *e)
 {
-	const struct mdl_hparams *hp = &c->m->hp;
 	if (n <= 0 || pos < 0 || pos > c->n_ctx - n)
 		return err_set(e, ST_INVAL, "model: %d tokens at position %d do not fit a context of %d",
 			       n, pos, c->n_ctx);
-	for (int i = 0; i < n; i++)
-		if (tokens[i] < 0 || tokens[i] >= hp->n_vocab)
-			return err_set(e, ST_INVAL, "model: token id %d at index %d out of range 0..%d",
-				       tokens[i], i, hp->n_vocab - 1);
+	/* Positions beyond pos are forgotten: evaluation continues from here. */
+	if (pos < c->seq_len[0])
+		c->seq_len[0] = pos;
+	if (pos > c->seq_len[0])
+		return err_set(e, ST_INVAL, "model: position %d but the sequence holds %d positions",
+			       pos, c->seq_len[0]);
+	/* Evaluate in chunks of n_batch through the batch path. */
 	for (int done = 0; done < n;) {
-		int b = n - done < c->n_batch ? n - done : c->n_batch;
-		int last = done + b == n;
-		float *out = NULL;
-		if (all_logits)
-			out = logits ? logits + (size_t)done * hp->n_vocab : NULL;
-		else if (last)
-			out = logits;
-		status_t st = eval_batch(c, tokens + done, b, pos + done, out,
-					 all_logits);
+		int k = n - done < c->n_batch ? n - done : c->n_batch;
+		for (int t = 0; t < k; t++) {
+			c->one_pos[t] = pos + done + t;
+			c->one_out[t] = all_logits || done + t == n - 1;
+		}
+		struct mdl_batch b = { .n = k, .token = tokens + done, .seq = NULL,
+				       .pos = c->one_pos, .logits = c->one_out };
+		float *lg = NULL;
+		if (logits)
+			lg = all_logits ? logits + (size_t)done * c->m->hp.n_vocab
+					: (done + k == n ? logits : NULL);
+		status_t st = mdl_eval_batch(c, &b, lg, e);
 		if (st)
-			return err_set(e, st, "model: evaluation failed");
-		done += b;
+			return st;
+		done += k;
 	}
 	return ST_OK;
 }

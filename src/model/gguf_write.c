@@ -216,7 +216,8 @@ static status_t write_header(struct mdl_gguf_writer *w, struct err *e)
 		st = file_write_full(w->fd, h.data, h.len);
 	buf_release(&h);
 	if (st)
-		return err_set(e, st, "gguf write: cannot write the header of %s", w->path);
+		return err_set(e, w->st = st, "gguf write: cannot write the header of %s%s", w->tmp,
+			       st == ST_LIMIT ? ": disk full" : "");
 	w->started = 1;
 	return ST_OK;
 }
@@ -235,21 +236,25 @@ status_t mdl_gguf_writer_write(struct mdl_gguf_writer *w, const void *p, size_t 
 	if (w->st)
 		return err_set(e, w->st, "gguf write: an earlier step failed (%s)", status_str(w->st));
 	if (!w->started && write_header(w, e))
-		return w->st = ST_IO;
+		return w->st;
 	while (n > 0) {
 		if (w->cur >= w->tensors.len)
 			return err_set(e, w->st = ST_INVAL, "gguf write: more data than the tensors declared");
 		const struct wtensor *t = vec_at(&w->tensors, w->cur);
 		uint64_t left = t->size - w->cur_done;
 		size_t k = n < left ? n : (size_t)left;
-		if (file_write_full(w->fd, b, k))
-			return err_set(e, w->st = ST_IO, "gguf write: cannot write %s: %s", w->tmp, strerror(errno));
+		status_t st = file_write_full(w->fd, b, k);
+		if (st)
+			return err_set(e, w->st = st, "gguf write: cannot write %s: %s", w->tmp,
+				       st == ST_LIMIT ? "disk full" : strerror(errno));
 		b += k;
 		n -= k;
 		w->cur_done += k;
 		if (w->cur_done == t->size) {
-			if (write_pad(w, t->size))
-				return err_set(e, w->st = ST_IO, "gguf write: cannot write %s", w->tmp);
+			st = write_pad(w, t->size);
+			if (st)
+				return err_set(e, w->st = st, "gguf write: cannot write %s%s", w->tmp,
+					       st == ST_LIMIT ? ": disk full" : "");
 			w->cur++;
 			w->cur_done = 0;
 		}
@@ -267,9 +272,13 @@ status_t mdl_gguf_writer_finish(struct mdl_gguf_writer *w, struct err *e)
 	} else if (w->cur != w->tensors.len) {
 		st = err_set(e, ST_INVAL, "gguf write: tensor %zu of %zu has no data",
 			     w->cur, w->tensors.len);
-	} else if (fsync(w->fd) != 0 || close(w->fd) != 0) {
-		w->fd = -1;
-		st = err_set(e, ST_IO, "gguf write: cannot sync %s: %s", w->tmp, strerror(errno));
+	} else if ((st = file_sync(w->fd)) != ST_OK || close(w->fd) != 0) {
+		if (!st) {
+			w->fd = -1;
+			st = ST_IO;
+		}
+		err_set(e, st, "gguf write: cannot sync %s: %s", w->tmp,
+			st == ST_LIMIT ? "disk full" : strerror(errno));
 	} else {
 		w->fd = -1;
 		if (rename(w->tmp, w->path) != 0)

@@ -274,14 +274,21 @@ struct mdl_ctx;
  * tensor, plus those of mdl_gguf_open. Freed with mdl_model_free.
  */
 status_t mdl_model_load(const char *path, struct mdl_model **out, struct err *e);
-/* As mdl_model_load over an already opened file, which the model then owns. */
+/*
+ * As mdl_model_load over an already opened file, which the model then owns
+ * (it is freed here on failure too).
+ */
 status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
 			     struct err *e);
+/* Frees m and unmaps its file; NULL is accepted. Contexts go first. */
 void mdl_model_free(struct mdl_model *m);
 /* The model's file (borrowed; lives as long as m). */
 const struct mdl_gguf *mdl_model_gguf(const struct mdl_model *m);
+/* The hyperparameters (borrowed; live as long as m). */
 const struct mdl_hparams *mdl_model_hparams(const struct mdl_model *m);
+/* Vocabulary size (rows of token_embd.weight). */
 int mdl_model_n_vocab(const struct mdl_model *m);
+/* Context length the model was trained with (<arch>.context_length). */
 int mdl_model_n_ctx_train(const struct mdl_model *m);
 /* Total number of weight elements. */
 int64_t mdl_model_n_params(const struct mdl_model *m);
@@ -305,22 +312,61 @@ struct mdl_ctx_params {
 	int n_batch;		/* tokens per internal batch; 0: min(n_ctx, 256) */
 	int kv_f16;		/* 1: KV cache in f16 (half the memory and bytes
 				 * read; numbers as llama.cpp's default cache) */
+	int n_seq;		/* sequences (KV slots) of n_ctx positions; 0: 1 */
 };
 /* As mdl_ctx_new with all options. */
 status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *p,
 			    struct mdl_ctx **out, struct err *e);
+/* Frees c (cache, scratch, threads); NULL is accepted. */
 void mdl_ctx_free(struct mdl_ctx *c);
+/* Positions per sequence, and number of sequences, of c. */
 int mdl_ctx_n_ctx(const struct mdl_ctx *c);
+int mdl_ctx_n_seq(const struct mdl_ctx *c);
+/* Number of positions sequence seq holds in the cache (0 if out of range). */
+int mdl_ctx_seq_len(const struct mdl_ctx *c, int seq);
+/* Forgets positions n.. of sequence seq (n >= its length: no change). */
+status_t mdl_ctx_seq_keep(struct mdl_ctx *c, int seq, int n, struct err *e);
+/*
+ * Makes sequence dst hold a copy of the first n positions of src (prompt
+ * prefix reuse); dst's later positions are forgotten. ST_INVAL when a
+ * sequence is out of range or n exceeds src's length.
+ */
+status_t mdl_ctx_seq_copy(struct mdl_ctx *c, int src, int dst, int n, struct err *e);
 
 /*
- * Evaluates tokens[0..n) at positions pos..pos+n-1 of the sequence (the
+ * Evaluates tokens[0..n) at positions pos..pos+n-1 of sequence 0 (the
  * cache must hold positions 0..pos-1 from earlier calls; later positions
- * are overwritten). Writes n_vocab logits of the last token to logits, or
+ * are forgotten). Writes n_vocab logits of the last token to logits, or
  * with all_logits n * n_vocab (token-major). Batches larger than the
  * context's scratch are split internally. Errors: ST_INVAL (token id out
  * of range, pos + n > n_ctx, n <= 0). Allocates nothing.
  */
 status_t mdl_eval(struct mdl_ctx *c, const int32_t *tokens, int n, int pos,
 		  float *logits, int all_logits, struct err *e);
+
+/*
+ * A batch of tokens of several sequences (all arrays of n entries): token
+ * i belongs to sequence seq[i] (NULL: all 0) at position pos[i]; logits[i]
+ * != 0 asks for its logits (logits NULL: none). Within a batch each sequence's tokens must
+ * continue it at consecutive positions (the first at most its current
+ * length; positions after it are forgotten).
+ */
+struct mdl_batch {
+	int n;
+	const int32_t *token;
+	const int32_t *seq;
+	const int32_t *pos;
+	const int8_t *logits;
+};
+
+/*
+ * Evaluates a batch: the matrix products run over all its tokens at once,
+ * attention over each token's own sequence. Writes n_vocab floats for each
+ * token that asked, in batch order. Errors (ST_INVAL naming the index):
+ * token, sequence or position out of range or out of order; nothing is
+ * evaluated then. Allocates nothing.
+ */
+status_t mdl_eval_batch(struct mdl_ctx *c, const struct mdl_batch *b, float *logits,
+			struct err *e);
 
 #endif

@@ -113,6 +113,105 @@ static void test_stories_f16_cache(void **state)
 	mdl_model_free(m);
 }
 
+/* Evaluates toks[0..n) alone in a fresh one-sequence context; returns
+ * the last token's logits in out (512 floats). */
+static void eval_alone(struct mdl_model *m, const int32_t *toks, int n, float *out)
+{
+	struct err e = { 0 };
+	struct mdl_ctx *c;
+	TH_OK(mdl_ctx_new(m, 64, 1, &c, &e));
+	TH_OK(mdl_eval(c, toks, n, 0, out, 0, &e));
+	mdl_ctx_free(c);
+}
+
+static void assert_close(const float *a, const float *b, int n, float tol, const char *what)
+{
+	for (int i = 0; i < n; i++)
+		if (!(fabsf(a[i] - b[i]) <= tol))
+			fail_msg("%s: logit %d: %g vs %g", what, i, a[i], b[i]);
+}
+
+/*
+ * Several sequences in one batch give each the logits it gets alone;
+ * a copied prefix continues like the original; bad batches are refused
+ * without changing anything.
+ */
+static void test_stories_multi_sequence(void **state)
+{
+	char path[1024];
+	struct err e = { 0 };
+	struct mdl_model *m;
+	struct mdl_ctx *c;
+	(void)state;
+	th_shared_path("models/stories260K.gguf", path, sizeof path);
+	TH_OK(mdl_model_load(path, &m, &e));
+	struct mdl_ctx_params cp = { .n_ctx = 64, .n_threads = 2, .n_seq = 3, .n_batch = 4 };
+	TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
+	assert_int_equal(mdl_ctx_n_seq(c), 3);
+
+	/* Sequence 0: the stories prompt; sequence 1: another one. Interleaved,
+	 * and longer than one internal batch (4). */
+	static const int32_t a[6] = { 1, 403, 407, 261, 378, 432 };
+	static const int32_t b[5] = { 1, 411, 322, 265, 282 };
+	int32_t tok[9], seq[9], pos[9];
+	int8_t want[9] = { 0 };
+	int na = 0, nb = 0;
+	for (int i = 0; i < 9; i++) {
+		int use_a = (i % 2 == 0 && na < 5) || nb == 4;
+		tok[i] = use_a ? a[na] : b[nb];
+		seq[i] = use_a ? 0 : 1;
+		pos[i] = use_a ? na++ : nb++;
+	}
+	want[7] = want[8] = 1;	/* the last token of each */
+	struct mdl_batch bt = { .n = 9, .token = tok, .seq = seq, .pos = pos, .logits = want };
+	float got[2 * 512], ref[512];
+	TH_OK(mdl_eval_batch(c, &bt, got, &e));
+	assert_int_equal(mdl_ctx_seq_len(c, 0), 5);
+	assert_int_equal(mdl_ctx_seq_len(c, 1), 4);
+	int first_a = seq[7] == 0 ? 0 : 1;
+	eval_alone(m, a, 5, ref);
+	assert_close(got + first_a * 512, ref, 512, 1e-4f, "sequence 0 prompt");
+	eval_alone(m, b, 4, ref);
+	assert_close(got + (1 - first_a) * 512, ref, 512, 1e-4f, "sequence 1 prompt");
+
+	/* One decode step of both at once. */
+	int32_t t2[2] = { a[5], b[4] }, s2[2] = { 0, 1 }, p2[2] = { 5, 4 };
+	int8_t w2[2] = { 1, 1 };
+	struct mdl_batch step = { .n = 2, .token = t2, .seq = s2, .pos = p2, .logits = w2 };
+	TH_OK(mdl_eval_batch(c, &step, got, &e));
+	eval_alone(m, a, 6, ref);
+	assert_close(got, ref, 512, 1e-4f, "sequence 0 step");
+	eval_alone(m, b, 5, ref);
+	assert_close(got + 512, ref, 512, 1e-4f, "sequence 1 step");
+
+	/* Prefix reuse: sequence 2 takes sequence 0's first 5 positions. */
+	TH_OK(mdl_ctx_seq_copy(c, 0, 2, 5, &e));
+	int32_t s3 = 2, p3 = 5;
+	int8_t w3 = 1;
+	struct mdl_batch cont = { .n = 1, .token = &a[5], .seq = &s3, .pos = &p3, .logits = &w3 };
+	TH_OK(mdl_eval_batch(c, &cont, got, &e));
+	eval_alone(m, a, 6, ref);
+	assert_close(got, ref, 512, 1e-4f, "copied prefix");
+
+	/* Refused: a gap, a repeat, a sequence out of range, a copy too long. */
+	int32_t gp = 9;
+	struct mdl_batch gap = { .n = 1, .token = &a[0], .seq = &s3, .pos = &gp, .logits = &w3 };
+	TH_ST(mdl_eval_batch(c, &gap, got, &e), ST_INVAL);
+	assert_non_null(strstr(e.msg, "position 9 of sequence 2 at index 0"));
+	int32_t rs[2] = { 1, 1 }, rp[2] = { 5, 5 };
+	struct mdl_batch rep = { .n = 2, .token = t2, .seq = rs, .pos = rp, .logits = w2 };
+	TH_ST(mdl_eval_batch(c, &rep, got, &e), ST_INVAL);
+	assert_int_equal(mdl_ctx_seq_len(c, 1), 5);	/* unchanged */
+	int32_t bad_seq = 3;
+	struct mdl_batch oob = { .n = 1, .token = &a[0], .seq = &bad_seq, .pos = &p3, .logits = &w3 };
+	TH_ST(mdl_eval_batch(c, &oob, got, &e), ST_INVAL);
+	TH_ST(mdl_ctx_seq_copy(c, 1, 2, 6, &e), ST_INVAL);
+	TH_OK(mdl_ctx_seq_keep(c, 1, 2, &e));
+	assert_int_equal(mdl_ctx_seq_len(c, 1), 2);
+	mdl_ctx_free(c);
+	mdl_model_free(m);
+}
+
 /* Batched evaluation gives the same logits as token-by-token evaluation. */
 static void test_stories_batch_equals_stepwise(void **state)
 {
@@ -338,6 +437,7 @@ int run_model_forward_tests(void)
 		cmocka_unit_test(test_stories_greedy),
 		cmocka_unit_test(test_stories_f16_cache),
 		cmocka_unit_test(test_stories_batch_equals_stepwise),
+		cmocka_unit_test(test_stories_multi_sequence),
 		cmocka_unit_test(test_llamacpp_logits),
 	};
 	return cmocka_run_group_tests_name("model_forward", tests, NULL, NULL);

@@ -643,6 +643,66 @@ static void test_model_bad_shapes(void **state)
 	th_tmpdir_cleanup();
 }
 
+/* Every allocation of model loading and context creation may fail. */
+static void test_model_alloc_failures(void **state)
+{
+	(void)state;
+	char path[1024], *data;
+	size_t len;
+	struct err e = { 0 };
+	th_shared_path("models/stories260K.gguf", path, sizeof path);
+	TH_OK(file_read_all(path, 4 << 20, &data, &len, &e));
+	for (long k = 0;; k++) {
+		struct mdl_gguf *g = NULL;
+		struct mdl_model *m = NULL;
+		struct mdl_ctx *c = NULL;
+		mem_fail_after(k, 0);
+		status_t st = mdl_gguf_open_mem(data, len, &g, &e);
+		if (!st)
+			st = mdl_model_from_gguf(g, &m, &e);
+		if (!st)
+			st = mdl_ctx_new(m, 16, 2, &c, &e);
+		mem_fail_reset();
+		mdl_ctx_free(c);
+		mdl_model_free(m);
+		if (st == ST_OK)
+			break;
+		TH_ST(st, ST_NOMEM);
+		assert_true(k < 100000);
+	}
+	mem_free(data);
+}
+
+/* A full disk while writing a model: ST_LIMIT, and no file left behind. */
+static void test_synth_disk_full(void **state)
+{
+	(void)state;
+	char vocab[1024], path[1024], tmp[1100];
+	struct err e = { 0 };
+	th_shared_path("models/stories260K.gguf", vocab, sizeof vocab);
+	snprintf(path, sizeof path, "%s/full.gguf", th_tmpdir());
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	struct mdl_synth_params p = {
+		.arch = "qwen2", .n_layer = 1, .n_embd = 32, .n_head = 2, .n_head_kv = 1,
+		.n_ff = 64, .type = MDL_TYPE_Q8_0, .seed = 1, .vocab_from = vocab,
+	};
+	static const long after[] = { 0, 1, 7, 100, 10000 };
+	for (size_t i = 0; i < sizeof after / sizeof after[0]; i++) {
+		file_io_fail_after(after[i], 28 /* ENOSPC */, 1);
+		status_t st = mdl_synth_write(&p, path, &e);
+		file_io_fail_reset();
+		if (after[i] < 10000) {
+			TH_ST(st, ST_LIMIT);
+			assert_non_null(strstr(e.msg, "disk full"));
+			assert_int_equal(access(path, F_OK), -1);
+		} else {
+			TH_OK(st);
+		}
+		assert_int_equal(access(tmp, F_OK), -1);
+	}
+	th_tmpdir_cleanup();
+}
+
 int run_model_gguf_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +713,8 @@ int run_model_gguf_tests(void)
 		cmocka_unit_test(test_gguf_writer_roundtrip),
 		cmocka_unit_test(test_model_bad_metadata),
 		cmocka_unit_test(test_model_bad_shapes),
+		cmocka_unit_test(test_model_alloc_failures),
+		cmocka_unit_test(test_synth_disk_full),
 	};
 	return cmocka_run_group_tests_name("model_gguf", tests, NULL, NULL);
 }
