@@ -45,6 +45,13 @@ int cli_wants_help(const struct command *cmd, int argc, char **argv);
 /* Looks a command up by name; NULL if unknown. */
 const struct command *cli_command_find(const char *name);
 
+/*
+ * Turns the escapes \n \r \t \\ \' \" \xHH of a command-line text into
+ * their bytes, in place, as llama.cpp's tools do; returns the new length
+ * (cmd_tokenize.c).
+ */
+size_t cli_unescape(char *s, size_t n);
+
 /* Commands (cmd_*.c). Keep sorted. */
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);

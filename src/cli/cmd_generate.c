@@ -14,8 +14,6 @@
 
 #define MAX_STOPS 16
 
-size_t cli_unescape(char *s, size_t n);
-
 static int parse_float(const char *s, float *out)
 {
 	char *end;

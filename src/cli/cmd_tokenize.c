@@ -14,8 +14,6 @@
 /* Largest prompt file read, bytes. */
 #define TOKENIZE_FILE_MAX ((size_t)64 << 20)
 
-/* Turns \n, \t, \r, \\, \', \", \xHH into their bytes, in place (llama.cpp's escapes). */
-size_t cli_unescape(char *s, size_t n);
 size_t cli_unescape(char *s, size_t n)
 {
 	size_t o = 0;

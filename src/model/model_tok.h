@@ -8,6 +8,9 @@
  * (and tested) from plain arrays before any model file is involved.
  *
  * Token ids are int32_t; MDL_TOKEN_NULL (-1) means "no such token".
+ * A vocabulary does not change once built: any number of threads may
+ * tokenize and detokenize with it at once. Samplers and streams belong to
+ * one thread (one request) each.
  */
 #ifndef AIRLOCK_MODEL_TOK_H
 #define AIRLOCK_MODEL_TOK_H
@@ -21,8 +24,12 @@ struct mdl_gguf;
 
 #define MDL_TOKEN_NULL (-1)
 
-/* Largest text mdl_tokenize accepts, bytes (ST_LIMIT beyond). */
-#define MDL_TOKENIZE_MAX_BYTES ((size_t)64 << 20)
+/*
+ * Largest text mdl_tokenize accepts, bytes (ST_LIMIT beyond): some two
+ * million tokens, past any context window, while keeping the work space
+ * of the SentencePiece merges (tens of bytes per character) bounded.
+ */
+#define MDL_TOKENIZE_MAX_BYTES ((size_t)8 << 20)
 
 /* ------------------------------------------------------------------ */
 /* Vocabulary                                                          */
@@ -183,6 +190,12 @@ status_t mdl_tokenize(const struct mdl_vocab *v, const char *text, size_t len,
  * tokens as their text. Borrowed from v; "" for ids out of range.
  */
 const char *mdl_token_piece(const struct mdl_vocab *v, int32_t id, size_t *len);
+
+/*
+ * As mdl_token_piece, but "" for control and unknown tokens: the text
+ * generation shows (and the token filter judges) for token id.
+ */
+const char *mdl_token_output(const struct mdl_vocab *v, int32_t id, size_t *len);
 
 enum {
 	MDL_DETOK_REMOVE_SPECIAL = 1,	/* drop the BOS / EOS the tokenizer would add */

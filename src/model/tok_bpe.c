@@ -170,84 +170,6 @@ void mdl__bpe_release(struct mdl_vocab *v)
 }
 
 /* ------------------------------------------------------------------ */
-/* Splitting                                                           */
-/* ------------------------------------------------------------------ */
-
-struct span {
-	size_t off, len;	/* bytes of the fragment in the text */
-};
-
-struct spans {
-	struct span *a;
-	size_t n, cap;
-};
-
-static status_t spans_push(struct spans *s, size_t off, size_t len)
-{
-	if (len == 0)
-		return ST_OK;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		struct span *p = mem_realloc_array(s->a, cap, sizeof *p);
-
-		if (!p)
-			return ST_NOMEM;
-		s->a = p;
-		s->cap = cap;
-	}
-	s->a[s->n].off = off;
-	s->a[s->n].len = len;
-	s->n++;
-	return ST_OK;
-}
-
-/* Splits every span of in by rx into out: matches and the gaps between. */
-static status_t split_once(const pcre2_code *rx, const char *text,
-			   const struct spans *in, struct spans *out,
-			   pcre2_match_data *md, pcre2_match_context *mc,
-			   struct err *e)
-{
-	out->n = 0;
-	for (size_t k = 0; k < in->n; k++) {
-		PCRE2_SPTR subj = (PCRE2_SPTR)(text + in->a[k].off);
-		size_t len = in->a[k].len, pos = 0, prev = 0;
-		status_t st;
-
-		while (pos < len) {
-			int rc = pcre2_match(rx, subj, len, pos, PCRE2_NO_UTF_CHECK, md, mc);
-			PCRE2_SIZE *ov;
-
-			if (rc == PCRE2_ERROR_NOMATCH)
-				break;
-			if (rc < 0) {
-				PCRE2_UCHAR msg[160];
-
-				pcre2_get_error_message(rc, msg, sizeof msg);
-				return err_set(e, rc == PCRE2_ERROR_NOMEMORY ? ST_NOMEM : ST_LIMIT,
-					       "tokenize: pre-tokenizer regex at byte %zu: %s",
-					       in->a[k].off + pos, (const char *)msg);
-			}
-			ov = pcre2_get_ovector_pointer(md);
-			if (ov[1] == ov[0]) {
-				/* an empty match moves on by one character */
-				pos = ov[0] + mdl__utf8_len(subj[ov[0]]);
-				continue;
-			}
-			st = spans_push(out, in->a[k].off + prev, ov[0] - prev);
-			if (st == ST_OK)
-				st = spans_push(out, in->a[k].off + ov[0], ov[1] - ov[0]);
-			if (st != ST_OK)
-				return err_set(e, st, "tokenize: pieces");
-			prev = pos = ov[1];
-		}
-		st = spans_push(out, in->a[k].off + prev, len - prev);
-		if (st != ST_OK)
-			return err_set(e, st, "tokenize: pieces");
-	}
-	return ST_OK;
-}
-
-/* ------------------------------------------------------------------ */
 /* Merging                                                             */
 /* ------------------------------------------------------------------ */
 
@@ -436,49 +358,91 @@ static status_t bpe_word(const struct mdl_vocab *v, struct bpe_work *w,
 	return ST_OK;
 }
 
+/* ------------------------------------------------------------------ */
+/* Splitting                                                           */
+/* ------------------------------------------------------------------ */
+
+struct split {
+	const struct mdl_vocab *v;
+	const char *text;
+	pcre2_match_data *md;
+	pcre2_match_context *mc;
+	struct bpe_work *w;
+	struct mdl_tokens *out;
+	struct err *e;
+};
+
+/*
+ * Splits text[off, off + len) by regex k into matches and the gaps between
+ * them, and hands each piece, in order, to regex k + 1; after the last
+ * regex a piece is merged. Depth first, so no list of pieces is kept:
+ * memory stays bounded by the longest piece whatever the text's length.
+ */
+static status_t split_piece(struct split *c, size_t off, size_t len, size_t k)
+{
+	PCRE2_SPTR subj = (PCRE2_SPTR)(c->text + off);
+	size_t pos = 0, prev = 0;
+	status_t st;
+
+	if (len == 0)
+		return ST_OK;
+	if (k == c->v->n_rx) {
+		st = bpe_word(c->v, c->w, c->text + off, len, c->out);
+		if (st != ST_OK)
+			return err_set(c->e, st, "tokenize: %s",
+				       st == ST_LIMIT ? "more tokens than the list may hold"
+						      : "out of memory");
+		return ST_OK;
+	}
+	while (pos < len) {
+		int rc = pcre2_match(c->v->rx[k], subj, len, pos, PCRE2_NO_UTF_CHECK, c->md, c->mc);
+		PCRE2_SIZE *ov, s0, s1;
+
+		if (rc == PCRE2_ERROR_NOMATCH)
+			break;
+		if (rc < 0) {
+			PCRE2_UCHAR msg[160];
+
+			pcre2_get_error_message(rc, msg, sizeof msg);
+			return err_set(c->e, rc == PCRE2_ERROR_NOMEMORY ? ST_NOMEM : ST_LIMIT,
+				       "tokenize: pre-tokenizer regex at byte %zu: %s", off + pos,
+				       (const char *)msg);
+		}
+		ov = pcre2_get_ovector_pointer(c->md);
+		s0 = ov[0];
+		s1 = ov[1];
+		if (s1 == s0) {
+			/* an empty match moves on by one character */
+			pos = s0 + mdl__utf8_len(subj[s0]);
+			continue;
+		}
+		st = split_piece(c, off + prev, s0 - prev, k + 1);
+		if (st == ST_OK)
+			st = split_piece(c, off + s0, s1 - s0, k + 1);
+		if (st != ST_OK)
+			return st;
+		prev = pos = s1;
+	}
+	return split_piece(c, off + prev, len - prev, k + 1);
+}
+
 status_t mdl__bpe_tokenize(const struct mdl_vocab *v, const char *text, size_t n,
 			   struct mdl_tokens *out, struct err *e)
 {
-	struct spans a = { 0 }, b = { 0 };
 	struct bpe_work w = { 0 };
-	pcre2_match_data *md = NULL;
-	pcre2_match_context *mc = NULL;
-	status_t st = ST_OK;
+	struct split c = { v, text, NULL, NULL, &w, out, e };
+	status_t st;
 
 	if (n == 0)
 		return ST_OK;
-	st = spans_push(&a, 0, n);
-	if (st != ST_OK)
-		goto done;
-	md = pcre2_match_data_create(4, v->rx_gctx);
-	mc = pcre2_match_context_create(v->rx_gctx);
-	if (!md || !mc) {
-		st = ST_NOMEM;
-		goto done;
-	}
-	for (size_t k = 0; k < v->n_rx; k++) {
-		struct spans t;
-
-		st = split_once(v->rx[k], text, &a, &b, md, mc, e);
-		if (st != ST_OK)
-			goto fail;
-		t = a;
-		a = b;
-		b = t;
-	}
-	for (size_t k = 0; k < a.n; k++) {
-		st = bpe_word(v, &w, text + a.a[k].off, a.a[k].len, out);
-		if (st != ST_OK)
-			goto done;
-	}
-done:
-	if (st != ST_OK)
-		err_set(e, st, "tokenize: %s", st == ST_LIMIT ? "too many tokens" : "out of memory");
-fail:
-	pcre2_match_data_free(md);
-	pcre2_match_context_free(mc);
-	mem_free(a.a);
-	mem_free(b.a);
+	c.md = pcre2_match_data_create(4, v->rx_gctx);
+	c.mc = pcre2_match_context_create(v->rx_gctx);
+	if (!c.md || !c.mc)
+		st = err_set(e, ST_NOMEM, "tokenize: regex match data");
+	else
+		st = split_piece(&c, 0, n, 0);
+	pcre2_match_data_free(c.md);
+	pcre2_match_context_free(c.mc);
 	mem_free(w.syms);
 	mem_free(w.heap.a);
 	mem_free(w.enc);

@@ -63,7 +63,7 @@ status_t mdl_generate(struct mdl_model *m, struct mdl_ctx *c,
 			err_set(e, st, "generate: token list");
 			goto done;
 		}
-		piece = mdl_token_piece(v, id, &len);
+		piece = mdl_token_output(v, id, &len);
 		buf_reset(&text);
 		st = mdl_stream_feed(stream, piece, len, &text, &stopped);
 		if (st != ST_OK) {

@@ -87,6 +87,9 @@ status_t mdl_fim_prompt(const struct mdl_vocab *v, const struct mdl_fim_input *i
 		}
 		if (st == ST_OK)
 			st = fim_text(v, f->text, f->text_len, out, e);
+		/* each file ends with a newline before the next separator */
+		if (st == ST_OK && sep >= 0 && f->text_len && f->text[f->text_len - 1] != '\n')
+			st = fim_text(v, "\n", 1, out, e);
 	}
 	if (st == ST_OK && sep >= 0 && (in->path || in->n_files)) {
 		st = mdl_tokens_push(out, sep);

@@ -303,7 +303,7 @@ static int filter_ok(struct mdl_sampler *s, int32_t id)
 
 	if (!s->accept)
 		return 1;
-	piece = s->v ? mdl_token_piece(s->v, id, &len) : "";
+	piece = s->v ? mdl_token_output(s->v, id, &len) : "";
 	if (!s->v)
 		len = 0;
 	return s->accept(s->accept_ctx, id, piece, len) != 0;

@@ -11,7 +11,7 @@
 
 struct frag {
 	int32_t id;	/* token, or -1 for raw text */
-	size_t off, len;	/* raw text: bytes in the input */
+	uint32_t off, len;	/* raw text: bytes in the input (< MDL_TOKENIZE_MAX_BYTES) */
 };
 
 struct frags {
@@ -33,8 +33,8 @@ static status_t frags_push(struct frags *f, int32_t id, size_t off, size_t len)
 		f->cap = cap;
 	}
 	f->a[f->n].id = id;
-	f->a[f->n].off = off;
-	f->a[f->n].len = len;
+	f->a[f->n].off = (uint32_t)off;
+	f->a[f->n].len = (uint32_t)len;
 	f->n++;
 	return ST_OK;
 }

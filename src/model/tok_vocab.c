@@ -290,7 +290,8 @@ static const struct {
 	const char *texts[10];
 } special_texts[] = {
 	{ MDL_SPECIAL_EOT, { "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>",
-			     "<|endoftext|>", "<EOT>", "\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C" } },
+			     "<|endoftext|>", "<EOT>", "\xE2\x96\x81<EOT>",
+			     "<\xEF\xBD\x9C" "end\xE2\x96\x81" "of\xE2\x96\x81" "sentence\xEF\xBD\x9C>" } },
 	{ MDL_SPECIAL_EOM, { "<|eom_id|>" } },
 	{ MDL_SPECIAL_FIM_PRE, { "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>",
 				 "<\xEF\xBD\x9C" "fim\xE2\x96\x81" "begin\xEF\xBD\x9C>", "<PRE>", "\xE2\x96\x81<PRE>" } },
@@ -308,6 +309,31 @@ static const char *const eog_texts[] = {
 	"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
 	"<|eom_id|>", "<EOT>",
 };
+
+/*
+ * End tokens of code models that llama.cpp leaves to the metadata: they
+ * end generation too but keep their type (CodeLlama's "▁<EOT>",
+ * DeepSeek-Coder-Instruct's "<|EOT|>").
+ */
+static const char *const eog_texts_extra[] = { "\xE2\x96\x81<EOT>", "<|EOT|>" };
+
+/*
+ * Texts we look for that llama.cpp does not (CodeLlama's "▁<PRE>",
+ * StarCoder's "<fim_prefix>"): the role is taken, the type is left alone
+ * so that tokenization still agrees with llama.cpp.
+ */
+static int extra_text(const char *t)
+{
+	static const char *const extra[] = { "<fim_prefix>", "<fim_suffix>", "<fim_middle>",
+					      "<fim_pad>", "<repo_name>", "<file_sep>" };
+
+	if (strncmp(t, "\xE2\x96\x81", 3) == 0)
+		return 1;
+	for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++)
+		if (strcmp(t, extra[i]) == 0)
+			return 1;
+	return 0;
+}
 
 static int32_t find_cstr(const struct mdl_vocab *v, const char *s)
 {
@@ -335,7 +361,8 @@ static void detect_specials(struct mdl_vocab *v)
 
 			if (id >= 0) {
 				v->special[role] = id;
-				make_control(v, id);
+				if (!extra_text(special_texts[r].texts[k]))
+					make_control(v, id);
 				break;
 			}
 		}
@@ -354,6 +381,12 @@ static void detect_specials(struct mdl_vocab *v)
 			v->flags[id] |= TOK_EOG;
 			make_control(v, id);
 		}
+	}
+	for (size_t k = 0; k < sizeof eog_texts_extra / sizeof eog_texts_extra[0]; k++) {
+		int32_t id = find_cstr(v, eog_texts_extra[k]);
+
+		if (id >= 0)
+			v->flags[id] |= TOK_EOG;
 	}
 	if (v->special[MDL_SPECIAL_EOS] >= 0)
 		v->flags[v->special[MDL_SPECIAL_EOS]] |= TOK_EOG;
@@ -887,4 +920,14 @@ const char *mdl_token_piece(const struct mdl_vocab *v, int32_t id, size_t *len)
 	}
 	*len = v->piece_len[id];
 	return v->pieces + v->piece_off[id];
+}
+
+const char *mdl_token_output(const struct mdl_vocab *v, int32_t id, size_t *len)
+{
+	if (id >= 0 && id < v->n &&
+	    (v->type[id] == MDL_TOKEN_CONTROL || v->type[id] == MDL_TOKEN_UNKNOWN)) {
+		*len = 0;
+		return "";
+	}
+	return mdl_token_piece(v, id, len);
 }

@@ -298,10 +298,11 @@ static struct mdl_vocab *load_shared(const char *rel)
 static void test_fim(void **state)
 {
 	struct mdl_vocab *v = load_shared("vocab/ggml-vocab-starcoder.gguf");
-	struct mdl_fim_file files[] = { { "util.py", "def f():\n    pass\n", 18 } };
+	struct mdl_fim_file files[] = { { "util.py", "def f():\n    pass\n", 18 },
+					{ "b.py", "x = 1", 5 } };
 	struct mdl_fim_input in = { .prefix = "def g():\n    return ", .prefix_len = 20,
 				    .suffix = "\n", .suffix_len = 1, .repo = "proj",
-				    .path = "main.py", .files = files, .n_files = 1 };
+				    .path = "main.py", .files = files, .n_files = 2 };
 	struct mdl_tokens t;
 	struct buf b;
 	struct err e = { 0 };
@@ -330,7 +331,7 @@ static void test_fim(void **state)
 	TH_OK(mdl_detokenize(v, t.ids, t.len, MDL_DETOK_RENDER_SPECIAL | MDL_DETOK_NO_CLEANUP, &b, &e));
 	assert_string_equal(buf_cstr(&b),
 			    "<repo_name>proj\n<file_sep>util.py\ndef f():\n    pass\n"
-			    "<file_sep>main.py\n<fim_prefix>def g():\n    return <fim_suffix>\n<fim_middle>");
+			    "<file_sep>b.py\nx = 1\n<file_sep>main.py\n<fim_prefix>def g():\n    return <fim_suffix>\n<fim_middle>");
 	buf_release(&b);
 	mdl_tokens_release(&t);
 	mdl_vocab_free(v);

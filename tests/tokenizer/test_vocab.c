@@ -16,17 +16,15 @@
 /* ------------------------------------------------------------------ */
 
 /*
- * Runs every case of vocab/<name>.gguf: texts in .inp separated by lines
- * "__ggml_vocab_test__", expected ids in .out (one line per text),
- * tokenized without BOS/EOS and without parsing control tokens, as
- * llama.cpp's test-tokenizer-0. Prints the pass count; also checks that
- * each text comes back from its tokens.
+ * Runs every case of a test-vector pair: texts in inp separated by lines
+ * "__ggml_vocab_test__", expected ids in out (one line per text). With
+ * round_trip, each text must also come back from its tokens. Prints the
+ * pass count; returns the number of cases.
  */
-static void run_vocab(const char *name)
+static int run_cases(const struct mdl_vocab *v, const char *name, const char *inp_path,
+		     const char *out_path, unsigned flags, int round_trip)
 {
-	char path[1024], p2[1100];
 	struct err e = { 0 };
-	struct mdl_vocab *v;
 	char *inp, *outp;
 	size_t il, ol, pos = 0;
 	const char *sep = "\n__ggml_vocab_test__\n";
@@ -34,13 +32,8 @@ static void run_vocab(const char *name)
 	char *line;
 	int n = 0, pass = 0, trip = 0;
 
-	snprintf(p2, sizeof p2, "vocab/%s.gguf", name);
-	th_shared_path(p2, path, sizeof path);
-	TH_OK(mdl_vocab_load(path, &v, &e));
-	snprintf(p2, sizeof p2, "%s.inp", path);
-	TH_OK(file_read_all(p2, 1 << 20, &inp, &il, &e));
-	snprintf(p2, sizeof p2, "%s.out", path);
-	TH_OK(file_read_all(p2, 1 << 20, &outp, &ol, &e));
+	TH_OK(file_read_all(inp_path, 1 << 20, &inp, &il, &e));
+	TH_OK(file_read_all(out_path, 1 << 20, &outp, &ol, &e));
 	line = outp;
 	while (pos < il) {
 		char *nx = memmem(inp + pos, il - pos, sep, sl);
@@ -55,7 +48,7 @@ static void run_vocab(const char *name)
 		mdl_tokens_init(&t, 0);
 		buf_init(&got, 0);
 		buf_init(&back, 0);
-		TH_OK(mdl_tokenize(v, inp + pos, tl, 0, &t, &e));
+		TH_OK(mdl_tokenize(v, inp + pos, tl, flags, &t, &e));
 		for (size_t i = 0; i < t.len; i++)
 			TH_OK(buf_printf(&got, "%s%d", i ? " " : "", t.ids[i]));
 		ex = line;
@@ -70,12 +63,14 @@ static void run_vocab(const char *name)
 		else
 			print_message("%s: case %d '%.*s'\n  got  %s\n  want %s\n", name, n,
 				      (int)(tl > 60 ? 60 : tl), inp + pos, buf_cstr(&got), ex);
-		TH_OK(mdl_detokenize(v, t.ids, t.len, MDL_DETOK_NO_CLEANUP, &back, &e));
-		if (back.len == tl && (tl == 0 || memcmp(back.data, inp + pos, tl) == 0))
-			trip++;
-		else
-			print_message("%s: case %d does not round-trip: '%s'\n", name, n,
-				      buf_cstr(&back));
+		if (round_trip) {
+			TH_OK(mdl_detokenize(v, t.ids, t.len, MDL_DETOK_NO_CLEANUP, &back, &e));
+			if (back.len == tl && (tl == 0 || memcmp(back.data, inp + pos, tl) == 0))
+				trip++;
+			else
+				print_message("%s: case %d does not round-trip: '%s'\n", name, n,
+					      buf_cstr(&back));
+		}
 		mdl_tokens_release(&t);
 		buf_release(&got);
 		buf_release(&back);
@@ -84,14 +79,42 @@ static void run_vocab(const char *name)
 			break;
 		pos = (size_t)(nx - inp) + sl;
 	}
-	print_message("conformance %s: %d/%d cases pass, %d/%d round-trip\n", name, pass, n,
-		      trip, n);
+	if (round_trip)
+		print_message("%s: %d/%d cases pass, %d/%d round-trip\n", name, pass, n, trip, n);
+	else
+		print_message("%s: %d/%d cases pass\n", name, pass, n);
 	mem_free(inp);
 	mem_free(outp);
-	mdl_vocab_free(v);
-	assert_int_equal(n, 46);
 	assert_int_equal(pass, n);
-	assert_int_equal(trip, n);
+	if (round_trip)
+		assert_int_equal(trip, n);
+	return n;
+}
+
+/*
+ * llama.cpp's test vectors for vocab/<name>.gguf (tokenized without
+ * BOS/EOS and without parsing control tokens, as test-tokenizer-0), then
+ * the fixtures of tests/data/tokenizer recorded from llama.cpp with BOS/EOS
+ * and control tokens parsed.
+ */
+static void run_vocab(const char *name)
+{
+	char path[1024], p2[1100], p3[1100], label[128];
+	struct err e = { 0 };
+	struct mdl_vocab *v;
+
+	snprintf(p2, sizeof p2, "vocab/%s.gguf", name);
+	th_shared_path(p2, path, sizeof path);
+	TH_OK(mdl_vocab_load(path, &v, &e));
+	snprintf(p2, sizeof p2, "%s.inp", path);
+	snprintf(p3, sizeof p3, "%s.out", path);
+	snprintf(label, sizeof label, "conformance %s", name);
+	assert_int_equal(run_cases(v, label, p2, p3, 0, 1), 46);
+	snprintf(p3, sizeof p3, "tests/data/tokenizer/%s.special.out", name);
+	snprintf(label, sizeof label, "special %s", name);
+	assert_int_equal(run_cases(v, label, "tests/data/tokenizer/special.inp", p3,
+				   MDL_TOK_ADD_SPECIAL | MDL_TOK_PARSE_SPECIAL, 0), 100);
+	mdl_vocab_free(v);
 }
 
 #define VOCAB_TEST(fn, name) \
@@ -147,6 +170,18 @@ static void test_stories_prompt(void **state)
 	buf_reset(&b);
 	TH_OK(mdl_detokenize(v, t.ids, t.len, MDL_DETOK_RENDER_SPECIAL, &b, &e));
 	assert_string_equal(buf_cstr(&b), "<s> Once upon a time");
+	{
+		size_t k;
+		const char *p = mdl_token_piece(v, 1, &k);
+
+		assert_int_equal(k, 3);
+		assert_memory_equal(p, "<s>", 3);
+		mdl_token_output(v, 1, &k);	/* generation does not show control tokens */
+		assert_int_equal(k, 0);
+		p = mdl_token_output(v, 403, &k);
+		assert_int_equal(k, 5);
+		assert_memory_equal(p, " Once", 5);
+	}
 	/* byte fallback: a character the 512-token vocabulary lacks */
 	t.len = 0;
 	TH_OK(mdl_tokenize(v, "\xE7\x95\x8C", 3, 0, &t, &e));	/* U+754C */
@@ -378,6 +413,42 @@ static void test_bpe_tiny(void **state)
 	assert_null(v);
 	assert_int_equal(st, ST_UNSUPPORTED);
 	assert_non_null(strstr(e.msg, "no-such-pre"));
+}
+
+/* Every pre-tokenizer we name compiles and splits text. */
+static void test_all_pre(void **state)
+{
+	static const char *pres[] = {
+		"default", "llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe",
+		"chatglm-bpe", "deepseek-llm", "deepseek-v3", "deepseek-coder", "falcon",
+		"starcoder", "refact", "codeshell", "exaone", "minerva-7b", "command-r",
+		"smollm", "gpt-2", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en",
+		"jina-v2-es", "jina-v2-de", "jina-v2-code", "roberta-bpe", "mpt", "olmo",
+		"jais", "qwen2", "deepseek-r1-qwen", "stablelm2", "megrez", "poro-chat",
+		"viking", "bloom", "gpt3-finnish", "tekken",
+	};
+	const char *text = "hello world's 12345 \xC3\xA9t\xC3\xA9\n\n  x\xE6\x88\x91!! ";
+	(void)state;
+
+	for (size_t i = 0; i < sizeof pres / sizeof pres[0]; i++) {
+		struct err e = { 0 };
+		status_t st;
+		struct mdl_vocab *v = tiny_bpe(pres[i], &e, &st);
+		struct mdl_tokens t;
+		struct buf b;
+
+		if (st != ST_OK)
+			fail_msg("pre-tokenizer %s: %s", pres[i], e.msg);
+		mdl_tokens_init(&t, 0);
+		buf_init(&b, 0);
+		TH_OK(mdl_tokenize(v, text, strlen(text), 0, &t, &e));
+		TH_OK(mdl_detokenize(v, t.ids, t.len, MDL_DETOK_NO_CLEANUP, &b, &e));
+		if (strcmp(buf_cstr(&b), text) != 0)
+			fail_msg("pre-tokenizer %s: round trip gave '%s'", pres[i], buf_cstr(&b));
+		buf_release(&b);
+		mdl_tokens_release(&t);
+		mdl_vocab_free(v);
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -707,6 +778,7 @@ int run_tokenizer_vocab_tests(void)
 		cmocka_unit_test(test_parse_special),
 		cmocka_unit_test(test_spm_tiny),
 		cmocka_unit_test(test_bpe_tiny),
+		cmocka_unit_test(test_all_pre),
 		cmocka_unit_test(test_bad_text),
 		cmocka_unit_test(test_bad_spec),
 		cmocka_unit_test(test_bad_gguf),
