@@ -30,7 +30,7 @@ TOK=$("$A" token create --user bench 2>/dev/null)
 
 start() {
   : > "$T/out"
-  "$A" serve --model "$T/m.gguf" --listen 127.0.0.1:0 "$@" >"$T/out" 2>"$T/err" &
+  "$A" serve --allow-unsandboxed --model "$T/m.gguf" --listen 127.0.0.1:0 "$@" >"$T/out" 2>"$T/err" &
   PID=$!
   for _ in $(seq 400); do grep -q serving "$T/out" 2>/dev/null && break; sleep 0.05; done
   U="http://127.0.0.1:$(sed -n 's/.*:\([0-9]*\)$/\1/p' "$T/out")"

@@ -84,6 +84,7 @@ static const struct command commands[] = {
 	  "        file under a known name is reported\n" },
 	{ "serve", cmd_serve, "run the HTTP server (OpenAI and llama.cpp APIs)",
 	  "usage: airlock serve [--model FILE] [--listen ADDR] [--no-prompt-cache]\n"
+	  "                     [--allow-unsandboxed]\n"
 	  "\n"
 	  "Serves POST /v1/completions, /v1/chat/completions, /infill, GET /v1/models,\n"
 	  "/v1/status, /healthz, /readyz and the admin routes /v1/admin/*. Every route\n"
@@ -94,7 +95,11 @@ static const struct command commands[] = {
 	  "--listen ADDR     address:port, e.g. 127.0.0.1:8080 or [::1]:8080 (default:\n"
 	  "                  server.listen); port 0 picks a free port, printed at start\n"
 	  "--no-prompt-cache never reuse a slot's KV cache (for measurements)\n"
+	  "--allow-unsandboxed  start even if the kernel lacks Landlock or seccomp\n"
+	  "                  (logged); otherwise the server refuses\n"
 	  "\n"
+	  "After binding, the process locks itself down: no outbound connection but\n"
+	  "egress.allow, writes only in the data directory (airlock doctor shows it).\n"
 	  "TLS: set server.tls_cert and server.tls_key. Limits: server.* in the config\n"
 	  "(airlock config show). Stops on SIGINT or SIGTERM.\n" },
 	{ "sign-bundle", cmd_sign_bundle, "sign an unpacked bundle's SHA256SUMS",

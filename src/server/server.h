@@ -271,17 +271,27 @@ struct srv;
 
 /*
  * Creates a server over store (borrowed; required) and backend (borrowed;
- * NULL: no model loaded, completion requests fail with a clear error).
- * Nothing listens until srv_start. *out is freed with srv_free.
+ * NULL: no model loaded, completion requests fail with a clear error; it
+ * may be filled in after this call, up to srv_start). Nothing listens until
+ * srv_bind or srv_start. *out is freed with srv_free.
  */
 status_t srv_new(const struct srv_options *o, struct srv_store *store,
 		 struct srv_backend *backend, struct srv **out, struct err *e);
 /*
- * Binds the listening socket and starts the HTTP threads and the scheduler.
- * Errors: ST_CONFIG (bad listen address, TLS files), ST_IO (bind failed).
+ * Does what needs the file system or a bind permission and starts no
+ * thread: reads the TLS certificate and key, binds and listens on the
+ * address. A caller may lock the process down (sandbox) between srv_bind
+ * and srv_start. Errors: ST_CONFIG (bad listen address, TLS files), ST_IO
+ * (bind failed). Idempotent.
+ */
+status_t srv_bind(struct srv *s, struct err *e);
+/*
+ * Binds (if srv_bind was not called) and starts the HTTP threads and the
+ * scheduler. Errors: those of srv_bind, ST_IO (the daemon did not start,
+ * e.g. a TLS key that does not match), ST_NOMEM.
  */
 status_t srv_start(struct srv *s, struct err *e);
-/* The bound TCP port (useful after listening on port 0); 0 if not started. */
+/* The bound TCP port (useful after listening on port 0); 0 if not bound. */
 int srv_port(const struct srv *s);
 /* Stops listening, cancels every request, joins threads; idempotent. */
 void srv_stop(struct srv *s);

@@ -267,6 +267,8 @@ struct srv {
 	struct MHD_Daemon *d;
 	char *tls_cert_pem, *tls_key_pem;
 	int port;
+	int listen_fd;			/* bound by srv_bind; -1 once MHD owns it */
+	int listen_v6;
 	int64_t created;		/* Unix seconds, for /v1/models */
 	uint64_t t_start_ns;
 };

@@ -13,10 +13,12 @@
 #include "server/server_int.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -568,37 +570,68 @@ status_t srv_new(const struct srv_options *o, struct srv_store *store,
 		s->o.idle_timeout_s = 30;
 	s->store = store;
 	s->b = backend;
+	s->listen_fd = -1;
 	s->created = (int64_t)(time_wall_ns() / 1000000000ull);
 	s->t_start_ns = time_mono_ns();
 	*out = s;
 	return ST_OK;
 }
 
-status_t srv_start(struct srv *s, struct err *e)
+status_t srv_bind(struct srv *s, struct err *e)
 {
 	struct sockaddr_storage ss;
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
-	const union MHD_DaemonInfo *di;
-	int v6;
+	socklen_t len;
+	int v6, fd, one = 1;
 	status_t st;
 
-	if (s->d)
+	if (s->listen_fd >= 0)
 		return ST_OK;
 	if ((st = parse_listen(s->o.listen, &ss, &v6, e)))
 		return st;
-	if (v6)
-		flags |= MHD_USE_IPv6;
 	if (s->o.tls_cert && *s->o.tls_cert) {
 		if (!s->o.tls_key || !*s->o.tls_key)
 			return err_set(e, ST_CONFIG, "server.tls_cert is set but server.tls_key is not");
 		if ((st = file_read_all(s->o.tls_cert, 1 << 20, &s->tls_cert_pem, NULL, e)) ||
 		    (st = file_read_all(s->o.tls_key, 1 << 20, &s->tls_key_pem, NULL, e)))
 			return st == ST_NOMEM ? st : err_set(e, ST_CONFIG, "TLS: %s", e ? e->msg : "");
-		flags |= MHD_USE_TLS;
 	} else if (s->o.tls_key && *s->o.tls_key) {
 		return err_set(e, ST_CONFIG, "server.tls_key is set but server.tls_cert is not");
 	}
+	fd = socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return err_set(e, ST_IO, "socket: %s", strerror(errno));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (v6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+	len = v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+		st = err_set(e, ST_IO, "cannot listen on %s: %s", s->o.listen, strerror(errno));
+		close(fd);
+		return st;
+	}
+	len = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		s->port = ntohs(v6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
+				((struct sockaddr_in *)&ss)->sin_port);
+	s->listen_fd = fd;
+	s->listen_v6 = v6;
+	return ST_OK;
+}
+
+status_t srv_start(struct srv *s, struct err *e)
+{
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION |
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_ERROR_LOG;
+	status_t st;
+
+	if (s->d)
+		return ST_OK;
+	if ((st = srv_bind(s, e)))
+		return st;
+	if (s->listen_v6)
+		flags |= MHD_USE_IPv6;
+	if (s->tls_cert_pem)
+		flags |= MHD_USE_TLS;
 	if (s->b && !s->sched) {
 		struct srv_sched_opts so = {
 			.queue_size = s->o.queue_size,
@@ -610,10 +643,11 @@ status_t srv_start(struct srv *s, struct err *e)
 		if ((st = srv__sched_new(s->b, &so, &s->sched, e)))
 			return st;
 	}
+	/* The socket bound by srv_bind: binding needs no permission now. */
 	if (flags & MHD_USE_TLS)
 		s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 					MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 					MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
 					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
 					MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -623,16 +657,16 @@ status_t srv_start(struct srv *s, struct err *e)
 	else
 		s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 					MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-					MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+					MHD_OPTION_LISTEN_SOCKET, s->listen_fd,
 					MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->o.max_connections,
 					MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->o.idle_timeout_s,
 					MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 					MHD_OPTION_END);
 	if (!s->d)
-		return err_set(e, ST_IO, "cannot listen on %s (address in use, not local,"
-			       " or bad TLS files)", s->o.listen);
-	di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-	s->port = di ? di->port : 0;
+		return err_set(e, ST_IO, "cannot serve on %s (bad TLS certificate or key?)",
+			       s->o.listen);
+	/* libmicrohttpd owns the socket now and closes it when stopped. */
+	s->listen_fd = -1;
 	LOG_INFO("server.listen", LF_STR("addr", s->o.listen), LF_INT("port", s->port),
 		 LF_BOOL("tls", (flags & MHD_USE_TLS) != 0),
 		 LF_STR("model", s->b ? s->b->model_id : "(none)"));
@@ -641,7 +675,7 @@ status_t srv_start(struct srv *s, struct err *e)
 
 int srv_port(const struct srv *s)
 {
-	return s && s->d ? s->port : 0;
+	return s && (s->d || s->listen_fd >= 0) ? s->port : 0;
 }
 
 void srv_stop(struct srv *s)
@@ -658,6 +692,10 @@ void srv_stop(struct srv *s)
 	}
 	srv__sched_free(s->sched);
 	s->sched = NULL;
+	if (s->listen_fd >= 0) {
+		close(s->listen_fd);
+		s->listen_fd = -1;
+	}
 }
 
 void srv_free(struct srv *s)

@@ -104,6 +104,9 @@ status_t srv_store_open(const char *db_path, struct srv_store **out,
 	}
 	st = db_migrate(s->db, "server", migrations,
 			sizeof migrations / sizeof migrations[0], e);
+	/* Temporary tables in memory: a sandboxed server cannot write /tmp. */
+	if (st == ST_OK)
+		st = db_exec(s->db, "PRAGMA temp_store = MEMORY", e);
 	if (st != ST_OK) {
 		db_close(s->db);
 		mem_free(s);

@@ -23,7 +23,7 @@ export AIRLOCK_DATA="$T/data" AIRLOCK_LOG_LEVEL=warn AIRLOCK_SERVER_THREADS=1 AI
   --vocab-from "$S/vocab/ggml-vocab-qwen2.gguf" -o "$T/qw.gguf" >/dev/null || fail synth
 "$A" user add dev >/dev/null || fail "user add"
 TOK=$("$A" token create --user dev 2>/dev/null) || fail token
-"$A" serve --model "$T/qw.gguf" --listen 127.0.0.1:0 >"$T/out" 2>"$T/err" &
+"$A" serve --allow-unsandboxed --model "$T/qw.gguf" --listen 127.0.0.1:0 >"$T/out" 2>"$T/err" &
 PID=$!
 for _ in $(seq 400); do grep -q serving "$T/out" 2>/dev/null && break; sleep 0.05; done
 PORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\)$/\1/p' "$T/out")
