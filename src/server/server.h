@@ -298,6 +298,35 @@ void srv_stop(struct srv *s);
 /* Stops (if needed) and frees; NULL is accepted. */
 void srv_free(struct srv *s);
 
+/*
+ * What the server knows about one finished request, for the layers that
+ * record it (audit, usage). Every pointer is borrowed for the call only.
+ * Never carries prompt or output text.
+ */
+struct srv_request_record {
+	const char *id;			/* request id (X-Request-Id) */
+	const char *method;
+	const char *path;
+	unsigned status;		/* HTTP status (200 for a stream that started) */
+	const struct srv_identity *who;	/* all zero for unauthenticated routes */
+	const char *model;		/* "" when the request generated nothing */
+	int32_t prompt_tokens;
+	int32_t cached_tokens;		/* of them, reused from the prompt cache */
+	int32_t completion_tokens;
+	const char *finish;		/* "stop", "length", "cancelled", "error", "" */
+	double ttft_ms;			/* submission to first token; 0: none */
+	double total_ms;		/* request start to its end */
+};
+
+typedef void (*srv_observer_fn)(void *ctx, const struct srv_request_record *rec);
+
+/*
+ * Calls fn once for every request when it ends (for a stream: when the
+ * stream ends, however it ends), from connection threads, possibly
+ * concurrently. Set before srv_start; fn NULL removes it.
+ */
+void srv_set_observer(struct srv *s, srv_observer_fn fn, void *ctx);
+
 /* Scheduler counters, as /v1/status shows them. */
 struct srv_stats {
 	int slots_total;

@@ -270,6 +270,8 @@ struct srv {
 	int listen_fd;			/* bound by srv_bind; -1 once MHD owns it */
 	int listen_v6;
 	int64_t created;		/* Unix seconds, for /v1/models */
+	srv_observer_fn observer;
+	void *observer_ctx;
 	uint64_t t_start_ns;
 };
 
@@ -288,6 +290,8 @@ struct srv_rctx {
 	struct srv_identity who;	/* zero for unauthenticated routes */
 	unsigned status;		/* the status sent, for the access log */
 	int retry_after;		/* > 0: a Retry-After header, seconds */
+	int record_deferred;		/* a stream reports the request itself */
+	struct srv_request_record rec;	/* generation fields, for the observer */
 	uint64_t t_start_ns;
 };
 
@@ -319,6 +323,9 @@ int srv__respond_error(struct srv_rctx *r, unsigned status, const char *type,
 		       const char *code, const char *param, const char *message);
 /* Maps an error status to the HTTP status, type and code of its response. */
 int srv__respond_err(struct srv_rctx *r, const struct err *e, const char *param);
+
+/* Hands rec (with r's id, method, path, status, identity) to the observer. */
+void srv__observe(struct srv *s, struct srv_request_record *rec);
 
 /* Returns 1 when the client of c has closed its side of the connection. */
 int srv__client_gone(struct MHD_Connection *c);

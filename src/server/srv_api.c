@@ -290,7 +290,28 @@ struct stream {
 	int first;			/* nothing sent yet (chat role delta) */
 	int finished;			/* closing events are in out */
 	uint64_t hard_ns;
+	/* for the observer: what the request was, when it began */
+	char req_id[40];
+	char path[32];
+	struct srv_identity who;
+	uint64_t t_start_ns;
 };
+
+/* Fills the generation fields of rec from a finished (or abandoned) job. */
+static void record_job(struct srv_request_record *rec, const struct gen *g,
+		       struct srv_job *j)
+{
+	pthread_mutex_lock(&j->mu);
+	rec->model = g->model;
+	rec->prompt_tokens = j->n_prompt;
+	rec->cached_tokens = j->n_cached;
+	rec->completion_tokens = j->n_gen;
+	rec->finish = j->state == SRV_JOB_DONE ? srv__finish_openai(j->finish) :
+		j->t_submit_ns ? "cancelled" : "";
+	rec->ttft_ms = j->t_first_ns > j->t_submit_ns ?
+		(double)(j->t_first_ns - j->t_submit_ns) / 1e6 : 0;
+	pthread_mutex_unlock(&j->mu);
+}
 
 static void stream_cancel(struct stream *st)
 {
@@ -387,6 +408,18 @@ static void stream_free(void *cls)
 	pthread_mutex_unlock(&st->j->mu);
 	if (!done)
 		stream_cancel(st);
+	{
+		struct srv_request_record rec;
+		memset(&rec, 0, sizeof rec);
+		record_job(&rec, &st->g, st->j);
+		rec.id = st->req_id;
+		rec.method = "POST";
+		rec.path = st->path;
+		rec.status = 200;
+		rec.who = &st->who;
+		rec.total_ms = (double)(time_mono_ns() - st->t_start_ns) / 1e6;
+		srv__observe(st->g.s, &rec);
+	}
 	srv__job_unref(st->j);
 	buf_release(&st->out);
 	buf_release(&st->take);
@@ -409,7 +442,12 @@ static int start_stream(struct srv_rctx *r, const struct gen *g,
 	st->c = r->c;
 	st->j = j;
 	st->first = 1;
-	st->hard_ns = j->deadline_ns + HARD_MARGIN_NS;
+	st->hard_ns = j->deadline_ns ? j->deadline_ns + HARD_MARGIN_NS : UINT64_MAX / 2;
+	str_copy(st->req_id, r->id, sizeof st->req_id);
+	str_copy(st->path, r->path, sizeof st->path);
+	st->who = r->who;
+	st->t_start_ns = r->t_start_ns;
+	r->record_deferred = 1;
 	buf_init(&st->out, 0);
 	buf_init(&st->take, 0);
 	r->status = 200;
@@ -481,6 +519,7 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 	char param[64];
 	struct err e;
 	int32_t max_tokens;
+	uint64_t hard_ns;
 	int ret, retry = 0;
 	status_t st;
 
@@ -552,6 +591,7 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 		j = NULL;	/* the stream owns the reference now */
 		goto out;
 	}
+	hard_ns = j->deadline_ns ? j->deadline_ns + HARD_MARGIN_NS : UINT64_MAX / 2;
 	for (;;) {
 		int done;
 		srv__job_wait_locked(j, WAIT_SLICE_MS, 0);
@@ -561,12 +601,12 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 			break;
 		if (!atomic_load(&j->cancelled) &&
 		    (srv__client_gone(r->c) ||
-		     time_mono_ns() > j->deadline_ns + HARD_MARGIN_NS)) {
+		     time_mono_ns() > hard_ns)) {
 			atomic_store(&j->cancelled, 1);
 			srv__sched_kick(s->sched);
 		}
 		if (atomic_load(&j->cancelled) &&
-		    time_mono_ns() > j->deadline_ns + 2 * HARD_MARGIN_NS) {
+		    time_mono_ns() > hard_ns + HARD_MARGIN_NS) {
 			/* The scheduler is stuck: give the connection back. */
 			ret = MHD_NO;
 			goto out;
@@ -577,6 +617,8 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 	else
 		ret = respond_done(r, &g, j);
 out:
+	if (j)
+		record_job(&r->rec, &g, j);
 	srv__job_unref(j);
 	vec_release(&toks);
 	srv__request_release(&q);

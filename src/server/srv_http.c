@@ -294,6 +294,22 @@ static int h_status(struct srv_rctx *r)
 	return ret;
 }
 
+void srv_set_observer(struct srv *s, srv_observer_fn fn, void *ctx)
+{
+	s->observer = fn;
+	s->observer_ctx = ctx;
+}
+
+void srv__observe(struct srv *s, struct srv_request_record *rec)
+{
+	if (!rec->model)
+		rec->model = "";
+	if (!rec->finish)
+		rec->finish = "";
+	if (s->observer)
+		s->observer(s->observer_ctx, rec);
+}
+
 void srv_stats_get(struct srv *s, struct srv_stats *out)
 {
 	memset(out, 0, sizeof *out);
@@ -431,6 +447,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c,
 		goto done;
 	ret = rt->fn(&r);
 done:
+	if (!r.record_deferred) {
+		r.rec.id = r.id;
+		r.rec.method = method;
+		r.rec.path = url;
+		r.rec.status = r.status;
+		r.rec.who = &r.who;
+		r.rec.total_ms = (double)(time_mono_ns() - r.t_start_ns) / 1e6;
+		srv__observe(s, &r.rec);
+	}
 	LOG_INFO("server.request", LF_STR("id", r.id), LF_STR("method", method),
 		 LF_STR("path", url), LF_INT("status", r.status),
 		 LF_STR("user", r.who.user), LF_STR("team", r.who.team),

@@ -777,6 +777,85 @@ static void test_team_tokens_per_minute(void **state)
 	fix_stop(&f);
 }
 
+struct seen {
+	pthread_mutex_t mu;
+	int n;
+	char path[8][32];
+	char user[8][64];
+	char finish[8][16];
+	unsigned status[8];
+	int32_t prompt[8], completion[8];
+};
+
+static void observe(void *ctx, const struct srv_request_record *rec)
+{
+	struct seen *w = ctx;
+
+	pthread_mutex_lock(&w->mu);
+	if (w->n < 8) {
+		str_copy(w->path[w->n], rec->path, sizeof w->path[0]);
+		str_copy(w->user[w->n], rec->who->user, sizeof w->user[0]);
+		str_copy(w->finish[w->n], rec->finish, sizeof w->finish[0]);
+		w->status[w->n] = rec->status;
+		w->prompt[w->n] = rec->prompt_tokens;
+		w->completion[w->n] = rec->completion_tokens;
+	}
+	w->n++;
+	pthread_mutex_unlock(&w->mu);
+}
+
+static int seen_count(struct seen *w)
+{
+	int n;
+
+	pthread_mutex_lock(&w->mu);
+	n = w->n;
+	pthread_mutex_unlock(&w->mu);
+	return n;
+}
+
+/* One record per request, streams included, with who and how much. */
+static void test_observer(void **state)
+{
+	struct seen w = { .mu = PTHREAD_MUTEX_INITIALIZER };
+	struct resp r;
+	struct fix f;
+
+	(void)state;
+	fix_start(&f, &toy_default, NULL);
+	/* Set after start here, before any request: nothing reads it yet. */
+	srv_set_observer(f.s, observe, &w);
+	req(f.port, "POST", "/v1/completions", f.member,
+	    "{\"prompt\":\"hello\",\"max_tokens\":3}", &r);
+	buf_release(&r.body);
+	req(f.port, "POST", "/infill", f.admin,
+	    "{\"input_prefix\":\"x\",\"n_predict\":2,\"stream\":true}", &r);
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/models", NULL, NULL, &r);
+	buf_release(&r.body);
+	for (int i = 0; i < 500 && seen_count(&w) < 3; i++)
+		usleep(10000);
+	assert_int_equal(w.n, 3);
+	assert_string_equal(w.path[0], "/v1/completions");
+	assert_string_equal(w.user[0], "dev");
+	assert_string_equal(w.finish[0], "length");
+	assert_int_equal(w.prompt[0], 5);
+	assert_int_equal(w.completion[0], 3);
+	assert_int_equal(w.status[0], 200);
+	/* The stream reports when it ends, so it may come after /v1/models. */
+	for (int i = 1; i < 3; i++) {
+		if (strcmp(w.path[i], "/infill") == 0) {
+			assert_string_equal(w.user[i], "root");
+			assert_int_equal(w.completion[i], 2);
+		} else {
+			assert_string_equal(w.path[i], "/v1/models");
+			assert_int_equal(w.status[i], 401);
+			assert_string_equal(w.user[i], "");
+		}
+	}
+	fix_stop(&f);
+}
+
 /* The request deadline ends a generation: 504 whole, an error event streamed. */
 static void test_deadline(void **state)
 {
@@ -822,6 +901,7 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_team_quota),
 		cmocka_unit_test(test_team_tokens_per_minute),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_observer),
 	};
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests_name("server_http", tests, NULL, NULL);
