@@ -8,7 +8,9 @@
 #  2. aggregate generated tokens/s: 8 concurrent streams vs 1.
 # The model is synthetic (random weights, DeepSeek-Coder tokenizer), sized
 # so that prompt evaluation dominates as it does with real models.
-# Env: BENCH_DIM (128), BENCH_LAYERS (2), BENCH_THREADS (0: all CPUs).
+# Env: BENCH_DIM (128), BENCH_LAYERS (2), BENCH_THREADS (0: all CPUs),
+# LLAMA_SERVER (path of a llama-server binary: the same runs against it on
+# the same model file, and the ratios).
 set -u
 A=${AIRLOCK:?AIRLOCK must name the airlock binary}
 cd "$(dirname "$0")/.."
@@ -86,3 +88,29 @@ stop
 awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN {
   one = 128 / (b - a); eight = 8 * 128 / (c - b)
   printf "generation: 1 stream %.1f tokens/s, 8 streams %.1f tokens/s aggregate (%.2fx)\n", one, eight, eight / one }'
+ours_one=$t0 ours_mid=$t1 ours_end=$t2
+
+# The same against llama-server, when one is given.
+if [ -n "${LLAMA_SERVER:-}" ] && [ -x "$LLAMA_SERVER" ]; then
+  lport=$(( 20000 + RANDOM % 20000 ))
+  "$LLAMA_SERVER" -m "$T/m.gguf" --host 127.0.0.1 --port "$lport" -np 8 -c 16384 \
+    ${BENCH_THREADS:+-t $BENCH_THREADS} >"$T/llama.log" 2>&1 &
+  PID=$!
+  U="http://127.0.0.1:$lport"
+  for _ in $(seq 600); do curl -s "$U/health" 2>/dev/null | grep -q ok && break; sleep 0.1; done
+  read -r lw50 lw95 <<<"$(typing)"
+  for i in $(seq 0 49); do sed -i 's/}$/,"cache_prompt":false}/' "$T/req$i.json"; done
+  read -r lc50 lc95 <<<"$(typing)"
+  t0=$(date +%s.%N); gen 1; t1=$(date +%s.%N)
+  pids=
+  for i in 1 2 3 4 5 6 7 8; do gen "$i" & pids="$pids $!"; done
+  for p in $pids; do wait "$p"; done
+  t2=$(date +%s.%N)
+  stop
+  echo "llama-server: TTFT p50 warm ${lw50} ms, cold ${lc50} ms"
+  awk -v w="$w50" -v lw="$lw50" -v c="$c50" -v lc="$lc50" 'BEGIN {
+    printf "  airlock / llama-server TTFT p50: warm %.2f, cold %.2f\n", w / lw, c / lc }'
+  awk -v a="$ours_one" -v b="$ours_mid" -v c="$ours_end" -v la="$t0" -v lb="$t1" -v lc="$t2" 'BEGIN {
+    printf "  airlock / llama-server tokens/s: 1 stream %.2f, 8 streams %.2f\n",
+      (lb - la) / (b - a), (lc - lb) / (c - b) }'
+fi
