@@ -1,14 +1,12 @@
 /*
  * srv_model.c - the backend over airlock's own inference engine (the model
- * module): one engine context (KV cache) per slot, the model's vocabulary
- * for tokens and text, its FIM tokens and chat template for prompts, and
- * the module's sampler.
+ * module): one engine context whose KV cache holds one sequence per slot,
+ * the model's vocabulary for tokens and text, its FIM tokens and chat
+ * template for prompts, and the module's sampler.
  *
- * mdl_eval evaluates one sequence per context, so a step evaluates the
- * busy slots one after the other, each on all threads; the scheduler's
- * batching still joins new requests between steps and spreads prompts over
- * steps. True cross-sequence batching (one weight pass for all slots) needs
- * a batched mdl_eval and fits behind the same eval operation.
+ * A step is one mdl_eval_batch over the tokens of every busy slot: the
+ * weights are read once for all sequences (the point of batching on
+ * memory-bound hardware), attention runs over each token's own sequence.
  */
 #include "server/server.h"
 #include "model/model.h"
@@ -19,27 +17,84 @@
 struct mb {
 	struct mdl_model *m;
 	struct mdl_vocab *v;
-	struct mdl_ctx **ctx;		/* (n_slots) */
+	struct mdl_ctx *ctx;		/* n_slots sequences of n_ctx positions */
 	int n_slots;
-	int n_vocab;
+	int n_vocab;			/* ids the vocabulary and sampler know */
+	int n_logits;			/* logits per token the model writes */
+	/* scratch of one step, grown as needed: (cap) each */
+	int32_t *tok, *seq, *pos;
+	int8_t *want;
+	size_t cap;
+	float *out;			/* (n_slots, n_logits) logits, item order */
 	enum mdl_chat_template tmpl;	/* MDL_CHAT_UNKNOWN: see tmpl_err */
 	struct err tmpl_err;
 };
+
+static status_t mb_grow(struct mb *b, size_t n, struct err *e)
+{
+	size_t cap = b->cap ? b->cap : 256;
+	int32_t *t, *q, *p;
+	int8_t *w;
+
+	if (n <= b->cap)
+		return ST_OK;
+	while (cap < n)
+		cap *= 2;
+	t = mem_realloc_array(b->tok, cap, sizeof *t);
+	if (t)
+		b->tok = t;
+	q = mem_realloc_array(b->seq, cap, sizeof *q);
+	if (q)
+		b->seq = q;
+	p = mem_realloc_array(b->pos, cap, sizeof *p);
+	if (p)
+		b->pos = p;
+	w = mem_realloc_array(b->want, cap, sizeof *w);
+	if (w)
+		b->want = w;
+	if (!t || !q || !p || !w)
+		return err_set(e, ST_NOMEM, "model backend: out of memory for a batch");
+	b->cap = cap;
+	return ST_OK;
+}
 
 static status_t mb_eval(void *impl, struct srv_eval_item *it, size_t n,
 			struct err *e)
 {
 	struct mb *b = impl;
+	struct mdl_batch batch;
+	size_t total = 0, k = 0;
 	status_t st;
 
-	for (size_t k = 0; k < n; k++) {
-		if (it[k].slot < 0 || it[k].slot >= b->n_slots)
-			return err_set(e, ST_INTERNAL, "model backend: bad slot %d", it[k].slot);
-		st = mdl_eval(b->ctx[it[k].slot], it[k].tokens, it[k].n_tokens,
-			      it[k].pos, it[k].logits, 0, e);
-		if (st != ST_OK)
-			return st;
+	for (size_t i = 0; i < n; i++) {
+		if (it[i].slot < 0 || it[i].slot >= b->n_slots || it[i].n_tokens < 1)
+			return err_set(e, ST_INTERNAL, "model backend: bad item for slot %d",
+				       it[i].slot);
+		total += (size_t)it[i].n_tokens;
 	}
+	if (n > (size_t)b->n_slots || total > INT32_MAX)
+		return err_set(e, ST_INTERNAL, "model backend: batch too large");
+	if ((st = mb_grow(b, total, e)))
+		return st;
+	for (size_t i = 0; i < n; i++) {
+		for (int32_t t = 0; t < it[i].n_tokens; t++, k++) {
+			b->tok[k] = it[i].tokens[t];
+			b->seq[k] = it[i].slot;
+			b->pos[k] = it[i].pos + t;
+			b->want[k] = t == it[i].n_tokens - 1;
+		}
+	}
+	batch.n = (int)total;
+	batch.token = b->tok;
+	batch.seq = b->seq;
+	batch.pos = b->pos;
+	batch.logits = b->want;
+	if ((st = mdl_eval_batch(b->ctx, &batch, b->out, e)))
+		return st;
+	/* One logits row per item, in item order. */
+	for (size_t i = 0; i < n; i++)
+		memcpy(it[i].logits, b->out + i * (size_t)b->n_logits,
+		       (size_t)b->n_vocab * sizeof *b->out);
 	return ST_OK;
 }
 
@@ -203,9 +258,12 @@ static void mb_free(void *impl)
 
 	if (!b)
 		return;
-	for (int i = 0; b->ctx && i < b->n_slots; i++)
-		mdl_ctx_free(b->ctx[i]);
-	mem_free(b->ctx);
+	mdl_ctx_free(b->ctx);
+	mem_free(b->tok);
+	mem_free(b->seq);
+	mem_free(b->pos);
+	mem_free(b->want);
+	mem_free(b->out);
 	mdl_vocab_free(b->v);
 	mdl_model_free(b->m);
 	mem_free(b);
@@ -242,18 +300,27 @@ status_t srv_backend_open_model(const char *path, int n_slots, int32_t n_ctx,
 	if ((st = mdl_model_load(path, &b->m, e)) ||
 	    (st = mdl_vocab_from_gguf(mdl_model_gguf(b->m), &b->v, e)))
 		goto fail;
-	b->n_vocab = mdl_model_n_vocab(b->m);
+	b->n_vocab = b->n_logits = mdl_model_n_vocab(b->m);
 	if (mdl_vocab_n_tokens(b->v) < b->n_vocab)
 		b->n_vocab = mdl_vocab_n_tokens(b->v);
 	if (n_ctx <= 0 || n_ctx > mdl_model_n_ctx_train(b->m))
 		n_ctx = mdl_model_n_ctx_train(b->m);
-	if (!(b->ctx = mem_calloc((size_t)n_slots, sizeof *b->ctx))) {
+	{
+		struct mdl_ctx_params cp;
+		memset(&cp, 0, sizeof cp);
+		cp.n_ctx = n_ctx;
+		cp.n_threads = n_threads;
+		cp.n_seq = n_slots;
+		/* f16 cache as llama.cpp's default: half the memory and reads. */
+		cp.kv_f16 = 1;
+		if ((st = mdl_ctx_new_params(b->m, &cp, &b->ctx, e)))
+			goto fail;
+	}
+	if (!(b->out = mem_alloc_array((size_t)n_slots * (size_t)b->n_logits,
+				       sizeof *b->out))) {
 		st = err_set(e, ST_NOMEM, "out of memory");
 		goto fail;
 	}
-	for (int i = 0; i < n_slots; i++)
-		if ((st = mdl_ctx_new(b->m, n_ctx, n_threads, &b->ctx[i], e)))
-			goto fail;
 	err_clear(&b->tmpl_err);
 	if (mdl_chat_detect(b->v, &b->tmpl, &b->tmpl_err) != ST_OK)
 		b->tmpl = MDL_CHAT_UNKNOWN;
