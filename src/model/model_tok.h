@@ -127,9 +127,11 @@ status_t mdl_vocab_load(const char *path, struct mdl_vocab **out, struct err *e)
 /* Frees v; NULL is accepted. */
 void mdl_vocab_free(struct mdl_vocab *v);
 
+/* The tokenizer kind of v (SPM or BPE). */
 enum mdl_vocab_kind mdl_vocab_kind(const struct mdl_vocab *v);
 /* Pre-tokenizer name as given ("llama-bpe", "default"); borrowed. */
 const char *mdl_vocab_pre(const struct mdl_vocab *v);
+/* Number of tokens; valid ids are 0 .. n - 1. */
 int32_t mdl_vocab_n_tokens(const struct mdl_vocab *v);
 /* Id of a special token, or MDL_TOKEN_NULL when the vocabulary has none. */
 int32_t mdl_vocab_special(const struct mdl_vocab *v, enum mdl_special which);
@@ -157,10 +159,12 @@ struct mdl_tokens {
 	size_t max;	/* pushes past max fail with ST_LIMIT */
 };
 
-/* Prepares t; max 0 picks 16M tokens. */
+/* Prepares t (caller-owned, empty); max 0 picks 16M tokens. */
 void mdl_tokens_init(struct mdl_tokens *t, size_t max);
+/* Appends one id / n ids; ST_LIMIT past t->max, ST_NOMEM (t unchanged). */
 status_t mdl_tokens_push(struct mdl_tokens *t, int32_t id);
 status_t mdl_tokens_append(struct mdl_tokens *t, const int32_t *ids, size_t n);
+/* Frees the ids; t is empty and may be reused. */
 void mdl_tokens_release(struct mdl_tokens *t);
 
 /* ------------------------------------------------------------------ */
@@ -245,6 +249,7 @@ void mdl_sampler_params_default(struct mdl_sampler_params *p);
 status_t mdl_sampler_new(const struct mdl_sampler_params *p,
 			 const struct mdl_vocab *v, struct mdl_sampler **out,
 			 struct err *e);
+/* Frees s; NULL is accepted. */
 void mdl_sampler_free(struct mdl_sampler *s);
 /* Installs (or with fn NULL removes) the token filter. */
 void mdl_sampler_set_filter(struct mdl_sampler *s, mdl_token_accept_fn fn,
@@ -276,9 +281,13 @@ void mdl_sampler_reset(struct mdl_sampler *s);
  */
 struct mdl_stream;
 
-/* stops[0..n) are copied; empty strings are ST_INVAL. */
+/*
+ * Creates a stream ending at any of stops[0..n) (copied; n may be 0).
+ * Empty strings are ST_INVAL. *out is freed with mdl_stream_free.
+ */
 status_t mdl_stream_new(const char *const *stops, size_t n_stops,
 			struct mdl_stream **out, struct err *e);
+/* Frees s and what it holds back; NULL is accepted. */
 void mdl_stream_free(struct mdl_stream *s);
 /*
  * Feeds one piece; appends what may now be shown to out. *stopped is set

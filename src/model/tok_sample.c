@@ -231,7 +231,11 @@ static void top_sorted(struct cand *c, size_t n, size_t k)
 			sift_down(c, k, i);
 		for (size_t i = k; i < n; i++)
 			if (worse(&c[0], &c[i])) {
+				/* swap, so that c stays a permutation of the candidates */
+				struct cand t = c[0];
+
 				c[0] = c[i];
+				c[i] = t;
 				sift_down(c, k, 0);
 			}
 		n = k;
@@ -278,6 +282,61 @@ static size_t truncate_dist(const struct mdl_sampler_params *p, struct cand *c, 
 		n = keep;
 	}
 	return n;
+}
+
+/*
+ * top-p and min-p over a large candidate set (top-k off) without sorting
+ * all of it: min-p is a threshold on logits, top-p needs only the sorted
+ * head up to the probability mass p, which is usually a few hundred
+ * tokens of a 150k vocabulary. The probabilities use the normaliser of the
+ * whole set, as truncate_dist does; results agree with it up to rounding.
+ * Returns the count kept, sorted best first.
+ */
+static size_t narrow_large(const struct mdl_sampler_params *p, struct cand *c, size_t n)
+{
+	float mx = -INFINITY;
+	double z = 0;
+	size_t m = n;
+
+	for (size_t i = 0; i < n; i++)
+		if (c[i].logit > mx)
+			mx = c[i].logit;
+	if (mx == -INFINITY) {
+		top_sorted(c, n, n);
+		return n;
+	}
+	for (size_t i = 0; i < n; i++)
+		z += exp((double)c[i].logit - mx);
+	if (p->min_p > 0.0f) {
+		float floor_logit = mx + logf(p->min_p);
+
+		m = 0;
+		for (size_t i = 0; i < n; i++)
+			if (c[i].logit >= floor_logit) {
+				struct cand t = c[m];
+
+				c[m++] = c[i];
+				c[i] = t;
+			}
+	}
+	if (p->top_p >= 1.0f) {
+		top_sorted(c, m, m);
+		return m;
+	}
+	for (size_t kk = 256;; kk *= 8) {
+		double cum = 0;
+
+		if (kk > m)
+			kk = m;
+		top_sorted(c, m, kk);
+		for (size_t i = 0; i < kk; i++) {
+			cum += exp((double)c[i].logit - mx) / z;
+			if (cum >= p->top_p)
+				return i + 1;
+		}
+		if (kk == m)
+			return m;
+	}
 }
 
 static int32_t draw(struct mdl_sampler *s, struct cand *c, size_t n)
@@ -350,9 +409,13 @@ status_t mdl_sampler_sample(struct mdl_sampler *s, const float *logits,
 		k = 1;
 	else if (p->top_k > 0 && (size_t)p->top_k < n)
 		k = (size_t)p->top_k;
-	top_sorted(s->cand, n, k);
-	if (p->temp > 0.0f)
-		k = truncate_dist(p, s->cand, k);
+	if (k == n && n > 1024) {
+		k = narrow_large(p, s->cand, n);
+	} else {
+		top_sorted(s->cand, n, k);
+		if (p->temp > 0.0f)
+			k = truncate_dist(p, s->cand, k);
+	}
 
 	id = draw(s, s->cand, k);
 	if (filter_ok(s, id)) {

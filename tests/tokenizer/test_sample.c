@@ -8,6 +8,7 @@
 #include "model/model_tok.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct mdl_sampler *make_sampler(float temp, int top_k, float top_p, float min_p,
@@ -111,6 +112,89 @@ static void test_seeded(void **state)
 			assert_int_equal(id, 1);
 		}
 		mdl_sampler_free(s);
+	}
+}
+
+struct ref_cand {
+	int32_t id;
+	float logit;
+};
+
+static int cmp_ref(const void *a, const void *b)
+{
+	const struct ref_cand *x = a, *y = b;
+
+	if (x->logit != y->logit)
+		return x->logit > y->logit ? -1 : 1;
+	return x->id - y->id;
+}
+
+/* A large vocabulary with top-k off: every draw lies in the nucleus computed naively. */
+static void test_large_vocab(void **state)
+{
+	enum { N = 20000 };
+	static float logits[N];
+	static struct ref_cand ref[N];
+	static unsigned char allowed[N];
+	const float top_ps[] = { 0.9f, 0.5f, 1.0f };
+	const float min_ps[] = { 0.0f, 0.05f, 0.3f };
+	uint64_t x = 12345;
+	struct err e = { 0 };
+	(void)state;
+
+	for (int i = 0; i < N; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		/* a skewed spread: a few large logits, a long tail */
+		logits[i] = (float)((x >> 40) % 1000) / 100.0f;
+		if (i % 997 == 0)
+			logits[i] += 6.0f;
+	}
+	for (size_t a = 0; a < 3; a++) {
+		for (size_t b = 0; b < 3; b++) {
+			struct mdl_sampler *s = make_sampler(1.0f, 0, top_ps[a], min_ps[b], 99);
+			double z = 0, cum = 0;
+			size_t keep = N, distinct = 0;
+
+			for (int i = 0; i < N; i++) {
+				ref[i].id = i;
+				ref[i].logit = logits[i];
+			}
+			qsort(ref, N, sizeof *ref, cmp_ref);
+			for (int i = 0; i < N; i++)
+				z += exp((double)ref[i].logit - ref[0].logit);
+			if (top_ps[a] < 1.0f)
+				for (size_t i = 0; i < N; i++) {
+					cum += exp((double)ref[i].logit - ref[0].logit) / z;
+					if (cum >= top_ps[a]) {
+						keep = i + 1;
+						break;
+					}
+				}
+			if (min_ps[b] > 0.0f) {
+				size_t k = 1;
+
+				while (k < keep && ref[k].logit >= ref[0].logit + logf(min_ps[b]))
+					k++;
+				keep = k;
+			}
+			memset(allowed, 0, sizeof allowed);
+			for (size_t i = 0; i < keep; i++)
+				allowed[ref[i].id] = 1;
+			for (int d = 0; d < 300; d++) {
+				int32_t id;
+
+				TH_OK(mdl_sampler_sample(s, logits, N, &id, &e));
+				if (!allowed[id])
+					fail_msg("top-p %g min-p %g: drew %d outside the %zu-token nucleus",
+						 (double)top_ps[a], (double)min_ps[b], id, keep);
+				if (allowed[id] == 1) {
+					allowed[id] = 2;
+					distinct++;
+				}
+			}
+			assert_true(distinct > 1 || keep == 1);
+			mdl_sampler_free(s);
+		}
 	}
 }
 
@@ -449,6 +533,7 @@ int run_tokenizer_sample_tests(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_greedy),
 		cmocka_unit_test(test_seeded),
+		cmocka_unit_test(test_large_vocab),
 		cmocka_unit_test(test_penalties),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_stream),
