@@ -260,6 +260,7 @@ struct srv_options {
 	int max_connections;
 	int idle_timeout_s;		/* a stalled client is dropped after */
 	int max_tokens_default;		/* max_tokens when the request has none */
+	int threads;			/* scheduler's sampling threads; 0: all CPUs */
 };
 
 /* Fills o with the built-in defaults (those of config_schema.c). */

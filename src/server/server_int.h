@@ -214,6 +214,7 @@ void srv__job_wait_locked(struct srv_job *j, int timeout_ms, int text_wakes);
 const char *srv__finish_openai(enum srv_finish f);
 
 struct srv_sched_opts {
+	int threads;			/* sampling threads; <= 0: all CPUs */
 	int queue_size;
 	int batch_tokens;
 	int prompt_cache;

@@ -520,6 +520,7 @@ void srv_options_from_config(struct srv_options *o, const struct config *c)
 	o->max_connections = (int)config_int(c, "server.max_connections");
 	o->idle_timeout_s = (int)(config_int(c, "server.idle_timeout") / 1000);
 	o->max_tokens_default = (int)config_int(c, "server.max_tokens");
+	o->threads = (int)config_int(c, "server.threads");
 }
 
 /* Parses "a.b.c.d:port", "[v6]:port" or "localhost:port" (no DNS). */
@@ -659,6 +660,7 @@ status_t srv_start(struct srv *s, struct err *e)
 		flags |= MHD_USE_TLS;
 	if (s->b && !s->sched) {
 		struct srv_sched_opts so = {
+			.threads = s->o.threads,
 			.queue_size = s->o.queue_size,
 			.batch_tokens = s->o.batch_tokens,
 			.prompt_cache = s->o.prompt_cache,

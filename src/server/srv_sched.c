@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ */
 /* Jobs                                                                */
@@ -136,6 +137,10 @@ struct slot {
 	struct srv_rng rng;		/* the scheduler's own sampler */
 	void *smp;			/* the backend's sampler, if it has one */
 	struct srv_textproc tp;
+	int32_t *scratch;		/* (n_vocab) for the scheduler's sampler */
+	int32_t drawn;			/* token sampled this step */
+	status_t draw_st;		/* and how the draw went */
+	struct err draw_err;
 	struct buf piece;		/* scratch: bytes of one token */
 	struct buf out;			/* scratch: text released this step */
 };
@@ -157,7 +162,8 @@ struct srv_sched {
 	struct hmap teams;		/* key int64 -> struct team_acct * */
 
 	float *logits;			/* (n_slots, n_vocab) */
-	int32_t *scratch;		/* (n_vocab) */
+	struct tpool *pool;		/* samples the slots of a step in parallel */
+	struct slot **ready;		/* (n_slots) slots to sample this step */
 	struct srv_eval_item *items;	/* (n_slots) */
 	int *item_slot;			/* (n_slots) */
 	struct srv_stats st;
@@ -475,28 +481,50 @@ void srv__sched_kick(struct srv_sched *s)
 /* Steps                                                               */
 /* ------------------------------------------------------------------ */
 
-/* Samples, streams and maybe finishes the request of slot sl whose logits
- * are ready. Called with s->mu held. */
-static void slot_token(struct srv_sched *s, struct slot *sl)
+/*
+ * Picks slot sl's next token from its logits into sl->drawn (sl->draw_st
+ * says how it went). Touches nothing but sl: the slots of a step are drawn
+ * in parallel, without s->mu.
+ */
+static void slot_draw(struct srv_sched *s, struct slot *sl)
 {
 	struct srv_job *j = sl->job;
 	float *logits = s->logits + (size_t)(sl - s->slots) * (size_t)s->b->n_vocab;
-	int32_t tok = 0;
+
+	sl->draw_st = ST_OK;
+	if (sl->smp) {
+		err_clear(&sl->draw_err);
+		sl->draw_st = s->b->ops->sampler_sample(s->b->impl, sl->smp, logits,
+							&sl->drawn, &sl->draw_err);
+		if (sl->draw_st == ST_OK)
+			s->b->ops->sampler_accept(s->b->impl, sl->smp, sl->drawn);
+	} else {
+		sl->drawn = srv__sample(logits, s->b->n_vocab, j->temperature,
+					j->top_p, &sl->rng, sl->scratch);
+	}
+}
+
+static void draw_range(void *arg, size_t begin, size_t end, int worker)
+{
+	struct srv_sched *s = arg;
+
+	(void)worker;
+	for (size_t i = begin; i < end; i++)
+		slot_draw(s, s->ready[i]);
+}
+
+/* Streams the token drawn for slot sl and maybe finishes its request.
+ * Called with s->mu held. */
+static void slot_token(struct srv_sched *s, struct slot *sl)
+{
+	struct srv_job *j = sl->job;
+	int32_t tok = sl->drawn;
 	int eog;
 	status_t st = ST_OK;
-	struct err se;
 
-	if (sl->smp) {
-		err_clear(&se);
-		if (s->b->ops->sampler_sample(s->b->impl, sl->smp, logits, &tok,
-					      &se) != ST_OK) {
-			slot_finish(s, sl, SRV_FINISH_ERROR, &se);
-			return;
-		}
-		s->b->ops->sampler_accept(s->b->impl, sl->smp, tok);
-	} else {
-		tok = srv__sample(logits, s->b->n_vocab, j->temperature, j->top_p,
-				  &sl->rng, s->scratch);
+	if (sl->draw_st != ST_OK) {
+		slot_finish(s, sl, SRV_FINISH_ERROR, &sl->draw_err);
+		return;
 	}
 	eog = s->b->ops->token_is_eog(s->b->impl, tok);
 	buf_reset(&sl->out);
@@ -537,6 +565,7 @@ static void step(struct srv_sched *s, int n_items)
 {
 	struct err e;
 	status_t st;
+	int n_ready = 0;
 
 	err_clear(&e);
 	pthread_mutex_unlock(&s->mu);
@@ -563,8 +592,21 @@ static void step(struct srv_sched *s, int n_items)
 			sl->job->t_prompt_done_ns = time_mono_ns();
 			pthread_mutex_unlock(&sl->job->mu);
 		}
-		slot_token(s, sl);
+		s->ready[n_ready++] = sl;
 	}
+	if (n_ready == 0)
+		return;
+	/*
+	 * Sampling a large vocabulary costs milliseconds per slot: the slots
+	 * are independent (own sampler, own logits, own scratch), so they are
+	 * drawn in parallel, without the lock, as the eval was.
+	 */
+	pthread_mutex_unlock(&s->mu);
+	tpool_parallel_for(n_ready > 1 ? s->pool : NULL, (size_t)n_ready, 1,
+			   draw_range, s);
+	pthread_mutex_lock(&s->mu);
+	for (int k = 0; k < n_ready; k++)
+		slot_token(s, s->ready[k]);
 }
 
 static void *sched_main(void *arg)
@@ -632,10 +674,10 @@ status_t srv__sched_new(struct srv_backend *b, const struct srv_sched_opts *o,
 	s->slots = mem_calloc((size_t)s->n_slots, sizeof *s->slots);
 	s->logits = mem_alloc_array((size_t)s->n_slots * (size_t)b->n_vocab,
 				    sizeof *s->logits);
-	s->scratch = mem_alloc_array((size_t)b->n_vocab, sizeof *s->scratch);
+	s->ready = mem_calloc((size_t)s->n_slots, sizeof *s->ready);
 	s->items = mem_calloc((size_t)s->n_slots, sizeof *s->items);
 	s->item_slot = mem_calloc((size_t)s->n_slots, sizeof *s->item_slot);
-	if (!s->queue || !s->slots || !s->logits || !s->scratch || !s->items ||
+	if (!s->queue || !s->slots || !s->logits || !s->ready || !s->items ||
 	    !s->item_slot)
 		goto nomem;
 	for (int i = 0; i < s->n_slots; i++) {
@@ -645,8 +687,21 @@ status_t srv__sched_new(struct srv_backend *b, const struct srv_sched_opts *o,
 		sl->cache_team = INT64_MIN;
 		if (!(sl->tokens = mem_alloc_array((size_t)b->n_ctx, sizeof *sl->tokens)))
 			goto nomem;
+		if (!b->ops->sampler_new &&
+		    !(sl->scratch = mem_alloc_array((size_t)b->n_vocab, sizeof *sl->scratch)))
+			goto nomem;
 	}
 	s->st.slots_total = s->n_slots;
+	/* No more threads than slots can use; 1 means "sample inline". */
+	{
+		int nt = o->threads > 0 ? o->threads : 0;
+		if (nt <= 0)
+			nt = (int)sysconf(_SC_NPROCESSORS_ONLN);
+		if (nt > s->n_slots)
+			nt = s->n_slots;
+		if (nt > 1 && !(s->pool = tpool_new(nt)))
+			goto nomem;
+	}
 	if (pthread_create(&s->thread, NULL, sched_main, s) != 0) {
 		srv__sched_free(s);
 		return err_set(e, ST_IO, "cannot start the scheduler thread");
@@ -701,6 +756,7 @@ void srv__sched_free(struct srv_sched *s)
 		buf_release(&s->slots[i].piece);
 		buf_release(&s->slots[i].out);
 		mem_free(s->slots[i].tokens);
+		mem_free(s->slots[i].scratch);
 	}
 	while (hmap_next(&s->teams, &it, &k, &kl, &v))
 		mem_free(v);
@@ -708,7 +764,8 @@ void srv__sched_free(struct srv_sched *s)
 	mem_free(s->queue);
 	mem_free(s->slots);
 	mem_free(s->logits);
-	mem_free(s->scratch);
+	mem_free(s->ready);
+	tpool_free(s->pool);
 	mem_free(s->items);
 	mem_free(s->item_slot);
 	pthread_mutex_destroy(&s->mu);
