@@ -93,6 +93,17 @@ if command -v openssl >/dev/null; then
   [ "$(code "http://127.0.0.1:$PORT/healthz")" = 200 ] && fail "plain HTTP accepted on the TLS port"
   kill "$PID"; wait "$PID"; PID=
 fi
+# IPv6 loopback, where the machine has it.
+if [ -f /proc/net/if_inet6 ] && grep -q "^0\{31\}1 " /proc/net/if_inet6; then
+  : > "$T/out"
+  "$A" serve --allow-unsandboxed --listen '[::1]:0' >"$T/out" 2>"$T/err" &
+  PID=$!
+  for _ in $(seq 400); do grep -q "serving" "$T/out" 2>/dev/null && break; sleep 0.05; done
+  PORT=$(sed -n 's/.*\]:\([0-9]*\)$/\1/p' "$T/out")
+  [ -n "$PORT" ] || fail "no IPv6 port in: $(cat "$T/out")"
+  [ "$(code -g "http://[::1]:$PORT/healthz")" = 200 ] || fail "IPv6 healthz"
+  kill "$PID"; wait "$PID"; PID=
+fi
 AIRLOCK_SERVER_TLS_CERT="$T/nope.pem" AIRLOCK_SERVER_TLS_KEY="$T/nope.pem" \
   "$A" serve --listen 127.0.0.1:0 >/dev/null 2>"$T/e"; rc=$?
 [ $rc -ne 0 ] || fail "missing TLS files accepted"
