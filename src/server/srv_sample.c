@@ -1,7 +1,8 @@
 /*
  * srv_sample.c - the scheduler's token picker: greedy, or temperature with
  * nucleus (top-p) filtering, from a seeded per-request generator so that a
- * request with a seed gives the same output alone or batched.
+ * request with a seed gives the same output alone or batched. Without
+ * top-p the draw is one linear pass over the softmax: no sort.
  */
 #include "server/server_int.h"
 
@@ -78,6 +79,16 @@ int32_t srv__sample(float *logits, int32_t n_vocab, float temperature,
 		logits[i] = p;
 		sum += p;
 	}
+	/* Without nucleus truncation no order is needed: one linear draw. */
+	if (!(top_p > 0 && top_p < 1)) {
+		r = srv__rng_next(rng) * sum;
+		for (i = 0; i < n_vocab; i++) {
+			r -= logits[i];
+			if (r < 0 && logits[i] > 0)
+				return i;
+		}
+		return argmax(logits, n_vocab);
+	}
 	/*
 	 * Candidates below 1e-7 of the total cannot matter for any top_p a
 	 * client sends, and dropping them keeps the sort short on large
@@ -90,7 +101,7 @@ int32_t srv__sample(float *logits, int32_t n_vocab, float temperature,
 	if (n == 0)
 		return argmax(logits, n_vocab);
 	qsort_r(scratch, (size_t)n, sizeof *scratch, cmp_prob, logits);
-	if (top_p > 0 && top_p < 1) {
+	{
 		double keep = 0;
 		int32_t k;
 		for (k = 0; k < n; k++) {

@@ -135,6 +135,31 @@ static void test_sampler(void **state)
 	}
 }
 
+/* Both paths (linear draw, nucleus) follow the softmax: a seeded count. */
+static void test_sampler_distribution(void **state)
+{
+	const float base[4] = { 0.6931472f, 0.0f, 0.0f, -30.0f };	/* 2:1:1:~0 */
+	float lg[4];
+	int32_t scratch[4];
+	struct srv_rng r;
+	const float top_ps[2] = { 1.0f, 0.99f };
+
+	(void)state;
+	for (int t = 0; t < 2; t++) {
+		int count[4] = { 0 };
+		srv__rng_seed(&r, 11);
+		for (int k = 0; k < 4000; k++) {
+			memcpy(lg, base, sizeof lg);
+			count[srv__sample(lg, 4, 1.0f, top_ps[t], &r, scratch)]++;
+		}
+		/* Expected 2000, 1000, 1000, 0; bounds are > 5 sigma. */
+		if (count[0] < 1800 || count[0] > 2200 || count[1] < 850 ||
+		    count[1] > 1150 || count[2] < 850 || count[2] > 1150 || count[3] != 0)
+			fail_msg("top_p %.2f: counts %d %d %d %d", top_ps[t], count[0],
+				 count[1], count[2], count[3]);
+	}
+}
+
 static void test_routes(void **state)
 {
 	static const struct { const char *m, *p; unsigned want; const char *arg; } v[] = {
@@ -336,6 +361,7 @@ int run_server_text_tests(void)
 		cmocka_unit_test(test_stop_strings),
 		cmocka_unit_test(test_framing),
 		cmocka_unit_test(test_sampler),
+		cmocka_unit_test(test_sampler_distribution),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_request_bad),
 		cmocka_unit_test(test_request_good),
