@@ -53,6 +53,7 @@ const struct command *cli_command_find(const char *name);
 size_t cli_unescape(char *s, size_t n);
 
 /* Commands (cmd_*.c). Keep sorted. */
+int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
 int cmd_generate(struct cli *cli, int argc, char **argv);
@@ -66,6 +67,7 @@ int cmd_token(struct cli *cli, int argc, char **argv);
 int cmd_tokenize(struct cli *cli, int argc, char **argv);
 int cmd_user(struct cli *cli, int argc, char **argv);
 int cmd_sign_bundle(struct cli *cli, int argc, char **argv);
+int cmd_usage(struct cli *cli, int argc, char **argv);
 int cmd_tokenize(struct cli *cli, int argc, char **argv);
 int cmd_verify_bundle(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);

@@ -5,12 +5,41 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 static const struct command commands[] = {
+	{ "audit", cmd_audit, "verify, query, prove and export the audit log",
+	  "usage: airlock audit verify [--from-checkpoint FILE] [--key VERIFIER-KEY-FILE]\n"
+	  "       airlock audit show [N] [filters]\n"
+	  "       airlock audit query [filters]\n"
+	  "       airlock audit proof N\n"
+	  "       airlock audit consistency OLD NEW\n"
+	  "       airlock audit export --format jsonl [filters]\n"
+	  "       airlock audit checkpoint\n"
+	  "       airlock audit prune [--days N]\n"
+	  "       airlock audit bench [--records N] [--durable N]\n"
+	  "\n"
+	  "verify       check every record (framing, CRC, sequence) and every signed\n"
+	  "             checkpoint against the Merkle tree; reports the first bad\n"
+	  "             record and why (exit 1). --from-checkpoint also checks a\n"
+	  "             checkpoint kept elsewhere, proving nothing before it changed\n"
+	  "show N       one record in full (JSON); without N, like query\n"
+	  "query        one line per record: seq, time, type, user, team, what\n"
+	  "proof N      inclusion proof of record N in the latest signed checkpoint\n"
+	  "consistency  proof that the tree of OLD records is a prefix of NEW\n"
+	  "export       records as JSON lines, for a SIEM\n"
+	  "checkpoint   print the latest signed checkpoint (C2SP tlog-checkpoint)\n"
+	  "prune        drop contents older than audit.retention_days (or --days),\n"
+	  "             keeping each record's leaf hash so proofs still verify\n"
+	  "bench        measure durable appends/s and verify speed (in --data DIR)\n"
+	  "\n"
+	  "filters: --user U  --team T  --action A (admin action or policy action)\n"
+	  "         --since/--until YYYY-MM-DD[THH:MM:SSZ] or an age (7d, 12h)\n"
+	  "the verifier key is <data>/keys/audit.pub (name+keyhash+base64 key)\n" },
 	{ "config", cmd_config, "check or show the configuration",
 	  "usage: airlock config check [FILE]\n"
 	  "       airlock config show\n"
@@ -120,6 +149,14 @@ static const struct command commands[] = {
 	  "\n"
 	  "create prints the new token once on stdout; only its SHA-256 is stored.\n"
 	  "Durations: 30d, 12h, 90m, 3600s.\n" },
+	{ "usage", cmd_usage, "usage analytics: requests, tokens, acceptance, latency",
+	  "usage: airlock usage [--team T] [--user U] [--model M] [--since D] [--daily]\n"
+	  "\n"
+	  "Prints, from the local usage store (<data>/airlock.db), the number of\n"
+	  "requests, prompt and output tokens, prompt-cache hits, the acceptance\n"
+	  "rate of completions ((accepted + partial) / shown) and latency\n"
+	  "percentiles. --since takes YYYY-MM-DD or an age (7d, 12h); --daily adds\n"
+	  "one line per day, team, user and model.\n" },
 	{ "tokenize", cmd_tokenize, "show how a model tokenizes a text",
 	  "usage: airlock tokenize -m FILE [--ids] [--no-bos] [--no-parse-special]\n"
 	  "                        [--no-escape] [--show-count] (TEXT | -f FILE)\n"
@@ -286,6 +323,8 @@ int main(int argc, char **argv)
 	const char *env;
 	int i, rc;
 
+	/* JSON goes through core's allocator too, so fault injection reaches it. */
+	json_set_alloc_funcs(mem_alloc, mem_free);
 	cli.config_path = (env = getenv("AIRLOCK_CONFIG")) && *env ? env : NULL;
 	cli.data_dir = (env = getenv("AIRLOCK_DATA")) && *env ? env : NULL;
 
