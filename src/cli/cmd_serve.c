@@ -12,10 +12,54 @@
 #include "cli/cli.h"
 #include "sandbox/sandbox.h"
 #include "server/server.h"
+#include "telemetry/telemetry.h"
 
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+/* Telemetry sinks ask the sandbox, the one reader of egress.allow. */
+static status_t egress_adapter(void *arg, const char *host, int port, struct err *e)
+{
+	struct sockaddr_storage sa;
+	socklen_t len = sizeof sa;
+
+	return sbx_egress_check(arg, host, port, &sa, &len, e);
+}
+
+/* The usage store, the export sinks and the metrics registry. */
+struct telem {
+	struct sqlite3 *db;
+	struct tel_sinks *sinks;
+	struct tel_store *usage;
+	struct tel_registry *reg;
+	struct tel_std std;
+};
+
+static status_t telem_open(struct cli *cli, struct telem *t, struct err *e)
+{
+	char path[4096];
+	status_t st;
+
+	memset(t, 0, sizeof *t);
+	snprintf(path, sizeof path, "%s/airlock.db", cli->data_dir);
+	if ((st = db_open(path, &t->db, e)) ||
+	    (st = tel_sinks_open_config(cli->cfg, cli->data_dir, egress_adapter,
+					(void *)cli->cfg, &t->sinks, e)) ||
+	    (st = tel_store_open(t->db, t->sinks, &t->usage, e)))
+		return st;
+	if ((st = tel_registry_new(&t->reg)))
+		return err_set(e, st, "metrics registry: %s", status_str(st));
+	return tel_std_register(t->reg, &t->std, e);
+}
+
+static void telem_close(struct telem *t)
+{
+	tel_store_close(t->usage);
+	tel_sinks_close(t->sinks);
+	db_close(t->db);
+	tel_registry_free(t->reg);
+}
 
 int cmd_serve(struct cli *cli, int argc, char **argv)
 {
@@ -26,6 +70,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	struct srv *s = NULL;
 	struct err e;
 	struct sbx_report rep;
+	struct telem tm;
 	sigset_t set;
 	int sig = 0, rc = EXIT_OK, allow_unsandboxed = 0;
 
@@ -62,12 +107,20 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		return cli_exit_for(e.st);
 	}
 	memset(&rep, 0, sizeof rep);
+	memset(&tm, 0, sizeof tm);
 	if (srv_new(&o, store, model && *model ? &backend : NULL, &s, &e) ||
 	    srv_bind(s, &e)) {
 		cli_error_err("serve", &e);
 		rc = cli_exit_for(e.st);
 		goto out;
 	}
+	/* Sinks may need a socket the sandbox forbids later: open them now. */
+	if (telem_open(cli, &tm, &e)) {
+		cli_error_err("telemetry", &e);
+		rc = cli_exit_for(e.st);
+		goto out;
+	}
+	srv_set_telemetry(s, tm.reg, &tm.std, tm.usage);
 	{
 		const char *extra[1] = { model };
 		if (sbx_lockdown_config(cli->cfg, cli->data_dir, extra,
@@ -113,6 +166,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	LOG_INFO("server.stop", LF_INT("signal", sig));
 out:
 	srv_free(s);
+	telem_close(&tm);
 	srv_backend_release(bp);
 	srv_store_free(store);
 	return rc;

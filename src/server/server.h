@@ -328,6 +328,20 @@ typedef void (*srv_observer_fn)(void *ctx, const struct srv_request_record *rec)
  */
 void srv_set_observer(struct srv *s, srv_observer_fn fn, void *ctx);
 
+struct tel_registry;
+struct tel_std;
+struct tel_store;
+
+/*
+ * Connects the telemetry module (all borrowed, each may be NULL): with reg
+ * and std, GET /metrics serves reg in Prometheus text format and every
+ * finished request is counted in std's families; with usage, each
+ * generation request becomes a usage event and POST /v1/events records
+ * client feedback. Set before srv_start.
+ */
+void srv_set_telemetry(struct srv *s, struct tel_registry *reg,
+		       const struct tel_std *std, struct tel_store *usage);
+
 /* Scheduler counters, as /v1/status shows them. */
 struct srv_stats {
 	int slots_total;

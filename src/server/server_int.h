@@ -273,6 +273,9 @@ struct srv {
 	int64_t created;		/* Unix seconds, for /v1/models */
 	srv_observer_fn observer;
 	void *observer_ctx;
+	struct tel_registry *metrics;	/* borrowed; NULL: no /metrics */
+	const struct tel_std *std;
+	struct tel_store *usage;	/* borrowed; NULL: no usage events */
 	uint64_t t_start_ns;
 };
 
@@ -325,6 +328,8 @@ int srv__respond_error(struct srv_rctx *r, unsigned status, const char *type,
 /* Maps an error status to the HTTP status, type and code of its response. */
 int srv__respond_err(struct srv_rctx *r, const struct err *e, const char *param);
 
+/* Counts rec in the metrics and the usage store (srv_telemetry.c). */
+void srv__telemetry_record(struct srv *s, const struct srv_request_record *rec);
 /* Hands rec (with r's id, method, path, status, identity) to the observer. */
 void srv__observe(struct srv *s, struct srv_request_record *rec);
 
@@ -335,6 +340,8 @@ int srv__client_gone(struct MHD_Connection *c);
 int srv__h_completions(struct srv_rctx *r);
 int srv__h_chat(struct srv_rctx *r);
 int srv__h_infill(struct srv_rctx *r);
+int srv__h_metrics(struct srv_rctx *r);
+int srv__h_events(struct srv_rctx *r);
 int srv__h_admin_users(struct srv_rctx *r);
 int srv__h_admin_user_add(struct srv_rctx *r);
 int srv__h_admin_teams(struct srv_rctx *r);

@@ -302,7 +302,8 @@ static void record_job(struct srv_request_record *rec, const struct gen *g,
 		       struct srv_job *j)
 {
 	pthread_mutex_lock(&j->mu);
-	rec->model = g->model;
+	/* The backend's copy: rec outlives g (the handler's frame). */
+	rec->model = g->s->b ? g->s->b->model_id : "";
 	rec->prompt_tokens = j->n_prompt;
 	rec->cached_tokens = j->n_cached;
 	rec->completion_tokens = j->n_gen;

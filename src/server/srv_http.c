@@ -46,6 +46,8 @@ static const struct srv_route routes[] = {
 	{ "POST", "/v1/chat/completions", 0, SRV_AUTH_USER, srv__h_chat },
 	{ "POST", "/infill", 0, SRV_AUTH_USER, srv__h_infill },
 	{ "GET", "/v1/status", 0, SRV_AUTH_USER, h_status },
+	{ "GET", "/metrics", 0, SRV_AUTH_USER, srv__h_metrics },
+	{ "POST", "/v1/events", 0, SRV_AUTH_USER, srv__h_events },
 	{ "GET", "/v1/admin/users", 0, SRV_AUTH_ADMIN, srv__h_admin_users },
 	{ "POST", "/v1/admin/users", 0, SRV_AUTH_ADMIN, srv__h_admin_user_add },
 	{ "GET", "/v1/admin/teams", 0, SRV_AUTH_ADMIN, srv__h_admin_teams },
@@ -306,6 +308,7 @@ void srv__observe(struct srv *s, struct srv_request_record *rec)
 		rec->model = "";
 	if (!rec->finish)
 		rec->finish = "";
+	srv__telemetry_record(s, rec);
 	if (s->observer)
 		s->observer(s->observer_ctx, rec);
 }

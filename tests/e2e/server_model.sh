@@ -127,6 +127,15 @@ done
 grep -q '"slots_busy":0' "$T/status" || fail "slot still busy: $(cat "$T/status")"
 grep -q '"requests_cancelled":0,' "$T/status" && fail "no cancellation counted: $(cat "$T/status")"
 
+# Metrics and usage of what was served.
+curl -s -H "Authorization: Bearer $TOK" "$U/metrics" > "$T/metrics"
+grep -q '^airlock_http_requests_total{endpoint="/v1/completions",code="200"} ' "$T/metrics" || fail "metrics: $(head -c 300 "$T/metrics")"
+grep -q '^airlock_tokens_total{model="ds.gguf",kind="output"} ' "$T/metrics" || fail "token metrics"
+RID=$(curl -s -D - -o /dev/null -H "Authorization: Bearer $TOK" -d '{"prompt":"x","max_tokens":2}' "$U/v1/completions" | sed -n 's/^X-Request-Id: \(req_[0-9a-f]*\).*/\1/p')
+[ -n "$RID" ] || fail "no X-Request-Id"
+post /v1/events "{\"request_id\":\"$RID\",\"event\":\"shown\"}" | grep -q recorded || fail "event shown"
+post /v1/events "{\"request_id\":\"$RID\",\"event\":\"accepted\"}" | grep -q recorded || fail "event accepted"
+
 check whole "$T/whole" "$T/whole2" > "$T/t.whole" || fail "whole response"
 check openai "$T/stream" "$T/par0" "$T/par6" "$T/par1" "$T/par2" "$T/par3" "$T/par4" "$T/par5" > "$T/t.streams" \
   || fail "stream framing"
@@ -136,6 +145,8 @@ W=$(sed -n 1p "$T/t.whole")
 [ "$(sed -n 2p "$T/t.streams")" = "$W" ] || fail "batched greedy output differs from alone"
 [ "$(sed -n 3p "$T/t.streams")" = "$(sed -n 2p "$T/t.whole")" ] || fail "batched seeded output differs from alone"
 stop
+"$A" usage > "$T/usage" 2>&1 || fail "usage: $(cat "$T/usage")"
+grep -q '^acceptance *100.0% (1 shown: 1 accepted' "$T/usage" || fail "usage: $(cat "$T/usage")"
 
 # --- a chat model (Qwen2 tokenizer, ChatML template) -----------------------
 start "$T/qw.gguf"

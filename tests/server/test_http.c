@@ -7,6 +7,7 @@
  */
 #include "harness.h"
 #include "server/server_int.h"
+#include "telemetry/telemetry.h"
 #include "toy_backend.h"
 
 #include <arpa/inet.h>
@@ -856,6 +857,84 @@ static void test_observer(void **state)
 	fix_stop(&f);
 }
 
+/* /metrics in Prometheus text; usage events and feedback in the store. */
+static void test_metrics_and_events(void **state)
+{
+	struct tel_registry *reg;
+	struct tel_std std;
+	struct tel_store *usage;
+	struct tel_summary sum;
+	struct tel_filter flt;
+	struct sqlite3 *db;
+	char path[1024], rid[64];
+	struct resp r;
+	struct fix f;
+	struct err e;
+	const char *p;
+
+	(void)state;
+	fix_start(&f, &toy_default, NULL);
+	snprintf(path, sizeof path, "%s/airlock.db", f.dir);
+	TH_OK(db_open(path, &db, &e));
+	TH_OK(tel_store_open(db, NULL, &usage, &e));
+	TH_OK(tel_registry_new(&reg));
+	TH_OK(tel_std_register(reg, &std, &e));
+	/* Before requests arrive (the test's requests all come after). */
+	srv_set_telemetry(f.s, reg, &std, usage);
+
+	req(f.port, "POST", "/v1/completions", f.member,
+	    "{\"prompt\":\"hello\",\"max_tokens\":3}", &r);
+	assert_int_equal(r.status, 200);
+	p = strstr(r.head, "X-Request-Id: ");
+	assert_non_null(p);
+	snprintf(rid, sizeof rid, "%.28s", p + 14);
+	buf_release(&r.body);
+	req(f.port, "GET", "/nope/1", f.member, NULL, &r);
+	buf_release(&r.body);
+
+	req(f.port, "GET", "/metrics", NULL, NULL, &r);
+	assert_int_equal(r.status, 401);
+	buf_release(&r.body);
+	req(f.port, "GET", "/metrics", f.member, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "Content-Type: text/plain; version=0.0.4"));
+	assert_non_null(strstr(buf_cstr(&r.body),
+		"airlock_http_requests_total{endpoint=\"/v1/completions\",code=\"200\"} 1"));
+	assert_non_null(strstr(buf_cstr(&r.body),
+		"airlock_http_requests_total{endpoint=\"unmatched\",code=\"404\"} 1"));
+	if (!strstr(buf_cstr(&r.body), "airlock_tokens_total{model=\"toy\",kind=\"output\"} 3"))
+		fail_msg("metrics: %s", buf_cstr(&r.body));
+	assert_non_null(strstr(buf_cstr(&r.body), "airlock_active_sequences 0"));
+	buf_release(&r.body);
+
+	{
+		char body[256];
+		snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"event\":\"shown\"}", rid);
+		req(f.port, "POST", "/v1/events", f.member, body, &r);
+		assert_int_equal(r.status, 200);
+		buf_release(&r.body);
+		snprintf(body, sizeof body, "{\"request_id\":\"%s\",\"event\":\"accepted\"}", rid);
+		req(f.port, "POST", "/v1/events", f.member, body, &r);
+		assert_int_equal(r.status, 200);
+		buf_release(&r.body);
+		req(f.port, "POST", "/v1/events", f.member,
+		    "{\"request_id\":\"x\",\"event\":\"liked\"}", &r);
+		assert_error(&r, 400, "invalid_request");
+		assert_non_null(strstr(buf_cstr(&r.body), "\"param\":\"event\""));
+		buf_release(&r.body);
+	}
+	memset(&flt, 0, sizeof flt);
+	TH_OK(tel_usage_summary(usage, &flt, &sum, &e));
+	assert_int_equal(sum.requests, 1);
+	assert_int_equal(sum.output_tokens, 3);
+	assert_int_equal(sum.shown, 1);
+	assert_int_equal(sum.accepted, 1);
+	fix_stop(&f);
+	tel_store_close(usage);
+	db_close(db);
+	tel_registry_free(reg);
+}
+
 /* The request deadline ends a generation: 504 whole, an error event streamed. */
 static void test_deadline(void **state)
 {
@@ -902,6 +981,7 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_team_tokens_per_minute),
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_observer),
+		cmocka_unit_test(test_metrics_and_events),
 	};
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests_name("server_http", tests, NULL, NULL);
