@@ -9,6 +9,7 @@
  * that needs a permission the sandbox withdraws (binding, reading the TLS
  * files) happens before it and every thread after it.
  */
+#include "audit/audit.h"
 #include "cli/cli.h"
 #include "sandbox/sandbox.h"
 #include "server/server.h"
@@ -17,6 +18,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 /* Telemetry sinks ask the sandbox, the one reader of egress.allow. */
 static status_t egress_adapter(void *arg, const char *host, int port, struct err *e)
@@ -71,6 +73,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	struct err e;
 	struct sbx_report rep;
 	struct telem tm;
+	struct aud_log *audit = NULL;
+	struct aud_options ao;
 	sigset_t set;
 	int sig = 0, rc = EXIT_OK, allow_unsandboxed = 0;
 
@@ -121,6 +125,14 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	srv_set_telemetry(s, tm.reg, &tm.std, tm.usage);
+	/* The audit log and its signing key live in the data directory. */
+	aud_options_from_config(&ao, cli->cfg);
+	if (aud_log_open(cli->data_dir, &ao, &audit, &e)) {
+		cli_error_err("audit", &e);
+		rc = cli_exit_for(e.st);
+		goto out;
+	}
+	srv_set_audit(s, audit, config_bool(cli->cfg, "audit.store_content"));
 	{
 		const char *extra[1] = { model };
 		if (sbx_lockdown_config(cli->cfg, cli->data_dir, extra,
@@ -162,10 +174,20 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	       (int)(strrchr(o.listen, ':') - o.listen), o.listen, srv_port(s),
 	       rep.unsandboxed ? " (unsandboxed)" : "");
 	fflush(stdout);
-	sigwait(&set, &sig);
+	/* Wait for a stop signal; each second, let the audit log write its
+	 * time-based checkpoint. */
+	for (;;) {
+		struct timespec ts = { 1, 0 };
+		sig = sigtimedwait(&set, NULL, &ts);
+		if (sig == SIGINT || sig == SIGTERM)
+			break;
+		if (aud_log_tick(audit, &e) != ST_OK)
+			LOG_ERROR("server.audit_checkpoint", LF_STR("error", e.msg));
+	}
 	LOG_INFO("server.stop", LF_INT("signal", sig));
 out:
 	srv_free(s);
+	aud_log_close(audit);
 	telem_close(&tm);
 	srv_backend_release(bp);
 	srv_store_free(store);

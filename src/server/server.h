@@ -342,6 +342,19 @@ struct tel_store;
 void srv_set_telemetry(struct srv *s, struct tel_registry *reg,
 		       const struct tel_std *std, struct tel_store *usage);
 
+struct aud_log;
+
+/*
+ * Connects the audit log (borrowed; NULL: none). Every generation request
+ * is then recorded (id, user, team, endpoint, model, SHA-256 of the request
+ * body and of the output, token counts, latency, outcome) and the record
+ * is on disk before the response completes: when the append fails the
+ * client gets an error instead of the answer. Admin actions are recorded
+ * too. store_content adds the request body and the output text (the audit
+ * module keeps them only if it is configured to). Set before srv_start.
+ */
+void srv_set_audit(struct srv *s, struct aud_log *log, int store_content);
+
 /* Scheduler counters, as /v1/status shows them. */
 struct srv_stats {
 	int slots_total;

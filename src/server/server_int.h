@@ -276,6 +276,8 @@ struct srv {
 	struct tel_registry *metrics;	/* borrowed; NULL: no /metrics */
 	const struct tel_std *std;
 	struct tel_store *usage;	/* borrowed; NULL: no usage events */
+	struct aud_log *audit;		/* borrowed; NULL: no audit records */
+	int audit_content;
 	uint64_t t_start_ns;
 };
 
@@ -327,6 +329,22 @@ int srv__respond_error(struct srv_rctx *r, unsigned status, const char *type,
 		       const char *code, const char *param, const char *message);
 /* Maps an error status to the HTTP status, type and code of its response. */
 int srv__respond_err(struct srv_rctx *r, const struct err *e, const char *param);
+
+/*
+ * Appends the audit record of a finished generation (srv_audit.c): body
+ * is the request body, out the whole output text (or NULL with out_hash
+ * its SHA-256), outcome "ok", "error", "cancelled". ST_OK when no audit
+ * log is set.
+ */
+status_t srv__audit_request(struct srv *s, const char *id,
+			    const struct srv_identity *who, const char *endpoint,
+			    const char *body, size_t body_len, const char *out,
+			    size_t out_len, const uint8_t *out_hash,
+			    const struct srv_job *j, double latency_ms,
+			    const char *outcome, struct err *e);
+/* Appends an admin record; failures are logged, not returned. */
+void srv__audit_admin(struct srv *s, const char *actor, const char *action,
+		      const char *target);
 
 /* Counts rec in the metrics and the usage store (srv_telemetry.c). */
 void srv__telemetry_record(struct srv *s, const struct srv_request_record *rec);

@@ -141,6 +141,7 @@ int srv__h_admin_user_add(struct srv_rctx *r)
 	}
 	LOG_INFO("server.admin.user_add", LF_STR("id", r->id), LF_STR("by", r->who.user),
 		 LF_STR("user", u.name), LF_STR("role", srv_role_name(u.role)));
+	srv__audit_admin(r->s, r->who.user, "user.create", u.name);
 	out = user_json(&u);
 	ret = out ? srv__respond_json(r, 201, out) : MHD_NO;
 	json_decref(out);
@@ -198,6 +199,7 @@ int srv__h_admin_team_add(struct srv_rctx *r)
 	}
 	LOG_INFO("server.admin.team_add", LF_STR("id", r->id), LF_STR("by", r->who.user),
 		 LF_STR("team", t.name));
+	srv__audit_admin(r->s, r->who.user, "team.create", t.name);
 	out = team_json(&t);
 	ret = out ? srv__respond_json(r, 201, out) : MHD_NO;
 	json_decref(out);
@@ -263,6 +265,11 @@ int srv__h_admin_token_create(struct srv_rctx *r)
 	}
 	LOG_INFO("server.admin.token_create", LF_STR("id", r->id),
 		 LF_STR("by", r->who.user), LF_STR("user", user), LF_INT("token_id", id));
+	{
+		char target[96];
+		snprintf(target, sizeof target, "token %lld of %.63s", (long long)id, user);
+		srv__audit_admin(r->s, r->who.user, "token.create", target);
+	}
 	out = json_pack("{s:I, s:s, s:s}", "id", (json_int_t)id, "user", user,
 			"token", text);
 	memset(text, 0, sizeof text);
@@ -289,6 +296,11 @@ int srv__h_admin_token_revoke(struct srv_rctx *r)
 		return srv__respond_err(r, &e, NULL);
 	LOG_INFO("server.admin.token_revoke", LF_STR("id", r->id),
 		 LF_STR("by", r->who.user), LF_INT("token_id", id));
+	{
+		char target[32];
+		snprintf(target, sizeof target, "token %lld", (long long)id);
+		srv__audit_admin(r->s, r->who.user, "token.revoke", target);
+	}
 	out = json_pack("{s:I, s:b}", "id", (json_int_t)id, "revoked", 1);
 	ret = out ? srv__respond_json(r, 200, out) : MHD_NO;
 	json_decref(out);

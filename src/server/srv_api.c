@@ -261,6 +261,20 @@ static status_t stream_events(const struct gen *g, const struct srv_job *j,
 }
 
 /* An error after the stream started: OpenAI sends it as an event. */
+static status_t stream_error_msg(const char *msg, const char *code,
+				 struct buf *out)
+{
+	struct buf tmp;
+	status_t st;
+
+	buf_init(&tmp, 0);
+	st = srv__error_json(&tmp, msg, "server_error", NULL, code);
+	if (st == ST_OK)
+		st = srv__sse_event(out, tmp.data, tmp.len);
+	buf_release(&tmp);
+	return st;
+}
+
 static status_t stream_error(const struct srv_job *j, struct buf *out)
 {
 	struct buf tmp;
@@ -295,7 +309,34 @@ struct stream {
 	char path[32];
 	struct srv_identity who;
 	uint64_t t_start_ns;
+	/* for the audit record */
+	char *body;			/* copy of the request body */
+	size_t body_len;
+	struct sha256 out_hash;		/* of all text sent */
+	struct buf content;		/* all text sent, when the audit keeps it */
+	int audited;
 };
+
+#define AUDIT_REFUSED "the audit log cannot record this request: the answer is withheld"
+
+/* Records the finished stream in the audit log (once); 0 when it failed. */
+static int stream_audit(struct stream *st, const char *outcome)
+{
+	uint8_t h[SHA256_LEN];
+	struct err e;
+
+	if (st->audited)
+		return 1;
+	st->audited = 1;
+	sha256_end(&st->out_hash, h);
+	err_clear(&e);
+	return srv__audit_request(st->g.s, st->req_id, &st->who, st->path, st->body,
+				  st->body_len,
+				  st->g.s->audit_content ? buf_cstr(&st->content) : NULL,
+				  st->content.len, h, st->j,
+				  (double)(time_mono_ns() - st->t_start_ns) / 1e6,
+				  outcome, &e) == ST_OK;
+}
 
 /* Fills the generation fields of rec from a finished (or abandoned) job. */
 static void record_job(struct srv_request_record *rec, const struct gen *g,
@@ -359,10 +400,19 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *dst, size_t max)
 
 		if (rc != ST_OK)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (st->take.len) {
+			sha256_add(&st->out_hash, st->take.data, st->take.len);
+			if (st->g.s->audit_content &&
+			    buf_append(&st->content, st->take.data, st->take.len))
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
 		if (state == SRV_JOB_DONE) {
 			if (fin == SRV_FINISH_CANCELLED)
 				return MHD_CONTENT_READER_END_WITH_ERROR;
-			if (fin == SRV_FINISH_ERROR) {
+			if (!stream_audit(st, fin == SRV_FINISH_ERROR ? "error" : "ok")) {
+				/* The record is not on disk: no normal end. */
+				rc = stream_error_msg(AUDIT_REFUSED, "audit_unavailable", &st->out);
+			} else if (fin == SRV_FINISH_ERROR) {
 				if (st->take.len)
 					rc = stream_events(&st->g, j, buf_cstr(&st->take),
 							   st->first, 0, &st->out);
@@ -409,6 +459,7 @@ static void stream_free(void *cls)
 	pthread_mutex_unlock(&st->j->mu);
 	if (!done)
 		stream_cancel(st);
+	stream_audit(st, "cancelled");
 	{
 		struct srv_request_record rec;
 		memset(&rec, 0, sizeof rec);
@@ -424,6 +475,8 @@ static void stream_free(void *cls)
 	srv__job_unref(st->j);
 	buf_release(&st->out);
 	buf_release(&st->take);
+	buf_release(&st->content);
+	mem_free(st->body);
 	mem_free(st);
 }
 
@@ -451,6 +504,15 @@ static int start_stream(struct srv_rctx *r, const struct gen *g,
 	r->record_deferred = 1;
 	buf_init(&st->out, 0);
 	buf_init(&st->take, 0);
+	buf_init(&st->content, 0);
+	sha256_begin(&st->out_hash);
+	st->body_len = r->body_len;
+	if (!(st->body = mem_strndup(r->body ? r->body : "", r->body_len))) {
+		atomic_store(&j->cancelled, 1);
+		st->audited = 1;
+		stream_free(st);
+		return MHD_NO;
+	}
 	r->status = 200;
 	if (!r->c) {
 		stream_free(st);
@@ -613,10 +675,27 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 			goto out;
 		}
 	}
-	if (j->finish == SRV_FINISH_CANCELLED)
-		ret = MHD_NO;	/* nobody to answer */
-	else
-		ret = respond_done(r, &g, j);
+	{
+		const char *outcome = j->finish == SRV_FINISH_CANCELLED ? "cancelled" :
+			j->finish == SRV_FINISH_ERROR ? "error" : "ok";
+		struct err ae;
+		status_t ast;
+
+		err_clear(&ae);
+		/* On disk before the answer leaves (the scheduler is done with
+		 * j->text once the job is finished). */
+		ast = srv__audit_request(s, r->id, &r->who, r->path, r->body, r->body_len,
+					 j->text.data ? j->text.data : "", j->text.len, NULL,
+					 j, (double)(time_mono_ns() - r->t_start_ns) / 1e6,
+					 outcome, &ae);
+		if (j->finish == SRV_FINISH_CANCELLED)
+			ret = MHD_NO;	/* nobody to answer */
+		else if (ast != ST_OK)
+			ret = srv__respond_error(r, 503, "server_error", "audit_unavailable",
+						 NULL, AUDIT_REFUSED);
+		else
+			ret = respond_done(r, &g, j);
+	}
 out:
 	if (j)
 		record_job(&r->rec, &g, j);

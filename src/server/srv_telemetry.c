@@ -5,6 +5,7 @@
  * the client's feedback (shown, accepted, rejected, partial).
  */
 #include "server/server_int.h"
+#include "audit/audit.h"
 #include "telemetry/telemetry.h"
 
 #include <string.h>
@@ -71,6 +72,15 @@ int srv__h_metrics(struct srv_rctx *r)
 	if (r->s->std) {
 		tel_gauge_set(r->s->std->queue_depth, NULL, st.queued);
 		tel_gauge_set(r->s->std->active_sequences, NULL, st.slots_busy);
+		if (r->s->audit) {
+			/* The audit log keeps its own counts; copy them in. */
+			struct aud_stats as;
+			aud_log_stats(r->s->audit, &as);
+			tel_counter_set(r->s->std->audit_appends, NULL, (double)as.appends);
+			tel_counter_set(r->s->std->audit_fsyncs, NULL, (double)as.fsyncs);
+			tel_counter_set(r->s->std->audit_fsync_seconds, NULL,
+					(double)as.fsync_ns_total / 1e9);
+		}
 	}
 	buf_init(&out, 0);
 	if (tel_registry_expose(r->s->metrics, &out) != ST_OK) {

@@ -147,6 +147,10 @@ W=$(sed -n 1p "$T/t.whole")
 stop
 "$A" usage > "$T/usage" 2>&1 || fail "usage: $(cat "$T/usage")"
 grep -q '^acceptance *100.0% (1 shown: 1 accepted' "$T/usage" || fail "usage: $(cat "$T/usage")"
+# Every generation is in the audit log, and the log verifies.
+"$A" audit verify > "$T/verify" 2>&1 || fail "audit verify: $(cat "$T/verify")"
+n=$("$A" audit query | grep -c ' request ')
+[ "$n" -ge 10 ] || fail "audit has $n request records: $("$A" audit query | tail -3)"
 
 # --- a chat model (Qwen2 tokenizer, ChatML template) -----------------------
 start "$T/qw.gguf"

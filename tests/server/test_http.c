@@ -7,6 +7,7 @@
  */
 #include "harness.h"
 #include "server/server_int.h"
+#include "audit/audit.h"
 #include "telemetry/telemetry.h"
 #include "toy_backend.h"
 
@@ -929,10 +930,51 @@ static void test_metrics_and_events(void **state)
 	assert_int_equal(sum.output_tokens, 3);
 	assert_int_equal(sum.shown, 1);
 	assert_int_equal(sum.accepted, 1);
-	fix_stop(&f);
+	srv_free(f.s);
+	f.s = NULL;
 	tel_store_close(usage);
 	db_close(db);
 	tel_registry_free(reg);
+	fix_stop(&f);
+}
+
+/* Every generation is in the audit log by the time its answer arrives. */
+static void test_audit_records(void **state)
+{
+	struct aud_options ao;
+	struct aud_log *log;
+	struct resp r;
+	struct fix f;
+	struct err e;
+
+	(void)state;
+	fix_start(&f, &toy_default, NULL);
+	aud_options_default(&ao);
+	TH_OK(aud_log_open(f.dir, &ao, &log, &e));
+	srv_set_audit(f.s, log, 0);
+	req(f.port, "POST", "/v1/completions", f.member,
+	    "{\"prompt\":\"hello\",\"max_tokens\":3}", &r);
+	assert_int_equal(r.status, 200);
+	buf_release(&r.body);
+	assert_int_equal(aud_log_size(log), 1);
+	req(f.port, "POST", "/v1/chat/completions", f.member,
+	    "{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":2,\"stream\":true}", &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(buf_cstr(&r.body), "[DONE]"));
+	buf_release(&r.body);
+	assert_int_equal(aud_log_size(log), 2);
+	/* Refused before generation: not a generation record. */
+	req(f.port, "POST", "/v1/completions", f.member, "{\"prompt\":5}", &r);
+	buf_release(&r.body);
+	assert_int_equal(aud_log_size(log), 2);
+	req(f.port, "POST", "/v1/admin/teams", f.admin, "{\"name\":\"audited\"}", &r);
+	assert_int_equal(r.status, 201);
+	buf_release(&r.body);
+	assert_int_equal(aud_log_size(log), 3);
+	srv_free(f.s);	/* no request may append after the log closes */
+	f.s = NULL;
+	aud_log_close(log);
+	fix_stop(&f);
 }
 
 /* The request deadline ends a generation: 504 whole, an error event streamed. */
@@ -982,6 +1024,7 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_deadline),
 		cmocka_unit_test(test_observer),
 		cmocka_unit_test(test_metrics_and_events),
+		cmocka_unit_test(test_audit_records),
 	};
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests_name("server_http", tests, NULL, NULL);
