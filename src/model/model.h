@@ -376,4 +376,7 @@ struct mdl_batch {
 status_t mdl_eval_batch(struct mdl_ctx *c, const struct mdl_batch *b, float *logits,
 			struct err *e);
 
+/* Tokenizers, sampling, FIM and chat prompts, generation. */
+#include "model/model_tok.h"
+
 #endif
