@@ -48,6 +48,27 @@ static const struct command commands[] = {
 	  "        errors name file:line:column, exit code 2\n"
 	  "show    print the effective configuration and where each value came from\n"
 	  "        (default, file or environment)\n" },
+	{ "context", cmd_context, "ranked code and document snippets for a cursor",
+	  "usage: airlock context --repo R --path F --prefix-file P [--suffix-file S]\n"
+	  "                       [--top K] [--budget TOKENS] [--json]\n"
+	  "\n"
+	  "Retrieves what helps complete the buffer at the cursor: definitions of\n"
+	  "the identifiers around it and of what the file imports, BM25 matches over\n"
+	  "identifier-split tokens, and the documents linked to the file. P and S\n"
+	  "hold the buffer text before and after the cursor (it may differ from the\n"
+	  "file on disk); results never come from F itself. --json prints an array\n"
+	  "of {repo, path, start_line, end_line, score, kind, name, sources, text}.\n" },
+	{ "context-bench", cmd_context_bench, "retrieval benchmark on the indexed code",
+	  "usage: airlock context-bench [--tasks N]\n"
+	  "\n"
+	  "Masks lines that call a function defined in another file and reports\n"
+	  "recall@1/5/10 and MRR of the defining chunk for BM25 alone and for the\n"
+	  "hybrid retrieval, and query latency. Figures, not pass/fail.\n" },
+	{ "docs", cmd_docs, "decisions, standards, incidents, runbooks that apply to a path",
+	  "usage: airlock docs PATH [--repo R] [--json]\n"
+	  "\n"
+	  "Lists the organisational documents linked to PATH: by the `paths` globs of\n"
+	  "their front matter or by mentioning symbols defined in the file.\n" },
 	{ "doctor", cmd_doctor, "show and probe the sandbox this machine enforces",
 	  "usage: airlock doctor [--json]\n"
 	  "\n"
@@ -86,6 +107,15 @@ static const struct command commands[] = {
 	  "  --no-escape      take \\n, \\t, \\xHH in TEXT literally\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: airlock help [COMMAND]\n" },
+	{ "index", cmd_index, "index repositories for context retrieval",
+	  "usage: airlock index PATH... [--name REPO] [--threads N]\n"
+	  "\n"
+	  "Registers each PATH as a repository (named REPO or its folder name) and\n"
+	  "brings its index up to date: .gitignore files and context.exclude are\n"
+	  "honoured; binaries, vendored and generated files and files over\n"
+	  "context.max_file_size are skipped and counted by reason. A re-run reads\n"
+	  "only changed files. Ctrl-C stops after the current batch; the index stays\n"
+	  "usable and the next run finishes it. Then rebuilds the n-gram index.\n" },
 	{ "keygen", cmd_keygen, "make an Ed25519 key pair for signing bundles",
 	  "usage: airlock keygen [--force] [FILE]\n"
 	  "\n"
@@ -134,6 +164,12 @@ static const struct command commands[] = {
 	  "egress.allow, writes only in the data directory (airlock doctor shows it).\n"
 	  "TLS: set server.tls_cert and server.tls_key. Limits: server.* in the config\n"
 	  "(airlock config show). Stops on SIGINT or SIGTERM.\n" },
+	{ "owners", cmd_owners, "owners of a path (CODEOWNERS)",
+	  "usage: airlock owners PATH [--repo R]\n" },
+	{ "search", cmd_search, "BM25 search over indexed code and documents",
+	  "usage: airlock search QUERY... [--top K] [--json]\n"
+	  "\n"
+	  "Identifiers are split, so `parseHttpRequest` finds parse_http_request.\n" },
 	{ "sign-bundle", cmd_sign_bundle, "sign an unpacked bundle's SHA256SUMS",
 	  "usage: airlock sign-bundle DIR [--key FILE]\n"
 	  "\n"
@@ -152,6 +188,8 @@ static const struct command commands[] = {
 	  "\n"
 	  "create prints the new token once on stdout; only its SHA-256 is stored.\n"
 	  "Durations: 30d, 12h, 90m, 3600s.\n" },
+	{ "symbols", cmd_symbols, "where a symbol is defined",
+	  "usage: airlock symbols NAME [--json]\n" },
 	{ "usage", cmd_usage, "usage analytics: requests, tokens, acceptance, latency",
 	  "usage: airlock usage [--team T] [--user U] [--model M] [--since D] [--daily]\n"
 	  "\n"

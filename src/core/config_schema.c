@@ -81,6 +81,24 @@ static const struct cfg_setting schema[] = {
 	{ "telemetry.http_url", CFG_STR, "", NOB, NULL,
 	  "OTLP/JSON endpoint of the http sink; its host:port must be in egress.allow" },
 
+	/* context engine */
+	{ "context.exclude", CFG_LIST, "", NOB, NULL,
+	  "gitignore-style patterns never indexed (e.g. build/,*.gen.c)" },
+	{ "context.max_file_size", CFG_SIZE, "1M", 1024, (int64_t)1 << 30, NULL,
+	  "files larger than this are skipped (counted as too_large)" },
+	{ "context.doc_roots", CFG_LIST,
+	  "docs/adr,docs/decisions,adr,decisions,docs/standards,standards,docs/incidents,incidents,docs/runbooks,runbooks,docs/policies,policies",
+	  NOB, NULL,
+	  "folders (relative to a repository) holding decisions, standards, incidents, runbooks, policies" },
+	{ "context.batch_files", CFG_INT, "64", 1, 100000, NULL,
+	  "files written per index transaction" },
+	{ "context.threads", CFG_INT, "0", 0, 1024, NULL,
+	  "indexing threads (0: one per online CPU)" },
+	{ "context.top_k", CFG_INT, "10", 1, 1000, NULL,
+	  "snippets returned by retrieval" },
+	{ "context.token_budget", CFG_INT, "2048", 0, 1 << 20, NULL,
+	  "token budget of retrieved context (0: no budget)" },
+
 	/* sealed boundary */
 	{ "egress.allow", CFG_LIST, "", NOB, NULL,
 	  "the only outbound destinations (host:port), e.g. an upstream server" },

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Context engine figures on real code nobody wrote for the test: this
+# repository's sources (C), npm's own sources (JavaScript, from the
+# system's npm), CPython's standard library packages (Python), and the
+# grammar packages' JavaScript. Prints indexing MB/s and files/s, index
+# size / source size, retrieval recall@1/5/10 and MRR for BM25 alone and
+# for the hybrid (masked-call tasks), and query p50/p99.
+#   CONTEXT_BENCH_SCALE=1   also index all of /usr/lib/python3.* (about
+#                           1M lines) and measure query latency at that size
+set -u
+A=${AIRLOCK:?AIRLOCK must name the airlock binary}
+T=$(mktemp -d); trap 'rm -rf "$T"' EXIT
+D="$T/data"
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+corpora=("$root/src:airlock")
+[ -d /usr/lib/node_modules/npm/lib ] && corpora+=("/usr/lib/node_modules/npm/lib:npm")
+py=$(ls -d /usr/lib/python3.[0-9]* 2>/dev/null | head -n 1)
+for p in asyncio email http json logging concurrent importlib xml unittest; do
+  [ -d "$py/$p" ] && corpora+=("$py/$p:py-$p")
+done
+for g in "$root"/.deps/grammars/node_modules/tree-sitter-*/bindings/node; do
+  [ -d "$g" ] && corpora+=("$g:$(basename "$(dirname "$(dirname "$g")")")-js")
+done
+
+# Indexing time is what each run reports for its own repository (walk,
+# parse, write); the n-gram rebuild after each run is timed separately
+# below on the whole corpus.
+bytes=0 files=0 secs=0 cpu=0
+TIMEFORMAT=%U+%S
+for c in "${corpora[@]}"; do
+  dir=${c%%:*} name=${c##*:}
+  { t=$( { time "$A" --data "$D" index "$dir" --name "$name" > "$T/out" 2>&1; } 2>&1 ); } || { echo "index $dir failed: $(cat "$T/out")"; continue; }
+  cpu=$(echo "$cpu + $t" | bc)
+  out=$(cat "$T/out")
+  b=$(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\1/p')
+  s=$(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\2/p')
+  f=$(printf '%s\n' "$out" | sed -n 's/^[^:]*: \([0-9]*\) files indexed.*/\1/p')
+  bytes=$(echo "$bytes + ${b:-0}" | bc) files=$((files + ${f:-0})) secs=$(echo "$secs + ${s:-0}" | bc)
+done
+echo "machine load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (figures scale with it)"
+db=$(stat -c %s "$D/airlock.db")
+ng=$(( $(stat -c %s "$D/context-ngram.txt") + $(stat -c %s "$D/context-ngram.sa") + $(stat -c %s "$D/context-ngram.map") ))
+echo "indexed ${#corpora[@]} repositories: $files files, $bytes MB in $secs s"
+echo "indexing: $(echo "scale=2; $bytes / $secs" | bc) MB/s, $(echo "scale=0; $files / $secs" | bc) files/s (wall);" \
+  "$(echo "scale=2; $bytes / $cpu" | bc) MB per CPU-second (user+sys of the whole runs, n-gram rebuilds included)"
+echo "store (airlock.db): $(echo "scale=2; $db / ($bytes * 1000000)" | bc) x source; n-gram index: $(echo "scale=2; $ng / ($bytes * 1000000)" | bc) x source"
+t0=$(date +%s%N); "$A" --data "$D" index "$root/src" --name airlock > /dev/null; t1=$(date +%s%N)
+echo "no-change re-index of airlock: $(( (t1 - t0) / 1000000 )) ms"
+"$A" --data "$D" context-bench --tasks 300
+
+if [ "${CONTEXT_BENCH_SCALE:-0}" = 1 ] && [ -n "$py" ]; then
+  echo "-- scale: all of $py"
+  "$A" --data "$D" index "$py" --name python-stdlib
+  lines=$(find "$py" -name '*.py' -not -path '*/__pycache__/*' -print0 | xargs -0 cat | wc -l)
+  echo "python-stdlib: $lines lines of Python"
+  "$A" --data "$D" context-bench --tasks 300
+fi

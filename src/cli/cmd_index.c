@@ -1,0 +1,153 @@
+/*
+ * cmd_index.c - `airlock index PATH... [--name REPO]`: register and index
+ * repositories, then rebuild the n-gram index. A progress bar on a
+ * terminal, one summary line per repository otherwise. Ctrl-C stops after
+ * the current batch; what was written stays usable.
+ */
+#include "cli/cli.h"
+#include "context/context.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static volatile int interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	interrupted = 1;
+}
+
+static void progress(void *arg, uint64_t done, uint64_t total)
+{
+	const char *name = arg;
+	int width = 30, fill = total ? (int)(done * (uint64_t)width / total) : width;
+
+	fprintf(stderr, "\r%-16.16s [", name);
+	for (int i = 0; i < width; i++)
+		fputc(i < fill ? '#' : '.', stderr);
+	fprintf(stderr, "] %llu/%llu files", (unsigned long long)done,
+		(unsigned long long)total);
+	fflush(stderr);
+}
+
+static void summary(const char *name, const struct ctx_index_stats *s)
+{
+	double secs = (double)s->elapsed_ns / 1e9;
+	int any = 0;
+
+	printf("%s: %llu files indexed, %llu unchanged, %llu deleted; "
+	       "%llu chunks, %llu symbols, %llu edges, %llu documents; "
+	       "%.1f MB in %.2f s (%.1f MB/s, %.0f files/s)",
+	       name, (unsigned long long)s->files_indexed,
+	       (unsigned long long)s->files_unchanged,
+	       (unsigned long long)s->files_deleted, (unsigned long long)s->chunks,
+	       (unsigned long long)s->symbols, (unsigned long long)s->edges,
+	       (unsigned long long)s->documents, (double)s->bytes / 1e6, secs,
+	       secs > 0 ? (double)s->bytes / 1e6 / secs : 0.0,
+	       secs > 0 ? (double)s->files_indexed / secs : 0.0);
+	for (int r = 0; r < CTX_SKIP__COUNT; r++) {
+		if (!s->skipped[r])
+			continue;
+		printf("%s%s=%llu", any ? " " : "; skipped: ", ctx_skip_name((enum ctx_skip)r),
+		       (unsigned long long)s->skipped[r]);
+		any = 1;
+	}
+	if (s->parse_errors)
+		printf("; %llu with parse errors", (unsigned long long)s->parse_errors);
+	if (s->interrupted)
+		printf("; interrupted (run again to finish)");
+	printf("\n");
+}
+
+int cmd_index(struct cli *cli, int argc, char **argv)
+{
+	const char *name = NULL, *paths[256];
+	int n_paths = 0, threads = 0, rc = EXIT_OK, tty = isatty(2), changed = 0;
+	struct ctx *c = NULL;
+	struct err e;
+	status_t st;
+	struct sigaction sa;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--name") == 0 && i + 1 < argc) {
+			name = argv[++i];
+		} else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) {
+			int64_t v;
+			if (parse_i64(argv[++i], 0, 1024, &v) != ST_OK) {
+				cli_error("index", "--threads: not a number in 0..1024: '%s'", argv[i]);
+				return EXIT_USAGE;
+			}
+			threads = (int)v;
+		} else if (argv[i][0] == '-' && argv[i][1]) {
+			cli_error("index", "unknown option '%s' (see airlock index --help)", argv[i]);
+			return EXIT_USAGE;
+		} else if (n_paths < 256) {
+			paths[n_paths++] = argv[i];
+		}
+	}
+	if (n_paths == 0) {
+		cli_error("index", "no repository path given (see airlock index --help)");
+		return EXIT_USAGE;
+	}
+	if (name && n_paths > 1) {
+		cli_error("index", "--name applies to one path only");
+		return EXIT_USAGE;
+	}
+	if (!threads)
+		threads = (int)config_int(cli->cfg, "context.threads");
+	err_clear(&e);
+	if ((st = ctx_grammars_check(&e)) || (st = ctx_open(cli->data_dir, cli->cfg, &c, &e))) {
+		cli_error_err("index", &e);
+		return cli_exit_for(st);
+	}
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sigint;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	for (int i = 0; i < n_paths && !interrupted; i++) {
+		struct ctx_index_stats s;
+		struct ctx_index_opts o = { 0 };
+		const char *label = name ? name : paths[i];
+		o.name = name;
+		o.threads = threads;
+		o.cancel = &interrupted;
+		if (tty) {
+			o.progress = progress;
+			o.progress_arg = (void *)label;
+		}
+		err_clear(&e);
+		st = ctx_index_repo(c, paths[i], &o, &s, &e);
+		if (tty)
+			fprintf(stderr, "\r\033[K");
+		if (st != ST_OK) {
+			cli_error_err("index", &e);
+			rc = cli_exit_for(st);
+			continue;
+		}
+		summary(label, &s);
+		if (s.interrupted)
+			rc = EXIT_FAIL;
+		changed |= s.files_indexed || s.files_deleted;
+	}
+	/* The n-gram index is rebuilt whole, so only when code changed (or
+	 * when it is missing). */
+	if (!changed) {
+		struct ctx_ngram *g = NULL;
+		if (ctx_ngram_open(cli->data_dir, &g, NULL) != ST_OK)
+			changed = 1;
+		ctx_ngram_free(g);
+	}
+	if (!interrupted && changed) {
+		err_clear(&e);
+		if ((st = ctx_ngram_build(c, cli->data_dir, &e)) != ST_OK) {
+			cli_error_err("index: n-gram index", &e);
+			if (rc == EXIT_OK)
+				rc = cli_exit_for(st);
+		}
+	}
+	ctx_free(c);
+	return rc;
+}

@@ -1,0 +1,144 @@
+/*
+ * bench.c - the retrieval benchmark (figures, not pass/fail): masked-call
+ * completion tasks on whatever code is indexed, scored for BM25 alone and
+ * for the hybrid, plus query latency.
+ */
+#include "context/ctx_int.h"
+
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+struct bench {
+	struct ctx *c;
+	struct ctx_bench_result *r;
+	struct vec lat;		/* double, ms */
+	struct vec cpu;		/* double, ms of this thread's CPU time */
+	double rr[2];
+};
+
+/* CPU time of this thread: on a shared machine, wall time measures the
+ * neighbours as much as the query. */
+static uint64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int hit_rank(const struct ctx_result *res, const struct ctx__task *t)
+{
+	for (size_t i = 0; i < res->n; i++) {
+		const struct ctx_hit *h = &res->hits[i];
+		if (h->chunk_id == t->def_chunk ||
+		    (strcmp(h->repo, t->repo) == 0 && strcmp(h->path, t->def_path) == 0 &&
+		     h->start_line <= t->def_start && t->def_start <= h->end_line))
+			return (int)i + 1;
+	}
+	return 0;
+}
+
+static status_t one_task(void *arg, const struct ctx__task *t)
+{
+	struct bench *b = arg;
+	char p[PATH_MAX * 2];
+	char *text = NULL;
+	size_t len = 0, ls = 0, le;
+	int line = 1;
+
+	snprintf(p, sizeof p, "%s/%s", t->root, t->call_path);
+	if (file_read_all(p, 8 << 20, &text, &len, NULL) != ST_OK)
+		return ST_OK;	/* changed since indexing: not a task */
+	while (ls < len && line < t->call_line) {
+		if (text[ls++] == '\n')
+			line++;
+	}
+	le = ls;
+	while (le < len && text[le] != '\n')
+		le++;
+	if (le < len)
+		le++;
+	for (int mode = 0; mode < 2; mode++) {
+		struct ctx_query q;
+		struct ctx_result res;
+		uint64_t t0, c0;
+		int rank;
+
+		memset(&q, 0, sizeof q);
+		q.repo = t->repo;
+		q.path = t->call_path;
+		q.prefix = text;
+		q.prefix_len = ls;
+		q.suffix = text + le;
+		q.suffix_len = len - le;
+		q.top_k = 10;
+		q.sources = mode == 0 ? CTX_SRC_BM25 : CTX_SRC_ALL;
+		ctx_result_init(&res);
+		t0 = time_mono_ns();
+		c0 = cpu_ns();
+		if (ctx_retrieve(b->c, &q, &res, NULL) == ST_OK) {
+			double ms = (double)(time_mono_ns() - t0) / 1e6;
+			double cms = (double)(cpu_ns() - c0) / 1e6;
+			if (mode == 1) {
+				vec_push(&b->lat, &ms);
+				vec_push(&b->cpu, &cms);
+			}
+			rank = hit_rank(&res, t);
+			if (rank) {
+				b->r->recall1[mode] += rank <= 1;
+				b->r->recall5[mode] += rank <= 5;
+				b->r->recall10[mode] += rank <= 10;
+				b->r->mrr[mode] += 1.0 / rank;
+			}
+		}
+		ctx_result_release(&res);
+	}
+	b->r->tasks++;
+	mem_free(text);
+	return ST_OK;
+}
+
+static int dbl_cmp(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+status_t ctx_bench_run(struct ctx *c, size_t max_tasks,
+		       struct ctx_bench_result *r, struct err *e)
+{
+	struct bench b = { c, r, { 0 }, { 0 }, { 0, 0 } };
+	status_t st;
+
+	memset(r, 0, sizeof *r);
+	vec_init(&b.lat, sizeof(double));
+	vec_init(&b.cpu, sizeof(double));
+	st = ctx__store_tasks(c, max_tasks, one_task, &b, e);
+	if (st == ST_OK && r->tasks) {
+		double n = (double)r->tasks;
+		for (int m = 0; m < 2; m++) {
+			r->recall1[m] /= n;
+			r->recall5[m] /= n;
+			r->recall10[m] /= n;
+			r->mrr[m] /= n;
+		}
+	}
+	if (b.lat.len) {
+		double *l = b.lat.data;
+		qsort(l, b.lat.len, sizeof *l, dbl_cmp);
+		r->p50_ms = l[b.lat.len / 2];
+		r->p99_ms = l[(size_t)((double)(b.lat.len - 1) * 0.99)];
+	}
+	if (b.cpu.len) {
+		double *l = b.cpu.data;
+		qsort(l, b.cpu.len, sizeof *l, dbl_cmp);
+		r->cpu_p50_ms = l[b.cpu.len / 2];
+		r->cpu_p99_ms = l[(size_t)((double)(b.cpu.len - 1) * 0.99)];
+	}
+	vec_release(&b.lat);
+	vec_release(&b.cpu);
+	return st;
+}

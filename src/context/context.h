@@ -1,0 +1,359 @@
+/*
+ * context.h - the context engine: a local knowledge graph of an
+ * organisation's code and documents, and retrieval over it.
+ *
+ * Repositories are scanned (gitignore-aware), parsed with tree-sitter into
+ * chunks, symbols and edges (defines, references, calls, imports), linked
+ * to organisational documents (ADRs, standards, incidents, runbooks) and
+ * owners (CODEOWNERS), and stored in <data>/airlock.db. Retrieval fuses
+ * symbol lookup through the graph, BM25 over identifier-split tokens and
+ * the documents linked to the current file. An n-gram model (suffix array
+ * over the indexed text) completes code without a model file and answers
+ * provenance questions ("does this text occur verbatim in the corpus?").
+ *
+ * Threading: one struct ctx per thread (it owns a SQLite connection).
+ * struct ctx_ngram is read-only after open and may be shared.
+ */
+#ifndef AIRLOCK_CONTEXT_H
+#define AIRLOCK_CONTEXT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+struct ctx;
+
+/*
+ * Checks that every compiled-in tree-sitter grammar loads with this
+ * libtree-sitter (ABI between the library's minimum and maximum).
+ * Returns ST_UNSUPPORTED naming the first grammar that does not.
+ */
+status_t ctx_grammars_check(struct err *e);
+
+/*
+ * Opens (creating and migrating) the context store at <data_dir>/airlock.db.
+ * cfg may be NULL (schema defaults). *out is freed with ctx_free.
+ * Errors: ST_IO (cannot create or open), ST_BUSY (locked).
+ */
+status_t ctx_open(const char *data_dir, const struct config *cfg,
+		  struct ctx **out, struct err *e);
+/* Closes the store; NULL is accepted. */
+void ctx_free(struct ctx *c);
+/* Sets how long a write waits for a lock held by another process. */
+void ctx_set_busy_timeout(struct ctx *c, int ms);
+/*
+ * Caps the store file at about max_bytes (0: no cap) for this handle's
+ * writes: past it, index batches fail as a full disk would (counted as
+ * store_error, rolled back) and the index stays consistent.
+ */
+void ctx_set_size_limit(struct ctx *c, uint64_t max_bytes);
+
+/* ------------------------------------------------------------------ */
+/* Indexing                                                            */
+/* ------------------------------------------------------------------ */
+
+/* Why a file was not indexed; each is counted. */
+#define CTX_SKIP_MAP(X)                                  \
+	X(IGNORED, "ignored")        /* .gitignore */      \
+	X(EXCLUDED, "excluded")      /* context.exclude */ \
+	X(VENDORED, "vendored")                            \
+	X(GENERATED, "generated")                          \
+	X(TOO_LARGE, "too_large")                          \
+	X(BINARY, "binary")                                \
+	X(INVALID_UTF8, "invalid_utf8")                    \
+	X(UNREADABLE, "unreadable")                        \
+	X(VANISHED, "vanished")      /* deleted mid-index */ \
+	X(SYMLINK, "symlink")                              \
+	X(SPECIAL, "special")        /* fifo, socket, device */ \
+	X(STORE, "store_error")      /* batch failed: locked or full */
+
+enum ctx_skip {
+#define CTX_SKIP_ENUM_(n, s) CTX_SKIP_##n,
+	CTX_SKIP_MAP(CTX_SKIP_ENUM_)
+#undef CTX_SKIP_ENUM_
+	CTX_SKIP__COUNT
+};
+/* Short name of a skip reason ("too_large"). */
+const char *ctx_skip_name(enum ctx_skip r);
+
+struct ctx_index_stats {
+	uint64_t files_seen;	/* regular files considered */
+	uint64_t files_indexed;	/* new or changed, written */
+	uint64_t files_unchanged;
+	uint64_t files_deleted;	/* gone since the last run */
+	uint64_t skipped[CTX_SKIP__COUNT];
+	uint64_t parse_errors;	/* parsed with error nodes (still indexed) */
+	uint64_t bytes;		/* bytes of the files indexed in this run */
+	uint64_t chunks, symbols, edges, documents;
+	uint64_t elapsed_ns;
+	int interrupted;	/* stopped early by *cancel */
+};
+
+struct ctx_index_opts {
+	const char *name;	/* repository name; NULL: basename of path */
+	int threads;		/* parsing threads; <= 0: online CPUs */
+	/* Called after each batch (may be NULL); done/total are files. */
+	void (*progress)(void *arg, uint64_t done, uint64_t total);
+	void *progress_arg;
+	volatile int *cancel;	/* when set non-zero, stop after the batch */
+};
+
+/*
+ * Registers the repository at path (a directory) and brings its index up
+ * to date: new and changed files (by content hash) are parsed and written,
+ * deleted ones removed, unchanged ones left untouched. Each batch is one
+ * transaction, so an interruption leaves a consistent index that the next
+ * run completes. stats may be NULL. Errors: ST_NOTFOUND (no such
+ * directory), ST_IO, ST_BUSY (store locked for the whole run); per-file
+ * problems are skips, not errors.
+ */
+status_t ctx_index_repo(struct ctx *c, const char *path,
+			const struct ctx_index_opts *o,
+			struct ctx_index_stats *stats, struct err *e);
+
+/* ------------------------------------------------------------------ */
+/* Results                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Which retriever found a hit (bit mask). */
+enum {
+	CTX_SRC_SYMBOL = 1,
+	CTX_SRC_BM25 = 2,
+	CTX_SRC_DOCS = 4,
+	CTX_SRC_ALL = 7,
+};
+
+/* One snippet or record. Strings are owned by the enclosing ctx_result. */
+struct ctx_hit {
+	int64_t chunk_id;	/* 0 when not a chunk */
+	const char *repo;
+	const char *path;	/* relative to the repository root */
+	int start_line, end_line;	/* 1-based, inclusive */
+	double score;		/* higher is better */
+	const char *kind;	/* function, class, text, adr, standard, ... */
+	const char *name;	/* symbol or document title; may be "" */
+	const char *signature;	/* symbols: declaration line; else "" */
+	const char *doc;	/* symbols: doc comment; else "" */
+	const char *text;	/* the snippet */
+	int sources;		/* CTX_SRC_* that found it */
+};
+
+struct ctx_result {
+	struct ctx_hit *hits;	/* n entries */
+	size_t n, cap;
+	struct arena arena;	/* owns hits' strings */
+};
+
+/* Prepares an empty result (no allocation until the first hit). */
+void ctx_result_init(struct ctx_result *r);
+/* Frees a result's hits and strings; r may be reused after init. */
+void ctx_result_release(struct ctx_result *r);
+
+/*
+ * Appends r as a JSON array of objects (repo, path, start_line, end_line,
+ * score, kind, name, signature, sources, text) to out.
+ */
+status_t ctx_result_json(const struct ctx_result *r, struct buf *out);
+
+/* ------------------------------------------------------------------ */
+/* Retrieval                                                           */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Scope predicate: returns non-zero when the caller may see path in repo.
+ * The policy module's scopes plug in here (team -> repositories, paths).
+ */
+typedef int (*ctx_allow_fn)(void *arg, const char *repo, const char *path);
+/* Counts the tokens of text for the budget (NULL: bytes / 4). */
+typedef size_t (*ctx_count_fn)(void *arg, const char *text, size_t len);
+
+struct ctx_query {
+	const char *repo;	/* repository of the file being edited */
+	const char *path;	/* its path in the repository; never returned */
+	const char *prefix;	/* buffer text before the cursor */
+	size_t prefix_len;
+	const char *suffix;	/* after the cursor; may be NULL */
+	size_t suffix_len;
+	int top_k;		/* at most this many hits (<= 0: 10) */
+	size_t token_budget;	/* 0: no budget */
+	int sources;		/* CTX_SRC_* to use (0: all) */
+	ctx_allow_fn allow;	/* NULL: everything allowed */
+	void *allow_arg;
+	ctx_count_fn count_tokens;
+	void *count_arg;
+};
+
+/*
+ * Retrieves the snippets most useful at the cursor of q: definitions of
+ * identifiers around the cursor and of what the file imports (graph),
+ * BM25 over identifier-split tokens, documents linked to the file; fused
+ * by reciprocal rank, deduplicated, packed into the token budget, best
+ * first. Hits are never from q->path in q->repo and always allowed by
+ * q->allow. out must be initialised; it is filled (caller releases).
+ */
+status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
+		      struct ctx_result *out, struct err *e);
+
+/* BM25 search over chunks for a free-text query (identifiers are split). */
+status_t ctx_search(struct ctx *c, const char *query, int top_k,
+		    ctx_allow_fn allow, void *allow_arg,
+		    struct ctx_result *out, struct err *e);
+
+/* Definitions of symbols named name (exact, case-sensitive). */
+status_t ctx_symbols_find(struct ctx *c, const char *name, int limit,
+			  struct ctx_result *out, struct err *e);
+
+/*
+ * Owners of path in repo (NULL: every repository) by the repository's
+ * CODEOWNERS (last matching rule wins). Each hit has name = owner,
+ * path = the CODEOWNERS file, start_line = the rule's line, text = pattern.
+ */
+status_t ctx_owners_of(struct ctx *c, const char *repo, const char *path,
+		       struct ctx_result *out, struct err *e);
+
+/*
+ * Documents (decisions, standards, incidents, runbooks, policies) that
+ * apply to path in repo (NULL: any repository): linked by path globs or
+ * by mentioning symbols defined in the file. kind is the document kind,
+ * name its title, text its first lines.
+ */
+status_t ctx_docs_for(struct ctx *c, const char *repo, const char *path,
+		      struct ctx_result *out, struct err *e);
+
+/* ------------------------------------------------------------------ */
+/* Graph                                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Edges of the graph touching a file: what it defines, imports and calls
+ * (outgoing) and who calls its symbols (incoming), one line per edge into
+ * out as "kind<TAB>source<TAB>target". For tools and tests.
+ */
+status_t ctx_graph_file(struct ctx *c, const char *repo, const char *path,
+			struct buf *out, struct err *e);
+
+/* ------------------------------------------------------------------ */
+/* Index model: suffix array over the indexed text                     */
+/* ------------------------------------------------------------------ */
+
+struct ctx_ngram;
+
+/* Where a match lies in the corpus. */
+struct ctx_ngram_match {
+	size_t length;		/* bytes matched */
+	size_t text_offset;	/* start of the match in the queried text */
+	char repo[128];
+	char path[1024];
+	int line;		/* 1-based line of the match start in path */
+};
+
+/*
+ * Rebuilds <data_dir>/context-ngram.* from the store's chunks (all
+ * repositories) with libdivsufsort; files are replaced atomically.
+ */
+status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e);
+
+/*
+ * Opens the n-gram index of data_dir (read-only mmap). ST_NOTFOUND when
+ * it was never built; ST_CORRUPT when its files disagree.
+ */
+status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
+			struct err *e);
+void ctx_ngram_free(struct ctx_ngram *g);
+/* Bytes of text in the index. */
+size_t ctx_ngram_size(const struct ctx_ngram *g);
+
+/*
+ * Completes prefix with the continuation that follows the longest suffix
+ * of prefix occurring in the corpus (most frequent continuation among its
+ * occurrences), up to max_bytes or the end of the line. Appends to out;
+ * m (may be NULL) receives the context length used and one source.
+ * An empty completion is not an error.
+ */
+status_t ctx_ngram_complete(const struct ctx_ngram *g, const char *prefix,
+			    size_t len, size_t max_bytes, struct buf *out,
+			    struct ctx_ngram_match *m);
+
+/*
+ * Finds the longest substring of text that occurs verbatim in the corpus;
+ * m->length is 0 when nothing matches. For provenance checks.
+ */
+status_t ctx_ngram_longest_match(const struct ctx_ngram *g, const char *text,
+				 size_t len, struct ctx_ngram_match *m);
+
+/* ------------------------------------------------------------------ */
+/* Retrieval benchmark                                                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Masked-call tasks on the indexed code: a line of file B that calls a
+ * function defined (once) in another file A of the same repository is
+ * removed; the prefix and suffix around it are the query; the task is
+ * solved at k when A's defining chunk is among the first k hits.
+ */
+struct ctx_bench_result {
+	size_t tasks;
+	double recall1[2], recall5[2], recall10[2], mrr[2];	/* [0] BM25, [1] hybrid */
+	double p50_ms, p99_ms;		/* hybrid query latency, wall */
+	double cpu_p50_ms, cpu_p99_ms;	/* the same in CPU time */
+};
+
+/* Runs up to max_tasks tasks (deterministic choice). */
+status_t ctx_bench_run(struct ctx *c, size_t max_tasks,
+		       struct ctx_bench_result *r, struct err *e);
+
+/* ------------------------------------------------------------------ */
+/* Building blocks, public for tests and fuzzing                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Splits identifiers in text into lower-case tokens: parseHttpRequest ->
+ * parse, http, request, parsehttprequest. Calls fn for each token (not
+ * NUL-terminated) with its byte range in text; stops when fn returns
+ * non-zero. Tokens are at most 64 bytes.
+ */
+void ctx_tokens_split(const char *text, size_t len,
+		      int (*fn)(void *arg, const char *tok, size_t n,
+				size_t start, size_t end, int colocated),
+		      void *arg);
+
+struct ctx_ignore;
+/* A gitignore matcher: a stack of pattern lists, deepest last. */
+status_t ctx_ignore_new(struct ctx_ignore **out);
+void ctx_ignore_free(struct ctx_ignore *ig);
+/*
+ * Adds the patterns of one .gitignore (text) found in directory base
+ * ("" for the root; relative, no trailing slash). Bad lines are ignored
+ * as git does; ST_NOMEM on allocation failure.
+ */
+status_t ctx_ignore_add(struct ctx_ignore *ig, const char *base,
+			const char *text, size_t len);
+/* Drops the patterns added for base and deeper (leaving a directory). */
+void ctx_ignore_pop(struct ctx_ignore *ig, const char *base);
+/* Returns 1 when path (relative to the root) is ignored. */
+int ctx_ignore_match(const struct ctx_ignore *ig, const char *path,
+		     int is_dir);
+/* git's wildmatch semantics of one pattern (with '/' special): 1 if match. */
+int ctx_glob_match(const char *pattern, const char *text);
+
+/* Front matter of a document. Fields are owned by the arena given. */
+struct ctx_frontmatter {
+	const char *title, *status, *kind, *date;
+	const char *tags;	/* comma-separated */
+	const char *services;	/* comma-separated */
+	const char *paths;	/* newline-separated globs */
+	size_t body_offset;	/* where the document body starts */
+};
+
+/*
+ * Parses optional YAML front matter ("---" line, YAML, "---" or "...")
+ * at the start of text. Without front matter, all fields are NULL and
+ * body_offset is 0. Errors: ST_CORRUPT with line:column for invalid YAML
+ * or a front matter that is not a mapping; ST_LIMIT when over 64 KiB.
+ */
+status_t ctx_frontmatter_parse(const char *text, size_t len,
+			       struct arena *a, struct ctx_frontmatter *fm,
+			       struct err *e);
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * ctx_int.h - what the files of the context module share and nothing
+ * outside may use: the handle, parsed-file records, the store interface.
+ */
+#ifndef AIRLOCK_CTX_INT_H
+#define AIRLOCK_CTX_INT_H
+
+#include "context/context.h"
+
+struct sqlite3;
+
+struct sqlite3_stmt;
+#define CTX_STMT_CACHE 24
+
+struct ctx {
+	struct sqlite3 *db;
+	const struct config *cfg;	/* borrowed; may be NULL */
+	int busy_ms;
+	/* Prepared statements of the hot queries, keyed by their SQL text's
+	 * address (each is a string constant in store.c). */
+	struct sqlite3_stmt *stmt[CTX_STMT_CACHE];
+	const char *stmt_sql[CTX_STMT_CACHE];
+	/* Paths of one repository's files, for import resolution; refreshed
+	 * when the repository's files change (max id, count). */
+	char *fc_repo;
+	char **fc_path;
+	int64_t *fc_id;
+	size_t fc_n;
+	int64_t fc_gen;
+};
+
+/* Chunking bounds: small enough to pack several into a prompt. */
+#define CTX_CHUNK_MAX_LINES 80
+#define CTX_CHUNK_TEXT_LINES 40
+#define CTX_CHUNK_MAX_BYTES 8192
+
+/* One chunk of a parsed file (strings in the parse arena). */
+struct ctx__chunk {
+	int start_line, end_line;	/* 1-based, inclusive */
+	const char *kind;		/* function, class, text, ... */
+	const char *name;		/* "" for text */
+	const char *text;
+	size_t len;
+};
+
+struct ctx__sym {
+	const char *name, *kind, *signature, *doc;
+	int start_line, end_line;
+	int chunk;			/* index into chunks, -1 if none */
+};
+
+struct ctx__edge {
+	const char *kind;		/* calls, references, imports */
+	int src_sym;			/* index into syms; -1: the file */
+	const char *name;		/* target name (unresolved) */
+	int line;
+};
+
+/* The document view of a file under a document root. */
+struct ctx__doc {
+	const char *kind;		/* adr, standard, ... */
+	struct ctx_frontmatter fm;
+	const char *mentions;		/* newline-separated `identifiers` */
+};
+
+struct ctx__parsed {
+	struct arena arena;
+	struct vec chunks;		/* struct ctx__chunk */
+	struct vec syms;		/* struct ctx__sym */
+	struct vec edges;		/* struct ctx__edge */
+	const char *lang;		/* "c", ..., "text" */
+	int parse_error;
+	int is_doc;
+	struct ctx__doc doc;
+};
+
+void ctx__parsed_init(struct ctx__parsed *p);
+void ctx__parsed_release(struct ctx__parsed *p);
+
+/* Language of a path by extension (static string), or "text". */
+const char *ctx__lang_of(const char *path);
+/*
+ * Parses text (language lang) into chunks, symbols and edges. Languages
+ * without a grammar become text chunks. Thread-safe (parsers per call).
+ */
+status_t ctx__parse(const char *path, const char *lang, const char *text,
+		    size_t len, struct ctx__parsed *out, struct err *e);
+/* Splits text into line windows (text kind) over [from, to] lines. */
+status_t ctx__chunk_lines(struct ctx__parsed *p, const char *text, size_t len,
+			  const char *kind, const char *name);
+
+/* Documents and CODEOWNERS (docs.c). */
+const char *ctx__doc_kind_for(const char *path, const char *const *roots,
+			      size_t n_roots);
+status_t ctx__doc_parse(const char *path, const char *kind, const char *text,
+			size_t len, struct ctx__parsed *out, struct err *e);
+int ctx__is_codeowners(const char *path);
+
+/* FTS5 tokenizer registration (tokens.c). */
+status_t ctx__tokenizer_register(struct sqlite3 *db, struct err *e);
+
+/* ---- store interface (store.c; SQLite today, PostgreSQL later) ------ */
+
+struct ctx__file_rec {
+	int64_t id;
+	uint8_t hash[SHA256_LEN];
+	int64_t size, mtime;
+	int has_hash;
+	int seen;
+};
+
+status_t ctx__store_open(struct ctx *c, const char *path, struct err *e);
+void ctx__store_close(struct ctx *c);
+void ctx__store_cache_free(struct ctx *c);
+status_t ctx__store_begin(struct ctx *c, struct err *e);
+status_t ctx__store_commit(struct ctx *c, struct err *e);
+void ctx__store_rollback(struct ctx *c);
+status_t ctx__store_repo_put(struct ctx *c, const char *name,
+			     const char *root, int64_t *id, struct err *e);
+status_t ctx__store_repo_get(struct ctx *c, const char *name, int64_t *id,
+			     struct err *e);
+/* The root of a registered repository; ST_NOTFOUND when unknown. */
+status_t ctx__store_repo_root(struct ctx *c, const char *name, char *root,
+			      size_t n, struct err *e);
+status_t ctx__store_repo_done(struct ctx *c, int64_t id, struct err *e);
+/* Loads path -> struct ctx__file_rec * (heap, freed by caller) of a repo. */
+status_t ctx__store_files_load(struct ctx *c, int64_t repo, struct hmap *out,
+			       struct err *e);
+/* Writes a file (replacing what it had) and its parsed content. */
+status_t ctx__store_file_write(struct ctx *c, int64_t repo, const char *path,
+			       const uint8_t hash[SHA256_LEN], int64_t size,
+			       int64_t mtime, const char *skip,
+			       const struct ctx__parsed *p, int64_t *file_id,
+			       struct err *e);
+status_t ctx__store_file_touch(struct ctx *c, int64_t file_id, int64_t mtime,
+			       struct err *e);
+status_t ctx__store_file_delete(struct ctx *c, int64_t file_id,
+				struct err *e);
+/* Recomputes documents and owns edges of a repository. */
+status_t ctx__store_link(struct ctx *c, int64_t repo, struct err *e);
+status_t ctx__store_count(struct ctx *c, int64_t repo,
+			  struct ctx_index_stats *s, struct err *e);
+
+/* Retrieval queries (all filtered by allow in the caller). */
+struct ctx__cand {
+	int64_t chunk_id;
+	double score;		/* retriever's own score; higher better */
+	int64_t file_id;	/* defs only; else 0 */
+};
+/* BM25 over chunks for an FTS5 MATCH expression; up to limit. */
+status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
+			 struct vec *out, struct err *e);
+/* Adds the chunk ids of the given files to out (keys: int64 ids). */
+status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
+				size_t n_files, struct hmap *out, struct err *e);
+/* Calls fn for each chunk holding term (its posting list). */
+status_t ctx__store_term_rows(struct ctx *c, const char *term,
+			      void (*fn)(void *arg, int64_t chunk_id),
+			      void *arg, struct err *e);
+/* Number of chunks holding term (as the tokenizer writes it). */
+status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
+		       struct err *e);
+/* An upper bound of the number of chunks (cheap). */
+status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e);
+/* Chunks defining symbols named name (kind ranks definitions first). */
+/* ... not defined in the file repo/path (both may be NULL). */
+status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
+			 const char *path, int limit, struct vec *out,
+			 struct err *e);
+/* Loads the file list of repo for ctx__store_import_defs, unless the
+ * cached one is current. */
+status_t ctx__store_files_refresh(struct ctx *c, const char *repo,
+				  struct err *e);
+/* name -> chunk id of the symbols defined in the files of repo that an
+ * import target (as written in the source) names; never repo/path. The
+ * files' ids are added to files (id -> 1) when not there yet. */
+status_t ctx__store_import_defs(struct ctx *c, const char *repo,
+				const char *path, const char *import,
+				struct hmap *names, struct hmap *files,
+				struct err *e);
+/* Callee names called from the given chunks (graph hop). */
+/* ... unless the chunk belongs to repo/path (then *mine = 1). */
+status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, const char *repo,
+			    const char *path, struct vec *names, int *mine,
+			    struct arena *a, struct err *e);
+/* Chunks of documents linked to repo/path. */
+status_t ctx__store_doc_chunks(struct ctx *c, const char *repo,
+			       const char *path, int limit, struct vec *out,
+			       struct err *e);
+/* Fills a hit from a chunk id (strings into r's arena). */
+status_t ctx__store_chunk_hit(struct ctx *c, int64_t chunk_id,
+			      struct ctx_result *r, struct ctx_hit *h,
+			      struct err *e);
+/* Every code chunk in corpus order (repository, path, line). */
+typedef status_t (*ctx__corpus_fn)(void *arg, const char *repo,
+				   const char *path, int start_line,
+				   const char *text, size_t len);
+status_t ctx__store_corpus(struct ctx *c, ctx__corpus_fn fn, void *arg,
+			   struct err *e);
+/* Benchmark tasks: call sites of functions defined once elsewhere. */
+struct ctx__task {
+	char repo[128], root[1024], def_path[1024], call_path[1024];
+	int def_start, call_line;
+	int64_t def_chunk;
+};
+typedef status_t (*ctx__task_fn)(void *arg, const struct ctx__task *t);
+status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
+			  void *arg, struct err *e);
+status_t ctx__result_push(struct ctx_result *r, struct ctx_hit **h);
+
+#endif

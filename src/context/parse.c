@@ -1,0 +1,720 @@
+/*
+ * parse.c - from source text to chunks, symbols and edges.
+ *
+ * Each supported language has a tree-sitter grammar compiled into the
+ * library and one query of ours whose captures name what we keep:
+ *   @name + @def.<kind>   a definition (function, method, class, ...)
+ *   @import               an import / include / use target
+ *   @call                 the callee name of a call
+ *   @ref                  a type name used
+ *   @req.fn + @req.path   require("x") in JavaScript
+ * Definitions become chunks (small ones whole; big ones through their
+ * members, the rest in line windows), so a hit is a unit of meaning.
+ */
+#include "context/ctx_int.h"
+
+#include <string.h>
+#include <pthread.h>
+#include <tree_sitter/api.h>
+
+const TSLanguage *tree_sitter_c(void);
+const TSLanguage *tree_sitter_cpp(void);
+const TSLanguage *tree_sitter_python(void);
+const TSLanguage *tree_sitter_javascript(void);
+const TSLanguage *tree_sitter_typescript(void);
+const TSLanguage *tree_sitter_tsx(void);
+const TSLanguage *tree_sitter_go(void);
+const TSLanguage *tree_sitter_rust(void);
+const TSLanguage *tree_sitter_java(void);
+
+#define CALLS_C                                                             \
+	"(call_expression function: (identifier) @call)\n"                  \
+	"(call_expression function: (field_expression field: (_) @call))\n" \
+	"(type_identifier) @ref\n"
+
+static const char q_c[] =
+	"(function_definition declarator: (function_declarator declarator: (identifier) @name)) @def.function\n"
+	"(function_definition declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier) @name))) @def.function\n"
+	"(declaration declarator: (function_declarator declarator: (identifier) @name)) @def.prototype\n"
+	"(declaration declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier) @name))) @def.prototype\n"
+	"(struct_specifier name: (_) @name body: (_)) @def.struct\n"
+	"(union_specifier name: (_) @name body: (_)) @def.struct\n"
+	"(enum_specifier name: (_) @name body: (_)) @def.type\n"
+	"(type_definition declarator: (type_identifier) @name) @def.type\n"
+	"(enumerator name: (_) @name) @def.constant\n"
+	"(preproc_def name: (_) @name) @def.constant\n"
+	"(preproc_function_def name: (_) @name) @def.macro\n"
+	"(preproc_include path: (_) @import)\n"
+	CALLS_C;
+
+static const char q_cpp[] =
+	"(function_definition declarator: (function_declarator declarator: (identifier) @name)) @def.function\n"
+	"(function_definition declarator: (function_declarator declarator: (field_identifier) @name)) @def.method\n"
+	"(function_definition declarator: (function_declarator declarator: (qualified_identifier name: (_) @name))) @def.method\n"
+	"(function_definition declarator: (pointer_declarator declarator: (function_declarator declarator: (identifier) @name))) @def.function\n"
+	"(function_definition declarator: (reference_declarator (function_declarator declarator: (_) @name))) @def.function\n"
+	"(declaration declarator: (function_declarator declarator: (identifier) @name)) @def.prototype\n"
+	"(field_declaration declarator: (function_declarator declarator: (_) @name)) @def.prototype\n"
+	"(class_specifier name: (_) @name body: (_)) @def.class\n"
+	"(struct_specifier name: (_) @name body: (_)) @def.struct\n"
+	"(union_specifier name: (_) @name body: (_)) @def.struct\n"
+	"(enum_specifier name: (_) @name body: (_)) @def.type\n"
+	"(type_definition declarator: (type_identifier) @name) @def.type\n"
+	"(alias_declaration name: (_) @name) @def.type\n"
+	"(enumerator name: (_) @name) @def.constant\n"
+	"(preproc_def name: (_) @name) @def.constant\n"
+	"(preproc_function_def name: (_) @name) @def.macro\n"
+	"(preproc_include path: (_) @import)\n"
+	"(call_expression function: (qualified_identifier name: (_) @call))\n"
+	CALLS_C;
+
+static const char q_python[] =
+	"(function_definition name: (identifier) @name) @def.function\n"
+	"(class_definition name: (identifier) @name) @def.class\n"
+	"(module (expression_statement (assignment left: (identifier) @name)) @def.constant)\n"
+	"(import_statement name: (dotted_name) @import)\n"
+	"(import_statement name: (aliased_import name: (dotted_name) @import))\n"
+	"(import_from_statement module_name: (_) @import)\n"
+	"(call function: (identifier) @call)\n"
+	"(call function: (attribute attribute: (identifier) @call))\n";
+
+#define Q_JS_COMMON                                                                              \
+	"(function_declaration name: (_) @name) @def.function\n"                                 \
+	"(generator_function_declaration name: (_) @name) @def.function\n"                       \
+	"(class_declaration name: (_) @name) @def.class\n"                                       \
+	"(method_definition name: (_) @name) @def.method\n"                                      \
+	"(lexical_declaration (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @def.function\n" \
+	"(variable_declaration (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)])) @def.function\n" \
+	"(expression_statement (assignment_expression left: (member_expression property: (_) @name) right: [(arrow_function) (function_expression)])) @def.function\n" \
+	"(pair key: (property_identifier) @name value: [(arrow_function) (function_expression)]) @def.method\n" \
+	"(import_statement source: (string) @import)\n"                                          \
+	"(call_expression function: (identifier) @req.fn arguments: (arguments . (string) @req.path))\n" \
+	"(call_expression function: (identifier) @call)\n"                                       \
+	"(call_expression function: (member_expression property: (_) @call))\n"                 \
+	"(new_expression constructor: (identifier) @call)\n"
+
+static const char q_js[] = Q_JS_COMMON;
+
+static const char q_ts[] = Q_JS_COMMON
+	"(function_signature name: (_) @name) @def.function\n"
+	"(abstract_class_declaration name: (_) @name) @def.class\n"
+	"(interface_declaration name: (_) @name) @def.interface\n"
+	"(type_alias_declaration name: (_) @name) @def.type\n"
+	"(enum_declaration name: (_) @name) @def.type\n"
+	"(method_signature name: (_) @name) @def.method\n"
+	"(abstract_method_signature name: (_) @name) @def.method\n"
+	"(type_identifier) @ref\n";
+
+static const char q_go[] =
+	"(function_declaration name: (_) @name) @def.function\n"
+	"(method_declaration name: (_) @name) @def.method\n"
+	"(type_spec name: (_) @name) @def.type\n"
+	"(const_spec name: (_) @name) @def.constant\n"
+	"(import_spec path: (_) @import)\n"
+	"(call_expression function: (identifier) @call)\n"
+	"(call_expression function: (selector_expression field: (_) @call))\n"
+	"(type_identifier) @ref\n";
+
+static const char q_rust[] =
+	"(function_item name: (_) @name) @def.function\n"
+	"(function_signature_item name: (_) @name) @def.function\n"
+	"(struct_item name: (_) @name) @def.struct\n"
+	"(enum_item name: (_) @name) @def.type\n"
+	"(union_item name: (_) @name) @def.struct\n"
+	"(trait_item name: (_) @name) @def.interface\n"
+	"(type_item name: (_) @name) @def.type\n"
+	"(const_item name: (_) @name) @def.constant\n"
+	"(static_item name: (_) @name) @def.constant\n"
+	"(macro_definition name: (_) @name) @def.macro\n"
+	"(use_declaration argument: (_) @import)\n"
+	"(call_expression function: (identifier) @call)\n"
+	"(call_expression function: (field_expression field: (_) @call))\n"
+	"(call_expression function: (scoped_identifier name: (_) @call))\n"
+	"(macro_invocation macro: (identifier) @call)\n"
+	"(type_identifier) @ref\n";
+
+static const char q_java[] =
+	"(method_declaration name: (_) @name) @def.method\n"
+	"(constructor_declaration name: (_) @name) @def.method\n"
+	"(class_declaration name: (_) @name) @def.class\n"
+	"(interface_declaration name: (_) @name) @def.interface\n"
+	"(enum_declaration name: (_) @name) @def.type\n"
+	"(record_declaration name: (_) @name) @def.class\n"
+	"(import_declaration (_) @import)\n"
+	"(method_invocation name: (_) @call)\n"
+	"(object_creation_expression type: (type_identifier) @call)\n"
+	"(type_identifier) @ref\n";
+
+struct lang {
+	const char *name;
+	const char *exts;	/* space-separated, each with its dot */
+	const TSLanguage *(*fn)(void);
+	const char *query;
+	/* Compiled once, shared read-only (TSQuery is immutable). */
+	TSQuery *q;
+	int failed;
+};
+
+static struct lang langs[] = {
+	{ "c", ".c .h", tree_sitter_c, q_c, NULL, 0 },
+	{ "cpp", ".cc .cpp .cxx .hpp .hh .hxx .c++ .h++ .ipp", tree_sitter_cpp, q_cpp, NULL, 0 },
+	{ "python", ".py .pyi", tree_sitter_python, q_python, NULL, 0 },
+	{ "javascript", ".js .mjs .cjs .jsx", tree_sitter_javascript, q_js, NULL, 0 },
+	{ "typescript", ".ts .mts .cts", tree_sitter_typescript, q_ts, NULL, 0 },
+	{ "tsx", ".tsx", tree_sitter_tsx, q_ts, NULL, 0 },
+	{ "go", ".go", tree_sitter_go, q_go, NULL, 0 },
+	{ "rust", ".rs", tree_sitter_rust, q_rust, NULL, 0 },
+	{ "java", ".java", tree_sitter_java, q_java, NULL, 0 },
+};
+#define N_LANGS (sizeof langs / sizeof langs[0])
+
+static pthread_mutex_t query_mu = PTHREAD_MUTEX_INITIALIZER;
+
+const char *ctx__lang_of(const char *path)
+{
+	const char *dot = strrchr(path, '.');
+	const char *slash = strrchr(path, '/');
+	size_t n;
+
+	if (!dot || (slash && dot < slash))
+		return "text";
+	n = strlen(dot);
+	for (size_t i = 0; i < N_LANGS; i++) {
+		const char *x = langs[i].exts;
+		while (*x) {
+			size_t l = strcspn(x, " ");
+			if (l == n && strncmp(x, dot, n) == 0)
+				return langs[i].name;
+			x += l;
+			while (*x == ' ')
+				x++;
+		}
+	}
+	return "text";
+}
+
+static struct lang *lang_find(const char *name)
+{
+	for (size_t i = 0; i < N_LANGS; i++)
+		if (strcmp(langs[i].name, name) == 0)
+			return &langs[i];
+	return NULL;
+}
+
+/* Compiles the language's query once; NULL when it fails. */
+static TSQuery *lang_query(struct lang *l, struct err *e)
+{
+	TSQuery *q;
+
+	pthread_mutex_lock(&query_mu);
+	if (!l->q && !l->failed) {
+		uint32_t off = 0;
+		TSQueryError qe = TSQueryErrorNone;
+		l->q = ts_query_new(l->fn(), l->query, (uint32_t)strlen(l->query),
+				    &off, &qe);
+		if (!l->q) {
+			l->failed = 1;
+			LOG_ERROR("context.query", LF_STR("lang", l->name),
+				  LF_INT("offset", off), LF_INT("error", qe));
+		}
+	}
+	q = l->q;
+	pthread_mutex_unlock(&query_mu);
+	if (!q)
+		err_set(e, ST_INTERNAL, "%s: query does not compile", l->name);
+	return q;
+}
+
+status_t ctx_grammars_check(struct err *e)
+{
+	for (size_t i = 0; i < N_LANGS; i++) {
+		uint32_t v = ts_language_version(langs[i].fn());
+		if (v < TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION ||
+		    v > TREE_SITTER_LANGUAGE_VERSION)
+			return err_set(e, ST_UNSUPPORTED,
+				       "grammar %s: ABI %u, this libtree-sitter loads %d..%d",
+				       langs[i].name, v,
+				       TREE_SITTER_MIN_COMPATIBLE_LANGUAGE_VERSION,
+				       TREE_SITTER_LANGUAGE_VERSION);
+		if (!lang_query(&langs[i], e))
+			return ST_INTERNAL;
+	}
+	return ST_OK;
+}
+
+void ctx__parsed_init(struct ctx__parsed *p)
+{
+	memset(p, 0, sizeof *p);
+	arena_init(&p->arena, 0, 0);
+	vec_init(&p->chunks, sizeof(struct ctx__chunk));
+	vec_init(&p->syms, sizeof(struct ctx__sym));
+	vec_init(&p->edges, sizeof(struct ctx__edge));
+	p->lang = "text";
+}
+
+void ctx__parsed_release(struct ctx__parsed *p)
+{
+	if (!p)
+		return;
+	vec_release(&p->chunks);
+	vec_release(&p->syms);
+	vec_release(&p->edges);
+	arena_release(&p->arena);
+}
+
+/* ---- line table ------------------------------------------------------ */
+
+struct lines {
+	size_t *start;		/* byte offset of line i (0-based); n + 1 entries */
+	int n;
+};
+
+static status_t lines_build(struct lines *l, const char *t, size_t len,
+			    struct arena *a)
+{
+	int n = 1;
+
+	for (size_t i = 0; i < len; i++)
+		if (t[i] == '\n' && i + 1 < len)
+			n++;
+	l->start = arena_alloc(a, sizeof(size_t) * ((size_t)n + 1));
+	if (!l->start)
+		return ST_NOMEM;
+	l->n = 0;
+	l->start[l->n++] = 0;
+	for (size_t i = 0; i < len; i++)
+		if (t[i] == '\n' && i + 1 < len)
+			l->start[l->n++] = i + 1;
+	l->start[l->n] = len;
+	return ST_OK;
+}
+
+/* Adds a chunk of lines [s, e] (1-based), capped in bytes. */
+static status_t add_chunk(struct ctx__parsed *p, const char *t,
+			  const struct lines *l, int s, int e,
+			  const char *kind, const char *name)
+{
+	struct ctx__chunk ch;
+	size_t b, end;
+	int blank = 1;
+
+	if (s < 1)
+		s = 1;
+	if (e > l->n)
+		e = l->n;
+	if (s > e)
+		return ST_OK;
+	b = l->start[s - 1];
+	end = l->start[e];
+	for (size_t i = b; i < end; i++)
+		if (t[i] != ' ' && t[i] != '\t' && t[i] != '\n' && t[i] != '\r') {
+			blank = 0;
+			break;
+		}
+	if (blank)
+		return ST_OK;
+	if (end - b > CTX_CHUNK_MAX_BYTES)
+		end = b + CTX_CHUNK_MAX_BYTES;
+	ch.start_line = s;
+	ch.end_line = e;
+	ch.kind = kind;
+	ch.name = name ? name : "";
+	ch.text = arena_strndup(&p->arena, t + b, end - b);
+	ch.len = end - b;
+	if (!ch.text)
+		return ST_NOMEM;
+	return vec_push(&p->chunks, &ch);
+}
+
+/* Line windows over [s, e]. */
+static status_t add_windows(struct ctx__parsed *p, const char *t,
+			    const struct lines *l, int s, int e,
+			    const char *kind, const char *name)
+{
+	for (int a = s; a <= e; a += CTX_CHUNK_TEXT_LINES) {
+		int b = a + CTX_CHUNK_TEXT_LINES - 1;
+		status_t st = add_chunk(p, t, l, a, b > e ? e : b, kind, name);
+		if (st)
+			return st;
+	}
+	return ST_OK;
+}
+
+status_t ctx__chunk_lines(struct ctx__parsed *p, const char *text, size_t len,
+			  const char *kind, const char *name)
+{
+	struct lines l;
+	status_t st = lines_build(&l, text, len, &p->arena);
+
+	if (st)
+		return st;
+	return add_windows(p, text, &l, 1, l.n, kind, name);
+}
+
+/* ---- tree-sitter extraction ----------------------------------------- */
+
+struct def {
+	int start, end;		/* lines, 1-based; start includes doc comment */
+	int sym;		/* index into syms */
+};
+
+static int is_comment(TSNode n)
+{
+	return strstr(ts_node_type(n), "comment") != NULL;
+}
+
+static const char *node_text(struct ctx__parsed *p, const char *t, TSNode n,
+			     size_t max)
+{
+	uint32_t a = ts_node_start_byte(n), b = ts_node_end_byte(n);
+
+	if (b < a)
+		b = a;
+	if (b - a > max)
+		b = a + (uint32_t)max;
+	return arena_strndup(&p->arena, t + a, b - a);
+}
+
+/* The declaration head: from the node start to its body, whitespace
+ * collapsed, at most 240 bytes. */
+static const char *signature_of(struct ctx__parsed *p, const char *t, TSNode n)
+{
+	TSNode body = ts_node_child_by_field_name(n, "body", 4);
+	uint32_t a = ts_node_start_byte(n);
+	uint32_t b = ts_node_is_null(body) ? ts_node_end_byte(n) :
+					     ts_node_start_byte(body);
+	char out[241];
+	size_t o = 0;
+	int sp = 0;
+
+	for (uint32_t i = a; i < b && o < sizeof out - 1; i++) {
+		char ch = t[i];
+		if (ch == '\n' && ts_node_is_null(body))
+			break;
+		if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r') {
+			sp = o > 0;
+			continue;
+		}
+		if (sp && o < sizeof out - 2)
+			out[o++] = ' ';
+		sp = 0;
+		out[o++] = ch;
+	}
+	out[o] = 0;
+	return arena_strdup(&p->arena, out);
+}
+
+/* Contiguous comments right above n, or a Python docstring. */
+static const char *doc_of(struct ctx__parsed *p, const char *t, TSNode n,
+			  const char *lang, int *first_line)
+{
+	TSNode cur = n, prev;
+	uint32_t a = 0, b = 0;
+	int have = 0;
+
+	*first_line = (int)ts_node_start_point(n).row + 1;
+	for (;;) {
+		prev = ts_node_prev_named_sibling(cur);
+		if (ts_node_is_null(prev) || !is_comment(prev))
+			break;
+		if (ts_node_end_point(prev).row + 1 < ts_node_start_point(cur).row)
+			break;
+		a = ts_node_start_byte(prev);
+		if (!have)
+			b = ts_node_end_byte(prev);
+		have = 1;
+		*first_line = (int)ts_node_start_point(prev).row + 1;
+		cur = prev;
+	}
+	if (!have && strcmp(lang, "python") == 0) {
+		TSNode body = ts_node_child_by_field_name(n, "body", 4);
+		if (!ts_node_is_null(body) && ts_node_named_child_count(body) > 0) {
+			TSNode s = ts_node_named_child(body, 0);
+			if (strcmp(ts_node_type(s), "expression_statement") == 0 &&
+			    ts_node_named_child_count(s) > 0 &&
+			    strcmp(ts_node_type(ts_node_named_child(s, 0)), "string") == 0) {
+				a = ts_node_start_byte(s);
+				b = ts_node_end_byte(s);
+				have = 1;
+			}
+		}
+	}
+	if (!have)
+		return "";
+	if (b - a > 1024)
+		b = a + 1024;
+	return arena_strndup(&p->arena, t + a, b - a);
+}
+
+static int inside_class(TSNode n)
+{
+	for (TSNode u = ts_node_parent(n); !ts_node_is_null(u); u = ts_node_parent(u)) {
+		const char *ty = ts_node_type(u);
+		if (strstr(ty, "class") || strcmp(ty, "impl_item") == 0 ||
+		    strcmp(ty, "trait_item") == 0)
+			return 1;
+		if (strstr(ty, "function"))
+			return 0;
+	}
+	return 0;
+}
+
+static int def_cmp(const void *a, const void *b)
+{
+	const struct def *x = a, *y = b;
+
+	if (x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return x->end > y->end ? -1 : x->end < y->end;
+}
+
+/* Innermost definition (by index into defs sorted by start) holding line. */
+static int enclosing(const struct def *d, int nd, int line)
+{
+	int best = -1;
+
+	for (int i = 0; i < nd && d[i].start <= line; i++)
+		if (d[i].end >= line &&
+		    (best < 0 || d[i].end - d[i].start <= d[best].end - d[best].start))
+			best = i;
+	return best;
+}
+
+/* Strips quotes and angle brackets from an import target. */
+static const char *clean_import(struct ctx__parsed *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	while (n && (*s == '"' || *s == '\'' || *s == '<' || *s == '`')) {
+		s++;
+		n--;
+	}
+	while (n && (s[n - 1] == '"' || s[n - 1] == '\'' || s[n - 1] == '>' ||
+		     s[n - 1] == '`' || s[n - 1] == ';'))
+		n--;
+	return arena_strndup(&p->arena, s, n);
+}
+
+static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
+			const char *t, size_t len, struct err *e)
+{
+	TSNode root = ts_tree_root_node(tree);
+	TSQuery *q = lang_query(lg, e);
+	TSQueryCursor *cur;
+	TSQueryMatch m;
+	struct vec defs;
+	struct lines l;
+	struct hmap seen;
+	status_t st = ST_OK;
+
+	if (!q)
+		return ST_INTERNAL;
+	if ((st = lines_build(&l, t, len, &p->arena)))
+		return st;
+	p->parse_error = ts_node_has_error(root);
+	cur = ts_query_cursor_new();
+	if (!cur)
+		return ST_NOMEM;
+	vec_init(&defs, sizeof(struct def));
+	hmap_init(&seen);
+	ts_query_cursor_set_match_limit(cur, 4096);
+	ts_query_cursor_exec(cur, q, root);
+
+	/* Pass 1: definitions and raw edges (sources resolved in pass 2). */
+	while (st == ST_OK && ts_query_cursor_next_match(cur, &m)) {
+		TSNode name = { 0 }, def = { 0 }, imp = { 0 }, call = { 0 }, ref = { 0 };
+		TSNode reqf = { 0 }, reqp = { 0 };
+		const char *kind = NULL;
+		int hn = 0, hd = 0, hi = 0, hc = 0, hr = 0, hrf = 0, hrp = 0;
+
+		for (uint16_t i = 0; i < m.capture_count; i++) {
+			uint32_t cl;
+			const char *cn = ts_query_capture_name_for_id(q, m.captures[i].index, &cl);
+			TSNode n = m.captures[i].node;
+			if (strcmp(cn, "name") == 0) { name = n; hn = 1; }
+			else if (strncmp(cn, "def.", 4) == 0) { def = n; hd = 1; kind = cn + 4; }
+			else if (strcmp(cn, "import") == 0) { imp = n; hi = 1; }
+			else if (strcmp(cn, "call") == 0) { call = n; hc = 1; }
+			else if (strcmp(cn, "ref") == 0) { ref = n; hr = 1; }
+			else if (strcmp(cn, "req.fn") == 0) { reqf = n; hrf = 1; }
+			else if (strcmp(cn, "req.path") == 0) { reqp = n; hrp = 1; }
+		}
+		if (hn && hd) {
+			struct ctx__sym s;
+			struct def d;
+			int first;
+			s.name = node_text(p, t, name, 200);
+			s.kind = kind;
+			if (strcmp(kind, "function") == 0 && inside_class(def))
+				s.kind = "method";
+			s.signature = signature_of(p, t, def);
+			s.doc = doc_of(p, t, def, lg->name, &first);
+			s.start_line = (int)ts_node_start_point(def).row + 1;
+			s.end_line = (int)ts_node_end_point(def).row + 1;
+			s.chunk = -1;
+			if (!s.name || !s.signature || !s.doc) {
+				st = ST_NOMEM;
+				break;
+			}
+			d.start = first;
+			d.end = s.end_line;
+			d.sym = (int)p->syms.len;
+			if ((st = vec_push(&p->syms, &s)) || (st = vec_push(&defs, &d)))
+				break;
+			continue;
+		}
+		struct ctx__edge ed = { NULL, -1, NULL, 0 };
+		if (hi) {
+			ed.kind = "imports";
+			ed.name = clean_import(p, node_text(p, t, imp, 512));
+			ed.line = (int)ts_node_start_point(imp).row + 1;
+		} else if (hrf && hrp) {
+			const char *fn = node_text(p, t, reqf, 16);
+			if (!fn || strcmp(fn, "require") != 0) {
+				/* An ordinary call with a string argument. */
+				ed.kind = "calls";
+				ed.name = fn;
+				ed.line = (int)ts_node_start_point(reqf).row + 1;
+				if (ts_node_end_byte(reqf) - ts_node_start_byte(reqf) > 16)
+					ed.name = node_text(p, t, reqf, 200);
+			} else {
+				ed.kind = "imports";
+				ed.name = clean_import(p, node_text(p, t, reqp, 512));
+				ed.line = (int)ts_node_start_point(reqp).row + 1;
+			}
+		} else if (hc) {
+			ed.kind = "calls";
+			ed.name = node_text(p, t, call, 200);
+			ed.line = (int)ts_node_start_point(call).row + 1;
+		} else if (hr) {
+			ed.kind = "references";
+			ed.name = node_text(p, t, ref, 200);
+			ed.line = (int)ts_node_start_point(ref).row + 1;
+		} else {
+			continue;
+		}
+		if (!ed.name) {
+			st = ST_NOMEM;
+			break;
+		}
+		if (ed.name[0] && (st = vec_push(&p->edges, &ed)))
+			break;
+	}
+	ts_query_cursor_delete(cur);
+	if (st)
+		goto out;
+
+	/* Pass 2: chunks. Outermost definitions that fit become one chunk;
+	 * bigger ones are covered by their members and line windows. */
+	{
+		struct def *d = defs.data;
+		int nd = (int)defs.len, covered = 0, gap = 1;
+		if (nd > 1)
+			qsort(d, (size_t)nd, sizeof *d, def_cmp);
+		for (int i = 0; i < nd && st == ST_OK; i++) {
+			struct ctx__sym *s = &VEC_AT(&p->syms, struct ctx__sym, d[i].sym);
+			if (d[i].start <= covered)
+				continue;
+			if (d[i].end - d[i].start + 1 > CTX_CHUNK_MAX_LINES &&
+			    strcmp(s->kind, "function") != 0 &&
+			    strcmp(s->kind, "method") != 0)
+				continue;	/* a big class: members chunk it */
+			if (strcmp(s->kind, "prototype") == 0 ||
+			    strcmp(s->kind, "constant") == 0)
+				continue;	/* too small alone; windows hold them */
+			if (gap < d[i].start) {
+				int enc = enclosing(d, i, gap);
+				const char *nm = enc >= 0 ?
+					VEC_AT(&p->syms, struct ctx__sym, d[enc].sym).name : "";
+				st = add_windows(p, t, &l, gap, d[i].start - 1, "text", nm);
+			}
+			if (st)
+				break;
+			if (d[i].end - d[i].start + 1 > CTX_CHUNK_MAX_LINES)
+				st = add_windows(p, t, &l, d[i].start, d[i].end, s->kind, s->name);
+			else
+				st = add_chunk(p, t, &l, d[i].start, d[i].end, s->kind, s->name);
+			covered = d[i].end;
+			gap = covered + 1;
+		}
+		if (st == ST_OK && gap <= l.n)
+			st = add_windows(p, t, &l, gap, l.n, "text", "");
+		if (st)
+			goto out;
+
+		/* Each symbol points at the chunk holding its start. */
+		for (int i = 0; i < nd; i++) {
+			struct ctx__sym *s = &VEC_AT(&p->syms, struct ctx__sym, d[i].sym);
+			int line = s->start_line;
+			for (size_t k = 0; k < p->chunks.len; k++) {
+				struct ctx__chunk *c = &VEC_AT(&p->chunks, struct ctx__chunk, k);
+				if (c->start_line <= line && line <= c->end_line) {
+					s->chunk = (int)k;
+					if (c->start_line == d[i].start || c->start_line == s->start_line)
+						break;	/* the symbol's own chunk */
+				}
+			}
+		}
+
+		/* Edge sources: the innermost definition around the line.
+		 * Duplicates (same source, kind, name) are dropped. */
+		size_t w = 0;
+		for (size_t k = 0; k < p->edges.len; k++) {
+			struct ctx__edge *ed = &VEC_AT(&p->edges, struct ctx__edge, k);
+			int enc = strcmp(ed->kind, "imports") == 0 ? -1 :
+				  enclosing(d, nd, ed->line);
+			char key[300];
+			int kl;
+			ed->src_sym = enc >= 0 ? d[enc].sym : -1;
+			kl = snprintf(key, sizeof key, "%d %s %s", ed->src_sym,
+				      ed->kind, ed->name);
+			if (kl < 0 || (size_t)kl >= sizeof key)
+				kl = (int)sizeof key - 1;
+			if (hmap_get(&seen, key, (size_t)kl, NULL) == ST_OK)
+				continue;
+			if ((st = hmap_put(&seen, key, (size_t)kl, NULL)))
+				goto out;
+			VEC_AT(&p->edges, struct ctx__edge, w++) = *ed;
+		}
+		p->edges.len = w;
+	}
+out:
+	hmap_release(&seen);
+	vec_release(&defs);
+	return st;
+}
+
+status_t ctx__parse(const char *path, const char *lang, const char *text,
+		    size_t len, struct ctx__parsed *out, struct err *e)
+{
+	struct lang *lg = lang_find(lang);
+	TSParser *parser;
+	TSTree *tree;
+	status_t st;
+
+	out->lang = lg ? lg->name : "text";
+	if (!lg)
+		return ctx__chunk_lines(out, text, len, "text", "");
+	if (len > UINT32_MAX)
+		return err_set(e, ST_LIMIT, "%s: too large to parse", path);
+	parser = ts_parser_new();
+	if (!parser)
+		return err_set(e, ST_NOMEM, "%s: no parser", path);
+	if (!ts_parser_set_language(parser, lg->fn())) {
+		ts_parser_delete(parser);
+		return err_set(e, ST_UNSUPPORTED, "%s: grammar %s does not load",
+			       path, lg->name);
+	}
+	/* Bounded: a pathological file falls back to text chunks. */
+	ts_parser_set_timeout_micros(parser, 2000000);
+	tree = ts_parser_parse_string(parser, NULL, text, (uint32_t)len);
+	if (!tree) {
+		ts_parser_delete(parser);
+		out->parse_error = 1;
+		return ctx__chunk_lines(out, text, len, "text", "");
+	}
+	st = extract(out, lg, tree, text, len, e);
+	ts_tree_delete(tree);
+	ts_parser_delete(parser);
+	return st;
+}

@@ -1,0 +1,804 @@
+/*
+ * retrieve.c - hybrid retrieval at a cursor.
+ *
+ * Three retrievers each return a ranked list of chunks:
+ *   symbol  definitions of the identifiers around the cursor (nearest
+ *           first), of the names the file imports (through the graph), and
+ *           one graph hop: what the lexically closest chunks call
+ *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
+ *   docs    documents linked to the file (paths globs, symbol mentions)
+ * Lists are fused by reciprocal rank (k = 60), deduplicated (one chunk
+ * once, no two overlapping ranges of one file), filtered (never the file
+ * being edited, only what the scope predicate allows) and packed into
+ * the token budget in score order.
+ */
+#include "context/ctx_int.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RRF_K 60.0
+#define WINDOW_BEFORE 40	/* lines of prefix looked at */
+#define WINDOW_AFTER 15
+#define BM25_BEFORE 12
+#define BM25_AFTER 4
+#define MAX_TERMS 16
+#define HOP_CHUNKS 5		/* closest chunks whose callees are followed */
+#define HOP_MAX 30		/* callee definitions taken */
+#define IMPORT_HEAD 16384	/* bytes of the buffer searched for imports */
+/* Retriever weights in the fusion: a definition named at the cursor is
+ * the surest signal, a lexical match next, a graph hop the weakest. */
+#define W_SYMBOL 1.0	/* definitions of names called at the cursor */
+#define W_OTHER 0.3	/* definitions of other names at the cursor */
+#define W_NEIGHBOUR 0.7	/* term overlap within the callees' files */
+#define W_BM25 1.0	/* lexical similarity to the lines at the cursor */
+#define W_HOP 1.0	/* what the most similar code calls */
+#define W_DOCS 1.0
+/* Snippets of other repositories count less than the one being edited. */
+#define W_OTHER_REPO 0.5
+#define W_KIND_TEXT 0.5
+#define W_KIND_TYPE 0.7
+
+void ctx_result_init(struct ctx_result *r)
+{
+	memset(r, 0, sizeof *r);
+	arena_init(&r->arena, 0, 0);
+}
+
+void ctx_result_release(struct ctx_result *r)
+{
+	if (!r)
+		return;
+	mem_free(r->hits);
+	arena_release(&r->arena);
+	r->hits = NULL;
+	r->n = r->cap = 0;
+}
+
+static const char *const stop[] = {
+	"if", "else", "for", "while", "do", "return", "int", "char", "void", "const",
+	"static", "struct", "unsigned", "long", "short", "double", "float", "bool",
+	"true", "false", "null", "nullptr", "none", "self", "this", "new", "var",
+	"let", "function", "def", "class", "import", "from", "include", "define",
+	"public", "private", "protected", "the", "and", "or", "not", "in", "is",
+	"of", "to", "size", "t", "break", "continue", "case", "switch", "default",
+	"goto", "sizeof", "typedef", "enum", "union", "extern", "inline", "async",
+	"await", "export", "module", "require", "package", "func", "fn", "pub",
+	"mut", "impl", "use", "end", "elif", "pass", "lambda", "with", "as", "try",
+	"catch", "except", "finally", "throw", "raise", "err", "error", "nil",
+	"string", "i", "j", "k", "n", "s", "p", "e", "c", "x", "y", "ok", "st",
+};
+
+static int is_stop(const char *t, size_t n)
+{
+	for (size_t i = 0; i < sizeof stop / sizeof *stop; i++)
+		if (strlen(stop[i]) == n && memcmp(stop[i], t, n) == 0)
+			return 1;
+	return 0;
+}
+
+/* Byte offset where the last `lines` lines of text begin. */
+static size_t tail_start(const char *t, size_t n, int lines)
+{
+	size_t i = n;
+
+	while (i > 0) {
+		if (t[i - 1] == '\n' && --lines < 0)
+			break;
+		i--;
+	}
+	return i;
+}
+
+/* Byte length of the first `lines` lines of text. */
+static size_t head_len(const char *t, size_t n, int lines)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i] == '\n' && --lines <= 0)
+			return i + 1;
+	return n;
+}
+
+static int id_start(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static int id_char(unsigned char c)
+{
+	return id_start(c) || (c >= '0' && c <= '9');
+}
+
+/* Identifiers of t (raw, case kept) in order; appended to out (arena). */
+static status_t identifiers(const char *t, size_t n, struct vec *out,
+			    struct vec *called, struct arena *a, int reverse)
+{
+	struct vec tmp, tmpc;
+	status_t st = ST_OK;
+
+	vec_init(&tmp, sizeof(char *));
+	vec_init(&tmpc, sizeof(char *));
+	for (size_t i = 0; i < n;) {
+		if (!id_start((unsigned char)t[i]) ||
+		    (i > 0 && id_char((unsigned char)t[i - 1]))) {
+			i++;
+			continue;
+		}
+		size_t s = i;
+		while (i < n && id_char((unsigned char)t[i]))
+			i++;
+		if (i - s < 3 || i - s > 128 || is_stop(t + s, i - s))
+			continue;
+		char *id = arena_strndup(a, t + s, i - s);
+		size_t j = i;
+		while (j < n && (t[j] == ' ' || t[j] == '\t'))
+			j++;
+		if (!id || (st = vec_push(j < n && t[j] == '(' ? &tmpc : &tmp, &id))) {
+			st = ST_NOMEM;
+			break;
+		}
+	}
+	for (size_t i = 0; st == ST_OK && i < tmp.len; i++)
+		st = vec_push(out, vec_at(&tmp, reverse ? tmp.len - 1 - i : i));
+	for (size_t i = 0; st == ST_OK && i < tmpc.len; i++)
+		st = vec_push(called, vec_at(&tmpc, reverse ? tmpc.len - 1 - i : i));
+	vec_release(&tmp);
+	vec_release(&tmpc);
+	return st;
+}
+
+/* ---- fusion ---------------------------------------------------------- */
+
+struct fused {
+	int64_t chunk_id;
+	double score;
+	int sources;
+};
+
+struct fuse {
+	struct hmap idx;	/* chunk id -> index + 1 into v */
+	struct vec v;		/* struct fused */
+};
+
+static status_t fuse_add(struct fuse *f, int64_t id, int rank, double w, int src)
+{
+	void *p;
+	struct fused *x;
+
+	if (id <= 0)
+		return ST_OK;
+	if (hmap_get(&f->idx, &id, sizeof id, &p) == ST_OK) {
+		x = &VEC_AT(&f->v, struct fused, (size_t)(intptr_t)p - 1);
+	} else {
+		struct fused nx = { id, 0, 0 };
+		status_t st = vec_push(&f->v, &nx);
+		if (st || (st = hmap_put(&f->idx, &id, sizeof id, (void *)(intptr_t)f->v.len)))
+			return st;
+		x = &VEC_AT(&f->v, struct fused, f->v.len - 1);
+	}
+	x->score += w / (RRF_K + rank);
+	x->sources |= src;
+	return ST_OK;
+}
+
+static int fused_cmp(const void *a, const void *b)
+{
+	const struct fused *x = a, *y = b;
+
+	return x->score < y->score ? 1 : x->score > y->score ? -1 :
+	       (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
+}
+
+/* ---- the retrievers ---------------------------------------------------- */
+
+struct qterm {
+	char t[64];
+	size_t n;
+	int64_t df;
+	size_t order;
+};
+
+struct qtok {
+	struct vec *terms;	/* struct qterm */
+	struct hmap *seen;
+};
+
+static int add_term(void *arg, const char *tok, size_t n, size_t s, size_t e,
+		    int coloc)
+{
+	struct qtok *q = arg;
+	struct qterm t;
+
+	(void)s; (void)e; (void)coloc;
+	if (n < 2 || n >= sizeof t.t || is_stop(tok, n) ||
+	    hmap_get(q->seen, tok, n, NULL) == ST_OK)
+		return 0;
+	if (hmap_put(q->seen, tok, n, NULL) != ST_OK)
+		return 1;
+	memcpy(t.t, tok, n);
+	t.t[n] = 0;
+	t.n = n;
+	t.df = 0;
+	t.order = q->terms->len;
+	return vec_push(q->terms, &t) != ST_OK || q->terms->len >= 256;
+}
+
+static int term_cmp(const void *a, const void *b)
+{
+	const struct qterm *x = a, *y = b;
+
+	if (x->df != y->df)
+		return x->df < y->df ? -1 : 1;
+	return (x->order > y->order) - (x->order < y->order);
+}
+
+/*
+ * An FTS5 query: OR of the rarest distinct split tokens of text. Terms in
+ * more than 1/16 of the chunks carry little evidence and make BM25 score
+ * most of the corpus, so they are dropped; MAX_TERMS rarest remain.
+ */
+static status_t bm25_query(struct ctx *c, const char *text, size_t n,
+			   struct buf *out, struct vec *chosen, struct err *e)
+{
+	struct hmap seen;
+	struct vec terms;
+	struct qtok q = { &terms, &seen };
+	int64_t total = 0;
+	status_t st;
+	int used = 0;
+
+	hmap_init(&seen);
+	vec_init(&terms, sizeof(struct qterm));
+	ctx_tokens_split(text, n, add_term, &q);
+	st = ctx__store_nchunks(c, &total, e);
+	for (size_t i = 0; st == ST_OK && i < terms.len; i++)
+		st = ctx__store_df(c, VEC_AT(&terms, struct qterm, i).t,
+				   &VEC_AT(&terms, struct qterm, i).df, e);
+	if (st == ST_OK && terms.len > 1)
+		qsort(terms.data, terms.len, sizeof(struct qterm), term_cmp);
+	for (size_t i = 0; st == ST_OK && i < terms.len && used < MAX_TERMS; i++) {
+		struct qterm *t = &VEC_AT(&terms, struct qterm, i);
+		if (t->df == 0 || (total > 1000 && t->df > total / 16))
+			continue;
+		if ((out->len && (st = buf_puts(out, " OR "))) ||
+		    (st = buf_putc(out, '"')) || (st = buf_append(out, t->t, t->n)) ||
+		    (st = buf_putc(out, '"')))
+			break;
+		if (st == ST_OK && chosen) {
+			/* df becomes the idf weight for the caller. */
+			struct qterm w = *t;
+			double idf = log(((double)total - (double)t->df + 0.5) /
+					 ((double)t->df + 0.5) + 1.0);
+			w.df = (int64_t)(idf * 1000.0);
+			st = vec_push(chosen, &w);
+		}
+		used++;
+	}
+	vec_release(&terms);
+	hmap_release(&seen);
+	return st;
+}
+
+/* BM25 for text; the FTS5 query used is left in match (may be NULL). */
+static status_t run_bm25(struct ctx *c, const char *text, size_t n, int limit,
+			 struct vec *out, struct vec *chosen, struct err *e)
+{
+	struct buf q;
+	status_t st;
+
+	buf_init(&q, 1 << 16);
+	st = bm25_query(c, text, n, &q, chosen, e);
+	if (st == ST_OK && q.len)
+		st = ctx__store_bm25(c, buf_cstr(&q), limit, out, e);
+	buf_release(&q);
+	return st;
+}
+
+status_t ctx_search(struct ctx *c, const char *query, int top_k,
+		    ctx_allow_fn allow, void *allow_arg,
+		    struct ctx_result *out, struct err *e)
+{
+	struct vec cands;
+	status_t st;
+
+	if (top_k <= 0)
+		top_k = 10;
+	vec_init(&cands, sizeof(struct ctx__cand));
+	st = run_bm25(c, query, strlen(query), top_k * 4 + 20, &cands, NULL, e);
+	for (size_t i = 0; st == ST_OK && i < cands.len && out->n < (size_t)top_k; i++) {
+		struct ctx__cand *cd = &VEC_AT(&cands, struct ctx__cand, i);
+		struct ctx_hit *h;
+		if ((st = ctx__result_push(out, &h)))
+			break;
+		if ((st = ctx__store_chunk_hit(c, cd->chunk_id, out, h, e)))
+			break;
+		if (allow && !allow(allow_arg, h->repo, h->path)) {
+			out->n--;
+			continue;
+		}
+		h->score = cd->score;
+		h->sources = CTX_SRC_BM25;
+	}
+	vec_release(&cands);
+	return st;
+}
+
+struct nscore {
+	struct hmap *allowed;	/* chunk ids of the neighbour files */
+	struct hmap *score;	/* chunk id -> accumulated idf * 1000 */
+	intptr_t w;
+};
+
+static void ns_row(void *arg, int64_t id)
+{
+	struct nscore *n = arg;
+	void *v = NULL;
+
+	if (hmap_get(n->allowed, &id, sizeof id, NULL) != ST_OK)
+		return;
+	hmap_get(n->score, &id, sizeof id, &v);
+	hmap_put(n->score, &id, sizeof id, (void *)((intptr_t)v + n->w));
+}
+
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct ctx__cand *x = a, *y = b;
+
+	return x->score < y->score ? 1 : x->score > y->score ? -1 :
+	       (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
+}
+
+static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
+			   struct vec *chosen, struct err *e)
+{
+	int64_t fids[16];
+	size_t nf = 0, it, kl;
+	const void *key;
+	void *v;
+	struct hmap allowed, score;
+	struct nscore ns = { &allowed, &score, 0 };
+	struct vec ranked;
+	status_t st;
+
+	/* The files holding the most callees, at most 16. */
+	for (intptr_t want = 64; want > 0 && nf < 16; want /= 2) {
+		it = 0;
+		while (nf < 16 && hmap_next(nfiles, &it, &key, &kl, &v)) {
+			intptr_t cnt = (intptr_t)v;
+			if (cnt >= want && (want == 64 || cnt < want * 2))
+				memcpy(&fids[nf++], key, sizeof fids[0]);
+		}
+	}
+	hmap_init(&allowed);
+	hmap_init(&score);
+	vec_init(&ranked, sizeof(struct ctx__cand));
+	st = ctx__store_file_chunks(c, fids, nf, &allowed, e);
+	for (size_t i = 0; st == ST_OK && i < chosen->len; i++) {
+		struct qterm *t = &VEC_AT(chosen, struct qterm, i);
+		ns.w = (intptr_t)t->df;
+		st = ctx__store_term_rows(c, t->t, ns_row, &ns, e);
+	}
+	it = 0;
+	while (st == ST_OK && hmap_next(&score, &it, &key, &kl, &v)) {
+		struct ctx__cand cd = { 0, (double)(intptr_t)v, 0 };
+		memcpy(&cd.chunk_id, key, sizeof cd.chunk_id);
+		st = vec_push(&ranked, &cd);
+	}
+	if (st == ST_OK && ranked.len > 1)
+		qsort(ranked.data, ranked.len, sizeof(struct ctx__cand), cand_cmp);
+	for (size_t i = 0; st == ST_OK && i < ranked.len && i < 30; i++)
+		st = fuse_add(f, VEC_AT(&ranked, struct ctx__cand, i).chunk_id, (int)i,
+			      W_NEIGHBOUR, CTX_SRC_SYMBOL | CTX_SRC_BM25);
+	vec_release(&ranked);
+	hmap_release(&score);
+	hmap_release(&allowed);
+	return st;
+}
+
+/* Callable definitions are what completion needs most; whole classes
+ * and plain text windows are broader and weaker evidence. */
+static double kind_weight(const char *kind)
+{
+	if (!strcmp(kind, "function") || !strcmp(kind, "method") || !strcmp(kind, "macro"))
+		return 1.0;
+	if (!strcmp(kind, "text"))
+		return W_KIND_TEXT;
+	if (!strcmp(kind, "class") || !strcmp(kind, "struct") || !strcmp(kind, "interface") ||
+	    !strcmp(kind, "type"))
+		return W_KIND_TYPE;
+	return 1.0;
+}
+
+static int hit_cmp(const void *a, const void *b)
+{
+	const struct ctx_hit *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
+}
+
+/*
+ * What the buffer imports (parsed from its head: imports come first in
+ * every supported language), resolved to the definitions in the
+ * imported files. The buffer, not the stored file, is the truth: it may
+ * be new or edited. A C header also stands for its source file.
+ */
+static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
+			       struct hmap *names, struct hmap *files,
+			       struct err *e)
+{
+	struct ctx__parsed p;
+	size_t n = q->prefix_len < IMPORT_HEAD ? q->prefix_len : IMPORT_HEAD;
+	const char *lang = ctx__lang_of(q->path);
+	status_t st = ST_OK;
+	int done = 0;
+
+	if (!strcmp(lang, "text") || !n)
+		return ST_OK;
+	while (n < q->prefix_len && n > 0 && q->prefix[n - 1] != '\n')
+		n--;
+	if ((st = ctx__store_files_refresh(c, q->repo, e)))
+		return st;
+	ctx__parsed_init(&p);
+	if (ctx__parse(q->path, lang, q->prefix, n, &p, NULL) != ST_OK) {
+		ctx__parsed_release(&p);
+		return ST_OK;	/* no imports known: not an error */
+	}
+	for (size_t i = 0; st == ST_OK && i < p.edges.len && done < 32; i++) {
+		const struct ctx__edge *ed = &VEC_AT(&p.edges, struct ctx__edge, i);
+		const char *nm = ed->name;
+		size_t len = strlen(nm);
+		while (*nm == '.' || *nm == '/')
+			nm++;
+		if (strcmp(ed->kind, "imports") != 0 || strlen(nm) < 2)
+			continue;
+		done++;
+		st = ctx__store_import_defs(c, q->repo, q->path, ed->name, names, files, e);
+		if (st == ST_OK && len > 2 && len < 255 && !strcmp(ed->name + len - 2, ".h")) {
+			char src[256];
+			memcpy(src, ed->name, len + 1);
+			src[len - 1] = 'c';
+			st = ctx__store_import_defs(c, q->repo, q->path, src, names, files, e);
+		}
+	}
+	ctx__parsed_release(&p);
+	return st;
+}
+
+struct vote {
+	const char *name;
+	double score;
+	size_t first;
+};
+
+static int vote_cmp(const void *a, const void *b)
+{
+	const struct vote *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return (x->first > y->first) - (x->first < y->first);
+}
+
+/*
+ * One hop through the graph: the callees of the chunks most similar to
+ * the cursor (other files only: the stored copy of the file being edited
+ * may hold the very line being typed), voted by the similarity rank of
+ * each chunk that calls them; their definitions are candidates. What
+ * similar code calls, this code likely calls.
+ */
+static status_t hop(struct ctx *c, const struct ctx_query *q, struct fuse *f,
+		    const struct vec *bm25c, struct hmap *seen_ids,
+		    struct arena *a, struct err *e)
+{
+	struct hmap idx;	/* name -> index + 1 into votes */
+	struct vec votes, names, cands;
+	status_t st = ST_OK;
+	int used = 0, rank = 0;
+
+	hmap_init(&idx);
+	vec_init(&votes, sizeof(struct vote));
+	vec_init(&names, sizeof(char *));
+	vec_init(&cands, sizeof(struct ctx__cand));
+	for (size_t i = 0; st == ST_OK && i < bm25c->len && used < HOP_CHUNKS; i++) {
+		int mine = 0;
+		names.len = 0;
+		st = ctx__store_callees(c, VEC_AT(bm25c, struct ctx__cand, i).chunk_id,
+					q->repo, q->path, &names, &mine, a, e);
+		if (mine)
+			continue;
+		used++;
+		for (size_t k = 0; st == ST_OK && k < names.len; k++) {
+			const char *nm = VEC_AT(&names, char *, k);
+			size_t n = strlen(nm);
+			void *v;
+			if (hmap_get(seen_ids, nm, n, NULL) == ST_OK)
+				continue;	/* named at the cursor: looked up */
+			if (hmap_get(&idx, nm, n, &v) == ST_OK) {
+				struct vote *vt = &VEC_AT(&votes, struct vote, (size_t)(intptr_t)v - 1);
+				vt->score += 1.0 / (double)(used + 1);
+				continue;
+			}
+			struct vote vt = { nm, 1.0 / (double)(used + 1), votes.len };
+			if ((st = vec_push(&votes, &vt)) ||
+			    (st = hmap_put(&idx, nm, n, (void *)(intptr_t)votes.len)))
+				break;
+		}
+	}
+	if (st == ST_OK && votes.len > 1)
+		qsort(votes.data, votes.len, sizeof(struct vote), vote_cmp);
+	for (size_t i = 0; st == ST_OK && i < votes.len && rank < HOP_MAX; i++) {
+		const char *nm = VEC_AT(&votes, struct vote, i).name;
+		cands.len = 0;
+		if ((st = ctx__store_defs(c, nm, q->repo, q->path, 2, &cands, e)))
+			break;
+		for (size_t j = 0; st == ST_OK && j < cands.len; j++)
+			st = fuse_add(f, VEC_AT(&cands, struct ctx__cand, j).chunk_id,
+				      rank, W_HOP, CTX_SRC_SYMBOL);
+		if (cands.len)
+			rank++;
+	}
+	vec_release(&cands);
+	vec_release(&names);
+	vec_release(&votes);
+	hmap_release(&idx);
+	return st;
+}
+
+static size_t count_tokens(const struct ctx_query *q, const char *t, size_t n)
+{
+	if (q->count_tokens)
+		return q->count_tokens(q->count_arg, t, n);
+	return (n + 3) / 4;
+}
+
+status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
+		      struct ctx_result *out, struct err *e)
+{
+	int k = q->top_k > 0 ? q->top_k : 10;
+	int src = q->sources ? q->sources : CTX_SRC_ALL;
+	const char *pre = q->prefix ? q->prefix : "", *suf = q->suffix ? q->suffix : "";
+	size_t plen = q->prefix ? q->prefix_len : 0, slen = q->suffix ? q->suffix_len : 0;
+	struct fuse f;
+	struct vec ids, cands, callees, bm25c;
+	struct hmap imports, seen_ids;
+	struct arena a;
+	struct vec chosen;	/* struct qterm: the BM25 terms, df = idf * 1000 */
+	size_t used = 0;
+	status_t st = ST_OK;
+
+	hmap_init(&f.idx);
+	vec_init(&f.v, sizeof(struct fused));
+	vec_init(&ids, sizeof(char *));
+	vec_init(&cands, sizeof(struct ctx__cand));
+	vec_init(&bm25c, sizeof(struct ctx__cand));
+	vec_init(&callees, sizeof(char *));
+	hmap_init(&imports);
+	hmap_init(&seen_ids);
+	arena_init(&a, 0, 0);
+	vec_init(&chosen, sizeof(struct qterm));
+
+	/* (2) BM25 over the lines at the cursor. */
+	if (src & CTX_SRC_BM25) {
+		size_t ps = tail_start(pre, plen, BM25_BEFORE), sl = head_len(suf, slen, BM25_AFTER);
+		struct buf t;
+		buf_init(&t, 0);
+		if (buf_append(&t, pre + ps, plen - ps) || buf_putc(&t, '\n') ||
+		    buf_append(&t, suf, sl))
+			st = ST_NOMEM;
+		if (st == ST_OK)
+			st = run_bm25(c, buf_cstr(&t), t.len, 50, &cands, &chosen, e);
+		buf_release(&t);
+		for (size_t i = 0; st == ST_OK && i < cands.len; i++)
+			st = fuse_add(&f, VEC_AT(&cands, struct ctx__cand, i).chunk_id,
+				      (int)i, W_BM25, CTX_SRC_BM25);
+		for (size_t i = 0; st == ST_OK && i < cands.len; i++)
+			st = vec_push(&bm25c, vec_at(&cands, i));
+	}
+
+	/* (1) Symbols: identifiers nearest the cursor first, alternating
+	 * before and after it. */
+	if (st == ST_OK && (src & CTX_SRC_SYMBOL)) {
+		struct vec before, after, cb, ca, others;
+		struct hmap nfiles;	/* file id -> count of callees defined there */
+		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
+		size_t ps = tail_start(pre, plen, WINDOW_BEFORE), sl = head_len(suf, slen, WINDOW_AFTER);
+		int rank = 0, orank = 0;
+		vec_init(&before, sizeof(char *));
+		vec_init(&after, sizeof(char *));
+		vec_init(&cb, sizeof(char *));
+		vec_init(&ca, sizeof(char *));
+		vec_init(&others, sizeof(char *));
+		hmap_init(&nfiles);
+		hmap_init(&ifiles);
+		if ((st = identifiers(pre + ps, plen - ps, &before, &cb, &a, 1)) == ST_OK)
+			st = identifiers(suf, sl, &after, &ca, &a, 0);
+		/* Called names first, nearest the cursor first, alternating
+		 * before and after it; then names called elsewhere in the
+		 * buffer (a file calls the same functions again). */
+		for (size_t i = 0; st == ST_OK && (i < cb.len || i < ca.len); i++) {
+			if (i < cb.len)
+				st = vec_push(&ids, vec_at(&cb, i));
+			if (st == ST_OK && i < ca.len)
+				st = vec_push(&ids, vec_at(&ca, i));
+		}
+		for (size_t i = 0; st == ST_OK && (i < before.len || i < after.len); i++) {
+			if (i < before.len)
+				st = vec_push(&others, vec_at(&before, i));
+			if (st == ST_OK && i < after.len)
+				st = vec_push(&others, vec_at(&after, i));
+		}
+		before.len = after.len = cb.len = ca.len = 0;
+		if (st == ST_OK && ps > 0)
+			st = identifiers(pre, ps, &before, &cb, &a, 1);
+		if (st == ST_OK && sl < slen)
+			st = identifiers(suf + sl, slen - sl, &after, &ca, &a, 0);
+		for (size_t i = 0; st == ST_OK && (i < cb.len || i < ca.len); i++) {
+			if (i < cb.len)
+				st = vec_push(&ids, vec_at(&cb, i));
+			if (st == ST_OK && i < ca.len)
+				st = vec_push(&ids, vec_at(&ca, i));
+		}
+		vec_release(&before);
+		vec_release(&after);
+		vec_release(&cb);
+		vec_release(&ca);
+		if (st == ST_OK && q->repo && q->path)
+			st = buffer_imports(c, q, &imports, &ifiles, e);
+		/* Called names: their definitions, and the files that hold
+		 * them (a module's functions are called together). */
+		for (size_t i = 0; st == ST_OK && i < ids.len && rank < 40; i++) {
+			const char *id = VEC_AT(&ids, char *, i);
+			if (hmap_get(&seen_ids, id, strlen(id), NULL) == ST_OK)
+				continue;
+			if ((st = hmap_put(&seen_ids, id, strlen(id), NULL)))
+				break;
+			cands.len = 0;
+			{
+				/* The definition the file imports comes first. */
+				void *pv;
+				if (hmap_get(&imports, id, strlen(id), &pv) == ST_OK &&
+				    (st = fuse_add(&f, (int64_t)(intptr_t)pv, rank, W_SYMBOL,
+						   CTX_SRC_SYMBOL)))
+					break;
+			}
+			if ((st = ctx__store_defs(c, id, q->repo, q->path, 2, &cands, e)))
+				break;
+			for (size_t j = 0; st == ST_OK && j < cands.len; j++) {
+				struct ctx__cand *cd = &VEC_AT(&cands, struct ctx__cand, j);
+				void *cnt = NULL;
+				st = fuse_add(&f, cd->chunk_id, rank + (int)j, W_SYMBOL, CTX_SRC_SYMBOL);
+				if (st == ST_OK && j == 0) {
+					hmap_get(&nfiles, &cd->file_id, sizeof cd->file_id, &cnt);
+					st = hmap_put(&nfiles, &cd->file_id, sizeof cd->file_id,
+						      (void *)((intptr_t)cnt + 1));
+				}
+			}
+			if (cands.len)
+				rank++;
+		}
+		/* Other names at the cursor (types, constants, variables);
+		 * imported ones first. */
+		for (int pass = 0; pass < 2 && st == ST_OK; pass++) {
+			for (size_t i = 0; st == ST_OK && i < others.len && orank < 20; i++) {
+				const char *id = VEC_AT(&others, char *, i);
+				void *pv;
+				int imported = hmap_get(&imports, id, strlen(id), &pv) == ST_OK;
+				if (imported != (pass == 0) ||
+				    hmap_get(&seen_ids, id, strlen(id), NULL) == ST_OK)
+					continue;
+				if ((st = hmap_put(&seen_ids, id, strlen(id), NULL)))
+					break;
+				if (imported) {
+					st = fuse_add(&f, (int64_t)(intptr_t)pv, orank++, W_OTHER, CTX_SRC_SYMBOL);
+					continue;
+				}
+				cands.len = 0;
+				if ((st = ctx__store_defs(c, id, q->repo, q->path, 2, &cands, e)))
+					break;
+				for (size_t j = 0; st == ST_OK && j < cands.len; j++)
+					st = fuse_add(&f, VEC_AT(&cands, struct ctx__cand, j).chunk_id,
+						      orank + (int)j, W_OTHER, CTX_SRC_SYMBOL);
+				if (cands.len)
+					orank++;
+			}
+		}
+		/* Within the neighbour files: what else they define that shares
+		 * rare terms with the lines at the cursor (idf-weighted term
+		 * overlap over the terms' posting lists). */
+		{
+			size_t it = 0, kl;
+			const void *k2;
+			void *v2;
+			while (st == ST_OK && hmap_next(&ifiles, &it, &k2, &kl, &v2))
+				if (hmap_get(&nfiles, k2, kl, NULL) != ST_OK)
+					st = hmap_put(&nfiles, k2, kl, (void *)(intptr_t)1);
+		}
+		if (st == ST_OK && chosen.len && nfiles.len)
+			st = neighbours(c, &f, &nfiles, &chosen, e);
+		hmap_release(&nfiles);
+		hmap_release(&ifiles);
+		vec_release(&others);
+		/* One hop: callees of the lexically closest chunks, defined
+		 * elsewhere; what similar code calls, this code likely calls. */
+		if (st == ST_OK && (src & CTX_SRC_BM25))
+			st = hop(c, q, &f, &bm25c, &seen_ids, &a, e);
+	}
+
+	/* (3) Documents linked to the file. */
+	if (st == ST_OK && (src & CTX_SRC_DOCS) && q->path) {
+		cands.len = 0;
+		st = ctx__store_doc_chunks(c, q->repo, q->path, 5, &cands, e);
+		for (size_t i = 0; st == ST_OK && i < cands.len; i++)
+			st = fuse_add(&f, VEC_AT(&cands, struct ctx__cand, i).chunk_id,
+				      (int)i, W_DOCS, CTX_SRC_DOCS);
+	}
+
+	/* Fuse, filter, dedupe; prefer the repository being edited; pack. */
+	if (st == ST_OK && f.v.len > 1)
+		qsort(f.v.data, f.v.len, sizeof(struct fused), fused_cmp);
+	for (size_t i = 0; st == ST_OK && i < f.v.len && out->n < (size_t)k * 3; i++) {
+		struct fused *x = &VEC_AT(&f.v, struct fused, i);
+		struct ctx_hit *h;
+		int drop = 0;
+		if ((st = ctx__result_push(out, &h)))
+			break;
+		if ((st = ctx__store_chunk_hit(c, x->chunk_id, out, h, e))) {
+			if (st == ST_NOTFOUND) {	/* deleted meanwhile */
+				out->n--;
+				st = ST_OK;
+				continue;
+			}
+			break;
+		}
+		if (q->path && strcmp(h->path, q->path) == 0 &&
+		    (!q->repo || strcmp(h->repo, q->repo) == 0))
+			drop = 1;
+		else if (q->allow && !q->allow(q->allow_arg, h->repo, h->path))
+			drop = 1;
+		if (drop) {
+			out->n--;
+			continue;
+		}
+		h->score = x->score * (q->repo && strcmp(h->repo, q->repo) != 0 ? W_OTHER_REPO : 1.0) *
+			   kind_weight(h->kind);
+		h->sources = x->sources;
+	}
+	if (st == ST_OK && out->n > 1)
+		qsort(out->hits, out->n, sizeof *out->hits, hit_cmp);
+	{
+		size_t w = 0;
+		for (size_t i = 0; st == ST_OK && i < out->n && w < (size_t)k; i++) {
+			struct ctx_hit *h = &out->hits[i];
+			size_t tok;
+			int drop = 0;
+			for (size_t j = 0; !drop && j < w; j++) {
+				const struct ctx_hit *o = &out->hits[j];
+				if (strcmp(o->path, h->path) == 0 && strcmp(o->repo, h->repo) == 0 &&
+				    o->start_line <= h->end_line && h->start_line <= o->end_line)
+					drop = 1;
+			}
+			tok = count_tokens(q, h->text, strlen(h->text));
+			/* Over budget: skip it; a smaller one further down may fit. */
+			if (drop || (q->token_budget && used + tok > q->token_budget))
+				continue;
+			used += tok;
+			out->hits[w++] = *h;
+		}
+		out->n = w;
+	}
+
+	vec_release(&chosen);
+	arena_release(&a);
+	hmap_release(&seen_ids);
+	hmap_release(&imports);
+	vec_release(&callees);
+	vec_release(&cands);
+	vec_release(&bm25c);
+	vec_release(&ids);
+	vec_release(&f.v);
+	hmap_release(&f.idx);
+	return st;
+}

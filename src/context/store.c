@@ -1,0 +1,1337 @@
+/*
+ * store.c - the context store on SQLite: the only file of the module that
+ * speaks SQL. Everything above it calls the ctx__store_* functions of
+ * ctx_int.h, which a PostgreSQL backend can implement the same way.
+ *
+ * Tables (migration 1):
+ *   repositories(id, name, root, indexed_at)
+ *   files(id, repo_id, path, hash, size, mtime, lang, skip)  skip: reason
+ *   chunks(id, file_id, start_line, end_line, kind, name, text)
+ *   chunks_fts   FTS5, external content = chunks.text, tokenizer
+ *                airlock_ident (identifier splitting); kept by triggers
+ *   symbols(id, file_id, chunk_id, name, kind, start_line, end_line,
+ *           signature, doc)
+ *   edges(id, kind, src_type, src_id, dst_type, dst_id, dst_name,
+ *         file_id, line)      kinds: defines (implicit in symbols),
+ *                             calls, references, imports, documents, owns
+ *   documents(id, file_id, kind, title, status, tags, services, paths,
+ *             date, mentions)
+ *   owners(id, repo_id, file_id, line, pattern, owner)
+ * file_id on an edge is the file whose indexing produced it, so replacing
+ * or deleting a file removes exactly its edges (ON DELETE CASCADE).
+ */
+#include "context/ctx_int.h"
+
+#include <string.h>
+#include <time.h>
+#include <sqlite3.h>
+
+static const char *const migrations[] = {
+	"CREATE TABLE repositories(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+	" root TEXT NOT NULL, indexed_at INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE files(id INTEGER PRIMARY KEY,"
+	" repo_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
+	" path TEXT NOT NULL, hash BLOB, size INTEGER NOT NULL DEFAULT 0,"
+	" mtime INTEGER NOT NULL DEFAULT 0, lang TEXT, skip TEXT,"
+	" UNIQUE(repo_id, path));"
+	"CREATE TABLE chunks(id INTEGER PRIMARY KEY,"
+	" file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
+	" start_line INTEGER NOT NULL, end_line INTEGER NOT NULL, kind TEXT NOT NULL,"
+	" name TEXT NOT NULL DEFAULT '', text TEXT NOT NULL);"
+	"CREATE INDEX chunks_file ON chunks(file_id);"
+	"CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks',"
+	" content_rowid='id', tokenize='airlock_ident');"
+	"CREATE VIRTUAL TABLE chunks_vocab USING fts5vocab(chunks_fts, row);"
+	"CREATE TRIGGER chunks_ai AFTER INSERT ON chunks BEGIN"
+	" INSERT INTO chunks_fts(rowid, text) VALUES (new.id, new.text); END;"
+	"CREATE TRIGGER chunks_ad AFTER DELETE ON chunks BEGIN"
+	" INSERT INTO chunks_fts(chunks_fts, rowid, text) VALUES ('delete', old.id, old.text); END;"
+	"CREATE TABLE symbols(id INTEGER PRIMARY KEY,"
+	" file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
+	" chunk_id INTEGER, name TEXT NOT NULL, kind TEXT NOT NULL,"
+	" start_line INTEGER NOT NULL, end_line INTEGER NOT NULL,"
+	" signature TEXT NOT NULL DEFAULT '', doc TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX symbols_name ON symbols(name);"
+	"CREATE INDEX symbols_file ON symbols(file_id);"
+	"CREATE INDEX symbols_chunk ON symbols(chunk_id);"
+	"CREATE TABLE edges(id INTEGER PRIMARY KEY, kind TEXT NOT NULL,"
+	" src_type TEXT NOT NULL, src_id INTEGER NOT NULL, dst_type TEXT NOT NULL,"
+	" dst_id INTEGER, dst_name TEXT,"
+	" file_id INTEGER REFERENCES files(id) ON DELETE CASCADE, line INTEGER);"
+	/* Only resolved edges (documents, owns) have a dst_id: a partial
+	 * index keeps the many name edges out of it. */
+	"CREATE INDEX edges_dst ON edges(dst_type, dst_id) WHERE dst_id IS NOT NULL;"
+	"CREATE INDEX edges_name ON edges(dst_name);"
+	"CREATE INDEX edges_file ON edges(file_id);"
+	"CREATE TABLE documents(id INTEGER PRIMARY KEY,"
+	" file_id INTEGER NOT NULL UNIQUE REFERENCES files(id) ON DELETE CASCADE,"
+	" kind TEXT NOT NULL, title TEXT, status TEXT, tags TEXT, services TEXT,"
+	" paths TEXT, date TEXT, mentions TEXT);"
+	"CREATE TABLE owners(id INTEGER PRIMARY KEY,"
+	" repo_id INTEGER NOT NULL REFERENCES repositories(id) ON DELETE CASCADE,"
+	" file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
+	" line INTEGER NOT NULL, pattern TEXT NOT NULL, owner TEXT NOT NULL);"
+	"CREATE INDEX owners_repo ON owners(repo_id);",
+};
+
+static status_t sql_err(struct ctx *c, struct err *e, const char *what)
+{
+	int rc = sqlite3_errcode(c->db);
+	status_t st = (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) ? ST_BUSY :
+		      rc == SQLITE_FULL ? ST_LIMIT :
+		      rc == SQLITE_NOMEM ? ST_NOMEM :
+		      rc == SQLITE_CORRUPT ? ST_CORRUPT : ST_IO;
+	return err_set(e, st, "store: %s: %s", what, sqlite3_errmsg(c->db));
+}
+
+static status_t prep(struct ctx *c, const char *sql, sqlite3_stmt **s,
+		     struct err *e)
+{
+	if (sqlite3_prepare_v2(c->db, sql, -1, s, NULL) != SQLITE_OK)
+		return sql_err(c, e, "prepare");
+	return ST_OK;
+}
+
+/* A cached statement for sql (a string constant): reset and unbound,
+ * owned by the cache (release with done(), never finalize). */
+static status_t prep_cached(struct ctx *c, const char *sql, sqlite3_stmt **s,
+			    struct err *e)
+{
+	int i;
+
+	for (i = 0; i < CTX_STMT_CACHE && c->stmt_sql[i]; i++) {
+		if (c->stmt_sql[i] == sql) {
+			*s = c->stmt[i];
+			return ST_OK;
+		}
+	}
+	if (sqlite3_prepare_v2(c->db, sql, -1, s, NULL) != SQLITE_OK)
+		return sql_err(c, e, "prepare");
+	if (i < CTX_STMT_CACHE) {
+		c->stmt[i] = *s;
+		c->stmt_sql[i] = sql;
+	}
+	return ST_OK;
+}
+
+/* Releases a statement from prep_cached (finalized if it was not cached). */
+static void done(struct ctx *c, sqlite3_stmt *s)
+{
+	for (int i = 0; i < CTX_STMT_CACHE && c->stmt_sql[i]; i++) {
+		if (c->stmt[i] == s) {
+			sqlite3_reset(s);
+			sqlite3_clear_bindings(s);
+			return;
+		}
+	}
+	sqlite3_finalize(s);
+}
+
+/* Steps a statement that returns no rows, then finalizes it. */
+static status_t run(struct ctx *c, sqlite3_stmt *s, const char *what,
+		    struct err *e)
+{
+	int rc = sqlite3_step(s);
+	status_t st = ST_OK;
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		st = sql_err(c, e, what);
+	sqlite3_finalize(s);
+	return st;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *t)
+{
+	if (t)
+		sqlite3_bind_text(s, i, t, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+status_t ctx__store_open(struct ctx *c, const char *path, struct err *e)
+{
+	status_t st;
+
+	if ((st = db_open(path, &c->db, e)))
+		return st;
+	if ((st = ctx__tokenizer_register(c->db, e)) ||
+	    (st = db_migrate(c->db, "context", migrations,
+			     sizeof migrations / sizeof migrations[0], e))) {
+		db_close(c->db);
+		c->db = NULL;
+		return st;
+	}
+	return ST_OK;
+}
+
+void ctx__store_close(struct ctx *c)
+{
+	ctx__store_cache_free(c);
+	for (int i = 0; i < CTX_STMT_CACHE; i++) {
+		sqlite3_finalize(c->stmt[i]);
+		c->stmt[i] = NULL;
+		c->stmt_sql[i] = NULL;
+	}
+	db_close(c->db);
+	c->db = NULL;
+}
+
+status_t ctx__store_begin(struct ctx *c, struct err *e)
+{
+	return db_exec(c->db, "BEGIN IMMEDIATE", e);
+}
+
+status_t ctx__store_commit(struct ctx *c, struct err *e)
+{
+	return db_exec(c->db, "COMMIT", e);
+}
+
+void ctx__store_rollback(struct ctx *c)
+{
+	if (!sqlite3_get_autocommit(c->db))
+		db_exec(c->db, "ROLLBACK", NULL);
+}
+
+status_t ctx__store_repo_put(struct ctx *c, const char *name, const char *root,
+			     int64_t *id, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	/* Read first: a registered repository needs no write (and so no
+	 * lock), which lets a run against a locked store degrade to
+	 * counted skips instead of failing. */
+	if ((st = prep(c, "SELECT id FROM repositories WHERE name = ?1 AND root = ?2", &s, e)))
+		return st;
+	bind_text(s, 1, name);
+	bind_text(s, 2, root);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		sqlite3_finalize(s);
+		return ST_OK;
+	}
+	sqlite3_finalize(s);
+	if ((st = prep(c, "INSERT INTO repositories(name, root) VALUES (?1, ?2)"
+			  " ON CONFLICT(name) DO UPDATE SET root = ?2", &s, e)))
+		return st;
+	bind_text(s, 1, name);
+	bind_text(s, 2, root);
+	if ((st = run(c, s, "repository", e)))
+		return st;
+	return ctx__store_repo_get(c, name, id, e);
+}
+
+status_t ctx__store_repo_root(struct ctx *c, const char *name, char *root,
+			      size_t n, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "SELECT root FROM repositories WHERE name = ?1", &s, e)))
+		return st;
+	bind_text(s, 1, name);
+	st = ST_NOTFOUND;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		str_copy(root, (const char *)sqlite3_column_text(s, 0), n);
+		st = ST_OK;
+	}
+	sqlite3_finalize(s);
+	return st;
+}
+
+status_t ctx__store_repo_get(struct ctx *c, const char *name, int64_t *id,
+			     struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "SELECT id FROM repositories WHERE name = ?1", &s, e)))
+		return st;
+	bind_text(s, 1, name);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(s, 0);
+		st = ST_OK;
+	} else {
+		st = err_set(e, ST_NOTFOUND, "repository '%s' is not indexed", name);
+	}
+	sqlite3_finalize(s);
+	return st;
+}
+
+status_t ctx__store_repo_done(struct ctx *c, int64_t id, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "UPDATE repositories SET indexed_at = ?2 WHERE id = ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, (int64_t)time(NULL));
+	return run(c, s, "repository", e);
+}
+
+status_t ctx__store_files_load(struct ctx *c, int64_t repo, struct hmap *out,
+			       struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	int rc;
+
+	if ((st = prep(c, "SELECT id, path, hash, size, mtime FROM files WHERE repo_id = ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, repo);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct ctx__file_rec *f = mem_calloc(1, sizeof *f);
+		const char *path = (const char *)sqlite3_column_text(s, 1);
+		if (!f) {
+			st = ST_NOMEM;
+			break;
+		}
+		f->id = sqlite3_column_int64(s, 0);
+		if (sqlite3_column_bytes(s, 2) == SHA256_LEN) {
+			memcpy(f->hash, sqlite3_column_blob(s, 2), SHA256_LEN);
+			f->has_hash = 1;
+		}
+		f->size = sqlite3_column_int64(s, 3);
+		f->mtime = sqlite3_column_int64(s, 4);
+		if ((st = hmap_put(out, path, strlen(path), f))) {
+			mem_free(f);
+			break;
+		}
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "files");
+	sqlite3_finalize(s);
+	return st;
+}
+
+/* Inserts the chunks, symbols, edges, document or owner rules of p. */
+static status_t write_parsed(struct ctx *c, int64_t repo, int64_t fid,
+			     const struct ctx__parsed *p, struct err *e)
+{
+	sqlite3_stmt *sc = NULL, *ss = NULL, *se = NULL;
+	int64_t *chunk_ids = NULL, *sym_ids = NULL;
+	status_t st;
+
+	chunk_ids = mem_calloc(p->chunks.len + 1, sizeof *chunk_ids);
+	sym_ids = mem_calloc(p->syms.len + 1, sizeof *sym_ids);
+	if (!chunk_ids || !sym_ids) {
+		st = err_set(e, ST_NOMEM, "store: out of memory");
+		goto out;
+	}
+	if ((st = prep_cached(c, "INSERT INTO chunks(file_id, start_line, end_line, kind, name, text)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &sc, e)) ||
+	    (st = prep_cached(c, "INSERT INTO symbols(file_id, chunk_id, name, kind, start_line,"
+			  " end_line, signature, doc) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)", &ss, e)) ||
+	    (st = prep_cached(c, "INSERT INTO edges(kind, src_type, src_id, dst_type, dst_name,"
+			  " file_id, line) VALUES (?1, ?2, ?3, 'name', ?4, ?5, ?6)", &se, e)))
+		goto out;
+	for (size_t i = 0; i < p->chunks.len; i++) {
+		const struct ctx__chunk *ch = &VEC_AT(&p->chunks, struct ctx__chunk, i);
+		sqlite3_bind_int64(sc, 1, fid);
+		sqlite3_bind_int(sc, 2, ch->start_line);
+		sqlite3_bind_int(sc, 3, ch->end_line);
+		bind_text(sc, 4, ch->kind);
+		bind_text(sc, 5, ch->name);
+		sqlite3_bind_text(sc, 6, ch->text, (int)ch->len, SQLITE_STATIC);
+		if (sqlite3_step(sc) != SQLITE_DONE) {
+			st = sql_err(c, e, "chunk");
+			goto out;
+		}
+		sqlite3_reset(sc);
+		chunk_ids[i] = sqlite3_last_insert_rowid(c->db);
+	}
+	for (size_t i = 0; i < p->syms.len; i++) {
+		const struct ctx__sym *sy = &VEC_AT(&p->syms, struct ctx__sym, i);
+		sqlite3_bind_int64(ss, 1, fid);
+		if (sy->chunk >= 0)
+			sqlite3_bind_int64(ss, 2, chunk_ids[sy->chunk]);
+		else
+			sqlite3_bind_null(ss, 2);
+		bind_text(ss, 3, sy->name);
+		bind_text(ss, 4, sy->kind);
+		sqlite3_bind_int(ss, 5, sy->start_line);
+		sqlite3_bind_int(ss, 6, sy->end_line);
+		bind_text(ss, 7, sy->signature);
+		bind_text(ss, 8, sy->doc);
+		if (sqlite3_step(ss) != SQLITE_DONE) {
+			st = sql_err(c, e, "symbol");
+			goto out;
+		}
+		sqlite3_reset(ss);
+		sym_ids[i] = sqlite3_last_insert_rowid(c->db);
+	}
+	for (size_t i = 0; i < p->edges.len; i++) {
+		const struct ctx__edge *ed = &VEC_AT(&p->edges, struct ctx__edge, i);
+		if (strcmp(ed->kind, "owner_rule") == 0) {
+			/* "pattern owner owner ..." of a CODEOWNERS line. */
+			sqlite3_stmt *so;
+			const char *sp = ed->name;
+			size_t pl = strcspn(sp, " \t");
+			char *pat = mem_strndup(sp, pl);
+			if (!pat) {
+				st = ST_NOMEM;
+				goto out;
+			}
+			sp += pl;
+			while (*sp) {
+				size_t ol;
+				while (*sp == ' ' || *sp == '\t')
+					sp++;
+				ol = strcspn(sp, " \t");
+				if (!ol)
+					break;
+				if ((st = prep(c, "INSERT INTO owners(repo_id, file_id, line, pattern, owner)"
+						  " VALUES (?1, ?2, ?3, ?4, ?5)", &so, e))) {
+					mem_free(pat);
+					goto out;
+				}
+				sqlite3_bind_int64(so, 1, repo);
+				sqlite3_bind_int64(so, 2, fid);
+				sqlite3_bind_int(so, 3, ed->line);
+				bind_text(so, 4, pat);
+				sqlite3_bind_text(so, 5, sp, (int)ol, SQLITE_TRANSIENT);
+				if ((st = run(c, so, "owner", e))) {
+					mem_free(pat);
+					goto out;
+				}
+				sp += ol;
+			}
+			mem_free(pat);
+			continue;
+		}
+		bind_text(se, 1, ed->kind);
+		if (ed->src_sym >= 0) {
+			bind_text(se, 2, "symbol");
+			sqlite3_bind_int64(se, 3, sym_ids[ed->src_sym]);
+		} else {
+			bind_text(se, 2, "file");
+			sqlite3_bind_int64(se, 3, fid);
+		}
+		bind_text(se, 4, ed->name);
+		sqlite3_bind_int64(se, 5, fid);
+		sqlite3_bind_int(se, 6, ed->line);
+		if (sqlite3_step(se) != SQLITE_DONE) {
+			st = sql_err(c, e, "edge");
+			goto out;
+		}
+		sqlite3_reset(se);
+	}
+	if (p->is_doc) {
+		sqlite3_stmt *sd;
+		const struct ctx_frontmatter *fm = &p->doc.fm;
+		if ((st = prep(c, "INSERT INTO documents(file_id, kind, title, status, tags,"
+				  " services, paths, date, mentions) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+			       &sd, e)))
+			goto out;
+		sqlite3_bind_int64(sd, 1, fid);
+		bind_text(sd, 2, p->doc.kind);
+		bind_text(sd, 3, fm->title);
+		bind_text(sd, 4, fm->status);
+		bind_text(sd, 5, fm->tags);
+		bind_text(sd, 6, fm->services);
+		bind_text(sd, 7, fm->paths);
+		bind_text(sd, 8, fm->date);
+		bind_text(sd, 9, p->doc.mentions);
+		st = run(c, sd, "document", e);
+	}
+out:
+	if (sc)
+		done(c, sc);
+	if (ss)
+		done(c, ss);
+	if (se)
+		done(c, se);
+	mem_free(chunk_ids);
+	mem_free(sym_ids);
+	return st;
+}
+
+status_t ctx__store_file_write(struct ctx *c, int64_t repo, const char *path,
+			       const uint8_t hash[SHA256_LEN], int64_t size,
+			       int64_t mtime, const char *skip,
+			       const struct ctx__parsed *p, int64_t *file_id,
+			       struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	int64_t fid;
+
+	/* Replacing the row cascades to the old chunks, symbols, edges. */
+	if ((st = prep(c, "DELETE FROM files WHERE repo_id = ?1 AND path = ?2", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, repo);
+	bind_text(s, 2, path);
+	if ((st = run(c, s, "file", e)))
+		return st;
+	if ((st = prep(c, "INSERT INTO files(repo_id, path, hash, size, mtime, lang, skip)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, repo);
+	bind_text(s, 2, path);
+	if (hash)
+		sqlite3_bind_blob(s, 3, hash, SHA256_LEN, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, 3);
+	sqlite3_bind_int64(s, 4, size);
+	sqlite3_bind_int64(s, 5, mtime);
+	bind_text(s, 6, p ? p->lang : NULL);
+	bind_text(s, 7, skip);
+	if ((st = run(c, s, "file", e)))
+		return st;
+	fid = sqlite3_last_insert_rowid(c->db);
+	if (file_id)
+		*file_id = fid;
+	if (p)
+		st = write_parsed(c, repo, fid, p, e);
+	return st;
+}
+
+status_t ctx__store_file_touch(struct ctx *c, int64_t file_id, int64_t mtime,
+			       struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "UPDATE files SET mtime = ?2 WHERE id = ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, file_id);
+	sqlite3_bind_int64(s, 2, mtime);
+	return run(c, s, "file", e);
+}
+
+status_t ctx__store_file_delete(struct ctx *c, int64_t file_id, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "DELETE FROM files WHERE id = ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, file_id);
+	return run(c, s, "file", e);
+}
+
+/* True when a gitignore-style pattern covers path or one of its folders. */
+static int pattern_covers(struct ctx_ignore *ig, const char *path)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof tmp)
+		return 0;
+	if (ctx_ignore_match(ig, path, 0))
+		return 1;
+	memcpy(tmp, path, n + 1);
+	for (size_t i = n; i-- > 0;) {
+		if (tmp[i] != '/')
+			continue;
+		tmp[i] = 0;
+		if (ctx_ignore_match(ig, tmp, 1))
+			return 1;
+	}
+	return 0;
+}
+
+struct link_file {
+	int64_t id;
+	char *path;
+};
+
+status_t ctx__store_link(struct ctx *c, int64_t repo, struct err *e)
+{
+	sqlite3_stmt *s = NULL, *ins = NULL;
+	struct vec files;
+	status_t st;
+	int rc;
+
+	vec_init(&files, sizeof(struct link_file));
+	if ((st = prep(c, "DELETE FROM edges WHERE kind IN ('documents', 'owns') AND file_id IN"
+			  " (SELECT id FROM files WHERE repo_id = ?1)", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, repo);
+	if ((st = run(c, s, "edges", e)))
+		return st;
+	if ((st = prep(c, "SELECT id, path FROM files WHERE repo_id = ?1 AND skip IS NULL", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, repo);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct link_file f = { sqlite3_column_int64(s, 0),
+				       mem_strdup((const char *)sqlite3_column_text(s, 1)) };
+		if (!f.path || vec_push(&files, &f)) {
+			mem_free(f.path);
+			st = ST_NOMEM;
+			break;
+		}
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (st)
+		goto out;
+	if ((st = prep(c, "INSERT INTO edges(kind, src_type, src_id, dst_type, dst_id, file_id)"
+			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)", &ins, e)))
+		goto out;
+
+	/* Documents -> files by path globs; -> symbols by mentions. */
+	if ((st = prep(c, "SELECT d.id, d.file_id, d.paths, d.mentions FROM documents d"
+			  " JOIN files f ON f.id = d.file_id WHERE f.repo_id = ?1", &s, e)))
+		goto out;
+	sqlite3_bind_int64(s, 1, repo);
+	while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+		int64_t did = sqlite3_column_int64(s, 0), dfile = sqlite3_column_int64(s, 1);
+		const char *paths = (const char *)sqlite3_column_text(s, 2);
+		const char *men = (const char *)sqlite3_column_text(s, 3);
+		struct ctx_ignore *ig = NULL;
+		if (paths && *paths) {
+			if ((st = ctx_ignore_new(&ig)) ||
+			    (st = ctx_ignore_add(ig, "", paths, strlen(paths)))) {
+				ctx_ignore_free(ig);
+				break;
+			}
+			for (size_t i = 0; i < files.len && st == ST_OK; i++) {
+				struct link_file *f = &VEC_AT(&files, struct link_file, i);
+				if (f->id == dfile || !pattern_covers(ig, f->path))
+					continue;
+				bind_text(ins, 1, "documents");
+				bind_text(ins, 2, "document");
+				sqlite3_bind_int64(ins, 3, did);
+				bind_text(ins, 4, "file");
+				sqlite3_bind_int64(ins, 5, f->id);
+				sqlite3_bind_int64(ins, 6, dfile);
+				if (sqlite3_step(ins) != SQLITE_DONE)
+					st = sql_err(c, e, "edge");
+				sqlite3_reset(ins);
+			}
+			ctx_ignore_free(ig);
+		}
+		while (st == ST_OK && men && *men) {
+			size_t n = strcspn(men, "\n");
+			sqlite3_stmt *q;
+			if (n && (st = prep(c, "INSERT INTO edges(kind, src_type, src_id, dst_type, dst_id, file_id)"
+					       " SELECT 'documents', 'document', ?1, 'symbol', s.id, ?2"
+					       " FROM symbols s JOIN files f ON f.id = s.file_id"
+					       " WHERE s.name = ?3 AND f.repo_id = ?4 LIMIT 20", &q, e)) == ST_OK) {
+				sqlite3_bind_int64(q, 1, did);
+				sqlite3_bind_int64(q, 2, dfile);
+				sqlite3_bind_text(q, 3, men, (int)n, SQLITE_TRANSIENT);
+				sqlite3_bind_int64(q, 4, repo);
+				st = run(c, q, "edge", e);
+			}
+			men += n;
+			if (*men)
+				men++;
+		}
+	}
+	sqlite3_finalize(s);
+	s = NULL;
+	if (st)
+		goto out;
+
+	/* Owners: for each file the last matching CODEOWNERS line wins. */
+	{
+		struct vec rules;	/* struct link_file: id = owners.id, path = pattern */
+		struct vec lines;	/* int64 line numbers, parallel */
+		int64_t ofile = 0;
+		vec_init(&rules, sizeof(struct link_file));
+		vec_init(&lines, sizeof(int64_t));
+		if ((st = prep(c, "SELECT id, pattern, line, file_id FROM owners WHERE repo_id = ?1"
+				  " ORDER BY file_id, line, id", &s, e)) == ST_OK) {
+			sqlite3_bind_int64(s, 1, repo);
+			while (sqlite3_step(s) == SQLITE_ROW) {
+				struct link_file r = { sqlite3_column_int64(s, 0),
+						       mem_strdup((const char *)sqlite3_column_text(s, 1)) };
+				int64_t ln = sqlite3_column_int64(s, 2);
+				ofile = sqlite3_column_int64(s, 3);
+				/* Reserve both first: a half-done push would leave the
+				 * path owned twice. */
+				if (!r.path || vec_reserve(&rules, rules.len + 1) ||
+				    vec_reserve(&lines, lines.len + 1) ||
+				    vec_push(&rules, &r) || vec_push(&lines, &ln)) {
+					mem_free(r.path);
+					st = ST_NOMEM;
+					break;
+				}
+			}
+			sqlite3_finalize(s);
+			s = NULL;
+		}
+		for (size_t i = 0; st == ST_OK && rules.len && i < files.len; i++) {
+			struct link_file *f = &VEC_AT(&files, struct link_file, i);
+			int64_t best = -1;
+			for (size_t k = rules.len; k-- > 0;) {
+				struct link_file *r = &VEC_AT(&rules, struct link_file, k);
+				struct ctx_ignore *ig = NULL;
+				int hit;
+				if ((st = ctx_ignore_new(&ig)) ||
+				    (st = ctx_ignore_add(ig, "", r->path, strlen(r->path)))) {
+					ctx_ignore_free(ig);
+					break;
+				}
+				hit = pattern_covers(ig, f->path);
+				ctx_ignore_free(ig);
+				if (hit) {
+					best = VEC_AT(&lines, int64_t, k);
+					break;
+				}
+			}
+			for (size_t k = 0; st == ST_OK && best >= 0 && k < rules.len; k++) {
+				if (VEC_AT(&lines, int64_t, k) != best)
+					continue;
+				bind_text(ins, 1, "owns");
+				bind_text(ins, 2, "owner");
+				sqlite3_bind_int64(ins, 3, VEC_AT(&rules, struct link_file, k).id);
+				bind_text(ins, 4, "file");
+				sqlite3_bind_int64(ins, 5, f->id);
+				sqlite3_bind_int64(ins, 6, ofile);
+				if (sqlite3_step(ins) != SQLITE_DONE)
+					st = sql_err(c, e, "edge");
+				sqlite3_reset(ins);
+			}
+		}
+		for (size_t k = 0; k < rules.len; k++)
+			mem_free(VEC_AT(&rules, struct link_file, k).path);
+		vec_release(&rules);
+		vec_release(&lines);
+	}
+out:
+	sqlite3_finalize(s);
+	sqlite3_finalize(ins);
+	for (size_t i = 0; i < files.len; i++)
+		mem_free(VEC_AT(&files, struct link_file, i).path);
+	vec_release(&files);
+	return st;
+}
+
+static int64_t count(struct ctx *c, const char *sql, int64_t repo)
+{
+	sqlite3_stmt *s;
+	int64_t n = 0;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(s, 1, repo);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+status_t ctx__store_count(struct ctx *c, int64_t repo,
+			  struct ctx_index_stats *st, struct err *e)
+{
+	(void)e;
+	st->chunks = (uint64_t)count(c, "SELECT count(*) FROM chunks JOIN files f ON f.id = file_id WHERE f.repo_id = ?1", repo);
+	st->symbols = (uint64_t)count(c, "SELECT count(*) FROM symbols JOIN files f ON f.id = file_id WHERE f.repo_id = ?1", repo);
+	st->edges = (uint64_t)count(c, "SELECT count(*) FROM edges JOIN files f ON f.id = file_id WHERE f.repo_id = ?1", repo);
+	st->documents = (uint64_t)count(c, "SELECT count(*) FROM documents JOIN files f ON f.id = file_id WHERE f.repo_id = ?1", repo);
+	return ST_OK;
+}
+
+/* ---- retrieval queries ---------------------------------------------- */
+
+static status_t collect_rows(struct ctx *c, sqlite3_stmt *s, struct vec *out,
+			     struct err *e)
+{
+	int rc;
+	status_t st = ST_OK;
+
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct ctx__cand cd = { sqlite3_column_int64(s, 0),
+					sqlite3_column_double(s, 1),
+					sqlite3_column_count(s) > 2 ? sqlite3_column_int64(s, 2) : 0 };
+		if ((st = vec_push(out, &cd)))
+			break;
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "query");
+	return st;
+}
+
+static status_t collect(struct ctx *c, sqlite3_stmt *s, struct vec *out,
+			struct err *e)
+{
+	status_t st = collect_rows(c, s, out, e);
+
+	done(c, s);
+	return st;
+}
+
+status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
+			 struct vec *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep_cached(c, "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1"
+			  " ORDER BY rank LIMIT ?2", &s, e)))
+		return st;
+	bind_text(s, 1, match);
+	sqlite3_bind_int(s, 2, limit);
+	return collect(c, s, out, e);
+}
+
+status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
+				size_t n_files, struct hmap *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st = ST_OK;
+
+	if ((st = prep_cached(c, "SELECT id FROM chunks WHERE file_id = ?1", &s, e)))
+		return st;
+	for (size_t i = 0; st == ST_OK && i < n_files; i++) {
+		sqlite3_bind_int64(s, 1, files[i]);
+		while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+			int64_t id = sqlite3_column_int64(s, 0);
+			st = hmap_put(out, &id, sizeof id, NULL);
+		}
+		sqlite3_reset(s);
+	}
+	done(c, s);
+	return st;
+}
+
+status_t ctx__store_term_rows(struct ctx *c, const char *term,
+			      void (*fn)(void *arg, int64_t chunk_id),
+			      void *arg, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	char q[80];
+
+	/* A single quoted token (the query tokenizer keeps it whole). */
+	if (snprintf(q, sizeof q, "\"%s\"", term) >= (int)sizeof q || strchr(term, '"'))
+		return ST_OK;
+	if ((st = prep_cached(c, "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1", &s, e)))
+		return st;
+	bind_text(s, 1, q);
+	while (sqlite3_step(s) == SQLITE_ROW)
+		fn(arg, sqlite3_column_int64(s, 0));
+	done(c, s);
+	return ST_OK;
+}
+
+status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
+		       struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep_cached(c, "SELECT doc FROM chunks_vocab WHERE term = ?1", &s, e)))
+		return st;
+	bind_text(s, 1, term);
+	*df = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	done(c, s);
+	return ST_OK;
+}
+
+status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
+		return st;
+	*n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	done(c, s);
+	return ST_OK;
+}
+
+status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
+			 const char *path, int limit, struct vec *out,
+			 struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	/* Bodies before prototypes and constants; never the file itself. */
+	if ((st = prep_cached(c, "SELECT s.chunk_id, CASE s.kind WHEN 'prototype' THEN 0.5"
+			  " WHEN 'constant' THEN 0.6 ELSE 1.0 END AS w, s.file_id FROM symbols s"
+			  " JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
+			  " WHERE s.name = ?1 AND s.chunk_id IS NOT NULL"
+			  " AND NOT (f.path IS ?3 AND r.name IS ?2) ORDER BY w DESC LIMIT ?4", &s, e)))
+		return st;
+	bind_text(s, 1, name);
+	bind_text(s, 2, repo);
+	bind_text(s, 3, path);
+	sqlite3_bind_int(s, 4, limit);
+	return collect(c, s, out, e);
+}
+
+/* Refreshes the cached file list of repo when it changed (or is new). */
+status_t ctx__store_files_refresh(struct ctx *c, const char *repo, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	int64_t gen = 0, cnt = 0;
+
+	if ((st = prep_cached(c, "SELECT coalesce(max(f.id), 0), count(*), max(r.id) FROM files f"
+			      " JOIN repositories r ON r.id = f.repo_id WHERE r.name = ?1", &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		gen = sqlite3_column_int64(s, 0);
+		cnt = sqlite3_column_int64(s, 1);
+	}
+	done(c, s);
+	if (c->fc_repo && strcmp(c->fc_repo, repo) == 0 && c->fc_gen == gen &&
+	    (int64_t)c->fc_n == cnt)
+		return ST_OK;
+	for (size_t i = 0; i < c->fc_n; i++)
+		mem_free(c->fc_path[i]);
+	mem_free(c->fc_path);
+	mem_free(c->fc_id);
+	mem_free(c->fc_repo);
+	c->fc_path = NULL;
+	c->fc_id = NULL;
+	c->fc_n = 0;
+	c->fc_repo = mem_strdup(repo);
+	c->fc_path = mem_calloc((size_t)cnt + 1, sizeof *c->fc_path);
+	c->fc_id = mem_calloc((size_t)cnt + 1, sizeof *c->fc_id);
+	if (!c->fc_repo || !c->fc_path || !c->fc_id)
+		return err_set(e, ST_NOMEM, "store: out of memory");
+	if ((st = prep_cached(c, "SELECT f.id, f.path FROM files f JOIN repositories r ON r.id = f.repo_id"
+			      " WHERE r.name = ?1 AND f.skip IS NULL", &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	while (st == ST_OK && c->fc_n < (size_t)cnt && sqlite3_step(s) == SQLITE_ROW) {
+		char *pth = mem_strdup((const char *)sqlite3_column_text(s, 1));
+		if (!pth) {
+			st = ST_NOMEM;
+			break;
+		}
+		c->fc_id[c->fc_n] = sqlite3_column_int64(s, 0);
+		c->fc_path[c->fc_n++] = pth;
+	}
+	done(c, s);
+	c->fc_gen = st == ST_OK ? gen : -1;
+	return st;
+}
+
+void ctx__store_cache_free(struct ctx *c)
+{
+	for (size_t i = 0; i < c->fc_n; i++)
+		mem_free(c->fc_path[i]);
+	mem_free(c->fc_path);
+	mem_free(c->fc_id);
+	mem_free(c->fc_repo);
+	c->fc_path = NULL;
+	c->fc_id = NULL;
+	c->fc_repo = NULL;
+	c->fc_n = 0;
+}
+
+/* True when path, without its extension, is want or ends with "/" want. */
+static int tail_is(const char *path, const char *want, int strip_ext)
+{
+	size_t n = strlen(path), w = strlen(want);
+	const char *dot = strrchr(path, '.'), *sl = strrchr(path, '/');
+
+	if (strip_ext && dot && (!sl || dot > sl))
+		n = (size_t)(dot - path);
+	if (n < w || memcmp(path + n - w, want, w) != 0)
+		return 0;
+	return n == w || path[n - w - 1] == '/';
+}
+
+status_t ctx__store_import_defs(struct ctx *c, const char *repo,
+				const char *path, const char *import,
+				struct hmap *names, struct hmap *files,
+				struct err *e)
+{
+	/* The import's target files: matched to files of the repository by
+	 * their path's tail ("http.h"; email/parser.py for email.parser;
+	 * utils/x.js for ./utils/x; a package's __init__). */
+	char dotted[512], plain[512], pkg[540];
+	sqlite3_stmt *s;
+	status_t st;
+	int found = 0;
+
+	while (import[0] == '.' || import[0] == '/')
+		import++;
+	if (strlen(import) < 2 || strlen(import) >= sizeof dotted)
+		return ST_OK;
+	str_copy(plain, import, sizeof plain);
+	str_copy(dotted, import, sizeof dotted);
+	if (!strchr(dotted, '/'))
+		for (char *p = dotted; *p; p++)
+			if (*p == '.' || *p == ':')
+				*p = '/';
+	snprintf(pkg, sizeof pkg, "%s/__init__", dotted);
+	if (!c->fc_repo || strcmp(c->fc_repo, repo) != 0)
+		return ST_OK;	/* not refreshed for this repository */
+	if ((st = prep_cached(c, "SELECT name, chunk_id FROM symbols WHERE file_id = ?1"
+			      " AND chunk_id IS NOT NULL AND kind != 'prototype'", &s, e)))
+		return st;
+	for (size_t i = 0; st == ST_OK && i < c->fc_n && found < 8; i++) {
+		const char *fp = c->fc_path[i];
+		int64_t fid = c->fc_id[i];
+		if (path && strcmp(fp, path) == 0)
+			continue;
+		if (!tail_is(fp, plain, 0) && !tail_is(fp, dotted, 1) && !tail_is(fp, pkg, 1))
+			continue;
+		found++;
+		if (files && hmap_get(files, &fid, sizeof fid, NULL) != ST_OK &&
+		    (st = hmap_put(files, &fid, sizeof fid, (void *)(intptr_t)1)))
+			break;
+		sqlite3_bind_int64(s, 1, fid);
+		while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+			const char *n = (const char *)sqlite3_column_text(s, 0);
+			int64_t id = sqlite3_column_int64(s, 1);
+			st = hmap_put(names, n, strlen(n), (void *)(intptr_t)id);
+		}
+		sqlite3_reset(s);
+	}
+	done(c, s);
+	return st;
+}
+
+status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, const char *repo,
+			    const char *path, struct vec *names, int *mine,
+			    struct arena *a, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st = ST_OK;
+	int rc;
+
+	*mine = 0;
+	if ((st = prep_cached(c, "SELECT f.path IS ?2 AND r.name IS ?3 FROM chunks ch"
+			  " JOIN files f ON f.id = ch.file_id JOIN repositories r ON r.id = f.repo_id"
+			  " WHERE ch.id = ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, chunk_id);
+	bind_text(s, 2, path);
+	bind_text(s, 3, repo);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		*mine = sqlite3_column_int(s, 0);
+	done(c, s);
+	if (*mine)
+		return ST_OK;
+	/* In call order, so the first callees of a chunk come first. */
+	if ((st = prep_cached(c, "SELECT e.dst_name FROM chunks ch JOIN edges e ON e.file_id = ch.file_id"
+			  " AND e.kind = 'calls' AND e.line BETWEEN ch.start_line AND ch.end_line"
+			  " WHERE ch.id = ?1 ORDER BY e.line LIMIT 64", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, chunk_id);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		char *n = arena_strdup(a, (const char *)sqlite3_column_text(s, 0));
+		if (!n || (st = vec_push(names, &n))) {
+			st = ST_NOMEM;
+			break;
+		}
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "callees");
+	done(c, s);
+	return st;
+}
+
+status_t ctx__store_doc_chunks(struct ctx *c, const char *repo,
+			       const char *path, int limit, struct vec *out,
+			       struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c,
+		"WITH me AS (SELECT f.id FROM files f JOIN repositories r ON r.id = f.repo_id"
+		"  WHERE (?1 IS NULL OR r.name = ?1) AND f.path = ?2),"
+		" d AS (SELECT DISTINCT e.src_id AS id FROM edges e WHERE e.kind = 'documents' AND ("
+		"  (e.dst_type = 'file' AND e.dst_id IN (SELECT id FROM me)) OR"
+		"  (e.dst_type = 'symbol' AND e.dst_id IN (SELECT s.id FROM symbols s WHERE s.file_id IN (SELECT id FROM me)))))"
+		" SELECT (SELECT min(ch.id) FROM chunks ch WHERE ch.file_id = doc.file_id), 1.0"
+		" FROM documents doc WHERE doc.id IN (SELECT id FROM d) LIMIT ?3", &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, path);
+	sqlite3_bind_int(s, 3, limit);
+	return collect(c, s, out, e);
+}
+
+status_t ctx__result_push(struct ctx_result *r, struct ctx_hit **h)
+{
+	if (r->n == r->cap) {
+		size_t nc = r->cap ? r->cap * 2 : 16;
+		struct ctx_hit *nh = mem_realloc_array(r->hits, nc, sizeof *nh);
+		if (!nh)
+			return ST_NOMEM;
+		r->hits = nh;
+		r->cap = nc;
+	}
+	*h = &r->hits[r->n++];
+	memset(*h, 0, sizeof **h);
+	(*h)->name = (*h)->signature = (*h)->doc = (*h)->text = "";
+	(*h)->kind = (*h)->repo = (*h)->path = "";
+	return ST_OK;
+}
+
+static const char *col(struct ctx_result *r, sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+
+	return arena_strdup(&r->arena, t ? t : "");
+}
+
+status_t ctx__store_chunk_hit(struct ctx *c, int64_t chunk_id,
+			      struct ctx_result *r, struct ctx_hit *h,
+			      struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep_cached(c, "SELECT ch.start_line, ch.end_line, ch.kind, ch.name, ch.text, f.path, rp.name,"
+			  " (SELECT signature FROM symbols WHERE chunk_id = ch.id ORDER BY start_line LIMIT 1),"
+			  " (SELECT doc FROM symbols WHERE chunk_id = ch.id ORDER BY start_line LIMIT 1)"
+			  " FROM chunks ch JOIN files f ON f.id = ch.file_id"
+			  " JOIN repositories rp ON rp.id = f.repo_id WHERE ch.id = ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, chunk_id);
+	if (sqlite3_step(s) != SQLITE_ROW) {
+		done(c, s);
+		return err_set(e, ST_NOTFOUND, "chunk %lld", (long long)chunk_id);
+	}
+	h->chunk_id = chunk_id;
+	h->start_line = sqlite3_column_int(s, 0);
+	h->end_line = sqlite3_column_int(s, 1);
+	h->kind = col(r, s, 2);
+	h->name = col(r, s, 3);
+	h->text = col(r, s, 4);
+	h->path = col(r, s, 5);
+	h->repo = col(r, s, 6);
+	h->signature = col(r, s, 7);
+	h->doc = col(r, s, 8);
+	done(c, s);
+	if (!h->kind || !h->name || !h->text || !h->path || !h->repo ||
+	    !h->signature || !h->doc)
+		return err_set(e, ST_NOMEM, "store: out of memory");
+	return ST_OK;
+}
+
+/* ---- lookups for the CLI --------------------------------------------- */
+
+status_t ctx_symbols_find(struct ctx *c, const char *name, int limit,
+			  struct ctx_result *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "SELECT s.kind, s.name, s.start_line, s.end_line, s.signature, s.doc,"
+			  " f.path, r.name, s.chunk_id FROM symbols s JOIN files f ON f.id = s.file_id"
+			  " JOIN repositories r ON r.id = f.repo_id WHERE s.name = ?1"
+			  " ORDER BY s.kind = 'prototype', r.name, f.path, s.start_line LIMIT ?2", &s, e)))
+		return st;
+	bind_text(s, 1, name);
+	sqlite3_bind_int(s, 2, limit > 0 ? limit : 100);
+	while (sqlite3_step(s) == SQLITE_ROW) {
+		struct ctx_hit *h;
+		if ((st = ctx__result_push(out, &h)))
+			break;
+		h->kind = col(out, s, 0);
+		h->name = col(out, s, 1);
+		h->start_line = sqlite3_column_int(s, 2);
+		h->end_line = sqlite3_column_int(s, 3);
+		h->signature = col(out, s, 4);
+		h->doc = col(out, s, 5);
+		h->path = col(out, s, 6);
+		h->repo = col(out, s, 7);
+		h->chunk_id = sqlite3_column_int64(s, 8);
+		h->text = h->signature;
+		h->score = 1.0;
+		h->sources = CTX_SRC_SYMBOL;
+	}
+	sqlite3_finalize(s);
+	return st;
+}
+
+status_t ctx_owners_of(struct ctx *c, const char *repo, const char *path,
+		       struct ctx_result *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	int64_t cur_repo = -1, best_line = -1;
+	size_t first = out->n;
+
+	/* Evaluated at query time so that paths not indexed (new files)
+	 * get owners too; the last matching line per repository wins. */
+	if ((st = prep(c, "SELECT o.repo_id, o.line, o.pattern, o.owner, f.path, r.name FROM owners o"
+			  " JOIN files f ON f.id = o.file_id JOIN repositories r ON r.id = o.repo_id"
+			  " WHERE (?1 IS NULL OR r.name = ?1) ORDER BY o.repo_id, o.line DESC, o.id", &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+		int64_t rid = sqlite3_column_int64(s, 0), line = sqlite3_column_int64(s, 1);
+		const char *pat = (const char *)sqlite3_column_text(s, 2);
+		struct ctx_ignore *ig = NULL;
+		struct ctx_hit *h;
+		int hit;
+		if (rid != cur_repo) {
+			cur_repo = rid;
+			best_line = -1;
+		}
+		if (best_line >= 0 && line != best_line)
+			continue;
+		if (best_line < 0) {
+			if ((st = ctx_ignore_new(&ig)) ||
+			    (st = ctx_ignore_add(ig, "", pat, strlen(pat)))) {
+				ctx_ignore_free(ig);
+				break;
+			}
+			hit = pattern_covers(ig, path);
+			ctx_ignore_free(ig);
+			if (!hit)
+				continue;
+			best_line = line;
+		}
+		if ((st = ctx__result_push(out, &h)))
+			break;
+		h->start_line = h->end_line = (int)line;
+		h->text = col(out, s, 2);
+		h->name = col(out, s, 3);
+		h->path = col(out, s, 4);
+		h->repo = col(out, s, 5);
+		h->kind = "owner";
+		h->score = 1.0;
+	}
+	sqlite3_finalize(s);
+	(void)first;
+	return st;
+}
+
+status_t ctx_docs_for(struct ctx *c, const char *repo, const char *path,
+		      struct ctx_result *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	/* Linked through the graph, or by paths globs for unindexed paths. */
+	if ((st = prep(c,
+		"SELECT d.kind, d.title, d.status, f.path, r.name, d.paths,"
+		" (SELECT group_concat(text, '') FROM (SELECT text FROM chunks WHERE file_id = f.id"
+		"   ORDER BY start_line LIMIT 1)),"
+		" EXISTS (SELECT 1 FROM edges e JOIN files t ON t.id = e.dst_id AND e.dst_type = 'file'"
+		"   WHERE e.kind = 'documents' AND e.src_id = d.id AND t.path = ?2)"
+		" OR EXISTS (SELECT 1 FROM edges e JOIN symbols sy ON sy.id = e.dst_id AND e.dst_type = 'symbol'"
+		"   JOIN files t ON t.id = sy.file_id WHERE e.kind = 'documents' AND e.src_id = d.id AND t.path = ?2)"
+		" FROM documents d JOIN files f ON f.id = d.file_id JOIN repositories r ON r.id = f.repo_id"
+		" WHERE (?1 IS NULL OR r.name = ?1) ORDER BY d.kind, f.path", &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, path);
+	while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+		const char *paths = (const char *)sqlite3_column_text(s, 5);
+		int linked = sqlite3_column_int(s, 7);
+		struct ctx_hit *h;
+		if (!linked && paths && *paths) {
+			struct ctx_ignore *ig = NULL;
+			if ((st = ctx_ignore_new(&ig)) ||
+			    (st = ctx_ignore_add(ig, "", paths, strlen(paths)))) {
+				ctx_ignore_free(ig);
+				break;
+			}
+			linked = pattern_covers(ig, path);
+			ctx_ignore_free(ig);
+		}
+		if (!linked)
+			continue;
+		if ((st = ctx__result_push(out, &h)))
+			break;
+		h->kind = col(out, s, 0);
+		h->name = col(out, s, 1);
+		h->signature = col(out, s, 2);	/* status */
+		h->path = col(out, s, 3);
+		h->repo = col(out, s, 4);
+		h->text = col(out, s, 6);
+		h->start_line = 1;
+		h->score = 1.0;
+		h->sources = CTX_SRC_DOCS;
+	}
+	sqlite3_finalize(s);
+	return st;
+}
+
+status_t ctx_graph_file(struct ctx *c, const char *repo, const char *path,
+			struct buf *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c,
+		"WITH me AS (SELECT f.id FROM files f JOIN repositories r ON r.id = f.repo_id"
+		"  WHERE r.name = ?1 AND f.path = ?2)"
+		" SELECT 'defines', ?2, s.kind || ' ' || s.name FROM symbols s WHERE s.file_id IN (SELECT id FROM me)"
+		" UNION ALL SELECT e.kind, CASE e.src_type WHEN 'symbol' THEN"
+		"  (SELECT name FROM symbols WHERE id = e.src_id) ELSE ?2 END, e.dst_name"
+		"  FROM edges e WHERE e.file_id IN (SELECT id FROM me) AND e.dst_name IS NOT NULL"
+		" UNION ALL SELECT 'called-by', s.name, f2.path || ':' || e.line FROM symbols s"
+		"  JOIN edges e ON e.kind = 'calls' AND e.dst_name = s.name JOIN files f2 ON f2.id = e.file_id"
+		"  WHERE s.file_id IN (SELECT id FROM me) AND e.file_id NOT IN (SELECT id FROM me)"
+		" UNION ALL SELECT 'documented-by', ?2, df.path FROM edges e JOIN documents d ON d.id = e.src_id"
+		"  JOIN files df ON df.id = d.file_id WHERE e.kind = 'documents' AND e.dst_type = 'file'"
+		"  AND e.dst_id IN (SELECT id FROM me)"
+		" UNION ALL SELECT 'owned-by', o.owner, ?2 FROM edges e JOIN owners o ON o.id = e.src_id"
+		"  WHERE e.kind = 'owns' AND e.dst_id IN (SELECT id FROM me)", &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, path);
+	while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW)
+		st = buf_printf(out, "%s\t%s\t%s\n", sqlite3_column_text(s, 0),
+				sqlite3_column_text(s, 1), sqlite3_column_text(s, 2));
+	sqlite3_finalize(s);
+	return st;
+}
+
+/* Text of every chunk in corpus order, for the n-gram index. */
+status_t ctx__store_corpus(struct ctx *c, ctx__corpus_fn fn, void *arg,
+			   struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "SELECT r.name, f.path, ch.start_line, ch.text FROM chunks ch"
+			  " JOIN files f ON f.id = ch.file_id JOIN repositories r ON r.id = f.repo_id"
+			  " WHERE f.skip IS NULL AND ch.kind NOT IN ('adr', 'standard', 'incident',"
+			  " 'runbook', 'dependency-policy', 'document')"
+			  " ORDER BY f.repo_id, f.path, ch.start_line", &s, e)))
+		return st;
+	while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW)
+		st = fn(arg, (const char *)sqlite3_column_text(s, 0),
+			(const char *)sqlite3_column_text(s, 1),
+			sqlite3_column_int(s, 2),
+			(const char *)sqlite3_column_text(s, 3),
+			(size_t)sqlite3_column_bytes(s, 3));
+	sqlite3_finalize(s);
+	return st;
+}
+
+status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
+			  void *arg, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	/* Deterministic pseudo-random order; one task per callee name. */
+	if ((st = prep(c,
+		"WITH uniq AS (SELECT name FROM symbols WHERE kind IN ('function', 'method')"
+		"  GROUP BY name HAVING count(*) = 1 AND length(name) >= 4)"
+		" SELECT r.name, r.root, fd.path, s.start_line, s.chunk_id, fc.path, e.line"
+		" FROM edges e JOIN uniq u ON u.name = e.dst_name"
+		" JOIN symbols s ON s.name = e.dst_name AND s.kind IN ('function', 'method')"
+		" JOIN files fc ON fc.id = e.file_id"
+		" JOIN files fd ON fd.id = s.file_id AND fd.repo_id = fc.repo_id AND fd.id != fc.id"
+		" JOIN repositories r ON r.id = fc.repo_id"
+		" WHERE e.kind = 'calls' AND s.chunk_id IS NOT NULL"
+		" GROUP BY e.dst_name ORDER BY (e.id * 2654435761) % 1000003 LIMIT ?1", &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, (int64_t)limit);
+	while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+		struct ctx__task t;
+		str_copy(t.repo, (const char *)sqlite3_column_text(s, 0), sizeof t.repo);
+		str_copy(t.root, (const char *)sqlite3_column_text(s, 1), sizeof t.root);
+		str_copy(t.def_path, (const char *)sqlite3_column_text(s, 2), sizeof t.def_path);
+		t.def_start = sqlite3_column_int(s, 3);
+		t.def_chunk = sqlite3_column_int64(s, 4);
+		str_copy(t.call_path, (const char *)sqlite3_column_text(s, 5), sizeof t.call_path);
+		t.call_line = sqlite3_column_int(s, 6);
+		st = fn(arg, &t);
+	}
+	sqlite3_finalize(s);
+	return st;
+}

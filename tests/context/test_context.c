@@ -1,0 +1,1042 @@
+/*
+ * test_context.c - the context engine: identifier splitting, gitignore
+ * semantics, front matter (with a table of bad inputs), parsing per
+ * language, incremental indexing and its bad inputs (binary, invalid
+ * UTF-8, oversized and minified files, symlink loops, files deleted
+ * mid-index, unreadable files, a locked store, interruption), the graph,
+ * documents and owners, retrieval with a scope predicate, the n-gram
+ * index.
+ */
+#include "../harness/harness.h"
+#include "context/context.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sqlite3.h>
+
+static char root[1024];	/* scratch dir of the running test */
+
+static void wfile(const char *rel, const char *text)
+{
+	char p[PATH_MAX], d[PATH_MAX];
+	FILE *f;
+	char *sl;
+
+	snprintf(p, sizeof p, "%s/%s", root, rel);
+	str_copy(d, p, sizeof d);
+	sl = strrchr(d, '/');
+	*sl = 0;
+	TH_OK(file_mkdirs(d, 0755, NULL));
+	f = fopen(p, "wb");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void wbytes(const char *rel, const void *data, size_t n)
+{
+	char p[PATH_MAX];
+	FILE *f;
+
+	snprintf(p, sizeof p, "%s/%s", root, rel);
+	f = fopen(p, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(data, 1, n, f), n);
+	fclose(f);
+}
+
+static void new_root(void)
+{
+	str_copy(root, th_tmpdir(), sizeof root);
+}
+
+/* ---- identifier splitting ------------------------------------------ */
+
+static int collect_tok(void *arg, const char *t, size_t n, size_t s, size_t e,
+		       int coloc)
+{
+	struct buf *b = arg;
+
+	(void)s; (void)e;
+	if (b->len)
+		buf_putc(b, ' ');
+	if (coloc)
+		buf_putc(b, '+');
+	buf_append(b, t, n);
+	return 0;
+}
+
+static void test_tokens(void **state)
+{
+	static const struct { const char *in, *want; } cases[] = {
+		{ "parseHttpRequest", "parse +parsehttprequest http request" },
+		{ "parse_http_request", "parse +parse_http_request http request" },
+		{ "HTTPRequestParser", "http +httprequestparser request parser" },
+		{ "x = foo(bar2Baz);", "x foo bar2 +bar2baz baz" },
+		{ "__init__", "init" },
+		{ "", "" },
+		{ "a.b->c", "a b c" },
+		{ "getHTTP2Stream", "get +gethttp2stream http2 stream" },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct buf b;
+		buf_init(&b, 0);
+		ctx_tokens_split(cases[i].in, strlen(cases[i].in), collect_tok, &b);
+		assert_string_equal(buf_cstr(&b), cases[i].want);
+		buf_release(&b);
+	}
+}
+
+/* ---- globs and .gitignore ------------------------------------------- */
+
+static void test_glob(void **state)
+{
+	static const struct { const char *pat, *text; int want; } cases[] = {
+		{ "*.c", "a.c", 1 },
+		{ "*.c", "dir/a.c", 0 },		/* '*' stays in a segment */
+		{ "**/a.c", "a.c", 1 },
+		{ "**/a.c", "x/y/a.c", 1 },
+		{ "src/**", "src/x/y.c", 1 },
+		{ "src/**", "srcx/y.c", 0 },
+		{ "a/**/b", "a/b", 1 },
+		{ "a/**/b", "a/x/y/b", 1 },
+		{ "a/**/b", "a/x/y/c", 0 },
+		{ "a?c", "abc", 1 },
+		{ "a?c", "a/c", 0 },
+		{ "[a-c]x", "bx", 1 },
+		{ "[!a-c]x", "bx", 0 },
+		{ "[!a-c]x", "dx", 1 },
+		{ "[]]x", "]x", 1 },
+		{ "\\*x", "*x", 1 },
+		{ "\\*x", "ax", 0 },
+		{ "[abc", "a", 0 },			/* malformed class */
+		{ "a**b", "axxb", 1 },			/* '**' not alone: '*' */
+		{ "a**b", "ax/xb", 0 },
+		{ "*a*a*a*a*a*a*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", 0 },
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		int got = ctx_glob_match(cases[i].pat, cases[i].text);
+		if (got != cases[i].want)
+			fail_msg("glob '%s' on '%s': got %d want %d", cases[i].pat,
+				 cases[i].text, got, cases[i].want);
+	}
+}
+
+static void test_gitignore(void **state)
+{
+	struct ctx_ignore *ig;
+	static const char top[] =
+		"# comment\n"
+		"*.log\n"
+		"!keep.log\n"
+		"build/\n"
+		"/only-root.txt\n"
+		"docs/**/*.tmp\n"
+		"trailing-space.txt   \n"
+		"\\#hash\n";
+	static const char sub[] = "!*.log\nlocal/\n/anchored.c\n";
+	static const struct { const char *path; int dir, want; } cases[] = {
+		{ "a.log", 0, 1 },
+		{ "x/y/a.log", 0, 1 },
+		{ "keep.log", 0, 0 },		/* negation */
+		{ "build", 1, 1 },
+		{ "build", 0, 0 },		/* dir-only */
+		{ "x/build", 1, 1 },
+		{ "only-root.txt", 0, 1 },
+		{ "x/only-root.txt", 0, 0 },	/* anchored */
+		{ "docs/a/b/c.tmp", 0, 1 },
+		{ "docs/c.tmp", 0, 1 },
+		{ "other/c.tmp", 0, 0 },
+		{ "trailing-space.txt", 0, 1 },
+		{ "#hash", 0, 1 },
+		{ "sub/a.log", 0, 0 },		/* nested file re-includes */
+		{ "sub/local", 1, 1 },
+		{ "sub/anchored.c", 0, 1 },
+		{ "sub/deeper/anchored.c", 0, 0 },
+		{ "anchored.c", 0, 0 },
+	};
+	(void)state;
+	TH_OK(ctx_ignore_new(&ig));
+	TH_OK(ctx_ignore_add(ig, "", top, strlen(top)));
+	TH_OK(ctx_ignore_add(ig, "sub", sub, strlen(sub)));
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		int got = ctx_ignore_match(ig, cases[i].path, cases[i].dir);
+		if (got != cases[i].want)
+			fail_msg("ignore '%s' (dir %d): got %d want %d", cases[i].path,
+				 cases[i].dir, got, cases[i].want);
+	}
+	ctx_ignore_pop(ig, "sub");
+	assert_int_equal(ctx_ignore_match(ig, "sub/a.log", 0), 1);
+	ctx_ignore_free(ig);
+	ctx_ignore_free(NULL);
+}
+
+/* ---- front matter ---------------------------------------------------- */
+
+static void test_frontmatter(void **state)
+{
+	static const char good[] =
+		"---\n"
+		"title: Use PostgreSQL\n"
+		"status: accepted\n"
+		"tags: [storage, db]\n"
+		"paths:\n  - src/store/**\n  - '*.sql'\n"
+		"date: 2024-03-01\n"
+		"---\n# Heading\nbody\n";
+	static const struct { const char *in; status_t st; int line; } bad[] = {
+		{ "---\ntitle: x\n", ST_CORRUPT, 1 },			/* unclosed */
+		{ "---\ntitle: [x\n---\n", ST_CORRUPT, 3 },		/* bad flow seq */
+		{ "---\n- a\n- b\n---\n", ST_CORRUPT, 2 },		/* not a mapping */
+		{ "---\n\"unterminated\n---\n", ST_CORRUPT, 3 },
+		{ "---\nkey: : :\n  bad: indent\n---\n", ST_CORRUPT, 0 },
+		{ "---\ntitle: &a x\nother: *b\n---\n", ST_CORRUPT, 0 },	/* unknown alias */
+	};
+	struct arena a;
+	struct ctx_frontmatter fm;
+	struct err e;
+	(void)state;
+	arena_init(&a, 0, 0);
+	TH_OK(ctx_frontmatter_parse(good, strlen(good), &a, &fm, NULL));
+	assert_string_equal(fm.title, "Use PostgreSQL");
+	assert_string_equal(fm.status, "accepted");
+	assert_string_equal(fm.tags, "storage,db");
+	assert_string_equal(fm.paths, "src/store/**\n*.sql");
+	assert_string_equal(fm.date, "2024-03-01");
+	assert_string_equal(good + fm.body_offset, "# Heading\nbody\n");
+	/* No front matter: nothing set, body from 0. */
+	TH_OK(ctx_frontmatter_parse("# Title\n", 8, &a, &fm, NULL));
+	assert_null(fm.title);
+	assert_int_equal(fm.body_offset, 0);
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		err_clear(&e);
+		status_t st = ctx_frontmatter_parse(bad[i].in, strlen(bad[i].in), &a, &fm, &e);
+		if (st != bad[i].st)
+			fail_msg("case %zu: got %s want %s (%s)", i, status_name(st),
+				 status_name(bad[i].st), e.msg);
+		assert_true(e.msg[0] != 0);
+		if (bad[i].line)
+			assert_int_equal(e.line, bad[i].line);
+	}
+	/* Allocation failures are reported, never crash. */
+	for (long n = 0; n < 40; n++) {
+		mem_fail_after(n, 0);
+		status_t st = ctx_frontmatter_parse(good, strlen(good), &a, &fm, NULL);
+		mem_fail_reset();
+		assert_true(st == ST_OK || st == ST_NOMEM);
+	}
+	arena_release(&a);
+}
+
+/* ---- indexing -------------------------------------------------------- */
+
+static struct config *cfg_with(const char *max_size, const char *batch)
+{
+	struct config *cfg = NULL;
+
+	setenv("AIRLOCK_CONTEXT_MAX_FILE_SIZE", max_size, 1);
+	setenv("AIRLOCK_CONTEXT_BATCH_FILES", batch, 1);
+	TH_OK(config_load(NULL, &cfg, NULL));
+	return cfg;
+}
+
+static void make_repo(void)
+{
+	wfile("repo/.gitignore", "*.log\nbuild/\n");
+	wfile("repo/src/http.c",
+	      "#include \"http.h\"\n"
+	      "/* Parses one HTTP request line. */\n"
+	      "int parse_http_request(const char *line, struct request *out)\n"
+	      "{\n\treturn split_words(line, out);\n}\n"
+	      "\nstatic int split_words(const char *s, struct request *r)\n{\n\treturn 0;\n}\n");
+	wfile("repo/src/http.h", "struct request { int method; };\n"
+				 "int parse_http_request(const char *line, struct request *out);\n");
+	wfile("repo/src/server.c",
+	      "#include \"http.h\"\n"
+	      "void serve(void)\n{\n\tstruct request r;\n\tparse_http_request(\"GET /\", &r);\n}\n");
+	wfile("repo/lib/util.py",
+	      "import os\n\nclass Cache:\n    \"\"\"A cache.\"\"\"\n    def get(self, key):\n        return os.environ.get(key)\n\n"
+	      "def load_config(path):\n    return Cache().get(path)\n");
+	wfile("repo/web/app.ts",
+	      "import { fetchUser } from './api';\n"
+	      "export interface User { id: number }\n"
+	      "export function renderUser(u: User): string { return fetchUser(u.id); }\n");
+	wfile("repo/web/api.js", "const x = require('./db');\nfunction fetchUser(id) { return x.get(id); }\nmodule.exports = { fetchUser };\n");
+	wfile("repo/go/main.go", "package main\nimport \"fmt\"\nfunc Hello() { fmt.Println(\"hi\") }\n");
+	wfile("repo/rs/lib.rs", "use std::io;\npub struct Point { x: i32 }\npub fn norm(p: &Point) -> i32 { p.x.abs() }\n");
+	wfile("repo/java/A.java", "import java.util.List;\npublic class A { void run() { helper(); } void helper() {} }\n");
+	wfile("repo/cpp/v.cpp", "#include <vector>\nclass Vec { public: int size() const; };\nint Vec::size() const { return 0; }\n");
+	wfile("repo/notes.txt", "plain text notes about parse_http_request\n");
+	wfile("repo/debug.log", "ignored\n");
+	wfile("repo/build/out.c", "int ignored_build;\n");
+	wfile("repo/node_modules/x/index.js", "function vendored() {}\n");
+	wfile("repo/dist/app.min.js", "function(){}\n");
+	wfile("repo/gen.c", "// Code generated by tool. DO NOT EDIT.\nint generated;\n");
+	wfile("repo/broken.c", "int f( { ]]] ;;; }}} \n struct { \n");
+	wfile("repo/docs/adr/0001-http.md",
+	      "---\ntitle: Parse HTTP strictly\nstatus: accepted\npaths: [\"src/**\"]\n---\n"
+	      "# Parse strictly\nAll input goes through `parse_http_request`.\n");
+	wfile("repo/incidents/2024-01-outage.md",
+	      "# Outage\nThe `load_config` call failed.\n");
+	wfile("repo/CODEOWNERS", "# owners\n* @platform\n/src/ @http-team @alice\n*.py @py-team\n");
+	{
+		unsigned char bin[64] = { 'E', 'L', 'F', 0, 1, 2 };
+		wbytes("repo/blob.c", bin, sizeof bin);
+	}
+	{
+		unsigned char bad[200];
+		for (size_t i = 0; i < sizeof bad; i++)
+			bad[i] = (unsigned char)(0xC0 + (i % 7));
+		wbytes("repo/latin.c", bad, sizeof bad);
+	}
+}
+
+struct fixture {
+	struct ctx *c;
+	struct config *cfg;
+	char data[PATH_MAX], repo[PATH_MAX];
+};
+
+static void fixture_open(struct fixture *f, const char *max, const char *batch)
+{
+	struct err e;
+
+	snprintf(f->data, sizeof f->data, "%s/data", root);
+	snprintf(f->repo, sizeof f->repo, "%s/repo", root);
+	f->cfg = cfg_with(max, batch);
+	err_clear(&e);
+	if (ctx_open(f->data, f->cfg, &f->c, &e) != ST_OK)
+		fail_msg("ctx_open: %s", e.msg);
+}
+
+static void fixture_close(struct fixture *f)
+{
+	ctx_free(f->c);
+	config_free(f->cfg);
+	unsetenv("AIRLOCK_CONTEXT_MAX_FILE_SIZE");
+	unsetenv("AIRLOCK_CONTEXT_BATCH_FILES");
+}
+
+static struct ctx_index_stats index_ok(struct fixture *f, const struct ctx_index_opts *o)
+{
+	struct ctx_index_stats s;
+	struct ctx_index_opts d = { .name = "repo", .threads = 2 };
+	struct err e;
+
+	err_clear(&e);
+	if (ctx_index_repo(f->c, f->repo, o ? o : &d, &s, &e) != ST_OK)
+		fail_msg("index: %s", e.msg);
+	return s;
+}
+
+static int has_hit(const struct ctx_result *r, const char *path, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->hits[i].path, path) == 0 &&
+		    (!name || strcmp(r->hits[i].name, name) == 0))
+			return 1;
+	return 0;
+}
+
+static void test_grammars(void **state)
+{
+	struct err e;
+	(void)state;
+	err_clear(&e);
+	if (ctx_grammars_check(&e) != ST_OK)
+		fail_msg("grammars: %s", e.msg);
+}
+
+static void test_index_and_graph(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct ctx_result r;
+	struct buf g;
+	(void)state;
+
+	new_root();
+	make_repo();
+	fixture_open(&f, "1M", "4");
+	s = index_ok(&f, NULL);
+	/* Indexed: 3 C + py + ts + js + go + rs + java + cpp + notes + broken
+	 * + 2 docs + CODEOWNERS + .gitignore = 16 */
+	assert_int_equal(s.files_indexed, 16);
+	assert_int_equal(s.skipped[CTX_SKIP_IGNORED], 2);	/* debug.log, build/ */
+	assert_int_equal(s.skipped[CTX_SKIP_VENDORED], 1);
+	assert_int_equal(s.skipped[CTX_SKIP_GENERATED], 2);	/* .min.js, DO NOT EDIT */
+	assert_int_equal(s.skipped[CTX_SKIP_BINARY], 1);
+	assert_int_equal(s.skipped[CTX_SKIP_INVALID_UTF8], 1);
+	assert_true(s.parse_errors >= 1);
+	assert_int_equal(s.documents, 2);
+
+	/* Symbols of each language. */
+	static const struct { const char *name, *kind, *path; } syms[] = {
+		{ "parse_http_request", "function", "src/http.c" },
+		{ "request", "struct", "src/http.h" },
+		{ "Cache", "class", "lib/util.py" },
+		{ "get", "method", "lib/util.py" },
+		{ "load_config", "function", "lib/util.py" },
+		{ "User", "interface", "web/app.ts" },
+		{ "renderUser", "function", "web/app.ts" },
+		{ "fetchUser", "function", "web/api.js" },
+		{ "Hello", "function", "go/main.go" },
+		{ "Point", "struct", "rs/lib.rs" },
+		{ "norm", "function", "rs/lib.rs" },
+		{ "A", "class", "java/A.java" },
+		{ "helper", "method", "java/A.java" },
+		{ "Vec", "class", "cpp/v.cpp" },
+		{ "size", "method", "cpp/v.cpp" },
+	};
+	for (size_t i = 0; i < sizeof syms / sizeof *syms; i++) {
+		int found = 0;
+		ctx_result_init(&r);
+		TH_OK(ctx_symbols_find(f.c, syms[i].name, 10, &r, NULL));
+		for (size_t k = 0; k < r.n; k++)
+			if (!strcmp(r.hits[k].path, syms[i].path) && !strcmp(r.hits[k].kind, syms[i].kind))
+				found = 1;
+		if (!found)
+			fail_msg("symbol %s (%s) not found in %s (%zu hits)", syms[i].name,
+				 syms[i].kind, syms[i].path, r.n);
+		ctx_result_release(&r);
+	}
+	/* Doc comment and signature kept. */
+	ctx_result_init(&r);
+	TH_OK(ctx_symbols_find(f.c, "parse_http_request", 10, &r, NULL));
+	assert_string_equal(r.hits[0].path, "src/http.c");
+	assert_non_null(strstr(r.hits[0].doc, "Parses one HTTP request line"));
+	assert_string_equal(r.hits[0].signature,
+			    "int parse_http_request(const char *line, struct request *out)");
+	ctx_result_release(&r);
+
+	/* The graph: defines, imports, calls, called-by, documented, owned. */
+	buf_init(&g, 0);
+	TH_OK(ctx_graph_file(f.c, "repo", "src/http.c", &g, NULL));
+	assert_non_null(strstr(buf_cstr(&g), "defines\tsrc/http.c\tfunction parse_http_request"));
+	assert_non_null(strstr(buf_cstr(&g), "imports\tsrc/http.c\thttp.h"));
+	assert_non_null(strstr(buf_cstr(&g), "calls\tparse_http_request\tsplit_words"));
+	assert_non_null(strstr(buf_cstr(&g), "called-by\tparse_http_request\tsrc/server.c:5"));
+	assert_non_null(strstr(buf_cstr(&g), "documented-by\tsrc/http.c\tdocs/adr/0001-http.md"));
+	assert_non_null(strstr(buf_cstr(&g), "owned-by\t@http-team\tsrc/http.c"));
+	buf_reset(&g);
+	TH_OK(ctx_graph_file(f.c, "repo", "web/api.js", &g, NULL));
+	assert_non_null(strstr(buf_cstr(&g), "imports\tweb/api.js\t./db"));
+	buf_release(&g);
+
+	/* Owners: last matching line wins. */
+	ctx_result_init(&r);
+	TH_OK(ctx_owners_of(f.c, "repo", "src/http.c", &r, NULL));
+	assert_int_equal(r.n, 2);
+	assert_string_equal(r.hits[0].name, "@http-team");
+	assert_string_equal(r.hits[1].name, "@alice");
+	ctx_result_release(&r);
+	ctx_result_init(&r);
+	TH_OK(ctx_owners_of(f.c, "repo", "lib/util.py", &r, NULL));
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.hits[0].name, "@py-team");
+	ctx_result_release(&r);
+	ctx_result_init(&r);
+	TH_OK(ctx_owners_of(f.c, "repo", "README", &r, NULL));
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.hits[0].name, "@platform");
+	ctx_result_release(&r);
+
+	/* Documents: by paths glob, by symbol mention. */
+	ctx_result_init(&r);
+	TH_OK(ctx_docs_for(f.c, "repo", "src/server.c", &r, NULL));
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.hits[0].kind, "adr");
+	assert_string_equal(r.hits[0].name, "Parse HTTP strictly");
+	assert_string_equal(r.hits[0].signature, "accepted");
+	ctx_result_release(&r);
+	ctx_result_init(&r);
+	TH_OK(ctx_docs_for(f.c, "repo", "lib/util.py", &r, NULL));
+	assert_int_equal(r.n, 1);
+	assert_string_equal(r.hits[0].kind, "incident");
+	ctx_result_release(&r);
+
+	/* Search splits identifiers. */
+	ctx_result_init(&r);
+	TH_OK(ctx_search(f.c, "parseHttpRequest", 10, NULL, NULL, &r, NULL));
+	assert_true(has_hit(&r, "src/http.c", NULL));
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+static void test_incremental(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct ctx_result r;
+	char p[PATH_MAX];
+	(void)state;
+
+	new_root();
+	make_repo();
+	fixture_open(&f, "1M", "64");
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.files_indexed, 16);
+	/* Nothing changed: nothing read. */
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.files_indexed, 0);
+	assert_int_equal(s.files_deleted, 0);
+	/* 16 + binary, invalid UTF-8 and generated-by-content, recorded
+	 * (skips by name are decided without reading). */
+	assert_int_equal(s.files_unchanged, 19);
+	/* Touched but same content: hashed, not rewritten. */
+	snprintf(p, sizeof p, "%s/repo/src/server.c", root);
+	wfile("repo/src/server.c",
+	      "#include \"http.h\"\n"
+	      "void serve(void)\n{\n\tstruct request r;\n\tparse_http_request(\"GET /\", &r);\n}\n");
+	{
+		struct timespec ts[2] = { { 0, UTIME_NOW }, { 1, 0 } };
+		utimensat(AT_FDCWD, p, ts, 0);
+	}
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.files_indexed, 0);
+	/* Changed, added, deleted. */
+	wfile("repo/src/server.c", "void serve_v2(void) { }\n");
+	wfile("repo/src/new.c", "int brand_new(void) { return 1; }\n");
+	snprintf(p, sizeof p, "%s/repo/go/main.go", root);
+	assert_int_equal(unlink(p), 0);
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.files_indexed, 2);
+	assert_int_equal(s.files_deleted, 1);
+	ctx_result_init(&r);
+	TH_OK(ctx_symbols_find(f.c, "Hello", 10, &r, NULL));
+	assert_int_equal(r.n, 0);
+	TH_OK(ctx_symbols_find(f.c, "serve", 10, &r, NULL));
+	assert_int_equal(r.n, 0);
+	TH_OK(ctx_symbols_find(f.c, "serve_v2", 10, &r, NULL));
+	assert_int_equal(r.n, 1);
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+static void test_bad_paths(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct err e;
+	char p[PATH_MAX], t[PATH_MAX];
+	(void)state;
+
+	new_root();
+	make_repo();
+	fixture_open(&f, "64k", "64");
+	/* A repository that does not exist. */
+	err_clear(&e);
+	TH_ST(ctx_index_repo(f.c, "/nonexistent/airlock/repo", NULL, &s, &e), ST_NOTFOUND);
+	assert_non_null(strstr(e.msg, "/nonexistent/airlock/repo"));
+	/* Symlink loops and a symlink out of the tree: not followed. */
+	snprintf(p, sizeof p, "%s/repo/loop", root);
+	assert_int_equal(symlink(".", p), 0);
+	snprintf(p, sizeof p, "%s/repo/src/up", root);
+	assert_int_equal(symlink("../..", p), 0);
+	snprintf(p, sizeof p, "%s/repo/etc-passwd", root);
+	assert_int_equal(symlink("/etc/passwd", p), 0);
+	/* A FIFO is not read (it would block). */
+	snprintf(p, sizeof p, "%s/repo/pipe", root);
+	assert_int_equal(mkfifo(p, 0600), 0);
+	/* Over the size limit: a 5 MB minified line, and a 40 kB minified
+	 * line under it (generated). */
+	{
+		size_t n = 5u << 20;
+		char *big = mem_alloc(n);
+		assert_non_null(big);
+		memset(big, 'x', n);
+		wbytes("repo/huge.js", big, n);
+		wbytes("repo/mini.js", big, 40000);
+		mem_free(big);
+	}
+	/* Unreadable (only meaningful when not running as root). */
+	wfile("repo/secret.c", "int secret;\n");
+	snprintf(p, sizeof p, "%s/repo/secret.c", root);
+	chmod(p, 0);
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.skipped[CTX_SKIP_SYMLINK], 3);
+	assert_int_equal(s.skipped[CTX_SKIP_SPECIAL], 1);
+	assert_int_equal(s.skipped[CTX_SKIP_TOO_LARGE], 1);
+	assert_int_equal(s.skipped[CTX_SKIP_GENERATED], 3);
+	if (geteuid() != 0)
+		assert_int_equal(s.skipped[CTX_SKIP_UNREADABLE], 1);
+	/* Another folder with the same name does not take over its index. */
+	wfile("other/repo/x.c", "int x;\n");
+	snprintf(p, sizeof p, "%s/other/repo", root);
+	{
+		struct ctx_index_opts o = { .threads = 1 };
+		err_clear(&e);
+		TH_ST(ctx_index_repo(f.c, p, &o, &s, &e), ST_EXISTS);
+		assert_non_null(strstr(e.msg, "--name"));
+		o.name = "repo2";
+		TH_OK(ctx_index_repo(f.c, p, &o, &s, NULL));
+		assert_int_equal(s.files_indexed, 1);
+	}
+	(void)t;
+	fixture_close(&f);
+}
+
+/* Deletes a file not yet read, then cancels after the second batch. */
+struct midrun {
+	char victim[PATH_MAX];
+	int batches;
+	volatile int cancel;
+	int cancel_at;
+};
+
+static void midrun_progress(void *arg, uint64_t done, uint64_t total)
+{
+	struct midrun *m = arg;
+
+	(void)done; (void)total;
+	if (++m->batches == 1 && m->victim[0])
+		unlink(m->victim);
+	if (m->cancel_at && m->batches >= m->cancel_at)
+		m->cancel = 1;
+}
+
+static void test_deleted_midrun_and_interrupt(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct midrun m = { .batches = 0 };
+	struct ctx_index_opts o = { .name = "repo", .threads = 1 };
+	(void)state;
+
+	new_root();
+	make_repo();
+	fixture_open(&f, "1M", "1");
+	/* Files come in directory order; the victim is one of many, and with
+	 * batches of one, deleting after batch 1 reaches most of them. */
+	for (int i = 0; i < 20; i++) {
+		char n[64];
+		snprintf(n, sizeof n, "repo/many/f%02d.c", i);
+		wfile(n, "int f(void) { return 0; }\n");
+	}
+	snprintf(m.victim, sizeof m.victim, "%s/repo/many", root);
+	o.progress = midrun_progress;
+	o.progress_arg = &m;
+	o.cancel = &m.cancel;
+	m.cancel_at = 5;
+	{
+		struct err e;
+		err_clear(&e);
+		TH_OK(ctx_index_repo(f.c, f.repo, &o, &s, &e));
+	}
+	assert_int_equal(s.interrupted, 1);
+	assert_true(s.files_indexed >= 4 && s.files_indexed <= 5);
+	/* Second run: finishes; a deleted file is counted as vanished or
+	 * was never seen, and the index holds no row for it. */
+	{
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s/repo/many/f07.c", root);
+		m.cancel_at = 0;
+		m.cancel = 0;
+		m.batches = 0;
+		str_copy(m.victim, p, sizeof m.victim);
+		s = index_ok(&f, &o);
+		assert_int_equal(s.interrupted, 0);
+		s = index_ok(&f, &o);
+		assert_int_equal(s.files_indexed, 0);
+		struct ctx_result r;
+		ctx_result_init(&r);
+		TH_OK(ctx_search(f.c, "return", 100, NULL, NULL, &r, NULL));
+		assert_false(has_hit(&r, "many/f07.c", NULL));
+		ctx_result_release(&r);
+	}
+	fixture_close(&f);
+}
+
+static void test_locked_store(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	sqlite3 *db;
+	char p[PATH_MAX];
+	(void)state;
+
+	new_root();
+	make_repo();
+	fixture_open(&f, "1M", "4");
+	index_ok(&f, NULL);
+	wfile("repo/src/late.c", "int late_symbol(void) { return 2; }\n");
+	/* Another writer holds the lock for the whole run. */
+	snprintf(p, sizeof p, "%.1000s/airlock.db", f.data);
+	assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	ctx_set_busy_timeout(f.c, 20);
+	s = index_ok(&f, NULL);
+	assert_true(s.skipped[CTX_SKIP_STORE] >= 1);
+	assert_int_equal(s.files_indexed, 0);
+	sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	sqlite3_close(db);
+	/* The index is still usable; the next run repairs. */
+	{
+		struct ctx_result r;
+		ctx_result_init(&r);
+		TH_OK(ctx_symbols_find(f.c, "parse_http_request", 10, &r, NULL));
+		assert_true(r.n >= 1);
+		ctx_result_release(&r);
+		s = index_ok(&f, NULL);
+		assert_int_equal(s.files_indexed, 1);
+		ctx_result_init(&r);
+		TH_OK(ctx_symbols_find(f.c, "late_symbol", 10, &r, NULL));
+		assert_int_equal(r.n, 1);
+		ctx_result_release(&r);
+	}
+	fixture_close(&f);
+}
+
+/* A full store: batches fail, are counted and rolled back; the index
+ * stays usable, and once there is room the next run completes it. */
+static void test_full_store(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct ctx_result r;
+	struct stat sb;
+	char p[PATH_MAX];
+	(void)state;
+
+	new_root();
+	make_repo();
+	for (int i = 0; i < 40; i++) {
+		char n[64], body[4096];
+		size_t o = 0;
+		snprintf(n, sizeof n, "repo/bulk/b%02d.c", i);
+		for (int k = 0; k < 40; k++)
+			o += (size_t)snprintf(body + o, sizeof body - o,
+					      "int bulk_%d_%d(int x) { return x; }\n", i, k);
+		wfile(n, body);
+	}
+	fixture_open(&f, "1M", "2");
+	snprintf(p, sizeof p, "%.1000s/airlock.db", f.data);
+	assert_int_equal(stat(p, &sb), 0);
+	ctx_set_size_limit(f.c, (uint64_t)sb.st_size + 65536);
+	s = index_ok(&f, NULL);
+	assert_true(s.skipped[CTX_SKIP_STORE] >= 2);
+	assert_true(s.files_indexed < 56);
+	ctx_result_init(&r);
+	TH_OK(ctx_search(f.c, "request", 10, NULL, NULL, &r, NULL));
+	ctx_result_release(&r);
+	ctx_set_size_limit(f.c, 0);
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.skipped[CTX_SKIP_STORE], 0);
+	s = index_ok(&f, NULL);
+	assert_int_equal(s.files_indexed, 0);
+	ctx_result_init(&r);
+	TH_OK(ctx_symbols_find(f.c, "parse_http_request", 10, &r, NULL));
+	assert_true(r.n >= 1);
+	ctx_result_release(&r);
+	ctx_result_init(&r);
+	TH_OK(ctx_symbols_find(f.c, "bulk_39_39", 10, &r, NULL));
+	assert_int_equal(r.n, 1);
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+/* ---- retrieval ------------------------------------------------------- */
+
+static int deny_repo(void *arg, const char *repo, const char *path)
+{
+	(void)path;
+	return strcmp(repo, (const char *)arg) != 0;
+}
+
+static void test_retrieve(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx_index_opts o2 = { .name = "secret", .threads = 1 };
+	char other[PATH_MAX];
+	static const char prefix[] =
+		"#include \"http.h\"\n"
+		"void handle(const char *line)\n{\n\tstruct request req;\n\tif (parse_http_request(line, &req) != 0)\n";
+	(void)state;
+
+	new_root();
+	make_repo();
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	/* A second repository that the caller's scope denies. */
+	wfile("secret/src/http2.c", "int parse_http_request(const char *l, void *o) { return 9; }\n");
+	snprintf(other, sizeof other, "%s/secret", root);
+	{
+		struct ctx_index_stats s;
+		TH_OK(ctx_index_repo(f.c, other, &o2, &s, NULL));
+	}
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "src/server.c";
+	q.prefix = prefix;
+	q.prefix_len = strlen(prefix);
+	q.suffix = "\t\treturn;\n}\n";
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 8;
+	ctx_result_init(&r);
+	{
+		struct err e;
+		err_clear(&e);
+		if (ctx_retrieve(f.c, &q, &r, &e) != ST_OK)
+			fail_msg("retrieve: %s", e.msg);
+	}
+	assert_true(r.n >= 1);
+	assert_string_equal(r.hits[0].path, "src/http.c");	/* the definition first */
+	assert_true(r.hits[0].sources & CTX_SRC_SYMBOL);
+	assert_true(has_hit(&r, "http2.c", NULL) || has_hit(&r, "src/http2.c", NULL));
+	for (size_t i = 0; i < r.n; i++) {
+		assert_false(strcmp(r.hits[i].repo, "repo") == 0 &&
+			     strcmp(r.hits[i].path, "src/server.c") == 0);
+		for (size_t j = 0; j < i; j++)
+			assert_false(r.hits[i].chunk_id == r.hits[j].chunk_id);
+		if (i)
+			assert_true(r.hits[i].score <= r.hits[i - 1].score);
+	}
+	assert_true(has_hit(&r, "docs/adr/0001-http.md", NULL));	/* linked doc */
+	ctx_result_release(&r);
+
+	/* Scope: nothing from a denied repository. */
+	q.allow = deny_repo;
+	q.allow_arg = (void *)"secret";
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	assert_true(r.n >= 1);
+	for (size_t i = 0; i < r.n; i++)
+		assert_string_not_equal(r.hits[i].repo, "secret");
+	ctx_result_release(&r);
+
+	/* The token budget bounds the total. */
+	q.token_budget = 40;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	{
+		size_t tot = 0;
+		for (size_t i = 0; i < r.n; i++)
+			tot += (strlen(r.hits[i].text) + 3) / 4;
+		assert_true(tot <= 40);
+	}
+	ctx_result_release(&r);
+
+	/* Editing the file that defines it: never returned. */
+	q.path = "src/http.c";
+	q.token_budget = 0;
+	q.allow = NULL;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	assert_false(has_hit(&r, "src/http.c", NULL));
+	ctx_result_release(&r);
+
+	/* A new file, not indexed: what its buffer imports is resolved. */
+	{
+		static const char py[] = "from lib.util import load_config\n\ndef run(path):\n    return ";
+		struct ctx_query q2;
+		memset(&q2, 0, sizeof q2);
+		q2.repo = "repo";
+		q2.path = "app/new_tool.py";
+		q2.prefix = py;
+		q2.prefix_len = strlen(py);
+		q2.sources = CTX_SRC_SYMBOL;
+		ctx_result_init(&r);
+		TH_OK(ctx_retrieve(f.c, &q2, &r, NULL));
+		assert_true(has_hit(&r, "lib/util.py", "load_config"));
+		ctx_result_release(&r);
+	}
+
+	/* JSON output has the fields the CLI promises. */
+	q.path = "src/server.c";
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	{
+		struct buf b;
+		buf_init(&b, 0);
+		TH_OK(ctx_result_json(&r, &b));
+		assert_non_null(strstr(buf_cstr(&b), "\"start_line\""));
+		assert_non_null(strstr(buf_cstr(&b), "\"score\""));
+		buf_release(&b);
+	}
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+/* ---- n-gram index ---------------------------------------------------- */
+
+static void test_ngram(void **state)
+{
+	struct fixture f;
+	struct ctx_ngram *g = NULL;
+	struct ctx_ngram_match m;
+	struct buf out;
+	struct err e;
+	static const char gen[] =
+		"something new\nstatic int split_words(const char *s, struct request *r)\nmore";
+	(void)state;
+
+	new_root();
+	make_repo();
+	fixture_open(&f, "1M", "64");
+	err_clear(&e);
+	TH_ST(ctx_ngram_open(f.data, &g, &e), ST_NOTFOUND);
+	index_ok(&f, NULL);
+	TH_OK(ctx_ngram_build(f.c, f.data, NULL));
+	TH_OK(ctx_ngram_open(f.data, &g, NULL));
+	assert_true(ctx_ngram_size(g) > 100);
+
+	TH_OK(ctx_ngram_longest_match(g, gen, strlen(gen), &m));
+	assert_true(m.length >= strlen("static int split_words(const char *s, struct request *r)\n"));
+	assert_int_equal(m.text_offset, strlen("something new") );
+	assert_string_equal(m.repo, "repo");
+	assert_string_equal(m.path, "src/http.c");
+	assert_int_equal(m.line, 7);
+
+	buf_init(&out, 0);
+	TH_OK(ctx_ngram_complete(g, "int parse_http_request(const char *line, ", 41, 200, &out, &m));
+	assert_string_equal(buf_cstr(&out), "struct request *out)");
+	assert_true(m.length >= 20);
+	buf_reset(&out);
+	TH_OK(ctx_ngram_complete(g, "\x01\x02", 2, 100, &out, &m));
+	assert_int_equal(out.len, 0);
+	buf_release(&out);
+	ctx_ngram_free(g);
+
+	/* Damaged index files are refused with ST_CORRUPT, never read past
+	 * their end: each case damages a fresh build. */
+	{
+		static const struct { const char *file; long off; int trunc; const char *bytes; } bad[] = {
+			{ "context-ngram.sa", 0, 0, "XXXX" },		/* magic */
+			{ "context-ngram.sa", 8, 0, "\x01" },		/* length disagrees */
+			{ "context-ngram.sa", 20, 1, NULL },		/* truncated */
+			{ "context-ngram.map", 0, 0, "ALMP9" },		/* magic */
+			{ "context-ngram.map", 8, 0, "\xff\xff" },	/* entry count */
+			{ "context-ngram.map", 16, 0, "\x7f" },	/* names length */
+			{ "context-ngram.map", 24 + 8, 0, "\xff\xff\xff\x7f" }, /* name offset */
+			{ "context-ngram.map", 10, 1, NULL },		/* truncated header */
+			{ "context-ngram.txt", 5, 1, NULL },		/* text shorter than the array */
+		};
+		for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+			char p[PATH_MAX];
+			struct err be;
+			TH_OK(ctx_ngram_build(f.c, f.data, NULL));
+			snprintf(p, sizeof p, "%.1000s/%s", f.data, bad[i].file);
+			if (bad[i].trunc) {
+				assert_int_equal(truncate(p, bad[i].off), 0);
+			} else {
+				int fd = open(p, O_WRONLY);
+				assert_true(fd >= 0);
+				assert_int_equal(pwrite(fd, bad[i].bytes, strlen(bad[i].bytes), bad[i].off),
+						 (ssize_t)strlen(bad[i].bytes));
+				close(fd);
+			}
+			g = NULL;
+			err_clear(&be);
+			status_t st = ctx_ngram_open(f.data, &g, &be);
+			if (st != ST_CORRUPT)
+				fail_msg("case %zu (%s): got %s (%s)", i, bad[i].file, status_name(st), be.msg);
+			assert_null(g);
+		}
+	}
+	fixture_close(&f);
+}
+
+/* Every allocation of an index run and a retrieval, failed in turn:
+ * each run reports or skips, never crashes or leaks (ASan), and a clean
+ * run afterwards leaves a complete index. */
+static void test_alloc_failures(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct ctx_index_opts o = { .name = "repo", .threads = 1 };
+	unsigned long before, total;
+	struct ctx_result r;
+	struct ctx_query q;
+	static const char prefix[] = "void g(void)\n{\n\tparse_http_request(";
+	(void)state;
+
+	new_root();
+	wfile("repo/src/http.c", "/* doc */\nint parse_http_request(const char *l) { return split_words(l); }\n");
+	wfile("repo/src/w.c", "int split_words(const char *s) { return 0; }\n");
+	wfile("repo/docs/adr/1.md", "---\ntitle: t\npaths: [src/]\n---\nUse `split_words`.\n");
+	wfile("repo/CODEOWNERS", "* @a\n");
+	fixture_open(&f, "1M", "2");
+	before = mem_alloc_count();
+	TH_OK(ctx_index_repo(f.c, f.repo, &o, &s, NULL));
+	total = mem_alloc_count() - before;
+	for (unsigned long n = 0; n < total; n += 1 + total / 150) {
+		char p[PATH_MAX];
+		/* Change a file so that every run has work to do. */
+		snprintf(p, sizeof p, "int split_words(const char *s) { return %lu; }\n", n);
+		wfile("repo/src/w.c", p);
+		mem_fail_after((long)n, 1);
+		status_t st = ctx_index_repo(f.c, f.repo, &o, &s, NULL);
+		mem_fail_reset();
+		if (st != ST_OK && st != ST_NOMEM)
+			fail_msg("allocation %lu: %s", n, status_name(st));
+	}
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "src/g.c";
+	q.prefix = prefix;
+	q.prefix_len = strlen(prefix);
+	before = mem_alloc_count();
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx_result_release(&r);
+	total = mem_alloc_count() - before;
+	for (unsigned long n = 0; n < total; n++) {
+		ctx_result_init(&r);
+		mem_fail_after((long)n, 1);
+		status_t st = ctx_retrieve(f.c, &q, &r, NULL);
+		mem_fail_reset();
+		ctx_result_release(&r);
+		if (st != ST_OK && st != ST_NOMEM)
+			fail_msg("retrieve allocation %lu: %s", n, status_name(st));
+	}
+	/* A clean run repairs whatever a failed one left undone. */
+	wfile("repo/src/w.c", "int split_words(const char *s) { return -1; }\n");
+	TH_OK(ctx_index_repo(f.c, f.repo, &o, &s, NULL));
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	assert_true(has_hit(&r, "src/http.c", "parse_http_request"));
+	ctx_result_release(&r);
+	ctx_result_init(&r);
+	TH_OK(ctx_docs_for(f.c, "repo", "src/w.c", &r, NULL));
+	assert_int_equal(r.n, 1);
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	th_tmpdir_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_tokens),
+		cmocka_unit_test(test_glob),
+		cmocka_unit_test(test_gitignore),
+		cmocka_unit_test(test_frontmatter),
+		cmocka_unit_test(test_grammars),
+		cmocka_unit_test_teardown(test_index_and_graph, teardown),
+		cmocka_unit_test_teardown(test_incremental, teardown),
+		cmocka_unit_test_teardown(test_bad_paths, teardown),
+		cmocka_unit_test_teardown(test_deleted_midrun_and_interrupt, teardown),
+		cmocka_unit_test_teardown(test_locked_store, teardown),
+		cmocka_unit_test_teardown(test_full_store, teardown),
+		cmocka_unit_test_teardown(test_retrieve, teardown),
+		cmocka_unit_test_teardown(test_ngram, teardown),
+		cmocka_unit_test_teardown(test_alloc_failures, teardown),
+	};
+	log_setup(LOG_ERROR, LOG_FMT_HUMAN, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
