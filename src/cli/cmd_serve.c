@@ -11,6 +11,7 @@
  */
 #include "audit/audit.h"
 #include "cli/cli.h"
+#include "context/context.h"
 #include "sandbox/sandbox.h"
 #include "server/server.h"
 #include "telemetry/telemetry.h"
@@ -74,6 +75,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	struct sbx_report rep;
 	struct telem tm;
 	struct aud_log *audit = NULL;
+	struct ctx *cx = NULL;
+	struct ctx_ngram *ngram = NULL;
 	struct aud_options ao;
 	sigset_t set;
 	int sig = 0, rc = EXIT_OK, allow_unsandboxed = 0;
@@ -133,6 +136,18 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	srv_set_audit(s, audit, config_bool(cli->cfg, "audit.store_content"));
+	/* The context engine: /v1/context, and without a model file the index
+	 * model (when `airlock index` has built its n-gram index). */
+	if (ctx_open(cli->data_dir, cli->cfg, &cx, &e) != ST_OK) {
+		LOG_WARN("server.context", LF_STR("error", e.msg));
+		cx = NULL;
+	}
+	if (!(model && *model) && ctx_ngram_open(cli->data_dir, &ngram, &e) != ST_OK) {
+		LOG_INFO("server.index_model", LF_STR("state", "absent"), LF_STR("why", e.msg));
+		ngram = NULL;
+	}
+	srv_set_context(s, cx, ngram);
+	err_clear(&e);
 	{
 		const char *extra[1] = { model };
 		if (sbx_lockdown_config(cli->cfg, cli->data_dir, extra,
@@ -169,7 +184,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	printf("airlock: serving %s on %s://%.*s:%d%s\n",
-	       bp ? backend.model_id : "no model",
+	       bp ? backend.model_id : ngram ? "the index model (no model file)" : "no model",
 	       o.tls_cert && *o.tls_cert ? "https" : "http",
 	       (int)(strrchr(o.listen, ':') - o.listen), o.listen, srv_port(s),
 	       rep.unsandboxed ? " (unsandboxed)" : "");
@@ -187,6 +202,8 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	LOG_INFO("server.stop", LF_INT("signal", sig));
 out:
 	srv_free(s);
+	ctx_ngram_free(ngram);
+	ctx_free(cx);
 	aud_log_close(audit);
 	telem_close(&tm);
 	srv_backend_release(bp);

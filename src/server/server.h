@@ -355,6 +355,18 @@ struct aud_log;
  */
 void srv_set_audit(struct srv *s, struct aud_log *log, int store_content);
 
+struct ctx;
+struct ctx_ngram;
+
+/*
+ * Connects the context engine (borrowed; each may be NULL): with c, POST
+ * /v1/context returns the snippets retrieved for a cursor; with ngram and
+ * no model loaded, completion and infill requests are answered by the
+ * index model (continuations found in the indexed code), which /v1/models
+ * names "airlock-index". Set before srv_start.
+ */
+void srv_set_context(struct srv *s, struct ctx *c, struct ctx_ngram *ngram);
+
 /* Scheduler counters, as /v1/status shows them. */
 struct srv_stats {
 	int slots_total;

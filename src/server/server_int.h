@@ -277,6 +277,10 @@ struct srv {
 	const struct tel_std *std;
 	struct tel_store *usage;	/* borrowed; NULL: no usage events */
 	struct aud_log *audit;		/* borrowed; NULL: no audit records */
+	struct ctx *ctx;		/* borrowed; NULL: no /v1/context */
+	struct ctx_ngram *ngram;	/* borrowed; the index model */
+	pthread_mutex_t ctx_mu;		/* one retrieval at a time on ctx */
+	int ctx_mu_init;
 	int audit_content;
 	uint64_t t_start_ns;
 };
@@ -359,6 +363,12 @@ int srv__h_completions(struct srv_rctx *r);
 int srv__h_chat(struct srv_rctx *r);
 int srv__h_infill(struct srv_rctx *r);
 int srv__h_metrics(struct srv_rctx *r);
+int srv__h_context(struct srv_rctx *r);
+/* The index model (srv_context.c): present, completion, corpus bytes. */
+int srv__index_model(const struct srv *s);
+status_t srv__index_complete(struct srv *s, const char *prefix, size_t len,
+			     size_t max_bytes, struct buf *out);
+size_t srv__index_size(const struct srv *s);
 int srv__h_events(struct srv_rctx *r);
 int srv__h_admin_users(struct srv_rctx *r);
 int srv__h_admin_user_add(struct srv_rctx *r);

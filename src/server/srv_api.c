@@ -19,6 +19,9 @@
 
 #include <microhttpd.h>
 
+/* The name the index model answers under (no model file loaded). */
+#define INDEX_MODEL_ID "airlock-index"
+
 /* Waits are sliced so a vanished client is noticed within this time. */
 #define WAIT_SLICE_MS 50
 /* After the deadline the scheduler fails the job; this is the margin after
@@ -344,7 +347,8 @@ static void record_job(struct srv_request_record *rec, const struct gen *g,
 {
 	pthread_mutex_lock(&j->mu);
 	/* The backend's copy: rec outlives g (the handler's frame). */
-	rec->model = g->s->b ? g->s->b->model_id : "";
+	rec->model = g->s->b ? g->s->b->model_id :
+		srv__index_model(g->s) ? INDEX_MODEL_ID : "";
 	rec->prompt_tokens = j->n_prompt;
 	rec->cached_tokens = j->n_cached;
 	rec->completion_tokens = j->n_gen;
@@ -572,6 +576,108 @@ static int respond_done(struct srv_rctx *r, const struct gen *g,
 	return ret;
 }
 
+/* ------------------------------------------------------------------ */
+/* The index model: completions from the n-gram index, no model file   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Answers a completion or infill request from the index model, in the
+ * same shapes as a model's answer. Token counts are estimates (4 bytes a
+ * token): the index has no tokenizer.
+ */
+static int index_generate(struct srv_rctx *r, struct srv_request *q,
+			  enum srv_endpoint ep)
+{
+	struct srv *s = r->s;
+	struct srv_gen_params gp = q->gp;
+	struct srv_textproc tp;
+	struct buf prefix, raw, text;
+	struct srv_job *j = NULL;
+	struct gen g;
+	int32_t one = 0, max_tokens;
+	int ret;
+
+	if (ep == SRV_EP_CHAT)
+		return srv__respond_error(r, 400, "invalid_request_error", "unsupported",
+					  "messages", "the index model completes code; chat needs"
+					  " a model file (airlock serve --model FILE)");
+	if (ep == SRV_EP_COMPLETIONS && !q->prompt)
+		return srv__respond_error(r, 400, "invalid_request_error", "unsupported",
+					  "prompt", "the index model takes a text prompt, not token ids");
+	buf_init(&prefix, 0);
+	buf_init(&raw, 0);
+	buf_init(&text, 0);
+	if (ep == SRV_EP_COMPLETIONS ? buf_puts(&prefix, q->prompt) :
+	    (buf_puts(&prefix, q->input_prefix) ||
+	     (q->infill_prompt && buf_puts(&prefix, q->infill_prompt)))) {
+		ret = MHD_NO;
+		goto out;
+	}
+	max_tokens = gp.max_tokens < 0 ? s->o.max_tokens_default : gp.max_tokens;
+	if (srv__index_complete(s, buf_cstr(&prefix), prefix.len,
+				(size_t)max_tokens * 4 < 65536 ? (size_t)max_tokens * 4 : 65536,
+				&raw) != ST_OK) {
+		ret = srv__respond_error(r, 500, "server_error", "internal_error", NULL,
+					 "the index model failed");
+		goto out;
+	}
+	srv__textproc_init(&tp, gp.stop, gp.n_stop);
+	if (srv__textproc_feed(&tp, raw.data ? raw.data : "", raw.len, &text) ||
+	    srv__textproc_flush(&tp, &text)) {
+		srv__textproc_release(&tp);
+		ret = MHD_NO;
+		goto out;
+	}
+	if (srv__job_new(&one, 1, &gp, max_tokens, &j)) {
+		srv__textproc_release(&tp);
+		ret = MHD_NO;
+		goto out;
+	}
+	j->n_prompt = (int32_t)((prefix.len + 3) / 4);
+	j->n_gen = (int32_t)((text.len + 3) / 4);
+	j->finish = tp.stopped ? SRV_FINISH_WORD :
+		raw.len >= (size_t)max_tokens * 4 ? SRV_FINISH_LENGTH : SRV_FINISH_STOP;
+	srv__textproc_release(&tp);
+	j->state = SRV_JOB_DONE;
+	j->t_submit_ns = r->t_start_ns;
+	j->t_first_ns = j->t_prompt_done_ns = j->t_done_ns = time_mono_ns();
+	str_copy(j->id, r->id, sizeof j->id);
+	j->who = r->who;
+	if (buf_append(&j->text, text.data ? text.data : "", text.len)) {
+		ret = MHD_NO;
+		goto out;
+	}
+	memset(&g, 0, sizeof g);
+	g.s = s;
+	g.ep = ep;
+	snprintf(g.id, sizeof g.id, "%s%s", ep == SRV_EP_COMPLETIONS ? "cmpl-" : "",
+		 r->id + 4);
+	str_copy(g.model, INDEX_MODEL_ID, sizeof g.model);
+	g.created = (int64_t)(time_wall_ns() / 1000000000ull);
+	g.include_usage = gp.include_usage;
+	record_job(&r->rec, &g, j);
+	if (gp.stream) {
+		/* The whole answer is ready: the stream sends it, records it in
+		 * the audit log and ends. */
+		atomic_fetch_add(&j->refs, 1);
+		ret = start_stream(r, &g, j);
+	} else if (srv__audit_request(s, r->id, &r->who, r->path, r->body, r->body_len,
+				      buf_cstr(&text), text.len, NULL, j,
+				      (double)(time_mono_ns() - r->t_start_ns) / 1e6,
+				      "ok", NULL) != ST_OK) {
+		ret = srv__respond_error(r, 503, "server_error", "audit_unavailable",
+					 NULL, AUDIT_REFUSED);
+	} else {
+		ret = respond_done(r, &g, j);
+	}
+out:
+	srv__job_unref(j);
+	buf_release(&prefix);
+	buf_release(&raw);
+	buf_release(&text);
+	return ret;
+}
+
 static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 {
 	struct srv *s = r->s;
@@ -594,7 +700,7 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 		goto out;
 	}
 	if (!s->b || !s->sched) {
-		ret = no_model(r);
+		ret = srv__index_model(s) ? index_generate(r, &q, ep) : no_model(r);
 		goto out;
 	}
 	param[0] = '\0';

@@ -48,6 +48,7 @@ static const struct srv_route routes[] = {
 	{ "GET", "/v1/status", 0, SRV_AUTH_USER, h_status },
 	{ "GET", "/metrics", 0, SRV_AUTH_USER, srv__h_metrics },
 	{ "POST", "/v1/events", 0, SRV_AUTH_USER, srv__h_events },
+	{ "POST", "/v1/context", 0, SRV_AUTH_USER, srv__h_context },
 	{ "GET", "/v1/admin/users", 0, SRV_AUTH_ADMIN, srv__h_admin_users },
 	{ "POST", "/v1/admin/users", 0, SRV_AUTH_ADMIN, srv__h_admin_user_add },
 	{ "GET", "/v1/admin/teams", 0, SRV_AUTH_ADMIN, srv__h_admin_teams },
@@ -219,18 +220,19 @@ static int h_healthz(struct srv_rctx *r)
 
 static int h_readyz(struct srv_rctx *r)
 {
+	int ready = (r->s->b && r->s->sched) || srv__index_model(r->s);
 	json_t *j;
 	int ret;
 
-	if (r->s->b && r->s->sched && r->s->store)
+	if (ready)
 		j = json_pack("{s:s, s:s, s:s}", "status", "ready", "model",
-			      r->s->b->model_id, "store", "open");
+			      r->s->b ? r->s->b->model_id : "airlock-index", "store", "open");
 	else
 		j = json_pack("{s:s, s:s}", "status", "not ready", "reason",
 			      !r->s->store ? "store not open" : "no model loaded");
 	if (!j)
 		return MHD_NO;
-	ret = srv__respond_json(r, r->s->b && r->s->sched ? 200 : 503, j);
+	ret = srv__respond_json(r, ready ? 200 : 503, j);
 	json_decref(j);
 	return ret;
 }
@@ -250,6 +252,17 @@ static int h_models(struct srv_rctx *r)
 				      r->s->b->kind, "n_ctx", (int)r->s->b->n_ctx,
 				      "n_vocab", (int)r->s->b->n_vocab, "slots",
 				      r->s->b->n_slots);
+		if (m)
+			json_array_append_new(json_object_get(j, "data"), m);
+	} else if (srv__index_model(r->s)) {
+		/* Said plainly: not a neural model, continuations of indexed code. */
+		json_t *m = json_pack("{s:s, s:s, s:I, s:s, s:{s:s, s:I, s:s}}",
+				      "id", "airlock-index", "object", "model",
+				      "created", (json_int_t)r->s->created,
+				      "owned_by", "airlock", "meta", "kind", "index-ngram",
+				      "corpus_bytes", (json_int_t)srv__index_size(r->s),
+				      "description", "continuations found in the indexed code"
+				      " (no model file loaded)");
 		if (m)
 			json_array_append_new(json_object_get(j, "data"), m);
 	}
@@ -735,6 +748,8 @@ void srv_free(struct srv *s)
 	srv_stop(s);
 	mem_free(s->tls_cert_pem);
 	mem_free(s->tls_key_pem);
+	if (s->ctx_mu_init)
+		pthread_mutex_destroy(&s->ctx_mu);
 	mem_free(s);
 }
 
