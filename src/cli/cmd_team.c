@@ -5,7 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
-static int team_add(struct srv_store *st, int argc, char **argv)
+/* Records the action in the audit log; a running server holds the log, and
+ * then a warning says the record is missing. */
+static void audit_action(struct cli *cli, const char *action, const char *target)
+{
+	struct err e;
+
+	err_clear(&e);
+	if (srv_audit_admin_offline(cli->data_dir, cli->cfg, NULL, action, target, &e))
+		cli_error("warning", "not in the audit log: %s%s", e.msg,
+			  e.st == ST_BUSY ? " (use the server's admin routes)" : "");
+}
+
+static int team_add(struct cli *cli, struct srv_store *st, int argc, char **argv)
 {
 	const char *name = NULL;
 	int64_t mc = 0, tpm = 0, id;
@@ -37,6 +49,7 @@ static int team_add(struct srv_store *st, int argc, char **argv)
 		cli_error_err("team add", &e);
 		return cli_exit_for(e.st);
 	}
+	audit_action(cli, "team.create", name);
 	printf("team %s added (id %lld)\n", name, (long long)id);
 	return EXIT_OK;
 }
@@ -75,7 +88,7 @@ int cmd_team(struct cli *cli, int argc, char **argv)
 		cli_error_err("store", &e);
 		return cli_exit_for(e.st);
 	}
-	rc = strcmp(argv[1], "add") == 0 ? team_add(st, argc, argv) : team_list(st);
+	rc = strcmp(argv[1], "add") == 0 ? team_add(cli, st, argc, argv) : team_list(st);
 	srv_store_free(st);
 	return rc;
 }

@@ -5,7 +5,19 @@
 #include <stdio.h>
 #include <string.h>
 
-static int user_add(struct srv_store *st, int argc, char **argv)
+/* Records the action in the audit log; a running server holds the log, and
+ * then a warning says the record is missing. */
+static void audit_action(struct cli *cli, const char *action, const char *target)
+{
+	struct err e;
+
+	err_clear(&e);
+	if (srv_audit_admin_offline(cli->data_dir, cli->cfg, NULL, action, target, &e))
+		cli_error("warning", "not in the audit log: %s%s", e.msg,
+			  e.st == ST_BUSY ? " (use the server's admin routes)" : "");
+}
+
+static int user_add(struct cli *cli, struct srv_store *st, int argc, char **argv)
 {
 	const char *name = NULL, *team = NULL, *role = "member";
 	enum srv_role r;
@@ -34,6 +46,7 @@ static int user_add(struct srv_store *st, int argc, char **argv)
 		cli_error_err("user add", &e);
 		return cli_exit_for(e.st);
 	}
+	audit_action(cli, "user.create", name);
 	printf("user %s added (id %lld, role %s%s%s)\n", name, (long long)id,
 	       srv_role_name(r), team ? ", team " : "", team ? team : "");
 	return EXIT_OK;
@@ -73,7 +86,7 @@ int cmd_user(struct cli *cli, int argc, char **argv)
 		cli_error_err("store", &e);
 		return cli_exit_for(e.st);
 	}
-	rc = strcmp(argv[1], "add") == 0 ? user_add(st, argc, argv) : user_list(st);
+	rc = strcmp(argv[1], "add") == 0 ? user_add(cli, st, argc, argv) : user_list(st);
 	srv_store_free(st);
 	return rc;
 }

@@ -367,6 +367,16 @@ struct ctx_ngram;
  */
 void srv_set_context(struct srv *s, struct ctx *c, struct ctx_ngram *ngram);
 
+/*
+ * Records an admin action taken outside the server (the CLI) in the audit
+ * log of data_dir: opens it, appends, closes. ST_BUSY when a running
+ * server holds the log (its admin routes record such actions themselves).
+ * actor names who did it (NULL: "cli:" and the login name).
+ */
+status_t srv_audit_admin_offline(const char *data_dir, const struct config *cfg,
+				 const char *actor, const char *action,
+				 const char *target, struct err *e);
+
 /* Scheduler counters, as /v1/status shows them. */
 struct srv_stats {
 	int slots_total;

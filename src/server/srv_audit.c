@@ -6,6 +6,8 @@
 #include "server/server_int.h"
 #include "audit/audit.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void srv_set_audit(struct srv *s, struct aud_log *log, int store_content)
@@ -80,4 +82,31 @@ void srv__audit_admin(struct srv *s, const char *actor, const char *action,
 	err_clear(&e);
 	if (aud_log_admin(s->audit, &a, NULL, &e) != ST_OK)
 		LOG_ERROR("server.audit", LF_STR("action", action), LF_STR("error", e.msg));
+}
+
+status_t srv_audit_admin_offline(const char *data_dir, const struct config *cfg,
+				 const char *actor, const char *action,
+				 const char *target, struct err *e)
+{
+	struct aud_options o;
+	struct aud_log *log;
+	struct aud_admin a;
+	char who[96];
+	status_t st;
+
+	if (!actor) {
+		const char *login = getenv("USER");
+		snprintf(who, sizeof who, "cli:%.64s", login && *login ? login : "unknown");
+		actor = who;
+	}
+	aud_options_from_config(&o, cfg);
+	if ((st = aud_log_open(data_dir, &o, &log, e)))
+		return st;
+	memset(&a, 0, sizeof a);
+	a.actor = actor;
+	a.action = action;
+	a.target = target;
+	st = aud_log_admin(log, &a, NULL, e);
+	aud_log_close(log);
+	return st;
 }

@@ -31,6 +31,12 @@ grep -q "${ADMIN:20:20}" "$T/list" && fail "token list shows the secret"
 "$A" token create --user nobody 2>/dev/null && fail "token for unknown user"
 "$A" token create --user bob --expires soon 2>/dev/null; [ $? -eq 2 ] || fail "bad --expires"
 
+# Identity changes are in the audit log.
+"$A" audit query > "$T/audit"
+for a in team.create user.create token.create; do
+  grep -q " $a" "$T/audit" || fail "audit has no $a: $(cat "$T/audit")"
+done
+
 # Serve on a free port; the first stdout line names it.
 AIRLOCK_SERVER_MAX_BODY=4k "$A" serve --allow-unsandboxed --listen 127.0.0.1:0 >"$T/out" 2>"$T/err" &
 PID=$!
@@ -72,7 +78,8 @@ head -c 10000 /dev/zero | tr '\0' a > "$T/big"
 ERIN=$(sed -n 's/.*"token":"\(alk_[0-9a-f]*\)".*/\1/p' "$T/body")
 [ "$(code -H "Authorization: Bearer $ERIN" "$U/v1/models")" = 200 ] || fail "erin's token"
 BOBID=$("$A" token list | awk '$2 == "bob" {print $1; exit}')
-"$A" token revoke "$BOBID" >/dev/null || fail "token revoke"
+"$A" token revoke "$BOBID" >/dev/null 2>"$T/e" || fail "token revoke"
+grep -q "not in the audit log" "$T/e" || fail "revoke while serving should warn about the audit log"
 [ "$(code -H "Authorization: Bearer $BOB" "$U/v1/models")" = 401 ] || fail "revoked token still works"
 grep -q "revoked" "$T/body" || fail "revoked message"
 kill "$PID"; wait "$PID"; PID=
