@@ -977,6 +977,34 @@ static void test_audit_records(void **state)
 	fix_stop(&f);
 }
 
+/* A client that stalls in the middle of its body is dropped. */
+static void test_stalled_client(void **state)
+{
+	struct srv_options so;
+	struct fix f;
+	char buf[512];
+	ssize_t n;
+	int fd;
+	const char *head = "POST /v1/completions HTTP/1.1\r\nHost: x\r\n"
+			   "Content-Length: 100\r\n\r\n{\"prompt\":";
+
+	(void)state;
+	srv_options_default(&so);
+	so.idle_timeout_s = 1;
+	fix_start(&f, &toy_default, &so);
+	fd = dial(f.port);
+	TH_OK(file_write_full(fd, head, strlen(head)));
+	/* The server closes the connection (EOF) instead of waiting forever;
+	 * the socket's 20 s receive timeout bounds the test. */
+	n = read(fd, buf, sizeof buf);
+	assert_true(n >= 0);
+	if (n > 0)	/* an error answer is acceptable, then EOF */
+		n = read(fd, buf, sizeof buf);
+	assert_int_equal(n, 0);
+	close(fd);
+	fix_stop(&f);
+}
+
 /* The request deadline ends a generation: 504 whole, an error event streamed. */
 static void test_deadline(void **state)
 {
@@ -1022,6 +1050,7 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_team_quota),
 		cmocka_unit_test(test_team_tokens_per_minute),
 		cmocka_unit_test(test_deadline),
+		cmocka_unit_test(test_stalled_client),
 		cmocka_unit_test(test_observer),
 		cmocka_unit_test(test_metrics_and_events),
 		cmocka_unit_test(test_audit_records),
