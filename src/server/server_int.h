@@ -57,6 +57,9 @@ struct srv_request {
 	const char *infill_prompt;	/* llama.cpp: text after the prefix */
 	struct srv_chunk *extra;
 	size_t n_extra;
+	/* airlock's extension: where the cursor is, for retrieval */
+	const char *repo;
+	const char *path;
 	struct srv_gen_params gp;
 };
 
@@ -364,6 +367,17 @@ int srv__h_chat(struct srv_rctx *r);
 int srv__h_infill(struct srv_rctx *r);
 int srv__h_metrics(struct srv_rctx *r);
 int srv__h_context(struct srv_rctx *r);
+/*
+ * The chunks of a FIM prompt: context retrieved for the cursor (when the
+ * request names its repo or path and the context engine is connected),
+ * then the client's own (input_extra). Strings are copied into a; *out is
+ * allocated in a. On a retrieval error only the client's chunks are used.
+ */
+status_t srv__fim_chunks(struct srv *s, const struct srv_identity *who,
+			 const char *repo, const char *path, const char *prefix,
+			 const char *suffix, int32_t n_ctx,
+			 const struct srv_chunk *client, size_t n_client,
+			 struct arena *a, struct srv_chunk **out, size_t *n_out);
 /* The index model (srv_context.c): present, completion, corpus bytes. */
 int srv__index_model(const struct srv *s);
 status_t srv__index_complete(struct srv *s, const char *prefix, size_t len,

@@ -42,10 +42,13 @@ static status_t tokenize(struct srv_backend *b, const char *text, int bos,
 	return b->ops->tokenize(b->impl, text, strlen(text), bos, out, e);
 }
 
-static status_t build_prompt(struct srv_backend *b, struct srv_request *q,
-			     struct vec *toks, char *param, size_t np,
-			     struct err *e)
+static status_t build_prompt(struct srv *s, const struct srv_identity *who,
+			     struct srv_request *q, struct vec *toks, char *param,
+			     size_t np, struct err *e)
 {
+	struct srv_backend *b = s->b;
+	struct srv_chunk *chunks;
+	size_t n_chunks;
 	status_t st;
 
 	switch (q->ep) {
@@ -65,8 +68,12 @@ static status_t build_prompt(struct srv_backend *b, struct srv_request *q,
 		}
 		if (q->suffix) {
 			str_copy(param, "suffix", np);
+			if ((st = srv__fim_chunks(s, who, q->repo, q->path, q->prompt,
+						  q->suffix, b->n_ctx, NULL, 0, &q->arena,
+						  &chunks, &n_chunks)))
+				return err_set(e, st, "out of memory");
 			return b->ops->prompt_fim(b->impl, q->prompt, q->suffix,
-						  NULL, 0, toks, e);
+						  chunks, n_chunks, toks, e);
 		}
 		str_copy(param, "prompt", np);
 		return tokenize(b, q->prompt, 1, toks, e);
@@ -82,8 +89,15 @@ static status_t build_prompt(struct srv_backend *b, struct srv_request *q,
 			return err_set(e, ST_NOMEM, "out of memory");
 		}
 		str_copy(param, "input_prefix", np);
+		st = srv__fim_chunks(s, who, q->repo, q->path, buf_cstr(&pre),
+				     q->input_suffix, b->n_ctx, q->extra, q->n_extra,
+				     &q->arena, &chunks, &n_chunks);
+		if (st != ST_OK) {
+			buf_release(&pre);
+			return err_set(e, st, "out of memory");
+		}
 		st = b->ops->prompt_fim(b->impl, buf_cstr(&pre), q->input_suffix,
-					q->extra, q->n_extra, toks, e);
+					chunks, n_chunks, toks, e);
 		buf_release(&pre);
 		return st;
 	}
@@ -704,7 +718,7 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 		goto out;
 	}
 	param[0] = '\0';
-	if ((st = build_prompt(s->b, &q, &toks, param, sizeof param, &e))) {
+	if ((st = build_prompt(s, &r->who, &q, &toks, param, sizeof param, &e))) {
 		ret = srv__respond_err(r, &e, param);
 		goto out;
 	}

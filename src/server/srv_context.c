@@ -139,3 +139,68 @@ size_t srv__index_size(const struct srv *s)
 {
 	return s->ngram ? ctx_ngram_size(s->ngram) : 0;
 }
+
+/* ------------------------------------------------------------------ */
+/* Retrieved context in FIM prompts                                    */
+/* ------------------------------------------------------------------ */
+
+status_t srv__fim_chunks(struct srv *s, const struct srv_identity *who,
+			 const char *repo, const char *path, const char *prefix,
+			 const char *suffix, int32_t n_ctx,
+			 const struct srv_chunk *client, size_t n_client,
+			 struct arena *a, struct srv_chunk **out, size_t *n_out)
+{
+	struct ctx_result res;
+	struct ctx_query q;
+	struct srv_chunk *all;
+	size_t n = 0;
+	struct err e;
+
+	(void)who;	/* team scopes: q.allow, once the policy module has them */
+	*out = NULL;
+	*n_out = 0;
+	ctx_result_init(&res);
+	if (s->ctx && (repo || path)) {
+		memset(&q, 0, sizeof q);
+		q.repo = repo;
+		q.path = path;
+		q.prefix = prefix;
+		q.prefix_len = strlen(prefix);
+		q.suffix = suffix;
+		q.suffix_len = suffix ? strlen(suffix) : 0;
+		q.top_k = 5;
+		/* A quarter of the context for retrieved code, the rest for the
+		 * buffer and the answer. */
+		q.token_budget = (size_t)(n_ctx > 0 ? n_ctx / 4 : 512);
+		err_clear(&e);
+		pthread_mutex_lock(&s->ctx_mu);
+		if (ctx_retrieve(s->ctx, &q, &res, &e) != ST_OK) {
+			LOG_WARN("server.retrieve", LF_STR("error", e.msg));
+			ctx_result_release(&res);
+			ctx_result_init(&res);
+		}
+		pthread_mutex_unlock(&s->ctx_mu);
+	}
+	if (!(all = arena_calloc(a, res.n + n_client + 1, sizeof *all))) {
+		ctx_result_release(&res);
+		return ST_NOMEM;
+	}
+	for (size_t i = 0; i < res.n; i++) {
+		const struct ctx_hit *h = &res.hits[i];
+		all[n].filename = arena_printf(a, "%s/%s", h->repo ? h->repo : "",
+					       h->path ? h->path : "");
+		all[n].text = arena_strdup(a, h->text ? h->text : "");
+		if (!all[n].filename || !all[n].text) {
+			ctx_result_release(&res);
+			return ST_NOMEM;
+		}
+		n++;
+	}
+	ctx_result_release(&res);
+	/* The client's chunks last: nearest the cursor, as it chose them. */
+	for (size_t i = 0; i < n_client; i++)
+		all[n++] = client[i];
+	*out = all;
+	*n_out = n;
+	return ST_OK;
+}

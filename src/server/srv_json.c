@@ -221,6 +221,8 @@ static status_t parse_completions(struct pctx *c, json_t *o)
 	status_t st;
 
 	if ((st = parse_prompt(c, o)) || (st = get_string(c, o, "suffix", &c->req->suffix)) ||
+	    (st = get_string(c, o, "repo", &c->req->repo)) ||
+	    (st = get_string(c, o, "path", &c->req->path)) ||
 	    (st = get_bool(c, o, "echo", &c->req->gp.echo)))
 		return st;
 	if (c->req->gp.echo)
@@ -325,7 +327,9 @@ static status_t parse_infill(struct pctx *c, json_t *o)
 	r->gp.top_p = 0.95f;
 	if ((st = get_string(c, o, "input_prefix", &r->input_prefix)) ||
 	    (st = get_string(c, o, "input_suffix", &r->input_suffix)) ||
-	    (st = get_string(c, o, "prompt", &r->infill_prompt)))
+	    (st = get_string(c, o, "prompt", &r->infill_prompt)) ||
+	    (st = get_string(c, o, "repo", &r->repo)) ||
+	    (st = get_string(c, o, "path", &r->path)))
 		return st;
 	if (!r->input_prefix)
 		r->input_prefix = "";

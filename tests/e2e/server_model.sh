@@ -25,6 +25,10 @@ export AIRLOCK_DATA="$T/data" AIRLOCK_LOG_LEVEL=warn AIRLOCK_SERVER_THREADS=1 \
 "$A" model synth --arch qwen2 --layers 2 --dim 32 --heads 4 --kv-heads 2 --ffn 64 --seed 2 \
   --vocab-from "$S/vocab/ggml-vocab-qwen2.gguf" -o "$T/qw.gguf" >/dev/null || fail "synth qw"
 "$A" user add dev --role admin >/dev/null || fail "user add"
+# A repository for retrieval: FIM requests naming it get its code as context.
+mkdir -p "$T/repo"
+printf 'int scale(int x, int k)\n{\n\treturn x * k;\n}\n' > "$T/repo/util.c"
+"$A" index "$T/repo" --name demo >/dev/null 2>&1 || fail "index"
 TOK=$("$A" token create --user dev 2>/dev/null) || fail "token"
 
 start() {
@@ -95,6 +99,12 @@ post /v1/completions '{"prompt":"int add(int a, int b) {","suffix":"}\n","max_to
 post /infill '{"input_prefix":"def add(a, b):\n    ","input_suffix":"\n","input_extra":[{"filename":"util.py","text":"def sub(a, b):\n    return a - b\n"}],"n_predict":12,"stream":true}' \
   > "$T/infill"
 post /infill '{"input_prefix":"x = ","n_predict":5}' | grep -q '"tokens_predicted":5' || fail "infill whole"
+# Retrieval: naming the repository adds its matching code to the FIM prompt.
+post /infill '{"input_prefix":"int twice(int x)\n{\n\treturn scale(","input_suffix":"\n}\n","n_predict":2,"temperature":0}' > "$T/plain"
+post /infill '{"input_prefix":"int twice(int x)\n{\n\treturn scale(","input_suffix":"\n}\n","n_predict":2,"temperature":0,"repo":"demo","path":"main.c"}' > "$T/rag"
+pe=$(sed -n 's/.*"tokens_evaluated":\([0-9]*\).*/\1/p' "$T/plain")
+re=$(sed -n 's/.*"tokens_evaluated":\([0-9]*\).*/\1/p' "$T/rag")
+[ -n "$pe" ] && [ -n "$re" ] && [ "$re" -gt $((pe + 5)) ] || fail "retrieval added no context: $pe vs $re tokens"
 post /v1/chat/completions '{"messages":[{"role":"user","content":"hi"}]}' > "$T/chat"
 grep -q '"code":"unsupported"' "$T/chat" || fail "chat without a template: $(cat "$T/chat")"
 grep -q 'chat template' "$T/chat" || fail "chat error should name the template: $(cat "$T/chat")"
