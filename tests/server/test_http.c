@@ -15,6 +15,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -81,7 +82,7 @@ static void read_resp(int fd, struct resp *r)
 	sep = strstr(buf_cstr(&all), "\r\n\r\n");
 	assert_non_null(sep);
 	snprintf(r->head, sizeof r->head, "%.*s", (int)(sep - all.data), all.data);
-	r->status = atoi(r->head + 9);
+	r->status = (int)strtol(r->head + 9, NULL, 10);
 	buf_append(&r->body, sep + 4, all.len - (size_t)(sep + 4 - all.data));
 	buf_release(&all);
 }
@@ -769,7 +770,8 @@ static void test_team_tokens_per_minute(void **state)
 	{
 		const char *ra = strstr(r.head, "Retry-After: ");
 		assert_non_null(ra);
-		assert_true(atoi(ra + 13) >= 1 && atoi(ra + 13) <= 60);
+		long secs = strtol(ra + 13, NULL, 10);
+		assert_true(secs >= 1 && secs <= 60);
 	}
 	buf_release(&r.body);
 	/* Other teams are not affected. */
