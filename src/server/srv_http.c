@@ -36,12 +36,14 @@ struct conn {
 static int h_healthz(struct srv_rctx *r);
 static int h_readyz(struct srv_rctx *r);
 static int h_models(struct srv_rctx *r);
+static int h_model_one(struct srv_rctx *r);
 static int h_status(struct srv_rctx *r);
 
 static const struct srv_route routes[] = {
 	{ "GET", "/healthz", 0, SRV_AUTH_NONE, h_healthz },
 	{ "GET", "/readyz", 0, SRV_AUTH_NONE, h_readyz },
 	{ "GET", "/v1/models", 0, SRV_AUTH_USER, h_models },
+	{ "GET", "/v1/models/", 1, SRV_AUTH_USER, h_model_one },
 	{ "POST", "/v1/completions", 0, SRV_AUTH_USER, srv__h_completions },
 	{ "POST", "/v1/chat/completions", 0, SRV_AUTH_USER, srv__h_chat },
 	{ "POST", "/infill", 0, SRV_AUTH_USER, srv__h_infill },
@@ -268,6 +270,43 @@ static int h_models(struct srv_rctx *r)
 	}
 	ret = srv__respond_json(r, 200, j);
 	json_decref(j);
+	return ret;
+}
+
+/* GET /v1/models/{id}: the model object, as OpenAI's retrieve. */
+static int h_model_one(struct srv_rctx *r)
+{
+	json_t *all, *m = NULL;
+	size_t i;
+	int ret;
+
+	all = json_pack("{s:s, s:[]}", "object", "list", "data");
+	if (!all)
+		return MHD_NO;
+	if (r->s->b)
+		json_array_append_new(json_object_get(all, "data"),
+				      json_pack("{s:s, s:s, s:I, s:s}", "id", r->s->b->model_id,
+						"object", "model", "created",
+						(json_int_t)r->s->created, "owned_by", "airlock"));
+	else if (srv__index_model(r->s))
+		json_array_append_new(json_object_get(all, "data"),
+				      json_pack("{s:s, s:s, s:I, s:s}", "id", "airlock-index",
+						"object", "model", "created",
+						(json_int_t)r->s->created, "owned_by", "airlock"));
+	json_array_foreach(json_object_get(all, "data"), i, m) {
+		if (strcmp(json_string_value(json_object_get(m, "id")), r->arg) == 0)
+			break;
+		m = NULL;
+	}
+	if (m)
+		ret = srv__respond_json(r, 200, m);
+	else {
+		char msg[200];
+		snprintf(msg, sizeof msg, "no model '%.100s' here", r->arg);
+		ret = srv__respond_error(r, 404, "invalid_request_error", "model_not_found",
+					 "model", msg);
+	}
+	json_decref(all);
 	return ret;
 }
 

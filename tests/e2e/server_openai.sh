@@ -38,6 +38,8 @@ const client = new OpenAI({ apiKey: process.env.TOKEN, baseURL: base, maxRetries
   const models = await client.models.list();
   const ids = models.data.map((m) => m.id);
   assert.deepStrictEqual(ids, ["qw.gguf"]);
+  const one = await client.models.retrieve("qw.gguf");
+  assert.strictEqual(one.id, "qw.gguf");
 
   const req = { model: "qw.gguf", prompt: "def add(a, b):\n", max_tokens: 12, temperature: 0 };
   const whole = await client.completions.create(req);

@@ -268,6 +268,13 @@ static void test_health_and_auth(void **state)
 	assert_int_equal(r.status, 200);
 	assert_non_null(strstr(buf_cstr(&r.body), "\"id\":\"toy\""));
 	buf_release(&r.body);
+	req(f.port, "GET", "/v1/models/toy", f.member, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(buf_cstr(&r.body), "\"object\":\"model\""));
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/models/gpt-4", f.member, NULL, &r);
+	assert_error(&r, 404, "model_not_found");
+	buf_release(&r.body);
 
 	/* Member on an admin route: 403; admin: 200. */
 	req(f.port, "GET", "/v1/admin/users", f.member, NULL, &r);
