@@ -12,6 +12,7 @@
 #include "audit/audit.h"
 #include "cli/cli.h"
 #include "context/context.h"
+#include "policy/policy.h"
 #include "sandbox/sandbox.h"
 #include "server/server.h"
 #include "telemetry/telemetry.h"
@@ -77,6 +78,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	struct aud_log *audit = NULL;
 	struct ctx *cx = NULL;
 	struct ctx_ngram *ngram = NULL;
+	struct pol_engine *policy = NULL;
 	struct aud_options ao;
 	sigset_t set;
 	int sig = 0, rc = EXIT_OK, allow_unsandboxed = 0;
@@ -148,6 +150,15 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	}
 	srv_set_context(s, cx, ngram);
 	err_clear(&e);
+	/* The policy bundle (files outside the data directory) is read now;
+	 * a broken or unsigned bundle stops the server. */
+	if (pol_engine_new(&policy) != ST_OK ||
+	    pol_engine_configure(policy, cli->cfg, &e) != ST_OK) {
+		cli_error_err("policy", &e);
+		rc = cli_exit_for(e.st ? e.st : ST_NOMEM);
+		goto out;
+	}
+	srv_set_policy(s, policy);
 	{
 		const char *extra[1] = { model };
 		if (sbx_lockdown_config(cli->cfg, cli->data_dir, extra,
@@ -202,6 +213,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	LOG_INFO("server.stop", LF_INT("signal", sig));
 out:
 	srv_free(s);
+	pol_engine_free(policy);
 	ctx_ngram_free(ngram);
 	ctx_free(cx);
 	aud_log_close(audit);

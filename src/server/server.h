@@ -377,6 +377,18 @@ status_t srv_audit_admin_offline(const char *data_dir, const struct config *cfg,
 				 const char *actor, const char *action,
 				 const char *target, struct err *e);
 
+struct pol_engine;
+
+/*
+ * Connects the policy engine (borrowed; NULL: none). Then each request's
+ * text is checked before the model (redact rules replace the span, block
+ * rules refuse with 403 naming the rule), a whole answer is checked before
+ * it is returned, retrieval honours the team's scopes, a team's model
+ * scope is enforced, and POST /v1/policy/check is served. Set before
+ * srv_start.
+ */
+void srv_set_policy(struct srv *s, struct pol_engine *eng);
+
 /* Scheduler counters, as /v1/status shows them. */
 struct srv_stats {
 	int slots_total;

@@ -280,6 +280,7 @@ struct srv {
 	const struct tel_std *std;
 	struct tel_store *usage;	/* borrowed; NULL: no usage events */
 	struct aud_log *audit;		/* borrowed; NULL: no audit records */
+	struct pol_engine *policy;	/* borrowed; NULL: no policy checks */
 	struct ctx *ctx;		/* borrowed; NULL: no /v1/context */
 	struct ctx_ngram *ngram;	/* borrowed; the index model */
 	pthread_mutex_t ctx_mu;		/* one retrieval at a time on ctx */
@@ -367,6 +368,23 @@ int srv__h_chat(struct srv_rctx *r);
 int srv__h_infill(struct srv_rctx *r);
 int srv__h_metrics(struct srv_rctx *r);
 int srv__h_context(struct srv_rctx *r);
+int srv__h_policy_check(struct srv_rctx *r);
+/*
+ * Policy on a request (srv_policy.c): ST_DENIED with the rule when it is
+ * refused; redacted fields are replaced in q (copies in q's arena).
+ */
+status_t srv__policy_request(struct srv *s, const struct srv_identity *who,
+			     struct srv_request *q, struct err *e);
+/* Policy on a whole answer: ST_DENIED when withheld; text may be redacted. */
+status_t srv__policy_output(struct srv *s, const struct srv_identity *who,
+			    const struct srv_request *q, struct buf *text,
+			    struct err *e);
+/* ctx_allow_fn over the policy's scopes; arg is a struct srv_scope. */
+struct srv_scope {
+	struct srv *s;
+	const char *team;
+};
+int srv__scope_allows(void *arg, const char *repo, const char *path);
 /*
  * The chunks of a FIM prompt: context retrieved for the cursor (when the
  * request names its repo or path and the context engine is connected),

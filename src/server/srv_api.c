@@ -608,9 +608,11 @@ static int index_generate(struct srv_rctx *r, struct srv_request *q,
 	struct buf prefix, raw, text;
 	struct srv_job *j = NULL;
 	struct gen g;
+	struct err pe;
 	int32_t one = 0, max_tokens;
 	int ret;
 
+	err_clear(&pe);
 	if (ep == SRV_EP_CHAT)
 		return srv__respond_error(r, 400, "invalid_request_error", "unsupported",
 					  "messages", "the index model completes code; chat needs"
@@ -675,8 +677,13 @@ static int index_generate(struct srv_rctx *r, struct srv_request *q,
 		 * the audit log and ends. */
 		atomic_fetch_add(&j->refs, 1);
 		ret = start_stream(r, &g, j);
+	} else if (srv__policy_output(s, &r->who, q, &j->text, &pe) != ST_OK) {
+		srv__audit_request(s, r->id, &r->who, r->path, r->body, r->body_len,
+				   NULL, 0, NULL, j, (double)(time_mono_ns() - r->t_start_ns) / 1e6,
+				   "blocked", NULL);
+		ret = srv__respond_err(r, &pe, NULL);
 	} else if (srv__audit_request(s, r->id, &r->who, r->path, r->body, r->body_len,
-				      buf_cstr(&text), text.len, NULL, j,
+				      j->text.data ? j->text.data : "", j->text.len, NULL, j,
 				      (double)(time_mono_ns() - r->t_start_ns) / 1e6,
 				      "ok", NULL) != ST_OK) {
 		ret = srv__respond_error(r, 503, "server_error", "audit_unavailable",
@@ -711,6 +718,11 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 	st = srv__request_parse(ep, r->body, r->body_len, &q, param, sizeof param, &e);
 	if (st != ST_OK) {
 		ret = srv__respond_err(r, &e, param);
+		goto out;
+	}
+	/* Governance before anything reaches a model. */
+	if ((st = srv__policy_request(s, &r->who, &q, &e))) {
+		ret = srv__respond_err(r, &e, NULL);
 		goto out;
 	}
 	if (!s->b || !s->sched) {
@@ -798,18 +810,25 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 	{
 		const char *outcome = j->finish == SRV_FINISH_CANCELLED ? "cancelled" :
 			j->finish == SRV_FINISH_ERROR ? "error" : "ok";
-		struct err ae;
+		struct err ae, pe;
 		status_t ast;
 
 		err_clear(&ae);
-		/* On disk before the answer leaves (the scheduler is done with
+		err_clear(&pe);
+		/* The whole answer under the policy (the scheduler is done with
 		 * j->text once the job is finished). */
+		if (j->finish != SRV_FINISH_CANCELLED && j->finish != SRV_FINISH_ERROR &&
+		    srv__policy_output(s, &r->who, &q, &j->text, &pe) != ST_OK)
+			outcome = "blocked";
+		/* On disk before the answer leaves. */
 		ast = srv__audit_request(s, r->id, &r->who, r->path, r->body, r->body_len,
 					 j->text.data ? j->text.data : "", j->text.len, NULL,
 					 j, (double)(time_mono_ns() - r->t_start_ns) / 1e6,
 					 outcome, &ae);
 		if (j->finish == SRV_FINISH_CANCELLED)
 			ret = MHD_NO;	/* nobody to answer */
+		else if (strcmp(outcome, "blocked") == 0)
+			ret = srv__respond_err(r, &pe, NULL);
 		else if (ast != ST_OK)
 			ret = srv__respond_error(r, 503, "server_error", "audit_unavailable",
 						 NULL, AUDIT_REFUSED);

@@ -38,6 +38,7 @@ int srv__h_context(struct srv_rctx *r)
 	struct ctx_result res;
 	struct buf out;
 	struct err e;
+	struct srv_scope scope = { r->s, r->who.team[0] ? r->who.team : NULL };
 	status_t st;
 	int ret;
 
@@ -92,8 +93,9 @@ int srv__h_context(struct srv_rctx *r)
 	}
 	q.top_k = json_is_integer(top) ? (int)json_integer_value(top) : 10;
 	q.token_budget = json_is_integer(budget) ? (size_t)json_integer_value(budget) : 0;
-	/* Team scopes (policy module) plug in as q.allow; until then a team
-	 * sees every indexed repository. */
+	/* The team's scopes (policy module) decide what it may see. */
+	q.allow = srv__scope_allows;
+	q.allow_arg = &scope;
 	ctx_result_init(&res);
 	buf_init(&out, 0);
 	err_clear(&e);
@@ -156,7 +158,8 @@ status_t srv__fim_chunks(struct srv *s, const struct srv_identity *who,
 	size_t n = 0;
 	struct err e;
 
-	(void)who;	/* team scopes: q.allow, once the policy module has them */
+	struct srv_scope scope = { s, who && who->team[0] ? who->team : NULL };
+
 	*out = NULL;
 	*n_out = 0;
 	ctx_result_init(&res);
@@ -172,6 +175,8 @@ status_t srv__fim_chunks(struct srv *s, const struct srv_identity *who,
 		/* A quarter of the context for retrieved code, the rest for the
 		 * buffer and the answer. */
 		q.token_budget = (size_t)(n_ctx > 0 ? n_ctx / 4 : 512);
+		q.allow = srv__scope_allows;	/* the team's scopes */
+		q.allow_arg = &scope;
 		err_clear(&e);
 		pthread_mutex_lock(&s->ctx_mu);
 		if (ctx_retrieve(s->ctx, &q, &res, &e) != ST_OK) {

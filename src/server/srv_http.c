@@ -51,6 +51,7 @@ static const struct srv_route routes[] = {
 	{ "GET", "/metrics", 0, SRV_AUTH_USER, srv__h_metrics },
 	{ "POST", "/v1/events", 0, SRV_AUTH_USER, srv__h_events },
 	{ "POST", "/v1/context", 0, SRV_AUTH_USER, srv__h_context },
+	{ "POST", "/v1/policy/check", 0, SRV_AUTH_USER, srv__h_policy_check },
 	{ "GET", "/v1/admin/users", 0, SRV_AUTH_ADMIN, srv__h_admin_users },
 	{ "POST", "/v1/admin/users", 0, SRV_AUTH_ADMIN, srv__h_admin_user_add },
 	{ "GET", "/v1/admin/teams", 0, SRV_AUTH_ADMIN, srv__h_admin_teams },
