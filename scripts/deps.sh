@@ -72,4 +72,17 @@ if [ ${#want[@]} -gt 0 ]; then
   npm install --prefix "$GDIR" --no-save --no-package-lock --ignore-scripts \
     --omit=peer --no-audit --no-fund --loglevel=error "${GRAMMARS[@]}" >/dev/null
 fi
+# The official OpenAI client (npm), used only by tests/e2e/server_openai.sh;
+# that test skips itself when this is absent, so a failure here is not fatal.
+OPENAI_NPM=openai@5.7.0
+ODIR=.deps/openai
+have=$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$ODIR/node_modules/openai/package.json" 2>/dev/null | head -n 1 || true)
+if [ "$have" != "${OPENAI_NPM#*@}" ] && command -v npm >/dev/null 2>&1; then
+  echo "deps: fetching $OPENAI_NPM (for the server's client test)"
+  mkdir -p "$ODIR"
+  [ -f "$ODIR/package.json" ] || echo '{"name":"airlock-openai-client","private":true}' > "$ODIR/package.json"
+  npm install --prefix "$ODIR" --no-save --no-package-lock --ignore-scripts \
+    --no-audit --no-fund --loglevel=error "$OPENAI_NPM" >/dev/null ||
+    echo "deps: could not fetch $OPENAI_NPM; tests/e2e/server_openai.sh will be skipped"
+fi
 exit 0

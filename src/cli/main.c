@@ -181,6 +181,29 @@ static const struct command commands[] = {
 	  "import  copy FILE into <data>/models/ and record its name, SHA-256,\n"
 	  "        architecture and size in <data>/models/manifest.json; a changed\n"
 	  "        file under a known name is reported\n" },
+	{ "serve", cmd_serve, "run the HTTP server (OpenAI and llama.cpp APIs)",
+	  "usage: airlock serve [--model FILE] [--listen ADDR] [--no-prompt-cache]\n"
+	  "                     [--allow-unsandboxed]\n"
+	  "\n"
+	  "Serves POST /v1/completions, /v1/chat/completions, /infill, /v1/context,\n"
+	  "/v1/events, GET /v1/models, /v1/status, /metrics, /healthz, /readyz and the\n"
+	  "admin routes /v1/admin/* (docs/API.md). Every route but the health checks\n"
+	  "needs 'Authorization: Bearer TOKEN' (airlock token create). Every generation\n"
+	  "is in the audit log before its answer completes.\n"
+	  "\n"
+	  "--model FILE      GGUF model (default: model.path; none: the index model of\n"
+	  "                  `airlock index` answers completions, else they get 503\n"
+	  "                  'no model loaded')\n"
+	  "--listen ADDR     address:port, e.g. 127.0.0.1:8080 or [::1]:8080 (default:\n"
+	  "                  server.listen); port 0 picks a free port, printed at start\n"
+	  "--no-prompt-cache never reuse a slot's KV cache (for measurements)\n"
+	  "--allow-unsandboxed  start even if the kernel lacks Landlock or seccomp\n"
+	  "                  (logged); otherwise the server refuses\n"
+	  "\n"
+	  "After binding, the process locks itself down: no outbound connection but\n"
+	  "egress.allow, writes only in the data directory (airlock doctor shows it).\n"
+	  "TLS: set server.tls_cert and server.tls_key. Limits: server.* in the config\n"
+	  "(airlock config show). Stops on SIGINT or SIGTERM.\n" },
 	{ "owners", cmd_owners, "owners of a path (CODEOWNERS)",
 	  "usage: airlock owners PATH [--repo R]\n" },
 	{ "search", cmd_search, "BM25 search over indexed code and documents",
@@ -192,6 +215,19 @@ static const struct command commands[] = {
 	  "\n"
 	  "Writes DIR/SHA256SUMS.sig, the Ed25519 signature over DIR/SHA256SUMS,\n"
 	  "with FILE (default <data>/keys/bundle.key). scripts/dist.sh uses it.\n" },
+	{ "team", cmd_team, "add or list teams",
+	  "usage: airlock team add NAME [--max-concurrent N] [--tokens-per-minute N]\n"
+	  "       airlock team list\n"
+	  "\n"
+	  "Limits of 0 use the server's defaults (server.team_max_concurrent,\n"
+	  "server.team_tokens_per_minute).\n" },
+	{ "token", cmd_token, "create, revoke or list API tokens",
+	  "usage: airlock token create --user USER [--expires 30d]\n"
+	  "       airlock token revoke ID\n"
+	  "       airlock token list\n"
+	  "\n"
+	  "create prints the new token once on stdout; only its SHA-256 is stored.\n"
+	  "Durations: 30d, 12h, 90m, 3600s.\n" },
 	{ "symbols", cmd_symbols, "where a symbol is defined",
 	  "usage: airlock symbols NAME [--json]\n" },
 	{ "usage", cmd_usage, "usage analytics: requests, tokens, acceptance, latency",
@@ -215,6 +251,11 @@ static const struct command commands[] = {
 	  "  --no-escape         take \\n, \\t, \\xHH in TEXT literally\n"
 	  "  --show-count        print the number of tokens at the end\n"
 	  "  -f FILE             read the text from FILE\n" },
+	{ "user", cmd_user, "add or list users",
+	  "usage: airlock user add NAME [--team TEAM] [--role admin|member]\n"
+	  "       airlock user list\n"
+	  "\n"
+	  "The role is member unless given; admins may use the /v1/admin routes.\n" },
 	{ "verify-bundle", cmd_verify_bundle, "check an offline bundle before install",
 	  "usage: airlock verify-bundle TARBALL|DIR --pubkey FILE\n"
 	  "\n"
