@@ -52,6 +52,7 @@ int cmd_help(struct cli *cli, int argc, char **argv);
 int cmd_keygen(struct cli *cli, int argc, char **argv);
 int cmd_sign_bundle(struct cli *cli, int argc, char **argv);
 int cmd_verify_bundle(struct cli *cli, int argc, char **argv);
+int cmd_model(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);
 
 #endif

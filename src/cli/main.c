@@ -57,6 +57,25 @@ static const struct command commands[] = {
 	  "temporary directory first.\n"
 	  "\n"
 	  "exit 0 when the bundle is intact, 3 when it is not\n" },
+	{ "model", cmd_model, "describe, synthesise or import a GGUF model",
+	  "usage: airlock model info FILE [--sha256]\n"
+	  "       airlock model synth --arch llama|qwen2 --layers N --dim D --heads H\n"
+	  "             [--kv-heads K] --ffn F --vocab-from FILE.gguf [--type T]\n"
+	  "             [--seed S] [--ctx N] [--tied|--untied] [--rope-base B]\n"
+	  "             [--rope-scale F] [--rope-freqs] -o OUT.gguf\n"
+	  "       airlock model import FILE [--name NAME]\n"
+	  "\n"
+	  "info    architecture, parameters, tensor types, size, context length,\n"
+	  "        tokenizer, FIM and chat support, whether the engine can run it;\n"
+	  "        --sha256 adds the file's SHA-256\n"
+	  "synth   write a model with seeded random weights and the tokenizer of\n"
+	  "        --vocab-from; T is f32 (default), f16, bf16, q8_0, q4_0, q4_1,\n"
+	  "        q5_0, q5_1, q4_K, q5_K, q6_K; qwen2 ties the output to the\n"
+	  "        embedding unless --untied; --rope-scale writes linear RoPE\n"
+	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama)\n"
+	  "import  copy FILE into <data>/models/ and record its name, SHA-256,\n"
+	  "        architecture and size in <data>/models/manifest.json; a changed\n"
+	  "        file under a known name is reported\n" },
 	{ "version", cmd_version, "print version, revision, build flags, CPU features",
 	  "usage: airlock version\n" },
 };

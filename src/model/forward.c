@@ -1,0 +1,578 @@
+/*
+ * forward.c - the forward pass of the llama and qwen2 architectures over a
+ * batch of tokens of one sequence, with its KV cache.
+ *
+ * Per layer: RMSNorm -> Q, K, V projections (+ biases for qwen2) -> RoPE
+ * (interleaved pairs for llama, NeoX halves for qwen2) -> K, V stored in
+ * the cache -> causal grouped-query attention -> output projection ->
+ * residual; RMSNorm -> SwiGLU FFN -> residual. Then the final norm and the
+ * output matrix (the token embedding when tied).
+ *
+ * Everything the pass touches is allocated in mdl_ctx_new: the cache, the
+ * activations for a batch of up to n_batch tokens, and per-thread rows.
+ * Work is split over core's thread pool: matrix products by output rows,
+ * attention by (token, head) pairs.
+ *
+ * Matrix products go through quant.h's mdl_matmul, which converts the
+ * activations to each weight type's vec_dot type as ggml's CPU backend
+ * does, so that logits compare tightly with llama.cpp.
+ */
+#include "model/model_int.h"
+#include "model/quant.h"
+
+#include <math.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ */
+/* The context                                                         */
+/* ------------------------------------------------------------------ */
+
+/* Small per-layer vectors converted to f32 once. */
+struct layer_vecs {
+	float *attn_norm, *ffn_norm;	/* (n_embd) */
+	float *bq, *bk, *bv;		/* (q_dim), (kv_dim), (kv_dim) or NULL */
+};
+
+struct mdl_ctx {
+	struct mdl_model *m;
+	struct tpool *pool;
+	int n_ctx;		/* positions per sequence in the cache */
+	int n_seq;		/* sequences (KV slots) */
+	int *seq_len;		/* (n_seq) valid positions of each sequence */
+	int *seq_next;		/* (n_seq) scratch of mdl_eval_batch's checks */
+	const int32_t *b_seq, *b_pos;	/* the chunk being evaluated: (n) each */
+	int n_batch;		/* tokens per internal batch */
+	int n_threads;
+	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
+	int max_in;		/* widest matrix input (max(n_embd, n_ff, q_dim)) */
+
+	int kv_f16;		/* cache elements: 1 f16 (uint16_t), 0 f32 */
+	void *k_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
+	void *v_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
+	int32_t *one_seq, *one_pos;	/* (n_batch) seq 0 and positions for mdl_eval */
+	int8_t *one_out;		/* (n_batch) logits flags for mdl_eval */
+	float *kv_tmp;		/* (n_threads, 3 * head_dim) f16 rows converted */
+
+	float *x;		/* (n_batch, n_embd) residual stream */
+	float *xb;		/* (n_batch, max(n_embd, q_dim)) normed input / attention out */
+	float *q;		/* (n_batch, q_dim) */
+	float *k, *v;		/* (n_batch, kv_dim) */
+	float *hb, *hb2;	/* (n_batch, n_ff) */
+	float *ob;		/* (n_batch, n_embd) projection outputs */
+	void *mm_scratch;	/* mm_scratch_size bytes for mdl_matmul */
+	float *att;		/* (n_threads, n_ctx) attention scores */
+	float *rope_inv;	/* (rope_dim / 2) inverse frequencies incl. factors */
+	float *out_norm;	/* (n_embd) */
+	struct layer_vecs *lv;	/* (n_layer) */
+	float *vec_mem;		/* backing store of lv */
+};
+
+static float *alloc_f(size_t n, status_t *st)
+{
+	if (*st)
+		return NULL;
+	float *p = mem_alloc_array(n ? n : 1, sizeof(float));
+	if (!p)
+		*st = ST_NOMEM;
+	return p;
+}
+
+static size_t scratch_max(size_t cur, const struct mdl_tensor *w, size_t n_tok)
+{
+	size_t need = mdl_matmul_scratch_size((int)w->type, w->ne[0], (int64_t)n_tok);
+	return need > cur ? need : cur;
+}
+
+static status_t vec_load(const struct mdl_tensor *t, float **dst, float **mem)
+{
+	if (!t) {
+		*dst = NULL;
+		return ST_OK;
+	}
+	*dst = *mem;
+	*mem += t->ne[0];
+	return mdl__row_to_f32(t->type, t->data, *dst, t->ne[0]);
+}
+
+status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
+		     struct mdl_ctx **out, struct err *e)
+{
+	struct mdl_ctx_params p = { .n_ctx = n_ctx, .n_threads = n_threads, .n_seq = 1 };
+	return mdl_ctx_new_params(m, &p, out, e);
+}
+
+status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *prm,
+			    struct mdl_ctx **out, struct err *e)
+{
+	*out = NULL;
+	const struct mdl_hparams *hp = &m->hp;
+	int n_ctx = prm->n_ctx;
+	if (n_ctx <= 0 || n_ctx > (1 << 20))
+		return err_set(e, ST_INVAL, "model: context size %d out of range 1..%d", n_ctx, 1 << 20);
+	if (prm->n_batch < 0 || prm->n_batch > 4096)
+		return err_set(e, ST_INVAL, "model: batch size %d out of range 1..4096", prm->n_batch);
+	if (prm->n_seq < 0 || prm->n_seq > 4096)
+		return err_set(e, ST_INVAL, "model: %d sequences out of range 1..4096", prm->n_seq);
+	struct mdl_ctx *c = mem_calloc(1, sizeof *c);
+	if (!c)
+		return err_set(e, ST_NOMEM, "model: out of memory");
+	c->m = m;
+	c->n_ctx = n_ctx;
+	c->n_batch = prm->n_batch ? prm->n_batch : 256;
+	if (c->n_batch > n_ctx)
+		c->n_batch = n_ctx;
+	c->kv_f16 = prm->kv_f16 != 0;
+	c->n_seq = prm->n_seq ? prm->n_seq : 1;
+	c->q_dim = hp->n_head * hp->head_dim;
+	c->kv_dim = hp->n_head_kv * hp->head_dim;
+	c->max_in = hp->n_embd;
+	if (hp->n_ff > c->max_in)
+		c->max_in = hp->n_ff;
+	if (c->q_dim > c->max_in)
+		c->max_in = c->q_dim;
+	c->pool = tpool_new(prm->n_threads);
+	if (!c->pool) {
+		mem_free(c);
+		return err_set(e, ST_NOMEM, "model: cannot start threads");
+	}
+	c->n_threads = tpool_size(c->pool);
+	status_t st = ST_OK;
+	size_t B = (size_t)c->n_batch, L = (size_t)hp->n_layer;
+	size_t cache = L * (size_t)c->n_seq * (size_t)n_ctx * (size_t)c->kv_dim;
+	if (!(c->seq_len = mem_calloc((size_t)c->n_seq, sizeof(int))) ||
+	    !(c->seq_next = mem_calloc((size_t)c->n_seq, sizeof(int))) ||
+	    !(c->one_seq = mem_calloc(B, sizeof(int32_t))) ||
+	    !(c->one_pos = mem_calloc(B, sizeof(int32_t))) ||
+	    !(c->one_out = mem_calloc(B, 1)))
+		st = ST_NOMEM;
+	if (c->kv_f16) {
+		/* Two f16 per float: half the floats, rounded up. */
+		c->k_cache = alloc_f((cache + 1) / 2, &st);
+		c->v_cache = alloc_f((cache + 1) / 2, &st);
+	} else {
+		c->k_cache = alloc_f(cache, &st);
+		c->v_cache = alloc_f(cache, &st);
+	}
+	c->kv_tmp = alloc_f((size_t)c->n_threads * 3 * hp->head_dim, &st);
+	c->x = alloc_f(B * hp->n_embd, &st);
+	c->xb = alloc_f(B * (size_t)(c->q_dim > hp->n_embd ? c->q_dim : hp->n_embd), &st);
+	c->q = alloc_f(B * c->q_dim, &st);
+	c->k = alloc_f(B * c->kv_dim, &st);
+	c->v = alloc_f(B * c->kv_dim, &st);
+	c->hb = alloc_f(B * hp->n_ff, &st);
+	c->hb2 = alloc_f(B * hp->n_ff, &st);
+	c->ob = alloc_f(B * hp->n_embd, &st);
+	c->att = alloc_f((size_t)c->n_threads * n_ctx, &st);
+	c->rope_inv = alloc_f((size_t)hp->rope_dim / 2, &st);
+	c->out_norm = alloc_f((size_t)hp->n_embd, &st);
+	size_t per_layer = 2 * (size_t)hp->n_embd + (size_t)c->q_dim + 2 * (size_t)c->kv_dim;
+	c->vec_mem = alloc_f(L * per_layer, &st);
+	if (!st && !(c->lv = mem_calloc(L, sizeof *c->lv)))
+		st = ST_NOMEM;
+	size_t scratch = 0;
+	const struct mdl_tensor *mats[] = { m->output };
+	for (size_t i = 0; i < 1; i++)
+		scratch = scratch_max(scratch, mats[i], B);
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct mdl_layer *Ly = &m->layers[l];
+		const struct mdl_tensor *lm[] = { Ly->wq, Ly->wk, Ly->wv, Ly->wo,
+						  Ly->ffn_gate, Ly->ffn_up, Ly->ffn_down };
+		for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++)
+			scratch = scratch_max(scratch, lm[i], B);
+	}
+	if (!st && scratch && !(c->mm_scratch = mem_alloc(scratch)))
+		st = ST_NOMEM;
+	if (st) {
+		mdl_ctx_free(c);
+		return err_set(e, ST_NOMEM, "model: out of memory for a context of %d positions", n_ctx);
+	}
+	float *mem = c->vec_mem;
+	for (int l = 0; l < hp->n_layer && !st; l++) {
+		const struct mdl_layer *Ly = &m->layers[l];
+		struct layer_vecs *v = &c->lv[l];
+		if ((st = vec_load(Ly->attn_norm, &v->attn_norm, &mem)) ||
+		    (st = vec_load(Ly->ffn_norm, &v->ffn_norm, &mem)) ||
+		    (st = vec_load(Ly->bq, &v->bq, &mem)) ||
+		    (st = vec_load(Ly->bk, &v->bk, &mem)) ||
+		    (st = vec_load(Ly->bv, &v->bv, &mem)))
+			break;
+	}
+	if (!st)
+		st = mdl__row_to_f32(m->output_norm->type, m->output_norm->data, c->out_norm, hp->n_embd);
+	if (st) {
+		mdl_ctx_free(c);
+		return err_set(e, st, "model: cannot convert norm weights");
+	}
+	/* theta_i = pos * freq_scale * base^(-2i/rope_dim) / factor_i */
+	for (int i = 0; i < hp->rope_dim / 2; i++) {
+		double inv = pow(hp->rope_freq_base, -2.0 * i / hp->rope_dim) * hp->rope_freq_scale;
+		if (m->rope_freqs) {
+			float f;
+			memcpy(&f, (const uint8_t *)m->rope_freqs->data + 4 * i, 4);
+			inv /= f;
+		}
+		c->rope_inv[i] = (float)inv;
+	}
+	*out = c;
+	return ST_OK;
+}
+
+void mdl_ctx_free(struct mdl_ctx *c)
+{
+	if (!c)
+		return;
+	tpool_free(c->pool);
+	mem_free(c->k_cache);
+	mem_free(c->v_cache);
+	mem_free(c->seq_len);
+	mem_free(c->seq_next);
+	mem_free(c->one_seq);
+	mem_free(c->one_pos);
+	mem_free(c->one_out);
+	float **bufs[] = { &c->kv_tmp, &c->x, &c->xb, &c->q, &c->k, &c->v,
+			   &c->hb, &c->hb2, &c->ob, &c->att,
+			   &c->rope_inv, &c->out_norm, &c->vec_mem };
+	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+		mem_free(*bufs[i]);
+	mem_free(c->mm_scratch);
+	mem_free(c->lv);
+	mem_free(c);
+}
+
+int mdl_ctx_n_ctx(const struct mdl_ctx *c) { return c->n_ctx; }
+int mdl_ctx_n_seq(const struct mdl_ctx *c) { return c->n_seq; }
+
+/* Offset of (layer, seq, pos) in the caches, in elements. */
+static size_t kv_at(const struct mdl_ctx *c, int layer, int seq, int pos)
+{
+	return (((size_t)layer * c->n_seq + (size_t)seq) * c->n_ctx + (size_t)pos) * c->kv_dim;
+}
+
+int mdl_ctx_seq_len(const struct mdl_ctx *c, int seq)
+{
+	return seq >= 0 && seq < c->n_seq ? c->seq_len[seq] : 0;
+}
+
+status_t mdl_ctx_seq_keep(struct mdl_ctx *c, int seq, int n, struct err *e)
+{
+	if (seq < 0 || seq >= c->n_seq || n < 0)
+		return err_set(e, ST_INVAL, "model: sequence %d / length %d out of range", seq, n);
+	if (n < c->seq_len[seq])
+		c->seq_len[seq] = n;
+	return ST_OK;
+}
+
+status_t mdl_ctx_seq_copy(struct mdl_ctx *c, int src, int dst, int n, struct err *e)
+{
+	if (src < 0 || src >= c->n_seq || dst < 0 || dst >= c->n_seq || n < 0 ||
+	    n > c->seq_len[src])
+		return err_set(e, ST_INVAL, "model: cannot copy %d positions of sequence %d to %d",
+			       n, src, dst);
+	if (src != dst && n > 0) {
+		size_t es = c->kv_f16 ? 2 : 4, bytes = (size_t)n * c->kv_dim * es;
+		for (int l = 0; l < c->m->hp.n_layer; l++) {
+			memcpy((char *)c->k_cache + kv_at(c, l, dst, 0) * es,
+			       (char *)c->k_cache + kv_at(c, l, src, 0) * es, bytes);
+			memcpy((char *)c->v_cache + kv_at(c, l, dst, 0) * es,
+			       (char *)c->v_cache + kv_at(c, l, src, 0) * es, bytes);
+		}
+	}
+	c->seq_len[dst] = n;
+	return ST_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Kernels                                                             */
+/* ------------------------------------------------------------------ */
+
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+	double ss = 0;
+	for (int i = 0; i < n; i++)
+		ss += (double)x[i] * x[i];
+	float scale = (float)(1.0 / sqrt(ss / n + eps));
+	for (int i = 0; i < n; i++)
+		out[i] = x[i] * scale * w[i];
+}
+
+/*
+ * y[t][0..n_out) = W x[t] for t < n_tok, x and y packed (row strides the
+ * input and output widths of W).
+ */
+static status_t matmul(struct mdl_ctx *c, const struct mdl_tensor *w, const float *x,
+		       float *y, int n_tok)
+{
+	mdl_matmul(c->pool, (int)w->type, w->data, w->ne[1], w->ne[0], x, n_tok, y,
+		   c->mm_scratch);
+	return ST_OK;
+}
+
+/* Rotates pairs of one head vector in place at position pos. */
+static void rope(const struct mdl_ctx *c, float *v, int pos)
+{
+	const struct mdl_hparams *hp = &c->m->hp;
+	int half = hp->rope_dim / 2;
+	for (int i = 0; i < half; i++) {
+		float theta = (float)pos * c->rope_inv[i];
+		float cs = cosf(theta), sn = sinf(theta);
+		int a = hp->rope_neox ? i : 2 * i;
+		int b = hp->rope_neox ? i + half : 2 * i + 1;
+		float x0 = v[a], x1 = v[b];
+		v[a] = x0 * cs - x1 * sn;
+		v[b] = x0 * sn + x1 * cs;
+	}
+}
+
+struct attn_job {
+	struct mdl_ctx *c;
+	int layer, n_tok;
+};
+
+/*
+ * Row p of head kvh of a layer's V cache as floats: in place for an
+ * f32 cache, converted into tmp (head_dim floats) for an f16 one.
+ */
+static const float *v_row(const struct mdl_ctx *c, const void *cache, size_t lbase,
+			  int p, int kvh, float *tmp)
+{
+	int hd = c->m->hp.head_dim;
+	size_t off = lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
+	if (!c->kv_f16)
+		return (const float *)cache + off;
+	const uint16_t *h = (const uint16_t *)cache + off;
+	for (int i = 0; i < hd; i++)
+		tmp[i] = mdl_fp16_to_fp32(h[i]);
+	return tmp;
+}
+
+/* Rounds v through f16 (what ggml does to the other operand of a product
+ * with an f16 cache); identity for an f32 cache. */
+static float kv_round(const struct mdl_ctx *c, float v)
+{
+	return c->kv_f16 ? mdl_fp16_to_fp32(mdl_fp32_to_fp16(v)) : v;
+}
+
+/* Items are (token, head) pairs: item = t * n_head + h. */
+static void attn_items(void *arg, size_t begin, size_t end, int worker)
+{
+	struct attn_job *j = arg;
+	struct mdl_ctx *c = j->c;
+	const struct mdl_hparams *hp = &c->m->hp;
+	int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
+	float *sc = c->att + (size_t)worker * c->n_ctx;
+	float *qt = c->kv_tmp + (size_t)worker * 3 * hd, *vt = qt + 2 * hd;
+	float scale = 1.0f / sqrtf((float)hd);
+	for (size_t it = begin; it < end; it++) {
+		int t = (int)(it / (size_t)hp->n_head), h = (int)(it % (size_t)hp->n_head);
+		int kvh = h / group, n_pos = c->b_pos[t] + 1;
+		size_t lbase = kv_at(c, j->layer, c->b_seq[t], 0);
+		const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
+		/* q . k through quant's dot kernels: f32, or f16 with q rounded
+		 * to f16 first (ggml's product with an f16 cache). */
+		int kt_type = c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
+		size_t es = c->kv_f16 ? 2 : 4;
+		const void *qx = q;
+		if (c->kv_f16) {
+			uint16_t *qh = (uint16_t *)(void *)qt;
+			for (int i = 0; i < hd; i++)
+				qh[i] = mdl_fp32_to_fp16(q[i]);
+			qx = qh;
+		}
+		const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
+		float mx = -INFINITY;
+		for (int p = 0; p < n_pos; p++) {
+			float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
+			sc[p] = sv;
+			if (sv > mx)
+				mx = sv;
+		}
+		double sum = 0;
+		for (int p = 0; p < n_pos; p++) {
+			sc[p] = expf(sc[p] - mx);
+			sum += sc[p];
+		}
+		float inv = (float)(1.0 / sum);
+		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
+		memset(o, 0, (size_t)hd * sizeof *o);
+		for (int p = 0; p < n_pos; p++) {
+			const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
+			float a = kv_round(c, sc[p] * inv);
+			for (int i = 0; i < hd; i++)
+				o[i] += a * v[i];
+		}
+	}
+}
+
+static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/*
+ * One chunk of n <= n_batch tokens: token t of sequence seq[t] at position
+ * pos[t] (checked by the caller). Writes n_vocab logits for each token
+ * with out[t] set, in order, to logits (which may be NULL).
+ */
+static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32_t *seq,
+			   const int32_t *pos, const int8_t *out, int n, float *logits)
+{
+	const struct mdl_model *m = c->m;
+	const struct mdl_hparams *hp = &m->hp;
+	int D = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
+	size_t emb_row = (size_t)(D / mdl_ggml_type_block(m->tok_embd->type) *
+				  mdl_ggml_type_size(m->tok_embd->type));
+	status_t st;
+	for (int t = 0; t < n; t++)
+		if ((st = mdl__row_to_f32(m->tok_embd->type,
+					  (const uint8_t *)m->tok_embd->data + (size_t)tokens[t] * emb_row,
+					  c->x + (size_t)t * D, D)))
+			return st;
+
+	for (int l = 0; l < hp->n_layer; l++) {
+		const struct mdl_layer *Ly = &m->layers[l];
+		const struct layer_vecs *lv = &c->lv[l];
+		for (int t = 0; t < n; t++)
+			rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, lv->attn_norm, D, hp->norm_eps);
+		if ((st = matmul(c, Ly->wq, c->xb, c->q, n)) ||
+		    (st = matmul(c, Ly->wk, c->xb, c->k, n)) ||
+		    (st = matmul(c, Ly->wv, c->xb, c->v, n)))
+			return st;
+		for (int t = 0; t < n; t++) {
+			float *q = c->q + (size_t)t * c->q_dim;
+			float *k = c->k + (size_t)t * c->kv_dim;
+			float *v = c->v + (size_t)t * c->kv_dim;
+			if (lv->bq)
+				for (int i = 0; i < c->q_dim; i++)
+					q[i] += lv->bq[i];
+			if (lv->bk)
+				for (int i = 0; i < c->kv_dim; i++)
+					k[i] += lv->bk[i];
+			if (lv->bv)
+				for (int i = 0; i < c->kv_dim; i++)
+					v[i] += lv->bv[i];
+			for (int h = 0; h < hp->n_head; h++)
+				rope(c, q + (size_t)h * hd, pos[t]);
+			for (int h = 0; h < hp->n_head_kv; h++)
+				rope(c, k + (size_t)h * hd, pos[t]);
+			size_t at = kv_at(c, l, seq[t], pos[t]);
+			if (c->kv_f16) {
+				uint16_t *kc = (uint16_t *)c->k_cache + at, *vc = (uint16_t *)c->v_cache + at;
+				for (int i = 0; i < c->kv_dim; i++) {
+					kc[i] = mdl_fp32_to_fp16(k[i]);
+					vc[i] = mdl_fp32_to_fp16(v[i]);
+				}
+			} else {
+				memcpy((float *)c->k_cache + at, k, (size_t)c->kv_dim * 4);
+				memcpy((float *)c->v_cache + at, v, (size_t)c->kv_dim * 4);
+			}
+		}
+		c->b_seq = seq;
+		c->b_pos = pos;
+		struct attn_job aj = { .c = c, .layer = l, .n_tok = n };
+		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);
+		if ((st = matmul(c, Ly->wo, c->xb, c->ob, n)))
+			return st;
+		for (size_t i = 0; i < (size_t)n * D; i++)
+			c->x[i] += c->ob[i];
+
+		for (int t = 0; t < n; t++)
+			rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, lv->ffn_norm, D, hp->norm_eps);
+		if ((st = matmul(c, Ly->ffn_gate, c->xb, c->hb, n)) ||
+		    (st = matmul(c, Ly->ffn_up, c->xb, c->hb2, n)))
+			return st;
+		for (size_t i = 0; i < (size_t)n * F; i++)
+			c->hb[i] = silu(c->hb[i]) * c->hb2[i];
+		if ((st = matmul(c, Ly->ffn_down, c->hb, c->ob, n)))
+			return st;
+		for (size_t i = 0; i < (size_t)n * D; i++)
+			c->x[i] += c->ob[i];
+	}
+
+	/* Final norm of the rows that want logits, gathered in order. */
+	int n_out = 0;
+	for (int t = 0; t < n; t++)
+		if (out && out[t])
+			rmsnorm(c->xb + (size_t)n_out++ * D, c->x + (size_t)t * D, c->out_norm, D,
+				hp->norm_eps);
+	if (!logits || !n_out)
+		return ST_OK;
+	return matmul(c, m->output, c->xb, logits, n_out);
+}
+
+status_t mdl_eval_batch(struct mdl_ctx *c, const struct mdl_batch *b, float *logits,
+			struct err *e)
+{
+	const struct mdl_hparams *hp = &c->m->hp;
+	if (b->n <= 0)
+		return err_set(e, ST_INVAL, "model: empty batch");
+	/* Check everything first: a refused batch changes nothing. Each
+	 * sequence's tokens must continue it at consecutive positions. */
+	for (int s = 0; s < c->n_seq; s++)
+		c->seq_next[s] = -1;
+	for (int i = 0; i < b->n; i++) {
+		int32_t tok = b->token[i], s = b->seq ? b->seq[i] : 0, p = b->pos[i];
+		if (tok < 0 || tok >= hp->n_vocab)
+			return err_set(e, ST_INVAL, "model: token id %d at index %d out of range 0..%d",
+				       tok, i, hp->n_vocab - 1);
+		if (s < 0 || s >= c->n_seq)
+			return err_set(e, ST_INVAL, "model: sequence %d at index %d out of range 0..%d",
+				       s, i, c->n_seq - 1);
+		int want = c->seq_next[s] >= 0 ? c->seq_next[s] : -1;
+		if (p < 0 || p >= c->n_ctx || (want >= 0 && p != want) ||
+		    (want < 0 && p > c->seq_len[s]))
+			return err_set(e, ST_INVAL,
+				       "model: position %d of sequence %d at index %d: the sequence holds %d positions%s (context %d)",
+				       p, s, i, c->seq_len[s], want >= 0 ? " and this batch continues it" : "",
+				       c->n_ctx);
+		c->seq_next[s] = p + 1;
+	}
+	for (int s = 0; s < c->n_seq; s++)
+		if (c->seq_next[s] >= 0)
+			c->seq_len[s] = c->seq_next[s];
+	size_t out_i = 0;
+	for (int done = 0; done < b->n;) {
+		int k = b->n - done < c->n_batch ? b->n - done : c->n_batch;
+		const int32_t *seq = b->seq ? b->seq + done : c->one_seq;
+		if (!b->seq)
+			memset(c->one_seq, 0, (size_t)k * sizeof *c->one_seq);
+		const int8_t *want = b->logits ? b->logits + done : NULL;
+		status_t st = eval_batch(c, b->token + done, seq, b->pos + done, want, k,
+					 logits ? logits + out_i * (size_t)hp->n_vocab : NULL);
+		if (st)
+			return err_set(e, st, "model: evaluation failed");
+		for (int t = 0; t < k && want; t++)
+			out_i += want[t] != 0;
+		done += k;
+	}
+	return ST_OK;
+}
+
+status_t mdl_eval(struct mdl_ctx *c, const int32_t *tokens, int n, int pos,
+		  float *logits, int all_logits, struct err *e)
+{
+	if (n <= 0 || pos < 0 || pos > c->n_ctx - n)
+		return err_set(e, ST_INVAL, "model: %d tokens at position %d do not fit a context of %d",
+			       n, pos, c->n_ctx);
+	/* Positions beyond pos are forgotten: evaluation continues from here. */
+	if (pos < c->seq_len[0])
+		c->seq_len[0] = pos;
+	if (pos > c->seq_len[0])
+		return err_set(e, ST_INVAL, "model: position %d but the sequence holds %d positions",
+			       pos, c->seq_len[0]);
+	/* Evaluate in chunks of n_batch through the batch path. */
+	for (int done = 0; done < n;) {
+		int k = n - done < c->n_batch ? n - done : c->n_batch;
+		for (int t = 0; t < k; t++) {
+			c->one_pos[t] = pos + done + t;
+			c->one_out[t] = all_logits || done + t == n - 1;
+		}
+		struct mdl_batch b = { .n = k, .token = tokens + done, .seq = NULL,
+				       .pos = c->one_pos, .logits = c->one_out };
+		float *lg = NULL;
+		if (logits)
+			lg = all_logits ? logits + (size_t)done * c->m->hp.n_vocab
+					: (done + k == n ? logits : NULL);
+		status_t st = mdl_eval_batch(c, &b, lg, e);
+		if (st)
+			return st;
+		done += k;
+	}
+	return ST_OK;
+}

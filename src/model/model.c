@@ -1,0 +1,258 @@
+/*
+ * model.c - loading a model: reads the hyperparameters of a supported
+ * architecture from GGUF metadata, finds its tensors and checks their
+ * names, shapes and types, so that the forward pass (forward.c) can trust
+ * every pointer it is given. Weights stay memory-mapped; contexts
+ * (forward.c) convert the small norm weights and biases to f32.
+ */
+#include "model/model_int.h"
+
+#include <math.h>
+#include <string.h>
+
+const char *mdl_arch_name(enum mdl_arch a)
+{
+	return a == MDL_ARCH_QWEN2 ? "qwen2" : "llama";
+}
+
+/* Reads <arch>.<suffix> as an integer in [lo, hi]; def when absent and def >= 0. */
+static status_t hp_int(const struct mdl_gguf *g, const char *arch,
+		       const char *suffix, int64_t lo, int64_t hi, int64_t def,
+		       int *out, struct err *e)
+{
+	char key[128];
+	int64_t v;
+	snprintf(key, sizeof key, "%s.%s", arch, suffix);
+	status_t st = mdl_gguf_find(g, key) < 0 ? ST_NOTFOUND : mdl_gguf_get_int(g, key, &v, e);
+	if (st == ST_NOTFOUND && def >= 0) {
+		*out = (int)def;
+		return ST_OK;
+	}
+	if (st == ST_NOTFOUND)
+		return err_set(e, ST_CORRUPT, "model: required metadata key '%s' is missing", key);
+	if (st)
+		return st;
+	if (v < lo || v > hi)
+		return err_set(e, ST_CORRUPT, "model: metadata '%s' = %lld out of range %lld..%lld",
+			       key, (long long)v, (long long)lo, (long long)hi);
+	*out = (int)v;
+	return ST_OK;
+}
+
+static status_t hp_float(const struct mdl_gguf *g, const char *arch,
+			 const char *suffix, double def, int required,
+			 float *out, struct err *e)
+{
+	char key[128];
+	double v;
+	snprintf(key, sizeof key, "%s.%s", arch, suffix);
+	status_t st = mdl_gguf_find(g, key) < 0 ? ST_NOTFOUND : mdl_gguf_get_float(g, key, &v, e);
+	if (st == ST_NOTFOUND && !required) {
+		*out = (float)def;
+		return ST_OK;
+	}
+	if (st == ST_NOTFOUND)
+		return err_set(e, ST_CORRUPT, "model: required metadata key '%s' is missing", key);
+	if (st)
+		return st;
+	if (!isfinite(v))
+		return err_set(e, ST_CORRUPT, "model: metadata '%s' is not finite", key);
+	*out = (float)v;
+	return ST_OK;
+}
+
+static status_t read_hparams(struct mdl_model *m, struct err *e)
+{
+	const struct mdl_gguf *g = m->gguf;
+	struct mdl_hparams *hp = &m->hp;
+	const char *s;
+	size_t n;
+	status_t st = mdl_gguf_get_str(g, "general.architecture", &s, &n, e);
+	if (st == ST_NOTFOUND)
+		return err_set(e, ST_CORRUPT, "model: required metadata key 'general.architecture' is missing");
+	if (st)
+		return st;
+	char arch[32];
+	if (n == 5 && !memcmp(s, "llama", 5))
+		hp->arch = MDL_ARCH_LLAMA;
+	else if (n == 5 && !memcmp(s, "qwen2", 5))
+		hp->arch = MDL_ARCH_QWEN2;
+	else
+		return err_set(e, ST_UNSUPPORTED, "model: architecture '%.*s' is not supported (llama, qwen2 are)",
+			       (int)(n > 64 ? 64 : n), s);
+	str_copy(arch, mdl_arch_name(hp->arch), sizeof arch);
+
+	if ((st = hp_int(g, arch, "block_count", 1, 4096, -1, &hp->n_layer, e)) ||
+	    (st = hp_int(g, arch, "embedding_length", 1, 1 << 16, -1, &hp->n_embd, e)) ||
+	    (st = hp_int(g, arch, "feed_forward_length", 1, 1 << 20, -1, &hp->n_ff, e)) ||
+	    (st = hp_int(g, arch, "attention.head_count", 1, 1024, -1, &hp->n_head, e)) ||
+	    (st = hp_int(g, arch, "attention.head_count_kv", 1, 1024, hp->n_head, &hp->n_head_kv, e)) ||
+	    (st = hp_int(g, arch, "context_length", 1, 1 << 24, 2048, &hp->n_ctx_train, e)) ||
+	    (st = hp_float(g, arch, "attention.layer_norm_rms_epsilon", 1e-5, 1, &hp->norm_eps, e)) ||
+	    (st = hp_float(g, arch, "rope.freq_base", 10000.0, 0, &hp->rope_freq_base, e)))
+		return st;
+	if (hp->n_head % hp->n_head_kv)
+		return err_set(e, ST_CORRUPT, "model: head_count %d is not a multiple of head_count_kv %d",
+			       hp->n_head, hp->n_head_kv);
+	int hd_def = hp->n_embd % hp->n_head ? -1 : hp->n_embd / hp->n_head;
+	if ((st = hp_int(g, arch, "attention.key_length", 2, 4096, hd_def, &hp->head_dim, e)))
+		return st;
+	int vlen;
+	if ((st = hp_int(g, arch, "attention.value_length", 2, 4096, hp->head_dim, &vlen, e)))
+		return st;
+	if (vlen != hp->head_dim)
+		return err_set(e, ST_UNSUPPORTED, "model: key_length %d != value_length %d", hp->head_dim, vlen);
+	if (hp->head_dim % 2)
+		return err_set(e, ST_CORRUPT, "model: head dimension %d is odd", hp->head_dim);
+	if ((st = hp_int(g, arch, "rope.dimension_count", 2, hp->head_dim, hp->head_dim, &hp->rope_dim, e)))
+		return st;
+	if (hp->rope_dim % 2)
+		return err_set(e, ST_CORRUPT, "model: rope.dimension_count %d is odd", hp->rope_dim);
+	if (!(hp->norm_eps > 0) || !(hp->rope_freq_base > 0))
+		return err_set(e, ST_CORRUPT, "model: rms epsilon and rope.freq_base must be positive");
+
+	/* Linear RoPE scaling: rope.scaling.factor, else the older scale_linear. */
+	float factor = 0;
+	char key[128];
+	snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
+	if (mdl_gguf_get_str(g, key, &s, &n, NULL) == ST_OK &&
+	    !(n == 4 && !memcmp(s, "none", 4)) && !(n == 6 && !memcmp(s, "linear", 6)))
+		return err_set(e, ST_UNSUPPORTED, "model: rope scaling '%.*s' is not supported (linear is)",
+			       (int)(n > 32 ? 32 : n), s);
+	if ((st = hp_float(g, arch, "rope.scaling.factor", 0, 0, &factor, e)))
+		return st;
+	if (factor == 0 && (st = hp_float(g, arch, "rope.scale_linear", 0, 0, &factor, e)))
+		return st;
+	if (factor < 0)
+		return err_set(e, ST_CORRUPT, "model: negative rope scaling factor");
+	hp->rope_freq_scale = factor == 0 ? 1.0f : 1.0f / factor;
+	hp->rope_neox = hp->arch == MDL_ARCH_QWEN2;
+	return ST_OK;
+}
+
+/* Finds tensor name with the given 1- or 2-D shape (ne1 0: 1-D). */
+static status_t want_tensor(struct mdl_model *m, const char *name, int64_t ne0,
+			    int64_t ne1, int optional, const struct mdl_tensor **out,
+			    struct err *e)
+{
+	const struct mdl_tensor *t = mdl_gguf_tensor_find(m->gguf, name);
+	*out = NULL;
+	if (!t) {
+		if (optional)
+			return ST_OK;
+		return err_set(e, ST_CORRUPT, "model: required tensor '%s' is missing", name);
+	}
+	int dims = ne1 ? 2 : 1;
+	int ok = t->ne[0] == ne0 && t->ne[1] == (ne1 ? ne1 : 1) && t->ne[2] == 1 && t->ne[3] == 1;
+	if (!ok || (int)t->n_dims > dims)
+		return err_set(e, ST_CORRUPT,
+			       "model: tensor '%s' has shape [%lld, %lld, %lld, %lld], want [%lld, %lld]",
+			       name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+			       (long long)t->ne[3], (long long)ne0, (long long)(ne1 ? ne1 : 1));
+	if (!mdl__type_supported(t->type))
+		return err_set(e, ST_UNSUPPORTED, "model: tensor '%s' has type %s (id %u), which the engine does not compute with",
+			       name, mdl_ggml_type_name(t->type), t->type);
+	*out = t;
+	return ST_OK;
+}
+
+static status_t find_tensors(struct mdl_model *m, struct err *e)
+{
+	const struct mdl_hparams *hp = &m->hp;
+	int64_t D = hp->n_embd, F = hp->n_ff;
+	int64_t Dq = (int64_t)hp->n_head * hp->head_dim, Dkv = (int64_t)hp->n_head_kv * hp->head_dim;
+	status_t st;
+	const struct mdl_tensor *t = mdl_gguf_tensor_find(m->gguf, "token_embd.weight");
+	if (!t)
+		return err_set(e, ST_CORRUPT, "model: required tensor 'token_embd.weight' is missing");
+	if (t->ne[1] < 1 || t->ne[1] > (1 << 24))
+		return err_set(e, ST_CORRUPT, "model: token_embd.weight has %lld rows", (long long)t->ne[1]);
+	m->hp.n_vocab = (int)t->ne[1];
+	int64_t V = m->hp.n_vocab;
+	if ((st = want_tensor(m, "token_embd.weight", D, V, 0, &m->tok_embd, e)) ||
+	    (st = want_tensor(m, "output_norm.weight", D, 0, 0, &m->output_norm, e)) ||
+	    (st = want_tensor(m, "output.weight", D, V, 1, &m->output, e)) ||
+	    (st = want_tensor(m, "rope_freqs.weight", hp->rope_dim / 2, 0, 1, &m->rope_freqs, e)))
+		return st;
+	if (!m->output)
+		m->output = m->tok_embd;	/* tied embeddings */
+	if (m->rope_freqs && m->rope_freqs->type != MDL_GGML_F32)
+		return err_set(e, ST_UNSUPPORTED, "model: rope_freqs.weight must be f32");
+	m->layers = mem_calloc((size_t)hp->n_layer, sizeof *m->layers);
+	if (!m->layers)
+		return err_set(e, ST_NOMEM, "model: out of memory");
+	int bias = hp->arch == MDL_ARCH_QWEN2;
+	for (int l = 0; l < hp->n_layer; l++) {
+		struct mdl_layer *L = &m->layers[l];
+		char nm[96];
+#define T_(field, suffix, a, b, opt)                                            \
+		snprintf(nm, sizeof nm, "blk.%d." suffix, l);                   \
+		if ((st = want_tensor(m, nm, a, b, opt, &L->field, e)))         \
+			return st;
+		T_(attn_norm, "attn_norm.weight", D, 0, 0)
+		T_(wq, "attn_q.weight", D, Dq, 0)
+		T_(wk, "attn_k.weight", D, Dkv, 0)
+		T_(wv, "attn_v.weight", D, Dkv, 0)
+		T_(bq, "attn_q.bias", Dq, 0, !bias)
+		T_(bk, "attn_k.bias", Dkv, 0, !bias)
+		T_(bv, "attn_v.bias", Dkv, 0, !bias)
+		T_(wo, "attn_output.weight", Dq, D, 0)
+		T_(ffn_norm, "ffn_norm.weight", D, 0, 0)
+		T_(ffn_gate, "ffn_gate.weight", D, F, 0)
+		T_(ffn_up, "ffn_up.weight", D, F, 0)
+		T_(ffn_down, "ffn_down.weight", F, D, 0)
+#undef T_
+	}
+	m->n_params = 0;
+	for (size_t i = 0; i < mdl_gguf_n_tensors(m->gguf); i++) {
+		const struct mdl_tensor *x = mdl_gguf_tensor(m->gguf, i);
+		m->n_params += x->ne[0] * x->ne[1] * x->ne[2] * x->ne[3];
+	}
+	return ST_OK;
+}
+
+status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
+			     struct err *e)
+{
+	*out = NULL;
+	struct mdl_model *m = mem_calloc(1, sizeof *m);
+	if (!m) {
+		mdl_gguf_free(g);
+		return err_set(e, ST_NOMEM, "model: out of memory");
+	}
+	m->gguf = g;
+	status_t st = read_hparams(m, e);
+	if (!st)
+		st = find_tensors(m, e);
+	if (st) {
+		mdl_model_free(m);
+		return st;
+	}
+	*out = m;
+	return ST_OK;
+}
+
+status_t mdl_model_load(const char *path, struct mdl_model **out, struct err *e)
+{
+	struct mdl_gguf *g;
+	*out = NULL;
+	status_t st = mdl_gguf_open(path, &g, e);
+	if (st)
+		return st;
+	return mdl_model_from_gguf(g, out, e);
+}
+
+void mdl_model_free(struct mdl_model *m)
+{
+	if (!m)
+		return;
+	mem_free(m->layers);
+	mdl_gguf_free(m->gguf);
+	mem_free(m);
+}
+
+const struct mdl_gguf *mdl_model_gguf(const struct mdl_model *m) { return m->gguf; }
+const struct mdl_hparams *mdl_model_hparams(const struct mdl_model *m) { return &m->hp; }
+int mdl_model_n_vocab(const struct mdl_model *m) { return m->hp.n_vocab; }
+int mdl_model_n_ctx_train(const struct mdl_model *m) { return m->hp.n_ctx_train; }
+int64_t mdl_model_n_params(const struct mdl_model *m) { return m->n_params; }

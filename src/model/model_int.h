@@ -1,0 +1,39 @@
+/*
+ * model_int.h - structures private to the model module: the loaded model
+ * (hyperparameters + pointers to its mapped weights) and the helpers the
+ * forward pass shares with the loader and the synthesiser.
+ */
+#ifndef AIRLOCK_MODEL_INT_H
+#define AIRLOCK_MODEL_INT_H
+
+#include "model/model.h"
+
+/* One layer's weights; bias tensors are NULL when absent. */
+struct mdl_layer {
+	const struct mdl_tensor *attn_norm;	/* (n_embd) f32 */
+	const struct mdl_tensor *wq, *wk, *wv;	/* (n_embd) -> (n_head*hd), (n_head_kv*hd) */
+	const struct mdl_tensor *bq, *bk, *bv;	/* qwen2 biases, f32 */
+	const struct mdl_tensor *wo;		/* (n_head*hd) -> (n_embd) */
+	const struct mdl_tensor *ffn_norm;	/* (n_embd) f32 */
+	const struct mdl_tensor *ffn_gate, *ffn_up;	/* (n_embd) -> (n_ff) */
+	const struct mdl_tensor *ffn_down;	/* (n_ff) -> (n_embd) */
+};
+
+struct mdl_model {
+	struct mdl_gguf *gguf;		/* owned */
+	struct mdl_hparams hp;
+	const struct mdl_tensor *tok_embd;	/* (n_vocab, n_embd) rows */
+	const struct mdl_tensor *output_norm;	/* (n_embd) */
+	const struct mdl_tensor *output;	/* (n_vocab, n_embd); tok_embd when tied */
+	const struct mdl_tensor *rope_freqs;	/* (rope_dim/2) f32 or NULL */
+	struct mdl_layer *layers;		/* n_layer */
+	int64_t n_params;
+};
+
+/* Converts n elements of one row of a tensor of ggml type `type` to f32.
+ * Returns ST_UNSUPPORTED for a type the engine cannot compute with. */
+status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);
+/* 1 when the engine computes with weights of this type. */
+int mdl__type_supported(uint32_t type);
+
+#endif

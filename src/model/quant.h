@@ -1,0 +1,285 @@
+/*
+ * quant.h - tensor element types of the model module: the type table, block
+ * layouts, conversion to and from float, dot products and the matrix
+ * multiplication the forward pass runs on.
+ *
+ * Private to src/model/ (other model files include it; nothing outside the
+ * module does). Type ids and block layouts are those of GGUF files written
+ * by llama.cpp/ggml, byte for byte, so weights are used in place from the
+ * memory-mapped file.
+ *
+ * Every type is stored in blocks of `block_size` elements taking
+ * `type_size` bytes; a row of n elements (n a multiple of block_size) takes
+ * n / block_size * type_size bytes (mdl_row_size).
+ *
+ *   id  name  elems bytes layout of one block (all little-endian)
+ *    0  f32       1     4 float
+ *    1  f16       1     2 IEEE half
+ *    2  q4_0     32    18 d:f16, qs[16]: x[j] = d*(lo nibble-8), x[j+16] = d*(hi-8)
+ *    3  q4_1     32    20 d:f16, m:f16, qs[16]: x = d*q + m
+ *    6  q5_0     32    22 d:f16, qh[4] (bit j = 5th bit of x[j]), qs[16]: d*(q-16)
+ *    7  q5_1     32    24 d:f16, m:f16, qh[4], qs[16]: x = d*q + m
+ *    8  q8_0     32    34 d:f16, qs[32] int8: x = d*q
+ *    9  q8_1     32    36 d:f16, s:f16 (= d*sum(qs)), qs[32] int8 (activations)
+ *   12  q4_K    256   144 d:f16, dmin:f16, scales[12] (8 x 6-bit scale, 8 x 6-bit
+ *                         min), qs[128]: 8 sub-blocks of 32, x = d*sc*q - dmin*m
+ *   13  q5_K    256   176 d, dmin, scales[12] as q4_K, qh[32], qs[128]
+ *   14  q6_K    256   210 ql[128], qh[64], scales[16] int8, d:f16;
+ *                         16 sub-blocks of 16: x = d*sc*(q-32), q 6 bits
+ *   15  q8_K    256   292 d:f32, qs[256] int8, bsums[16] int16 (sums of 16 qs)
+ *                         (activations only)
+ *   30  bf16      1     2 upper half of an IEEE float
+ *
+ * Dot products follow llama.cpp's CPU backend so that logits agree with it:
+ * the activations of a matrix product are first converted to the weight
+ * type's "vec_dot type" (q4_0, q5_0, q8_0 -> q8_0; q4_1, q5_1 -> q8_1;
+ * K-types -> q8_K; f16 -> f16; bf16 -> bf16; f32 -> f32) and the dot is
+ * computed between a weight row and that converted row, in integers per
+ * block where both are quantised.
+ *
+ * Kernels exist as scalar reference code (the test oracle) and as AVX2+FMA
+ * and AVX-512 versions picked at run time from the CPU's features.
+ */
+#ifndef AIRLOCK_MODEL_QUANT_H
+#define AIRLOCK_MODEL_QUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/core.h"
+
+/* ------------------------------------------------------------------ */
+/* Type table                                                          */
+/* ------------------------------------------------------------------ */
+
+/* ggml's type ids, as stored in GGUF tensor infos. */
+enum mdl_type {
+	MDL_TYPE_F32 = 0,
+	MDL_TYPE_F16 = 1,
+	MDL_TYPE_Q4_0 = 2,
+	MDL_TYPE_Q4_1 = 3,
+	MDL_TYPE_Q5_0 = 6,
+	MDL_TYPE_Q5_1 = 7,
+	MDL_TYPE_Q8_0 = 8,
+	MDL_TYPE_Q8_1 = 9,
+	MDL_TYPE_Q4_K = 12,
+	MDL_TYPE_Q5_K = 13,
+	MDL_TYPE_Q6_K = 14,
+	MDL_TYPE_Q8_K = 15,
+	MDL_TYPE_BF16 = 30,
+	MDL_TYPE_COUNT = 39	/* one past ggml's highest id */
+};
+
+struct mdl_type_info {
+	int type;		/* enum mdl_type */
+	const char *name;	/* ggml's name: "f32", "q4_0", "q4_K", ... */
+	int block_size;		/* elements per block */
+	size_t type_size;	/* bytes per block */
+	int quantized;		/* 1 for the block-quantised types */
+	int vec_dot_type;	/* type activations are converted to for dots */
+	int is_weight;		/* 1 if usable as a weight in mdl_matmul
+				   (q8_1 and q8_K are activation-only) */
+};
+
+/*
+ * Returns the description of type (static storage), or NULL when the id is
+ * unknown or a type this module does not support (q2_K, iq*, ...).
+ */
+const struct mdl_type_info *mdl_type_info(int type);
+
+/*
+ * Returns the type id named name, compared without regard to case
+ * ("q4_k" and "Q4_K" give 12), or -1 if no supported type has that name.
+ */
+int mdl_type_from_name(const char *name);
+
+/*
+ * Returns the number of bytes of a row of n elements of type, or 0 when
+ * the type is unsupported, n < 0, n is not a multiple of the block size,
+ * or the size would overflow.
+ */
+size_t mdl_row_size(int type, int64_t n);
+
+/* ------------------------------------------------------------------ */
+/* Block layouts (sizes checked by static assertions in quant.c)       */
+/* ------------------------------------------------------------------ */
+
+#define MDL_QK 32	/* elements per block of q4_0 .. q8_1 */
+#define MDL_QK_K 256	/* elements per super-block of the K-types */
+
+struct mdl_block_q4_0 { uint16_t d; uint8_t qs[MDL_QK / 2]; };
+struct mdl_block_q4_1 { uint16_t d, m; uint8_t qs[MDL_QK / 2]; };
+struct mdl_block_q5_0 { uint16_t d; uint8_t qh[4]; uint8_t qs[MDL_QK / 2]; };
+struct mdl_block_q5_1 { uint16_t d, m; uint8_t qh[4]; uint8_t qs[MDL_QK / 2]; };
+struct mdl_block_q8_0 { uint16_t d; int8_t qs[MDL_QK]; };
+struct mdl_block_q8_1 { uint16_t d, s; int8_t qs[MDL_QK]; };
+struct mdl_block_q4_K {
+	uint16_t d, dmin;
+	uint8_t scales[12];		/* 6-bit scales and mins, packed */
+	uint8_t qs[MDL_QK_K / 2];
+};
+struct mdl_block_q5_K {
+	uint16_t d, dmin;
+	uint8_t scales[12];
+	uint8_t qh[MDL_QK_K / 8];
+	uint8_t qs[MDL_QK_K / 2];
+};
+struct mdl_block_q6_K {
+	uint8_t ql[MDL_QK_K / 2];	/* low 4 bits */
+	uint8_t qh[MDL_QK_K / 4];	/* high 2 bits */
+	int8_t scales[MDL_QK_K / 16];
+	uint16_t d;
+};
+struct mdl_block_q8_K {
+	float d;
+	int8_t qs[MDL_QK_K];
+	int16_t bsums[MDL_QK_K / 16];	/* sum of each group of 16 qs */
+};
+
+/* ------------------------------------------------------------------ */
+/* Half and bfloat16 conversions                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * IEEE half <-> float. Rounding is to nearest, ties to even; overflow gives
+ * infinity, NaN stays NaN (quiet, sign and top payload bits kept) and
+ * subnormals are converted exactly (as the F16C instructions do).
+ */
+float mdl_fp16_to_fp32(uint16_t h);
+uint16_t mdl_fp32_to_fp16(float f);
+/*
+ * bfloat16 <-> float: to nearest, ties to even; NaN becomes a quiet NaN;
+ * subnormals are not flushed (ggml's conversion, bit for bit).
+ */
+float mdl_bf16_to_fp32(uint16_t h);
+uint16_t mdl_fp32_to_bf16(float f);
+
+/* ------------------------------------------------------------------ */
+/* Rows: quantise and dequantise                                       */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Converts n elements of type at src into floats at dst. n must be a
+ * multiple of the type's block size. Returns ST_UNSUPPORTED for an unknown
+ * type, ST_INVAL for a bad n; ST_OK otherwise. Any byte pattern is a valid
+ * block (NaN/inf scales propagate; nothing is read past the row).
+ */
+status_t mdl_dequant_row(int type, const void *src, float *dst, int64_t n);
+
+/*
+ * Converts n floats into type, writing mdl_row_size(type, n) bytes at dst.
+ * These are the reference quantisers of ggml (quantize_row_*_ref): what a
+ * model file is written with, and deterministic. For q8_0/q8_1 use
+ * mdl_quant_act_row to convert activations the way the dot products
+ * expect. Errors as mdl_dequant_row.
+ */
+status_t mdl_quant_row(int type, const float *src, void *dst, int64_t n);
+
+/* ------------------------------------------------------------------ */
+/* Dot products                                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Bytes needed to hold n activations converted for dots with weights of
+ * type wtype (mdl_row_size of its vec_dot type); 0 if unsupported.
+ */
+size_t mdl_act_row_size(int wtype, int64_t n);
+
+/*
+ * Converts n activations x into the vec_dot type of weight type wtype at
+ * dst (mdl_act_row_size(wtype, n) bytes), the way llama.cpp's x86 CPU
+ * backend does (q8_0/q8_1: scale 127/amax, rounding to nearest even; q8_K:
+ * its reference quantiser), so that dot products see the same integers.
+ * Returns ST_UNSUPPORTED / ST_INVAL as mdl_dequant_row.
+ */
+status_t mdl_quant_act_row(int wtype, const float *x, void *dst, int64_t n);
+
+/*
+ * Returns the dot product of a row of n weights of type (w_row) with n
+ * activations already converted by mdl_quant_act_row for that type
+ * (x_vecdot). n must be a multiple of the block size and type a weight
+ * type (mdl_type_info(type)->is_weight); otherwise returns NaN. Uses the
+ * kernel of the current dispatch level.
+ */
+float mdl_vec_dot(int type, int64_t n, const void *w_row, const void *x_vecdot);
+
+/* ------------------------------------------------------------------ */
+/* Matrix multiplication                                               */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Bytes of scratch mdl_matmul needs for n_tokens rows of cols activations
+ * with weights of type wtype (the activations converted to the vec_dot
+ * type, each row aligned to 64 bytes). 0 for f32 weights (nothing to
+ * convert) and for unsupported arguments.
+ */
+size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens);
+
+/*
+ * Y = X * W^T for a batch of tokens:
+ *   W        rows x cols weights of type wtype, row-major, each row
+ *            mdl_row_size(wtype, cols) bytes (borrowed; usually mmapped)
+ *   X        n_tokens x cols floats, row-major
+ *   Y        n_tokens x rows floats, row-major: Y[t*rows + r] = dot(W[r], X[t])
+ *   scratch  at least mdl_matmul_scratch_size(wtype, cols, n_tokens) bytes,
+ *            64-byte aligned preferably; may be NULL when that size is 0.
+ * X is converted once into scratch (in parallel over tokens), then rows
+ * are split over pool's threads (pool may be NULL: runs on the caller).
+ * Allocates nothing. The caller guarantees: wtype is a weight type
+ * (mdl_type_info(wtype)->is_weight), cols a multiple of its block size,
+ * Y does not overlap X or W. One call at a time per pool.
+ */
+void mdl_matmul(struct tpool *pool, int wtype, const void *W, int64_t rows,
+		int64_t cols, const float *X, int64_t n_tokens, float *Y,
+		void *scratch);
+
+/* ------------------------------------------------------------------ */
+/* Kernel dispatch                                                     */
+/* ------------------------------------------------------------------ */
+
+enum mdl_level {
+	MDL_LEVEL_SCALAR = 0,	/* portable C, the reference */
+	MDL_LEVEL_AVX2 = 1,	/* AVX2 + FMA + F16C */
+	MDL_LEVEL_AVX512 = 2	/* AVX-512 F/BW/VL (+VNNI, BF16 where present) */
+};
+
+/* The best level this CPU supports. */
+enum mdl_level mdl_quant_level_max(void);
+/* The level in use (the best one unless forced). */
+enum mdl_level mdl_quant_level(void);
+/*
+ * Forces the kernels of level (capped at mdl_quant_level_max()) and
+ * returns the level now in use. For tests and benchmarks; not to be called
+ * while a matmul runs.
+ */
+enum mdl_level mdl_quant_force_level(enum mdl_level level);
+/* "scalar", "avx2", "avx512". */
+const char *mdl_level_name(enum mdl_level level);
+
+/* ------------------------------------------------------------------ */
+/* Internal to quant*.c: kernel tables                                 */
+/* ------------------------------------------------------------------ */
+
+/* Dot of n elements (a multiple of the block size) of two converted rows. */
+typedef float (*mdl__vec_dot_fn)(int64_t n, const void *w, const void *x);
+/* Conversion of n activations into the vec_dot type. */
+typedef void (*mdl__quant_act_fn)(const float *x, void *dst, int64_t n);
+
+/*
+ * Dots of one weight row with 4 converted activation rows (x, x + x_stride,
+ * ...), each equal to what the type's vec_dot gives, into out[0..3].
+ */
+typedef void (*mdl__vec_dot_x4_fn)(int64_t n, const void *w, const void *x,
+				   size_t x_stride, float out[4]);
+
+struct mdl__kernels {
+	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
+	mdl__vec_dot_x4_fn vec_dot_x4[MDL_TYPE_COUNT];	/* optional (NULL) */
+	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */
+};
+
+/* Fills in the kernels of each level over the ones already in k. */
+void mdl__kernels_avx2(struct mdl__kernels *k);
+void mdl__kernels_avx512(struct mdl__kernels *k);
+
+#endif
