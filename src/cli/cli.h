@@ -46,6 +46,7 @@ int cli_wants_help(const struct command *cmd, int argc, char **argv);
 const struct command *cli_command_find(const char *name);
 
 /* Commands (cmd_*.c). Keep sorted. */
+int cmd_bench(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
