@@ -52,8 +52,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	int nv = mdl_model_n_vocab(m);
-	float *logits = malloc((size_t)nv * sizeof *logits);
-	int32_t *toks = malloc((size_t)(pp + tg) * sizeof *toks);
+	float *logits = mem_alloc_array((size_t)nv, sizeof *logits);
+	int32_t *toks = mem_alloc_array((size_t)(pp + tg), sizeof *toks);
 	if (!logits || !toks)
 		return 1;
 	uint64_t r = 12345;
@@ -61,7 +61,9 @@ int main(int argc, char **argv)
 		r = r * 6364136223846793005ull + 1442695040888963407ull;
 		toks[i] = (int32_t)((r >> 33) % (uint64_t)nv);
 	}
-	double *pps = calloc((size_t)reps, sizeof *pps), *tgs = calloc((size_t)reps, sizeof *tgs);
+	double *pps = mem_calloc((size_t)reps, sizeof *pps), *tgs = mem_calloc((size_t)reps, sizeof *tgs);
+	if (!pps || !tgs)
+		return 1;
 	for (int rep = 0; rep < reps; rep++) {
 		double t0 = now_s();
 		if (mdl_eval(c, toks, pp, 0, logits, 0, &e))
@@ -79,10 +81,10 @@ int main(int argc, char **argv)
 	const char *name = strrchr(argv[1], '/') ? strrchr(argv[1], '/') + 1 : argv[1];
 	printf("%-28s threads %d  pp%d %8.1f tok/s  tg%d (after %d) %7.1f tok/s  (median of %d)\n",
 	       name, threads, pp, pps[reps / 2], tg, pp, tgs[reps / 2], reps);
-	free(pps);
-	free(tgs);
-	free(logits);
-	free(toks);
+	mem_free(pps);
+	mem_free(tgs);
+	mem_free(logits);
+	mem_free(toks);
 	mdl_ctx_free(c);
 	mdl_model_free(m);
 	return 0;

@@ -62,6 +62,7 @@ struct mdl_ctx {
 	void *mm_scratch;	/* mm_scratch_size bytes for mdl_matmul */
 	float *att;		/* (n_threads, n_ctx) attention scores */
 	float *rope_inv;	/* (rope_dim / 2) inverse frequencies incl. factors */
+	float *rope_cs;		/* (n_batch, rope_dim) cos, sin of each token's angles */
 	float *out_norm;	/* (n_embd) */
 	struct layer_vecs *lv;	/* (n_layer) */
 	float *vec_mem;		/* backing store of lv */
@@ -164,6 +165,7 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	c->ob = alloc_f(B * hp->n_embd, &st);
 	c->att = alloc_f((size_t)c->n_threads * n_ctx, &st);
 	c->rope_inv = alloc_f((size_t)hp->rope_dim / 2, &st);
+	c->rope_cs = alloc_f(B * hp->rope_dim, &st);
 	c->out_norm = alloc_f((size_t)hp->n_embd, &st);
 	size_t per_layer = 2 * (size_t)hp->n_embd + (size_t)c->q_dim + 2 * (size_t)c->kv_dim;
 	c->vec_mem = alloc_f(L * per_layer, &st);
@@ -231,7 +233,7 @@ void mdl_ctx_free(struct mdl_ctx *c)
 	mem_free(c->one_out);
 	float **bufs[] = { &c->kv_tmp, &c->x, &c->xb, &c->q, &c->k, &c->v,
 			   &c->hb, &c->hb2, &c->ob, &c->att,
-			   &c->rope_inv, &c->out_norm, &c->vec_mem };
+			   &c->rope_inv, &c->rope_cs, &c->out_norm, &c->vec_mem };
 	for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
 		mem_free(*bufs[i]);
 	mem_free(c->mm_scratch);
@@ -307,19 +309,29 @@ static status_t matmul(struct mdl_ctx *c, const struct mdl_tensor *w, const floa
 	return ST_OK;
 }
 
-/* Rotates pairs of one head vector in place at position pos. */
-static void rope(const struct mdl_ctx *c, float *v, int pos)
+/* cos and sin of the angles of position pos, interleaved, into cs. */
+static void rope_angles(const struct mdl_ctx *c, float *cs, int pos)
+{
+	int half = c->m->hp.rope_dim / 2;
+	for (int i = 0; i < half; i++) {
+		float theta = (float)pos * c->rope_inv[i];
+		cs[2 * i] = cosf(theta);
+		cs[2 * i + 1] = sinf(theta);
+	}
+}
+
+/* Rotates the pairs of one head vector in place by the angles in cs. */
+static void rope(const struct mdl_ctx *c, float *v, const float *cs)
 {
 	const struct mdl_hparams *hp = &c->m->hp;
 	int half = hp->rope_dim / 2;
 	for (int i = 0; i < half; i++) {
-		float theta = (float)pos * c->rope_inv[i];
-		float cs = cosf(theta), sn = sinf(theta);
+		float cv = cs[2 * i], sv = cs[2 * i + 1];
 		int a = hp->rope_neox ? i : 2 * i;
 		int b = hp->rope_neox ? i + half : 2 * i + 1;
 		float x0 = v[a], x1 = v[b];
-		v[a] = x0 * cs - x1 * sn;
-		v[b] = x0 * sn + x1 * cs;
+		v[a] = x0 * cv - x1 * sv;
+		v[b] = x0 * sv + x1 * cv;
 	}
 }
 
@@ -350,6 +362,18 @@ static const float *v_row(const struct mdl_ctx *c, const void *cache, size_t lba
 static float kv_round(const struct mdl_ctx *c, float v)
 {
 	return c->kv_f16 ? mdl_fp16_to_fp32(mdl_fp32_to_fp16(v)) : v;
+}
+
+/* o += a * v over n floats; written in blocks of 8 that the compiler
+ * turns into vector instructions at -O2. */
+static void axpy(float *restrict o, float a, const float *restrict v, int n)
+{
+	int i = 0;
+	for (; i + 8 <= n; i += 8)
+		for (int k = 0; k < 8; k++)
+			o[i + k] += a * v[i + k];
+	for (; i < n; i++)
+		o[i] += a * v[i];
 }
 
 /* Items are (token, head) pairs: item = t * n_head + h. */
@@ -396,9 +420,7 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 		memset(o, 0, (size_t)hd * sizeof *o);
 		for (int p = 0; p < n_pos; p++) {
 			const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
-			float a = kv_round(c, sc[p] * inv);
-			for (int i = 0; i < hd; i++)
-				o[i] += a * v[i];
+			axpy(o, kv_round(c, sc[p] * inv), v, hd);
 		}
 	}
 }
@@ -425,6 +447,9 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 					  c->x + (size_t)t * D, D)))
 			return st;
 
+	for (int t = 0; t < n; t++)
+		rope_angles(c, c->rope_cs + (size_t)t * hp->rope_dim, pos[t]);
+
 	for (int l = 0; l < hp->n_layer; l++) {
 		const struct mdl_layer *Ly = &m->layers[l];
 		const struct layer_vecs *lv = &c->lv[l];
@@ -447,10 +472,11 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 			if (lv->bv)
 				for (int i = 0; i < c->kv_dim; i++)
 					v[i] += lv->bv[i];
+			const float *cs = c->rope_cs + (size_t)t * hp->rope_dim;
 			for (int h = 0; h < hp->n_head; h++)
-				rope(c, q + (size_t)h * hd, pos[t]);
+				rope(c, q + (size_t)h * hd, cs);
 			for (int h = 0; h < hp->n_head_kv; h++)
-				rope(c, k + (size_t)h * hd, pos[t]);
+				rope(c, k + (size_t)h * hd, cs);
 			size_t at = kv_at(c, l, seq[t], pos[t]);
 			if (c->kv_f16) {
 				uint16_t *kc = (uint16_t *)c->k_cache + at, *vc = (uint16_t *)c->v_cache + at;

@@ -384,7 +384,15 @@ static void test_gguf_good_mem(void **state)
 	assert_non_null(t);
 	assert_int_equal(t->type, MDL_TYPE_Q8_0);
 	assert_int_equal(t->size, 2 * 68);
-	assert_ptr_equal(t->data, b.d + (b.n - 2 * 68 - 128 + 128));
+	assert_ptr_equal(t->data, b.d + (b.n - 2 * 68));
+	assert_int_equal(mdl_gguf_version(g), 3);
+	mdl_gguf_free(g);
+
+	/* Version 2 has the same layout. */
+	b.d[4] = 2;
+	TH_OK(mdl_gguf_open_mem(b.d, b.n, &g, &e));
+	assert_int_equal(mdl_gguf_version(g), 2);
+	assert_int_equal(mdl_gguf_n_kv(g), 7);
 	mdl_gguf_free(g);
 }
 
@@ -589,6 +597,30 @@ static void test_model_bad_metadata(void **state)
 	}
 }
 
+/* A tensor of a type the engine does not compute with is named. */
+static void test_model_unsupported_type(void **state)
+{
+	(void)state;
+	char path[1024], *data;
+	size_t len;
+	struct err e = { 0 };
+	th_shared_path("models/stories260K.gguf", path, sizeof path);
+	TH_OK(file_read_all(path, 4 << 20, &data, &len, &e));
+	/* Tensor info of output_norm.weight: name, u32 n_dims = 1, u64 ne0,
+	 * u32 type. i8 (24) takes a quarter of f32's bytes: still in bounds. */
+	const char name[] = "output_norm.weight";
+	char *at = memmem(data, len, name, sizeof name - 1);
+	assert_non_null(at);
+	uint32_t i8 = 24;
+	memcpy(at + sizeof name - 1 + 4 + 8, &i8, 4);
+	struct mdl_gguf *g;
+	struct mdl_model *m;
+	TH_OK(mdl_gguf_open_mem(data, len, &g, &e));
+	TH_ST(mdl_model_from_gguf(g, &m, &e), ST_UNSUPPORTED);
+	assert_non_null(strstr(e.msg, "tensor 'output_norm.weight' has type i8 (id 24)"));
+	mem_free(data);
+}
+
 /* Shapes that do not fit the hyperparameters are refused by name. */
 static void test_model_bad_shapes(void **state)
 {
@@ -713,6 +745,7 @@ int run_model_gguf_tests(void)
 		cmocka_unit_test(test_gguf_writer_roundtrip),
 		cmocka_unit_test(test_model_bad_metadata),
 		cmocka_unit_test(test_model_bad_shapes),
+		cmocka_unit_test(test_model_unsupported_type),
 		cmocka_unit_test(test_model_alloc_failures),
 		cmocka_unit_test(test_synth_disk_full),
 	};
