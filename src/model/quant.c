@@ -107,8 +107,8 @@ float mdl_fp16_to_fp32(uint16_t h)
 	uint32_t exp = (h >> 10) & 0x1f;
 	uint32_t man = h & 0x3ff;
 
-	if (exp == 0x1f)	/* inf or NaN: payload moves up 13 bits */
-		return f32_from_bits(sign | 0x7f800000 | (man << 13));
+	if (exp == 0x1f)	/* inf, or NaN made quiet: payload moves up 13 bits */
+		return f32_from_bits(sign | 0x7f800000 | (man ? 0x400000 : 0) | (man << 13));
 	if (exp == 0) {
 		if (man == 0)
 			return f32_from_bits(sign);
@@ -400,12 +400,9 @@ status_t mdl_dequant_row(int type, const void *src, float *dst, int64_t n)
 	case MDL_TYPE_F32:
 		memcpy(dst, src, (size_t)n * sizeof(float));
 		break;
-	case MDL_TYPE_F16: {
-		const uint16_t *h = src;
-		for (int64_t i = 0; i < n; i++)
-			dst[i] = mdl_fp16_to_fp32(h[i]);
+	case MDL_TYPE_F16:
+		mdl_fp16_to_fp32_row(src, dst, n);
 		break;
-	}
 	case MDL_TYPE_BF16: {
 		const uint16_t *h = src;
 		for (int64_t i = 0; i < n; i++)
@@ -907,7 +904,7 @@ status_t mdl_quant_row(int type, const float *src, void *dst, int64_t n)
 	int64_t nb = n / ti->block_size;
 	switch (type) {
 	case MDL_TYPE_F32: memcpy(dst, src, (size_t)n * sizeof(float)); break;
-	case MDL_TYPE_F16: quant_f16(src, dst, n); break;
+	case MDL_TYPE_F16: mdl_fp32_to_fp16_row(src, dst, n); break;
 	case MDL_TYPE_BF16: quant_bf16(src, dst, n); break;
 	case MDL_TYPE_Q4_0: quant_q4_0(src, dst, nb); break;
 	case MDL_TYPE_Q4_1: quant_q4_1(src, dst, nb); break;
@@ -965,6 +962,11 @@ static void act_q8_1(const float *x, void *dst, int64_t n)
 static void act_q8_K(const float *x, void *dst, int64_t n)
 {
 	quant_q8_K(x, dst, n / MDL_QK_K);
+}
+
+void mdl__act_q8_K_scalar(const float *x, struct mdl_block_q8_K *dst)
+{
+	quant_q8_K(x, dst, 1);
 }
 
 static void act_f32(const float *x, void *dst, int64_t n)
@@ -1172,6 +1174,18 @@ static float dot_q6_K(int64_t n, const void *w, const void *x)
 	return sum;
 }
 
+static void h2f_row(const uint16_t *src, float *dst, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dst[i] = mdl_fp16_to_fp32(src[i]);
+}
+
+static void f2h_row(const float *src, uint16_t *dst, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++)
+		dst[i] = mdl_fp32_to_fp16(src[i]);
+}
+
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
@@ -1195,6 +1209,8 @@ static enum mdl_level detect_level(void)
 static void kern_init(void)
 {
 	struct mdl__kernels *k = &kern_levels[MDL_LEVEL_SCALAR];
+	k->fp16_to_fp32_row = h2f_row;
+	k->fp32_to_fp16_row = f2h_row;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;
@@ -1273,6 +1289,16 @@ const char *mdl_level_name(enum mdl_level level)
 /* Public dot products and activation conversion                       */
 /* ------------------------------------------------------------------ */
 
+void mdl_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n)
+{
+	kernels()->fp16_to_fp32_row(src, dst, n);
+}
+
+void mdl_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n)
+{
+	kernels()->fp32_to_fp16_row(src, dst, n);
+}
+
 size_t mdl_act_row_size(int wtype, int64_t n)
 {
 	const struct mdl_type_info *ti = mdl_type_info(wtype);
@@ -1320,14 +1346,27 @@ static size_t align64(size_t n)
 	return (n + 63) & ~(size_t)63;
 }
 
+/* Bytes of one converted activation row in mdl_matmul's scratch: the row
+ * (with its scales as floats after it for q8_0), rounded up to 64. */
+static size_t mm_row_stride(int wtype, int64_t cols)
+{
+	const struct mdl_type_info *ti = mdl_type_info(wtype);
+	size_t row = mdl_act_row_size(wtype, cols);
+	if (!row)
+		return 0;
+	if (ti->vec_dot_type == MDL_TYPE_Q8_0)
+		row = mdl__q8_0_scales_offset(cols / MDL_QK) + (size_t)(cols / MDL_QK) * sizeof(float);
+	return align64(row);
+}
+
 size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens)
 {
 	if (wtype == MDL_TYPE_F32 || n_tokens < 0)
 		return 0;
-	size_t row = mdl_act_row_size(wtype, cols);
-	if (!row || (uint64_t)n_tokens > SIZE_MAX / align64(row))
+	size_t row = mm_row_stride(wtype, cols);
+	if (!row || (uint64_t)n_tokens > SIZE_MAX / row)
 		return 0;
-	return align64(row) * (size_t)n_tokens;
+	return row * (size_t)n_tokens;
 }
 
 struct mm_job {
@@ -1346,16 +1385,25 @@ static void mm_quant_part(void *arg, size_t begin, size_t end, int worker)
 {
 	struct mm_job *j = arg;
 	mdl__quant_act_fn fn = j->k->quant_act[type_table[j->wtype].vec_dot_type];
-	for (size_t t = begin; t < end; t++)
-		fn(j->X + t * (size_t)j->cols, (uint8_t *)j->Xq + t * j->x_stride,
-		   j->cols);
+	int q8_0 = type_table[j->wtype].vec_dot_type == MDL_TYPE_Q8_0;
+	for (size_t t = begin; t < end; t++) {
+		uint8_t *row = (uint8_t *)j->Xq + t * j->x_stride;
+		fn(j->X + t * (size_t)j->cols, row, j->cols);
+		if (q8_0) {
+			int64_t nb = j->cols / MDL_QK;
+			const struct mdl_block_q8_0 *b = (const void *)row;
+			float *d = (float *)(void *)(row + mdl__q8_0_scales_offset(nb));
+			for (int64_t i = 0; i < nb; i++)
+				d[i] = mdl_fp16_to_fp32(b[i].d);
+		}
+	}
 }
 
 static void mm_dot_part(void *arg, size_t begin, size_t end, int worker)
 {
 	struct mm_job *j = arg;
 	mdl__vec_dot_fn dot = j->k->vec_dot[j->wtype];
-	mdl__vec_dot_x4_fn dot4 = j->k->vec_dot_x4[j->wtype];
+	mdl__vec_dot_mm_fn dotmm = j->k->vec_dot_mm[j->wtype];
 	int64_t r0 = (int64_t)begin * MM_ROW_BLOCK;
 	int64_t r1 = (int64_t)end * MM_ROW_BLOCK;
 	if (r1 > j->rows)
@@ -1367,14 +1415,15 @@ static void mm_dot_part(void *arg, size_t begin, size_t end, int worker)
 			for (int64_t r = rb; r < re; r++) {
 				const uint8_t *w = j->W + (size_t)r * j->w_stride;
 				int64_t t = t0;
-				/* Four tokens at a time where a kernel exists: the
-				 * weight row is loaded and unpacked once for all. */
-				if (dot4) {
-					for (; t + 4 <= t1; t += 4) {
+				/* Up to four tokens a call where the kernel exists:
+				 * the weight row is loaded and unpacked once for all. */
+				if (dotmm) {
+					for (; t < t1; t += 4) {
 						float out[4];
-						dot4(j->cols, w, j->Xq + (size_t)t * j->x_stride,
-						     j->x_stride, out);
-						for (int k = 0; k < 4; k++)
+						int nt = t1 - t < 4 ? (int)(t1 - t) : 4;
+						dotmm(j->cols, w, j->Xq + (size_t)t * j->x_stride,
+						      j->x_stride, nt, out);
+						for (int k = 0; k < nt; k++)
 							j->Y[(size_t)(t + k) * (size_t)j->rows + (size_t)r] = out[k];
 					}
 				}
@@ -1408,7 +1457,7 @@ void mdl_matmul(struct tpool *pool, int wtype, const void *W, int64_t rows,
 		j.x_stride = (size_t)cols * sizeof(float);
 	} else {
 		j.Xq = scratch;
-		j.x_stride = align64(mdl_act_row_size(wtype, cols));
+		j.x_stride = mm_row_stride(wtype, cols);
 		if (n_tokens == 1)
 			mm_quant_part(&j, 0, 1, 0);
 		else

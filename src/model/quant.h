@@ -142,8 +142,9 @@ struct mdl_block_q8_K {
 
 /*
  * IEEE half <-> float. Rounding is to nearest, ties to even; overflow gives
- * infinity, NaN stays NaN (quiet, sign and top payload bits kept) and
- * subnormals are converted exactly (as the F16C instructions do).
+ * infinity, NaN stays NaN (made quiet, sign and payload bits kept as far as
+ * they fit) and subnormals are converted exactly: what the F16C
+ * instructions do.
  */
 float mdl_fp16_to_fp32(uint16_t h);
 uint16_t mdl_fp32_to_fp16(float f);
@@ -153,6 +154,14 @@ uint16_t mdl_fp32_to_fp16(float f);
  */
 float mdl_bf16_to_fp32(uint16_t h);
 uint16_t mdl_fp32_to_bf16(float f);
+
+/*
+ * Rows of n halves <-> floats with the fastest instructions the CPU has
+ * (F16C), giving exactly what the element functions give. For the
+ * attention's f16 KV cache and similar bulk conversions.
+ */
+void mdl_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n);
+void mdl_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n);
 
 /* ------------------------------------------------------------------ */
 /* Rows: quantise and dequantise                                       */
@@ -266,17 +275,37 @@ typedef float (*mdl__vec_dot_fn)(int64_t n, const void *w, const void *x);
 typedef void (*mdl__quant_act_fn)(const float *x, void *dst, int64_t n);
 
 /*
- * Dots of one weight row with 4 converted activation rows (x, x + x_stride,
- * ...), each equal to what the type's vec_dot gives, into out[0..3].
+ * Dots of one weight row with nt (1 to 4) converted activation rows laid
+ * out as in mdl_matmul's scratch (x, x + x_stride, ...), each equal bit for
+ * bit to what the type's vec_dot gives, into out[0..nt-1]. The weights are
+ * unpacked once for all rows. Rows of q8_0 activations carry, after their
+ * blocks at mdl__q8_0_scales_offset(), the blocks' scales as floats
+ * (mdl_matmul writes them once per product rather than every kernel
+ * converting them again for every weight row).
  */
-typedef void (*mdl__vec_dot_x4_fn)(int64_t n, const void *w, const void *x,
-				   size_t x_stride, float out[4]);
+typedef void (*mdl__vec_dot_mm_fn)(int64_t n, const void *w, const void *x,
+				   size_t x_stride, int nt, float *out);
+
+/* Rows of n halves to floats and back (mdl_fp16_to_fp32_row, ...). */
+typedef void (*mdl__h2f_fn)(const uint16_t *src, float *dst, int64_t n);
+typedef void (*mdl__f2h_fn)(const float *src, uint16_t *dst, int64_t n);
+
+/* Offset of the float scales after n_blocks q8_0 blocks (4-aligned). */
+static inline size_t mdl__q8_0_scales_offset(int64_t n_blocks)
+{
+	return ((size_t)n_blocks * sizeof(struct mdl_block_q8_0) + 3) & ~(size_t)3;
+}
 
 struct mdl__kernels {
+	mdl__h2f_fn fp16_to_fp32_row;
+	mdl__f2h_fn fp32_to_fp16_row;
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
-	mdl__vec_dot_x4_fn vec_dot_x4[MDL_TYPE_COUNT];	/* optional (NULL) */
+	mdl__vec_dot_mm_fn vec_dot_mm[MDL_TYPE_COUNT];	/* optional (NULL) */
 	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */
 };
+
+/* The scalar q8_K conversion of one block of 256 (for SIMD fallbacks). */
+void mdl__act_q8_K_scalar(const float *x, struct mdl_block_q8_K *dst);
 
 /* Fills in the kernels of each level over the ones already in k. */
 void mdl__kernels_avx2(struct mdl__kernels *k);

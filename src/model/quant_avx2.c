@@ -1,7 +1,9 @@
 /*
  * quant_avx2.c - AVX2 + FMA + F16C kernels of the tensor types: dot products
- * for every weight type and the conversion of activations to q8_0, q8_1 and
- * f16. Every function carries a target attribute, so the file builds with
+ * for every weight type (one and four activation rows), the conversion of
+ * activations to q8_0, q8_1, q8_K and f16, and half-precision rows. The
+ * K-type dots live in quant_kx86.h, included below. Every function carries
+ * a target attribute, so the file builds with
  * the project's ordinary flags and this code runs only when quant.c has
  * found the features on the CPU.
  *
@@ -175,7 +177,7 @@ AVX2 static float dot_bf16(int64_t n, const void *w, const void *x)
 
 /*
  * The kernels below are written once for nt activation rows (x, x + stride,
- * ...) and inlined with nt = 1 (vec_dot) and nt = 4 (vec_dot_x4): the
+ * ...) and inlined with nt = 1 (vec_dot) and nt = 1..4 (vec_dot_mm): the
  * weights are unpacked once for all rows, and each row's arithmetic is the
  * same sequence in both, so both give bit-identical results.
  */
@@ -185,102 +187,124 @@ AVX2 static float dot_bf16(int64_t n, const void *w, const void *x)
 #define XROW(type, x, stride, t) \
 	((const type *)(const void *)((const uint8_t *)(x) + (size_t)(t) * (stride)))
 
-KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
-		   const int nt, float *out)
+/*
+ * The scales of 8 consecutive blocks (a half at offset 0 of each block,
+ * blocks `stride` bytes apart) as 8 floats. Converting 8 at once instead of
+ * one per block takes most of the per-block overhead out of the loops.
+ */
+AVX2 static inline __m256 load_d8(const uint8_t *p, size_t stride)
 {
-	const struct mdl_block_q8_0 *a = w;
+	uint16_t h[8];
+	for (int j = 0; j < 8; j++)
+		memcpy(&h[j], p + (size_t)j * stride, 2);
+	__m128i v = _mm_cvtsi32_si128(h[0]);
+	v = _mm_insert_epi16(v, h[1], 1);
+	v = _mm_insert_epi16(v, h[2], 2);
+	v = _mm_insert_epi16(v, h[3], 3);
+	v = _mm_insert_epi16(v, h[4], 4);
+	v = _mm_insert_epi16(v, h[5], 5);
+	v = _mm_insert_epi16(v, h[6], 6);
+	v = _mm_insert_epi16(v, h[7], 7);
+	return _mm256_cvtph_ps(v);
+}
+
+static inline uint16_t load_u16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+
+/* The 32 values of block i of a q8_0, q4_0 or q5_0 row, as signed bytes. */
+KERNEL __m256i b32_values(const int wt, const uint8_t *row, int64_t i)
+{
+	if (wt == MDL_TYPE_Q8_0) {
+		const struct mdl_block_q8_0 *a = (const void *)row;
+		return _mm256_loadu_si256((const __m256i *)a[i].qs);
+	}
+	if (wt == MDL_TYPE_Q4_0) {
+		const struct mdl_block_q4_0 *a = (const void *)row;
+		return _mm256_sub_epi8(nibbles_32(a[i].qs), _mm256_set1_epi8(8));
+	}
+	const struct mdl_block_q5_0 *a = (const void *)row;
+	const __m256i sixteen = _mm256_set1_epi8(16);
+	__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
+	return _mm256_sub_epi8(_mm256_or_si256(nibbles_32(a[i].qs), hb), sixteen);
+}
+
+/*
+ * q8_0, q4_0 and q5_0 against q8_0 activations: all three blocks start
+ * with their f16 scale, and their values become 32 signed bytes. Groups of
+ * 8 blocks take their scales as vectors; two accumulators hide the FMA
+ * latency.
+ */
+KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
+		  const void *x, size_t stride, const int nt, float *out)
+{
+	const uint8_t *a = w;
+	const size_t xbytes = sizeof(struct mdl_block_q8_0);
 	int64_t nb = n / MDL_QK, i = 0;
+	/* from mdl_matmul (stride != 0): the scales as floats after each row */
+	const int pre = stride != 0;
+	const float *xd[4] = { 0 };
+	for (int t = 0; t < nt && pre; t++)
+		xd[t] = (const float *)(const void *)((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
+						      mdl__q8_0_scales_offset(nb));
 	__m256 acc0[4], acc1[4];
 	for (int t = 0; t < nt; t++)
 		acc0[t] = acc1[t] = _mm256_setzero_ps();
-	/* Two blocks per step with two accumulators to hide FMA latency. */
-	for (; i + 2 <= nb; i += 2) {
-		__m256i q0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		__m256i q1 = _mm256_loadu_si256((const __m256i *)a[i + 1].qs);
-		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p0), acc0[t]);
-			acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * fp16(b[i + 1].d)),
-						  _mm256_cvtepi32_ps(p1), acc1[t]);
+	for (; i + 8 <= nb; i += 8) {
+		__m256 dw = load_d8(a + (size_t)i * wbytes, wbytes);
+		/* products of scales, broadcast from memory below (a load,
+		 * where a register permute would compete with the shuffles) */
+		float dxy[4][8] __attribute__((aligned(32)));
+		for (int t = 0; t < nt; t++)
+			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, pre ? _mm256_loadu_ps(xd[t] + i) :
+							  load_d8((const uint8_t *)x + (size_t)i * xbytes, xbytes)));
+		for (int k = 0; k < 8; k += 2) {
+			__m256i q0 = b32_values(wt, a, i + k);
+			__m256i q1 = b32_values(wt, a, i + k + 1);
+			for (int t = 0; t < nt; t++) {
+				const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i + k;
+				__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[0].qs));
+				__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[1].qs));
+				acc0[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k]),
+							  _mm256_cvtepi32_ps(p0), acc0[t]);
+				acc1[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k + 1]),
+							  _mm256_cvtepi32_ps(p1), acc1[t]);
+			}
 		}
 	}
 	for (; i < nb; i++) {
-		__m256i q0 = _mm256_loadu_si256((const __m256i *)a[i].qs);
-		float d0 = fp16(a[i].d);
+		__m256i q0 = b32_values(wt, a, i);
+		float d0 = fp16(load_u16(a + (size_t)i * wbytes));
 		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i;
+			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b->qs));
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b->d)),
 						  _mm256_cvtepi32_ps(p0), acc0[t]);
 		}
 	}
 	for (int t = 0; t < nt; t++)
 		out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
+KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
+{
+	b32_n(MDL_TYPE_Q8_0, sizeof(struct mdl_block_q8_0), n, w, x, stride, nt, out);
 }
 
 KERNEL void q4_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		   const int nt, float *out)
 {
-	const struct mdl_block_q4_0 *a = w;
-	int64_t nb = n / MDL_QK, i = 0;
-	const __m256i eight = _mm256_set1_epi8(8);
-	__m256 acc0[4], acc1[4];
-	for (int t = 0; t < nt; t++)
-		acc0[t] = acc1[t] = _mm256_setzero_ps();
-	for (; i + 2 <= nb; i += 2) {
-		__m256i q0 = _mm256_sub_epi8(nibbles_32(a[i].qs), eight);
-		__m256i q1 = _mm256_sub_epi8(nibbles_32(a[i + 1].qs), eight);
-		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[i + 1].qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p0), acc0[t]);
-			acc1[t] = _mm256_fmadd_ps(_mm256_set1_ps(d1 * fp16(b[i + 1].d)),
-						  _mm256_cvtepi32_ps(p1), acc1[t]);
-		}
-	}
-	for (; i < nb; i++) {
-		__m256i q0 = _mm256_sub_epi8(nibbles_32(a[i].qs), eight);
-		float d0 = fp16(a[i].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p0), acc0[t]);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+	b32_n(MDL_TYPE_Q4_0, sizeof(struct mdl_block_q4_0), n, w, x, stride, nt, out);
 }
 
 KERNEL void q5_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		   const int nt, float *out)
 {
-	const struct mdl_block_q5_0 *a = w;
-	int64_t nb = n / MDL_QK;
-	const __m256i sixteen = _mm256_set1_epi8(16);
-	__m256 acc[4];
-	for (int t = 0; t < nt; t++)
-		acc[t] = _mm256_setzero_ps();
-	for (int64_t i = 0; i < nb; i++) {
-		__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
-		__m256i q = _mm256_sub_epi8(_mm256_or_si256(nibbles_32(a[i].qs), hb), sixteen);
-		float d = fp16(a[i].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p = dot_i8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * fp16(b[i].d)),
-						 _mm256_cvtepi32_ps(p), acc[t]);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		out[t] = hsum_ps(acc[t]);
+	b32_n(MDL_TYPE_Q5_0, sizeof(struct mdl_block_q5_0), n, w, x, stride, nt, out);
 }
 
 /* The single-row and four-row entry points of a kernel above. */
@@ -291,10 +315,15 @@ KERNEL void q5_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		name##_n(n, w, x, 0, 1, &out);                                 \
 		return out;                                                    \
 	}                                                                      \
-	AVX2 static void dot4_##name(int64_t n, const void *w, const void *x,   \
-				     size_t stride, float out[4])              \
+	AVX2 static void dotmm_##name(int64_t n, const void *w, const void *x,  \
+				      size_t stride, int nt, float *out)       \
 	{                                                                      \
-		name##_n(n, w, x, stride, 4, out);                             \
+		switch (nt) {                                                  \
+		case 4: name##_n(n, w, x, stride, 4, out); break;              \
+		case 3: name##_n(n, w, x, stride, 3, out); break;              \
+		case 2: name##_n(n, w, x, stride, 2, out); break;              \
+		default: name##_n(n, w, x, stride, 1, out); break;             \
+		}                                                              \
 	}
 
 ENTRY_POINTS(q8_0)
@@ -337,172 +366,10 @@ AVX2 static float dot_q5_1(int64_t n, const void *w, const void *x)
 	return hsum_ps(acc) + summ;
 }
 
-/* ------------------------------------------------------------------ */
-/* K-types                                                             */
-/* ------------------------------------------------------------------ */
-
-/* The eight 6-bit scales and mins of a q4_K/q5_K block. */
-static inline void k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
-{
-	for (int j = 0; j < 4; j++) {
-		sc[j] = s[j] & 63;
-		m[j] = s[j + 4] & 63;
-		sc[j + 4] = (uint8_t)((s[j + 8] & 0xf) | ((s[j] >> 6) << 4));
-		m[j + 4] = (uint8_t)((s[j + 8] >> 4) | ((s[j + 4] >> 6) << 4));
-	}
-}
-
-/* sum_j m[j] * (bsums[2j] + bsums[2j+1]) with madd on 16 int16 lanes. */
-AVX2 static inline int k_min_sum(const uint8_t m[8], const int16_t *bsums)
-{
-	__m128i m8 = _mm_loadl_epi64((const __m128i *)m);
-	__m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
-	__m256i bs = _mm256_loadu_si256((const __m256i *)bsums);
-	return hsum_epi32(_mm256_madd_epi16(m16, bs));
-}
-
-KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
-		   const int nt, float *out)
-{
-	const struct mdl_block_q4_K *a = w;
-	int64_t nb = n / MDL_QK_K;
-	const __m256i low4 = _mm256_set1_epi8(0x0f);
-	__m256 acc[4];
-	float summ[4];
-	for (int t = 0; t < nt; t++) {
-		acc[t] = _mm256_setzero_ps();
-		summ[t] = 0;
-	}
-	for (int64_t i = 0; i < nb; i++) {
-		uint8_t sc[8], m[8];
-		k_unpack(a[i].scales, sc, m);
-		const uint8_t *q = a[i].qs;
-		__m256i sumi[4];
-		for (int t = 0; t < nt; t++)
-			sumi[t] = _mm256_setzero_si256();
-		for (int c = 0; c < 4; c++, q += 32) {
-			__m256i qv = _mm256_loadu_si256((const __m256i *)q);
-			__m256i lo = _mm256_and_si256(qv, low4);
-			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4);
-			__m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]);
-			for (int t = 0; t < nt; t++) {
-				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 64 * c;
-				__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
-				__m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
-				p0 = _mm256_madd_epi16(p0, s0);
-				p1 = _mm256_madd_epi16(p1, s1);
-				sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
-			}
-		}
-		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
-			summ[t] += dmin * b->d * (float)k_min_sum(m, b->bsums);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		out[t] = hsum_ps(acc[t]) - summ[t];
-}
-
-ENTRY_POINTS(q4_K)
-
-AVX2 static float dot_q5_K(int64_t n, const void *w, const void *x)
-{
-	const struct mdl_block_q5_K *a = w;
-	const struct mdl_block_q8_K *b = x;
-	int64_t nb = n / MDL_QK_K;
-	const __m256i low4 = _mm256_set1_epi8(0x0f);
-	const __m256i sixteen = _mm256_set1_epi8(16);
-	__m256 acc = _mm256_setzero_ps();
-	float summ = 0;
-	for (int64_t i = 0; i < nb; i++) {
-		uint8_t sc[8], m[8];
-		k_unpack(a[i].scales, sc, m);
-		const uint8_t *q = a[i].qs;
-		const int8_t *y = b[i].qs;
-		__m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
-		__m256i sumi = _mm256_setzero_si256();
-		for (int c = 0; c < 4; c++, q += 32, y += 64) {
-			__m256i m0 = _mm256_set1_epi8((char)(1 << (2 * c)));
-			__m256i m1 = _mm256_set1_epi8((char)(2 << (2 * c)));
-			__m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m0), m0), sixteen);
-			__m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m1), m1), sixteen);
-			__m256i qv = _mm256_loadu_si256((const __m256i *)q);
-			__m256i lo = _mm256_or_si256(_mm256_and_si256(qv, low4), h0);
-			__m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), low4), h1);
-			__m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)y));
-			__m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(y + 32)));
-			p0 = _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c]));
-			p1 = _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1]));
-			sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
-		}
-		float dy = b[i].d;
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * dy), _mm256_cvtepi32_ps(sumi), acc);
-		summ += fp16(a[i].dmin) * dy * (float)k_min_sum(m, b[i].bsums);
-	}
-	return hsum_ps(acc) - summ;
-}
-
-/*
- * q6_K: values are q - 32 with q in [0, 63]. maddubs takes q unsigned, and
- * the 32 * sum(y) part comes from the block's bsums:
- *   sum_g sc_g * sum(q*y) - 32 * sum_g sc_g * bsums_g.
- */
-KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
-		   const int nt, float *out)
-{
-	const struct mdl_block_q6_K *a = w;
-	int64_t nb = n / MDL_QK_K;
-	const __m256i low4 = _mm256_set1_epi8(0x0f);
-	const __m256i three = _mm256_set1_epi8(3);
-	__m256 acc[4];
-	for (int t = 0; t < nt; t++)
-		acc[t] = _mm256_setzero_ps();
-	for (int64_t i = 0; i < nb; i++) {
-		const int8_t *sc = a[i].scales;
-		__m256i sumi[4];
-		for (int t = 0; t < nt; t++)
-			sumi[t] = _mm256_setzero_si256();
-		for (int h = 0; h < 2; h++) {
-			const uint8_t *ql = a[i].ql + 64 * h, *qhp = a[i].qh + 32 * h;
-			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-			__m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-			__m256i qh = _mm256_loadu_si256((const __m256i *)qhp);
-			__m256i q[4], s[4];
-			q[0] = _mm256_or_si256(_mm256_and_si256(l0, low4),
-					       _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
-			q[1] = _mm256_or_si256(_mm256_and_si256(l1, low4),
-					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2), three), 4));
-			q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), low4),
-					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 4), three), 4));
-			q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), low4),
-					       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 6), three), 4));
-			for (int k = 0; k < 4; k++)
-				s[k] = _mm256_set_m128i(_mm_set1_epi16(sc[8 * h + 2 * k + 1]),
-							_mm_set1_epi16(sc[8 * h + 2 * k]));
-			for (int t = 0; t < nt; t++) {
-				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 128 * h;
-				for (int k = 0; k < 4; k++) {
-					__m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
-					sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, s[k]));
-				}
-			}
-		}
-		__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-		float d = fp16(a[i].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
-			__m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b->bsums));
-			__m256i v = _mm256_sub_epi32(sumi[t], _mm256_slli_epi32(corr, 5));
-			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(v), acc[t]);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		out[t] = hsum_ps(acc[t]);
-}
-
-ENTRY_POINTS(q6_K)
+#define KTARGET AVX2
+#define MADD_ACC(acc, p, s) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (s)))
+#define K_SPLIT 0
+#include "model/quant_kx86.h"
 
 /* ------------------------------------------------------------------ */
 /* Activation conversion                                               */
@@ -568,19 +435,96 @@ AVX2 static void act_q8_1(const float *x, void *dst, int64_t n)
 	}
 }
 
-AVX2 static void act_f16(const float *x, void *dst, int64_t n)
+AVX2 static void h2f_row(const uint16_t *src, float *dst, int64_t n)
 {
-	uint16_t *h = dst;
 	int64_t i = 0;
 	for (; i + 8 <= n; i += 8)
-		_mm_storeu_si128((__m128i *)(h + i),
-				 _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+		_mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i))));
 	for (; i < n; i++)
-		h[i] = mdl_fp32_to_fp16(x[i]);
+		dst[i] = _cvtsh_ss(src[i]);
+}
+
+AVX2 static void f2h_row(const float *src, uint16_t *dst, int64_t n)
+{
+	int64_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		_mm_storeu_si128((__m128i *)(dst + i),
+				 _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+	for (; i < n; i++)
+		dst[i] = (uint16_t)_cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+AVX2 static void act_f16(const float *x, void *dst, int64_t n)
+{
+	f2h_row(x, dst, n);
+}
+
+/*
+ * q8_K as the scalar act_q8_K (ggml's reference): the element of largest
+ * magnitude, the first one on a tie, sets the scale -127/max; values are
+ * rounded to nearest even; bsums are the sums of each 16 values.
+ */
+AVX2 static void act_q8_K(const float *x, void *dst, int64_t n)
+{
+	struct mdl_block_q8_K *b = dst;
+	for (int64_t i = 0; i < n / MDL_QK_K; i++, b++, x += MDL_QK_K) {
+		__m256 mx = _mm256_loadu_ps(x), mn = mx;
+		for (int j = 8; j < MDL_QK_K; j += 8) {
+			__m256 v = _mm256_loadu_ps(x + j);
+			mx = _mm256_max_ps(mx, v);
+			mn = _mm256_min_ps(mn, v);
+		}
+		__m128 a = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps(mx, 1));
+		a = _mm_max_ps(a, _mm_movehl_ps(a, a));
+		a = _mm_max_ss(a, _mm_movehdup_ps(a));
+		__m128 c = _mm_min_ps(_mm256_castps256_ps128(mn), _mm256_extractf128_ps(mn, 1));
+		c = _mm_min_ps(c, _mm_movehl_ps(c, c));
+		c = _mm_min_ss(c, _mm_movehdup_ps(c));
+		float hi = _mm_cvtss_f32(a), lo = _mm_cvtss_f32(c);
+		float max;
+		if (hi > -lo) {
+			max = hi;
+		} else if (-lo > hi) {
+			max = lo;
+		} else {
+			/* +a and -a both present (or all zero): the first wins */
+			max = 0;
+			for (int j = 0; j < MDL_QK_K; j++)
+				if (x[j] == hi || x[j] == lo) {
+					max = x[j];
+					break;
+				}
+		}
+		if (max == 0.0f || max != max) {
+			/* all zero (or NaN input): leave it to the scalar code */
+			struct mdl_block_q8_K tmp;
+			mdl__act_q8_K_scalar(x, &tmp);
+			memcpy(b, &tmp, sizeof tmp);
+			continue;
+		}
+		float iscale = -127.0f / max;
+		int64_t sums[16];
+		for (int j = 0; j < MDL_QK_K; j += 32) {
+			q8_block(x + j, iscale, b->qs + j);
+			/* sums of 8 bytes with a bias of 128 to make them unsigned */
+			__m256i u = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b->qs + j)),
+						     _mm256_set1_epi8((char)0x80));
+			__m256i sad = _mm256_sad_epu8(u, _mm256_setzero_si256());
+			int64_t s8[4];
+			_mm256_storeu_si256((__m256i *)s8, sad);
+			sums[j / 16] = s8[0] + s8[1] - 16 * 128;
+			sums[j / 16 + 1] = s8[2] + s8[3] - 16 * 128;
+		}
+		for (int j = 0; j < 16; j++)
+			b->bsums[j] = (int16_t)sums[j];
+		b->d = 1.0f / iscale;
+	}
 }
 
 void mdl__kernels_avx2(struct mdl__kernels *k)
 {
+	k->fp16_to_fp32_row = h2f_row;
+	k->fp32_to_fp16_row = f2h_row;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;
@@ -592,14 +536,16 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 	k->vec_dot[MDL_TYPE_Q4_K] = dot_q4_K;
 	k->vec_dot[MDL_TYPE_Q5_K] = dot_q5_K;
 	k->vec_dot[MDL_TYPE_Q6_K] = dot_q6_K;
-	k->vec_dot_x4[MDL_TYPE_Q8_0] = dot4_q8_0;
-	k->vec_dot_x4[MDL_TYPE_Q4_0] = dot4_q4_0;
-	k->vec_dot_x4[MDL_TYPE_Q5_0] = dot4_q5_0;
-	k->vec_dot_x4[MDL_TYPE_Q4_K] = dot4_q4_K;
-	k->vec_dot_x4[MDL_TYPE_Q6_K] = dot4_q6_K;
+	k->vec_dot_mm[MDL_TYPE_Q8_0] = dotmm_q8_0;
+	k->vec_dot_mm[MDL_TYPE_Q4_0] = dotmm_q4_0;
+	k->vec_dot_mm[MDL_TYPE_Q5_0] = dotmm_q5_0;
+	k->vec_dot_mm[MDL_TYPE_Q4_K] = dotmm_q4_K;
+	k->vec_dot_mm[MDL_TYPE_Q5_K] = dotmm_q5_K;
+	k->vec_dot_mm[MDL_TYPE_Q6_K] = dotmm_q6_K;
 	k->quant_act[MDL_TYPE_Q8_0] = act_q8_0;
 	k->quant_act[MDL_TYPE_Q8_1] = act_q8_1;
 	k->quant_act[MDL_TYPE_F16] = act_f16;
+	k->quant_act[MDL_TYPE_Q8_K] = act_q8_K;
 }
 
 #endif

@@ -1,16 +1,19 @@
 /*
- * quant_avx512.c - AVX-512 kernels (F/BW/VL with VNNI) for the types that
- * carry most of a model's bytes: q8_0 and q4_0 dot products, one and four
- * activation rows at a time, and the f16 dot. Two 32-element blocks fill
- * one 512-bit register, and VPDPBUSD does the byte products and their sums
- * in one instruction. Every function carries a target attribute; quant.c
- * installs these over the AVX2 kernels only when the CPU has the features.
+ * quant_avx512.c - kernels for CPUs with AVX-512 VNNI (and VL, so the VNNI
+ * instruction works on 256-bit registers): q8_0, q4_0 and q5_0 dot
+ * products, one and four activation rows at a time. VPDPBUSD does the byte
+ * products and their sums of four in one instruction where AVX2 needs two;
+ * and the K-types (quant_kx86.h) with VPDPWSSD, which scales and adds the
+ * int16 sums in one. Everything else at this level is the AVX2 code. Every function carries a
+ * target attribute; quant.c installs these only when the CPU has the
+ * features.
  */
 #include "model/quant.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
 #define KERNEL AVX512 static inline __attribute__((always_inline))
@@ -31,130 +34,159 @@ AVX512 static inline float hsum256(__m256 v)
 	return _mm_cvtss_f32(s);
 }
 
-/* Two 256-bit halves as one 512-bit register (lo in the low half). */
-AVX512 static inline __m512i join(__m256i lo, __m256i hi)
-{
-	return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1);
-}
-
-AVX512 static inline __m512 join_ps(float lo, float hi)
-{
-	__m512d v = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_set1_ps(lo)));
-	return _mm512_castpd_ps(_mm512_insertf64x4(v, _mm256_castps_pd(_mm256_set1_ps(hi)), 1));
-}
-
 AVX512 static inline __m256i load256(const void *p)
 {
 	return _mm256_loadu_si256((const __m256i *)p);
-}
-
-/* Signed x times signed y, sums of 4, with x's sign moved onto y (x is
- * given as |x| and the mask of its negative lanes). */
-AVX512 static inline __m512i dot_i8_512(__m512i ax, __mmask64 neg, __m512i y)
-{
-	__m512i sy = _mm512_mask_sub_epi8(y, neg, _mm512_setzero_si512(), y);
-	return _mm512_dpbusd_epi32(_mm512_setzero_si512(), ax, sy);
-}
-
-AVX512 static inline __m256i dot_i8_256(__m256i x, __m256i y)
-{
-	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(x, x),
-				   _mm256_sign_epi8(y, x));
 }
 
 /* ------------------------------------------------------------------ */
 /* q8_0 and q4_0 against q8_0 activations, nt rows at a time           */
 /* ------------------------------------------------------------------ */
 
-KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
-		   const int nt, float *out)
+/* The f16 scales of 8 consecutive blocks `stride` bytes apart, as floats. */
+AVX512 static inline __m256 load_d8(const uint8_t *p, size_t stride)
 {
-	const struct mdl_block_q8_0 *a = w;
-	int64_t nb = n / MDL_QK, i = 0;
-	__m512 acc[4];
-	__m256 tail[4];
-	for (int t = 0; t < nt; t++) {
-		acc[t] = _mm512_setzero_ps();
-		tail[t] = _mm256_setzero_ps();
-	}
-	for (; i + 2 <= nb; i += 2) {
-		__m512i q = join(load256(a[i].qs), load256(a[i + 1].qs));
-		__mmask64 neg = _mm512_movepi8_mask(q);
-		__m512i aq = _mm512_abs_epi8(q);
-		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m512i y = join(load256(b[i].qs), load256(b[i + 1].qs));
-			__m512i p = dot_i8_512(aq, neg, y);
-			__m512 d = join_ps(d0 * fp16(b[i].d), d1 * fp16(b[i + 1].d));
-			acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[t]);
-		}
-	}
-	if (i < nb) {
-		__m256i q = load256(a[i].qs);
-		float d0 = fp16(a[i].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p = dot_i8_256(q, load256(b[i].qs));
-			tail[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p), tail[t]);
-		}
-	}
-	for (int t = 0; t < nt; t++)
-		out[t] = _mm512_reduce_add_ps(acc[t]) + hsum256(tail[t]);
+	uint16_t h[8];
+	for (int j = 0; j < 8; j++)
+		memcpy(&h[j], p + (size_t)j * stride, 2);
+	__m128i v = _mm_cvtsi32_si128(h[0]);
+	v = _mm_insert_epi16(v, h[1], 1);
+	v = _mm_insert_epi16(v, h[2], 2);
+	v = _mm_insert_epi16(v, h[3], 3);
+	v = _mm_insert_epi16(v, h[4], 4);
+	v = _mm_insert_epi16(v, h[5], 5);
+	v = _mm_insert_epi16(v, h[6], 6);
+	v = _mm_insert_epi16(v, h[7], 7);
+	return _mm256_cvtph_ps(v);
+}
+
+static inline uint32_t load_u32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
+/* Byte j becomes 0xff where bit j of the 32-bit mask is set. */
+AVX512 static inline __m256i bits_to_bytes(uint32_t bits)
+{
+	return _mm256_movm_epi8((__mmask32)bits);
+}
+
+/* The 32 nibbles of 16 bytes in block element order (low, then high). */
+AVX512 static inline __m256i nibbles_32(const uint8_t *p)
+{
+	__m128i q = _mm_loadu_si128((const __m128i *)p);
+	return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
 }
 
 /*
- * q4_0: the nibbles (0..15) go into VPDPBUSD unsigned; the -8 offset is
- * taken off as 8 * (sums of 4 of y), itself one VPDPBUSD.
+ * Block i of a q8_0, q4_0 or q5_0 row as VPDPBUSD wants its unsigned
+ * operand: |q|, with q itself in *sign so that its sign can be moved onto
+ * the activations.
  */
-KERNEL void q4_0_n(int64_t n, const void *w, const void *x, size_t stride,
-		   const int nt, float *out)
+KERNEL __m256i b32_unsigned(const int wt, const uint8_t *row, int64_t i, __m256i *sign)
 {
-	const struct mdl_block_q4_0 *a = w;
-	int64_t nb = n / MDL_QK, i = 0;
-	const __m512i low4 = _mm512_set1_epi8(0x0f);
-	const __m512i eight = _mm512_set1_epi8(8);
-	__m512 acc[4];
-	__m256 tail[4];
-	for (int t = 0; t < nt; t++) {
-		acc[t] = _mm512_setzero_ps();
-		tail[t] = _mm256_setzero_ps();
+	__m256i q;
+	if (wt == MDL_TYPE_Q8_0) {
+		const struct mdl_block_q8_0 *a = (const void *)row;
+		q = load256(a[i].qs);
+	} else if (wt == MDL_TYPE_Q4_0) {
+		const struct mdl_block_q4_0 *a = (const void *)row;
+		q = _mm256_sub_epi8(nibbles_32(a[i].qs), _mm256_set1_epi8(8));
+	} else {
+		const struct mdl_block_q5_0 *a = (const void *)row;
+		const __m256i sixteen = _mm256_set1_epi8(16);
+		__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
+		q = _mm256_sub_epi8(_mm256_or_si256(nibbles_32(a[i].qs), hb), sixteen);
 	}
-	for (; i + 2 <= nb; i += 2) {
-		__m256i raw = _mm256_set_m128i(_mm_loadu_si128((const __m128i *)a[i + 1].qs),
-					       _mm_loadu_si128((const __m128i *)a[i].qs));
-		/* [q0, q1, q0 >> 4, q1 >> 4] -> [q0, q0 >> 4, q1, q1 >> 4]:
-		 * each block's low nibbles (elements 0-15) then high (16-31). */
-		__m512i z = join(raw, _mm256_srli_epi16(raw, 4));
-		z = _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
-		__m512i nib = _mm512_and_si512(z, low4);
-		float d0 = fp16(a[i].d), d1 = fp16(a[i + 1].d);
-		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m512i y = join(load256(b[i].qs), load256(b[i + 1].qs));
-			__m512i p = _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib, y);
-			__m512i s = _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, y);
-			p = _mm512_sub_epi32(p, s);
-			__m512 d = join_ps(d0 * fp16(b[i].d), d1 * fp16(b[i + 1].d));
-			acc[t] = _mm512_fmadd_ps(d, _mm512_cvtepi32_ps(p), acc[t]);
+	*sign = q;
+	return _mm256_sign_epi8(q, q);
+}
+
+/* The integer dot of block values (from b32_unsigned) with 32 bytes y. */
+KERNEL __m256i b32_dot(__m256i u, __m256i sign, __m256i y)
+{
+	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, _mm256_sign_epi8(y, sign));
+}
+
+/*
+ * q8_0, q4_0 and q5_0 against q8_0 activations with 256-bit VPDPBUSD, which
+ * replaces AVX2's two-step byte products. Groups of 8 blocks take their
+ * scales as vectors, kept in memory and broadcast; two accumulators hide
+ * the FMA latency. 256 bits rather than 512: on CPUs that split 512-bit
+ * operations in two (AMD Zen 4) the wider form measured slower, its block
+ * pairs costing more shuffles than it saves.
+ */
+KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
+		  const void *x, size_t stride, const int nt, float *out)
+{
+	const uint8_t *a = w;
+	const size_t xbytes = sizeof(struct mdl_block_q8_0);
+	int64_t nb = n / MDL_QK, i = 0;
+	/* from mdl_matmul (stride != 0): the scales as floats after each row */
+	const int pre = stride != 0;
+	const float *xd[4] = { 0 };
+	for (int t = 0; t < nt && pre; t++)
+		xd[t] = (const float *)(const void *)((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
+						      mdl__q8_0_scales_offset(nb));
+	__m256 acc0[4], acc1[4];
+	for (int t = 0; t < nt; t++)
+		acc0[t] = acc1[t] = _mm256_setzero_ps();
+	for (; i + 8 <= nb; i += 8) {
+		float dxy[4][8] __attribute__((aligned(32)));
+		__m256 dw = load_d8(a + (size_t)i * wbytes, wbytes);
+		for (int t = 0; t < nt; t++)
+			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, pre ? _mm256_loadu_ps(xd[t] + i) :
+							  load_d8((const uint8_t *)x + (size_t)i * xbytes, xbytes)));
+		for (int k = 0; k < 8; k += 2) {
+			__m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+			__m256i u0 = b32_unsigned(wt, a, i + k, &s0);
+			__m256i u1 = b32_unsigned(wt, a, i + k + 1, &s1);
+			for (int t = 0; t < nt; t++) {
+				const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i + k;
+				__m256i p0 = b32_dot(u0, s0, load256(b[0].qs));
+				__m256i p1 = b32_dot(u1, s1, load256(b[1].qs));
+				acc0[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k]),
+							  _mm256_cvtepi32_ps(p0), acc0[t]);
+				acc1[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k + 1]),
+							  _mm256_cvtepi32_ps(p1), acc1[t]);
+			}
 		}
 	}
-	if (i < nb) {
-		__m128i raw = _mm_loadu_si128((const __m128i *)a[i].qs);
-		__m256i q = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(raw, 4), raw),
-					     _mm256_set1_epi8(0x0f));
-		q = _mm256_sub_epi8(q, _mm256_set1_epi8(8));
-		float d0 = fp16(a[i].d);
+	for (; i < nb; i++) {
+		__m256i s0 = _mm256_setzero_si256();
+		__m256i u0 = b32_unsigned(wt, a, i, &s0);
+		uint16_t hd;
+		memcpy(&hd, a + (size_t)i * wbytes, 2);
+		float d0 = fp16(hd);
 		for (int t = 0; t < nt; t++) {
-			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t);
-			__m256i p = dot_i8_256(q, load256(b[i].qs));
-			tail[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b[i].d)),
-						  _mm256_cvtepi32_ps(p), tail[t]);
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i;
+			__m256i p0 = b32_dot(u0, s0, load256(b->qs));
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b->d)),
+						  _mm256_cvtepi32_ps(p0), acc0[t]);
 		}
 	}
 	for (int t = 0; t < nt; t++)
-		out[t] = _mm512_reduce_add_ps(acc[t]) + hsum256(tail[t]);
+		out[t] = hsum256(_mm256_add_ps(acc0[t], acc1[t]));
+}
+
+KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
+{
+	b32_n(MDL_TYPE_Q8_0, sizeof(struct mdl_block_q8_0), n, w, x, stride, nt, out);
+}
+
+KERNEL void q4_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
+{
+	b32_n(MDL_TYPE_Q4_0, sizeof(struct mdl_block_q4_0), n, w, x, stride, nt, out);
+}
+
+KERNEL void q5_0_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
+{
+	b32_n(MDL_TYPE_Q5_0, sizeof(struct mdl_block_q5_0), n, w, x, stride, nt, out);
 }
 
 #define ENTRY_POINTS(name)                                                      \
@@ -164,53 +196,81 @@ KERNEL void q4_0_n(int64_t n, const void *w, const void *x, size_t stride,
 		name##_n(n, w, x, 0, 1, &out);                                 \
 		return out;                                                    \
 	}                                                                      \
-	AVX512 static void dot4_##name(int64_t n, const void *w, const void *x, \
-				       size_t stride, float out[4])            \
+	AVX512 static void dotmm_##name(int64_t n, const void *w, const void *x,\
+				      size_t stride, int nt, float *out)       \
 	{                                                                      \
-		name##_n(n, w, x, stride, 4, out);                             \
+		switch (nt) {                                                  \
+		case 4: name##_n(n, w, x, stride, 4, out); break;              \
+		case 3: name##_n(n, w, x, stride, 3, out); break;              \
+		case 2: name##_n(n, w, x, stride, 2, out); break;              \
+		default: name##_n(n, w, x, stride, 1, out); break;             \
+		}                                                              \
 	}
 
 ENTRY_POINTS(q8_0)
 ENTRY_POINTS(q4_0)
+ENTRY_POINTS(q5_0)
 
 /* ------------------------------------------------------------------ */
-/* f16                                                                 */
+/* K-types: the AVX2 code with VPDPWSSD for the scaled sums            */
 /* ------------------------------------------------------------------ */
 
-AVX512 static inline __m512 load_f16x16(const uint16_t *p)
+AVX512 static inline int hsum_epi32(__m256i v)
 {
-	return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(s);
 }
 
-AVX512 static float dot_f16(int64_t n, const void *w, const void *x)
-{
-	const uint16_t *a = w, *b = x;
-	__m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-	int64_t i = 0;
-	for (; i + 32 <= n; i += 32) {
-		acc0 = _mm512_fmadd_ps(load_f16x16(a + i), load_f16x16(b + i), acc0);
-		acc1 = _mm512_fmadd_ps(load_f16x16(a + i + 16), load_f16x16(b + i + 16), acc1);
+#define hsum_ps hsum256
+#define KTARGET AVX512
+#define MADD_ACC(acc, p, s) _mm256_dpwssd_epi32((acc), (p), (s))
+#define K_SPLIT 1
+
+/*
+ * One row at a time (vec_dot, and a token alone in mdl_matmul) runs here;
+ * several rows go on to the AVX2 kernels, which measured faster for them.
+ * Both do the same float arithmetic on the same exact integers, so the
+ * results are bit-identical either way.
+ */
+#undef ENTRY_POINTS
+#define ENTRY_POINTS(name)                                                      \
+	static mdl__vec_dot_mm_fn avx2mm_##name;                               \
+	AVX512 static float dot_##name(int64_t n, const void *w, const void *x) \
+	{                                                                      \
+		float out;                                                     \
+		name##_n(n, w, x, 0, 1, &out);                                 \
+		return out;                                                    \
+	}                                                                      \
+	AVX512 static void dotmm_##name(int64_t n, const void *w, const void *x, \
+				      size_t stride, int nt, float *out)       \
+	{                                                                      \
+		if (nt == 1)                                                   \
+			name##_n(n, w, x, stride, 1, out);                     \
+		else                                                           \
+			avx2mm_##name(n, w, x, stride, nt, out);               \
 	}
-	if (i + 16 <= n) {
-		acc0 = _mm512_fmadd_ps(load_f16x16(a + i), load_f16x16(b + i), acc0);
-		i += 16;
-	}
-	if (i < n) {	/* the last 1..15 elements through a masked load */
-		__mmask16 m = (__mmask16)((1u << (n - i)) - 1);
-		__m512 va = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, a + i));
-		__m512 vb = _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, b + i));
-		acc1 = _mm512_fmadd_ps(va, vb, acc1);
-	}
-	return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
+
+#include "model/quant_kx86.h"
 
 void mdl__kernels_avx512(struct mdl__kernels *k)
 {
 	k->vec_dot[MDL_TYPE_Q8_0] = dot_q8_0;
-	k->vec_dot_x4[MDL_TYPE_Q8_0] = dot4_q8_0;
+	k->vec_dot_mm[MDL_TYPE_Q8_0] = dotmm_q8_0;
 	k->vec_dot[MDL_TYPE_Q4_0] = dot_q4_0;
-	k->vec_dot_x4[MDL_TYPE_Q4_0] = dot4_q4_0;
-	k->vec_dot[MDL_TYPE_F16] = dot_f16;
+	k->vec_dot_mm[MDL_TYPE_Q4_0] = dotmm_q4_0;
+	k->vec_dot[MDL_TYPE_Q5_0] = dot_q5_0;
+	k->vec_dot_mm[MDL_TYPE_Q5_0] = dotmm_q5_0;
+	avx2mm_q4_K = k->vec_dot_mm[MDL_TYPE_Q4_K];
+	avx2mm_q5_K = k->vec_dot_mm[MDL_TYPE_Q5_K];
+	avx2mm_q6_K = k->vec_dot_mm[MDL_TYPE_Q6_K];
+	k->vec_dot[MDL_TYPE_Q4_K] = dot_q4_K;
+	k->vec_dot_mm[MDL_TYPE_Q4_K] = dotmm_q4_K;
+	k->vec_dot[MDL_TYPE_Q5_K] = dot_q5_K;
+	k->vec_dot_mm[MDL_TYPE_Q5_K] = dotmm_q5_K;
+	k->vec_dot[MDL_TYPE_Q6_K] = dot_q6_K;
+	k->vec_dot_mm[MDL_TYPE_Q6_K] = dotmm_q6_K;
 }
 
 #endif

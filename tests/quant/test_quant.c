@@ -220,6 +220,12 @@ static void test_fp16(void **state)
 	ASSERT_FLOAT(mdl_fp16_to_fp32(0xfc00), -INFINITY);
 	assert_true(isnan(mdl_fp16_to_fp32(0x7e00)));
 	assert_true(isnan(mdl_fp16_to_fp32(0x7c01)));
+	{	/* a signalling NaN comes out quiet, payload kept */
+		float f = mdl_fp16_to_fp32(0xfc01);
+		uint32_t u;
+		memcpy(&u, &f, 4);
+		assert_int_equal(u, 0xffc02000u);
+	}
 	assert_true(signbit(mdl_fp16_to_fp32(0x8000)));
 
 	/* Every half survives the round trip (NaNs come back quiet). */
@@ -246,8 +252,7 @@ __attribute__((target("f16c"))) static uint16_t hw_fp16(float f)
 static void test_fp16_vs_hardware(void **state)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	__builtin_cpu_init();
-	if (!__builtin_cpu_supports("f16c"))
+	if (!cpu_features()->f16c)
 		skip();
 	rng_seed(7);
 	for (int i = 0; i < 2000000; i++) {
@@ -261,6 +266,47 @@ static void test_fp16_vs_hardware(void **state)
 #else
 	skip();
 #endif
+}
+
+/* The row conversions give exactly the element conversions, at every
+ * level, for every half and for random floats, at odd lengths. */
+static void test_fp16_rows(void **state)
+{
+	uint16_t *h = xalloc(65536 * 2), *h2 = xalloc(65536 * 2);
+	float *f = xalloc(65536 * 4);
+	for (uint32_t i = 0; i < 65536; i++)
+		h[i] = (uint16_t)i;
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		mdl_fp16_to_fp32_row(h, f, 65535);
+		f[65535] = 0;
+		for (uint32_t i = 0; i < 65535; i++) {
+			float want = mdl_fp16_to_fp32((uint16_t)i);
+			uint32_t gb, wb;
+			memcpy(&gb, &f[i], 4);
+			memcpy(&wb, &want, 4);
+			if (gb != wb)
+				fail_msg("%s: half 0x%04x row-converts to 0x%08x, want 0x%08x",
+					 mdl_level_name((enum mdl_level)lvl), i, gb, wb);
+		}
+		rng_seed(3);
+		for (int i = 0; i < 65536; i++) {
+			uint32_t u = (uint32_t)rng_next();
+			if (i & 1)
+				u = (u & 0x807fffff) | (uint32_t)(96 + (rng_next() % 48)) << 23;
+			f[i] = bits_f(u);
+		}
+		mdl_fp32_to_fp16_row(f, h2, 65533);
+		for (int i = 0; i < 65533; i++)
+			if (h2[i] != mdl_fp32_to_fp16(f[i]))
+				fail_msg("%s: float %g row-converts to 0x%04x, want 0x%04x",
+					 mdl_level_name((enum mdl_level)lvl), (double)f[i], h2[i],
+					 mdl_fp32_to_fp16(f[i]));
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	mem_free(h);
+	mem_free(h2);
+	mem_free(f);
 }
 
 static void test_bf16(void **state)
@@ -582,6 +628,52 @@ static void test_roundtrip(void **state)
 	mem_free(q2);
 }
 
+/*
+ * Hostile data: any bytes dequantise without reading past the row (ASan
+ * checks the bounds: the rows are allocated to their exact size), and
+ * NaN, infinities and huge values quantise without undefined behaviour
+ * (UBSan) into blocks that dequantise.
+ */
+static void test_hostile_values(void **state)
+{
+	const int64_t n = 512;
+	float *y = xalloc(n * sizeof(float));
+	float x[512];
+	for (size_t ti = 0; ti < N_ALL_TYPES; ti++) {
+		int type = all_types[ti];
+		size_t rs = mdl_row_size(type, n);
+		uint8_t *q = xalloc(rs);
+		rng_seed((uint64_t)type);
+		for (int rep = 0; rep < 20; rep++) {
+			for (size_t k = 0; k < rs; k++)
+				q[k] = (uint8_t)rng_next();
+			TH_OK(mdl_dequant_row(type, q, y, n));
+		}
+		for (int c = 0; c < 4; c++) {
+			for (int i = 0; i < n; i++)
+				x[i] = rng_float();
+			if (c == 0)
+				x[3] = NAN;
+			else if (c == 1)
+				x[100] = INFINITY;
+			else if (c == 2)
+				x[7] = -INFINITY;
+			else
+				for (int i = 0; i < n; i += 3)
+					x[i] = (i & 1 ? -3e38f : 3e38f);
+			TH_OK(mdl_quant_row(type, x, q, n));
+			TH_OK(mdl_dequant_row(type, q, y, n));
+			if (mdl_type_info(type)->is_weight) {
+				uint8_t *a = xalloc(mdl_act_row_size(type, n));
+				TH_OK(mdl_quant_act_row(type, x, a, n));
+				mem_free(a);
+			}
+		}
+		mem_free(q);
+	}
+	mem_free(y);
+}
+
 /* Values that are exactly representable come back exactly. */
 static void test_quant_exact(void **state)
 {
@@ -746,6 +838,56 @@ static void test_act_quant(void **state)
 	mdl_quant_force_level(MDL_LEVEL_AVX512);
 }
 
+/* q8_K conversion at every level on the cases that take special paths:
+ * zeros, +a and -a both present (the first one sets the sign), a spike. */
+static void test_act_q8_K_cases(void **state)
+{
+	float x[512];
+	uint8_t want[2 * 292], got[2 * 292];
+	for (int c = 0; c < 5; c++) {
+		for (int i = 0; i < 512; i++)
+			x[i] = c == 0 ? 0.0f : 0.01f * (float)((i * 37) % 19 - 9);
+		if (c == 1) {
+			x[5] = -3.0f;
+			x[9] = 3.0f;
+		} else if (c == 2) {
+			x[5] = 3.0f;
+			x[9] = -3.0f;
+		} else if (c == 3) {
+			x[300] = 1e6f;
+		} else if (c == 4) {
+			for (int i = 0; i < 256; i++)
+				x[i] = 0.0f;
+		}
+		mdl_quant_force_level(MDL_LEVEL_SCALAR);
+		TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_K, x, want, 512));
+		for (int lvl = 1; lvl <= (int)mdl_quant_level_max(); lvl++) {
+			mdl_quant_force_level((enum mdl_level)lvl);
+			memset(got, 0x55, sizeof got);
+			TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_K, x, got, 512));
+			if (memcmp(got, want, sizeof want) != 0)
+				fail_msg("q8_K case %d differs at level %s", c,
+					 mdl_level_name((enum mdl_level)lvl));
+		}
+	}
+	/* the tie: the first of -3 and 3 gives the scale's sign */
+	float d;
+	x[5] = -3.0f;
+	x[9] = 3.0f;
+	TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_K, x, got, 256));
+	memcpy(&d, got, 4);
+	ASSERT_FLOAT(d, 1.0f / (-127.0f / -3.0f));
+	assert_int_equal((int8_t)got[4 + 5], -127);
+	assert_int_equal((int8_t)got[4 + 9], 127);
+	x[5] = 3.0f;
+	x[9] = -3.0f;
+	TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_K, x, got, 256));
+	memcpy(&d, got, 4);
+	ASSERT_FLOAT(d, 1.0f / (-127.0f / 3.0f));
+	assert_int_equal((int8_t)got[4 + 5], -127);
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+}
+
 /* ------------------------------------------------------------------ */
 /* SIMD kernels against the scalar ones                                */
 /* ------------------------------------------------------------------ */
@@ -854,8 +996,8 @@ static void test_force_level(void **state)
 
 /*
  * mdl_matmul equals per-row mdl_vec_dot bit for bit (including its
- * four-token kernels), on 1 and 3 threads, for widths of one block, odd
- * block counts and more, and token counts that leave remainders.
+ * kernels of up to four tokens), on 1 and 3 threads, for widths of one
+ * block, odd block counts and more, and token counts of 1, 3, 6 and 9.
  */
 static void test_matmul(void **state)
 {
@@ -871,7 +1013,9 @@ static void test_matmul(void **state)
 	size_t scratch_size = mdl_matmul_scratch_size(MDL_TYPE_F16, col_max, tok_max);
 	void *scratch = xalloc(scratch_size);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_F32, 512, 5), 0);
-	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, 512, 3), 3 * 576);
+	/* 16 blocks of 34 bytes, their 16 scales as floats, rounded to 64 */
+	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, 512, 3), 3 * 640);
+	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q4_K, 512, 2), 2 * 640);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q4_0, 100, 1), 0);
 
 	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
@@ -889,7 +1033,9 @@ static void test_matmul(void **state)
 				fill_weights(X, tok_max * cols, 1.0f);
 				for (int64_t r = 0; r < rows; r++)
 					TH_OK(mdl_quant_row(type, wf + r * cols, W + r * rs, cols));
-				for (int64_t nt = 1; nt <= tok_max; nt += 4) {
+				static const int64_t nts[] = { 1, 3, 6, 9 };
+				for (size_t ni = 0; ni < sizeof nts / sizeof nts[0]; ni++) {
+					int64_t nt = nts[ni];
 					memset(Y1, 0xff, tok_max * rows * sizeof(float));
 					memset(Y3, 0xff, tok_max * rows * sizeof(float));
 					mdl_matmul(NULL, type, W, rows, cols, X, nt, Y1, scratch);
@@ -1119,6 +1265,7 @@ int main(void)
 		cmocka_unit_test(test_type_table),
 		cmocka_unit_test(test_fp16),
 		cmocka_unit_test(test_fp16_vs_hardware),
+		cmocka_unit_test(test_fp16_rows),
 		cmocka_unit_test(test_bf16),
 		cmocka_unit_test(test_dequant_simple),
 		cmocka_unit_test(test_dequant_q4_K),
@@ -1127,9 +1274,11 @@ int main(void)
 		cmocka_unit_test(test_dequant_q8_K),
 		cmocka_unit_test(test_dequant_multi_block),
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_hostile_values),
 		cmocka_unit_test(test_quant_exact),
 		cmocka_unit_test(test_dot_scalar),
 		cmocka_unit_test(test_act_quant),
+		cmocka_unit_test(test_act_q8_K_cases),
 		cmocka_unit_test(test_force_level),
 		cmocka_unit_test(test_simd_vs_scalar),
 		cmocka_unit_test(test_matmul),
