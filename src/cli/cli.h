@@ -45,15 +45,26 @@ int cli_wants_help(const struct command *cmd, int argc, char **argv);
 /* Looks a command up by name; NULL if unknown. */
 const struct command *cli_command_find(const char *name);
 
+/*
+ * Turns the escapes \n \r \t \\ \' \" \xHH of a command-line text into
+ * their bytes, in place, as llama.cpp's tools do; returns the new length
+ * (cmd_tokenize.c).
+ */
+size_t cli_unescape(char *s, size_t n);
+
 /* Commands (cmd_*.c). Keep sorted. */
 int cmd_bench(struct cli *cli, int argc, char **argv);
+int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_doctor(struct cli *cli, int argc, char **argv);
+int cmd_generate(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
 int cmd_keygen(struct cli *cli, int argc, char **argv);
-int cmd_sign_bundle(struct cli *cli, int argc, char **argv);
-int cmd_verify_bundle(struct cli *cli, int argc, char **argv);
 int cmd_model(struct cli *cli, int argc, char **argv);
+int cmd_sign_bundle(struct cli *cli, int argc, char **argv);
+int cmd_usage(struct cli *cli, int argc, char **argv);
+int cmd_tokenize(struct cli *cli, int argc, char **argv);
+int cmd_verify_bundle(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);
 
 #endif

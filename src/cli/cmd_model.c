@@ -244,6 +244,9 @@ static int model_synth(int argc, char **argv)
 		} else if (!strcmp(a, "--rope-freqs")) {
 			p.rope_freqs = 1;
 			takes = 0;
+		} else if (!strcmp(a, "--biases")) {
+			p.biases = 1;
+			takes = 0;
 		} else {
 			cli_error("model synth", "unknown option '%s'", a);
 			return EXIT_USAGE;
@@ -444,7 +447,7 @@ static int model_import(struct cli *cli, int argc, char **argv)
 		return EXIT_IO;
 	}
 	st = file_write_atomic(man, text, strlen(text), 0644, &e);
-	free(text);
+	mem_free(text);	/* jansson allocates through core (main.c) */
 	if (st) {
 		cli_error_err("model import", &e);
 		return cli_exit_for(st);

@@ -5,6 +5,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,34 @@ static const struct command commands[] = {
 	  "  --json            one JSON object: pp_tps, tg_tps, tg_tps_ctx4096,\n"
 	  "                    peak_rss_bytes, bandwidth_bytes_per_s, roofline_tps,\n"
 	  "                    roofline_fraction, per-run samples, type_mix, ...\n" },
+	{ "audit", cmd_audit, "verify, query, prove and export the audit log",
+	  "usage: airlock audit verify [--from-checkpoint FILE] [--key VERIFIER-KEY-FILE]\n"
+	  "       airlock audit show [N] [filters]\n"
+	  "       airlock audit query [filters]\n"
+	  "       airlock audit proof N\n"
+	  "       airlock audit consistency OLD NEW\n"
+	  "       airlock audit export --format jsonl [filters]\n"
+	  "       airlock audit checkpoint\n"
+	  "       airlock audit prune [--days N]\n"
+	  "       airlock audit bench [--records N] [--durable N]\n"
+	  "\n"
+	  "verify       check every record (framing, CRC, sequence) and every signed\n"
+	  "             checkpoint against the Merkle tree; reports the first bad\n"
+	  "             record and why (exit 1). --from-checkpoint also checks a\n"
+	  "             checkpoint kept elsewhere, proving nothing before it changed\n"
+	  "show N       one record in full (JSON); without N, like query\n"
+	  "query        one line per record: seq, time, type, user, team, what\n"
+	  "proof N      inclusion proof of record N in the latest signed checkpoint\n"
+	  "consistency  proof that the tree of OLD records is a prefix of NEW\n"
+	  "export       records as JSON lines, for a SIEM\n"
+	  "checkpoint   print the latest signed checkpoint (C2SP tlog-checkpoint)\n"
+	  "prune        drop contents older than audit.retention_days (or --days),\n"
+	  "             keeping each record's leaf hash so proofs still verify\n"
+	  "bench        measure durable appends/s and verify speed (in --data DIR)\n"
+	  "\n"
+	  "filters: --user U  --team T  --action A (admin action or policy action)\n"
+	  "         --since/--until YYYY-MM-DD[THH:MM:SSZ] or an age (7d, 12h)\n"
+	  "the verifier key is <data>/keys/audit.pub (name+keyhash+base64 key)\n" },
 	{ "config", cmd_config, "check or show the configuration",
 	  "usage: airlock config check [FILE]\n"
 	  "       airlock config show\n"
@@ -79,6 +108,27 @@ static const struct command commands[] = {
 	  "--json   the same as one JSON object\n"
 	  "\n"
 	  "exit 0 when every layer is enforced and every probe blocked, else 1\n" },
+	{ "generate", cmd_generate, "run a model on a prompt and stream the text",
+	  "usage: airlock generate -m FILE -p TEXT [--suffix TEXT] [--chat] [-n N]\n"
+	  "                        [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
+	  "                        [--repeat-penalty R] [--seed S] [--stop STR]...\n"
+	  "                        [-c N] [-t N] [--ids] [--no-escape]\n"
+	  "\n"
+	  "Streams the generated text (not the prompt) to stdout as it is produced.\n"
+	  "  -p TEXT          prompt; tokenized with BOS and control tokens parsed\n"
+	  "  --suffix TEXT    fill-in-the-middle: -p is the code before the cursor,\n"
+	  "                   TEXT the code after (models with FIM tokens only)\n"
+	  "  --chat           send -p as a user message in the model's chat template\n"
+	  "  -n N             most tokens to generate (default 128)\n"
+	  "  --temp T         temperature, 0 for greedy (default 0.8)\n"
+	  "  --top-k K        default 40 (0: off); --top-p P default 0.95;\n"
+	  "  --min-p P        default 0.05; --repeat-penalty R default 1 (off)\n"
+	  "  --seed S         random seed (default 0); same seed, same output\n"
+	  "  --stop STR       end when STR is generated (not printed); repeatable\n"
+	  "  -c N             context size (default: the model's, at most 4096)\n"
+	  "  -t N             threads (default: all CPUs)\n"
+	  "  --ids            print the generated token ids to stderr at the end\n"
+	  "  --no-escape      take \\n, \\t, \\xHH in TEXT literally\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: airlock help [COMMAND]\n" },
 	{ "keygen", cmd_keygen, "make an Ed25519 key pair for signing bundles",
@@ -87,26 +137,12 @@ static const struct command commands[] = {
 	  "Writes FILE (private key, mode 0600) and FILE.pub (public key), one\n"
 	  "line of base64 each. FILE defaults to <data>/keys/bundle.key; --force\n"
 	  "replaces an existing key.\n" },
-	{ "sign-bundle", cmd_sign_bundle, "sign an unpacked bundle's SHA256SUMS",
-	  "usage: airlock sign-bundle DIR [--key FILE]\n"
-	  "\n"
-	  "Writes DIR/SHA256SUMS.sig, the Ed25519 signature over DIR/SHA256SUMS,\n"
-	  "with FILE (default <data>/keys/bundle.key). scripts/dist.sh uses it.\n" },
-	{ "verify-bundle", cmd_verify_bundle, "check an offline bundle before install",
-	  "usage: airlock verify-bundle TARBALL|DIR --pubkey FILE\n"
-	  "\n"
-	  "Checks the Ed25519 signature over SHA256SUMS with the public key FILE\n"
-	  "(brought separately, never taken from the bundle), then every file's\n"
-	  "SHA-256, and that the bundle holds no file, symlink or device that\n"
-	  "SHA256SUMS does not list. A tarball is unpacked into a private\n"
-	  "temporary directory first.\n"
-	  "\n"
-	  "exit 0 when the bundle is intact, 3 when it is not\n" },
 	{ "model", cmd_model, "describe, synthesise or import a GGUF model",
 	  "usage: airlock model info FILE [--sha256]\n"
 	  "       airlock model synth --arch llama|qwen2 --layers N --dim D --heads H\n"
 	  "             [--kv-heads K] --ffn F --vocab-from FILE.gguf [--type T]\n"
 	  "             [--seed S] [--ctx N] [--tied|--untied] [--rope-base B]\n"
+	  "             [--rope-scale F] [--rope-freqs] [--biases] -o OUT.gguf\n"
 	  "             [--rope-scale F] [--rope-freqs] -o OUT.gguf\n"
 	  "       airlock model import FILE [--name NAME]\n"
 	  "\n"
@@ -117,10 +153,48 @@ static const struct command commands[] = {
 	  "        --vocab-from; T is f32 (default), f16, bf16, q8_0, q4_0, q4_1,\n"
 	  "        q5_0, q5_1, q4_K, q5_K, q6_K; qwen2 ties the output to the\n"
 	  "        embedding unless --untied; --rope-scale writes linear RoPE\n"
+	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama),\n"
+	  "        --biases the optional attention and FFN biases (llama)\n"
 	  "        scaling, --rope-freqs Llama 3 style frequency factors (llama)\n"
 	  "import  copy FILE into <data>/models/ and record its name, SHA-256,\n"
 	  "        architecture and size in <data>/models/manifest.json; a changed\n"
 	  "        file under a known name is reported\n" },
+	{ "sign-bundle", cmd_sign_bundle, "sign an unpacked bundle's SHA256SUMS",
+	  "usage: airlock sign-bundle DIR [--key FILE]\n"
+	  "\n"
+	  "Writes DIR/SHA256SUMS.sig, the Ed25519 signature over DIR/SHA256SUMS,\n"
+	  "with FILE (default <data>/keys/bundle.key). scripts/dist.sh uses it.\n" },
+	{ "usage", cmd_usage, "usage analytics: requests, tokens, acceptance, latency",
+	  "usage: airlock usage [--team T] [--user U] [--model M] [--since D] [--daily]\n"
+	  "\n"
+	  "Prints, from the local usage store (<data>/airlock.db), the number of\n"
+	  "requests, prompt and output tokens, prompt-cache hits, the acceptance\n"
+	  "rate of completions ((accepted + partial) / shown) and latency\n"
+	  "percentiles. --since takes YYYY-MM-DD or an age (7d, 12h); --daily adds\n"
+	  "one line per day, team, user and model.\n" },
+	{ "tokenize", cmd_tokenize, "show how a model tokenizes a text",
+	  "usage: airlock tokenize -m FILE [--ids] [--no-bos] [--no-parse-special]\n"
+	  "                        [--no-escape] [--show-count] (TEXT | -f FILE)\n"
+	  "\n"
+	  "Prints one line per token, \"    id -> 'piece'\", or with --ids the list of\n"
+	  "ids as llama.cpp's llama-tokenize does (\"[1, 403, 407]\").\n"
+	  "  -m FILE             a GGUF model or vocabulary file\n"
+	  "  --ids               print only the ids\n"
+	  "  --no-bos            do not add BOS (or EOS) even where the model does\n"
+	  "  --no-parse-special  control tokens written in the text stay text\n"
+	  "  --no-escape         take \\n, \\t, \\xHH in TEXT literally\n"
+	  "  --show-count        print the number of tokens at the end\n"
+	  "  -f FILE             read the text from FILE\n" },
+	{ "verify-bundle", cmd_verify_bundle, "check an offline bundle before install",
+	  "usage: airlock verify-bundle TARBALL|DIR --pubkey FILE\n"
+	  "\n"
+	  "Checks the Ed25519 signature over SHA256SUMS with the public key FILE\n"
+	  "(brought separately, never taken from the bundle), then every file's\n"
+	  "SHA-256, and that the bundle holds no file, symlink or device that\n"
+	  "SHA256SUMS does not list. A tarball is unpacked into a private\n"
+	  "temporary directory first.\n"
+	  "\n"
+	  "exit 0 when the bundle is intact, 3 when it is not\n" },
 	{ "version", cmd_version, "print version, revision, build flags, CPU features",
 	  "usage: airlock version\n" },
 };
@@ -196,11 +270,25 @@ int cli_wants_help(const struct command *cmd, int argc, char **argv)
 	return 0;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	const struct command *const *x = a, *const *y = b;
+
+	return strcmp((*x)->name, (*y)->name);
+}
+
+/* Lists the commands alphabetically, whatever the table's order. */
 static void print_global_help(FILE *f)
 {
+	enum { N = sizeof commands / sizeof commands[0] };
+	const struct command *sorted[N];
+
+	for (size_t i = 0; i < N; i++)
+		sorted[i] = &commands[i];
+	qsort(sorted, N, sizeof sorted[0], by_name);
 	fputs(global_usage, f);
-	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-12s %s\n", commands[i].name, commands[i].summary);
+	for (size_t i = 0; i < N; i++)
+		fprintf(f, "  %-14s %s\n", sorted[i]->name, sorted[i]->summary);
 }
 
 int cmd_help(struct cli *cli, int argc, char **argv)
@@ -245,6 +333,8 @@ int main(int argc, char **argv)
 	const char *env;
 	int i, rc;
 
+	/* JSON goes through core's allocator too, so fault injection reaches it. */
+	json_set_alloc_funcs(mem_alloc, mem_free);
 	cli.config_path = (env = getenv("AIRLOCK_CONFIG")) && *env ? env : NULL;
 	cli.data_dir = (env = getenv("AIRLOCK_DATA")) && *env ? env : NULL;
 

@@ -42,6 +42,26 @@ static const struct cfg_setting schema[] = {
 	  "keep prompt and output text in the audit log (else hashes only)" },
 	{ "audit.retention_days", CFG_INT, "365", 0, 36500, NULL,
 	  "days after which record contents are pruned (0: keep forever)" },
+	{ "audit.fsync", CFG_ENUM, "always", NOB, "always|off",
+	  "always: a request's record is fsynced (group commit) before it completes" },
+	{ "audit.checkpoint_every", CFG_INT, "1000", 0, 100000000, NULL,
+	  "records between signed checkpoints (0: only by time)" },
+	{ "audit.checkpoint_interval", CFG_DURATION, "60s", 0, 86400000, NULL,
+	  "longest time between signed checkpoints (0: only by count)" },
+	{ "audit.segment_size", CFG_SIZE, "64M", 4096, (int64_t)1 << 34, NULL,
+	  "audit segment file size before rolling to a new one" },
+	{ "audit.origin", CFG_STR, "", NOB, NULL,
+	  "checkpoint origin and signing key name (empty: airlock.local/audit)" },
+
+	/* telemetry */
+	{ "telemetry.sinks", CFG_LIST, "", NOB, NULL,
+	  "usage event export sinks, off unless named: jsonl, syslog, http" },
+	{ "telemetry.jsonl_path", CFG_STR, "", NOB, NULL,
+	  "file the jsonl sink appends to (empty: <data>/telemetry/events.jsonl)" },
+	{ "telemetry.syslog_socket", CFG_STR, "/dev/log", NOB, NULL,
+	  "Unix datagram socket of the syslog sink" },
+	{ "telemetry.http_url", CFG_STR, "", NOB, NULL,
+	  "OTLP/JSON endpoint of the http sink; its host:port must be in egress.allow" },
 
 	/* sealed boundary */
 	{ "egress.allow", CFG_LIST, "", NOB, NULL,

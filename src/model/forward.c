@@ -1,15 +1,16 @@
 /*
  * forward.c - the forward pass of the llama and qwen2 architectures over a
- * batch of tokens of one sequence, with its KV cache.
+ * batch of tokens of one or several sequences, with their KV cache.
  *
- * Per layer: RMSNorm -> Q, K, V projections (+ biases for qwen2) -> RoPE
+ * Per layer: RMSNorm -> Q, K, V projections (+ biases) -> RoPE
  * (interleaved pairs for llama, NeoX halves for qwen2) -> K, V stored in
  * the cache -> causal grouped-query attention -> output projection ->
  * residual; RMSNorm -> SwiGLU FFN -> residual. Then the final norm and the
  * output matrix (the token embedding when tied).
  *
- * Everything the pass touches is allocated in mdl_ctx_new: the cache, the
- * activations for a batch of up to n_batch tokens, and per-thread rows.
+ * Everything the pass touches is allocated in mdl_ctx_new_params: the
+ * cache, the activations for a chunk of up to n_batch tokens, per-thread
+ * attention rows and the matmul scratch.
  * Work is split over core's thread pool: matrix products by output rows,
  * attention by (token, head) pairs.
  *
@@ -31,6 +32,8 @@
 struct layer_vecs {
 	float *attn_norm, *ffn_norm;	/* (n_embd) */
 	float *bq, *bk, *bv;		/* (q_dim), (kv_dim), (kv_dim) or NULL */
+	float *bo, *bd;			/* (n_embd) or NULL */
+	float *bg, *bu;			/* (n_ff) or NULL */
 };
 
 struct mdl_ctx {
@@ -44,9 +47,9 @@ struct mdl_ctx {
 	int n_batch;		/* tokens per internal batch */
 	int n_threads;
 	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
-	int max_in;		/* widest matrix input (max(n_embd, n_ff, q_dim)) */
 
 	int kv_f16;		/* cache elements: 1 f16 (uint16_t), 0 f32 */
+	int flash;		/* one-pass (online softmax) attention */
 	void *k_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
 	void *v_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
 	int32_t *one_seq, *one_pos;	/* (n_batch) seq 0 and positions for mdl_eval */
@@ -123,14 +126,10 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	if (c->n_batch > n_ctx)
 		c->n_batch = n_ctx;
 	c->kv_f16 = prm->kv_f16 != 0;
+	c->flash = prm->flash != 0;
 	c->n_seq = prm->n_seq ? prm->n_seq : 1;
 	c->q_dim = hp->n_head * hp->head_dim;
 	c->kv_dim = hp->n_head_kv * hp->head_dim;
-	c->max_in = hp->n_embd;
-	if (hp->n_ff > c->max_in)
-		c->max_in = hp->n_ff;
-	if (c->q_dim > c->max_in)
-		c->max_in = c->q_dim;
 	c->pool = tpool_new(prm->n_threads);
 	if (!c->pool) {
 		mem_free(c);
@@ -167,7 +166,8 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	c->rope_inv = alloc_f((size_t)hp->rope_dim / 2, &st);
 	c->rope_cs = alloc_f(B * hp->rope_dim, &st);
 	c->out_norm = alloc_f((size_t)hp->n_embd, &st);
-	size_t per_layer = 2 * (size_t)hp->n_embd + (size_t)c->q_dim + 2 * (size_t)c->kv_dim;
+	size_t per_layer = 4 * (size_t)hp->n_embd + 2 * (size_t)hp->n_ff + (size_t)c->q_dim +
+			   2 * (size_t)c->kv_dim;
 	c->vec_mem = alloc_f(L * per_layer, &st);
 	if (!st && !(c->lv = mem_calloc(L, sizeof *c->lv)))
 		st = ST_NOMEM;
@@ -196,7 +196,11 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 		    (st = vec_load(Ly->ffn_norm, &v->ffn_norm, &mem)) ||
 		    (st = vec_load(Ly->bq, &v->bq, &mem)) ||
 		    (st = vec_load(Ly->bk, &v->bk, &mem)) ||
-		    (st = vec_load(Ly->bv, &v->bv, &mem)))
+		    (st = vec_load(Ly->bv, &v->bv, &mem)) ||
+		    (st = vec_load(Ly->bo, &v->bo, &mem)) ||
+		    (st = vec_load(Ly->ffn_down_b, &v->bd, &mem)) ||
+		    (st = vec_load(Ly->ffn_gate_b, &v->bg, &mem)) ||
+		    (st = vec_load(Ly->ffn_up_b, &v->bu, &mem)))
 			break;
 	}
 	if (!st)
@@ -337,7 +341,7 @@ static void rope(const struct mdl_ctx *c, float *v, const float *cs)
 
 struct attn_job {
 	struct mdl_ctx *c;
-	int layer, n_tok;
+	int layer;
 };
 
 /*
@@ -351,9 +355,7 @@ static const float *v_row(const struct mdl_ctx *c, const void *cache, size_t lba
 	size_t off = lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
 	if (!c->kv_f16)
 		return (const float *)cache + off;
-	const uint16_t *h = (const uint16_t *)cache + off;
-	for (int i = 0; i < hd; i++)
-		tmp[i] = mdl_fp16_to_fp32(h[i]);
+	mdl_dequant_row(MDL_TYPE_F16, (const uint16_t *)cache + off, tmp, hd);
 	return tmp;
 }
 
@@ -374,6 +376,57 @@ static void axpy(float *restrict o, float a, const float *restrict v, int n)
 			o[i + k] += a * v[i + k];
 	for (; i < n; i++)
 		o[i] += a * v[i];
+}
+
+/*
+ * One-pass attention of one query head (online softmax, as ggml's CPU
+ * flash attention): a running maximum M and sum S, and an accumulator
+ * rescaled whenever M grows. With an f16 cache the accumulator is f16 and
+ * every update is rounded to it, which is what llama.cpp computes with
+ * flash attention on; acc is head_dim floats of scratch, vt head_dim more.
+ */
+static void attn_online(const struct mdl_ctx *c, const void *qx, int kt_type,
+			const char *krow, size_t lbase, int kvh, int n_pos, float scale,
+			float *acc, float *vt, float *o)
+{
+	int hd = c->m->hp.head_dim;
+	size_t es = c->kv_f16 ? 2 : 4;
+	uint16_t *acc16 = (uint16_t *)(void *)acc;
+	if (c->kv_f16)
+		memset(acc16, 0, (size_t)hd * sizeof *acc16);
+	else
+		memset(acc, 0, (size_t)hd * sizeof *acc);
+	float S = 0, M = -INFINITY;
+	for (int p = 0; p < n_pos; p++) {
+		float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
+		float ms = 1.0f, vs = 1.0f;
+		if (sv > M) {
+			float old = M;
+			M = sv;
+			ms = expf(old - M);
+			if (c->kv_f16)
+				for (int i = 0; i < hd; i++)
+					acc16[i] = mdl_fp32_to_fp16(mdl_fp16_to_fp32(acc16[i]) * ms);
+			else
+				for (int i = 0; i < hd; i++)
+					acc[i] *= ms;
+		} else {
+			vs = expf(sv - M);
+		}
+		if (c->kv_f16) {
+			const uint16_t *v = (const uint16_t *)c->v_cache + lbase +
+					    (size_t)p * c->kv_dim + (size_t)kvh * hd;
+			for (int i = 0; i < hd; i++)
+				acc16[i] = mdl_fp32_to_fp16(mdl_fp16_to_fp32(acc16[i]) +
+							    mdl_fp16_to_fp32(v[i]) * vs);
+		} else {
+			axpy(acc, vs, v_row(c, c->v_cache, lbase, p, kvh, vt), hd);
+		}
+		S = S * ms + vs;
+	}
+	float inv = 1.0f / S;
+	for (int i = 0; i < hd; i++)
+		o[i] = (c->kv_f16 ? mdl_fp16_to_fp32(acc16[i]) : acc[i]) * inv;
 }
 
 /* Items are (token, head) pairs: item = t * n_head + h. */
@@ -403,6 +456,11 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 			qx = qh;
 		}
 		const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
+		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
+		if (c->flash) {
+			attn_online(c, qx, kt_type, krow, lbase, kvh, n_pos, scale, qt + hd, vt, o);
+			continue;
+		}
 		float mx = -INFINITY;
 		for (int p = 0; p < n_pos; p++) {
 			float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
@@ -416,7 +474,6 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 			sum += sc[p];
 		}
 		float inv = (float)(1.0 / sum);
-		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
 		memset(o, 0, (size_t)hd * sizeof *o);
 		for (int p = 0; p < n_pos; p++) {
 			const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
@@ -426,6 +483,16 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 }
 
 static float silu(float x) { return x / (1.0f + expf(-x)); }
+
+/* Adds bias b (n floats; NULL: none) to each of rows rows of y. */
+static void add_bias(float *y, const float *b, int rows, int n)
+{
+	if (!b)
+		return;
+	for (int r = 0; r < rows; r++)
+		for (int i = 0; i < n; i++)
+			y[(size_t)r * n + i] += b[i];
+}
 
 /*
  * One chunk of n <= n_batch tokens: token t of sequence seq[t] at position
@@ -491,10 +558,11 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 		}
 		c->b_seq = seq;
 		c->b_pos = pos;
-		struct attn_job aj = { .c = c, .layer = l, .n_tok = n };
+		struct attn_job aj = { .c = c, .layer = l };
 		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);
 		if ((st = matmul(c, Ly->wo, c->xb, c->ob, n)))
 			return st;
+		add_bias(c->ob, lv->bo, n, D);
 		for (size_t i = 0; i < (size_t)n * D; i++)
 			c->x[i] += c->ob[i];
 
@@ -503,10 +571,13 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 		if ((st = matmul(c, Ly->ffn_gate, c->xb, c->hb, n)) ||
 		    (st = matmul(c, Ly->ffn_up, c->xb, c->hb2, n)))
 			return st;
+		add_bias(c->hb, lv->bg, n, F);
+		add_bias(c->hb2, lv->bu, n, F);
 		for (size_t i = 0; i < (size_t)n * F; i++)
 			c->hb[i] = silu(c->hb[i]) * c->hb2[i];
 		if ((st = matmul(c, Ly->ffn_down, c->hb, c->ob, n)))
 			return st;
+		add_bias(c->ob, lv->bd, n, D);
 		for (size_t i = 0; i < (size_t)n * D; i++)
 			c->x[i] += c->ob[i];
 	}

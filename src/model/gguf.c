@@ -10,7 +10,7 @@
  * Keys and tensor names are copied (NUL-terminated) into one arena; string
  * values stay in the file and are handed out borrowed.
  */
-#include "model/model.h"
+#include "model/model_int.h"
 
 #include <string.h>
 
@@ -753,10 +753,6 @@ const struct mdl_tensor *mdl_gguf_tensor_find(const struct mdl_gguf *g,
 	return &g->tensors[(uintptr_t)v - 1];
 }
 
-/* Raw bytes of entry i from its key's start to its value's end, for the
- * writer's copy_kv (gguf_write.c). */
-status_t mdl__gguf_kv_raw(const struct mdl_gguf *g, size_t i, const uint8_t **p,
-			  size_t *n);
 status_t mdl__gguf_kv_raw(const struct mdl_gguf *g, size_t i, const uint8_t **p,
 			  size_t *n)
 {

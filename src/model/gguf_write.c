@@ -6,7 +6,7 @@
  * written with a few rows in memory. The file appears under its name only
  * when complete (temporary file, fsync, rename).
  */
-#include "model/model.h"
+#include "model/model_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,6 +29,7 @@ struct mdl_gguf_writer {
 	int fd;
 	struct buf kv;		/* serialised metadata entries */
 	uint64_t n_kv;
+	struct hmap keys;	/* keys written, to refuse duplicates */
 	struct vec tensors;	/* struct wtensor */
 	uint64_t data_size;	/* next free offset in the data section */
 	int started;		/* header written */
@@ -46,6 +47,7 @@ status_t mdl_gguf_writer_new(const char *path, struct mdl_gguf_writer **out,
 		return err_set(e, ST_NOMEM, "gguf write: out of memory");
 	w->fd = -1;
 	buf_init(&w->kv, 0);
+	hmap_init(&w->keys);
 	vec_init(&w->tensors, sizeof(struct wtensor));
 	size_t n = strlen(path);
 	w->path = mem_strdup(path);
@@ -84,10 +86,24 @@ static void put_str(struct mdl_gguf_writer *w, const char *s, size_t n)
 		w->st = buf_append(&w->kv, s, n);
 }
 
-static status_t kv_head(struct mdl_gguf_writer *w, const char *key, uint32_t type)
+/* Records key as written; ST_EXISTS (not sticky) if it already was. */
+static status_t key_new(struct mdl_gguf_writer *w, const char *key)
 {
+	size_t n = strlen(key);
 	if (w->started)
 		return w->st = ST_INVAL;
+	if (n == 0 || hmap_get(&w->keys, key, n, NULL) == ST_OK)
+		return ST_EXISTS;
+	if (hmap_put(&w->keys, key, n, NULL))
+		return w->st = ST_NOMEM;
+	return ST_OK;
+}
+
+static status_t kv_head(struct mdl_gguf_writer *w, const char *key, uint32_t type)
+{
+	status_t st = key_new(w, key);
+	if (st)
+		return st;
 	put_str(w, key, strlen(key));
 	put_u32(w, type);
 	w->n_kv++;
@@ -96,16 +112,18 @@ static status_t kv_head(struct mdl_gguf_writer *w, const char *key, uint32_t typ
 
 status_t mdl_gguf_writer_set_u32(struct mdl_gguf_writer *w, const char *key, uint32_t v)
 {
-	if (kv_head(w, key, MDL_GGUF_U32))
-		return w->st;
+	status_t st = kv_head(w, key, MDL_GGUF_U32);
+	if (st)
+		return st;
 	put_u32(w, v);
 	return w->st;
 }
 
 status_t mdl_gguf_writer_set_i32(struct mdl_gguf_writer *w, const char *key, int32_t v)
 {
-	if (kv_head(w, key, MDL_GGUF_I32))
-		return w->st;
+	status_t st = kv_head(w, key, MDL_GGUF_I32);
+	if (st)
+		return st;
 	put_u32(w, (uint32_t)v);
 	return w->st;
 }
@@ -114,16 +132,18 @@ status_t mdl_gguf_writer_set_f32(struct mdl_gguf_writer *w, const char *key, flo
 {
 	uint32_t u;
 	memcpy(&u, &v, 4);
-	if (kv_head(w, key, MDL_GGUF_F32))
-		return w->st;
+	status_t st = kv_head(w, key, MDL_GGUF_F32);
+	if (st)
+		return st;
 	put_u32(w, u);
 	return w->st;
 }
 
 status_t mdl_gguf_writer_set_bool(struct mdl_gguf_writer *w, const char *key, int v)
 {
-	if (kv_head(w, key, MDL_GGUF_BOOL))
-		return w->st;
+	status_t st = kv_head(w, key, MDL_GGUF_BOOL);
+	if (st)
+		return st;
 	if (!w->st)
 		w->st = buf_putc(&w->kv, v ? 1 : 0);
 	return w->st;
@@ -132,23 +152,25 @@ status_t mdl_gguf_writer_set_bool(struct mdl_gguf_writer *w, const char *key, in
 status_t mdl_gguf_writer_set_str(struct mdl_gguf_writer *w, const char *key,
 				 const char *s, size_t len)
 {
-	if (kv_head(w, key, MDL_GGUF_STRING))
-		return w->st;
+	status_t st = kv_head(w, key, MDL_GGUF_STRING);
+	if (st)
+		return st;
 	put_str(w, s, len);
 	return w->st;
 }
-
-status_t mdl__gguf_kv_raw(const struct mdl_gguf *g, size_t i, const uint8_t **p,
-			  size_t *n);
 
 status_t mdl_gguf_writer_copy_kv(struct mdl_gguf_writer *w,
 				 const struct mdl_gguf *src, size_t i)
 {
 	const uint8_t *p;
 	size_t n;
-	if (w->started)
-		return w->st = ST_INVAL;
-	status_t st = mdl__gguf_kv_raw(src, i, &p, &n);
+	const char *key = mdl_gguf_key(src, i);
+	if (!key)
+		return ST_INVAL;
+	status_t st = key_new(w, key);
+	if (st)
+		return st;
+	st = mdl__gguf_kv_raw(src, i, &p, &n);
 	if (st)
 		return w->st = st;
 	if (!w->st)
@@ -307,6 +329,7 @@ void mdl_gguf_writer_abort(struct mdl_gguf_writer *w)
 		mem_free(((struct wtensor *)vec_at(&w->tensors, i))->name);
 	vec_release(&w->tensors);
 	buf_release(&w->kv);
+	hmap_release(&w->keys);
 	mem_free(w->tmp);
 	mem_free(w->path);
 	mem_free(w);

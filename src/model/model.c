@@ -91,6 +91,12 @@ static status_t read_hparams(struct mdl_model *m, struct err *e)
 	    (st = hp_float(g, arch, "attention.layer_norm_rms_epsilon", 1e-5, 1, &hp->norm_eps, e)) ||
 	    (st = hp_float(g, arch, "rope.freq_base", 10000.0, 0, &hp->rope_freq_base, e)))
 		return st;
+	int n_expert;
+	if ((st = hp_int(g, arch, "expert_count", 0, 1 << 16, 0, &n_expert, e)))
+		return st;
+	if (n_expert > 0)
+		return err_set(e, ST_UNSUPPORTED, "model: mixture of experts (%s.expert_count = %d) is not supported",
+			       arch, n_expert);
 	if (hp->n_head % hp->n_head_kv)
 		return err_set(e, ST_CORRUPT, "model: head_count %d is not a multiple of head_count_kv %d",
 			       hp->n_head, hp->n_head_kv);
@@ -129,6 +135,8 @@ static status_t read_hparams(struct mdl_model *m, struct err *e)
 	hp->rope_neox = hp->arch == MDL_ARCH_QWEN2;
 	return ST_OK;
 }
+
+static status_t check_all_used(struct mdl_model *m, struct err *e);
 
 /* Finds tensor name with the given 1- or 2-D shape (ne1 0: 1-D). */
 static status_t want_tensor(struct mdl_model *m, const char *name, int64_t ne0,
@@ -197,18 +205,54 @@ static status_t find_tensors(struct mdl_model *m, struct err *e)
 		T_(bk, "attn_k.bias", Dkv, 0, !bias)
 		T_(bv, "attn_v.bias", Dkv, 0, !bias)
 		T_(wo, "attn_output.weight", Dq, D, 0)
+		T_(bo, "attn_output.bias", D, 0, 1)
 		T_(ffn_norm, "ffn_norm.weight", D, 0, 0)
 		T_(ffn_gate, "ffn_gate.weight", D, F, 0)
 		T_(ffn_up, "ffn_up.weight", D, F, 0)
 		T_(ffn_down, "ffn_down.weight", F, D, 0)
+		T_(ffn_gate_b, "ffn_gate.bias", F, 0, 1)
+		T_(ffn_up_b, "ffn_up.bias", F, 0, 1)
+		T_(ffn_down_b, "ffn_down.bias", D, 0, 1)
 #undef T_
 	}
-	m->n_params = 0;
-	for (size_t i = 0; i < mdl_gguf_n_tensors(m->gguf); i++) {
-		const struct mdl_tensor *x = mdl_gguf_tensor(m->gguf, i);
-		m->n_params += x->ne[0] * x->ne[1] * x->ne[2] * x->ne[3];
+	return check_all_used(m, e);
+}
+
+/*
+ * Refuses a file with tensors the forward pass would not use (experts, a
+ * vision tower, biases of an unknown kind): computing without them would
+ * give wrong numbers silently. Every tensor found above is marked used.
+ */
+static status_t check_all_used(struct mdl_model *m, struct err *e)
+{
+	size_t n = mdl_gguf_n_tensors(m->gguf);
+	if (n == 0)
+		return ST_OK;
+	uint8_t *used = mem_calloc(n, 1);
+	if (!used)
+		return err_set(e, ST_NOMEM, "model: out of memory");
+	const struct mdl_tensor *base = mdl_gguf_tensor(m->gguf, 0);
+#define MARK_(t) do { if (t) used[(t) - base] = 1; } while (0)
+	MARK_(m->tok_embd);
+	MARK_(m->output_norm);
+	MARK_(m->output);
+	MARK_(m->rope_freqs);
+	for (int l = 0; l < m->hp.n_layer; l++) {
+		const struct mdl_layer *L = &m->layers[l];
+		MARK_(L->attn_norm); MARK_(L->wq); MARK_(L->wk); MARK_(L->wv);
+		MARK_(L->bq); MARK_(L->bk); MARK_(L->bv); MARK_(L->wo); MARK_(L->bo);
+		MARK_(L->ffn_norm); MARK_(L->ffn_gate); MARK_(L->ffn_up); MARK_(L->ffn_down);
+		MARK_(L->ffn_gate_b); MARK_(L->ffn_up_b); MARK_(L->ffn_down_b);
 	}
-	return ST_OK;
+#undef MARK_
+	status_t st = ST_OK;
+	for (size_t i = 0; i < n && !st; i++)
+		if (!used[i])
+			st = err_set(e, ST_UNSUPPORTED,
+				     "model: tensor '%s' is not part of the %s architecture as the engine runs it",
+				     mdl_gguf_tensor(m->gguf, i)->name, mdl_arch_name(m->hp.arch));
+	mem_free(used);
+	return st;
 }
 
 status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
@@ -221,6 +265,10 @@ status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
 		return err_set(e, ST_NOMEM, "model: out of memory");
 	}
 	m->gguf = g;
+	for (size_t i = 0; i < mdl_gguf_n_tensors(g); i++) {
+		const struct mdl_tensor *x = mdl_gguf_tensor(g, i);
+		m->n_params += x->ne[0] * x->ne[1] * x->ne[2] * x->ne[3];
+	}
 	status_t st = read_hparams(m, e);
 	if (!st)
 		st = find_tensors(m, e);

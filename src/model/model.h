@@ -176,7 +176,10 @@ struct mdl_gguf_writer;
  */
 status_t mdl_gguf_writer_new(const char *path, struct mdl_gguf_writer **out,
 			     struct err *e);
-/* Metadata setters: keys are copied; call before the first tensor data. */
+/*
+ * Metadata setters: keys are copied; call before the first tensor data.
+ * A key given twice is refused with ST_EXISTS (the writer stays usable).
+ */
 status_t mdl_gguf_writer_set_u32(struct mdl_gguf_writer *w, const char *key,
 				 uint32_t v);
 status_t mdl_gguf_writer_set_i32(struct mdl_gguf_writer *w, const char *key,
@@ -229,6 +232,7 @@ struct mdl_synth_params {
 	double rope_base;	/* rope.freq_base; 0 picks 10000 (llama), 1e6 (qwen2) */
 	double rope_scale;	/* linear RoPE scaling factor; 0 or 1: none */
 	int rope_freqs;		/* llama only: write rope_freqs.weight (Llama 3 style) */
+	int biases;		/* llama only: the optional attention and FFN biases */
 };
 
 /*
@@ -313,6 +317,9 @@ struct mdl_ctx_params {
 	int kv_f16;		/* 1: KV cache in f16 (half the memory and bytes
 				 * read; numbers as llama.cpp's default cache) */
 	int n_seq;		/* sequences (KV slots) of n_ctx positions; 0: 1 */
+	int flash;		/* 1: one-pass attention (online softmax); with
+				 * kv_f16 its accumulator is f16, as llama.cpp's
+				 * flash attention computes */
 };
 /* As mdl_ctx_new with all options. */
 status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *p,

@@ -12,11 +12,14 @@
 struct mdl_layer {
 	const struct mdl_tensor *attn_norm;	/* (n_embd) f32 */
 	const struct mdl_tensor *wq, *wk, *wv;	/* (n_embd) -> (n_head*hd), (n_head_kv*hd) */
-	const struct mdl_tensor *bq, *bk, *bv;	/* qwen2 biases, f32 */
+	const struct mdl_tensor *bq, *bk, *bv;	/* biases (qwen2: required) */
 	const struct mdl_tensor *wo;		/* (n_head*hd) -> (n_embd) */
+	const struct mdl_tensor *bo;		/* (n_embd) optional bias */
 	const struct mdl_tensor *ffn_norm;	/* (n_embd) f32 */
 	const struct mdl_tensor *ffn_gate, *ffn_up;	/* (n_embd) -> (n_ff) */
 	const struct mdl_tensor *ffn_down;	/* (n_ff) -> (n_embd) */
+	const struct mdl_tensor *ffn_gate_b, *ffn_up_b;	/* (n_ff) optional biases */
+	const struct mdl_tensor *ffn_down_b;	/* (n_embd) optional bias */
 };
 
 struct mdl_model {
@@ -29,6 +32,14 @@ struct mdl_model {
 	struct mdl_layer *layers;		/* n_layer */
 	int64_t n_params;
 };
+
+/*
+ * The raw bytes of metadata entry i of g, from its key's length field to
+ * the end of its value (borrowed from the file), for the writer's
+ * mdl_gguf_writer_copy_kv. ST_INVAL if i is out of range.
+ */
+status_t mdl__gguf_kv_raw(const struct mdl_gguf *g, size_t i, const uint8_t **p,
+			  size_t *n);
 
 /* Converts n elements of one row of a tensor of ggml type `type` to f32.
  * Returns ST_UNSUPPORTED for a type the engine cannot compute with. */

@@ -124,16 +124,23 @@ static status_t build_plan(const struct mdl_synth_params *p, int64_t n_vocab,
 		A_("attn_q.weight", D, Dq, FILL_MATRIX)
 		A_("attn_k.weight", D, Dkv, FILL_MATRIX)
 		A_("attn_v.weight", D, Dkv, FILL_MATRIX)
-		if (qwen2) {
+		if (qwen2 || p->biases) {
 			A_("attn_q.bias", Dq, 1, FILL_BIAS)
 			A_("attn_k.bias", Dkv, 1, FILL_BIAS)
 			A_("attn_v.bias", Dkv, 1, FILL_BIAS)
 		}
 		A_("attn_output.weight", Dq, D, FILL_RESID)
+		if (p->biases)
+			A_("attn_output.bias", D, 1, FILL_BIAS)
 		A_("ffn_norm.weight", D, 1, FILL_NORM)
 		A_("ffn_gate.weight", D, F, FILL_MATRIX)
 		A_("ffn_up.weight", D, F, FILL_MATRIX)
 		A_("ffn_down.weight", F, D, FILL_RESID)
+		if (p->biases) {
+			A_("ffn_gate.bias", F, 1, FILL_BIAS)
+			A_("ffn_up.bias", F, 1, FILL_BIAS)
+			A_("ffn_down.bias", D, 1, FILL_BIAS)
+		}
 #undef A_
 	}
 	if (!st)
@@ -284,6 +291,8 @@ status_t mdl_synth_write(const struct mdl_synth_params *p, const char *path,
 		return err_set(e, ST_INVAL, "synth: a vocabulary file is required");
 	if (p->rope_freqs && qwen2)
 		return err_set(e, ST_INVAL, "synth: rope frequency factors are for llama only");
+	if (p->biases && qwen2)
+		return err_set(e, ST_INVAL, "synth: --biases is for llama (qwen2 always has its QKV biases)");
 	if (p->rope_scale < 0 || p->rope_base < 0)
 		return err_set(e, ST_INVAL, "synth: negative rope base or scale");
 

@@ -23,6 +23,12 @@ grep -q "block size 32" "$T/err" || fail "q4_0 at dim 48: message $(cat "$T/err"
 "$A" model info "$T/k.gguf" | grep -q "^tensor types .*q5_0 x.*q4_K x" || fail "q4_K fallback mix: $("$A" model info "$T/k.gguf")"
 "$A" model synth $S --type q9_9 -o "$T/x.gguf" 2>/dev/null; [ $? -eq 2 ] || fail "bad type exit code"
 
+L="--arch llama --layers 1 --dim 64 --heads 4 --kv-heads 2 --ffn 128 --vocab-from $V"
+"$A" model synth $L --rope-base 500000 --rope-scale 2 --rope-freqs --biases -o "$T/l.gguf" || fail "synth llama options"
+"$A" model info "$T/l.gguf" | grep -q "^runnable *yes: 1 layers, dim 64" || fail "llama options runnable"
+"$A" model synth $S --rope-freqs -o "$T/x.gguf" 2>/dev/null; [ $? -eq 2 ] || fail "qwen2 --rope-freqs exit code"
+"$A" model synth $L --rope-scale nope -o "$T/x.gguf" 2>/dev/null; [ $? -eq 2 ] || fail "bad --rope-scale exit code"
+
 # info
 "$A" model info "$T/a.gguf" --sha256 > "$T/info" || fail "info"
 grep -q "^architecture *qwen2$" "$T/info" || fail "info architecture: $(cat "$T/info")"

@@ -22,10 +22,10 @@ static const int32_t stories_greedy[64] = {
 	398, 312, 286, 267, 414, 270, 333, 415, 426, 13, 438, 310, 439, 419, 357, 336,
 };
 /*
- * First-step top-5 (id, logit): readme from the model's README (a newer
- * llama.cpp, default f16 KV cache); f32kv and f16kv from llama.cpp c392e50
- * on this machine with an f32 and an f16 KV cache (tests/data/model/
- * README.md says how).
+ * First-step top-5 (id, logit): readme from the model's README, which is
+ * what llama.cpp computes with an f16 KV cache and flash attention;
+ * f32kv and f16kv from llama.cpp c392e50 on this machine with an f32 and
+ * an f16 KV cache, flash attention off (tests/data/model/README.md).
  */
 static const struct { int id; float readme, f32kv, f16kv; } stories_top5[] = {
 	{ 432, 17.797937f, 17.799397f, 17.798918f },
@@ -61,8 +61,8 @@ static void test_stories_greedy(void **state)
 	TH_OK(mdl_eval(c, stories_prompt, 5, 0, logits, 0, &e));
 	assert_int_equal(argmax(logits, 512), 432);
 	for (size_t i = 0; i < 5; i++) {
-		/* Same cache type: agreement to 1e-4. The README's run (f16
-		 * cache, another llama.cpp) differs by < 5e-3. */
+		/* Same cache and attention: agreement to 1e-4. The README's
+		 * run (f16 cache, flash attention) differs by < 5e-3. */
 		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].f32kv, 1e-4);
 		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].readme, 5e-3);
 	}
@@ -80,7 +80,7 @@ static void test_stories_greedy(void **state)
 
 /*
  * With an f16 KV cache the first-step logits are llama.cpp's with its f16
- * cache to 1e-4 (and the README's, from another llama.cpp version, to
+ * cache to 1e-4 (and the README's, computed with flash attention, to
  * 5e-3); the greedy continuation is the same.
  */
 static void test_stories_f16_cache(void **state)
@@ -108,6 +108,47 @@ static void test_stories_f16_cache(void **state)
 			fail_msg("greedy token %d: got %d, want %d", i, next, stories_greedy[i]);
 		TH_OK(mdl_eval(c, &next, 1, pos++, logits, 0, &e));
 	}
+	mem_free(logits);
+	mdl_ctx_free(c);
+	mdl_model_free(m);
+}
+
+/*
+ * f16 cache and one-pass attention with an f16 accumulator, as llama.cpp
+ * with flash attention: the README's logits to 1e-4, and its greedy ids.
+ */
+static void test_stories_flash_f16(void **state)
+{
+	char path[1024];
+	struct err e = { 0 };
+	struct mdl_model *m;
+	struct mdl_ctx *c;
+	(void)state;
+	th_shared_path("models/stories260K.gguf", path, sizeof path);
+	TH_OK(mdl_model_load(path, &m, &e));
+	struct mdl_ctx_params cp = { .n_ctx = 80, .n_threads = 2, .kv_f16 = 1, .flash = 1 };
+	TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
+	float *logits = mem_alloc(512 * sizeof(float));
+	assert_non_null(logits);
+	TH_OK(mdl_eval(c, stories_prompt, 5, 0, logits, 0, &e));
+	for (size_t i = 0; i < 5; i++)
+		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].readme, 1e-4);
+	int pos = 5;
+	for (int i = 0; i < 64; i++) {
+		int32_t next = argmax(logits, 512);
+		if (next != stories_greedy[i])
+			fail_msg("greedy token %d: got %d, want %d", i, next, stories_greedy[i]);
+		TH_OK(mdl_eval(c, &next, 1, pos++, logits, 0, &e));
+	}
+	mdl_ctx_free(c);
+
+	/* With an f32 cache, one-pass attention is the two-pass one up to
+	 * float rounding. */
+	struct mdl_ctx_params c32 = { .n_ctx = 80, .n_threads = 1, .flash = 1 };
+	TH_OK(mdl_ctx_new_params(m, &c32, &c, &e));
+	TH_OK(mdl_eval(c, stories_prompt, 5, 0, logits, 0, &e));
+	for (size_t i = 0; i < 5; i++)
+		assert_float_equal(logits[stories_top5[i].id], stories_top5[i].f32kv, 1e-4);
 	mem_free(logits);
 	mdl_ctx_free(c);
 	mdl_model_free(m);
@@ -276,63 +317,77 @@ struct ref_case {
 	double rope_base, rope_scale;	/* 0: defaults */
 	int rope_freqs;
 	int kv_f16;		/* f16 KV cache here and in llama.cpp */
+	int biases;		/* synth --biases */
+	int dim, heads, kv_heads, ffn;	/* 0: 256, 4, 2, 512 */
+	int flash;		/* one-pass attention here, flash_attn in llama.cpp */
 };
 
 static const struct ref_case ref_cases[] = {
 	{ "llama", "f32", 42, 0, "llama-f32.logits",
-	  "047530ec569a5978b9a9a4b9b939777c6efad05e0bbe5e529426c0a31fefdf81", 0, 0, 0, 0 },
+	  "047530ec569a5978b9a9a4b9b939777c6efad05e0bbe5e529426c0a31fefdf81", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "f16", 42, 0, "llama-f16.logits",
-	  "38c0eeae23743aa5b33bcb3c4bc82a88452fa197d529107131262a9ed2698ee7", 0, 0, 0, 0 },
+	  "38c0eeae23743aa5b33bcb3c4bc82a88452fa197d529107131262a9ed2698ee7", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "bf16", 42, 0, "llama-bf16.logits",
-	  "75bb34f4c9e58c253eda4187d7e48aeae11a7ef8f366b6b9e5c50399e0144a76", 0, 0, 0, 0 },
+	  "75bb34f4c9e58c253eda4187d7e48aeae11a7ef8f366b6b9e5c50399e0144a76", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "q8_0", 42, 0, "llama-q8_0.logits",
-	  "7b4bac71f72b6a19ee7b1134a21638a9091b809d69479e1e4b71656734eb9901", 0, 0, 0, 0 },
+	  "7b4bac71f72b6a19ee7b1134a21638a9091b809d69479e1e4b71656734eb9901", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "q4_0", 42, 0, "llama-q4_0.logits",
-	  "cd135e5e74349b547650ac5337e32bd77c9b30a89fb596294644ebfe6040450f", 0, 0, 0, 0 },
+	  "cd135e5e74349b547650ac5337e32bd77c9b30a89fb596294644ebfe6040450f", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "q4_1", 42, 0, "llama-q4_1.logits",
-	  "39ac02f52ec1bcabe6524bbb3128617355fb52b934d33d8a9d5cf84793446801", 0, 0, 0, 0 },
+	  "39ac02f52ec1bcabe6524bbb3128617355fb52b934d33d8a9d5cf84793446801", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "q5_0", 42, 0, "llama-q5_0.logits",
-	  "aa63c6abf7d9ef7e3e11c72282ca3ec8633047ae871e9a89eae1152d9775f971", 0, 0, 0, 0 },
+	  "aa63c6abf7d9ef7e3e11c72282ca3ec8633047ae871e9a89eae1152d9775f971", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "q5_1", 42, 0, "llama-q5_1.logits",
-	  "a31e5a72f6af813ce936e44d456c947ac946f6332140f2a7ad58098204b357ac", 0, 0, 0, 0 },
+	  "a31e5a72f6af813ce936e44d456c947ac946f6332140f2a7ad58098204b357ac", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "q4_K", 42, 0, "llama-q4_K.logits",
-	  "ab574b384d0af1d0fbf6359355956b0a802bcc0c1551b04f462246aef39f70f1", 0, 0, 0, 0 },
+	  "ab574b384d0af1d0fbf6359355956b0a802bcc0c1551b04f462246aef39f70f1", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "q5_K", 42, 0, "llama-q5_K.logits",
-	  "086f50200045a9e84f06c9a194b643d636591add38486f888d52cab6a8f25dd1", 0, 0, 0, 0 },
+	  "086f50200045a9e84f06c9a194b643d636591add38486f888d52cab6a8f25dd1", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "q6_K", 42, 0, "llama-q6_K.logits",
-	  "573aa32fcbd5fcd050f18f493f18cba4243b4b7eb4604a33f2dfcad380e75ec5", 0, 0, 0, 0 },
+	  "573aa32fcbd5fcd050f18f493f18cba4243b4b7eb4604a33f2dfcad380e75ec5", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "f32", 42, 0, "qwen2-f32.logits",
-	  "3a9f8ed5fdbc52e30ab49e0d6fb83e95b26deabb27ea2bb025a1e0a0e4c306bb", 0, 0, 0, 0 },
+	  "3a9f8ed5fdbc52e30ab49e0d6fb83e95b26deabb27ea2bb025a1e0a0e4c306bb", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "f16", 42, 0, "qwen2-f16.logits",
-	  "f4ac37de1815f40b66c010c095c03a7283d1a1c1e8b3196a53973dd4e6fa4520", 0, 0, 0, 0 },
+	  "f4ac37de1815f40b66c010c095c03a7283d1a1c1e8b3196a53973dd4e6fa4520", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "bf16", 42, 0, "qwen2-bf16.logits",
-	  "1bc21a31173945e671cfc824c5c1984a8527526fbac24bcb39b6aee6ebf22205", 0, 0, 0, 0 },
+	  "1bc21a31173945e671cfc824c5c1984a8527526fbac24bcb39b6aee6ebf22205", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "q8_0", 42, 0, "qwen2-q8_0.logits",
-	  "e7bd3ce2ca461c4280bf96c1c76f6ed11c42aa97de78cec793c5b11af4f1e38d", 0, 0, 0, 0 },
+	  "e7bd3ce2ca461c4280bf96c1c76f6ed11c42aa97de78cec793c5b11af4f1e38d", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "q4_0", 42, 0, "qwen2-q4_0.logits",
-	  "5de088c0fb7a2bff138adbe6cdcf3b9fc4dbdbe5f0a14eec4a590d1ef2293358", 0, 0, 0, 0 },
+	  "5de088c0fb7a2bff138adbe6cdcf3b9fc4dbdbe5f0a14eec4a590d1ef2293358", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "q4_1", 42, 0, "qwen2-q4_1.logits",
-	  "fb8b54f789f92e991bc3ca01f39c0f59cf30d22109e0c02a284e22b8369e8115", 0, 0, 0, 0 },
+	  "fb8b54f789f92e991bc3ca01f39c0f59cf30d22109e0c02a284e22b8369e8115", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "q5_0", 42, 0, "qwen2-q5_0.logits",
-	  "d595937d81ce5c1c3251af8281be85466c0de5aa57925209f5fdfb943fa8799e", 0, 0, 0, 0 },
+	  "d595937d81ce5c1c3251af8281be85466c0de5aa57925209f5fdfb943fa8799e", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "q5_1", 42, 0, "qwen2-q5_1.logits",
-	  "88622c88c6d0086e599fa25d6fec9563b009b2a51c822e979ca77736c10c6e55", 0, 0, 0, 0 },
+	  "88622c88c6d0086e599fa25d6fec9563b009b2a51c822e979ca77736c10c6e55", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "q4_K", 42, 0, "qwen2-q4_K.logits",
-	  "6896af7a87ca0498e0eb36a981a83ea204d7d51449dc040f87e9a7961074f070", 0, 0, 0, 0 },
+	  "6896af7a87ca0498e0eb36a981a83ea204d7d51449dc040f87e9a7961074f070", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "q5_K", 42, 0, "qwen2-q5_K.logits",
-	  "f53415fc6147d4a1896c3649cd7f4b56714d201b71632f3a433fe7cd5a202add", 0, 0, 0, 0 },
+	  "f53415fc6147d4a1896c3649cd7f4b56714d201b71632f3a433fe7cd5a202add", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "q6_K", 42, 0, "qwen2-q6_K.logits",
-	  "d57877f1dda5efb1e1f518291a4090c36364bb7cc3c86efd5c233f354fee9476", 0, 0, 0, 0 },
+	  "d57877f1dda5efb1e1f518291a4090c36364bb7cc3c86efd5c233f354fee9476", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "f16", 7, 1, "qwen2-untied-f16.logits",
-	  "e10df4f3aa2a5e12d2495a2beef942fab62505e151e2904a26a6982d6f4a468d", 0, 0, 0, 0 },
+	  "e10df4f3aa2a5e12d2495a2beef942fab62505e151e2904a26a6982d6f4a468d", 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "f32", 5, 0, "llama-rope-f32.logits",
-	  "247ba7307109051c7bb8d06a65dde826cc302724a684f4e7199a97026c842b47", 500000, 4, 1, 0 },
+	  "247ba7307109051c7bb8d06a65dde826cc302724a684f4e7199a97026c842b47", 500000, 4, 1, 0, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "f32", 5, 0, "qwen2-rope-f32.logits",
-	  "1a7faa658f45ff4d228910ff7003d6f50204834bf1b4fe831354defaf346efa7", 0, 2, 0, 0 },
+	  "1a7faa658f45ff4d228910ff7003d6f50204834bf1b4fe831354defaf346efa7", 0, 2, 0, 0, 0, 0, 0, 0, 0, 0 },
 	{ "llama", "f32", 42, 0, "llama-f32-kvf16.logits",
-	  "047530ec569a5978b9a9a4b9b939777c6efad05e0bbe5e529426c0a31fefdf81", 0, 0, 0, 1 },
+	  "047530ec569a5978b9a9a4b9b939777c6efad05e0bbe5e529426c0a31fefdf81", 0, 0, 0, 1, 0, 0, 0, 0, 0, 0 },
 	{ "qwen2", "f32", 42, 0, "qwen2-f32-kvf16.logits",
-	  "3a9f8ed5fdbc52e30ab49e0d6fb83e95b26deabb27ea2bb025a1e0a0e4c306bb", 0, 0, 0, 1 },
+	  "3a9f8ed5fdbc52e30ab49e0d6fb83e95b26deabb27ea2bb025a1e0a0e4c306bb", 0, 0, 0, 1, 0, 0, 0, 0, 0, 0 },
+	{ "llama", "f32", 9, 0, "llama-bias-f32.logits",
+	  "50323cf80108e01c8c14b250a42d9c2ce1c0fec421cff1cc814d9feabdedd9e0", 0, 0, 0, 0, 1, 0, 0, 0, 0, 0 },
+	{ "qwen2", "q8_0", 11, 0, "qwen2-gqa7-q8_0.logits",
+	  "46d576dee611a77b0d26df98b1560a4a3550533b4fe654bde859d4b7233c0da6", 0, 0, 0, 0, 0,
+	  448, 7, 1, 1216, 0 },
+	{ "llama", "f16", 12, 0, "llama-hd128-f16.logits",
+	  "47e5a536662dce6fdc664080b98119646900b9c77a0663434f85bd38ae582849", 0, 0, 0, 0, 0,
+	  256, 2, 1, 768, 0 },
+	{ "qwen2", "f32", 42, 0, "qwen2-f32-flash.logits",
+	  "3a9f8ed5fdbc52e30ab49e0d6fb83e95b26deabb27ea2bb025a1e0a0e4c306bb", 0, 0, 0, 1, 0,
+	  0, 0, 0, 0, 1 },
 };
 
 /*
@@ -369,10 +424,13 @@ static void check_case(const struct ref_case *rc, const char *dir)
 	char vocab[1024];
 	th_shared_path("models/stories260K.gguf", vocab, sizeof vocab);
 	struct mdl_synth_params p = {
-		.arch = rc->arch, .n_layer = 2, .n_embd = 256, .n_head = 4, .n_head_kv = 2,
-		.n_ff = 512, .type = (uint32_t)mdl_type_from_name(rc->type), .seed = (uint64_t)rc->seed,
+		.arch = rc->arch, .n_layer = 2, .n_embd = rc->dim ? rc->dim : 256,
+		.n_head = rc->heads ? rc->heads : 4, .n_head_kv = rc->kv_heads ? rc->kv_heads : 2,
+		.n_ff = rc->ffn ? rc->ffn : 512, .type = (uint32_t)mdl_type_from_name(rc->type),
+		.seed = (uint64_t)rc->seed,
 		.vocab_from = vocab, .tied_output = !strcmp(rc->arch, "qwen2") && !rc->untied,
 		.rope_base = rc->rope_base, .rope_scale = rc->rope_scale, .rope_freqs = rc->rope_freqs,
+		.biases = rc->biases,
 	};
 	snprintf(model, sizeof model, "%s/%s-%s.gguf", dir, rc->arch, rc->type);
 	TH_OK(mdl_synth_write(&p, model, &e));
@@ -386,7 +444,8 @@ static void check_case(const struct ref_case *rc, const char *dir)
 	struct mdl_model *m;
 	struct mdl_ctx *c;
 	TH_OK(mdl_model_load(model, &m, &e));
-	struct mdl_ctx_params cp = { .n_ctx = 64, .n_threads = 2, .kv_f16 = rc->kv_f16 };
+	struct mdl_ctx_params cp = { .n_ctx = 64, .n_threads = 2, .kv_f16 = rc->kv_f16,
+				     .flash = rc->flash };
 	TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
 	float *lg = mem_alloc(64 * 512 * sizeof(float));
 	assert_non_null(lg);
@@ -443,6 +502,7 @@ int run_model_forward_tests(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stories_greedy),
 		cmocka_unit_test(test_stories_f16_cache),
+		cmocka_unit_test(test_stories_flash_f16),
 		cmocka_unit_test(test_stories_batch_equals_stepwise),
 		cmocka_unit_test(test_stories_multi_sequence),
 		cmocka_unit_test(test_llamacpp_logits),

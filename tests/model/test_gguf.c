@@ -457,9 +457,11 @@ static void test_gguf_writer_roundtrip(void **state)
 	TH_OK(mdl_gguf_writer_set_f32(w, "a.f32", 0.25f));
 	TH_OK(mdl_gguf_writer_set_bool(w, "a.bool", 1));
 	TH_OK(mdl_gguf_writer_set_str(w, "a.str", "hello", 5));
+	TH_ST(mdl_gguf_writer_set_u32(w, "a.str", 1), ST_EXISTS);
 	int64_t k = mdl_gguf_find(src, "tokenizer.ggml.tokens");
 	assert_true(k >= 0);
 	TH_OK(mdl_gguf_writer_copy_kv(w, src, (size_t)k));
+	TH_ST(mdl_gguf_writer_copy_kv(w, src, (size_t)k), ST_EXISTS);
 	k = mdl_gguf_find(src, "tokenizer.ggml.scores");
 	TH_OK(mdl_gguf_writer_copy_kv(w, src, (size_t)k));
 	int64_t ne1[1] = { 3 }, ne2[2] = { 32, 2 };
@@ -621,6 +623,70 @@ static void test_model_unsupported_type(void **state)
 	mem_free(data);
 }
 
+/*
+ * Writes a copy of stories260K to out with one more metadata key (u32,
+ * when key is not NULL) and one more f32 tensor of 64 zeros (when tensor
+ * is not NULL).
+ */
+static void write_variant(const char *out, const char *key, const char *tensor)
+{
+	char path[1024];
+	struct err e = { 0 };
+	struct mdl_gguf *src;
+	struct mdl_gguf_writer *w;
+	th_shared_path("models/stories260K.gguf", path, sizeof path);
+	TH_OK(mdl_gguf_open(path, &src, &e));
+	TH_OK(mdl_gguf_writer_new(out, &w, &e));
+	for (size_t i = 0; i < mdl_gguf_n_kv(src); i++)
+		TH_OK(mdl_gguf_writer_copy_kv(w, src, i));
+	if (key)
+		TH_OK(mdl_gguf_writer_set_u32(w, key, 4));
+	for (size_t i = 0; i < mdl_gguf_n_tensors(src); i++) {
+		const struct mdl_tensor *t = mdl_gguf_tensor(src, i);
+		TH_OK(mdl_gguf_writer_add_tensor(w, t->name, t->type, t->n_dims, t->ne));
+	}
+	int64_t ne = 64;
+	if (tensor)
+		TH_OK(mdl_gguf_writer_add_tensor(w, tensor, MDL_TYPE_F32, 1, &ne));
+	for (size_t i = 0; i < mdl_gguf_n_tensors(src); i++) {
+		const struct mdl_tensor *t = mdl_gguf_tensor(src, i);
+		TH_OK(mdl_gguf_writer_write(w, t->data, t->size, &e));
+	}
+	static const float zeros[64];
+	if (tensor)
+		TH_OK(mdl_gguf_writer_write(w, zeros, sizeof zeros, &e));
+	TH_OK(mdl_gguf_writer_finish(w, &e));
+	mdl_gguf_free(src);
+}
+
+/*
+ * Files with parts the engine would not compute are refused rather than
+ * run wrongly: a tensor of no known role, mixture of experts. A plain copy
+ * loads (the copy itself works).
+ */
+static void test_model_unknown_parts(void **state)
+{
+	(void)state;
+	char path[1024];
+	struct err e = { 0 };
+	struct mdl_model *m;
+	snprintf(path, sizeof path, "%s/v.gguf", th_tmpdir());
+	write_variant(path, NULL, NULL);
+	TH_OK(mdl_model_load(path, &m, &e));
+	mdl_model_free(m);
+	write_variant(path, NULL, "blk.0.ffn_gate_inp.weight");
+	TH_ST(mdl_model_load(path, &m, &e), ST_UNSUPPORTED);
+	assert_non_null(strstr(e.msg, "tensor 'blk.0.ffn_gate_inp.weight' is not part of the llama architecture"));
+	write_variant(path, "llama.expert_count", NULL);
+	TH_ST(mdl_model_load(path, &m, &e), ST_UNSUPPORTED);
+	assert_non_null(strstr(e.msg, "mixture of experts (llama.expert_count = 4)"));
+	/* An optional bias of the right shape is taken, not refused. */
+	write_variant(path, NULL, "blk.0.attn_output.bias");
+	TH_OK(mdl_model_load(path, &m, &e));
+	mdl_model_free(m);
+	th_tmpdir_cleanup();
+}
+
 /* Shapes that do not fit the hyperparameters are refused by name. */
 static void test_model_bad_shapes(void **state)
 {
@@ -746,6 +812,7 @@ int run_model_gguf_tests(void)
 		cmocka_unit_test(test_model_bad_metadata),
 		cmocka_unit_test(test_model_bad_shapes),
 		cmocka_unit_test(test_model_unsupported_type),
+		cmocka_unit_test(test_model_unknown_parts),
 		cmocka_unit_test(test_model_alloc_failures),
 		cmocka_unit_test(test_synth_disk_full),
 	};
