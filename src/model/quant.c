@@ -1347,122 +1347,223 @@ static size_t align64(size_t n)
 }
 
 /* Bytes of one converted activation row in mdl_matmul's scratch: the row
- * (with its scales as floats after it for q8_0), rounded up to 64. */
+ * (for q8_0 with its blocks' scales, then sums of values, as floats after
+ * it), rounded up to 64. */
 static size_t mm_row_stride(int wtype, int64_t cols)
 {
 	const struct mdl_type_info *ti = mdl_type_info(wtype);
 	size_t row = mdl_act_row_size(wtype, cols);
 	if (!row)
 		return 0;
-	if (ti->vec_dot_type == MDL_TYPE_Q8_0)
-		row = mdl__q8_0_scales_offset(cols / MDL_QK) + (size_t)(cols / MDL_QK) * sizeof(float);
+	if (ti->vec_dot_type == MDL_TYPE_Q8_0)	/* + scales, sums */
+		row = mdl__q8_0_scales_offset(cols / MDL_QK) + (size_t)(cols / MDL_QK) * 2 * sizeof(float);
 	return align64(row);
+}
+
+/*
+ * Activation types needing a conversion among ops (f32 weights read X
+ * itself), each once, in first-seen order; returns their number. With
+ * offsets != NULL, also where each one's rows start in the scratch.
+ * Returns -1 on a bad op or an overflowing size.
+ */
+static int mm_layout(const struct mdl_mm_op *ops, int n_ops, int64_t cols,
+		     int64_t n_tokens, int vtypes[MDL_MM_MAX_OPS],
+		     size_t offsets[MDL_MM_MAX_OPS + 1])
+{
+	int nv = 0;
+	size_t off = 0;
+	if (n_ops < 1 || n_ops > MDL_MM_MAX_OPS || n_tokens < 0)
+		return -1;
+	for (int i = 0; i < n_ops; i++) {
+		const struct mdl_type_info *ti = mdl_type_info(ops[i].wtype);
+		if (!ti || !ti->is_weight || !mm_row_stride(ops[i].wtype, cols))
+			return -1;
+		if (ops[i].wtype == MDL_TYPE_F32)
+			continue;
+		int v = 0;
+		while (v < nv && vtypes[v] != ti->vec_dot_type)
+			v++;
+		if (v < nv)
+			continue;
+		size_t row = mm_row_stride(ops[i].wtype, cols);
+		if ((uint64_t)n_tokens > (SIZE_MAX - off) / row)
+			return -1;
+		if (offsets)
+			offsets[nv] = off;
+		vtypes[nv++] = ti->vec_dot_type;
+		off += row * (size_t)n_tokens;
+	}
+	if (offsets)
+		offsets[nv] = off;
+	return nv;
+}
+
+size_t mdl_matmul_multi_scratch_size(const struct mdl_mm_op *ops, int n_ops,
+				     int64_t cols, int64_t n_tokens)
+{
+	int vtypes[MDL_MM_MAX_OPS];
+	size_t offsets[MDL_MM_MAX_OPS + 1];
+	int nv = mm_layout(ops, n_ops, cols, n_tokens, vtypes, offsets);
+	return nv < 0 ? 0 : offsets[nv];
 }
 
 size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens)
 {
-	if (wtype == MDL_TYPE_F32 || n_tokens < 0)
-		return 0;
-	size_t row = mm_row_stride(wtype, cols);
-	if (!row || (uint64_t)n_tokens > SIZE_MAX / row)
-		return 0;
-	return row * (size_t)n_tokens;
+	struct mdl_mm_op op = { .wtype = wtype };
+	return mdl_matmul_multi_scratch_size(&op, 1, cols, n_tokens);
 }
+
+/* One product of a job, as mm_dot_part sees it. */
+struct mm_op {
+	mdl__vec_dot_fn dot;
+	mdl__vec_dot_mm_fn dotmm;	/* may be NULL */
+	const uint8_t *W;
+	size_t w_stride;	/* bytes per weight row */
+	int64_t rows;
+	float *Y;
+	const uint8_t *Xq;	/* converted activations (or X for f32) */
+	size_t x_stride;	/* bytes per converted row */
+	size_t first_block;	/* index of its first row block in the job */
+};
 
 struct mm_job {
 	const struct mdl__kernels *k;
-	int wtype;
-	const uint8_t *W;
-	size_t w_stride;	/* bytes per weight row */
-	int64_t rows, cols, n_tokens;
+	int64_t cols, n_tokens;
 	const float *X;
-	const uint8_t *Xq;	/* converted activations */
-	size_t x_stride;	/* bytes per converted row */
-	float *Y;
+	struct mm_op ops[MDL_MM_MAX_OPS];
+	int n_ops;
+	/* conversions: one per activation type, over all tokens */
+	int vtypes[MDL_MM_MAX_OPS];
+	uint8_t *vq[MDL_MM_MAX_OPS];
+	size_t vstride[MDL_MM_MAX_OPS];
+	int nv;
 };
 
+/* Work items [begin, end): conversion v = item / n_tokens of token
+ * item % n_tokens. */
 static void mm_quant_part(void *arg, size_t begin, size_t end, int worker)
 {
 	struct mm_job *j = arg;
-	mdl__quant_act_fn fn = j->k->quant_act[type_table[j->wtype].vec_dot_type];
-	int q8_0 = type_table[j->wtype].vec_dot_type == MDL_TYPE_Q8_0;
-	for (size_t t = begin; t < end; t++) {
-		uint8_t *row = (uint8_t *)j->Xq + t * j->x_stride;
+	for (size_t item = begin; item < end; item++) {
+		size_t v = item / (size_t)j->n_tokens, t = item % (size_t)j->n_tokens;
+		mdl__quant_act_fn fn = j->k->quant_act[j->vtypes[v]];
+		uint8_t *row = j->vq[v] + t * j->vstride[v];
 		fn(j->X + t * (size_t)j->cols, row, j->cols);
-		if (q8_0) {
+		if (j->vtypes[v] == MDL_TYPE_Q8_0) {
 			int64_t nb = j->cols / MDL_QK;
 			const struct mdl_block_q8_0 *b = (const void *)row;
 			float *d = (float *)(void *)(row + mdl__q8_0_scales_offset(nb));
-			for (int64_t i = 0; i < nb; i++)
+			for (int64_t i = 0; i < nb; i++) {
+				int sum = 0;
+				for (int k = 0; k < MDL_QK; k++)
+					sum += b[i].qs[k];
 				d[i] = mdl_fp16_to_fp32(b[i].d);
+				d[nb + i] = (float)sum;
+			}
 		}
 	}
 }
 
-static void mm_dot_part(void *arg, size_t begin, size_t end, int worker)
+/* Rows [r0, r1) of one product, all tokens. */
+static void mm_dot_rows(const struct mm_job *j, const struct mm_op *o,
+			int64_t r0, int64_t r1)
 {
-	struct mm_job *j = arg;
-	mdl__vec_dot_fn dot = j->k->vec_dot[j->wtype];
-	mdl__vec_dot_mm_fn dotmm = j->k->vec_dot_mm[j->wtype];
-	int64_t r0 = (int64_t)begin * MM_ROW_BLOCK;
-	int64_t r1 = (int64_t)end * MM_ROW_BLOCK;
-	if (r1 > j->rows)
-		r1 = j->rows;
 	for (int64_t t0 = 0; t0 < j->n_tokens; t0 += MM_TOKEN_BLOCK) {
 		int64_t t1 = t0 + MM_TOKEN_BLOCK < j->n_tokens ? t0 + MM_TOKEN_BLOCK : j->n_tokens;
 		for (int64_t rb = r0; rb < r1; rb += MM_ROW_BLOCK) {
 			int64_t re = rb + MM_ROW_BLOCK < r1 ? rb + MM_ROW_BLOCK : r1;
 			for (int64_t r = rb; r < re; r++) {
-				const uint8_t *w = j->W + (size_t)r * j->w_stride;
+				const uint8_t *w = o->W + (size_t)r * o->w_stride;
 				int64_t t = t0;
 				/* Up to four tokens a call where the kernel exists:
 				 * the weight row is loaded and unpacked once for all. */
-				if (dotmm) {
+				if (o->dotmm) {
 					for (; t < t1; t += 4) {
 						float out[4];
 						int nt = t1 - t < 4 ? (int)(t1 - t) : 4;
-						dotmm(j->cols, w, j->Xq + (size_t)t * j->x_stride,
-						      j->x_stride, nt, out);
+						o->dotmm(j->cols, w, o->Xq + (size_t)t * o->x_stride,
+							 o->x_stride, nt, out);
 						for (int k = 0; k < nt; k++)
-							j->Y[(size_t)(t + k) * (size_t)j->rows + (size_t)r] = out[k];
+							o->Y[(size_t)(t + k) * (size_t)o->rows + (size_t)r] = out[k];
 					}
 				}
 				for (; t < t1; t++)
-					j->Y[(size_t)t * (size_t)j->rows + (size_t)r] =
-						dot(j->cols, w, j->Xq + (size_t)t * j->x_stride);
+					o->Y[(size_t)t * (size_t)o->rows + (size_t)r] =
+						o->dot(j->cols, w, o->Xq + (size_t)t * o->x_stride);
 			}
 		}
 	}
+}
+
+/* Work items [begin, end): row blocks of all products, one after another. */
+static void mm_dot_part(void *arg, size_t begin, size_t end, int worker)
+{
+	struct mm_job *j = arg;
+	for (int i = 0; i < j->n_ops; i++) {
+		const struct mm_op *o = &j->ops[i];
+		size_t nblk = (size_t)((o->rows + MM_ROW_BLOCK - 1) / MM_ROW_BLOCK);
+		size_t b0 = begin > o->first_block ? begin - o->first_block : 0;
+		size_t b1 = end - o->first_block < nblk ? end - o->first_block : nblk;
+		if (end <= o->first_block || b0 >= nblk)
+			continue;
+		int64_t r1 = (int64_t)b1 * MM_ROW_BLOCK;
+		mm_dot_rows(j, o, (int64_t)b0 * MM_ROW_BLOCK, r1 < o->rows ? r1 : o->rows);
+	}
+}
+
+void mdl_matmul_multi(struct tpool *pool, const struct mdl_mm_op *ops, int n_ops,
+		      int64_t cols, const float *X, int64_t n_tokens, void *scratch)
+{
+	struct mm_job j = { .k = kernels(), .cols = cols, .n_tokens = n_tokens, .X = X };
+	size_t offsets[MDL_MM_MAX_OPS + 1];
+	if (n_tokens <= 0)
+		return;
+	j.nv = mm_layout(ops, n_ops, cols, n_tokens, j.vtypes, offsets);
+	if (j.nv < 0)
+		return;
+	for (int v = 0; v < j.nv; v++) {
+		j.vq[v] = (uint8_t *)scratch + offsets[v];
+		j.vstride[v] = (offsets[v + 1] - offsets[v]) / (size_t)n_tokens;
+	}
+	size_t blocks = 0;
+	for (int i = 0; i < n_ops; i++) {
+		struct mm_op *o = &j.ops[j.n_ops];
+		if (ops[i].rows <= 0)
+			continue;
+		int vt = type_table[ops[i].wtype].vec_dot_type;
+		o->dot = j.k->vec_dot[ops[i].wtype];
+		o->dotmm = j.k->vec_dot_mm[ops[i].wtype];
+		o->W = ops[i].W;
+		o->w_stride = mdl_row_size(ops[i].wtype, cols);
+		o->rows = ops[i].rows;
+		o->Y = ops[i].Y;
+		if (ops[i].wtype == MDL_TYPE_F32) {
+			o->Xq = (const uint8_t *)X;
+			o->x_stride = (size_t)cols * sizeof(float);
+		} else {
+			int v = 0;
+			while (j.vtypes[v] != vt)
+				v++;
+			o->Xq = j.vq[v];
+			o->x_stride = j.vstride[v];
+		}
+		o->first_block = blocks;
+		blocks += (size_t)((o->rows + MM_ROW_BLOCK - 1) / MM_ROW_BLOCK);
+		j.n_ops++;
+	}
+	size_t n_conv = (size_t)j.nv * (size_t)n_tokens;
+	if (n_conv == 1)
+		mm_quant_part(&j, 0, 1, 0);
+	else if (n_conv > 1)
+		tpool_parallel_for(pool, n_conv, 1, mm_quant_part, &j);
+	if (blocks)
+		tpool_parallel_for(pool, blocks, 1, mm_dot_part, &j);
 }
 
 void mdl_matmul(struct tpool *pool, int wtype, const void *W, int64_t rows,
 		int64_t cols, const float *X, int64_t n_tokens, float *Y,
 		void *scratch)
 {
-	if (rows <= 0 || n_tokens <= 0)
-		return;
-	struct mm_job j = {
-		.k = kernels(),
-		.wtype = wtype,
-		.W = W,
-		.w_stride = mdl_row_size(wtype, cols),
-		.rows = rows,
-		.cols = cols,
-		.n_tokens = n_tokens,
-		.X = X,
-		.Y = Y,
-	};
-	if (wtype == MDL_TYPE_F32) {
-		j.Xq = (const uint8_t *)X;
-		j.x_stride = (size_t)cols * sizeof(float);
-	} else {
-		j.Xq = scratch;
-		j.x_stride = mm_row_stride(wtype, cols);
-		if (n_tokens == 1)
-			mm_quant_part(&j, 0, 1, 0);
-		else
-			tpool_parallel_for(pool, (size_t)n_tokens, 1, mm_quant_part, &j);
-	}
-	size_t n_blocks = (size_t)((rows + MM_ROW_BLOCK - 1) / MM_ROW_BLOCK);
-	tpool_parallel_for(pool, n_blocks, 1, mm_dot_part, &j);
+	struct mdl_mm_op op = { .wtype = wtype, .W = W, .rows = rows, .Y = Y };
+	mdl_matmul_multi(pool, &op, 1, cols, X, n_tokens, scratch);
 }

@@ -219,8 +219,9 @@ float mdl_vec_dot(int type, int64_t n, const void *w_row, const void *x_vecdot);
 /*
  * Bytes of scratch mdl_matmul needs for n_tokens rows of cols activations
  * with weights of type wtype (the activations converted to the vec_dot
- * type, each row aligned to 64 bytes). 0 for f32 weights (nothing to
- * convert) and for unsupported arguments.
+ * type, with per-block figures the kernels use, each row rounded up to 64
+ * bytes). 0 for f32 weights (nothing to convert) and for unsupported
+ * arguments.
  */
 size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens);
 
@@ -231,7 +232,8 @@ size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens);
  *   X        n_tokens x cols floats, row-major
  *   Y        n_tokens x rows floats, row-major: Y[t*rows + r] = dot(W[r], X[t])
  *   scratch  at least mdl_matmul_scratch_size(wtype, cols, n_tokens) bytes,
- *            64-byte aligned preferably; may be NULL when that size is 0.
+ *            aligned to 4 bytes at least (64 is best; mem_alloc's 16 is
+ *            fine); may be NULL when that size is 0.
  * X is converted once into scratch (in parallel over tokens), then rows
  * are split over pool's threads (pool may be NULL: runs on the caller).
  * Allocates nothing. The caller guarantees: wtype is a weight type
@@ -241,6 +243,38 @@ size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens);
 void mdl_matmul(struct tpool *pool, int wtype, const void *W, int64_t rows,
 		int64_t cols, const float *X, int64_t n_tokens, float *Y,
 		void *scratch);
+
+/*
+ * Several products of the same activations, as Q, K and V, or the gate and
+ * up projections, of a layer: X is converted once per activation type and
+ * all rows of all products are split over the threads in one parallel-for
+ * (one wake-up and one wait instead of one per product). Results are those
+ * of mdl_matmul on each op, bit for bit.
+ */
+#define MDL_MM_MAX_OPS 8
+
+struct mdl_mm_op {
+	int wtype;		/* weight type (mdl_type_info(wtype)->is_weight) */
+	const void *W;		/* rows x cols weights (borrowed) */
+	int64_t rows;
+	float *Y;		/* n_tokens x rows outputs */
+};
+
+/*
+ * Bytes of scratch mdl_matmul_multi needs for ops (1 to MDL_MM_MAX_OPS of
+ * them, all cols wide) and n_tokens tokens; 0 when nothing needs
+ * converting (all f32) or the arguments are bad.
+ */
+size_t mdl_matmul_multi_scratch_size(const struct mdl_mm_op *ops, int n_ops,
+				     int64_t cols, int64_t n_tokens);
+
+/*
+ * Y_i = X * W_i^T for each op i, with X n_tokens x cols floats and scratch
+ * of mdl_matmul_multi_scratch_size bytes; otherwise as mdl_matmul (same
+ * preconditions, nothing allocated). Does nothing if an op is invalid.
+ */
+void mdl_matmul_multi(struct tpool *pool, const struct mdl_mm_op *ops, int n_ops,
+		      int64_t cols, const float *X, int64_t n_tokens, void *scratch);
 
 /* ------------------------------------------------------------------ */
 /* Kernel dispatch                                                     */
@@ -278,10 +312,11 @@ typedef void (*mdl__quant_act_fn)(const float *x, void *dst, int64_t n);
  * Dots of one weight row with nt (1 to 4) converted activation rows laid
  * out as in mdl_matmul's scratch (x, x + x_stride, ...), each equal bit for
  * bit to what the type's vec_dot gives, into out[0..nt-1]. The weights are
- * unpacked once for all rows. Rows of q8_0 activations carry, after their
- * blocks at mdl__q8_0_scales_offset(), the blocks' scales as floats
+ * unpacked once for all rows. Rows of q8_0 activations with nb blocks
+ * carry, after their blocks at mdl__q8_0_scales_offset(nb), nb floats of
+ * the blocks' scales then nb floats of the sums of their values
  * (mdl_matmul writes them once per product rather than every kernel
- * converting them again for every weight row).
+ * computing them again for every weight row).
  */
 typedef void (*mdl__vec_dot_mm_fn)(int64_t n, const void *w, const void *x,
 				   size_t x_stride, int nt, float *out);

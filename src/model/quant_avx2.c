@@ -215,7 +215,11 @@ static inline uint16_t load_u16(const uint8_t *p)
 	return v;
 }
 
-/* The 32 values of block i of a q8_0, q4_0 or q5_0 row, as signed bytes. */
+/*
+ * The 32 values of block i of a q8_0, q4_0 or q5_0 row: q8_0's as signed
+ * bytes; q4_0's and q5_0's as stored, unsigned (q + 8 in 0..15, q + 16 in
+ * 0..31), their offset being taken off once per group of blocks (b32_n).
+ */
 KERNEL __m256i b32_values(const int wt, const uint8_t *row, int64_t i)
 {
 	if (wt == MDL_TYPE_Q8_0) {
@@ -224,50 +228,86 @@ KERNEL __m256i b32_values(const int wt, const uint8_t *row, int64_t i)
 	}
 	if (wt == MDL_TYPE_Q4_0) {
 		const struct mdl_block_q4_0 *a = (const void *)row;
-		return _mm256_sub_epi8(nibbles_32(a[i].qs), _mm256_set1_epi8(8));
+		return nibbles_32(a[i].qs);
 	}
 	const struct mdl_block_q5_0 *a = (const void *)row;
-	const __m256i sixteen = _mm256_set1_epi8(16);
-	__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
-	return _mm256_sub_epi8(_mm256_or_si256(nibbles_32(a[i].qs), hb), sixteen);
+	__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), _mm256_set1_epi8(16));
+	return _mm256_or_si256(nibbles_32(a[i].qs), hb);
+}
+
+/* The sum of a q8_0 block's 32 values. */
+AVX2 static inline int block_sum(const int8_t *qs)
+{
+	__m256i v = _mm256_loadu_si256((const __m256i *)qs);
+	return hsum_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(1), v),
+					    _mm256_set1_epi16(1)));
+}
+
+/* The sums of 8 consecutive q8_0 blocks' values, as floats. */
+AVX2 static inline __m256 block_sums8(const struct mdl_block_q8_0 *b)
+{
+	return _mm256_cvtepi32_ps(_mm256_setr_epi32(block_sum(b[0].qs), block_sum(b[1].qs),
+						    block_sum(b[2].qs), block_sum(b[3].qs),
+						    block_sum(b[4].qs), block_sum(b[5].qs),
+						    block_sum(b[6].qs), block_sum(b[7].qs)));
 }
 
 /*
  * q8_0, q4_0 and q5_0 against q8_0 activations: all three blocks start
- * with their f16 scale, and their values become 32 signed bytes. Groups of
- * 8 blocks take their scales as vectors; two accumulators hide the FMA
- * latency.
+ * with their f16 scale. Groups of 8 blocks take their scales as vectors;
+ * two accumulators hide the FMA latency.
+ *
+ * q4_0 and q5_0 multiply their stored, unsigned values (one VPMADDUBSW, no
+ * sign juggling) and subtract off * sum(y) per block afterwards:
+ *   sum_b dxy_b * sum((u - off) * y) = sum_b dxy_b * sum(u * y)
+ *                                      - off * sum_b dxy_b * sum_b(y),
+ * the second term 8 blocks at a time from the blocks' sums of y, which
+ * mdl_matmul stores after the scales (vec_dot computes them here).
  */
 KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 		  const void *x, size_t stride, const int nt, float *out)
 {
 	const uint8_t *a = w;
 	const size_t xbytes = sizeof(struct mdl_block_q8_0);
+	const int off = wt == MDL_TYPE_Q4_0 ? 8 : wt == MDL_TYPE_Q5_0 ? 16 : 0;
 	int64_t nb = n / MDL_QK, i = 0;
-	/* from mdl_matmul (stride != 0): the scales as floats after each row */
+	/* from mdl_matmul (stride != 0): scales and sums as floats after each row */
 	const int pre = stride != 0;
-	const float *xd[4] = { 0 };
-	for (int t = 0; t < nt && pre; t++)
+	const float *xd[4] = { 0 }, *xs[4] = { 0 };
+	for (int t = 0; t < nt && pre; t++) {
 		xd[t] = (const float *)(const void *)((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
 						      mdl__q8_0_scales_offset(nb));
-	__m256 acc0[4], acc1[4];
-	for (int t = 0; t < nt; t++)
-		acc0[t] = acc1[t] = _mm256_setzero_ps();
+		xs[t] = xd[t] + nb;
+	}
+	__m256 acc0[4], acc1[4], corr[4];
+	float ctail[4];
+	for (int t = 0; t < nt; t++) {
+		acc0[t] = acc1[t] = corr[t] = _mm256_setzero_ps();
+		ctail[t] = 0;
+	}
 	for (; i + 8 <= nb; i += 8) {
 		__m256 dw = load_d8(a + (size_t)i * wbytes, wbytes);
 		/* products of scales, broadcast from memory below (a load,
 		 * where a register permute would compete with the shuffles) */
 		float dxy[4][8] __attribute__((aligned(32)));
-		for (int t = 0; t < nt; t++)
-			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, pre ? _mm256_loadu_ps(xd[t] + i) :
-							  load_d8((const uint8_t *)x + (size_t)i * xbytes, xbytes)));
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i;
+			__m256 dv = _mm256_mul_ps(dw, pre ? _mm256_loadu_ps(xd[t] + i) :
+						  load_d8((const uint8_t *)b, xbytes));
+			_mm256_store_ps(dxy[t], dv);
+			if (off)
+				corr[t] = _mm256_fmadd_ps(dv, pre ? _mm256_loadu_ps(xs[t] + i) : block_sums8(b),
+							  corr[t]);
+		}
 		for (int k = 0; k < 8; k += 2) {
 			__m256i q0 = b32_values(wt, a, i + k);
 			__m256i q1 = b32_values(wt, a, i + k + 1);
 			for (int t = 0; t < nt; t++) {
 				const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i + k;
-				__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b[0].qs));
-				__m256i p1 = dot_i8(q1, _mm256_loadu_si256((const __m256i *)b[1].qs));
+				__m256i y0 = _mm256_loadu_si256((const __m256i *)b[0].qs);
+				__m256i y1 = _mm256_loadu_si256((const __m256i *)b[1].qs);
+				__m256i p0 = off ? dot_u8(q0, y0) : dot_i8(q0, y0);
+				__m256i p1 = off ? dot_u8(q1, y1) : dot_i8(q1, y1);
 				acc0[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k]),
 							  _mm256_cvtepi32_ps(p0), acc0[t]);
 				acc1[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k + 1]),
@@ -280,13 +320,22 @@ KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 		float d0 = fp16(load_u16(a + (size_t)i * wbytes));
 		for (int t = 0; t < nt; t++) {
 			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i;
-			__m256i p0 = dot_i8(q0, _mm256_loadu_si256((const __m256i *)b->qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b->d)),
-						  _mm256_cvtepi32_ps(p0), acc0[t]);
+			__m256i y0 = _mm256_loadu_si256((const __m256i *)b->qs);
+			__m256i p0 = off ? dot_u8(q0, y0) : dot_i8(q0, y0);
+			float dd = d0 * fp16(b->d);
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(p0), acc0[t]);
+			if (off) {
+				float sy = pre ? xs[t][i] : (float)block_sum(b->qs);
+				ctail[t] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(dd), _mm_set_ss(sy),
+								      _mm_set_ss(ctail[t])));
+			}
 		}
 	}
-	for (int t = 0; t < nt; t++)
+	for (int t = 0; t < nt; t++) {
 		out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t]));
+		if (off)
+			out[t] -= (float)off * (hsum_ps(corr[t]) + ctail[t]);
+	}
 }
 
 KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
@@ -330,41 +379,91 @@ ENTRY_POINTS(q8_0)
 ENTRY_POINTS(q4_0)
 ENTRY_POINTS(q5_0)
 
-AVX2 static float dot_q4_1(int64_t n, const void *w, const void *x)
+/* The 32 values of block i of a q4_1 (0..15) or q5_1 (0..31) row. */
+KERNEL __m256i b32m_values(const int wt, const uint8_t *row, int64_t i)
 {
-	const struct mdl_block_q4_1 *a = w;
-	const struct mdl_block_q8_1 *b = x;
-	int64_t nb = n / MDL_QK;
-	__m256 acc = _mm256_setzero_ps();
-	float summ = 0;
-	for (int64_t i = 0; i < nb; i++) {
-		__m256i p = dot_u8(nibbles_32(a[i].qs),
-				   _mm256_loadu_si256((const __m256i *)b[i].qs));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * fp16(b[i].d)),
-				      _mm256_cvtepi32_ps(p), acc);
-		summ += fp16(a[i].m) * fp16(b[i].s);
+	if (wt == MDL_TYPE_Q4_1) {
+		const struct mdl_block_q4_1 *a = (const void *)row;
+		return nibbles_32(a[i].qs);
 	}
-	return hsum_ps(acc) + summ;
+	const struct mdl_block_q5_1 *a = (const void *)row;
+	__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), _mm256_set1_epi8(16));
+	return _mm256_or_si256(nibbles_32(a[i].qs), hb);
 }
 
-AVX2 static float dot_q5_1(int64_t n, const void *w, const void *x)
+/*
+ * q4_1 and q5_1 against q8_1 activations: blocks start with the scale d and
+ * offset m (f16), activation blocks with d and s = d * sum(y). Per block
+ *   d * dy * sum(q * y) + m * s,
+ * the first term block by block, the second 8 blocks at a time as vectors.
+ */
+KERNEL void b32m_n(const int wt, const size_t wbytes, int64_t n, const void *w,
+		   const void *x, size_t stride, const int nt, float *out)
 {
-	const struct mdl_block_q5_1 *a = w;
-	const struct mdl_block_q8_1 *b = x;
-	int64_t nb = n / MDL_QK;
-	const __m256i sixteen = _mm256_set1_epi8(16);
-	__m256 acc = _mm256_setzero_ps();
-	float summ = 0;
-	for (int64_t i = 0; i < nb; i++) {
-		__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
-		__m256i q = _mm256_or_si256(nibbles_32(a[i].qs), hb);
-		__m256i p = dot_u8(q, _mm256_loadu_si256((const __m256i *)b[i].qs));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * fp16(b[i].d)),
-				      _mm256_cvtepi32_ps(p), acc);
-		summ += fp16(a[i].m) * fp16(b[i].s);
+	const uint8_t *a = w;
+	const size_t xbytes = sizeof(struct mdl_block_q8_1);
+	int64_t nb = n / MDL_QK, i = 0;
+	__m256 acc0[4], acc1[4], accm[4];
+	float mtail[4];
+	for (int t = 0; t < nt; t++) {
+		acc0[t] = acc1[t] = accm[t] = _mm256_setzero_ps();
+		mtail[t] = 0;
 	}
-	return hsum_ps(acc) + summ;
+	for (; i + 8 <= nb; i += 8) {
+		const uint8_t *ab = a + (size_t)i * wbytes;
+		__m256 dw = load_d8(ab, wbytes), mw = load_d8(ab + 2, wbytes);
+		float dxy[4][8] __attribute__((aligned(32)));
+		for (int t = 0; t < nt; t++) {
+			const uint8_t *xb = (const uint8_t *)XROW(struct mdl_block_q8_1, x, stride, t) +
+					    (size_t)i * xbytes;
+			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, load_d8(xb, xbytes)));
+			accm[t] = _mm256_fmadd_ps(mw, load_d8(xb + 2, xbytes), accm[t]);
+		}
+		for (int k = 0; k < 8; k += 2) {
+			__m256i q0 = b32m_values(wt, a, i + k);
+			__m256i q1 = b32m_values(wt, a, i + k + 1);
+			for (int t = 0; t < nt; t++) {
+				const struct mdl_block_q8_1 *b = XROW(struct mdl_block_q8_1, x, stride, t) + i + k;
+				__m256i p0 = dot_u8(q0, _mm256_loadu_si256((const __m256i *)b[0].qs));
+				__m256i p1 = dot_u8(q1, _mm256_loadu_si256((const __m256i *)b[1].qs));
+				acc0[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k]),
+							  _mm256_cvtepi32_ps(p0), acc0[t]);
+				acc1[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k + 1]),
+							  _mm256_cvtepi32_ps(p1), acc1[t]);
+			}
+		}
+	}
+	for (; i < nb; i++) {
+		__m256i q0 = b32m_values(wt, a, i);
+		const uint8_t *ab = a + (size_t)i * wbytes;
+		float d0 = fp16(load_u16(ab)), m0 = fp16(load_u16(ab + 2));
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_1 *b = XROW(struct mdl_block_q8_1, x, stride, t) + i;
+			__m256i p0 = dot_u8(q0, _mm256_loadu_si256((const __m256i *)b->qs));
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b->d)),
+						  _mm256_cvtepi32_ps(p0), acc0[t]);
+			mtail[t] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(m0), _mm_set_ss(fp16(b->s)),
+							      _mm_set_ss(mtail[t])));
+		}
+	}
+	for (int t = 0; t < nt; t++)
+		out[t] = hsum_ps(_mm256_add_ps(acc0[t], acc1[t])) + (hsum_ps(accm[t]) + mtail[t]);
 }
+
+KERNEL void q4_1_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
+{
+	b32m_n(MDL_TYPE_Q4_1, sizeof(struct mdl_block_q4_1), n, w, x, stride, nt, out);
+}
+
+KERNEL void q5_1_n(int64_t n, const void *w, const void *x, size_t stride,
+		   const int nt, float *out)
+{
+	b32m_n(MDL_TYPE_Q5_1, sizeof(struct mdl_block_q5_1), n, w, x, stride, nt, out);
+}
+
+ENTRY_POINTS(q4_1)
+ENTRY_POINTS(q5_1)
 
 #define KTARGET AVX2
 #define MADD_ACC(acc, p, s) _mm256_add_epi32((acc), _mm256_madd_epi16((p), (s)))
@@ -539,6 +638,8 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 	k->vec_dot_mm[MDL_TYPE_Q8_0] = dotmm_q8_0;
 	k->vec_dot_mm[MDL_TYPE_Q4_0] = dotmm_q4_0;
 	k->vec_dot_mm[MDL_TYPE_Q5_0] = dotmm_q5_0;
+	k->vec_dot_mm[MDL_TYPE_Q4_1] = dotmm_q4_1;
+	k->vec_dot_mm[MDL_TYPE_Q5_1] = dotmm_q5_1;
 	k->vec_dot_mm[MDL_TYPE_Q4_K] = dotmm_q4_K;
 	k->vec_dot_mm[MDL_TYPE_Q5_K] = dotmm_q5_K;
 	k->vec_dot_mm[MDL_TYPE_Q6_K] = dotmm_q6_K;

@@ -82,71 +82,102 @@ AVX512 static inline __m256i nibbles_32(const uint8_t *p)
 
 /*
  * Block i of a q8_0, q4_0 or q5_0 row as VPDPBUSD wants its unsigned
- * operand: |q|, with q itself in *sign so that its sign can be moved onto
- * the activations.
+ * operand: for q8_0 |q|, with q itself in *sign so that its sign can be
+ * moved onto the activations; for q4_0 and q5_0 the stored values (q + 8,
+ * q + 16), the offset being taken off per group of blocks (b32_n).
  */
 KERNEL __m256i b32_unsigned(const int wt, const uint8_t *row, int64_t i, __m256i *sign)
 {
-	__m256i q;
 	if (wt == MDL_TYPE_Q8_0) {
 		const struct mdl_block_q8_0 *a = (const void *)row;
-		q = load256(a[i].qs);
-	} else if (wt == MDL_TYPE_Q4_0) {
-		const struct mdl_block_q4_0 *a = (const void *)row;
-		q = _mm256_sub_epi8(nibbles_32(a[i].qs), _mm256_set1_epi8(8));
-	} else {
-		const struct mdl_block_q5_0 *a = (const void *)row;
-		const __m256i sixteen = _mm256_set1_epi8(16);
-		__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), sixteen);
-		q = _mm256_sub_epi8(_mm256_or_si256(nibbles_32(a[i].qs), hb), sixteen);
+		*sign = load256(a[i].qs);
+		return _mm256_sign_epi8(*sign, *sign);
 	}
-	*sign = q;
-	return _mm256_sign_epi8(q, q);
+	*sign = _mm256_setzero_si256();
+	if (wt == MDL_TYPE_Q4_0) {
+		const struct mdl_block_q4_0 *a = (const void *)row;
+		return nibbles_32(a[i].qs);
+	}
+	const struct mdl_block_q5_0 *a = (const void *)row;
+	__m256i hb = _mm256_and_si256(bits_to_bytes(load_u32(a[i].qh)), _mm256_set1_epi8(16));
+	return _mm256_or_si256(nibbles_32(a[i].qs), hb);
 }
 
 /* The integer dot of block values (from b32_unsigned) with 32 bytes y. */
-KERNEL __m256i b32_dot(__m256i u, __m256i sign, __m256i y)
+KERNEL __m256i b32_dot(const int wt, __m256i u, __m256i sign, __m256i y)
 {
-	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, _mm256_sign_epi8(y, sign));
+	if (wt == MDL_TYPE_Q8_0)
+		y = _mm256_sign_epi8(y, sign);
+	return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, y);
+}
+
+/* The sum of a q8_0 block's 32 values. */
+AVX512 static inline int block_sum(const int8_t *qs)
+{
+	__m256i p = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), load256(qs));
+	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
+	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+	return _mm_cvtsi128_si32(s);
+}
+
+/* The sums of 8 consecutive q8_0 blocks' values, as floats. */
+AVX512 static inline __m256 block_sums8(const struct mdl_block_q8_0 *b)
+{
+	return _mm256_cvtepi32_ps(_mm256_setr_epi32(block_sum(b[0].qs), block_sum(b[1].qs),
+						    block_sum(b[2].qs), block_sum(b[3].qs),
+						    block_sum(b[4].qs), block_sum(b[5].qs),
+						    block_sum(b[6].qs), block_sum(b[7].qs)));
 }
 
 /*
  * q8_0, q4_0 and q5_0 against q8_0 activations with 256-bit VPDPBUSD, which
- * replaces AVX2's two-step byte products. Groups of 8 blocks take their
- * scales as vectors, kept in memory and broadcast; two accumulators hide
- * the FMA latency. 256 bits rather than 512: on CPUs that split 512-bit
- * operations in two (AMD Zen 4) the wider form measured slower, its block
- * pairs costing more shuffles than it saves.
+ * replaces AVX2's two-step byte products; otherwise the AVX2 algorithm
+ * (quant_avx2.c, b32_n), q4_0/q5_0 offsets included. 256 bits rather than
+ * 512: on CPUs that split 512-bit operations in two (AMD Zen 4) the wider
+ * form measured slower, its block pairs costing more shuffles than it
+ * saves.
  */
 KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 		  const void *x, size_t stride, const int nt, float *out)
 {
 	const uint8_t *a = w;
 	const size_t xbytes = sizeof(struct mdl_block_q8_0);
+	const int off = wt == MDL_TYPE_Q4_0 ? 8 : wt == MDL_TYPE_Q5_0 ? 16 : 0;
 	int64_t nb = n / MDL_QK, i = 0;
-	/* from mdl_matmul (stride != 0): the scales as floats after each row */
 	const int pre = stride != 0;
-	const float *xd[4] = { 0 };
-	for (int t = 0; t < nt && pre; t++)
+	const float *xd[4] = { 0 }, *xs[4] = { 0 };
+	for (int t = 0; t < nt && pre; t++) {
 		xd[t] = (const float *)(const void *)((const uint8_t *)XROW(struct mdl_block_q8_0, x, stride, t) +
 						      mdl__q8_0_scales_offset(nb));
-	__m256 acc0[4], acc1[4];
-	for (int t = 0; t < nt; t++)
-		acc0[t] = acc1[t] = _mm256_setzero_ps();
+		xs[t] = xd[t] + nb;
+	}
+	__m256 acc0[4], acc1[4], corr[4];
+	float ctail[4];
+	for (int t = 0; t < nt; t++) {
+		acc0[t] = acc1[t] = corr[t] = _mm256_setzero_ps();
+		ctail[t] = 0;
+	}
 	for (; i + 8 <= nb; i += 8) {
 		float dxy[4][8] __attribute__((aligned(32)));
 		__m256 dw = load_d8(a + (size_t)i * wbytes, wbytes);
-		for (int t = 0; t < nt; t++)
-			_mm256_store_ps(dxy[t], _mm256_mul_ps(dw, pre ? _mm256_loadu_ps(xd[t] + i) :
-							  load_d8((const uint8_t *)x + (size_t)i * xbytes, xbytes)));
+		for (int t = 0; t < nt; t++) {
+			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i;
+			__m256 dv = _mm256_mul_ps(dw, pre ? _mm256_loadu_ps(xd[t] + i) :
+						  load_d8((const uint8_t *)b, xbytes));
+			_mm256_store_ps(dxy[t], dv);
+			if (off)
+				corr[t] = _mm256_fmadd_ps(dv, pre ? _mm256_loadu_ps(xs[t] + i) : block_sums8(b),
+							  corr[t]);
+		}
 		for (int k = 0; k < 8; k += 2) {
-			__m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+			__m256i s0, s1;
 			__m256i u0 = b32_unsigned(wt, a, i + k, &s0);
 			__m256i u1 = b32_unsigned(wt, a, i + k + 1, &s1);
 			for (int t = 0; t < nt; t++) {
 				const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i + k;
-				__m256i p0 = b32_dot(u0, s0, load256(b[0].qs));
-				__m256i p1 = b32_dot(u1, s1, load256(b[1].qs));
+				__m256i p0 = b32_dot(wt, u0, s0, load256(b[0].qs));
+				__m256i p1 = b32_dot(wt, u1, s1, load256(b[1].qs));
 				acc0[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k]),
 							  _mm256_cvtepi32_ps(p0), acc0[t]);
 				acc1[t] = _mm256_fmadd_ps(_mm256_broadcast_ss(&dxy[t][k + 1]),
@@ -155,20 +186,28 @@ KERNEL void b32_n(const int wt, const size_t wbytes, int64_t n, const void *w,
 		}
 	}
 	for (; i < nb; i++) {
-		__m256i s0 = _mm256_setzero_si256();
+		__m256i s0;
 		__m256i u0 = b32_unsigned(wt, a, i, &s0);
 		uint16_t hd;
 		memcpy(&hd, a + (size_t)i * wbytes, 2);
 		float d0 = fp16(hd);
 		for (int t = 0; t < nt; t++) {
 			const struct mdl_block_q8_0 *b = XROW(struct mdl_block_q8_0, x, stride, t) + i;
-			__m256i p0 = b32_dot(u0, s0, load256(b->qs));
-			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(d0 * fp16(b->d)),
-						  _mm256_cvtepi32_ps(p0), acc0[t]);
+			__m256i p0 = b32_dot(wt, u0, s0, load256(b->qs));
+			float dd = d0 * fp16(b->d);
+			acc0[t] = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(p0), acc0[t]);
+			if (off) {
+				float sy = pre ? xs[t][i] : (float)block_sum(b->qs);
+				ctail[t] = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(dd), _mm_set_ss(sy),
+								      _mm_set_ss(ctail[t])));
+			}
 		}
 	}
-	for (int t = 0; t < nt; t++)
+	for (int t = 0; t < nt; t++) {
 		out[t] = hsum256(_mm256_add_ps(acc0[t], acc1[t]));
+		if (off)
+			out[t] -= (float)off * (hsum256(corr[t]) + ctail[t]);
+	}
 }
 
 KERNEL void q8_0_n(int64_t n, const void *w, const void *x, size_t stride,
@@ -209,19 +248,28 @@ KERNEL void q5_0_n(int64_t n, const void *w, const void *x, size_t stride,
 
 ENTRY_POINTS(q8_0)
 ENTRY_POINTS(q4_0)
+
+/*
+ * q4_0 one row at a time (decode) measured faster with the AVX2 kernel;
+ * its lanes hold the same sums of four as VPDPBUSD's and the float
+ * arithmetic is the same, so the results are bit-identical and the two can
+ * be mixed freely.
+ */
+static mdl__vec_dot_mm_fn avx2mm_q4_0;
+
+AVX512 static void dotmm_q4_0_mixed(int64_t n, const void *w, const void *x,
+				    size_t stride, int nt, float *out)
+{
+	if (nt == 1)
+		avx2mm_q4_0(n, w, x, stride, 1, out);
+	else
+		dotmm_q4_0(n, w, x, stride, nt, out);
+}
 ENTRY_POINTS(q5_0)
 
 /* ------------------------------------------------------------------ */
 /* K-types: the AVX2 code with VPDPWSSD for the scaled sums            */
 /* ------------------------------------------------------------------ */
-
-AVX512 static inline int hsum_epi32(__m256i v)
-{
-	__m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(1, 0, 3, 2)));
-	s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
-	return _mm_cvtsi128_si32(s);
-}
 
 #define hsum_ps hsum256
 #define KTARGET AVX512
@@ -258,8 +306,9 @@ void mdl__kernels_avx512(struct mdl__kernels *k)
 {
 	k->vec_dot[MDL_TYPE_Q8_0] = dot_q8_0;
 	k->vec_dot_mm[MDL_TYPE_Q8_0] = dotmm_q8_0;
+	avx2mm_q4_0 = k->vec_dot_mm[MDL_TYPE_Q4_0];
 	k->vec_dot[MDL_TYPE_Q4_0] = dot_q4_0;
-	k->vec_dot_mm[MDL_TYPE_Q4_0] = dotmm_q4_0;
+	k->vec_dot_mm[MDL_TYPE_Q4_0] = dotmm_q4_0_mixed;
 	k->vec_dot[MDL_TYPE_Q5_0] = dot_q5_0;
 	k->vec_dot_mm[MDL_TYPE_Q5_0] = dotmm_q5_0;
 	avx2mm_q4_K = k->vec_dot_mm[MDL_TYPE_Q4_K];

@@ -10,7 +10,7 @@
  *                 is computed (VPDPWSSD on a single one chains every step
  *                 on its latency; the AVX2 pair measured faster without),
  *   ENTRY_POINTS(name)   dot_<name> and dotmm_<name> from <name>_n,
- * and the helpers fp16(), hsum_ps(), hsum_epi32(), load_u32() and XROW().
+ * and the helpers fp16(), hsum_ps(), load_u32() and XROW().
  * Not a header of declarations: include it only there.
  */
 /* ------------------------------------------------------------------ */
@@ -133,11 +133,13 @@ KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
 			sumi[t] = sumj[t] = _mm256_setzero_si256();
 		for (int c = 0; c < 4; c++, q += 32) {
 			/* the 5th bits: bit 2c of qh[l] for the low nibbles,
-			 * bit 2c+1 for the high ones */
-			__m256i m0 = _mm256_set1_epi8((char)(1 << (2 * c)));
-			__m256i m1 = _mm256_set1_epi8((char)(2 << (2 * c)));
-			__m256i h0 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m0), m0), sixteen);
-			__m256i h1 = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(qh, m1), m1), sixteen);
+			 * bit 2c+1 for the high ones; qh moves down 2 bits a
+			 * chunk, so they are bits 0 and 1, shifted up to bit 4
+			 * (the 16-bit shifts carry bits across bytes only into
+			 * positions the masks drop) */
+			__m256i h0 = _mm256_and_si256(_mm256_slli_epi16(qh, 4), sixteen);
+			__m256i h1 = _mm256_and_si256(_mm256_slli_epi16(qh, 3), sixteen);
+			qh = _mm256_srli_epi16(qh, 2);
 			__m256i qv = _mm256_loadu_si256((const __m256i *)q);
 			__m256i lo = _mm256_or_si256(_mm256_and_si256(qv, low4), h0);
 			__m256i hi = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(qv, 4), low4), h1);

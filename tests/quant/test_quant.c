@@ -1013,8 +1013,9 @@ static void test_matmul(void **state)
 	size_t scratch_size = mdl_matmul_scratch_size(MDL_TYPE_F16, col_max, tok_max);
 	void *scratch = xalloc(scratch_size);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_F32, 512, 5), 0);
-	/* 16 blocks of 34 bytes, their 16 scales as floats, rounded to 64 */
-	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, 512, 3), 3 * 640);
+	/* 16 blocks of 34 bytes, their 16 scales and 16 sums as floats,
+	 * rounded to 64 */
+	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, 512, 3), 3 * 704);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q4_K, 512, 2), 2 * 640);
 	assert_int_equal(mdl_matmul_scratch_size(MDL_TYPE_Q4_0, 100, 1), 0);
 
@@ -1068,6 +1069,78 @@ static void test_matmul(void **state)
 	mem_free(W);
 	mem_free(xq);
 	mem_free(scratch);
+}
+
+/*
+ * mdl_matmul_multi over products of mixed types sharing X equals
+ * mdl_matmul on each, bit for bit, on 1 and 3 threads.
+ */
+static void test_matmul_multi(void **state)
+{
+	static const int types[] = { MDL_TYPE_Q4_K, MDL_TYPE_Q8_0, MDL_TYPE_Q5_0,
+				     MDL_TYPE_F32, MDL_TYPE_Q6_K, MDL_TYPE_F16 };
+	static const int64_t rows[] = { 37, 16, 5, 40, 1, 17 };
+	const int n_ops = 6;
+	const int64_t cols = 512, tok_max = 6;
+	struct tpool *pool = tpool_new(3);
+	assert_non_null(pool);
+	struct mdl_mm_op ops[6];
+	float *want[6];
+	float *wf = xalloc(40 * cols * sizeof(float));
+	float *X = xalloc(tok_max * cols * sizeof(float));
+	rng_seed(4242);
+	fill_weights(X, tok_max * cols, 1.0f);
+	for (int i = 0; i < n_ops; i++) {
+		size_t rs = mdl_row_size(types[i], cols);
+		uint8_t *W = xalloc(rows[i] * rs);
+		fill_weights(wf, rows[i] * cols, 0.05f);
+		for (int64_t r = 0; r < rows[i]; r++)
+			TH_OK(mdl_quant_row(types[i], wf + r * cols, W + r * rs, cols));
+		ops[i] = (struct mdl_mm_op){ .wtype = types[i], .W = W, .rows = rows[i],
+					     .Y = xalloc(tok_max * rows[i] * sizeof(float)) };
+		want[i] = xalloc(tok_max * rows[i] * sizeof(float));
+	}
+	/* q8_K, q8_0 and f16 regions: f32 reads X, the others share theirs */
+	size_t need = mdl_matmul_multi_scratch_size(ops, n_ops, cols, tok_max);
+	assert_int_equal(need, mdl_matmul_scratch_size(MDL_TYPE_Q4_K, cols, tok_max) +
+				       mdl_matmul_scratch_size(MDL_TYPE_Q8_0, cols, tok_max) +
+				       mdl_matmul_scratch_size(MDL_TYPE_F16, cols, tok_max));
+	assert_int_equal(mdl_matmul_multi_scratch_size(ops, 0, cols, 1), 0);
+	assert_int_equal(mdl_matmul_multi_scratch_size(ops, MDL_MM_MAX_OPS + 1, cols, 1), 0);
+	assert_int_equal(mdl_matmul_multi_scratch_size(ops, n_ops, 100, 1), 0);
+	void *scratch = xalloc(need);
+	void *scratch1 = xalloc(mdl_matmul_scratch_size(MDL_TYPE_F16, cols, tok_max));
+
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		for (int64_t nt = 1; nt <= tok_max; nt += 5) {
+			for (int i = 0; i < n_ops; i++)
+				mdl_matmul(NULL, types[i], ops[i].W, rows[i], cols, X, nt,
+					   want[i], scratch1);
+			for (int p = 0; p < 2; p++) {
+				for (int i = 0; i < n_ops; i++)
+					memset(ops[i].Y, 0xff, (size_t)(nt * rows[i]) * sizeof(float));
+				mdl_matmul_multi(p ? pool : NULL, ops, n_ops, cols, X, nt, scratch);
+				for (int i = 0; i < n_ops; i++)
+					if (memcmp(ops[i].Y, want[i], (size_t)(nt * rows[i]) * sizeof(float)))
+						fail_msg("level %d, %s op %d, %lld tokens, %s: differs "
+							 "from mdl_matmul", lvl,
+							 mdl_type_info(types[i])->name, i,
+							 (long long)nt, p ? "3 threads" : "1 thread");
+			}
+		}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	for (int i = 0; i < n_ops; i++) {
+		mem_free((void *)ops[i].W);
+		mem_free(ops[i].Y);
+		mem_free(want[i]);
+	}
+	tpool_free(pool);
+	mem_free(wf);
+	mem_free(X);
+	mem_free(scratch);
+	mem_free(scratch1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1282,6 +1355,7 @@ int main(void)
 		cmocka_unit_test(test_force_level),
 		cmocka_unit_test(test_simd_vs_scalar),
 		cmocka_unit_test(test_matmul),
+		cmocka_unit_test(test_matmul_multi),
 		cmocka_unit_test(test_ggml_weights),
 		cmocka_unit_test(test_ggml_acts),
 		cmocka_unit_test(test_ggml_dots),
