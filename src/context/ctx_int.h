@@ -27,6 +27,10 @@ struct ctx {
 	int64_t *fc_id;
 	size_t fc_n;
 	int64_t fc_gen;
+	/* Document frequencies of query terms (term -> df + 1), valid while
+	 * the chunks' max id is df_gen (zeroed memory is an empty map). */
+	struct hmap df;
+	int64_t df_gen;
 };
 
 /* Chunking bounds: small enough to pack several into a prompt. */
@@ -115,7 +119,7 @@ void ctx__store_cache_free(struct ctx *c);
 status_t ctx__store_begin(struct ctx *c, struct err *e);
 status_t ctx__store_commit(struct ctx *c, struct err *e);
 /* Outside a transaction: merges the FTS index into one segment and, when
- * more than 1/8 of the pages are free, rewrites the file (VACUUM). */
+ * more than 1/20 of the pages are free, rewrites the file (VACUUM). */
 status_t ctx__store_compact(struct ctx *c, struct err *e);
 
 /* EXPLAIN QUERY PLAN of each statement on the query path: bad gets the
@@ -224,7 +228,7 @@ struct ctx__tune {
 	double rrf_k;
 	double w_symbol, w_neighbour, w_bm25, w_hop, w_docs;
 	double w_other_repo, w_kind_text, w_kind_type;
-	double decay, w_ref, w_unused, pop;
+	double decay, w_ref, w_unused, w_unused_list, pop;
 };
 extern struct ctx__tune ctx__tune;
 /* Sets parameters from "name=value,..." (names as in retrieve.c);

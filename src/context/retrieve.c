@@ -24,31 +24,35 @@
 #define BM25_BEFORE 12
 #define BM25_AFTER 4
 #define MAX_TERMS 16
+#define BM25_MAX_POSTINGS 6000	/* chunks BM25 may score per query */
 #define HOP_CHUNKS 5		/* closest chunks whose callees are followed */
 #define HOP_MAX 30		/* callee definitions taken */
 #define IMPORT_HEAD 16384	/* bytes of the buffer searched for imports */
 
 /*
  * Fusion parameters: weighted reciprocal rank, w / (k + rank). The
- * defaults were chosen on the even-numbered tasks of `make bench`; the
- * odd-numbered ones are held out and reported beside them. A definition
- * named at the cursor is the surest signal, a lexical match next, a graph
- * hop the weakest.
+ * defaults were chosen by coordinate search on the even-numbered tasks
+ * of `make bench` (CONTEXT_BENCH_TUNE); the odd-numbered ones are held
+ * out and reported beside them. A small k makes the first places of
+ * each list count; the neighbour list weighs most because a name at
+ * the cursor whose definition is known is usually not the one being
+ * typed, while the module it comes from usually is.
  */
 struct ctx__tune ctx__tune = {
 	.rrf_k = 10.0,
 	.w_symbol = 0.5,	/* definitions of the names of the buffer */
-	.w_neighbour = 1.0,	/* term overlap within the callees' files */
+	.w_neighbour = 1.5,	/* term overlap within the callees' files */
 	.w_bm25 = 1.0,		/* lexical similarity to the lines at the cursor */
 	.w_hop = 1.0,		/* what the most similar code calls */
 	.w_docs = 1.0,
 	.w_other_repo = 0.5,	/* snippets of other repositories */
-	.w_kind_text = 0.5,	/* text windows, relative to a function */
-	.w_kind_type = 0.7,	/* whole types, relative to a function */
+	.w_kind_text = 0.3,	/* text windows, relative to a function */
+	.w_kind_type = 0.5,	/* whole types, relative to a function */
 	.decay = 8.0,		/* lines at which a name's evidence halves */
-	.w_ref = 0.1,		/* a mention relative to a call */
+	.w_ref = 0.05,		/* a mention relative to a call */
 	.w_unused = 2.0,	/* an imported name not yet used in the buffer */
-	.pop = 2.0,		/* neighbour chunks: weight of log(1 + calls from other files) */
+	.w_unused_list = 1.0,	/* weight of those names' own list */
+	.pop = 4.0,		/* neighbour chunks: weight of log(1 + calls from other files) */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -60,6 +64,7 @@ struct ctx__tune ctx__tune = {
 #define W_KIND_TEXT ctx__tune.w_kind_text
 #define W_KIND_TYPE ctx__tune.w_kind_type
 #define W_UNUSED ctx__tune.w_unused
+#define W_UNUSED_LIST ctx__tune.w_unused_list
 
 status_t ctx__tune_parse(const char *spec, struct err *e)
 {
@@ -76,6 +81,7 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "decay", offsetof(struct ctx__tune, decay) },
 		{ "ref", offsetof(struct ctx__tune, w_ref) },
 		{ "unused", offsetof(struct ctx__tune, w_unused) },
+		{ "unused_list", offsetof(struct ctx__tune, w_unused_list) },
 		{ "pop", offsetof(struct ctx__tune, pop) },
 	};
 	struct ctx__tune t = ctx__tune;
@@ -379,7 +385,7 @@ static status_t bm25_query(struct ctx *c, const char *text, size_t n,
 	struct hmap seen;
 	struct vec terms;
 	struct qtok q = { &terms, &seen };
-	int64_t total = 0;
+	int64_t total = 0, postings = 0;
 	status_t st;
 	int used = 0;
 
@@ -396,6 +402,12 @@ static status_t bm25_query(struct ctx *c, const char *text, size_t n,
 		struct qterm *t = &VEC_AT(&terms, struct qterm, i);
 		if (t->df == 0 || (total > 1000 && t->df > total / 16))
 			continue;
+		/* Bounded work: BM25 scores every chunk holding any term,
+		 * so terms stop when their postings pass the bound (the
+		 * rarest, most telling, come first). */
+		if (postings + t->df > BM25_MAX_POSTINGS && used > 0)
+			break;
+		postings += t->df;
 		if ((out->len && (st = buf_puts(out, " OR "))) ||
 		    (st = buf_putc(out, '"')) || (st = buf_append(out, t->t, t->n)) ||
 		    (st = buf_putc(out, '"')))
@@ -749,7 +761,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		struct vec bn;		/* struct bname */
 		struct hmap nfiles;	/* file id -> count of callees defined there */
 		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
-		int rank = 0;
+		int rank = 0, urank = 0;
 		hmap_init(&nidx);
 		vec_init(&bn, sizeof(struct bname));
 		hmap_init(&nfiles);
@@ -773,9 +785,14 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 				break;
 			cands.len = 0;
 			/* The definition the file imports comes first. */
+			const struct bname *bm = &VEC_AT(&bn, struct bname, i);
+			/* Imported, not yet used: also a list of its own. */
+			double uw = bm->imp && !bm->uses ? W_UNUSED_LIST : 0;
 			if (hmap_get(&imports, id, strlen(id), &pv) == ST_OK &&
-			    (st = fuse_add(&f, (int64_t)(intptr_t)pv, rank, W_SYMBOL,
-					   CTX_SRC_SYMBOL)))
+			    ((st = fuse_add(&f, (int64_t)(intptr_t)pv, rank, W_SYMBOL,
+					    CTX_SRC_SYMBOL)) ||
+			     (uw > 0 && (st = fuse_add(&f, (int64_t)(intptr_t)pv, urank,
+						       uw, CTX_SRC_SYMBOL)))))
 				break;
 			if ((st = ctx__store_defs(c, id, q->repo, q->path, 2, &cands, e)))
 				break;
@@ -783,6 +800,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 				struct ctx__cand *cd = &VEC_AT(&cands, struct ctx__cand, j);
 				void *cnt = NULL;
 				st = fuse_add(&f, cd->chunk_id, rank + (int)j, W_SYMBOL, CTX_SRC_SYMBOL);
+				if (st == ST_OK && uw > 0)
+					st = fuse_add(&f, cd->chunk_id, urank + (int)j, uw, CTX_SRC_SYMBOL);
 				if (st == ST_OK && j == 0) {
 					hmap_get(&nfiles, &cd->file_id, sizeof cd->file_id, &cnt);
 					st = hmap_put(&nfiles, &cd->file_id, sizeof cd->file_id,
@@ -791,6 +810,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			}
 			if (cands.len)
 				rank++;
+			if (uw > 0)
+				urank++;
 		}
 		hmap_release(&nidx);
 		vec_release(&bn);
