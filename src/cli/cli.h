@@ -52,6 +52,27 @@ const struct command *cli_command_find(const char *name);
  */
 size_t cli_unescape(char *s, size_t n);
 
+/*
+ * Provenance (provenance_glue.c): the policy engine's provenance hook over
+ * reference corpora in <data_dir>/provenance/<name>.* (built by `airlock
+ * provenance index`). provenance_attach attaches an index to eng; *out must
+ * outlive eng's checks and is freed with provenance_free. A failure inside
+ * a check (corpus not built, damaged) makes the check return ST_LIMIT;
+ * provenance_take_error then returns that failure with its message (e.g.
+ * "provenance index not built: run ...") and clears it, else ST_OK.
+ * provenance_corpus_prefix validates a corpus name and gives the files'
+ * path prefix.
+ */
+#define PROV_CORPUS_NAME_MAX 64
+struct pol_engine;
+struct provenance;
+status_t provenance_attach(struct pol_engine *eng, const char *data_dir,
+			   struct provenance **out, struct err *e);
+status_t provenance_take_error(struct provenance *p, struct err *e);
+void provenance_free(struct provenance *p);
+status_t provenance_corpus_prefix(const char *data_dir, const char *name,
+				  char *out, size_t n, struct err *e);
+
 /* Commands (cmd_*.c). Keep sorted. */
 int cmd_audit(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
@@ -63,6 +84,8 @@ int cmd_generate(struct cli *cli, int argc, char **argv);
 int cmd_help(struct cli *cli, int argc, char **argv);
 int cmd_index(struct cli *cli, int argc, char **argv);
 int cmd_keygen(struct cli *cli, int argc, char **argv);
+int cmd_policy(struct cli *cli, int argc, char **argv);
+int cmd_provenance(struct cli *cli, int argc, char **argv);
 int cmd_model(struct cli *cli, int argc, char **argv);
 int cmd_owners(struct cli *cli, int argc, char **argv);
 int cmd_search(struct cli *cli, int argc, char **argv);

@@ -246,6 +246,8 @@ struct ctx_ngram_match {
 	char repo[128];
 	char path[1024];
 	int line;		/* 1-based line of the match start in path */
+	char licence[64];	/* reference corpora: the file's licence label */
+	int lines;		/* ctx_ngram_overlaps: full non-blank lines */
 };
 
 /*
@@ -260,6 +262,13 @@ status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e);
  */
 status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
 			struct err *e);
+/*
+ * Opens the index whose files are <prefix>.txt, .sa and .map (a reference
+ * corpus built by ctx_ngram_build_corpus, or any n-gram index).
+ * ST_NOTFOUND when <prefix>.txt is missing; ST_CORRUPT as ctx_ngram_open.
+ */
+status_t ctx_ngram_open_at(const char *prefix, struct ctx_ngram **out,
+			   struct err *e);
 void ctx_ngram_free(struct ctx_ngram *g);
 /* Bytes of text in the index. */
 size_t ctx_ngram_size(const struct ctx_ngram *g);
@@ -281,6 +290,49 @@ status_t ctx_ngram_complete(const struct ctx_ngram *g, const char *prefix,
  */
 status_t ctx_ngram_longest_match(const struct ctx_ngram *g, const char *text,
 				 size_t len, struct ctx_ngram_match *m);
+
+/* What ctx_ngram_build_corpus read. */
+struct ctx_corpus_stats {
+	uint64_t files;		/* files in the index */
+	uint64_t skipped;	/* binary, too large, unreadable, special */
+	uint64_t bytes;		/* normalised text bytes */
+};
+
+/*
+ * Builds a reference corpus index (for provenance checks) from the files
+ * under the n_roots paths (directories are walked in name order; hidden
+ * entries and symlinks are skipped, as are binary files and files over
+ * 16 MiB) into <prefix>.txt/.sa/.map, replacing them atomically. name is
+ * the corpus name reported as the match's repo, licence its label (both
+ * without tabs). The text is whitespace-normalised as ctx_ngram_overlaps
+ * describes, so line numbers stay those of the files. stats may be NULL.
+ * Errors: ST_NOTFOUND (a root does not exist), ST_INVAL (bad name or
+ * licence), ST_LIMIT (over 2 GiB), ST_IO, ST_NOMEM.
+ */
+status_t ctx_ngram_build_corpus(const char *const *roots, size_t n_roots,
+				const char *name, const char *licence,
+				const char *prefix, struct ctx_corpus_stats *stats,
+				struct err *e);
+
+/*
+ * Reports every maximal verbatim overlap between text and the corpus of g
+ * that is at least min_chars bytes long or covers at least min_lines full
+ * non-blank lines (a value <= 0 disables that criterion), left to right,
+ * one per overlapping region: fn gets the span in text (m->text_offset,
+ * m->length, original bytes), the corpus file, line and licence, and the
+ * full lines it covers (m->lines). For a reference corpus both sides are
+ * compared whitespace-normalised: indentation and trailing blanks are
+ * ignored and runs of blanks inside a line count as one space (min_chars
+ * counts normalised bytes). Candidates are found by probing windows at a
+ * stride of half the shortest qualifying length, so text without long
+ * overlaps costs a few suffix-array steps per stride. Stops with ST_LIMIT
+ * after a bounded amount of work (about 64 M comparisons) and refuses
+ * texts over 64 MiB with ST_LIMIT; ST_NOMEM.
+ */
+status_t ctx_ngram_overlaps(const struct ctx_ngram *g, const char *text,
+			    size_t len, size_t min_chars, int min_lines,
+			    void (*fn)(void *arg, const struct ctx_ngram_match *m),
+			    void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Retrieval benchmark                                                 */

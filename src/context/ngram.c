@@ -12,15 +12,25 @@
  *                       entries x {u64 offset, u32 name_off, u32 line}
  *                       sorted by offset, then names: "repo\tpath\0"...
  * The corpus is limited to 2 GiB (int32 positions).
+ *
+ * A reference corpus for provenance checks (ctx_ngram_build_corpus) uses
+ * the same three files under a chosen prefix, with whole files instead of
+ * chunks, whitespace-normalised text (see norm_text), a NUL after each
+ * file so no match spans two files, the map magic "ALMN0001" and names
+ * "corpus\tpath\tlicence\0".
  */
 #include "context/ctx_int.h"
 
+#include <dirent.h>
 #include <divsufsort.h>
 #include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define SA_MAGIC "ALSA0001"
 #define MAP_MAGIC "ALMP0001"
+#define MAP_MAGIC_NORM "ALMN0001"	/* reference corpus, normalised text */
 
 struct map_entry {
 	uint64_t offset;
@@ -37,6 +47,7 @@ struct ctx_ngram {
 	size_t n_ents;
 	const char *names;
 	size_t names_len;
+	int normalised;		/* a reference corpus: queries are normalised */
 };
 
 /* ---- build ----------------------------------------------------------- */
@@ -73,73 +84,98 @@ static status_t add_chunk(void *arg, const char *repo, const char *path,
 	return ST_OK;
 }
 
+/* out = dir followed by name (name carries its own separator). */
 static status_t path_of(char *out, size_t n, const char *dir, const char *name,
 			struct err *e)
 {
-	if (snprintf(out, n, "%s/%s", dir, name) >= (int)n)
+	if (snprintf(out, n, "%s%s", dir, name) >= (int)n)
 		return err_set(e, ST_INVAL, "%s: path too long", dir);
 	return ST_OK;
 }
 
-status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e)
+/* Sorts b's text and writes <prefix>.sa, .map (with map_magic), .txt. */
+static status_t write_index(const char *prefix, const char *map_magic,
+			    struct builder *b, struct err *e)
 {
-	struct builder b;
 	char p[PATH_MAX];
 	saidx_t *sa = NULL;
 	struct buf hdr;
 	status_t st;
 	uint64_t n64;
 
-	buf_init(&b.text, (size_t)INT32_MAX);
-	buf_init(&b.names, 0);
 	buf_init(&hdr, 0);
-	vec_init(&b.ents, sizeof(struct map_entry));
-	b.last[0] = 0;
-	b.last_off = 0;
+	sa = mem_alloc_array(b->text.len + 1, sizeof *sa);
+	if (!sa) {
+		st = err_set(e, ST_NOMEM, "n-gram index: out of memory");
+		goto out;
+	}
+	if (b->text.len && divsufsort((const sauchar_t *)b->text.data, sa,
+				      (saidx_t)b->text.len) != 0) {
+		st = err_set(e, ST_INTERNAL, "n-gram index: divsufsort failed");
+		goto out;
+	}
+	n64 = b->text.len;
+	if ((st = buf_append(&hdr, SA_MAGIC, 8)) || (st = buf_append(&hdr, &n64, 8)) ||
+	    (st = buf_append(&hdr, sa, b->text.len * sizeof *sa)))
+		goto out;
+	if ((st = path_of(p, sizeof p, prefix, ".sa", e)) ||
+	    (st = file_write_atomic(p, hdr.data, hdr.len, 0644, e)))
+		goto out;
+	buf_reset(&hdr);
+	{
+		uint64_t ne = b->ents.len, nl = b->names.len;
+		if ((st = buf_append(&hdr, map_magic, 8)) || (st = buf_append(&hdr, &ne, 8)) ||
+		    (st = buf_append(&hdr, &nl, 8)) ||
+		    (st = buf_append(&hdr, b->ents.data, b->ents.len * sizeof(struct map_entry))) ||
+		    (st = buf_append(&hdr, b->names.data ? b->names.data : "", b->names.len)))
+			goto out;
+	}
+	if ((st = path_of(p, sizeof p, prefix, ".map", e)) ||
+	    (st = file_write_atomic(p, hdr.data, hdr.len, 0644, e)))
+		goto out;
+	/* The text last: a reader checks its length against the others. */
+	if ((st = path_of(p, sizeof p, prefix, ".txt", e)) ||
+	    (st = file_write_atomic(p, b->text.data ? b->text.data : "", b->text.len, 0644, e)))
+		goto out;
+out:
+	mem_free(sa);
+	buf_release(&hdr);
+	return st;
+}
+
+static void builder_init(struct builder *b)
+{
+	buf_init(&b->text, (size_t)INT32_MAX);
+	buf_init(&b->names, 0);
+	vec_init(&b->ents, sizeof(struct map_entry));
+	b->last[0] = 0;
+	b->last_off = 0;
+}
+
+static void builder_release(struct builder *b)
+{
+	buf_release(&b->text);
+	buf_release(&b->names);
+	vec_release(&b->ents);
+}
+
+status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e)
+{
+	struct builder b;
+	char prefix[PATH_MAX];
+	status_t st;
+
+	builder_init(&b);
+	if ((st = path_of(prefix, sizeof prefix, data_dir, "/context-ngram", e)))
+		goto out;
 	if ((st = ctx__store_corpus(c, add_chunk, &b, e))) {
 		if (st == ST_LIMIT)
 			err_set(e, st, "n-gram index: corpus over 2 GiB");
 		goto out;
 	}
-	sa = mem_alloc_array(b.text.len + 1, sizeof *sa);
-	if (!sa) {
-		st = err_set(e, ST_NOMEM, "n-gram index: out of memory");
-		goto out;
-	}
-	if (b.text.len && divsufsort((const sauchar_t *)b.text.data, sa,
-				     (saidx_t)b.text.len) != 0) {
-		st = err_set(e, ST_INTERNAL, "n-gram index: divsufsort failed");
-		goto out;
-	}
-	n64 = b.text.len;
-	if ((st = buf_append(&hdr, SA_MAGIC, 8)) || (st = buf_append(&hdr, &n64, 8)) ||
-	    (st = buf_append(&hdr, sa, b.text.len * sizeof *sa)))
-		goto out;
-	if ((st = path_of(p, sizeof p, data_dir, "context-ngram.sa", e)) ||
-	    (st = file_write_atomic(p, hdr.data, hdr.len, 0644, e)))
-		goto out;
-	buf_reset(&hdr);
-	{
-		uint64_t ne = b.ents.len, nl = b.names.len;
-		if ((st = buf_append(&hdr, MAP_MAGIC, 8)) || (st = buf_append(&hdr, &ne, 8)) ||
-		    (st = buf_append(&hdr, &nl, 8)) ||
-		    (st = buf_append(&hdr, b.ents.data, b.ents.len * sizeof(struct map_entry))) ||
-		    (st = buf_append(&hdr, b.names.data ? b.names.data : "", b.names.len)))
-			goto out;
-	}
-	if ((st = path_of(p, sizeof p, data_dir, "context-ngram.map", e)) ||
-	    (st = file_write_atomic(p, hdr.data, hdr.len, 0644, e)))
-		goto out;
-	/* The text last: a reader checks its length against the others. */
-	if ((st = path_of(p, sizeof p, data_dir, "context-ngram.txt", e)) ||
-	    (st = file_write_atomic(p, b.text.data ? b.text.data : "", b.text.len, 0644, e)))
-		goto out;
+	st = write_index(prefix, MAP_MAGIC, &b, e);
 out:
-	mem_free(sa);
-	buf_release(&hdr);
-	buf_release(&b.text);
-	buf_release(&b.names);
-	vec_release(&b.ents);
+	builder_release(&b);
 	return st;
 }
 
@@ -155,8 +191,9 @@ void ctx_ngram_free(struct ctx_ngram *g)
 	mem_free(g);
 }
 
-status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
-			struct err *e)
+/* Opens <prefix>.txt/.sa/.map; notfound_hint completes the ST_NOTFOUND message. */
+static status_t open_prefix(const char *prefix, const char *notfound_hint,
+			    struct ctx_ngram **out, struct err *e)
 {
 	struct ctx_ngram *g;
 	char p[PATH_MAX];
@@ -168,24 +205,28 @@ status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
 	if (!g)
 		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
 	g->txt.fd = g->sa.fd = g->map.fd = -1;
-	if ((st = path_of(p, sizeof p, data_dir, "context-ngram.txt", e)))
+	if ((st = path_of(p, sizeof p, prefix, ".txt", e)))
 		goto fail;
 	if (fmap_open(&g->txt, p, e) != ST_OK) {
-		st = err_set(e, ST_NOTFOUND, "%s: n-gram index not built (run airlock index)", p);
+		st = err_set(e, ST_NOTFOUND, "%s: %s", p, notfound_hint);
 		goto fail;
 	}
-	if ((st = path_of(p, sizeof p, data_dir, "context-ngram.sa", e)) ||
+	if ((st = path_of(p, sizeof p, prefix, ".sa", e)) ||
 	    (st = fmap_open(&g->sa, p, e)) ||
-	    (st = path_of(p, sizeof p, data_dir, "context-ngram.map", e)) ||
+	    (st = path_of(p, sizeof p, prefix, ".map", e)) ||
 	    (st = fmap_open(&g->map, p, e)))
 		goto fail;
-	st = err_set(e, ST_CORRUPT, "%s: n-gram index files disagree", data_dir);
+	st = err_set(e, ST_CORRUPT, "%s: n-gram index files disagree", prefix);
 	if (g->sa.len < 16 || memcmp(g->sa.data, SA_MAGIC, 8) != 0)
 		goto fail;
 	memcpy(&n, g->sa.data + 8, 8);
 	if (n != g->txt.len || n > INT32_MAX || g->sa.len != 16 + n * 4)
 		goto fail;
-	if (g->map.len < 24 || memcmp(g->map.data, MAP_MAGIC, 8) != 0)
+	if (g->map.len < 24)
+		goto fail;
+	if (!memcmp(g->map.data, MAP_MAGIC_NORM, 8))
+		g->normalised = 1;
+	else if (memcmp(g->map.data, MAP_MAGIC, 8) != 0)
 		goto fail;
 	memcpy(&ne, g->map.data + 8, 8);
 	memcpy(&nl, g->map.data + 16, 8);
@@ -211,6 +252,24 @@ status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
 fail:
 	ctx_ngram_free(g);
 	return st;
+}
+
+status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
+			struct err *e)
+{
+	char prefix[PATH_MAX];
+	status_t st;
+
+	*out = NULL;
+	if ((st = path_of(prefix, sizeof prefix, data_dir, "/context-ngram", e)))
+		return st;
+	return open_prefix(prefix, "n-gram index not built (run airlock index)", out, e);
+}
+
+status_t ctx_ngram_open_at(const char *prefix, struct ctx_ngram **out,
+			   struct err *e)
+{
+	return open_prefix(prefix, "index not built", out, e);
 }
 
 size_t ctx_ngram_size(const struct ctx_ngram *g)
@@ -265,7 +324,7 @@ static void locate(const struct ctx_ngram *g, size_t off,
 	const struct map_entry *me;
 	const char *name, *tab;
 
-	m->repo[0] = m->path[0] = 0;
+	m->repo[0] = m->path[0] = m->licence[0] = 0;
 	m->line = 0;
 	if (!g->n_ents)
 		return;
@@ -286,6 +345,14 @@ static void locate(const struct ctx_ngram *g, size_t off,
 		memcpy(m->repo, name, rl);
 		m->repo[rl] = 0;
 		str_copy(m->path, tab + 1, sizeof m->path);
+		/* Reference corpora append "\tlicence" to the path. */
+		if (g->normalised) {
+			char *t2 = strchr(m->path, '\t');
+			if (t2) {
+				*t2 = 0;
+				str_copy(m->licence, tab + 1 + (t2 - m->path) + 1, sizeof m->licence);
+			}
+		}
 	}
 	m->line = (int)me->line;
 	for (size_t i = (size_t)me->offset; i < off && i < g->n; i++)
@@ -376,4 +443,394 @@ status_t ctx_ngram_complete(const struct ctx_ngram *g, const char *prefix,
 		locate(g, best_at >= a ? best_at - a : 0, m);
 	}
 	return ST_OK;
+}
+
+/* ---- reference corpora and overlaps ------------------------------------ */
+
+#define CORPUS_MAX_FILE ((size_t)16 << 20)
+#define CORPUS_MAX_DEPTH 64
+#define OVERLAP_BUDGET ((uint64_t)64 << 20)
+#define OVERLAP_MAX_TEXT ((size_t)64 << 20)
+
+static int is_blank(uint8_t c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/*
+ * Whitespace normalisation: per line, leading and trailing blanks are
+ * dropped and each run of blanks inside becomes one space; newlines are
+ * kept, so line numbers do not change. Generated code is often re-indented
+ * or re-spaced, and a copy is no less a copy for it. When offs is not
+ * NULL, offs[k] receives the offset in t of normalised byte k.
+ */
+static status_t norm_text(const char *t, size_t n, struct buf *out, size_t *offs)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		size_t le = i, j;
+		int pending = 0, any = 0;
+		while (le < n && t[le] != '\n')
+			le++;
+		for (j = i; j < le; j++) {
+			if (is_blank((uint8_t)t[j])) {
+				pending = any;
+				continue;
+			}
+			if (pending) {
+				if (offs)
+					offs[out->len] = j - 1;
+				if (buf_putc(out, ' '))
+					return ST_NOMEM;
+				pending = 0;
+			}
+			if (offs)
+				offs[out->len] = j;
+			if (buf_putc(out, t[j]))
+				return ST_NOMEM;
+			any = 1;
+		}
+		if (le < n) {
+			if (offs)
+				offs[out->len] = le;
+			if (buf_putc(out, '\n'))
+				return ST_NOMEM;
+		}
+		i = le + 1;
+	}
+	return ST_OK;
+}
+
+struct corpus_walk {
+	struct builder b;
+	const char *name, *licence;
+	struct ctx_corpus_stats st;
+	struct err *e;
+};
+
+static status_t corpus_file(struct corpus_walk *w, const char *full, const char *rel)
+{
+	struct map_entry me;
+	char *data = NULL;
+	size_t n = 0;
+	status_t st;
+
+	if (file_read_all(full, CORPUS_MAX_FILE, &data, &n, NULL) != ST_OK) {
+		w->st.skipped++;
+		return ST_OK;
+	}
+	if (memchr(data, 0, n)) {	/* binary */
+		mem_free(data);
+		w->st.skipped++;
+		return ST_OK;
+	}
+	me.offset = w->b.text.len;
+	me.name_off = (uint32_t)w->b.names.len;
+	me.line = 1;
+	if ((st = buf_printf(&w->b.names, "%s\t%s\t%s", w->name, rel, w->licence)) ||
+	    (st = buf_putc(&w->b.names, 0)) || (st = vec_push(&w->b.ents, &me)) ||
+	    (st = norm_text(data, n, &w->b.text, NULL)) ||
+	    /* A NUL after each file: no match spans two files. */
+	    (st = buf_putc(&w->b.text, 0))) {
+		mem_free(data);
+		if (st == ST_LIMIT)
+			return err_set(w->e, ST_LIMIT, "reference corpus over 2 GiB");
+		return err_set(w->e, st, "reference corpus: out of memory");
+	}
+	mem_free(data);
+	w->st.files++;
+	return ST_OK;
+}
+
+static int cmp_cstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Walks dir (rel: its path for the index, "" at a root) in name order. */
+static status_t corpus_dir(struct corpus_walk *w, const char *dir, const char *rel,
+			   int depth)
+{
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	status_t st = ST_OK;
+
+	if (depth > CORPUS_MAX_DEPTH)
+		return ST_OK;
+	d = opendir(dir);
+	if (!d) {
+		w->st.skipped++;
+		return ST_OK;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;	/* hidden, and . / .. */
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			char **nn = mem_realloc_array(names, nc, sizeof *nn);
+			if (!nn) {
+				st = ST_NOMEM;
+				break;
+			}
+			names = nn;
+			cap = nc;
+		}
+		if (!(names[n] = mem_alloc(strlen(de->d_name) + 1))) {
+			st = ST_NOMEM;
+			break;
+		}
+		memcpy(names[n], de->d_name, strlen(de->d_name) + 1);
+		n++;
+	}
+	closedir(d);
+	if (st == ST_OK && n)
+		qsort(names, n, sizeof *names, cmp_cstr);
+	for (size_t i = 0; i < n && st == ST_OK; i++) {
+		char full[PATH_MAX], sub[PATH_MAX];
+		struct stat sb;
+		if (snprintf(full, sizeof full, "%s/%s", dir, names[i]) >= (int)sizeof full ||
+		    snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", names[i]) >=
+			    (int)sizeof sub || lstat(full, &sb) != 0) {
+			w->st.skipped++;
+			continue;
+		}
+		if (S_ISDIR(sb.st_mode))
+			st = corpus_dir(w, full, sub, depth + 1);
+		else if (S_ISREG(sb.st_mode) && (size_t)sb.st_size <= CORPUS_MAX_FILE)
+			st = corpus_file(w, full, sub);
+		else
+			w->st.skipped++;	/* symlink, special, too large */
+	}
+	for (size_t i = 0; i < n; i++)
+		mem_free(names[i]);
+	mem_free(names);
+	if (st == ST_NOMEM)
+		return err_set(w->e, st, "reference corpus: out of memory");
+	return st;
+}
+
+status_t ctx_ngram_build_corpus(const char *const *roots, size_t n_roots,
+				const char *name, const char *licence,
+				const char *prefix, struct ctx_corpus_stats *stats,
+				struct err *e)
+{
+	struct corpus_walk w;
+	status_t st = ST_OK;
+
+	if (!name || !name[0] || strchr(name, '\t') || strchr(name, '\n'))
+		return err_set(e, ST_INVAL, "reference corpus: bad name");
+	if (!licence || strchr(licence, '\t') || strchr(licence, '\n') || strlen(licence) >= 64)
+		return err_set(e, ST_INVAL, "reference corpus: bad licence label (at most 63 bytes, no tabs)");
+	memset(&w, 0, sizeof w);
+	builder_init(&w.b);
+	w.name = name;
+	w.licence = licence;
+	w.e = e;
+	for (size_t i = 0; i < n_roots && st == ST_OK; i++) {
+		struct stat sb;
+		const char *base;
+		if (stat(roots[i], &sb) != 0) {
+			st = err_set(e, ST_NOTFOUND, "%s: no such file or directory", roots[i]);
+			break;
+		}
+		if (S_ISDIR(sb.st_mode)) {
+			st = corpus_dir(&w, roots[i], "", 0);
+		} else {
+			base = strrchr(roots[i], '/');
+			st = corpus_file(&w, roots[i], base ? base + 1 : roots[i]);
+		}
+	}
+	if (st == ST_OK && w.b.names.len > UINT32_MAX)
+		st = err_set(e, ST_LIMIT, "reference corpus: too many files");
+	if (st == ST_OK)
+		st = write_index(prefix, MAP_MAGIC_NORM, &w.b, e);
+	w.st.bytes = w.b.text.len;
+	if (stats)
+		*stats = w.st;
+	builder_release(&w.b);
+	return st;
+}
+
+/* The byte at depth d of the suffix at SA index i; -1 past its end. */
+static int sa_key(const struct ctx_ngram *g, size_t i, size_t d)
+{
+	size_t p = (size_t)(uint32_t)g->pos[i];
+
+	/* An out-of-range entry (damaged file) sorts as an ended suffix. */
+	if (p >= g->n || d >= g->n - p)
+		return -1;
+	return g->t[p + d];
+}
+
+/*
+ * Narrows [*lo, *hi), suffixes sharing a prefix of length d, to those
+ * whose byte at depth d is c; 1 when some remain. Within the range the
+ * bytes at depth d are sorted, so this is two binary searches.
+ */
+static int sa_narrow(const struct ctx_ngram *g, size_t *lo, size_t *hi, size_t d,
+		     int c, uint64_t *work)
+{
+	size_t a = *lo, b = *hi, l;
+
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+		if (sa_key(g, mid, d) < c)
+			a = mid + 1;
+		else
+			b = mid;
+		(*work)++;
+	}
+	l = a;
+	b = *hi;
+	while (a < b) {
+		size_t mid = a + (b - a) / 2;
+		if (sa_key(g, mid, d) <= c)
+			a = mid + 1;
+		else
+			b = mid;
+		(*work)++;
+	}
+	*lo = l;
+	*hi = a;
+	return a > l;
+}
+
+/* Length of the longest prefix of q[0, n) in the corpus; *at one SA index. */
+static size_t sa_match(const struct ctx_ngram *g, const uint8_t *q, size_t n,
+		       size_t *at, uint64_t *work)
+{
+	size_t lo = 0, hi = g->n, d = 0;
+
+	while (d < n) {
+		size_t l2 = lo, h2 = hi;
+		if (!sa_narrow(g, &l2, &h2, d, q[d], work))
+			break;
+		lo = l2;
+		hi = h2;
+		d++;
+	}
+	*at = lo;
+	return d;
+}
+
+/* Full non-blank lines of q inside [i, e) (the end of q ends a line). */
+static int full_lines(const uint8_t *q, size_t n, size_t i, size_t e)
+{
+	int lines = 0;
+	size_t s = i;
+
+	if (i > 0 && q[i - 1] != '\n') {	/* first line starts before i */
+		while (s < e && q[s] != '\n')
+			s++;
+		s++;
+	}
+	while (s < e) {
+		size_t le = s;
+		while (le < e && q[le] != '\n')
+			le++;
+		if ((le < e || e == n) && le > s)
+			lines++;
+		s = le + 1;
+	}
+	return lines;
+}
+
+status_t ctx_ngram_overlaps(const struct ctx_ngram *g, const char *text,
+			    size_t len, size_t min_chars, int min_lines,
+			    void (*fn)(void *arg, const struct ctx_ngram_match *m),
+			    void *arg)
+{
+	struct buf nb;
+	size_t *offs = NULL;
+	const uint8_t *q;
+	size_t n, k, s, w, pos = 0;
+	uint64_t work = 0;
+	status_t st = ST_OK;
+
+	if (!g || !g->n || !len || (!min_chars && min_lines <= 0))
+		return ST_OK;
+	if (len > OVERLAP_MAX_TEXT)
+		return ST_LIMIT;	/* the offset map alone would be 8 x len */
+	buf_init(&nb, 0);
+	if (g->normalised) {
+		offs = mem_alloc_array(len + 1, sizeof *offs);
+		if (!offs || norm_text(text, len, &nb, offs)) {
+			st = ST_NOMEM;
+			goto out;
+		}
+		q = (const uint8_t *)(nb.data ? nb.data : "");
+		n = nb.len;
+	} else {
+		q = (const uint8_t *)text;
+		n = len;
+	}
+	/* The shortest overlap that can qualify: min_chars bytes, or
+	 * min_lines non-blank lines of at least two bytes each. */
+	k = min_chars ? min_chars : SIZE_MAX;
+	if (min_lines > 0 && (size_t)min_lines * 2 < k)
+		k = (size_t)min_lines * 2;
+	/*
+	 * Every overlap of length >= k contains a window [q0, q0 + w) with q0
+	 * a multiple of s (the first multiple at or after its start): so only
+	 * those windows are probed, and the starts in the stride before a
+	 * window that occurs are tried in turn (leftmost qualifying wins).
+	 * After an overlap is reported the scan resumes at its end.
+	 */
+	s = k / 2 ? k / 2 : 1;
+	w = k - s + 1;
+	for (size_t q0 = 0; q0 + w <= n; q0 += s) {
+		size_t at, first;
+		if (q0 < pos)
+			continue;
+		if (work > OVERLAP_BUDGET) {
+			st = ST_LIMIT;
+			break;
+		}
+		if (sa_match(g, q + q0, w, &at, &work) < w)
+			continue;
+		first = q0 + 1 >= s ? q0 + 1 - s : 0;
+		if (first < pos)
+			first = pos;
+		for (size_t i = first; i <= q0; i++) {
+			size_t l = sa_match(g, q + i, n - i, &at, &work), cpos;
+			int lines;
+			struct ctx_ngram_match m;
+			if (l < k)
+				continue;
+			lines = full_lines(q, n, i, i + l);
+			if (!((min_chars && l >= min_chars) || (min_lines > 0 && lines >= min_lines))) {
+				if (work > OVERLAP_BUDGET)
+					break;
+				continue;
+			}
+			memset(&m, 0, sizeof m);
+			cpos = (size_t)(uint32_t)g->pos[at];
+			/* A match that starts with the end of the line before
+			 * is reported from the next line. */
+			while (l > 1 && q[i] == '\n') {
+				i++;
+				l--;
+				cpos++;
+			}
+			locate(g, cpos, &m);
+			m.lines = lines;
+			if (offs) {
+				m.text_offset = offs[i];
+				m.length = offs[i + l - 1] + 1 - offs[i];
+			} else {
+				m.text_offset = i;
+				m.length = l;
+			}
+			fn(arg, &m);
+			pos = i + l;
+			break;
+		}
+	}
+out:
+	mem_free(offs);
+	buf_release(&nb);
+	return st;
 }

@@ -177,6 +177,85 @@ void vec_release(struct vec *v)
 	v->len = v->cap = 0;
 }
 
+/* ---- binary heap ---- */
+
+void heap_init(struct heap *h, size_t elem_size,
+	       int (*before)(const void *x, const void *y))
+{
+	h->a = NULL;
+	h->n = h->cap = 0;
+	h->elem = elem_size;
+	h->before = before;
+}
+
+#define HEAP_AT(h, i) ((char *)(h)->a + (i) * (h)->elem)
+
+status_t heap_push(struct heap *h, const void *p)
+{
+	size_t i;
+
+	/* One spare slot past n holds an item while it moves. */
+	if (h->n + 1 >= h->cap) {
+		size_t cap = h->cap ? h->cap * 2 : 64;
+		void *na = mem_realloc_array(h->a, cap, h->elem);
+		if (!na)
+			return ST_NOMEM;
+		h->a = na;
+		h->cap = cap;
+	}
+	i = h->n++;
+	while (i > 0) {
+		size_t up = (i - 1) / 2;
+		if (!h->before(p, HEAP_AT(h, up)))
+			break;
+		memcpy(HEAP_AT(h, i), HEAP_AT(h, up), h->elem);
+		i = up;
+	}
+	memcpy(HEAP_AT(h, i), p, h->elem);
+	return ST_OK;
+}
+
+int heap_pop(struct heap *h, void *p)
+{
+	char *last;
+	size_t i = 0;
+
+	if (!h->n)
+		return 0;
+	memcpy(p, HEAP_AT(h, 0), h->elem);
+	h->n--;
+	if (!h->n)
+		return 1;
+	/* Sift the last item down from the root. */
+	last = HEAP_AT(h, h->n + 1);
+	memcpy(last, HEAP_AT(h, h->n), h->elem);
+	for (;;) {
+		size_t c = 2 * i + 1;
+		if (c >= h->n)
+			break;
+		if (c + 1 < h->n && h->before(HEAP_AT(h, c + 1), HEAP_AT(h, c)))
+			c++;
+		if (!h->before(HEAP_AT(h, c), last))
+			break;
+		memcpy(HEAP_AT(h, i), HEAP_AT(h, c), h->elem);
+		i = c;
+	}
+	memcpy(HEAP_AT(h, i), last, h->elem);
+	return 1;
+}
+
+void heap_clear(struct heap *h)
+{
+	h->n = 0;
+}
+
+void heap_release(struct heap *h)
+{
+	mem_free(h->a);
+	h->a = NULL;
+	h->n = h->cap = 0;
+}
+
 /* ---- hash map ---- */
 
 struct hmap_entry {

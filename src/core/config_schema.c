@@ -81,6 +81,14 @@ static const struct cfg_setting schema[] = {
 	{ "context.token_budget", CFG_INT, "2048", 0, 1 << 20, NULL,
 	  "token budget of retrieved context (0: no budget)" },
 
+	/* policy */
+	{ "policy.bundle", CFG_STR, "", NOB, NULL,
+	  "policy bundle directory (empty: the built-in secret rules only)" },
+	{ "policy.require_signature", CFG_BOOL, "false", NOB, NULL,
+	  "refuse policy bundles that are unsigned or not signed by a trusted key" },
+	{ "policy.trusted_keys", CFG_LIST, "", NOB, NULL,
+	  "public key files (airlock policy keygen) that may sign policy bundles" },
+
 	/* sealed boundary */
 	{ "egress.allow", CFG_LIST, "", NOB, NULL,
 	  "the only outbound destinations (host:port), e.g. an upstream server" },

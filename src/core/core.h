@@ -191,6 +191,28 @@ void vec_release(struct vec *v);
 #define VEC_AT(v, T, i) (((T *)(v)->data)[i])
 
 /* ------------------------------------------------------------------ */
+/* Binary heap of fixed-size items (a priority queue)                  */
+/* ------------------------------------------------------------------ */
+
+struct heap {
+	void *a;
+	size_t n, cap;
+	size_t elem;	/* size of one item, bytes */
+	/* Returns non-zero when x must come out before y. */
+	int (*before)(const void *x, const void *y);
+};
+
+void heap_init(struct heap *h, size_t elem_size,
+	       int (*before)(const void *x, const void *y));
+/* Copies the item at p in. */
+status_t heap_push(struct heap *h, const void *p);
+/* Copies the first item out to p and removes it; returns 0 when empty. */
+int heap_pop(struct heap *h, void *p);
+/* Empties the heap, keeping its memory. */
+void heap_clear(struct heap *h);
+void heap_release(struct heap *h);
+
+/* ------------------------------------------------------------------ */
 /* Hash map: byte-string keys (copied) to pointer values (borrowed)    */
 /* ------------------------------------------------------------------ */
 

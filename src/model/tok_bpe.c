@@ -185,69 +185,18 @@ struct bigram {
 	int32_t rank;
 };
 
-struct bheap {
-	struct bigram *a;
-	size_t n, cap;
-};
-
 /* Lower rank first, then the leftmost pair. */
-static int bg_less(const struct bigram *x, const struct bigram *y)
+static int bg_less(const void *xp, const void *yp)
 {
+	const struct bigram *x = xp, *y = yp;
+
 	return x->rank < y->rank || (x->rank == y->rank && x->left < y->left);
-}
-
-static status_t heap_push(struct bheap *h, struct bigram b)
-{
-	size_t i;
-
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct bigram *p = mem_realloc_array(h->a, cap, sizeof *p);
-
-		if (!p)
-			return ST_NOMEM;
-		h->a = p;
-		h->cap = cap;
-	}
-	i = h->n++;
-	while (i > 0) {
-		size_t up = (i - 1) / 2;
-
-		if (!bg_less(&b, &h->a[up]))
-			break;
-		h->a[i] = h->a[up];
-		i = up;
-	}
-	h->a[i] = b;
-	return ST_OK;
-}
-
-static struct bigram heap_pop(struct bheap *h)
-{
-	struct bigram top = h->a[0], last = h->a[--h->n];
-	size_t i = 0;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && bg_less(&h->a[c + 1], &h->a[c]))
-			c++;
-		if (!bg_less(&h->a[c], &last))
-			break;
-		h->a[i] = h->a[c];
-		i = c;
-	}
-	if (h->n)
-		h->a[i] = last;
-	return top;
 }
 
 struct bpe_work {
 	struct sym *syms;
 	size_t cap;
-	struct bheap heap;
+	struct heap heap;	/* of struct bigram */
 	char *enc;	/* byte-level text of a word */
 	size_t enc_cap;
 };
@@ -268,7 +217,7 @@ static status_t add_bigram(const struct mdl_vocab *v, struct bpe_work *w,
 	b.lid = w->syms[l].id;
 	b.rid = w->syms[r].id;
 	b.rank = m->rank;
-	return heap_push(&w->heap, b);
+	return heap_push(&w->heap, &b);
 }
 
 /* The byte-level spelling of word, for the whole-word lookup. */
@@ -293,6 +242,7 @@ static status_t encode_word(struct bpe_work *w, const char *s, size_t n, size_t 
 static status_t bpe_word(const struct mdl_vocab *v, struct bpe_work *w,
 			 const char *s, size_t n, struct mdl_tokens *out)
 {
+	struct bigram b;
 	status_t st;
 	int32_t i;
 
@@ -321,14 +271,13 @@ static status_t bpe_word(const struct mdl_vocab *v, struct bpe_work *w,
 		w->syms[k].next = k + 1 < n ? (int32_t)k + 1 : -1;
 		w->syms[k].n = 1;
 	}
-	w->heap.n = 0;
+	heap_clear(&w->heap);
 	for (size_t k = 1; k < n; k++) {
 		st = add_bigram(v, w, (int32_t)k - 1, (int32_t)k);
 		if (st != ST_OK)
 			return st;
 	}
-	while (w->heap.n) {
-		struct bigram b = heap_pop(&w->heap);
+	while (heap_pop(&w->heap, &b)) {
 		struct sym *l = &w->syms[b.left], *r = &w->syms[b.right];
 		const struct tok_merge *m;
 
@@ -435,6 +384,7 @@ status_t mdl__bpe_tokenize(const struct mdl_vocab *v, const char *text, size_t n
 
 	if (n == 0)
 		return ST_OK;
+	heap_init(&w.heap, sizeof(struct bigram), bg_less);
 	c.md = pcre2_match_data_create(4, v->rx_gctx);
 	c.mc = pcre2_match_context_create(v->rx_gctx);
 	if (!c.md || !c.mc)
@@ -444,7 +394,7 @@ status_t mdl__bpe_tokenize(const struct mdl_vocab *v, const char *text, size_t n
 	pcre2_match_data_free(c.md);
 	pcre2_match_context_free(c.mc);
 	mem_free(w.syms);
-	mem_free(w.heap.a);
+	heap_release(&w.heap);
 	mem_free(w.enc);
 	return st;
 }

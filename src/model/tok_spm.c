@@ -22,66 +22,15 @@ struct sbigram {
 	uint32_t size;	/* bytes of the pair when queued (stale if changed) */
 };
 
-struct sheap {
-	struct sbigram *a;
-	size_t n, cap;
-};
-
 /* Higher score first, then the leftmost pair. */
-static int sb_before(const struct sbigram *x, const struct sbigram *y)
+static int sb_before(const void *xp, const void *yp)
 {
+	const struct sbigram *x = xp, *y = yp;
+
 	return x->score > y->score || (x->score == y->score && x->left < y->left);
 }
 
-static status_t sheap_push(struct sheap *h, struct sbigram b)
-{
-	size_t i;
-
-	if (h->n == h->cap) {
-		size_t cap = h->cap ? h->cap * 2 : 64;
-		struct sbigram *p = mem_realloc_array(h->a, cap, sizeof *p);
-
-		if (!p)
-			return ST_NOMEM;
-		h->a = p;
-		h->cap = cap;
-	}
-	i = h->n++;
-	while (i > 0) {
-		size_t up = (i - 1) / 2;
-
-		if (!sb_before(&b, &h->a[up]))
-			break;
-		h->a[i] = h->a[up];
-		i = up;
-	}
-	h->a[i] = b;
-	return ST_OK;
-}
-
-static struct sbigram sheap_pop(struct sheap *h)
-{
-	struct sbigram top = h->a[0], last = h->a[--h->n];
-	size_t i = 0;
-
-	for (;;) {
-		size_t c = 2 * i + 1;
-
-		if (c >= h->n)
-			break;
-		if (c + 1 < h->n && sb_before(&h->a[c + 1], &h->a[c]))
-			c++;
-		if (!sb_before(&h->a[c], &last))
-			break;
-		h->a[i] = h->a[c];
-		i = c;
-	}
-	if (h->n)
-		h->a[i] = last;
-	return top;
-}
-
-static status_t try_pair(const struct mdl_vocab *v, struct ssym *s, struct sheap *h,
+static status_t try_pair(const struct mdl_vocab *v, struct ssym *s, struct heap *h,
 			 int32_t l, int32_t r)
 {
 	struct sbigram b;
@@ -97,19 +46,21 @@ static status_t try_pair(const struct mdl_vocab *v, struct ssym *s, struct sheap
 	b.right = r;
 	b.score = v->score[id];
 	b.size = s[l].n + s[r].n;
-	return sheap_push(h, b);
+	return heap_push(h, &b);
 }
 
 status_t mdl__spm_tokenize(const struct mdl_vocab *v, const char *text, size_t n,
 			   struct mdl_tokens *out)
 {
 	struct ssym *s;
-	struct sheap h = { 0 };
+	struct heap h;
+	struct sbigram b;
 	size_t ns = 0, off = 0;
 	status_t st = ST_OK;
 
 	if (n == 0)
 		return ST_OK;
+	heap_init(&h, sizeof(struct sbigram), sb_before);
 	s = mem_alloc_array(n, sizeof *s);
 	if (!s)
 		return ST_NOMEM;
@@ -127,8 +78,7 @@ status_t mdl__spm_tokenize(const struct mdl_vocab *v, const char *text, size_t n
 	}
 	for (size_t i = 1; i < ns && st == ST_OK; i++)
 		st = try_pair(v, s, &h, (int32_t)i - 1, (int32_t)i);
-	while (st == ST_OK && h.n) {
-		struct sbigram b = sheap_pop(&h);
+	while (st == ST_OK && heap_pop(&h, &b)) {
 		struct ssym *l = &s[b.left], *r = &s[b.right];
 
 		if (l->n == 0 || r->n == 0 || l->n + r->n != b.size)
@@ -151,15 +101,15 @@ status_t mdl__spm_tokenize(const struct mdl_vocab *v, const char *text, size_t n
 		}
 		/* not a token: its bytes, each as <0xXX> (or unknown without one) */
 		for (uint32_t k = 0; k < s[i].n && st == ST_OK; k++) {
-			int32_t b = v->byte_tok[(unsigned char)s[i].text[k]];
+			int32_t bt = v->byte_tok[(unsigned char)s[i].text[k]];
 
-			if (b < 0)
-				b = v->special[MDL_SPECIAL_UNK];
-			if (b >= 0)
-				st = mdl_tokens_push(out, b);
+			if (bt < 0)
+				bt = v->special[MDL_SPECIAL_UNK];
+			if (bt >= 0)
+				st = mdl_tokens_push(out, bt);
 		}
 	}
 	mem_free(s);
-	mem_free(h.a);
+	heap_release(&h);
 	return st;
 }

@@ -1148,6 +1148,11 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* test_provenance.c */
+void test_provenance_overlaps(void **state);
+void test_provenance_bad_inputs(void **state);
+void test_provenance_matches_naive(void **state);
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1166,6 +1171,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_ranking, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
+		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
+		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
+		cmocka_unit_test_teardown(test_provenance_matches_naive, teardown),
 		cmocka_unit_test_teardown(test_alloc_failures, teardown),
 	};
 	log_setup(LOG_ERROR, LOG_FMT_HUMAN, NULL);

@@ -185,6 +185,44 @@ static void test_hmap(void **state)
 	hmap_release(&m);
 }
 
+static int int_less(const void *x, const void *y)
+{
+	return *(const int *)x < *(const int *)y;
+}
+
+static void test_heap(void **state)
+{
+	struct heap h;
+	int v, prev = -1, n = 0;
+
+	(void)state;
+	heap_init(&h, sizeof(int), int_less);
+	assert_int_equal(heap_pop(&h, &v), 0);
+	/* A pseudo-random permutation of 0..999 comes out sorted. */
+	for (int i = 0; i < 1000; i++) {
+		v = (i * 7919) % 1000;
+		TH_OK(heap_push(&h, &v));
+	}
+	while (heap_pop(&h, &v)) {
+		assert_int_equal(v, prev + 1);
+		prev = v;
+		n++;
+	}
+	assert_int_equal(n, 1000);
+	heap_clear(&h);
+	mem_fail_after(0, 0);
+	v = 1;
+	/* Memory already reserved: no allocation needed. */
+	TH_OK(heap_push(&h, &v));
+	mem_fail_reset();
+	heap_release(&h);
+	heap_init(&h, sizeof(int), int_less);
+	mem_fail_after(0, 0);
+	TH_ST(heap_push(&h, &v), ST_NOMEM);
+	mem_fail_reset();
+	heap_release(&h);
+}
+
 static void test_parse(void **state)
 {
 	int64_t v;
@@ -246,6 +284,7 @@ int run_core_basic_tests(void)
 		cmocka_unit_test(test_buf),
 		cmocka_unit_test(test_vec),
 		cmocka_unit_test(test_hmap),
+		cmocka_unit_test(test_heap),
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_str_copy),
 		cmocka_unit_test(test_cpu_features),
