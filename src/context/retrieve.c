@@ -1,13 +1,15 @@
 /*
  * retrieve.c - hybrid retrieval at a cursor.
  *
- * Three retrievers each return a ranked list of chunks:
- *   symbol  definitions of the identifiers around the cursor (nearest
- *           first), of the names the file imports (through the graph), and
- *           one graph hop: what the lexically closest chunks call
+ * Three retrievers each return ranked lists of chunks:
+ *   symbol  definitions of the buffer's names (scored by calls and
+ *           distance to the cursor; imported-but-unused names also as a
+ *           list of their own), other chunks of the files those come
+ *           from and the buffer imports, and one graph hop: what the
+ *           lexically closest chunks call
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
  *   docs    documents linked to the file (paths globs, symbol mentions)
- * Lists are fused by reciprocal rank (k = 60), deduplicated (one chunk
+ * Lists are fused by weighted reciprocal rank (ctx__tune), deduplicated (one chunk
  * once, no two overlapping ranges of one file), filtered (never the file
  * being edited, only what the scope predicate allows) and packed into
  * the token budget in score order.
@@ -41,7 +43,7 @@
 struct ctx__tune ctx__tune = {
 	.rrf_k = 10.0,
 	.w_symbol = 0.5,	/* definitions of the names of the buffer */
-	.w_neighbour = 1.5,	/* term overlap within the callees' files */
+	.w_neighbour = 1.5,	/* other chunks of the files of the buffer's names */
 	.w_bm25 = 1.0,		/* lexical similarity to the lines at the cursor */
 	.w_hop = 1.0,		/* what the most similar code calls */
 	.w_docs = 1.0,
@@ -508,7 +510,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	struct vec ranked;
 	status_t st;
 
-	/* The files holding the most callees, at most 16. */
+	/* The files holding the most of the buffer's names, at most 16. */
 	for (intptr_t want = 64; want > 0 && nf < 16; want /= 2) {
 		it = 0;
 		while (nf < 16 && hmap_next(nfiles, &it, &key, &kl, &v)) {
@@ -717,7 +719,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	const char *pre = q->prefix ? q->prefix : "", *suf = q->suffix ? q->suffix : "";
 	size_t plen = q->prefix ? q->prefix_len : 0, slen = q->suffix ? q->suffix_len : 0;
 	struct fuse f;
-	struct vec ids, cands, callees, bm25c;
+	struct vec cands, bm25c;
 	struct hmap imports, seen_ids;
 	struct arena a;
 	struct vec chosen;	/* struct qterm: the BM25 terms, df = idf * 1000 */
@@ -726,10 +728,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 
 	hmap_init(&f.idx);
 	vec_init(&f.v, sizeof(struct fused));
-	vec_init(&ids, sizeof(char *));
 	vec_init(&cands, sizeof(struct ctx__cand));
 	vec_init(&bm25c, sizeof(struct ctx__cand));
-	vec_init(&callees, sizeof(char *));
 	hmap_init(&imports);
 	hmap_init(&seen_ids);
 	arena_init(&a, 0, 0);
@@ -759,7 +759,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	if (st == ST_OK && (src & CTX_SRC_SYMBOL)) {
 		struct hmap nidx;	/* name -> index + 1 into bn */
 		struct vec bn;		/* struct bname */
-		struct hmap nfiles;	/* file id -> count of callees defined there */
+		struct hmap nfiles;	/* file id -> count of the buffer's names defined there */
 		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
 		int rank = 0, urank = 0;
 		hmap_init(&nidx);
@@ -783,11 +783,11 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			void *pv;
 			if ((st = hmap_put(&seen_ids, id, strlen(id), NULL)))
 				break;
-			cands.len = 0;
-			/* The definition the file imports comes first. */
 			const struct bname *bm = &VEC_AT(&bn, struct bname, i);
 			/* Imported, not yet used: also a list of its own. */
 			double uw = bm->imp && !bm->uses ? W_UNUSED_LIST : 0;
+			cands.len = 0;
+			/* The definition the file imports comes first. */
 			if (hmap_get(&imports, id, strlen(id), &pv) == ST_OK &&
 			    ((st = fuse_add(&f, (int64_t)(intptr_t)pv, rank, W_SYMBOL,
 					    CTX_SRC_SYMBOL)) ||
@@ -903,10 +903,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	arena_release(&a);
 	hmap_release(&seen_ids);
 	hmap_release(&imports);
-	vec_release(&callees);
 	vec_release(&cands);
 	vec_release(&bm25c);
-	vec_release(&ids);
 	vec_release(&f.v);
 	hmap_release(&f.idx);
 	return st;
