@@ -37,6 +37,9 @@ int cmd_context_bench(struct cli *cli, int argc, char **argv)
 	for (int m = 0; m < 2; m++)
 		printf("%-8s %9.3f %9.3f %9.3f %7.3f\n", m ? "hybrid" : "bm25",
 		       r.recall1[m], r.recall5[m], r.recall10[m], r.mrr[m]);
+	printf("hybrid recall@10 / MRR: tuning half (even tasks, %zu) %.3f / %.3f; held-out half (odd, %zu) %.3f / %.3f\n",
+	       r.split_tasks[0], r.split_recall10[0], r.split_mrr[0],
+	       r.split_tasks[1], r.split_recall10[1], r.split_mrr[1]);
 	printf("hybrid query latency: p50 %.2f ms, p99 %.2f ms (wall); p50 %.2f ms, p99 %.2f ms (CPU)\n",
 	       r.p50_ms, r.p99_ms, r.cpu_p50_ms, r.cpu_p99_ms);
 	ctx_free(c);

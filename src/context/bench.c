@@ -86,6 +86,10 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 				vec_push(&b->cpu, &cms);
 			}
 			rank = hit_rank(&res, t);
+			if (rank && mode == 1) {
+				b->r->split_recall10[b->r->tasks % 2] += rank <= 10;
+				b->r->split_mrr[b->r->tasks % 2] += 1.0 / rank;
+			}
 			if (rank) {
 				b->r->recall1[mode] += rank <= 1;
 				b->r->recall5[mode] += rank <= 5;
@@ -95,6 +99,7 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 		}
 		ctx_result_release(&res);
 	}
+	b->r->split_tasks[b->r->tasks % 2]++;
 	b->r->tasks++;
 	mem_free(text);
 	return ST_OK;
@@ -114,6 +119,10 @@ status_t ctx_bench_run(struct ctx *c, size_t max_tasks,
 	status_t st;
 
 	memset(r, 0, sizeof *r);
+	/* Tuning aid: fusion weights from the environment (see retrieve.c). */
+	if (getenv("CONTEXT_BENCH_TUNE") &&
+	    (st = ctx__tune_parse(getenv("CONTEXT_BENCH_TUNE"), e)))
+		return st;
 	vec_init(&b.lat, sizeof(double));
 	vec_init(&b.cpu, sizeof(double));
 	st = ctx__store_tasks(c, max_tasks, one_task, &b, e);
@@ -124,6 +133,12 @@ status_t ctx_bench_run(struct ctx *c, size_t max_tasks,
 			r->recall5[m] /= n;
 			r->recall10[m] /= n;
 			r->mrr[m] /= n;
+		}
+		for (int h = 0; h < 2; h++) {
+			if (r->split_tasks[h]) {
+				r->split_recall10[h] /= (double)r->split_tasks[h];
+				r->split_mrr[h] /= (double)r->split_tasks[h];
+			}
 		}
 	}
 	if (b.lat.len) {

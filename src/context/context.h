@@ -349,6 +349,10 @@ struct ctx_bench_result {
 	double recall1[2], recall5[2], recall10[2], mrr[2];	/* [0] BM25, [1] hybrid */
 	double p50_ms, p99_ms;		/* hybrid query latency, wall */
 	double cpu_p50_ms, cpu_p99_ms;	/* the same in CPU time */
+	/* Hybrid on the two halves: [0] even-numbered tasks (the fusion
+	 * weights were tuned on these), [1] odd-numbered (held out). */
+	size_t split_tasks[2];
+	double split_recall10[2], split_mrr[2];
 };
 
 /* Runs up to max_tasks tasks (deterministic choice). */

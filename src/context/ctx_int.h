@@ -27,6 +27,10 @@ struct ctx {
 	int64_t *fc_id;
 	size_t fc_n;
 	int64_t fc_gen;
+	/* Document frequencies of query terms (term -> df + 1), valid while
+	 * the chunks' max id is df_gen (zeroed memory is an empty map). */
+	struct hmap df;
+	int64_t df_gen;
 };
 
 /* Chunking bounds: small enough to pack several into a prompt. */
@@ -114,6 +118,14 @@ void ctx__store_close(struct ctx *c);
 void ctx__store_cache_free(struct ctx *c);
 status_t ctx__store_begin(struct ctx *c, struct err *e);
 status_t ctx__store_commit(struct ctx *c, struct err *e);
+/* Outside a transaction: merges the FTS index into one segment and, when
+ * more than 1/20 of the pages are free, rewrites the file (VACUUM). */
+status_t ctx__store_compact(struct ctx *c, struct err *e);
+
+/* EXPLAIN QUERY PLAN of each statement on the query path: bad gets the
+ * first full table scan found with its SQL, or "" when none. */
+status_t ctx__store_plans_check(struct ctx *c, char *bad, size_t bad_size,
+				struct err *e);
 void ctx__store_rollback(struct ctx *c);
 status_t ctx__store_repo_put(struct ctx *c, const char *name,
 			     const char *root, int64_t *id, struct err *e);
@@ -150,7 +162,8 @@ struct ctx__cand {
 /* BM25 over chunks for an FTS5 MATCH expression; up to limit. */
 status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 			 struct vec *out, struct err *e);
-/* Adds the chunk ids of the given files to out (keys: int64 ids). */
+/* Adds the chunk ids of the given files to out (keys: int64 ids; values:
+ * 1 + calls from other files to the functions they define). */
 status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
 				size_t n_files, struct hmap *out, struct err *e);
 /* Calls fn for each chunk holding term (its posting list). */
@@ -207,5 +220,19 @@ typedef status_t (*ctx__task_fn)(void *arg, const struct ctx__task *t);
 status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
 			  void *arg, struct err *e);
 status_t ctx__result_push(struct ctx_result *r, struct ctx_hit **h);
+
+/* Retrieval fusion parameters (retrieve.c): reciprocal-rank k and the
+ * weight of each candidate list. Process-wide; changed only by the
+ * benchmark (CONTEXT_BENCH_TUNE) to tune them, never while querying. */
+struct ctx__tune {
+	double rrf_k;
+	double w_symbol, w_neighbour, w_bm25, w_hop, w_docs;
+	double w_other_repo, w_kind_text, w_kind_type;
+	double decay, w_ref, w_unused, w_unused_list, pop;
+};
+extern struct ctx__tune ctx__tune;
+/* Sets parameters from "name=value,..." (names as in retrieve.c);
+ * ST_INVAL names the bad part, and nothing is changed. */
+status_t ctx__tune_parse(const char *spec, struct err *e);
 
 #endif

@@ -623,6 +623,19 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 			stats.skipped[CTX_SKIP_STORE]++;
 		}
 	}
+	/* After a run that wrote much (a first index, a large change):
+	 * merge the FTS segments and give back free pages. Small runs
+	 * leave it to FTS5's automerge: optimizing costs the size of the
+	 * whole index. Best effort: a failure leaves a larger store. */
+	if (!stats.interrupted &&
+	    (stats.files_indexed + stats.files_deleted >= 100 ||
+	     (stats.files_indexed + stats.files_deleted >= 8 &&
+	      (stats.files_indexed + stats.files_deleted) * 4 >= stats.files_seen))) {
+		struct err ce;
+		err_clear(&ce);
+		if (ctx__store_compact(c, &ce) != ST_OK)
+			LOG_WARN("context.compact", LF_STR("error", ce.msg));
+	}
 	ctx__store_count(c, repo, &stats, NULL);
 out:
 	tpool_free(pool);

@@ -1,13 +1,15 @@
 /*
  * retrieve.c - hybrid retrieval at a cursor.
  *
- * Three retrievers each return a ranked list of chunks:
- *   symbol  definitions of the identifiers around the cursor (nearest
- *           first), of the names the file imports (through the graph), and
- *           one graph hop: what the lexically closest chunks call
+ * Three retrievers each return ranked lists of chunks:
+ *   symbol  definitions of the buffer's names (scored by calls and
+ *           distance to the cursor; imported-but-unused names also as a
+ *           list of their own), other chunks of the files those come
+ *           from and the buffer imports, and one graph hop: what the
+ *           lexically closest chunks call
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
  *   docs    documents linked to the file (paths globs, symbol mentions)
- * Lists are fused by reciprocal rank (k = 60), deduplicated (one chunk
+ * Lists are fused by weighted reciprocal rank (ctx__tune), deduplicated (one chunk
  * once, no two overlapping ranges of one file), filtered (never the file
  * being edited, only what the scope predicate allows) and packed into
  * the token budget in score order.
@@ -15,30 +17,105 @@
 #include "context/ctx_int.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define RRF_K 60.0
 #define WINDOW_BEFORE 40	/* lines of prefix looked at */
 #define WINDOW_AFTER 15
 #define BM25_BEFORE 12
 #define BM25_AFTER 4
 #define MAX_TERMS 16
+#define BM25_MAX_POSTINGS 6000	/* chunks BM25 may score per query */
 #define HOP_CHUNKS 5		/* closest chunks whose callees are followed */
 #define HOP_MAX 30		/* callee definitions taken */
 #define IMPORT_HEAD 16384	/* bytes of the buffer searched for imports */
-/* Retriever weights in the fusion: a definition named at the cursor is
- * the surest signal, a lexical match next, a graph hop the weakest. */
-#define W_SYMBOL 1.0	/* definitions of names called at the cursor */
-#define W_OTHER 0.3	/* definitions of other names at the cursor */
-#define W_NEIGHBOUR 0.7	/* term overlap within the callees' files */
-#define W_BM25 1.0	/* lexical similarity to the lines at the cursor */
-#define W_HOP 1.0	/* what the most similar code calls */
-#define W_DOCS 1.0
-/* Snippets of other repositories count less than the one being edited. */
-#define W_OTHER_REPO 0.5
-#define W_KIND_TEXT 0.5
-#define W_KIND_TYPE 0.7
+
+/*
+ * Fusion parameters: weighted reciprocal rank, w / (k + rank). The
+ * defaults were chosen by coordinate search on the even-numbered tasks
+ * of `make bench` (CONTEXT_BENCH_TUNE); the odd-numbered ones are held
+ * out and reported beside them. A small k makes the first places of
+ * each list count; the neighbour list weighs most because a name at
+ * the cursor whose definition is known is usually not the one being
+ * typed, while the module it comes from usually is.
+ */
+struct ctx__tune ctx__tune = {
+	.rrf_k = 10.0,
+	.w_symbol = 0.5,	/* definitions of the names of the buffer */
+	.w_neighbour = 1.5,	/* other chunks of the files of the buffer's names */
+	.w_bm25 = 1.0,		/* lexical similarity to the lines at the cursor */
+	.w_hop = 1.0,		/* what the most similar code calls */
+	.w_docs = 1.0,
+	.w_other_repo = 0.5,	/* snippets of other repositories */
+	.w_kind_text = 0.3,	/* text windows, relative to a function */
+	.w_kind_type = 0.5,	/* whole types, relative to a function */
+	.decay = 8.0,		/* lines at which a name's evidence halves */
+	.w_ref = 0.05,		/* a mention relative to a call */
+	.w_unused = 2.0,	/* an imported name not yet used in the buffer */
+	.w_unused_list = 1.0,	/* weight of those names' own list */
+	.pop = 4.0,		/* neighbour chunks: weight of log(1 + calls from other files) */
+};
+#define RRF_K ctx__tune.rrf_k
+#define W_SYMBOL ctx__tune.w_symbol
+#define W_NEIGHBOUR ctx__tune.w_neighbour
+#define W_BM25 ctx__tune.w_bm25
+#define W_HOP ctx__tune.w_hop
+#define W_DOCS ctx__tune.w_docs
+#define W_OTHER_REPO ctx__tune.w_other_repo
+#define W_KIND_TEXT ctx__tune.w_kind_text
+#define W_KIND_TYPE ctx__tune.w_kind_type
+#define W_UNUSED ctx__tune.w_unused
+#define W_UNUSED_LIST ctx__tune.w_unused_list
+
+status_t ctx__tune_parse(const char *spec, struct err *e)
+{
+	static const struct { const char *name; size_t off; } keys[] = {
+		{ "k", offsetof(struct ctx__tune, rrf_k) },
+		{ "symbol", offsetof(struct ctx__tune, w_symbol) },
+		{ "neighbour", offsetof(struct ctx__tune, w_neighbour) },
+		{ "bm25", offsetof(struct ctx__tune, w_bm25) },
+		{ "hop", offsetof(struct ctx__tune, w_hop) },
+		{ "docs", offsetof(struct ctx__tune, w_docs) },
+		{ "other_repo", offsetof(struct ctx__tune, w_other_repo) },
+		{ "text", offsetof(struct ctx__tune, w_kind_text) },
+		{ "type", offsetof(struct ctx__tune, w_kind_type) },
+		{ "decay", offsetof(struct ctx__tune, decay) },
+		{ "ref", offsetof(struct ctx__tune, w_ref) },
+		{ "unused", offsetof(struct ctx__tune, w_unused) },
+		{ "unused_list", offsetof(struct ctx__tune, w_unused_list) },
+		{ "pop", offsetof(struct ctx__tune, pop) },
+	};
+	struct ctx__tune t = ctx__tune;
+	const char *p = spec;
+
+	while (p && *p) {
+		const char *eq = strchr(p, '='), *end = strchr(p, ',');
+		size_t i;
+		char num[32], *ep;
+		double v;
+
+		if (!end)
+			end = p + strlen(p);
+		if (!eq || eq > end || (size_t)(end - eq - 1) >= sizeof num)
+			return err_set(e, ST_INVAL, "tune: expected name=value at '%s'", p);
+		for (i = 0; i < sizeof keys / sizeof *keys; i++)
+			if (strlen(keys[i].name) == (size_t)(eq - p) &&
+			    memcmp(keys[i].name, p, (size_t)(eq - p)) == 0)
+				break;
+		if (i == sizeof keys / sizeof *keys)
+			return err_set(e, ST_INVAL, "tune: unknown parameter at '%s'", p);
+		memcpy(num, eq + 1, (size_t)(end - eq - 1));
+		num[end - eq - 1] = 0;
+		v = strtod(num, &ep);
+		if (ep == num || *ep || !(v >= 0 && v <= 1e6))
+			return err_set(e, ST_INVAL, "tune: bad value '%s'", num);
+		memcpy((char *)&t + keys[i].off, &v, sizeof v);
+		p = *end ? end + 1 : end;
+	}
+	ctx__tune = t;
+	return ST_OK;
+}
 
 void ctx_result_init(struct ctx_result *r)
 {
@@ -110,42 +187,108 @@ static int id_char(unsigned char c)
 	return id_start(c) || (c >= '0' && c <= '9');
 }
 
-/* Identifiers of t (raw, case kept) in order; appended to out (arena). */
-static status_t identifiers(const char *t, size_t n, struct vec *out,
-			    struct vec *called, struct arena *a, int reverse)
-{
-	struct vec tmp, tmpc;
-	status_t st = ST_OK;
+/*
+ * Names of the buffer scored as evidence for what is called at the
+ * cursor: each occurrence adds (1 for a call, w_ref for a mention)
+ * / (1 + distance in lines / decay). A name that occurs only on import
+ * lines (imported, not yet used) gets w_unused: code imports what it is
+ * about to call.
+ */
+struct bname {
+	const char *name;
+	double score;
+	int uses;		/* occurrences outside import lines */
+	int imp;		/* occurrences on import lines */
+};
 
-	vec_init(&tmp, sizeof(char *));
-	vec_init(&tmpc, sizeof(char *));
-	for (size_t i = 0; i < n;) {
+static int line_is_import(const char *t, size_t ls, size_t le)
+{
+	static const char *const kw[] = { "import ", "from ", "#include", "require(", "use " };
+
+	while (ls < le && (t[ls] == ' ' || t[ls] == '\t'))
+		ls++;
+	for (size_t i = 0; i < sizeof kw / sizeof *kw; i++) {
+		size_t n = strlen(kw[i]);
+		if (i == 3) {	/* anywhere on the line: const x = require(...) */
+			for (size_t j = ls; j + n <= le; j++)
+				if (memcmp(t + j, kw[i], n) == 0)
+					return 1;
+		} else if (le - ls >= n && memcmp(t + ls, kw[i], n) == 0) {
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* side < 0: t is the prefix (distance counted back from its end);
+ * side > 0: the suffix (distance from its start). */
+static status_t score_names(const char *t, size_t n, int side, struct hmap *idx,
+			    struct vec *v, struct arena *a)
+{
+	size_t lines = 0, li = 0, ls = 0, le;
+	status_t st = ST_OK;
+	int imp = 0;
+
+	if (side < 0)
+		for (size_t i = 0; i < n; i++)
+			lines += t[i] == '\n';
+	for (le = 0; le < n && t[le] != '\n'; le++)
+		;
+	imp = line_is_import(t, 0, le);
+	for (size_t i = 0; i < n && st == ST_OK;) {
+		if (t[i] == '\n') {
+			li++;
+			ls = ++i;
+			for (le = ls; le < n && t[le] != '\n'; le++)
+				;
+			imp = line_is_import(t, ls, le);
+			continue;
+		}
 		if (!id_start((unsigned char)t[i]) ||
 		    (i > 0 && id_char((unsigned char)t[i - 1]))) {
 			i++;
 			continue;
 		}
-		size_t s = i;
+		size_t s0 = i, j;
 		while (i < n && id_char((unsigned char)t[i]))
 			i++;
-		if (i - s < 3 || i - s > 128 || is_stop(t + s, i - s))
+		if (i - s0 < 3 || i - s0 > 128 || is_stop(t + s0, i - s0))
 			continue;
-		char *id = arena_strndup(a, t + s, i - s);
-		size_t j = i;
-		while (j < n && (t[j] == ' ' || t[j] == '\t'))
-			j++;
-		if (!id || (st = vec_push(j < n && t[j] == '(' ? &tmpc : &tmp, &id))) {
-			st = ST_NOMEM;
-			break;
+		for (j = i; j < n && (t[j] == ' ' || t[j] == '\t'); j++)
+			;
+		double dist = side < 0 ? (double)(lines - li) : (double)li + 1.0;
+		double w = (j < n && t[j] == '(' ? 1.0 : ctx__tune.w_ref) /
+			   (1.0 + dist / ctx__tune.decay);
+		struct bname *b;
+		void *pv;
+		if (hmap_get(idx, t + s0, i - s0, &pv) == ST_OK) {
+			b = &VEC_AT(v, struct bname, (size_t)(intptr_t)pv - 1);
+		} else {
+			struct bname nb = { arena_strndup(a, t + s0, i - s0), 0, 0, 0 };
+			if (!nb.name || (st = vec_push(v, &nb)) ||
+			    (st = hmap_put(idx, t + s0, i - s0, (void *)(intptr_t)v->len))) {
+				st = ST_NOMEM;
+				break;
+			}
+			b = &VEC_AT(v, struct bname, v->len - 1);
+		}
+		if (imp) {
+			b->imp++;
+		} else {
+			b->uses++;
+			b->score += w;
 		}
 	}
-	for (size_t i = 0; st == ST_OK && i < tmp.len; i++)
-		st = vec_push(out, vec_at(&tmp, reverse ? tmp.len - 1 - i : i));
-	for (size_t i = 0; st == ST_OK && i < tmpc.len; i++)
-		st = vec_push(called, vec_at(&tmpc, reverse ? tmpc.len - 1 - i : i));
-	vec_release(&tmp);
-	vec_release(&tmpc);
 	return st;
+}
+
+static int bname_cmp(const void *x, const void *y)
+{
+	const struct bname *a = x, *b = y;
+
+	if (a->score != b->score)
+		return a->score < b->score ? 1 : -1;
+	return strcmp(a->name, b->name);
 }
 
 /* ---- fusion ---------------------------------------------------------- */
@@ -244,7 +387,7 @@ static status_t bm25_query(struct ctx *c, const char *text, size_t n,
 	struct hmap seen;
 	struct vec terms;
 	struct qtok q = { &terms, &seen };
-	int64_t total = 0;
+	int64_t total = 0, postings = 0;
 	status_t st;
 	int used = 0;
 
@@ -261,6 +404,12 @@ static status_t bm25_query(struct ctx *c, const char *text, size_t n,
 		struct qterm *t = &VEC_AT(&terms, struct qterm, i);
 		if (t->df == 0 || (total > 1000 && t->df > total / 16))
 			continue;
+		/* Bounded work: BM25 scores every chunk holding any term,
+		 * so terms stop when their postings pass the bound (the
+		 * rarest, most telling, come first). */
+		if (postings + t->df > BM25_MAX_POSTINGS && used > 0)
+			break;
+		postings += t->df;
 		if ((out->len && (st = buf_puts(out, " OR "))) ||
 		    (st = buf_putc(out, '"')) || (st = buf_append(out, t->t, t->n)) ||
 		    (st = buf_putc(out, '"')))
@@ -361,7 +510,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	struct vec ranked;
 	status_t st;
 
-	/* The files holding the most callees, at most 16. */
+	/* The files holding the most of the buffer's names, at most 16. */
 	for (intptr_t want = 64; want > 0 && nf < 16; want /= 2) {
 		it = 0;
 		while (nf < 16 && hmap_next(nfiles, &it, &key, &kl, &v)) {
@@ -379,10 +528,18 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 		ns.w = (intptr_t)t->df;
 		st = ctx__store_term_rows(c, t->t, ns_row, &ns, e);
 	}
+	/* Term overlap, times a prior for what is called often (a
+	 * module's much-used functions are what a caller likely uses). */
 	it = 0;
-	while (st == ST_OK && hmap_next(&score, &it, &key, &kl, &v)) {
-		struct ctx__cand cd = { 0, (double)(intptr_t)v, 0 };
+	while (st == ST_OK && hmap_next(&allowed, &it, &key, &kl, &v)) {
+		struct ctx__cand cd = { 0, 0, 0 };
+		void *ov = NULL;
+		double calls = (double)((intptr_t)v - 1);
 		memcpy(&cd.chunk_id, key, sizeof cd.chunk_id);
+		hmap_get(&score, key, kl, &ov);
+		if (!ov && !(ctx__tune.pop > 0 && calls > 0))
+			continue;
+		cd.score = ((double)(intptr_t)ov + 1.0) * (1.0 + ctx__tune.pop * log1p(calls));
 		st = vec_push(&ranked, &cd);
 	}
 	if (st == ST_OK && ranked.len > 1)
@@ -562,7 +719,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	const char *pre = q->prefix ? q->prefix : "", *suf = q->suffix ? q->suffix : "";
 	size_t plen = q->prefix ? q->prefix_len : 0, slen = q->suffix ? q->suffix_len : 0;
 	struct fuse f;
-	struct vec ids, cands, callees, bm25c;
+	struct vec cands, bm25c;
 	struct hmap imports, seen_ids;
 	struct arena a;
 	struct vec chosen;	/* struct qterm: the BM25 terms, df = idf * 1000 */
@@ -571,10 +728,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 
 	hmap_init(&f.idx);
 	vec_init(&f.v, sizeof(struct fused));
-	vec_init(&ids, sizeof(char *));
 	vec_init(&cands, sizeof(struct ctx__cand));
 	vec_init(&bm25c, sizeof(struct ctx__cand));
-	vec_init(&callees, sizeof(char *));
 	hmap_init(&imports);
 	hmap_init(&seen_ids);
 	arena_init(&a, 0, 0);
@@ -598,78 +753,55 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			st = vec_push(&bm25c, vec_at(&cands, i));
 	}
 
-	/* (1) Symbols: identifiers nearest the cursor first, alternating
-	 * before and after it. */
+	/* (1) Symbols: the names of the buffer scored by calls and
+	 * mentions near the cursor (score_names), their definitions in
+	 * that order; the definition the file imports first. */
 	if (st == ST_OK && (src & CTX_SRC_SYMBOL)) {
-		struct vec before, after, cb, ca, others;
-		struct hmap nfiles;	/* file id -> count of callees defined there */
+		struct hmap nidx;	/* name -> index + 1 into bn */
+		struct vec bn;		/* struct bname */
+		struct hmap nfiles;	/* file id -> count of the buffer's names defined there */
 		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
-		size_t ps = tail_start(pre, plen, WINDOW_BEFORE), sl = head_len(suf, slen, WINDOW_AFTER);
-		int rank = 0, orank = 0;
-		vec_init(&before, sizeof(char *));
-		vec_init(&after, sizeof(char *));
-		vec_init(&cb, sizeof(char *));
-		vec_init(&ca, sizeof(char *));
-		vec_init(&others, sizeof(char *));
+		int rank = 0, urank = 0;
+		hmap_init(&nidx);
+		vec_init(&bn, sizeof(struct bname));
 		hmap_init(&nfiles);
 		hmap_init(&ifiles);
-		if ((st = identifiers(pre + ps, plen - ps, &before, &cb, &a, 1)) == ST_OK)
-			st = identifiers(suf, sl, &after, &ca, &a, 0);
-		/* Called names first, nearest the cursor first, alternating
-		 * before and after it; then names called elsewhere in the
-		 * buffer (a file calls the same functions again). */
-		for (size_t i = 0; st == ST_OK && (i < cb.len || i < ca.len); i++) {
-			if (i < cb.len)
-				st = vec_push(&ids, vec_at(&cb, i));
-			if (st == ST_OK && i < ca.len)
-				st = vec_push(&ids, vec_at(&ca, i));
-		}
-		for (size_t i = 0; st == ST_OK && (i < before.len || i < after.len); i++) {
-			if (i < before.len)
-				st = vec_push(&others, vec_at(&before, i));
-			if (st == ST_OK && i < after.len)
-				st = vec_push(&others, vec_at(&after, i));
-		}
-		before.len = after.len = cb.len = ca.len = 0;
-		if (st == ST_OK && ps > 0)
-			st = identifiers(pre, ps, &before, &cb, &a, 1);
-		if (st == ST_OK && sl < slen)
-			st = identifiers(suf + sl, slen - sl, &after, &ca, &a, 0);
-		for (size_t i = 0; st == ST_OK && (i < cb.len || i < ca.len); i++) {
-			if (i < cb.len)
-				st = vec_push(&ids, vec_at(&cb, i));
-			if (st == ST_OK && i < ca.len)
-				st = vec_push(&ids, vec_at(&ca, i));
-		}
-		vec_release(&before);
-		vec_release(&after);
-		vec_release(&cb);
-		vec_release(&ca);
+		st = score_names(pre, plen, -1, &nidx, &bn, &a);
+		if (st == ST_OK)
+			st = score_names(suf, slen, 1, &nidx, &bn, &a);
 		if (st == ST_OK && q->repo && q->path)
 			st = buffer_imports(c, q, &imports, &ifiles, e);
-		/* Called names: their definitions, and the files that hold
-		 * them (a module's functions are called together). */
-		for (size_t i = 0; st == ST_OK && i < ids.len && rank < 40; i++) {
-			const char *id = VEC_AT(&ids, char *, i);
-			if (hmap_get(&seen_ids, id, strlen(id), NULL) == ST_OK)
-				continue;
+		for (size_t i = 0; i < bn.len; i++) {
+			struct bname *b = &VEC_AT(&bn, struct bname, i);
+			if (b->imp && !b->uses)
+				b->score = W_UNUSED;
+		}
+		if (st == ST_OK && bn.len > 1)
+			qsort(bn.data, bn.len, sizeof(struct bname), bname_cmp);
+		for (size_t i = 0; st == ST_OK && i < bn.len && rank < 40; i++) {
+			const char *id = VEC_AT(&bn, struct bname, i).name;
+			void *pv;
 			if ((st = hmap_put(&seen_ids, id, strlen(id), NULL)))
 				break;
+			const struct bname *bm = &VEC_AT(&bn, struct bname, i);
+			/* Imported, not yet used: also a list of its own. */
+			double uw = bm->imp && !bm->uses ? W_UNUSED_LIST : 0;
 			cands.len = 0;
-			{
-				/* The definition the file imports comes first. */
-				void *pv;
-				if (hmap_get(&imports, id, strlen(id), &pv) == ST_OK &&
-				    (st = fuse_add(&f, (int64_t)(intptr_t)pv, rank, W_SYMBOL,
-						   CTX_SRC_SYMBOL)))
-					break;
-			}
+			/* The definition the file imports comes first. */
+			if (hmap_get(&imports, id, strlen(id), &pv) == ST_OK &&
+			    ((st = fuse_add(&f, (int64_t)(intptr_t)pv, rank, W_SYMBOL,
+					    CTX_SRC_SYMBOL)) ||
+			     (uw > 0 && (st = fuse_add(&f, (int64_t)(intptr_t)pv, urank,
+						       uw, CTX_SRC_SYMBOL)))))
+				break;
 			if ((st = ctx__store_defs(c, id, q->repo, q->path, 2, &cands, e)))
 				break;
 			for (size_t j = 0; st == ST_OK && j < cands.len; j++) {
 				struct ctx__cand *cd = &VEC_AT(&cands, struct ctx__cand, j);
 				void *cnt = NULL;
 				st = fuse_add(&f, cd->chunk_id, rank + (int)j, W_SYMBOL, CTX_SRC_SYMBOL);
+				if (st == ST_OK && uw > 0)
+					st = fuse_add(&f, cd->chunk_id, urank + (int)j, uw, CTX_SRC_SYMBOL);
 				if (st == ST_OK && j == 0) {
 					hmap_get(&nfiles, &cd->file_id, sizeof cd->file_id, &cnt);
 					st = hmap_put(&nfiles, &cd->file_id, sizeof cd->file_id,
@@ -678,33 +810,11 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			}
 			if (cands.len)
 				rank++;
+			if (uw > 0)
+				urank++;
 		}
-		/* Other names at the cursor (types, constants, variables);
-		 * imported ones first. */
-		for (int pass = 0; pass < 2 && st == ST_OK; pass++) {
-			for (size_t i = 0; st == ST_OK && i < others.len && orank < 20; i++) {
-				const char *id = VEC_AT(&others, char *, i);
-				void *pv;
-				int imported = hmap_get(&imports, id, strlen(id), &pv) == ST_OK;
-				if (imported != (pass == 0) ||
-				    hmap_get(&seen_ids, id, strlen(id), NULL) == ST_OK)
-					continue;
-				if ((st = hmap_put(&seen_ids, id, strlen(id), NULL)))
-					break;
-				if (imported) {
-					st = fuse_add(&f, (int64_t)(intptr_t)pv, orank++, W_OTHER, CTX_SRC_SYMBOL);
-					continue;
-				}
-				cands.len = 0;
-				if ((st = ctx__store_defs(c, id, q->repo, q->path, 2, &cands, e)))
-					break;
-				for (size_t j = 0; st == ST_OK && j < cands.len; j++)
-					st = fuse_add(&f, VEC_AT(&cands, struct ctx__cand, j).chunk_id,
-						      orank + (int)j, W_OTHER, CTX_SRC_SYMBOL);
-				if (cands.len)
-					orank++;
-			}
-		}
+		hmap_release(&nidx);
+		vec_release(&bn);
 		/* Within the neighbour files: what else they define that shares
 		 * rare terms with the lines at the cursor (idf-weighted term
 		 * overlap over the terms' posting lists). */
@@ -720,7 +830,6 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			st = neighbours(c, &f, &nfiles, &chosen, e);
 		hmap_release(&nfiles);
 		hmap_release(&ifiles);
-		vec_release(&others);
 		/* One hop: callees of the lexically closest chunks, defined
 		 * elsewhere; what similar code calls, this code likely calls. */
 		if (st == ST_OK && (src & CTX_SRC_BM25))
@@ -794,10 +903,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	arena_release(&a);
 	hmap_release(&seen_ids);
 	hmap_release(&imports);
-	vec_release(&callees);
 	vec_release(&cands);
 	vec_release(&bm25c);
-	vec_release(&ids);
 	vec_release(&f.v);
 	hmap_release(&f.idx);
 	return st;

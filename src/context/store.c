@@ -72,6 +72,10 @@ static const char *const migrations[] = {
 	" file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,"
 	" line INTEGER NOT NULL, pattern TEXT NOT NULL, owner TEXT NOT NULL);"
 	"CREATE INDEX owners_repo ON owners(repo_id);",
+	/* 2: edges of a file by line (callees of a chunk, calls near a
+	 * call site); replaces the file-only index at no extra size. */
+	"DROP INDEX edges_file;"
+	"CREATE INDEX edges_file ON edges(file_id, line);",
 };
 
 static status_t sql_err(struct ctx *c, struct err *e, const char *what)
@@ -127,6 +131,99 @@ static void done(struct ctx *c, sqlite3_stmt *s)
 	sqlite3_finalize(s);
 }
 
+/* Statements on the query path (ctx_retrieve), cached; each must use
+ * an index (ctx__store_plans_check, tested). */
+static const char SQL_BM25[] =
+	"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1"
+	" ORDER BY rank LIMIT ?2";
+/* Chunks of a file, with how often other files call the functions
+ * they define, counted up to 16 per chunk: a prior that saturates, and
+ * a bound on the rows read for names like __init__ or get. */
+static const char SQL_FILE_CHUNKS[] =
+	"SELECT ch.id, (SELECT count(*) FROM (SELECT 1 FROM symbols s JOIN edges e"
+	"  ON e.dst_name = s.name AND e.kind = 'calls' AND e.file_id != s.file_id"
+	"  WHERE s.chunk_id = ch.id AND s.kind IN ('function', 'method') LIMIT 16))"
+	" FROM chunks ch WHERE ch.file_id = ?1";
+static const char SQL_TERM_ROWS[] =
+	"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1";
+static const char SQL_DF[] =
+	"SELECT doc FROM chunks_vocab WHERE term = ?1";
+static const char SQL_DEFS[] =
+	"SELECT s.chunk_id, CASE s.kind WHEN 'prototype' THEN 0.5"
+	" WHEN 'constant' THEN 0.6 ELSE 1.0 END AS w, s.file_id FROM symbols s"
+	" JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
+	" WHERE s.name = ?1 AND s.chunk_id IS NOT NULL"
+	" AND NOT (f.path IS ?3 AND r.name IS ?2) ORDER BY w DESC LIMIT ?4";
+static const char SQL_IMPORT_DEFS[] =
+	"SELECT name, chunk_id FROM symbols WHERE file_id = ?1"
+	" AND chunk_id IS NOT NULL AND kind != 'prototype'";
+static const char SQL_CALLEES[] =
+	"SELECT e.dst_name FROM chunks ch JOIN edges e ON e.file_id = ch.file_id"
+	" AND e.kind = 'calls' AND e.line BETWEEN ch.start_line AND ch.end_line"
+	" WHERE ch.id = ?1 ORDER BY e.line LIMIT 64";
+static const char SQL_CHUNK_HIT[] =
+	"SELECT ch.start_line, ch.end_line, ch.kind, ch.name, ch.text, f.path, rp.name,"
+	" (SELECT signature FROM symbols WHERE chunk_id = ch.id ORDER BY start_line LIMIT 1),"
+	" (SELECT doc FROM symbols WHERE chunk_id = ch.id ORDER BY start_line LIMIT 1)"
+	" FROM chunks ch JOIN files f ON f.id = ch.file_id"
+	" JOIN repositories rp ON rp.id = f.repo_id WHERE ch.id = ?1";
+/* The file by (repository, path) through files' unique index; with no
+ * repository, by path alone (a scan, only for that rare call). */
+static const char SQL_DOC_CHUNKS[] =
+	"WITH me AS (SELECT f.id FROM repositories r JOIN files f ON f.repo_id = r.id"
+	"  AND f.path = ?2 WHERE r.name = ?1"
+	"  UNION ALL SELECT f.id FROM files f WHERE ?1 IS NULL AND f.path = ?2),"
+	" d AS (SELECT DISTINCT e.src_id AS id FROM edges e WHERE e.kind = 'documents' AND ("
+	"  (e.dst_type = 'file' AND e.dst_id IN (SELECT id FROM me)) OR"
+	"  (e.dst_type = 'symbol' AND e.dst_id IN (SELECT s.id FROM symbols s WHERE s.file_id IN (SELECT id FROM me)))))"
+	" SELECT (SELECT min(ch.id) FROM chunks ch WHERE ch.file_id = doc.file_id), 1.0"
+	" FROM documents doc WHERE doc.id IN (SELECT id FROM d) LIMIT ?3";
+
+static const char *const hot_sql[] = {
+	SQL_BM25, SQL_FILE_CHUNKS, SQL_TERM_ROWS, SQL_DF, SQL_DEFS, SQL_IMPORT_DEFS,
+	SQL_CALLEES, SQL_CHUNK_HIT, SQL_DOC_CHUNKS,
+};
+
+status_t ctx__store_plans_check(struct ctx *c, char *bad, size_t bad_size,
+				struct err *e)
+{
+	status_t st = ST_OK;
+
+	bad[0] = 0;
+	for (size_t i = 0; st == ST_OK && i < sizeof hot_sql / sizeof *hot_sql; i++) {
+		struct buf q;
+		sqlite3_stmt *s;
+		buf_init(&q, 0);
+		if ((st = buf_printf(&q, "EXPLAIN QUERY PLAN %s", hot_sql[i]))) {
+			buf_release(&q);
+			break;
+		}
+		st = prep(c, buf_cstr(&q), &s, e);
+		buf_release(&q);
+		while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
+			const char *d = (const char *)sqlite3_column_text(s, 3);
+			/* A full scan of a table. Not: a virtual table (FTS5
+			 * MATCH), a CTE's or a bounded subquery's rows, and the by-path fallback
+			 * that its constant guard (?1 IS NULL) skips. */
+			char cte[80];
+			if (!d || strncmp(d, "SCAN ", 5) != 0 || strstr(d, "VIRTUAL TABLE") ||
+			    strncmp(d, "SCAN (subquery", 14) == 0 || bad[0])
+				continue;
+			snprintf(cte, sizeof cte, " %.*s AS (", (int)strcspn(d + 5, " "), d + 5);
+			if (strstr(hot_sql[i], cte))
+				continue;
+			snprintf(cte, sizeof cte, ") %.*s ", (int)strcspn(d + 5, " "), d + 5);
+			if (strstr(hot_sql[i], cte) ||
+			    (hot_sql[i] == SQL_DOC_CHUNKS && strncmp(d, "SCAN f ", 7) == 0))
+				continue;
+			snprintf(bad, bad_size, "%s: %s", d, hot_sql[i]);
+		}
+		if (st == ST_OK)
+			sqlite3_finalize(s);
+	}
+	return st;
+}
+
 /* Steps a statement that returns no rows, then finalizes it. */
 static status_t run(struct ctx *c, sqlite3_stmt *s, const char *what,
 		    struct err *e)
@@ -154,7 +251,11 @@ status_t ctx__store_open(struct ctx *c, const char *path, struct err *e)
 
 	if ((st = db_open(path, &c->db, e)))
 		return st;
-	if ((st = ctx__tokenizer_register(c->db, e)) ||
+	/* A page cache that holds the hot part of a large store (64 MB,
+	 * filled on demand): queries otherwise re-read the same FTS and
+	 * symbol pages from the file on every call. */
+	if ((st = db_exec(c->db, "PRAGMA cache_size = -65536", e)) ||
+	    (st = ctx__tokenizer_register(c->db, e)) ||
 	    (st = db_migrate(c->db, "context", migrations,
 			     sizeof migrations / sizeof migrations[0], e))) {
 		db_close(c->db);
@@ -184,6 +285,29 @@ status_t ctx__store_begin(struct ctx *c, struct err *e)
 status_t ctx__store_commit(struct ctx *c, struct err *e)
 {
 	return db_exec(c->db, "COMMIT", e);
+}
+
+status_t ctx__store_compact(struct ctx *c, struct err *e)
+{
+	sqlite3_stmt *s;
+	int64_t pages = 0, free_pages = 0;
+	status_t st;
+
+	/* One segment: smaller (no superseded entries) and faster to
+	 * query (one b-tree per term instead of one per segment). */
+	if ((st = db_exec(c->db, "INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')", e)))
+		return st;
+	if ((st = prep(c, "SELECT (SELECT page_count FROM pragma_page_count),"
+			  " (SELECT freelist_count FROM pragma_freelist_count)", &s, e)))
+		return st;
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		pages = sqlite3_column_int64(s, 0);
+		free_pages = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_finalize(s);
+	if (pages > 0 && free_pages * 20 > pages)
+		st = db_exec(c->db, "VACUUM", e);
+	return st;
 }
 
 void ctx__store_rollback(struct ctx *c)
@@ -761,8 +885,7 @@ status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 	sqlite3_stmt *s;
 	status_t st;
 
-	if ((st = prep_cached(c, "SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1"
-			  " ORDER BY rank LIMIT ?2", &s, e)))
+	if ((st = prep_cached(c, SQL_BM25, &s, e)))
 		return st;
 	bind_text(s, 1, match);
 	sqlite3_bind_int(s, 2, limit);
@@ -775,13 +898,15 @@ status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
 	sqlite3_stmt *s;
 	status_t st = ST_OK;
 
-	if ((st = prep_cached(c, "SELECT id FROM chunks WHERE file_id = ?1", &s, e)))
+	if ((st = prep_cached(c, SQL_FILE_CHUNKS, &s, e)))
 		return st;
 	for (size_t i = 0; st == ST_OK && i < n_files; i++) {
 		sqlite3_bind_int64(s, 1, files[i]);
 		while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
 			int64_t id = sqlite3_column_int64(s, 0);
-			st = hmap_put(out, &id, sizeof id, NULL);
+			int64_t calls = sqlite3_column_int64(s, 1);
+			st = hmap_put(out, &id, sizeof id,
+				      (void *)(intptr_t)(calls < INT32_MAX ? calls + 1 : INT32_MAX));
 		}
 		sqlite3_reset(s);
 	}
@@ -800,7 +925,7 @@ status_t ctx__store_term_rows(struct ctx *c, const char *term,
 	/* A single quoted token (the query tokenizer keeps it whole). */
 	if (snprintf(q, sizeof q, "\"%s\"", term) >= (int)sizeof q || strchr(term, '"'))
 		return ST_OK;
-	if ((st = prep_cached(c, "SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1", &s, e)))
+	if ((st = prep_cached(c, SQL_TERM_ROWS, &s, e)))
 		return st;
 	bind_text(s, 1, q);
 	while (sqlite3_step(s) == SQLITE_ROW)
@@ -815,11 +940,25 @@ status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
 	sqlite3_stmt *s;
 	status_t st;
 
-	if ((st = prep_cached(c, "SELECT doc FROM chunks_vocab WHERE term = ?1", &s, e)))
+	void *v;
+	size_t n = strlen(term);
+
+	if (hmap_get(&c->df, term, n, &v) == ST_OK) {
+		*df = (int64_t)(intptr_t)v - 1;
+		return ST_OK;
+	}
+	if ((st = prep_cached(c, SQL_DF, &s, e)))
 		return st;
 	bind_text(s, 1, term);
 	*df = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	done(c, s);
+	if (c->df.len > 100000) {	/* bounded: start over */
+		hmap_release(&c->df);
+		hmap_init(&c->df);
+	}
+	/* A failed insert only loses the cache entry. */
+	if (*df < INTPTR_MAX)
+		(void)hmap_put(&c->df, term, n, (void *)(intptr_t)(*df + 1));
 	return ST_OK;
 }
 
@@ -832,6 +971,12 @@ status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e)
 		return st;
 	*n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
 	done(c, s);
+	/* The chunks changed since the frequencies were cached. */
+	if (*n != c->df_gen) {
+		hmap_release(&c->df);
+		hmap_init(&c->df);
+		c->df_gen = *n;
+	}
 	return ST_OK;
 }
 
@@ -843,11 +988,7 @@ status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 	status_t st;
 
 	/* Bodies before prototypes and constants; never the file itself. */
-	if ((st = prep_cached(c, "SELECT s.chunk_id, CASE s.kind WHEN 'prototype' THEN 0.5"
-			  " WHEN 'constant' THEN 0.6 ELSE 1.0 END AS w, s.file_id FROM symbols s"
-			  " JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
-			  " WHERE s.name = ?1 AND s.chunk_id IS NOT NULL"
-			  " AND NOT (f.path IS ?3 AND r.name IS ?2) ORDER BY w DESC LIMIT ?4", &s, e)))
+	if ((st = prep_cached(c, SQL_DEFS, &s, e)))
 		return st;
 	bind_text(s, 1, name);
 	bind_text(s, 2, repo);
@@ -908,6 +1049,9 @@ status_t ctx__store_files_refresh(struct ctx *c, const char *repo, struct err *e
 
 void ctx__store_cache_free(struct ctx *c)
 {
+	hmap_release(&c->df);
+	hmap_init(&c->df);
+	c->df_gen = 0;
 	for (size_t i = 0; i < c->fc_n; i++)
 		mem_free(c->fc_path[i]);
 	mem_free(c->fc_path);
@@ -958,8 +1102,7 @@ status_t ctx__store_import_defs(struct ctx *c, const char *repo,
 	snprintf(pkg, sizeof pkg, "%s/__init__", dotted);
 	if (!c->fc_repo || strcmp(c->fc_repo, repo) != 0)
 		return ST_OK;	/* not refreshed for this repository */
-	if ((st = prep_cached(c, "SELECT name, chunk_id FROM symbols WHERE file_id = ?1"
-			      " AND chunk_id IS NOT NULL AND kind != 'prototype'", &s, e)))
+	if ((st = prep_cached(c, SQL_IMPORT_DEFS, &s, e)))
 		return st;
 	for (size_t i = 0; st == ST_OK && i < c->fc_n && found < 8; i++) {
 		const char *fp = c->fc_path[i];
@@ -1006,9 +1149,7 @@ status_t ctx__store_callees(struct ctx *c, int64_t chunk_id, const char *repo,
 	if (*mine)
 		return ST_OK;
 	/* In call order, so the first callees of a chunk come first. */
-	if ((st = prep_cached(c, "SELECT e.dst_name FROM chunks ch JOIN edges e ON e.file_id = ch.file_id"
-			  " AND e.kind = 'calls' AND e.line BETWEEN ch.start_line AND ch.end_line"
-			  " WHERE ch.id = ?1 ORDER BY e.line LIMIT 64", &s, e)))
+	if ((st = prep_cached(c, SQL_CALLEES, &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, chunk_id);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -1031,14 +1172,7 @@ status_t ctx__store_doc_chunks(struct ctx *c, const char *repo,
 	sqlite3_stmt *s;
 	status_t st;
 
-	if ((st = prep(c,
-		"WITH me AS (SELECT f.id FROM files f JOIN repositories r ON r.id = f.repo_id"
-		"  WHERE (?1 IS NULL OR r.name = ?1) AND f.path = ?2),"
-		" d AS (SELECT DISTINCT e.src_id AS id FROM edges e WHERE e.kind = 'documents' AND ("
-		"  (e.dst_type = 'file' AND e.dst_id IN (SELECT id FROM me)) OR"
-		"  (e.dst_type = 'symbol' AND e.dst_id IN (SELECT s.id FROM symbols s WHERE s.file_id IN (SELECT id FROM me)))))"
-		" SELECT (SELECT min(ch.id) FROM chunks ch WHERE ch.file_id = doc.file_id), 1.0"
-		" FROM documents doc WHERE doc.id IN (SELECT id FROM d) LIMIT ?3", &s, e)))
+	if ((st = prep_cached(c, SQL_DOC_CHUNKS, &s, e)))
 		return st;
 	bind_text(s, 1, repo);
 	bind_text(s, 2, path);
@@ -1077,11 +1211,7 @@ status_t ctx__store_chunk_hit(struct ctx *c, int64_t chunk_id,
 	sqlite3_stmt *s;
 	status_t st;
 
-	if ((st = prep_cached(c, "SELECT ch.start_line, ch.end_line, ch.kind, ch.name, ch.text, f.path, rp.name,"
-			  " (SELECT signature FROM symbols WHERE chunk_id = ch.id ORDER BY start_line LIMIT 1),"
-			  " (SELECT doc FROM symbols WHERE chunk_id = ch.id ORDER BY start_line LIMIT 1)"
-			  " FROM chunks ch JOIN files f ON f.id = ch.file_id"
-			  " JOIN repositories rp ON rp.id = f.repo_id WHERE ch.id = ?1", &s, e)))
+	if ((st = prep_cached(c, SQL_CHUNK_HIT, &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, chunk_id);
 	if (sqlite3_step(s) != SQLITE_ROW) {

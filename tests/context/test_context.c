@@ -9,6 +9,7 @@
  */
 #include "../harness/harness.h"
 #include "context/context.h"
+#include "context/ctx_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -866,6 +867,134 @@ static void test_retrieve(void **state)
 	fixture_close(&f);
 }
 
+/* ---- ranking ----------------------------------------------------------- */
+
+/*
+ * A fixture where the right definition must come first: the masked line
+ * calls a function of another module. In the first case the buffer
+ * imports it and has not used it yet; in the second it is called a few
+ * lines above the cursor while a decoy elsewhere shares more words with
+ * the lines at the cursor.
+ */
+static void test_ranking(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	static const char caller[] =
+		"from pkg.pages import render_page, page_title\n"
+		"from pkg.store import load_rows\n"
+		"\n"
+		"def show(request, rows_wanted):\n"
+		"    rows = load_rows(request.table, rows_wanted)\n"
+		"    title = page_title(rows)\n"
+		"    # MASK\n"
+		"    return title\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/pkg/__init__.py", "");
+	wfile("repo/pkg/pages.py",
+	      "def render_page(title, rows):\n    return '<h1>' + title + '</h1>' + ''.join(rows)\n\n"
+	      "def page_title(rows):\n    return 'rows: %d' % len(rows)\n");
+	wfile("repo/pkg/store.py",
+	      "def load_rows(table, limit):\n    return table[:limit]\n\n"
+	      "def count_rows(table):\n    return len(table)\n");
+	wfile("repo/pkg/decoy.py",
+	      "def show_request_rows_title(request, rows, title, rows_wanted):\n"
+	      "    rows = request.rows_wanted(rows, title)\n    return title, rows, request\n");
+	wfile("repo/app/view.py", caller);
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "app/view.py";
+	q.prefix = caller;
+	q.prefix_len = (size_t)(strstr(caller, "    # MASK") - caller);
+	q.suffix = strstr(caller, "    return title");
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 5;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	assert_true(r.n >= 1);
+	assert_string_equal(r.hits[0].path, "pkg/pages.py");
+	assert_string_equal(r.hits[0].name, "render_page");
+	for (size_t i = 0; i < r.n; i++)
+		assert_string_not_equal(r.hits[i].path, "app/view.py");
+	ctx_result_release(&r);
+
+	/* Called just above the cursor (and imported): first, ahead of
+	 * the decoy that matches the words at the cursor. */
+	{
+		static const char c2[] =
+			"import pkg.store\n"
+			"\n"
+			"def summary(request, rows_wanted, title):\n"
+			"    n = count_rows(request.table)\n"
+			"    rows = request.rows_wanted(n, title)\n";
+		q.path = "app/summary.py";
+		q.prefix = c2;
+		q.prefix_len = strlen(c2);
+		q.suffix = "    return rows\n";
+		q.suffix_len = strlen(q.suffix);
+		ctx_result_init(&r);
+		TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+		assert_true(r.n >= 2);
+		assert_string_equal(r.hits[0].path, "pkg/store.py");
+		assert_string_equal(r.hits[0].name, "count_rows");
+		ctx_result_release(&r);
+	}
+
+	/* Compaction (FTS optimize, VACUUM when sparse) keeps every answer. */
+	{
+		struct ctx_result r2;
+		TH_OK(ctx__store_compact(f.c, NULL));
+		ctx_result_init(&r2);
+		TH_OK(ctx_search(f.c, "count rows", 5, NULL, NULL, &r2, NULL));
+		assert_true(has_hit(&r2, "pkg/store.py", "count_rows"));
+		ctx_result_release(&r2);
+	}
+
+	/* Every statement on the query path uses an index. */
+	{
+		char bad[512];
+		TH_OK(ctx__store_plans_check(f.c, bad, sizeof bad, NULL));
+		assert_string_equal(bad, "");
+	}
+	fixture_close(&f);
+}
+
+/* Fusion parameters: bad settings are refused whole, naming the part. */
+static void test_tune_parse(void **state)
+{
+	static const struct { const char *spec; const char *msg; } bad[] = {
+		{ "k", "expected name=value" },
+		{ "nope=1", "unknown parameter" },
+		{ "k=", "bad value" },
+		{ "k=abc", "bad value" },
+		{ "k=-1", "bad value" },
+		{ "k=1e9", "bad value" },
+		{ "k=nan", "bad value" },
+		{ "k=5,symbol", "expected name=value" },
+		{ "k=123456789012345678901234567890123", "expected name=value" },
+	};
+	struct ctx__tune saved = ctx__tune;
+	struct err e;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		err_clear(&e);
+		assert_int_equal(ctx__tune_parse(bad[i].spec, &e), ST_INVAL);
+		if (!strstr(e.msg, bad[i].msg))
+			fail_msg("'%s': got '%s', want '%s'", bad[i].spec, e.msg, bad[i].msg);
+		assert_true(ctx__tune.rrf_k == saved.rrf_k);
+	}
+	TH_OK(ctx__tune_parse("k=7,hop=0.25", NULL));
+	assert_true(ctx__tune.rrf_k == 7.0 && ctx__tune.w_hop == 0.25);
+	ctx__tune = saved;
+}
+
 /* ---- n-gram index ---------------------------------------------------- */
 
 static void test_ngram(void **state)
@@ -1039,6 +1168,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_locked_store, teardown),
 		cmocka_unit_test_teardown(test_full_store, teardown),
 		cmocka_unit_test_teardown(test_retrieve, teardown),
+		cmocka_unit_test_teardown(test_ranking, teardown),
+		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
 		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
