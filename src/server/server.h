@@ -217,6 +217,18 @@ struct srv_backend_ops {
 				   int32_t *tok, struct err *e);
 	void (*sampler_accept)(void *impl, void *smp, int32_t tok);
 	void (*sampler_free)(void *impl, void *smp);
+	/*
+	 * Optional: installs a token filter on sampler smp (the policy's token
+	 * guard): accept returns nonzero when tok, whose output bytes are
+	 * piece[0..len), may be emitted; the sampler checks its draw first and
+	 * masks and redraws only when it is refused, and sampler_sample then
+	 * fails with ST_DENIED when every token is refused. Without this op
+	 * the scheduler checks and redraws itself.
+	 */
+	void (*sampler_set_filter)(void *impl, void *smp,
+				   int (*accept)(void *ctx, int32_t tok,
+						 const char *piece, size_t len),
+				   void *ctx);
 };
 
 struct srv_backend {

@@ -162,7 +162,11 @@ enum srv_finish {
 	SRV_FINISH_LENGTH,		/* max_tokens or the context */
 	SRV_FINISH_CANCELLED,		/* client went away */
 	SRV_FINISH_ERROR,		/* see job->error */
+	SRV_FINISH_POLICY,		/* the token guard refused every token;
+					 * job->error names the rule */
 };
+
+struct pol_guard;
 
 /*
  * One generation request, shared by the HTTP thread that submitted it and
@@ -187,6 +191,9 @@ struct srv_job {
 	size_t n_stop;
 	uint64_t deadline_ns;		/* time_mono_ns() clock; 0: none */
 	uint64_t t_submit_ns;
+	/* Token guard of this generation (owned; NULL: none). Used by the
+	 * scheduler thread only once the job is submitted. */
+	struct pol_guard *guard;
 
 	/* outputs (under mu) */
 	enum srv_job_state state;
@@ -376,6 +383,22 @@ int srv__h_policy_check(struct srv_rctx *r);
 status_t srv__policy_request(struct srv *s, const struct srv_identity *who,
 			     struct srv_request *q, struct err *e);
 /* Policy on a whole answer: ST_DENIED when withheld; text may be redacted. */
+/*
+ * Creates the token guard of a generation for who (srv_policy.c): *out is
+ * NULL when there is no policy or no banned literal applies. ST_NOMEM.
+ */
+status_t srv__policy_guard(struct srv *s, const struct srv_identity *who,
+			   const struct srv_request *q, struct pol_guard **out);
+/*
+ * The sampler's token filter over a job's guard (srv_policy.c): ctx is a
+ * struct srv_guard_filter; an end-of-generation token is judged by
+ * pol_guard_accepts_end, any other by its bytes.
+ */
+struct srv_guard_filter {
+	struct srv_backend *b;
+	struct pol_guard *g;
+};
+int srv__guard_accept(void *ctx, int32_t tok, const char *piece, size_t len);
 status_t srv__policy_output(struct srv *s, const struct srv_identity *who,
 			    const struct srv_request *q, struct buf *text,
 			    struct err *e);

@@ -761,6 +761,11 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 	}
 	str_copy(j->id, r->id, sizeof j->id);
 	j->who = r->who;
+	if (srv__policy_guard(s, &r->who, &q, &j->guard) != ST_OK) {
+		ret = srv__respond_error(r, 500, "server_error", "internal_error",
+					 NULL, "out of memory");
+		goto out;
+	}
 	if (s->o.request_timeout_ms > 0)
 		j->deadline_ns = time_mono_ns() +
 			(uint64_t)s->o.request_timeout_ms * 1000000ull;

@@ -246,6 +246,15 @@ static void mb_accept(void *impl, void *smp, int32_t tok)
 	mdl_sampler_accept(smp, tok);
 }
 
+static void mb_sampler_set_filter(void *impl, void *smp,
+				  int (*accept)(void *ctx, int32_t tok,
+						const char *piece, size_t len),
+				  void *ctx)
+{
+	(void)impl;
+	mdl_sampler_set_filter(smp, accept, ctx);
+}
+
 static void mb_sampler_free(void *impl, void *smp)
 {
 	(void)impl;
@@ -281,6 +290,7 @@ static const struct srv_backend_ops mb_ops = {
 	.sampler_sample = mb_sample,
 	.sampler_accept = mb_accept,
 	.sampler_free = mb_sampler_free,
+	.sampler_set_filter = mb_sampler_set_filter,
 };
 
 status_t srv_backend_open_model(const char *path, int n_slots, int32_t n_ctx,

@@ -135,6 +135,37 @@ status_t srv__policy_output(struct srv *s, const struct srv_identity *who,
 	return st;
 }
 
+status_t srv__policy_guard(struct srv *s, const struct srv_identity *who,
+			   const struct srv_request *q, struct pol_guard **out)
+{
+	struct pol_ctx pc;
+	struct pol_guard *g = NULL;
+	status_t st;
+
+	*out = NULL;
+	if (!s->policy)
+		return ST_OK;
+	ctx_of(s, who, q->repo, q->path, &pc);
+	if ((st = pol_guard_new(s->policy, &pc, &g)) != ST_OK)
+		return st;
+	/* No banned literal applies: no filter, no cost per token. */
+	if (pol_guard_size(g) == 0) {
+		pol_guard_free(g);
+		return ST_OK;
+	}
+	*out = g;
+	return ST_OK;
+}
+
+int srv__guard_accept(void *ctx, int32_t tok, const char *piece, size_t len)
+{
+	const struct srv_guard_filter *f = ctx;
+
+	if (f->b->ops->token_is_eog(f->b->impl, tok))
+		return pol_guard_accepts_end(f->g);
+	return pol_guard_accepts(f->g, piece, len);
+}
+
 int srv__scope_allows(void *arg, const char *repo, const char *path)
 {
 	const struct srv_scope *sc = arg;
