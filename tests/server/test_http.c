@@ -1107,7 +1107,7 @@ static char *guarded_text(const char *body, char *fin, size_t fin_len)
  * Streams body; returns the concatenated text; *err_msg gets the message
  * of an error event (or NULL), fin the finish reason of the last chunk.
  */
-static __attribute__((unused)) char *stream_text(struct fix *f, const char *body, char **err_msg,
+static char *stream_text(struct fix *f, const char *body, char **err_msg,
 			 char *fin, size_t fin_len)
 {
 	struct resp r;
@@ -1264,6 +1264,92 @@ static void test_token_guard(void **state)
 	}
 }
 
+static int is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * Streamed answers under pol_stream: a redact rule's match is replaced
+ * before it is sent; a block rule (a regex, which the token guard does not
+ * enforce) stops the stream with an error event naming the rule, and
+ * nothing of the offending line was sent. Only complete lines are sent
+ * before the end.
+ */
+static void test_stream_policy(void **state)
+{
+	char fin[32], *plain = NULL, *sent, *err, b2[160], lit[3] = { 0 }, yaml[512];
+	struct fix f;
+	size_t at = 0;
+	int k;
+
+	(void)state;
+	fix_policy = NULL;
+	fix_start(&f, &toy_default, NULL);
+	/* A stream whose text has a line break and, after it, two
+	 * alphanumeric bytes not seen before them. */
+	for (k = 0; k < 200; k++) {
+		const char *nl, *p;
+		snprintf(b2, sizeof b2, "{\"prompt\":\"s%d\",\"max_tokens\":60,"
+			 "\"temperature\":0,\"stream\":true}", k);
+		plain = stream_text(&f, b2, &err, fin, sizeof fin);
+		assert_null(err);
+		nl = strchr(plain, '\n');
+		for (p = nl ? nl + 1 : NULL; p && p[0] && p[1]; p++) {
+			if (is_alnum(p[0]) && is_alnum(p[1])) {
+				memcpy(lit, p, 2);
+				if (strstr(plain, lit) == p) {
+					at = (size_t)(p - plain);
+					break;
+				}
+			}
+		}
+		if (at)
+			break;
+		mem_free(plain);
+		plain = NULL;
+	}
+	fix_stop(&f);
+	assert_non_null(plain);
+
+	/* Redact: the literal never leaves, its placeholder does. */
+	snprintf(yaml, sizeof yaml, "defaults: false\nrules:\n  - id: red-lit\n"
+		 "    kind: pattern\n    literal: '%s'\n    action: redact\n", lit);
+	fix_policy = engine_of(yaml);
+	fix_start(&f, &toy_default, NULL);
+	sent = stream_text(&f, b2, &err, fin, sizeof fin);
+	assert_null(err);
+	assert_null(strstr(sent, lit));
+	assert_non_null(strstr(sent, "[REDACTED:red-lit]"));
+	assert_memory_equal(sent, plain, at);
+	mem_free(sent);
+	fix_stop(&f);
+	pol_engine_free(fix_policy);
+
+	/* Block (a regex): the stream stops with an error naming the rule;
+	 * what was sent is the complete lines before the offending one. */
+	snprintf(yaml, sizeof yaml, "defaults: false\nrules:\n  - id: no-lit\n"
+		 "    kind: pattern\n    regex: '[%c][%c]'\n    action: block\n",
+		 lit[0], lit[1]);
+	fix_policy = engine_of(yaml);
+	fix_start(&f, &toy_default, NULL);
+	sent = stream_text(&f, b2, &err, fin, sizeof fin);
+	assert_non_null(err);
+	if (!strstr(err, "no-lit"))
+		fail_msg("error event does not name the rule: %s", err);
+	assert_null(strstr(sent, lit));
+	assert_true(strlen(sent) <= at);
+	assert_memory_equal(sent, plain, strlen(sent));
+	assert_true(strlen(sent) == 0 || sent[strlen(sent) - 1] == '\n');
+	assert_string_equal(fin, "");
+	mem_free(sent);
+	mem_free(err);
+	fix_stop(&f);
+	pol_engine_free(fix_policy);
+	fix_policy = NULL;
+	mem_free(plain);
+}
+
 int run_server_http_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1282,6 +1368,7 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_metrics_and_events),
 		cmocka_unit_test(test_audit_records),
 		cmocka_unit_test(test_token_guard),
+		cmocka_unit_test(test_stream_policy),
 	};
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests_name("server_http", tests, NULL, NULL);
