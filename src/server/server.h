@@ -239,6 +239,8 @@ struct srv_backend {
 	int32_t n_vocab;
 	int32_t n_ctx;			/* tokens per slot */
 	int n_slots;			/* sequences held at once */
+	uint8_t model_sha256[SHA256_LEN];	/* of the model file, for audit */
+	int has_model_sha256;		/* 0: not known (model_sha256 unset) */
 };
 
 /* Calls ops->free on impl (b may be NULL) and clears b. */
