@@ -328,7 +328,7 @@ struct srv_request_record {
 	int32_t prompt_tokens;
 	int32_t cached_tokens;		/* of them, reused from the prompt cache */
 	int32_t completion_tokens;
-	const char *finish;		/* "stop", "length", "cancelled", "error", "" */
+	const char *finish;		/* "stop", "length", "content_filter", "cancelled", "error", "" */
 	double ttft_ms;			/* submission to first token; 0: none */
 	double total_ms;		/* request start to its end */
 };
@@ -396,8 +396,9 @@ struct pol_engine;
 /*
  * Connects the policy engine (borrowed; NULL: none). Then each request's
  * text is checked before the model (redact rules replace the span, block
- * rules refuse with 403 naming the rule), a whole answer is checked before
- * it is returned, retrieval honours the team's scopes, a team's model
+ * rules refuse with 403 naming the rule), banned literals are masked out of
+ * sampling (the token guard), streamed answers are checked line by line
+ * before each line is sent, a whole answer is checked before it is returned, retrieval honours the team's scopes, a team's model
  * scope is enforced, and POST /v1/policy/check is served. Set before
  * srv_start.
  */

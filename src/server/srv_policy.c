@@ -4,9 +4,9 @@
  * refused), a whole answer is checked before it is returned, retrieval
  * honours the team's scopes, a team may use a model only if its scope
  * allows it, and POST /v1/policy/check runs the active bundle over a text.
- *
- * Streamed output is not checked line by line here yet (pol_stream); the
- * audit record of a stream says so by its outcome alone.
+ * During generation: the token guard of a request (pol_guard) and the
+ * sampler filter over it, and the line-by-line check of streamed answers
+ * (pol_stream) with the whole-text check at their end.
  */
 #include "server/server_int.h"
 #include "policy/policy.h"
