@@ -79,6 +79,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	struct ctx *cx = NULL;
 	struct ctx_ngram *ngram = NULL;
 	struct pol_engine *policy = NULL;
+	struct provenance *prov = NULL;
 	struct aud_options ao;
 	sigset_t set;
 	int sig = 0, rc = EXIT_OK, allow_unsandboxed = 0;
@@ -158,6 +159,14 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		rc = cli_exit_for(e.st ? e.st : ST_NOMEM);
 		goto out;
 	}
+	/* Provenance rules look up the reference corpora of the data
+	 * directory (opened on first use, read-only); the handle lives as
+	 * long as the engine. */
+	if (provenance_attach(policy, cli->data_dir, &prov, &e) != ST_OK) {
+		cli_error_err("provenance", &e);
+		rc = cli_exit_for(e.st ? e.st : ST_NOMEM);
+		goto out;
+	}
 	srv_set_policy(s, policy);
 	{
 		const char *extra[1] = { model };
@@ -214,6 +223,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 out:
 	srv_free(s);
 	pol_engine_free(policy);
+	provenance_free(prov);
 	ctx_ngram_free(ngram);
 	ctx_free(cx);
 	aud_log_close(audit);

@@ -217,6 +217,18 @@ struct srv_backend_ops {
 				   int32_t *tok, struct err *e);
 	void (*sampler_accept)(void *impl, void *smp, int32_t tok);
 	void (*sampler_free)(void *impl, void *smp);
+	/*
+	 * Optional: installs a token filter on sampler smp (the policy's token
+	 * guard): accept returns nonzero when tok, whose output bytes are
+	 * piece[0..len), may be emitted; the sampler checks its draw first and
+	 * masks and redraws only when it is refused, and sampler_sample then
+	 * fails with ST_DENIED when every token is refused. Without this op
+	 * the scheduler checks and redraws itself.
+	 */
+	void (*sampler_set_filter)(void *impl, void *smp,
+				   int (*accept)(void *ctx, int32_t tok,
+						 const char *piece, size_t len),
+				   void *ctx);
 };
 
 struct srv_backend {
@@ -227,6 +239,8 @@ struct srv_backend {
 	int32_t n_vocab;
 	int32_t n_ctx;			/* tokens per slot */
 	int n_slots;			/* sequences held at once */
+	uint8_t model_sha256[SHA256_LEN];	/* of the model file, for audit */
+	int has_model_sha256;		/* 0: not known (model_sha256 unset) */
 };
 
 /* Calls ops->free on impl (b may be NULL) and clears b. */
@@ -314,7 +328,7 @@ struct srv_request_record {
 	int32_t prompt_tokens;
 	int32_t cached_tokens;		/* of them, reused from the prompt cache */
 	int32_t completion_tokens;
-	const char *finish;		/* "stop", "length", "cancelled", "error", "" */
+	const char *finish;		/* "stop", "length", "content_filter", "cancelled", "error", "" */
 	double ttft_ms;			/* submission to first token; 0: none */
 	double total_ms;		/* request start to its end */
 };
@@ -382,8 +396,9 @@ struct pol_engine;
 /*
  * Connects the policy engine (borrowed; NULL: none). Then each request's
  * text is checked before the model (redact rules replace the span, block
- * rules refuse with 403 naming the rule), a whole answer is checked before
- * it is returned, retrieval honours the team's scopes, a team's model
+ * rules refuse with 403 naming the rule), banned literals are masked out of
+ * sampling (the token guard), streamed answers are checked line by line
+ * before each line is sent, a whole answer is checked before it is returned, retrieval honours the team's scopes, a team's model
  * scope is enforced, and POST /v1/policy/check is served. Set before
  * srv_start.
  */

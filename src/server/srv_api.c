@@ -332,6 +332,7 @@ struct stream {
 	struct sha256 out_hash;		/* of all text sent */
 	struct buf content;		/* all text sent, when the audit keeps it */
 	int audited;
+	struct srv_stream_policy pol;	/* line-by-line policy on the output */
 };
 
 #define AUDIT_REFUSED "the audit log cannot record this request: the answer is withheld"
@@ -418,6 +419,30 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *dst, size_t max)
 
 		if (rc != ST_OK)
 			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (st->pol.ps && !(state == SRV_JOB_DONE &&
+				    (fin == SRV_FINISH_CANCELLED || fin == SRV_FINISH_ERROR))) {
+			/* Only complete, checked lines leave; a block ends the
+			 * stream with an error event naming the rule. */
+			struct err pe;
+			err_clear(&pe);
+			rc = srv__stream_policy_filter(st->g.s, &st->pol, &st->take,
+						       state == SRV_JOB_DONE, &pe);
+			if (rc == ST_DENIED) {
+				if (state != SRV_JOB_DONE)
+					stream_cancel(st);
+				rc = stream_audit(st, "blocked") ?
+					stream_error_msg(pe.msg, "forbidden", &st->out) :
+					stream_error_msg(AUDIT_REFUSED, "audit_unavailable",
+							 &st->out);
+				st->finished = 1;
+				st->first = 0;
+				if (rc != ST_OK)
+					return MHD_CONTENT_READER_END_WITH_ERROR;
+				continue;
+			}
+			if (rc != ST_OK)
+				return MHD_CONTENT_READER_END_WITH_ERROR;
+		}
 		if (st->take.len) {
 			sha256_add(&st->out_hash, st->take.data, st->take.len);
 			if (st->g.s->audit_content &&
@@ -494,12 +519,13 @@ static void stream_free(void *cls)
 	buf_release(&st->out);
 	buf_release(&st->take);
 	buf_release(&st->content);
+	srv__stream_policy_release(&st->pol);
 	mem_free(st->body);
 	mem_free(st);
 }
 
 static int start_stream(struct srv_rctx *r, const struct gen *g,
-			struct srv_job *j)
+			const struct srv_request *q, struct srv_job *j)
 {
 	struct MHD_Response *resp;
 	struct stream *st;
@@ -525,7 +551,8 @@ static int start_stream(struct srv_rctx *r, const struct gen *g,
 	buf_init(&st->content, 0);
 	sha256_begin(&st->out_hash);
 	st->body_len = r->body_len;
-	if (!(st->body = mem_strndup(r->body ? r->body : "", r->body_len))) {
+	if (srv__stream_policy_init(r->s, &r->who, q, &st->pol) != ST_OK ||
+	    !(st->body = mem_strndup(r->body ? r->body : "", r->body_len))) {
 		atomic_store(&j->cancelled, 1);
 		st->audited = 1;
 		stream_free(st);
@@ -676,7 +703,7 @@ static int index_generate(struct srv_rctx *r, struct srv_request *q,
 		/* The whole answer is ready: the stream sends it, records it in
 		 * the audit log and ends. */
 		atomic_fetch_add(&j->refs, 1);
-		ret = start_stream(r, &g, j);
+		ret = start_stream(r, &g, q, j);
 	} else if (srv__policy_output(s, &r->who, q, &j->text, &pe) != ST_OK) {
 		srv__audit_request(s, r->id, &r->who, r->path, r->body, r->body_len,
 				   NULL, 0, NULL, j, (double)(time_mono_ns() - r->t_start_ns) / 1e6,
@@ -761,6 +788,11 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 	}
 	str_copy(j->id, r->id, sizeof j->id);
 	j->who = r->who;
+	if (srv__policy_guard(s, &r->who, &q, &j->guard) != ST_OK) {
+		ret = srv__respond_error(r, 500, "server_error", "internal_error",
+					 NULL, "out of memory");
+		goto out;
+	}
 	if (s->o.request_timeout_ms > 0)
 		j->deadline_ns = time_mono_ns() +
 			(uint64_t)s->o.request_timeout_ms * 1000000ull;
@@ -782,7 +814,7 @@ static int generate(struct srv_rctx *r, enum srv_endpoint ep)
 	LOG_INFO("server.generate", LF_STR("id", r->id), LF_INT("prompt_tokens", toks.len),
 		 LF_INT("max_tokens", max_tokens), LF_BOOL("stream", q.gp.stream));
 	if (q.gp.stream) {
-		ret = start_stream(r, &g, j);
+		ret = start_stream(r, &g, &q, j);
 		j = NULL;	/* the stream owns the reference now */
 		goto out;
 	}

@@ -41,6 +41,7 @@ status_t srv__audit_request(struct srv *s, const char *id,
 	a.team = who->team[0] ? who->team : NULL;
 	a.endpoint = endpoint;
 	a.model = s->b ? s->b->model_id : srv__index_model(s) ? "airlock-index" : NULL;
+	a.model_sha256 = s->b && s->b->has_model_sha256 ? s->b->model_sha256 : NULL;
 	a.prompt_sha256 = ph;
 	a.output_sha256 = out || out_hash ? oh : NULL;
 	a.prompt_tokens = j->n_prompt;

@@ -246,6 +246,15 @@ static void mb_accept(void *impl, void *smp, int32_t tok)
 	mdl_sampler_accept(smp, tok);
 }
 
+static void mb_sampler_set_filter(void *impl, void *smp,
+				  int (*accept)(void *ctx, int32_t tok,
+						const char *piece, size_t len),
+				  void *ctx)
+{
+	(void)impl;
+	mdl_sampler_set_filter(smp, accept, ctx);
+}
+
 static void mb_sampler_free(void *impl, void *smp)
 {
 	(void)impl;
@@ -281,6 +290,7 @@ static const struct srv_backend_ops mb_ops = {
 	.sampler_sample = mb_sample,
 	.sampler_accept = mb_accept,
 	.sampler_free = mb_sampler_free,
+	.sampler_set_filter = mb_sampler_set_filter,
 };
 
 status_t srv_backend_open_model(const char *path, int n_slots, int32_t n_ctx,
@@ -334,12 +344,29 @@ status_t srv_backend_open_model(const char *path, int n_slots, int32_t n_ctx,
 	out->n_vocab = b->n_vocab;
 	out->n_ctx = n_ctx;
 	out->n_slots = n_slots;
+	{
+		/*
+		 * The audit records name the model by its digest: computed
+		 * once here, reading the whole file (seconds for a large
+		 * model, once per start, and logged so the delay is visible).
+		 */
+		uint64_t t0 = time_mono_ns();
+		char hex[2 * SHA256_LEN + 1];
+		if ((st = sha256_file(path, out->model_sha256, e)) != ST_OK)
+			goto fail_out;
+		out->has_model_sha256 = 1;
+		LOG_INFO("server.model_digest", LF_STR("sha256",
+			 hex_encode(out->model_sha256, SHA256_LEN, hex)),
+			 LF_INT("ms", (int64_t)((time_mono_ns() - t0) / 1000000)));
+	}
 	LOG_INFO("server.model", LF_STR("model", out->model_id),
 		 LF_STR("arch", mdl_arch_name(mdl_model_hparams(b->m)->arch)),
 		 LF_INT("n_ctx", n_ctx), LF_INT("slots", n_slots),
 		 LF_BOOL("fim", mdl_vocab_has_fim(b->v)),
 		 LF_STR("chat", mdl_chat_template_name(b->tmpl)));
 	return ST_OK;
+fail_out:
+	memset(out, 0, sizeof *out);
 fail:
 	mb_free(b);
 	return st;

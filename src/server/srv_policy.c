@@ -4,9 +4,9 @@
  * refused), a whole answer is checked before it is returned, retrieval
  * honours the team's scopes, a team may use a model only if its scope
  * allows it, and POST /v1/policy/check runs the active bundle over a text.
- *
- * Streamed output is not checked line by line here yet (pol_stream); the
- * audit record of a stream says so by its outcome alone.
+ * During generation: the token guard of a request (pol_guard) and the
+ * sampler filter over it, and the line-by-line check of streamed answers
+ * (pol_stream) with the whole-text check at their end.
  */
 #include "server/server_int.h"
 #include "policy/policy.h"
@@ -133,6 +133,135 @@ status_t srv__policy_output(struct srv *s, const struct srv_identity *who,
 	}
 	pol_result_release(&r);
 	return st;
+}
+
+status_t srv__policy_guard(struct srv *s, const struct srv_identity *who,
+			   const struct srv_request *q, struct pol_guard **out)
+{
+	struct pol_ctx pc;
+	struct pol_guard *g = NULL;
+	status_t st;
+
+	*out = NULL;
+	if (!s->policy)
+		return ST_OK;
+	ctx_of(s, who, q->repo, q->path, &pc);
+	if ((st = pol_guard_new(s->policy, &pc, &g)) != ST_OK)
+		return st;
+	/* No banned literal applies: no filter, no cost per token. */
+	if (pol_guard_size(g) == 0) {
+		pol_guard_free(g);
+		return ST_OK;
+	}
+	*out = g;
+	return ST_OK;
+}
+
+int srv__guard_accept(void *ctx, int32_t tok, const char *piece, size_t len)
+{
+	const struct srv_guard_filter *f = ctx;
+
+	if (f->b->ops->token_is_eog(f->b->impl, tok))
+		return pol_guard_accepts_end(f->g);
+	return pol_guard_accepts(f->g, piece, len);
+}
+
+status_t srv__stream_policy_init(struct srv *s, const struct srv_identity *who,
+				 const struct srv_request *q,
+				 struct srv_stream_policy *sp)
+{
+	struct pol_ctx pc;
+
+	memset(sp, 0, sizeof *sp);
+	buf_init(&sp->all, 0);
+	if (!s->policy)
+		return ST_OK;
+	ctx_of(s, who, q ? q->repo : NULL, q ? q->path : NULL, &pc);
+	if (pc.team)
+		str_copy(sp->team, pc.team, sizeof sp->team);
+	if ((pc.repo && !(sp->repo = mem_strdup(pc.repo))) ||
+	    (pc.path && !(sp->path = mem_strdup(pc.path))) ||
+	    !(sp->r = mem_alloc(sizeof *sp->r)))
+		goto nomem;
+	pol_result_init(sp->r);
+	if (pol_stream_new(s->policy, &pc, &sp->ps) != ST_OK)
+		goto nomem;
+	return ST_OK;
+nomem:
+	srv__stream_policy_release(sp);
+	return ST_NOMEM;
+}
+
+/* ST_DENIED naming the first block decision of r from index from on. */
+static status_t first_block(const struct pol_result *r, size_t from,
+			    const char *where, struct err *e)
+{
+	for (size_t i = from; i < r->n; i++) {
+		LOG_INFO("server.policy", LF_STR("rule", r->items[i].rule_id),
+			 LF_STR("action", pol_action_name(r->items[i].action)),
+			 LF_STR("where", where));
+	}
+	for (size_t i = from; i < r->n; i++)
+		if (r->items[i].action == POL_BLOCK)
+			return err_set(e, ST_DENIED, "the answer was stopped by policy"
+				       " rule %s: %s", r->items[i].rule_id,
+				       r->items[i].message ? r->items[i].message : "");
+	return ST_OK;
+}
+
+status_t srv__stream_policy_filter(struct srv *s, struct srv_stream_policy *sp,
+				   struct buf *text, int final, struct err *e)
+{
+	size_t from;
+	status_t st;
+
+	if (!sp->ps)
+		return ST_OK;
+	from = sp->r->n;
+	if (text->len && (buf_append(&sp->all, text->data, text->len) ||
+			  pol_stream_feed(sp->ps, text->data, text->len, sp->r)))
+		return err_set(e, ST_NOMEM, "out of memory");
+	if (final && (st = pol_stream_finish(sp->ps, sp->r)) != ST_OK && st != ST_LIMIT)
+		return err_set(e, st, "checking the stream: %s", status_str(st));
+	if ((st = first_block(sp->r, from, "stream", e)) != ST_OK)
+		return st;
+	buf_reset(text);
+	if (pol_stream_take(sp->ps, text))
+		return err_set(e, ST_NOMEM, "out of memory");
+	if (final && sp->all.len) {
+		/* Point 4: the whole text, for the rules no line shows
+		 * (tree-sitter queries, imports, provenance). */
+		struct pol_ctx pc;
+		struct pol_result whole;
+
+		memset(&pc, 0, sizeof pc);
+		pc.team = sp->team[0] ? sp->team : NULL;
+		pc.repo = sp->repo;
+		pc.path = sp->path;
+		pc.model = s->b ? s->b->model_id : NULL;
+		pol_result_init(&whole);
+		st = pol_check_text(s->policy, &pc, sp->all.data, sp->all.len, &whole, e);
+		if (st == ST_OK || st == ST_LIMIT)
+			st = whole.worst == POL_BLOCK ?
+				first_block(&whole, 0, "output", e) : ST_OK;
+		pol_result_release(&whole);
+		if (st != ST_OK)
+			buf_reset(text);
+	}
+	return st;
+}
+
+void srv__stream_policy_release(struct srv_stream_policy *sp)
+{
+	pol_stream_free(sp->ps);
+	if (sp->r) {
+		pol_result_release(sp->r);
+		mem_free(sp->r);
+	}
+	buf_release(&sp->all);
+	mem_free(sp->repo);
+	mem_free(sp->path);
+	memset(sp, 0, sizeof *sp);
 }
 
 int srv__scope_allows(void *arg, const char *repo, const char *path)

@@ -22,6 +22,9 @@
  * request admitted is never cut off by the token quota.
  */
 #include "server/server_int.h"
+#include "policy/policy.h"
+
+#include <math.h>
 
 #include <errno.h>
 #include <string.h>
@@ -81,6 +84,7 @@ void srv__job_unref(struct srv_job *j)
 	for (size_t i = 0; i < j->n_stop; i++)
 		mem_free(j->stop[i]);
 	mem_free(j->prompt);
+	pol_guard_free(j->guard);
 	buf_release(&j->text);
 	pthread_mutex_destroy(&j->mu);
 	pthread_cond_destroy(&j->cv);
@@ -108,6 +112,8 @@ const char *srv__finish_openai(enum srv_finish f)
 	case SRV_FINISH_LENGTH: return "length";
 	case SRV_FINISH_CANCELLED: return "cancelled";
 	case SRV_FINISH_ERROR: return "error";
+	/* OpenAI's name for output stopped by a content filter. */
+	case SRV_FINISH_POLICY: return "content_filter";
 	default: return "none";
 	}
 }
@@ -143,6 +149,10 @@ struct slot {
 	struct err draw_err;
 	struct buf piece;		/* scratch: bytes of one token */
 	struct buf out;			/* scratch: text released this step */
+	struct srv_guard_filter gf;	/* the job's token guard, if any */
+	float *saved;			/* (n_vocab) logits kept for a redraw by
+					 * the scheduler's sampler under a guard */
+	struct buf gpiece;		/* scratch: bytes of a candidate token */
 };
 
 struct srv_sched {
@@ -400,6 +410,19 @@ static void admit(struct srv_sched *s)
 				continue;
 			}
 		}
+		sl->gf.b = s->b;
+		sl->gf.g = j->guard;
+		if (j->guard && sl->smp && s->b->ops->sampler_set_filter)
+			s->b->ops->sampler_set_filter(s->b->impl, sl->smp,
+						      srv__guard_accept, &sl->gf);
+		if (j->guard && !sl->smp && !sl->saved &&
+		    !(sl->saved = mem_alloc_array((size_t)s->b->n_vocab,
+						  sizeof *sl->saved))) {
+			struct err e;
+			err_set(&e, ST_NOMEM, "out of memory");
+			slot_finish(s, sl, SRV_FINISH_ERROR, &e);
+			continue;
+		}
 		s->st.prompt_tokens_cached += (uint64_t)lcp;
 		pthread_mutex_lock(&j->mu);
 		j->state = SRV_JOB_RUNNING;
@@ -481,6 +504,51 @@ void srv__sched_kick(struct srv_sched *s)
 /* Steps                                                               */
 /* ------------------------------------------------------------------ */
 
+/* 1 when the job's guard lets sl emit tok. */
+static int slot_accepts(struct srv_sched *s, struct slot *sl, int32_t tok)
+{
+	buf_reset(&sl->gpiece);
+	if (s->b->ops->token_piece(s->b->impl, tok, &sl->gpiece) != ST_OK)
+		return 0;
+	return srv__guard_accept(&sl->gf, tok, sl->gpiece.data ? sl->gpiece.data : "",
+				 sl->gpiece.len);
+}
+
+/*
+ * The scheduler's own sampler under a token guard: the drawn token is
+ * checked first; only when it is refused is every token judged, the
+ * refused ones masked and the draw repeated (srv__sample turns logits into
+ * weights in place, hence the saved copy). Every token refused: ST_DENIED.
+ */
+static void slot_draw_guarded(struct srv_sched *s, struct slot *sl, float *logits)
+{
+	struct srv_job *j = sl->job;
+	int32_t n = s->b->n_vocab, ok = 0;
+
+	memcpy(sl->saved, logits, (size_t)n * sizeof *logits);
+	sl->drawn = srv__sample(logits, n, j->temperature, j->top_p, &sl->rng,
+				sl->scratch);
+	if (slot_accepts(s, sl, sl->drawn))
+		return;
+	for (int32_t t = 0; t < n; t++) {
+		if (slot_accepts(s, sl, t)) {
+			logits[t] = sl->saved[t];
+			ok++;
+		} else {
+			logits[t] = -INFINITY;
+		}
+	}
+	if (!ok) {
+		const char *rule = pol_guard_last_rule(j->guard);
+		sl->draw_st = err_set(&sl->draw_err, ST_DENIED,
+				      "every token was refused by policy rule %s",
+				      rule ? rule : "(unknown)");
+		return;
+	}
+	sl->drawn = srv__sample(logits, n, j->temperature, j->top_p, &sl->rng,
+				sl->scratch);
+}
+
 /*
  * Picks slot sl's next token from its logits into sl->drawn (sl->draw_st
  * says how it went). Touches nothing but sl: the slots of a step are drawn
@@ -498,9 +566,11 @@ static void slot_draw(struct srv_sched *s, struct slot *sl)
 							&sl->drawn, &sl->draw_err);
 		if (sl->draw_st == ST_OK)
 			s->b->ops->sampler_accept(s->b->impl, sl->smp, sl->drawn);
-	} else {
+	} else if (!j->guard) {
 		sl->drawn = srv__sample(logits, s->b->n_vocab, j->temperature,
 					j->top_p, &sl->rng, sl->scratch);
+	} else {
+		slot_draw_guarded(s, sl, logits);
 	}
 }
 
@@ -522,6 +592,19 @@ static void slot_token(struct srv_sched *s, struct slot *sl)
 	int eog;
 	status_t st = ST_OK;
 
+	if (sl->draw_st == ST_DENIED && j->guard) {
+		/* Every token would complete a banned literal: the output ends
+		 * here, and the decision is the guard's. */
+		const char *rule = pol_guard_last_rule(j->guard);
+		struct err e;
+		err_set(&e, ST_DENIED, "generation stopped: every possible next token"
+			" was refused by policy rule %s", rule ? rule : "(unknown)");
+		LOG_INFO("server.policy", LF_STR("id", j->id),
+			 LF_STR("rule", rule ? rule : ""), LF_STR("action", "block"),
+			 LF_STR("where", "sampling"));
+		slot_finish(s, sl, SRV_FINISH_POLICY, &e);
+		return;
+	}
 	if (sl->draw_st != ST_OK) {
 		slot_finish(s, sl, SRV_FINISH_ERROR, &sl->draw_err);
 		return;
@@ -531,6 +614,9 @@ static void slot_token(struct srv_sched *s, struct slot *sl)
 	if (!eog) {
 		buf_reset(&sl->piece);
 		st = s->b->ops->token_piece(s->b->impl, tok, &sl->piece);
+		if (st == ST_OK && j->guard)
+			pol_guard_advance(j->guard, sl->piece.data ? sl->piece.data : "",
+					  sl->piece.len);
 		if (st == ST_OK && sl->piece.len)
 			st = srv__textproc_feed(&sl->tp, sl->piece.data,
 						sl->piece.len, &sl->out);
@@ -684,6 +770,7 @@ status_t srv__sched_new(struct srv_backend *b, const struct srv_sched_opts *o,
 		struct slot *sl = &s->slots[i];
 		buf_init(&sl->piece, 0);
 		buf_init(&sl->out, 0);
+		buf_init(&sl->gpiece, 0);
 		sl->cache_team = INT64_MIN;
 		if (!(sl->tokens = mem_alloc_array((size_t)b->n_ctx, sizeof *sl->tokens)))
 			goto nomem;
@@ -755,6 +842,8 @@ void srv__sched_free(struct srv_sched *s)
 	for (int i = 0; s->slots && i < s->n_slots; i++) {
 		buf_release(&s->slots[i].piece);
 		buf_release(&s->slots[i].out);
+		buf_release(&s->slots[i].gpiece);
+		mem_free(s->slots[i].saved);
 		mem_free(s->slots[i].tokens);
 		mem_free(s->slots[i].scratch);
 	}

@@ -4,6 +4,7 @@
 int run_server_text_tests(void);
 int run_server_store_tests(void);
 int run_server_http_tests(void);
+int run_server_guard_prop_tests(void);
 
 int main(void)
 {
@@ -12,5 +13,6 @@ int main(void)
 	failed += run_server_text_tests();
 	failed += run_server_store_tests();
 	failed += run_server_http_tests();
+	failed += run_server_guard_prop_tests();
 	return failed ? 1 : 0;
 }

@@ -9,6 +9,7 @@
 #include "server/server_int.h"
 #include "audit/audit.h"
 #include "telemetry/telemetry.h"
+#include "policy/policy.h"
 #include "toy_backend.h"
 
 #include <arpa/inet.h>
@@ -163,6 +164,9 @@ struct fix {
 	int64_t member_id;
 };
 
+/* The policy engine the next fix_start connects (NULL: none). */
+static struct pol_engine *fix_policy;
+
 static void fix_start(struct fix *f, const struct toy_opts *to,
 		      const struct srv_options *so_in)
 {
@@ -186,6 +190,8 @@ static void fix_start(struct fix *f, const struct toy_opts *to,
 	if (to)
 		TH_OK(toy_backend_init(&f->b, to));
 	TH_OK(srv_new(&so, f->store, to ? &f->b : NULL, &f->s, &e));
+	if (fix_policy)
+		srv_set_policy(f->s, fix_policy);
 	if (srv_start(f->s, &e) != ST_OK)
 		fail_msg("srv_start: %s", e.msg);
 	f->port = srv_port(f->s);
@@ -1046,6 +1052,304 @@ static void test_deadline(void **state)
 	fix_stop(&f);
 }
 
+/* ------------------------------------------------------------------ */
+/* Policy during generation                                            */
+/* ------------------------------------------------------------------ */
+
+/* An engine whose active bundle is yaml (no built-in rules). */
+static struct pol_engine *engine_of(const char *yaml)
+{
+	struct pol_load_opts lo = { .no_defaults = 1 };
+	struct pol_engine *eng;
+	struct pol_bundle *b;
+	struct err e;
+
+	TH_OK(pol_engine_new(&eng));
+	if (pol_bundle_load_mem("test.yaml", yaml, strlen(yaml), &lo, &b, &e) != ST_OK)
+		fail_msg("bundle: %s", e.msg);
+	pol_engine_set(eng, b);
+	return eng;
+}
+
+/* Appends a block rule for literal lit (identifier when ident) to y. */
+static void rule_add(struct buf *y, int n, const char *lit, int ident)
+{
+	char line[256];
+
+	snprintf(line, sizeof line, "  - id: ban-%d\n    kind: pattern\n"
+		 "    identifier: %s\n    action: block\n    literal: \"",
+		 n, ident ? "true" : "false");
+	buf_puts(y, line);
+	for (; *lit; lit++)	/* a YAML double-quoted scalar */
+		buf_puts(y, *lit == '"' ? "\\\"" : *lit == '\n' ? "\\n" :
+			 *lit == '\\' ? "\\\\" : (char[2]){ *lit, 0 });
+	buf_puts(y, "\"\n");
+}
+
+/* Generates under the current fix_policy; returns the text and the finish
+ * reason (copied into fin). */
+static char *guarded_text(const char *body, char *fin, size_t fin_len)
+{
+	struct fix f;
+	json_t *j;
+	char *text;
+
+	fix_start(&f, &toy_default, NULL);
+	text = complete_text(&f, body, &j);
+	str_copy(fin, json_string_value(json_object_get(json_array_get(
+		json_object_get(j, "choices"), 0), "finish_reason")), fin_len);
+	json_decref(j);
+	fix_stop(&f);
+	return text;
+}
+
+/*
+ * Streams body; returns the concatenated text; *err_msg gets the message
+ * of an error event (or NULL), fin the finish reason of the last chunk.
+ */
+static char *stream_text(struct fix *f, const char *body, char **err_msg,
+			 char *fin, size_t fin_len)
+{
+	struct resp r;
+	char *ev[256];
+	struct buf out;
+	size_t n;
+
+	*err_msg = NULL;
+	fin[0] = 0;
+	req(f->port, "POST", "/v1/completions", f->admin, body, &r);
+	assert_int_equal(r.status, 200);
+	n = sse_split(buf_cstr(&r.body), ev, 256);
+	buf_init(&out, 0);
+	for (size_t i = 0; i < n; i++) {
+		json_t *c = json_loads(ev[i], 0, NULL), *c0;
+		if (!c)
+			continue;	/* [DONE] */
+		if (json_object_get(c, "error")) {
+			*err_msg = mem_strdup(json_string_value(json_object_get(
+				json_object_get(c, "error"), "message")));
+		} else if ((c0 = json_array_get(json_object_get(c, "choices"), 0))) {
+			buf_puts(&out, json_string_value(json_object_get(c0, "text")));
+			if (json_is_string(json_object_get(c0, "finish_reason")))
+				str_copy(fin, json_string_value(json_object_get(c0,
+					 "finish_reason")), fin_len);
+		}
+		json_decref(c);
+	}
+	sse_free(ev, n);
+	buf_release(&r.body);
+	{
+		char *t = mem_strdup(buf_cstr(&out));
+		buf_release(&out);
+		return t;
+	}
+}
+
+static int is_ident(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '$';
+}
+
+/*
+ * The token guard in the scheduler's sampling: a banned literal that the
+ * unguarded (greedy) output contains never appears under the guard, the
+ * output is the same up to the refused token, and when every possible
+ * next token (end of generation included) is refused the generation ends
+ * with finish_reason "content_filter".
+ */
+static void test_token_guard(void **state)
+{
+	const char *body = "{\"prompt\":\"guard me\",\"max_tokens\":60,\"temperature\":0}";
+	char fin[32], lit[4], *plain, *guarded;
+	struct buf y;
+	size_t at = 0, len;
+	int found = 0;
+
+	(void)state;
+	fix_policy = NULL;
+	plain = guarded_text(body, fin, sizeof fin);
+	len = strlen(plain);
+	assert_int_equal(len, 60);
+	/* A 3-byte literal the unguarded output does contain. */
+	lit[3] = 0;
+	for (at = 2; at + 3 <= len; at++) {
+		memcpy(lit, plain + at, 3);
+		if (!strpbrk(lit, "'\"\n\\")) {
+			found = 1;
+			break;
+		}
+	}
+	assert_true(found);
+	buf_init(&y, 0);
+	buf_puts(&y, "defaults: false\nrules:\n");
+	rule_add(&y, 0, lit, 0);
+	fix_policy = engine_of(buf_cstr(&y));
+	guarded = guarded_text(body, fin, sizeof fin);
+	if (strstr(guarded, lit))
+		fail_msg("banned literal '%s' in guarded output '%s'", lit, guarded);
+	/* Identical up to the token that would have completed the literal. */
+	assert_memory_equal(guarded, plain, at + 2);
+	/* Greedy over the rest: the toy's runner-up may be end-of-text. */
+	if (strcmp(fin, "length") != 0 && strcmp(fin, "stop") != 0)
+		fail_msg("finish_reason %s", fin);
+	mem_free(guarded);
+	pol_engine_free(fix_policy);
+	fix_policy = NULL;
+	buf_release(&y);
+
+	/*
+	 * Every next token refused: for an output that starts with two
+	 * identifier bytes c0 c1, the identifier "c0c1" is banned (so the
+	 * output may not end there), so is every "c0c1x" for an identifier
+	 * byte x, and every other byte of the toy's alphabet on its own.
+	 */
+	mem_free(plain);
+	plain = NULL;
+	{
+		struct fix f;
+		char b2[128], id[3] = { 0 };
+		int k, n = 0;
+
+		fix_start(&f, &toy_default, NULL);
+		for (k = 0; k < 200; k++) {
+			snprintf(b2, sizeof b2, "{\"prompt\":\"p%d\",\"max_tokens\":4,"
+				 "\"temperature\":0}", k);
+			plain = complete_text(&f, b2, NULL);
+			if (strlen(plain) >= 2 && is_ident(plain[0]) && is_ident(plain[1]))
+				break;
+			mem_free(plain);
+			plain = NULL;
+		}
+		fix_stop(&f);
+		assert_non_null(plain);
+		id[0] = plain[0];
+		id[1] = plain[1];
+		buf_init(&y, 0);
+		buf_puts(&y, "defaults: false\nrules:\n");
+		rule_add(&y, n++, id, 1);
+		for (const char *x = "abcdefghijklmnopqrstuvwxyz0123456789_$"; *x; x++) {
+			char l3[4] = { plain[0], plain[1], *x, 0 };
+			rule_add(&y, n++, l3, 0);
+		}
+		for (const char *x = " .,;:-+*/=()[]{}<>!?'\"\n#%"; *x; x++) {
+			char l1[2] = { *x, 0 };
+			rule_add(&y, n++, l1, 0);
+		}
+		/*
+		 * The generation stops after c0 c1 (content_filter), and the
+		 * text then ends in the banned identifier: the final check
+		 * withholds it, naming the rule.
+		 */
+		fix_policy = engine_of(buf_cstr(&y));
+		fix_start(&f, &toy_default, NULL);
+		{
+			struct seen w = { .mu = PTHREAD_MUTEX_INITIALIZER };
+			struct resp r;
+			srv_set_observer(f.s, observe, &w);
+			req(f.port, "POST", "/v1/completions", f.admin, b2, &r);
+			assert_error(&r, 403, "forbidden");
+			assert_non_null(strstr(buf_cstr(&r.body), "policy rule ban-0"));
+			buf_release(&r.body);
+			for (int i = 0; i < 500 && seen_count(&w) < 1; i++)
+				usleep(10000);
+			assert_int_equal(w.n, 1);
+			assert_string_equal(w.finish[0], "content_filter");
+			assert_int_equal(w.completion[0], 2);
+		}
+		fix_stop(&f);
+		pol_engine_free(fix_policy);
+		fix_policy = NULL;
+		buf_release(&y);
+		mem_free(plain);
+	}
+}
+
+static int is_alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+/*
+ * Streamed answers under pol_stream: a redact rule's match is replaced
+ * before it is sent; a block rule (a regex, which the token guard does not
+ * enforce) stops the stream with an error event naming the rule, and
+ * nothing of the offending line was sent. Only complete lines are sent
+ * before the end.
+ */
+static void test_stream_policy(void **state)
+{
+	char fin[32], *plain = NULL, *sent, *err, b2[160], lit[3] = { 0 }, yaml[512];
+	struct fix f;
+	size_t at = 0;
+	int k;
+
+	(void)state;
+	fix_policy = NULL;
+	fix_start(&f, &toy_default, NULL);
+	/* A stream whose text has a line break and, after it, two
+	 * alphanumeric bytes not seen before them. */
+	for (k = 0; k < 200; k++) {
+		const char *nl, *p;
+		snprintf(b2, sizeof b2, "{\"prompt\":\"s%d\",\"max_tokens\":60,"
+			 "\"temperature\":0,\"stream\":true}", k);
+		plain = stream_text(&f, b2, &err, fin, sizeof fin);
+		assert_null(err);
+		nl = strchr(plain, '\n');
+		for (p = nl ? nl + 1 : NULL; p && p[0] && p[1]; p++) {
+			if (is_alnum(p[0]) && is_alnum(p[1])) {
+				memcpy(lit, p, 2);
+				if (strstr(plain, lit) == p) {
+					at = (size_t)(p - plain);
+					break;
+				}
+			}
+		}
+		if (at)
+			break;
+		mem_free(plain);
+		plain = NULL;
+	}
+	fix_stop(&f);
+	assert_non_null(plain);
+
+	/* Redact: the literal never leaves, its placeholder does. */
+	snprintf(yaml, sizeof yaml, "defaults: false\nrules:\n  - id: red-lit\n"
+		 "    kind: pattern\n    literal: '%s'\n    action: redact\n", lit);
+	fix_policy = engine_of(yaml);
+	fix_start(&f, &toy_default, NULL);
+	sent = stream_text(&f, b2, &err, fin, sizeof fin);
+	assert_null(err);
+	assert_null(strstr(sent, lit));
+	assert_non_null(strstr(sent, "[REDACTED:red-lit]"));
+	assert_memory_equal(sent, plain, at);
+	mem_free(sent);
+	fix_stop(&f);
+	pol_engine_free(fix_policy);
+
+	/* Block (a regex): the stream stops with an error naming the rule;
+	 * what was sent is the complete lines before the offending one. */
+	snprintf(yaml, sizeof yaml, "defaults: false\nrules:\n  - id: no-lit\n"
+		 "    kind: pattern\n    regex: '[%c][%c]'\n    action: block\n",
+		 lit[0], lit[1]);
+	fix_policy = engine_of(yaml);
+	fix_start(&f, &toy_default, NULL);
+	sent = stream_text(&f, b2, &err, fin, sizeof fin);
+	assert_non_null(err);
+	if (!strstr(err, "no-lit"))
+		fail_msg("error event does not name the rule: %s", err);
+	assert_null(strstr(sent, lit));
+	assert_true(strlen(sent) <= at);
+	assert_memory_equal(sent, plain, strlen(sent));
+	assert_true(strlen(sent) == 0 || sent[strlen(sent) - 1] == '\n');
+	assert_string_equal(fin, "");
+	mem_free(sent);
+	mem_free(err);
+	fix_stop(&f);
+	pol_engine_free(fix_policy);
+	fix_policy = NULL;
+	mem_free(plain);
+}
+
 int run_server_http_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1063,6 +1367,8 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_observer),
 		cmocka_unit_test(test_metrics_and_events),
 		cmocka_unit_test(test_audit_records),
+		cmocka_unit_test(test_token_guard),
+		cmocka_unit_test(test_stream_policy),
 	};
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests_name("server_http", tests, NULL, NULL);
