@@ -30,6 +30,17 @@ static void ctx_of(const struct srv *s, const struct srv_identity *who,
 	pc->model = s->b ? s->b->model_id : NULL;
 }
 
+/*
+ * A check that hit a matcher's bound (or a provenance index that could not
+ * be read) still returns the findings it made; an operator must hear that
+ * the check was incomplete.
+ */
+static void warn_incomplete(const char *where, const struct err *e)
+{
+	LOG_WARN("server.policy_incomplete", LF_STR("where", where),
+		 LF_STR("reason", e && e->msg[0] ? e->msg : "a matcher limit was reached"));
+}
+
 /* Checks one text field: ST_DENIED (e names the rule) on block; on redact
  * *text becomes the redacted copy in a. */
 static status_t check_field(struct srv *s, const struct pol_ctx *pc,
@@ -47,6 +58,8 @@ static status_t check_field(struct srv *s, const struct pol_ctx *pc,
 		pol_result_release(&r);
 		return st;
 	}
+	if (st == ST_LIMIT)
+		warn_incomplete("prompt", e);
 	st = ST_OK;
 	*findings += (int)r.n;
 	for (size_t i = 0; i < r.n; i++)
@@ -117,6 +130,8 @@ status_t srv__policy_output(struct srv *s, const struct srv_identity *who,
 		pol_result_release(&r);
 		return st;
 	}
+	if (st == ST_LIMIT)
+		warn_incomplete("output", e);
 	st = ST_OK;
 	for (size_t i = 0; i < r.n; i++) {
 		LOG_INFO("server.policy", LF_STR("rule", r.items[i].rule_id),
