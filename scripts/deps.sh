@@ -15,6 +15,7 @@ PACKAGES=(
   libdivsufsort-dev libcmocka-dev
   clang libclang-rt-14-dev
   curl strace
+  jq
   systemd
 )
 # Hyperscan exists only on x86-64; PCRE2 is the fallback elsewhere.

@@ -54,6 +54,7 @@ size_t cli_unescape(char *s, size_t n);
 
 /* Commands (cmd_*.c). Keep sorted. */
 int cmd_audit(struct cli *cli, int argc, char **argv);
+int cmd_bench(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_context(struct cli *cli, int argc, char **argv);
 int cmd_context_bench(struct cli *cli, int argc, char **argv);
