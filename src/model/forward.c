@@ -494,16 +494,25 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 		}
 	}
 	float mx[MDL_MAX_GROUP];
-	for (int i = 0; i < nh; i++)
-		mx[i] = -INFINITY;
-	for (int p = 0; p < n_pos; p++) {
-		const char *kp = krow + (size_t)p * kstride;
-		for (int i = 0; i < nh; i++) {
-			float sv = mdl_vec_dot(kt_type, hd, kp, qx[i]) * scale;
-			sc[(size_t)i * c->n_ctx + p] = sv;
-			if (sv > mx[i])
-				mx[i] = sv;
+	if (c->kv_f16) {
+		/* one kernel call per head over all rows (L2-resident after the first) */
+		for (int i = 0; i < nh; i++)
+			mdl_f16_dots(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
+				     qx[i], scale, sc + (size_t)i * c->n_ctx);
+	} else {
+		for (int p = 0; p < n_pos; p++) {
+			const char *kp = krow + (size_t)p * kstride;
+			for (int i = 0; i < nh; i++)
+				sc[(size_t)i * c->n_ctx + p] = mdl_vec_dot(kt_type, hd, kp, qx[i]) * scale;
 		}
+	}
+	for (int i = 0; i < nh; i++) {
+		const float *s = sc + (size_t)i * c->n_ctx;
+		float m = -INFINITY;
+		for (int p = 0; p < n_pos; p++)
+			if (s[p] > m)
+				m = s[p];
+		mx[i] = m;
 	}
 	for (int i = 0; i < nh; i++) {
 		float *s = sc + (size_t)i * c->n_ctx;
@@ -525,6 +534,13 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 			}
 		}
 		memset(c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd, 0, (size_t)hd * sizeof(float));
+	}
+	if (c->kv_f16) {
+		const uint16_t *vrow = (const uint16_t *)c->v_cache + lbase + (size_t)kvh * hd;
+		for (int i = 0; i < nh; i++)
+			mdl_f16_wsum(n_pos, hd, vrow, (size_t)c->kv_dim, sc + (size_t)i * c->n_ctx,
+				     c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd);
+		return;
 	}
 	for (int p = 0; p < n_pos; p++) {
 		const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
