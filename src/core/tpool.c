@@ -29,10 +29,12 @@
 #endif
 
 /* How long a thread spins for the next job (or a job's end) before it
- * sleeps. About the time of a few small products: long enough to cover
- * the gaps between the jobs of one evaluation, short enough that a pool
- * left idle gives its cores back at once. */
-#define TPOOL_SPIN_NS 100000
+ * sleeps: long enough to cover the serial gaps between the jobs of one
+ * evaluation, short enough that a pool left idle gives its cores back at
+ * once. Measured on a 2-core machine shared with other busy processes,
+ * 100 us cost a quarter of decode speed (spinning threads burn the time
+ * slices the others then take back); 10 us was as fast as not spinning. */
+#define TPOOL_SPIN_NS 10000
 
 struct tpool {
 	int n;			/* threads including the caller */
