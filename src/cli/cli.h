@@ -74,8 +74,8 @@ status_t provenance_corpus_prefix(const char *data_dir, const char *name,
 				  char *out, size_t n, struct err *e);
 
 /* Commands (cmd_*.c). Keep sorted. */
-int cmd_bench(struct cli *cli, int argc, char **argv);
 int cmd_audit(struct cli *cli, int argc, char **argv);
+int cmd_bench(struct cli *cli, int argc, char **argv);
 int cmd_config(struct cli *cli, int argc, char **argv);
 int cmd_context(struct cli *cli, int argc, char **argv);
 int cmd_context_bench(struct cli *cli, int argc, char **argv);

@@ -24,6 +24,9 @@
 #include <math.h>
 #include <string.h>
 
+/* Most query heads one attention item handles (they share a KV head). */
+#define MDL_MAX_GROUP 16
+
 /* ------------------------------------------------------------------ */
 /* The context                                                         */
 /* ------------------------------------------------------------------ */
@@ -54,7 +57,7 @@ struct mdl_ctx {
 	void *v_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
 	int32_t *one_seq, *one_pos;	/* (n_batch) seq 0 and positions for mdl_eval */
 	int8_t *one_out;		/* (n_batch) logits flags for mdl_eval */
-	float *kv_tmp;		/* (n_threads, 3 * head_dim) f16 rows converted */
+	float *kv_tmp;		/* (n_threads, (group + 2) * head_dim) queries, rows converted */
 
 	float *x;		/* (n_batch, n_embd) residual stream */
 	float *xb;		/* (n_batch, max(n_embd, q_dim)) normed input / attention out */
@@ -63,7 +66,8 @@ struct mdl_ctx {
 	float *hb, *hb2;	/* (n_batch, n_ff) */
 	float *ob;		/* (n_batch, n_embd) projection outputs */
 	void *mm_scratch;	/* mm_scratch_size bytes for mdl_matmul */
-	float *att;		/* (n_threads, n_ctx) attention scores */
+	float *att;		/* (n_threads, group, n_ctx) attention scores */
+	int att_sub;		/* query-head subgroups per KV head in attention items */
 	float *rope_inv;	/* (rope_dim / 2) inverse frequencies incl. factors */
 	float *rope_cs;		/* (n_batch, rope_dim) cos, sin of each token's angles */
 	float *out_norm;	/* (n_embd) */
@@ -96,6 +100,29 @@ static status_t vec_load(const struct mdl_tensor *t, float **dst, float **mem)
 	*dst = *mem;
 	*mem += t->ne[0];
 	return mdl__row_to_f32(t->type, t->data, *dst, t->ne[0]);
+}
+
+static struct mdl_mm_op mm_op(const struct mdl_tensor *w, float *y)
+{
+	return (struct mdl_mm_op){ .wtype = (int)w->type, .W = w->data, .rows = w->ne[1], .Y = y };
+}
+
+/* The Q, K, V projections of a layer as ops of one mdl_matmul_multi
+ * (outputs c->q, c->k, c->v); returns their number. */
+static int qkv_ops(const struct mdl_ctx *c, const struct mdl_layer *Ly, struct mdl_mm_op ops[3])
+{
+	ops[0] = mm_op(Ly->wq, c->q);
+	ops[1] = mm_op(Ly->wk, c->k);
+	ops[2] = mm_op(Ly->wv, c->v);
+	return 3;
+}
+
+/* The FFN's gate and up products (outputs c->hb, c->hb2). */
+static int ffn_ops(const struct mdl_ctx *c, const struct mdl_layer *Ly, struct mdl_mm_op ops[2])
+{
+	ops[0] = mm_op(Ly->ffn_gate, c->hb);
+	ops[1] = mm_op(Ly->ffn_up, c->hb2);
+	return 2;
 }
 
 status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
@@ -153,7 +180,14 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 		c->k_cache = alloc_f(cache, &st);
 		c->v_cache = alloc_f(cache, &st);
 	}
-	c->kv_tmp = alloc_f((size_t)c->n_threads * 3 * hp->head_dim, &st);
+	int group = hp->n_head / hp->n_head_kv;
+	c->kv_tmp = alloc_f((size_t)c->n_threads * (size_t)(group + 2) * hp->head_dim, &st);
+	/* Attention items are runs of at most MDL_MAX_GROUP query heads of one
+	 * KV head; a group is cut in parts when a decode step would otherwise
+	 * have fewer items than threads. */
+	c->att_sub = (group + MDL_MAX_GROUP - 1) / MDL_MAX_GROUP;
+	while (c->att_sub < group && hp->n_head_kv * c->att_sub < c->n_threads)
+		c->att_sub++;
 	c->x = alloc_f(B * hp->n_embd, &st);
 	c->xb = alloc_f(B * (size_t)(c->q_dim > hp->n_embd ? c->q_dim : hp->n_embd), &st);
 	c->q = alloc_f(B * c->q_dim, &st);
@@ -162,7 +196,7 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	c->hb = alloc_f(B * hp->n_ff, &st);
 	c->hb2 = alloc_f(B * hp->n_ff, &st);
 	c->ob = alloc_f(B * hp->n_embd, &st);
-	c->att = alloc_f((size_t)c->n_threads * n_ctx, &st);
+	c->att = alloc_f((size_t)c->n_threads * (size_t)(hp->n_head / hp->n_head_kv) * n_ctx, &st);
 	c->rope_inv = alloc_f((size_t)hp->rope_dim / 2, &st);
 	c->rope_cs = alloc_f(B * hp->rope_dim, &st);
 	c->out_norm = alloc_f((size_t)hp->n_embd, &st);
@@ -177,10 +211,15 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 		scratch = scratch_max(scratch, mats[i], B);
 	for (int l = 0; l < hp->n_layer; l++) {
 		const struct mdl_layer *Ly = &m->layers[l];
-		const struct mdl_tensor *lm[] = { Ly->wq, Ly->wk, Ly->wv, Ly->wo,
-						  Ly->ffn_gate, Ly->ffn_up, Ly->ffn_down };
+		const struct mdl_tensor *lm[] = { Ly->wo, Ly->ffn_down };
 		for (size_t i = 0; i < sizeof lm / sizeof lm[0]; i++)
 			scratch = scratch_max(scratch, lm[i], B);
+		/* Q, K, V and gate, up run as one product each (same input). */
+		struct mdl_mm_op qkv[3], gu[2];
+		size_t need = mdl_matmul_multi_scratch_size(qkv, qkv_ops(c, Ly, qkv), hp->n_embd, (int64_t)B);
+		scratch = need > scratch ? need : scratch;
+		need = mdl_matmul_multi_scratch_size(gu, ffn_ops(c, Ly, gu), hp->n_embd, (int64_t)B);
+		scratch = need > scratch ? need : scratch;
 	}
 	if (!st && scratch && !(c->mm_scratch = mem_alloc(scratch)))
 		st = ST_NOMEM;
@@ -359,12 +398,6 @@ static const float *v_row(const struct mdl_ctx *c, const void *cache, size_t lba
 	return tmp;
 }
 
-/* Rounds v through f16 (what ggml does to the other operand of a product
- * with an f16 cache); identity for an f32 cache. */
-static float kv_round(const struct mdl_ctx *c, float v)
-{
-	return c->kv_f16 ? mdl_fp16_to_fp32(mdl_fp32_to_fp16(v)) : v;
-}
 
 /* o += a * v over n floats; written in blocks of 8 that the compiler
  * turns into vector instructions at -O2. */
@@ -429,55 +462,135 @@ static void attn_online(const struct mdl_ctx *c, const void *qx, int kt_type,
 		o[i] = (c->kv_f16 ? mdl_fp16_to_fp32(acc16[i]) : acc[i]) * inv;
 }
 
-/* Items are (token, head) pairs: item = t * n_head + h. */
+/*
+ * Attention of query heads [h0, h1) of token t, which share KV head kvh,
+ * in two passes (scores, softmax, weighted sum of V). Each cached K and V
+ * row is read once for all the heads of the group; each head's arithmetic
+ * is the same sequence as alone. sc is (h1 - h0, n_ctx) floats, qt and vt
+ * head_dim floats each of scratch.
+ */
+static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1,
+		       float *sc, float *qt, float *vt)
+{
+	const struct mdl_hparams *hp = &c->m->hp;
+	int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv, kvh = h0 / group;
+	int n_pos = c->b_pos[t] + 1, nh = h1 - h0;
+	size_t lbase = kv_at(c, layer, c->b_seq[t], 0);
+	float scale = 1.0f / sqrtf((float)hd);
+	int kt_type = c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
+	size_t es = c->kv_f16 ? 2 : 4, kstride = (size_t)c->kv_dim * es;
+	const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
+	/* Queries as the K dot wants them: f32 in place, or rounded to f16
+	 * (ggml's product with an f16 cache) into qt. */
+	const void *qx[MDL_MAX_GROUP];
+	uint16_t *qh = (uint16_t *)(void *)qt;
+	for (int i = 0; i < nh; i++) {
+		const float *q = c->q + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd;
+		if (c->kv_f16) {
+			mdl_fp32_to_fp16_row(q, qh + (size_t)i * hd, hd);
+			qx[i] = qh + (size_t)i * hd;
+		} else {
+			qx[i] = q;
+		}
+	}
+	float mx[MDL_MAX_GROUP];
+	if (c->kv_f16) {
+		/* one kernel call per head over all rows (L2-resident after the first) */
+		for (int i = 0; i < nh; i++)
+			mdl_f16_dots(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
+				     qx[i], scale, sc + (size_t)i * c->n_ctx);
+	} else {
+		for (int p = 0; p < n_pos; p++) {
+			const char *kp = krow + (size_t)p * kstride;
+			for (int i = 0; i < nh; i++)
+				sc[(size_t)i * c->n_ctx + p] = mdl_vec_dot(kt_type, hd, kp, qx[i]) * scale;
+		}
+	}
+	for (int i = 0; i < nh; i++) {
+		const float *s = sc + (size_t)i * c->n_ctx;
+		float m = -INFINITY;
+		for (int p = 0; p < n_pos; p++)
+			if (s[p] > m)
+				m = s[p];
+		mx[i] = m;
+	}
+	for (int i = 0; i < nh; i++) {
+		float *s = sc + (size_t)i * c->n_ctx;
+		double sum = 0;
+		for (int p = 0; p < n_pos; p++) {
+			s[p] = expf(s[p] - mx[i]);
+			sum += s[p];
+		}
+		float inv = (float)(1.0 / sum);
+		for (int p = 0; p < n_pos; p++)
+			s[p] = s[p] * inv;
+		if (c->kv_f16) {
+			/* the weights rounded to f16, in place, by rows */
+			uint16_t *h16 = (uint16_t *)(void *)vt;
+			for (int p0 = 0; p0 < n_pos; p0 += hd) {
+				int m = n_pos - p0 < hd ? n_pos - p0 : hd;
+				mdl_fp32_to_fp16_row(s + p0, h16, m);
+				mdl_fp16_to_fp32_row(h16, s + p0, m);
+			}
+		}
+		memset(c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd, 0, (size_t)hd * sizeof(float));
+	}
+	if (c->kv_f16) {
+		const uint16_t *vrow = (const uint16_t *)c->v_cache + lbase + (size_t)kvh * hd;
+		for (int i = 0; i < nh; i++)
+			mdl_f16_wsum(n_pos, hd, vrow, (size_t)c->kv_dim, sc + (size_t)i * c->n_ctx,
+				     c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd);
+		return;
+	}
+	for (int p = 0; p < n_pos; p++) {
+		const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
+		for (int i = 0; i < nh; i++)
+			axpy(c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd,
+			     sc[(size_t)i * c->n_ctx + p], v, hd);
+	}
+}
+
+/* Items are (token, KV head, part) triples, item = (t * n_head_kv + kvh) *
+ * att_sub + part; a part is a run of the group's query heads. */
 static void attn_items(void *arg, size_t begin, size_t end, int worker)
 {
 	struct attn_job *j = arg;
 	struct mdl_ctx *c = j->c;
 	const struct mdl_hparams *hp = &c->m->hp;
 	int hd = hp->head_dim, group = hp->n_head / hp->n_head_kv;
-	float *sc = c->att + (size_t)worker * c->n_ctx;
-	float *qt = c->kv_tmp + (size_t)worker * 3 * hd, *vt = qt + 2 * hd;
+	int per = (group + c->att_sub - 1) / c->att_sub;
+	float *sc = c->att + (size_t)worker * group * c->n_ctx;
+	float *qt = c->kv_tmp + (size_t)worker * (size_t)(group + 2) * hd;
+	float *vt = qt + (size_t)group * hd;
 	float scale = 1.0f / sqrtf((float)hd);
 	for (size_t it = begin; it < end; it++) {
-		int t = (int)(it / (size_t)hp->n_head), h = (int)(it % (size_t)hp->n_head);
-		int kvh = h / group, n_pos = c->b_pos[t] + 1;
-		size_t lbase = kv_at(c, j->layer, c->b_seq[t], 0);
-		const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
-		/* q . k through quant's dot kernels: f32, or f16 with q rounded
-		 * to f16 first (ggml's product with an f16 cache). */
-		int kt_type = c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
-		size_t es = c->kv_f16 ? 2 : 4;
-		const void *qx = q;
-		if (c->kv_f16) {
-			uint16_t *qh = (uint16_t *)(void *)qt;
-			for (int i = 0; i < hd; i++)
-				qh[i] = mdl_fp32_to_fp16(q[i]);
-			qx = qh;
-		}
-		const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
-		float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
-		if (c->flash) {
-			attn_online(c, qx, kt_type, krow, lbase, kvh, n_pos, scale, qt + hd, vt, o);
+		int part = (int)(it % (size_t)c->att_sub);
+		size_t tk = it / (size_t)c->att_sub;
+		int t = (int)(tk / (size_t)hp->n_head_kv), kvh = (int)(tk % (size_t)hp->n_head_kv);
+		int h0 = kvh * group + part * per, h1 = h0 + per;
+		if (h1 > (kvh + 1) * group)
+			h1 = (kvh + 1) * group;
+		if (h0 >= h1)
+			continue;
+		if (!c->flash) {
+			attn_group(c, j->layer, t, h0, h1, sc, qt, vt);
 			continue;
 		}
-		float mx = -INFINITY;
-		for (int p = 0; p < n_pos; p++) {
-			float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
-			sc[p] = sv;
-			if (sv > mx)
-				mx = sv;
-		}
-		double sum = 0;
-		for (int p = 0; p < n_pos; p++) {
-			sc[p] = expf(sc[p] - mx);
-			sum += sc[p];
-		}
-		float inv = (float)(1.0 / sum);
-		memset(o, 0, (size_t)hd * sizeof *o);
-		for (int p = 0; p < n_pos; p++) {
-			const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
-			axpy(o, kv_round(c, sc[p] * inv), v, hd);
+		size_t lbase = kv_at(c, j->layer, c->b_seq[t], 0);
+		int kt_type = c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
+		size_t es = c->kv_f16 ? 2 : 4;
+		const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
+		for (int h = h0; h < h1; h++) {
+			const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
+			const void *qx = q;
+			if (c->kv_f16) {
+				uint16_t *qh = (uint16_t *)(void *)qt;
+				mdl_fp32_to_fp16_row(q, qh, hd);
+				qx = qh;
+			}
+			float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
+			attn_online(c, qx, kt_type, krow, lbase, kvh, c->b_pos[t] + 1, scale,
+				    vt, vt + hd, o);
 		}
 	}
 }
@@ -522,10 +635,8 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 		const struct layer_vecs *lv = &c->lv[l];
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, lv->attn_norm, D, hp->norm_eps);
-		if ((st = matmul(c, Ly->wq, c->xb, c->q, n)) ||
-		    (st = matmul(c, Ly->wk, c->xb, c->k, n)) ||
-		    (st = matmul(c, Ly->wv, c->xb, c->v, n)))
-			return st;
+		struct mdl_mm_op ops[3];
+		mdl_matmul_multi(c->pool, ops, qkv_ops(c, Ly, ops), D, c->xb, n, c->mm_scratch);
 		for (int t = 0; t < n; t++) {
 			float *q = c->q + (size_t)t * c->q_dim;
 			float *k = c->k + (size_t)t * c->kv_dim;
@@ -546,11 +657,8 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 				rope(c, k + (size_t)h * hd, cs);
 			size_t at = kv_at(c, l, seq[t], pos[t]);
 			if (c->kv_f16) {
-				uint16_t *kc = (uint16_t *)c->k_cache + at, *vc = (uint16_t *)c->v_cache + at;
-				for (int i = 0; i < c->kv_dim; i++) {
-					kc[i] = mdl_fp32_to_fp16(k[i]);
-					vc[i] = mdl_fp32_to_fp16(v[i]);
-				}
+				mdl_fp32_to_fp16_row(k, (uint16_t *)c->k_cache + at, c->kv_dim);
+				mdl_fp32_to_fp16_row(v, (uint16_t *)c->v_cache + at, c->kv_dim);
 			} else {
 				memcpy((float *)c->k_cache + at, k, (size_t)c->kv_dim * 4);
 				memcpy((float *)c->v_cache + at, v, (size_t)c->kv_dim * 4);
@@ -559,7 +667,7 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 		c->b_seq = seq;
 		c->b_pos = pos;
 		struct attn_job aj = { .c = c, .layer = l };
-		tpool_parallel_for(c->pool, (size_t)n * hp->n_head, 1, attn_items, &aj);
+		tpool_parallel_for(c->pool, (size_t)n * hp->n_head_kv * c->att_sub, 1, attn_items, &aj);
 		if ((st = matmul(c, Ly->wo, c->xb, c->ob, n)))
 			return st;
 		add_bias(c->ob, lv->bo, n, D);
@@ -568,9 +676,7 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 
 		for (int t = 0; t < n; t++)
 			rmsnorm(c->xb + (size_t)t * D, c->x + (size_t)t * D, lv->ffn_norm, D, hp->norm_eps);
-		if ((st = matmul(c, Ly->ffn_gate, c->xb, c->hb, n)) ||
-		    (st = matmul(c, Ly->ffn_up, c->xb, c->hb2, n)))
-			return st;
+		mdl_matmul_multi(c->pool, ops, ffn_ops(c, Ly, ops), D, c->xb, n, c->mm_scratch);
 		add_bias(c->hb, lv->bg, n, F);
 		add_bias(c->hb2, lv->bu, n, F);
 		for (size_t i = 0; i < (size_t)n * F; i++)

@@ -1186,6 +1186,26 @@ static void f2h_row(const float *src, uint16_t *dst, int64_t n)
 		dst[i] = mdl_fp32_to_fp16(src[i]);
 }
 
+static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
+		     const uint16_t *q, float scale, float *out)
+{
+	for (int64_t p = 0; p < n_pos; p++)
+		out[p] = dot_f16(n, K + (size_t)p * stride, q) * scale;
+}
+
+static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+		     const float *w, float *o)
+{
+	for (int64_t p = 0; p < n_pos; p++) {
+		const uint16_t *v = V + (size_t)p * stride;
+		float a = w[p];
+		for (int64_t j = 0; j < n; j++) {
+			float prod = a * FP16(v[j]);
+			o[j] = o[j] + prod;
+		}
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
@@ -1211,6 +1231,8 @@ static void kern_init(void)
 	struct mdl__kernels *k = &kern_levels[MDL_LEVEL_SCALAR];
 	k->fp16_to_fp32_row = h2f_row;
 	k->fp32_to_fp16_row = f2h_row;
+	k->f16_dots = f16_dots;
+	k->f16_wsum = f16_wsum;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;
@@ -1297,6 +1319,18 @@ void mdl_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n)
 void mdl_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n)
 {
 	kernels()->fp32_to_fp16_row(src, dst, n);
+}
+
+void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
+		  const uint16_t *q, float scale, float *out)
+{
+	kernels()->f16_dots(n_pos, n, K, stride, q, scale, out);
+}
+
+void mdl_f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+		  const float *w, float *o)
+{
+	kernels()->f16_wsum(n_pos, n, V, stride, w, o);
 }
 
 size_t mdl_act_row_size(int wtype, int64_t n)

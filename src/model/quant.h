@@ -163,6 +163,24 @@ uint16_t mdl_fp32_to_bf16(float f);
 void mdl_fp16_to_fp32_row(const uint16_t *src, float *dst, int64_t n);
 void mdl_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n);
 
+/*
+ * Attention scores over an f16 cache: out[p] = dot(K + p * stride, q) *
+ * scale for p < n_pos, each dot over n halves and equal bit for bit to
+ * mdl_vec_dot(MDL_TYPE_F16, n, K + p * stride, q) * scale. stride is in
+ * halves. One call per head and layer instead of one per cached row.
+ */
+void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
+		  const uint16_t *q, float scale, float *out);
+
+/*
+ * Weighted sum of f16 rows into o: for p = 0 .. n_pos-1 in order, o[j] =
+ * o[j] + w[p] * V[p * stride + j] for j < n, each product and sum rounded
+ * to float (no fused multiply-add), so every level gives the same bits as
+ * the scalar loop. stride is in halves.
+ */
+void mdl_f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+		  const float *w, float *o);
+
 /* ------------------------------------------------------------------ */
 /* Rows: quantise and dequantise                                       */
 /* ------------------------------------------------------------------ */
@@ -325,6 +343,12 @@ typedef void (*mdl__vec_dot_mm_fn)(int64_t n, const void *w, const void *x,
 typedef void (*mdl__h2f_fn)(const uint16_t *src, float *dst, int64_t n);
 typedef void (*mdl__f2h_fn)(const float *src, uint16_t *dst, int64_t n);
 
+/* Attention over an f16 cache (mdl_f16_dots, mdl_f16_wsum). */
+typedef void (*mdl__f16_dots_fn)(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
+				 const uint16_t *q, float scale, float *out);
+typedef void (*mdl__f16_wsum_fn)(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+				 const float *w, float *o);
+
 /* Offset of the float scales after n_blocks q8_0 blocks (4-aligned). */
 static inline size_t mdl__q8_0_scales_offset(int64_t n_blocks)
 {
@@ -334,6 +358,8 @@ static inline size_t mdl__q8_0_scales_offset(int64_t n_blocks)
 struct mdl__kernels {
 	mdl__h2f_fn fp16_to_fp32_row;
 	mdl__f2h_fn fp32_to_fp16_row;
+	mdl__f16_dots_fn f16_dots;
+	mdl__f16_wsum_fn f16_wsum;
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
 	mdl__vec_dot_mm_fn vec_dot_mm[MDL_TYPE_COUNT];	/* optional (NULL) */
 	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */

@@ -553,6 +553,49 @@ AVX2 static void f2h_row(const float *src, uint16_t *dst, int64_t n)
 		dst[i] = (uint16_t)_cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
+AVX2 static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
+			  const uint16_t *q, float scale, float *out)
+{
+	for (int64_t p = 0; p < n_pos; p++)
+		out[p] = dot_f16(n, K + (size_t)p * stride, q) * scale;
+}
+
+/* Columns in blocks of 64 held in eight registers while the rows stream
+ * past; multiply and add kept apart (no FMA) to round as the scalar code. */
+AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+			  const float *w, float *o)
+{
+	int64_t j = 0;
+	for (; j + 64 <= n; j += 64) {
+		__m256 acc[8];
+		for (int k = 0; k < 8; k++)
+			acc[k] = _mm256_loadu_ps(o + j + 8 * k);
+		for (int64_t p = 0; p < n_pos; p++) {
+			const uint16_t *v = V + (size_t)p * stride + j;
+			__m256 a = _mm256_set1_ps(w[p]);
+			for (int k = 0; k < 8; k++)
+				acc[k] = _mm256_add_ps(acc[k], _mm256_mul_ps(a, load_f16(v + 8 * k)));
+		}
+		for (int k = 0; k < 8; k++)
+			_mm256_storeu_ps(o + j + 8 * k, acc[k]);
+	}
+	for (; j + 8 <= n; j += 8) {
+		__m256 acc = _mm256_loadu_ps(o + j);
+		for (int64_t p = 0; p < n_pos; p++)
+			acc = _mm256_add_ps(acc, _mm256_mul_ps(_mm256_set1_ps(w[p]),
+							       load_f16(V + (size_t)p * stride + j)));
+		_mm256_storeu_ps(o + j, acc);
+	}
+	for (; j < n; j++) {
+		float s = o[j];
+		for (int64_t p = 0; p < n_pos; p++) {
+			float prod = w[p] * fp16(V[(size_t)p * stride + j]);
+			s = s + prod;
+		}
+		o[j] = s;
+	}
+}
+
 AVX2 static void act_f16(const float *x, void *dst, int64_t n)
 {
 	f2h_row(x, dst, n);
@@ -624,6 +667,8 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 {
 	k->fp16_to_fp32_row = h2f_row;
 	k->fp32_to_fp16_row = f2h_row;
+	k->f16_dots = f16_dots;
+	k->f16_wsum = f16_wsum;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 static void test_file_read_all(void **state)
 {
@@ -157,6 +158,70 @@ static void sum_fn(void *v, size_t b, size_t e, int worker)
 	atomic_fetch_add(&a->calls, 1);
 }
 
+struct mark_arg {
+	atomic_int *hits;	/* (n) times each item ran */
+	atomic_int seen_worker[8];	/* calls per worker id */
+};
+
+static void mark_fn(void *v, size_t b, size_t e, int worker)
+{
+	struct mark_arg *a = v;
+
+	for (size_t i = b; i < e; i++)
+		atomic_fetch_add(&a->hits[i], 1);
+	if (worker >= 0 && worker < 8)
+		atomic_fetch_add(&a->seen_worker[worker], 1);
+}
+
+/* Runs one job of n items and checks each ran exactly once, by ids of
+ * this pool only. */
+static void run_marked(struct tpool *p, size_t n, atomic_int *hits)
+{
+	struct mark_arg a;
+
+	memset(&a, 0, sizeof a);
+	a.hits = hits;
+	for (size_t i = 0; i < n; i++)
+		atomic_store(&hits[i], 0);
+	tpool_parallel_for(p, n, 1, mark_fn, &a);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(atomic_load(&hits[i]), 1);
+	for (int w = tpool_size(p); w < 8; w++)
+		assert_int_equal(atomic_load(&a.seen_worker[w]), 0);
+}
+
+/*
+ * Jobs back to back (workers still spinning between them), jobs after
+ * pauses long enough for every thread to go to sleep, and a pool freed
+ * while its workers spin and while they sleep: each item of each job runs
+ * exactly once and nothing hangs.
+ */
+static void test_tpool_spin_sleep(void **state)
+{
+	enum { N = 64 };
+	atomic_int hits[N];
+	struct timespec pause_ts = { 0, 3 * 1000 * 1000 };	/* 3 ms: past the spin */
+
+	(void)state;
+	for (int threads = 2; threads <= 3; threads++) {
+		struct tpool *p = tpool_new(threads);
+		assert_non_null(p);
+		for (int round = 0; round < 4000; round++)
+			run_marked(p, (size_t)(round % N) + 1, hits);
+		for (int round = 0; round < 5; round++) {
+			nanosleep(&pause_ts, NULL);
+			run_marked(p, N, hits);
+			run_marked(p, 2, hits);
+		}
+		tpool_free(p);	/* workers spinning */
+		p = tpool_new(threads);
+		assert_non_null(p);
+		run_marked(p, N, hits);
+		nanosleep(&pause_ts, NULL);
+		tpool_free(p);	/* workers asleep */
+	}
+}
+
 static void test_tpool(void **state)
 {
 	enum { N = 100000 };
@@ -234,6 +299,7 @@ int run_core_sys_tests(void)
 		cmocka_unit_test(test_file_io_faults),
 		cmocka_unit_test(test_log_formats),
 		cmocka_unit_test(test_tpool),
+		cmocka_unit_test(test_tpool_spin_sleep),
 		cmocka_unit_test(test_db_migrate),
 	};
 	return cmocka_run_group_tests_name("core_sys", tests, NULL, NULL);

@@ -497,6 +497,68 @@ static void test_llamacpp_logits(void **state)
 	th_tmpdir_cleanup();
 }
 
+/*
+ * Grouped-query attention (7 query heads per KV head) on a synthetic
+ * model: 1, 2 and 3 threads give bit-identical logits, and so do the
+ * whole sequence in one batch and token by token, for f32 and f16 caches,
+ * two-pass and one-pass attention. Threads change how attention items
+ * are cut (a group in parts when there are fewer KV heads than threads)
+ * and which thread runs which rows; neither may change a result.
+ */
+static void test_threads_and_batching_exact(void **state)
+{
+	(void)state;
+	char vocab[1024], model[1024];
+	struct err e = { 0 };
+	th_shared_path("models/stories260K.gguf", vocab, sizeof vocab);
+	const char *dir = th_tmpdir();
+	struct mdl_synth_params p = {
+		.arch = "qwen2", .n_layer = 2, .n_embd = 448, .n_head = 7, .n_head_kv = 1,
+		.n_ff = 1216, .type = (uint32_t)mdl_type_from_name("q8_0"), .seed = 5,
+		.vocab_from = vocab, .tied_output = 1,
+	};
+	snprintf(model, sizeof model, "%s/gqa-threads.gguf", dir);
+	TH_OK(mdl_synth_write(&p, model, &e));
+	struct mdl_model *m;
+	TH_OK(mdl_model_load(model, &m, &e));
+	enum { N = 40, V = 512 };
+	float *ref = mem_alloc((size_t)N * V * sizeof(float));
+	float *lg = mem_alloc((size_t)N * V * sizeof(float));
+	assert_non_null(ref);
+	assert_non_null(lg);
+	for (int mode = 0; mode < 4; mode++) {
+		int kv_f16 = mode & 1, flash = mode >> 1;
+		for (int threads = 1; threads <= 3; threads++) {
+			for (int stepwise = 0; stepwise <= 1; stepwise++) {
+				struct mdl_ctx *c;
+				struct mdl_ctx_params cp = { .n_ctx = 64, .n_threads = threads,
+							     .kv_f16 = kv_f16, .flash = flash };
+				TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
+				if (stepwise)
+					for (int t = 0; t < N; t++)
+						TH_OK(mdl_eval(c, &ref_tokens[t], 1, t, lg + (size_t)t * V, 0, &e));
+				else
+					TH_OK(mdl_eval(c, ref_tokens, N, 0, lg, 1, &e));
+				mdl_ctx_free(c);
+				float *want = threads == 1 && !stepwise ? NULL : ref;
+				if (!want) {
+					memcpy(ref, lg, (size_t)N * V * sizeof(float));
+					continue;
+				}
+				for (size_t i = 0; i < (size_t)N * V; i++)
+					if (memcmp(&lg[i], &want[i], sizeof(float)))
+						fail_msg("kv_f16 %d flash %d threads %d stepwise %d: token %zu logit %zu "
+							 "%.9g, 1 thread batched %.9g", kv_f16, flash, threads,
+							 stepwise, i / V, i % V, lg[i], want[i]);
+			}
+		}
+	}
+	mem_free(ref);
+	mem_free(lg);
+	mdl_model_free(m);
+	th_tmpdir_cleanup();
+}
+
 int run_model_forward_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -506,6 +568,7 @@ int run_model_forward_tests(void)
 		cmocka_unit_test(test_stories_batch_equals_stepwise),
 		cmocka_unit_test(test_stories_multi_sequence),
 		cmocka_unit_test(test_llamacpp_logits),
+		cmocka_unit_test(test_threads_and_batching_exact),
 	};
 	return cmocka_run_group_tests_name("model_forward", tests, NULL, NULL);
 }

@@ -309,6 +309,71 @@ static void test_fp16_rows(void **state)
 	mem_free(f);
 }
 
+/*
+ * The attention kernels over f16 rows, at every level, on random rows of
+ * widths 1..72 and 128 (blocks of 64 and 8 and a tail) with 0..37 rows at
+ * strides wider than a row: mdl_f16_dots equals mdl_vec_dot(F16) * scale
+ * bit for bit, and mdl_f16_wsum equals the scalar loop (o + w * v, each
+ * rounded, in row order) bit for bit, starting from a nonzero o.
+ */
+static void test_f16_attention_kernels(void **state)
+{
+	enum { MAXN = 128, MAXP = 37, STRIDE = MAXN + 8 };
+	uint16_t *K = xalloc((size_t)MAXP * STRIDE * 2), *q = xalloc(MAXN * 2);
+	float *w = xalloc(MAXP * 4), *got = xalloc(MAXN * 4), *want = xalloc(MAXN * 4);
+	float *o0 = xalloc(MAXN * 4), *sc = xalloc(MAXP * 4);
+	(void)state;
+	rng_seed(11);
+	for (int i = 0; i < MAXP * STRIDE; i++)
+		K[i] = mdl_fp32_to_fp16(rng_float() * 2);
+	for (int i = 0; i < MAXN; i++) {
+		q[i] = mdl_fp32_to_fp16(rng_float());
+		o0[i] = rng_float();
+	}
+	for (int i = 0; i < MAXP; i++)
+		w[i] = rng_float() * 0.5f + 0.5f;
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		for (int n = 1; n <= MAXN; n = n < 72 ? n + 1 : n == 72 ? MAXN : MAXN + 1) {
+			for (int np = 0; np <= MAXP; np += np < 3 ? 1 : 7) {
+				mdl_quant_force_level((enum mdl_level)lvl);
+				mdl_f16_dots(np, n, K, STRIDE, q, 0.125f, sc);
+				for (int p = 0; p < np; p++) {
+					float d = mdl_vec_dot(MDL_TYPE_F16, n, K + (size_t)p * STRIDE, q) * 0.125f;
+					if (memcmp(&d, &sc[p], 4))
+						fail_msg("%s: f16_dots n %d row %d: %.9g, vec_dot %.9g",
+							 mdl_level_name((enum mdl_level)lvl), n, p,
+							 (double)sc[p], (double)d);
+				}
+				memcpy(got, o0, (size_t)n * 4);
+				mdl_f16_wsum(np, n, K, STRIDE, w, got);
+				mdl_quant_force_level(MDL_LEVEL_SCALAR);
+				memcpy(want, o0, (size_t)n * 4);
+				mdl_f16_wsum(np, n, K, STRIDE, w, want);
+				for (int j = 0; j < n; j++)
+					if (memcmp(&got[j], &want[j], 4))
+						fail_msg("%s: f16_wsum n %d rows %d col %d: %.9g, scalar %.9g",
+							 mdl_level_name((enum mdl_level)lvl), n, np, j,
+							 (double)got[j], (double)want[j]);
+				if (lvl == 0 && np == MAXP)
+					for (int j = 0; j < n; j++) {
+						double ref = o0[j];
+						for (int p = 0; p < np; p++)
+							ref += (double)w[p] * mdl_fp16_to_fp32(K[(size_t)p * STRIDE + j]);
+						assert_true(fabs(ref - want[j]) < 1e-4);
+					}
+			}
+		}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	mem_free(K);
+	mem_free(q);
+	mem_free(w);
+	mem_free(got);
+	mem_free(want);
+	mem_free(o0);
+	mem_free(sc);
+}
+
 static void test_bf16(void **state)
 {
 	static const struct {
@@ -1339,6 +1404,7 @@ int main(void)
 		cmocka_unit_test(test_fp16),
 		cmocka_unit_test(test_fp16_vs_hardware),
 		cmocka_unit_test(test_fp16_rows),
+		cmocka_unit_test(test_f16_attention_kernels),
 		cmocka_unit_test(test_bf16),
 		cmocka_unit_test(test_dequant_simple),
 		cmocka_unit_test(test_dequant_q4_K),
