@@ -314,8 +314,6 @@ static size_t narrow_large(const struct mdl_sampler_params *p, struct cand *c, s
 			mx = c[i].logit;
 	if (mx == -INFINITY)
 		return n;	/* nothing is finite: draw() picks as it always did */
-	for (size_t i = 0; i < n; i++)
-		z += exp((double)c[i].logit - mx);
 	if (p->min_p > 0.0f) {
 		float floor_logit = mx + logf(p->min_p);
 
@@ -330,6 +328,8 @@ static size_t narrow_large(const struct mdl_sampler_params *p, struct cand *c, s
 	}
 	if (p->top_p >= 1.0f)
 		return m;
+	for (size_t i = 0; i < n; i++)
+		z += exp((double)c[i].logit - mx);
 	for (size_t kk = 256;; kk *= 8) {
 		double cum = 0;
 
