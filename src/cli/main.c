@@ -160,7 +160,11 @@ static const struct command commands[] = {
 	  "honoured; binaries, vendored and generated files and files over\n"
 	  "context.max_file_size are skipped and counted by reason. A re-run reads\n"
 	  "only changed files. Ctrl-C stops after the current batch; the index stays\n"
-	  "usable and the next run finishes it. Then rebuilds the n-gram index.\n" },
+	  "usable and the next run finishes it. Then rebuilds the n-gram index.\n"
+	  "\n"
+	  "Runs in the sandbox (see airlock doctor): reads only the PATHs and system\n"
+	  "files, writes only the data directory, connects nowhere.\n"
+	  "--allow-unsandboxed  run even if the kernel lacks Landlock or seccomp\n" },
 	{ "keygen", cmd_keygen, "make an Ed25519 key pair for signing bundles",
 	  "usage: airlock keygen [--force] [FILE]\n"
 	  "\n"

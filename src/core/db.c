@@ -47,6 +47,8 @@ status_t db_open(const char *path, sqlite3 **out, struct err *e)
 		     "PRAGMA journal_mode=WAL;"
 		     "PRAGMA synchronous=NORMAL;"
 		     "PRAGMA foreign_keys=ON;"
+		     /* no temporary files: /tmp is not writable in the sandbox */
+		     "PRAGMA temp_store=MEMORY;"
 		     "CREATE TABLE IF NOT EXISTS schema_version("
 		     " module TEXT PRIMARY KEY, version INTEGER NOT NULL);",
 		     e);

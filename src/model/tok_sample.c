@@ -243,11 +243,18 @@ static void top_sorted(struct cand *c, size_t n, size_t k)
 	qsort(c, n, sizeof *c, cmp_cand);
 }
 
-/* Softmax of c[0..n) (sorted, best first) with temperature t into .p. */
+/*
+ * Softmax of c[0..n) with temperature t into .p. The candidates need no
+ * order: the maximum is found here (for sorted input it is c[0], so the
+ * result is the same as taking c[0]).
+ */
 static void softmax(struct cand *c, size_t n, float t)
 {
 	double sum = 0, mx = c[0].logit;
 
+	for (size_t i = 1; i < n; i++)
+		if (c[i].logit > mx)
+			mx = c[i].logit;
 	for (size_t i = 0; i < n; i++) {
 		c[i].p = (float)exp(((double)c[i].logit - mx) / t);
 		sum += c[i].p;
@@ -290,7 +297,11 @@ static size_t truncate_dist(const struct mdl_sampler_params *p, struct cand *c, 
  * head up to the probability mass p, which is usually a few hundred
  * tokens of a 150k vocabulary. The probabilities use the normaliser of the
  * whole set, as truncate_dist does; results agree with it up to rounding.
- * Returns the count kept, sorted best first.
+ * Returns the count kept: sorted best first when top-p cut them, in no
+ * particular (but deterministic) order otherwise -- with top-p off (the
+ * OpenAI default) nothing needs an order, since draw() is an inverse-CDF
+ * walk whose distribution does not depend on it, and a full sort of the
+ * vocabulary would dominate the cost of a token.
  */
 static size_t narrow_large(const struct mdl_sampler_params *p, struct cand *c, size_t n)
 {
@@ -301,12 +312,8 @@ static size_t narrow_large(const struct mdl_sampler_params *p, struct cand *c, s
 	for (size_t i = 0; i < n; i++)
 		if (c[i].logit > mx)
 			mx = c[i].logit;
-	if (mx == -INFINITY) {
-		top_sorted(c, n, n);
-		return n;
-	}
-	for (size_t i = 0; i < n; i++)
-		z += exp((double)c[i].logit - mx);
+	if (mx == -INFINITY)
+		return n;	/* nothing is finite: draw() picks as it always did */
 	if (p->min_p > 0.0f) {
 		float floor_logit = mx + logf(p->min_p);
 
@@ -319,10 +326,10 @@ static size_t narrow_large(const struct mdl_sampler_params *p, struct cand *c, s
 				c[i] = t;
 			}
 	}
-	if (p->top_p >= 1.0f) {
-		top_sorted(c, m, m);
+	if (p->top_p >= 1.0f)
 		return m;
-	}
+	for (size_t i = 0; i < n; i++)
+		z += exp((double)c[i].logit - mx);
 	for (size_t kk = 256;; kk *= 8) {
 		double cum = 0;
 
@@ -434,9 +441,11 @@ status_t mdl_sampler_sample(struct mdl_sampler *s, const float *logits,
 		k = filter_all(s, s->cand, n);
 		if (k == 0)
 			return err_set(e, ST_DENIED, "sampler: the token filter refuses every token");
-		top_sorted(s->cand, k, p->temp <= 0.0f ? 1 : k);
-		if (p->temp <= 0.0f)
+		/* a draw needs no order; greedy needs only the best */
+		if (p->temp <= 0.0f) {
+			top_sorted(s->cand, k, 1);
 			k = 1;
+		}
 	}
 	*out = draw(s, s->cand, k);
 	return ST_OK;

@@ -198,6 +198,81 @@ static void test_large_vocab(void **state)
 	}
 }
 
+/*
+ * The unsorted path (a large vocabulary, top-k, top-p and min-p off, as
+ * OpenAI requests default): the draws follow the softmax. Eight live tokens
+ * with weights 1..8 among 4096 (the rest about e^-40 below), 16000 draws
+ * with a fixed seed, Pearson's chi-square against the expected counts at
+ * temperatures 1 and 0.5 (weights squared) under 24.3, the 0.1% point of
+ * chi-square with 7 degrees of freedom. Deterministic: the seed is fixed,
+ * and the same seed gives the same sequence again. Greedy over the same
+ * logits is the argmax, whichever parameters are set.
+ */
+static void test_fast_path(void **state)
+{
+	enum { N = 4096, LIVE = 8, DRAWS = 16000 };
+	static float logits[N];
+	const int32_t live[LIVE] = { 4095, 3, 1000, 2047, 17, 3333, 2500, 512 };
+	const float temps[] = { 1.0f, 0.5f };
+	struct err e = { 0 };
+	(void)state;
+
+	for (int i = 0; i < N; i++)
+		logits[i] = -40.0f + (float)(i % 7) * 0.01f;
+	for (int j = 0; j < LIVE; j++)
+		logits[live[j]] = logf((float)(j + 1));
+	for (size_t t = 0; t < 2; t++) {
+		struct mdl_sampler *s = make_sampler(temps[t], 0, 1.0f, 0.0f, 2024);
+		struct mdl_sampler *s2 = make_sampler(temps[t], 0, 1.0f, 0.0f, 2024);
+		int count[LIVE] = { 0 }, other = 0;
+		double w[LIVE], z = 0, chi2 = 0;
+
+		for (int j = 0; j < LIVE; j++) {
+			w[j] = pow((double)(j + 1), 1.0 / temps[t]);
+			z += w[j];
+		}
+		for (int d = 0; d < DRAWS; d++) {
+			int32_t id, id2;
+			int hit = 0;
+
+			TH_OK(mdl_sampler_sample(s, logits, N, &id, &e));
+			TH_OK(mdl_sampler_sample(s2, logits, N, &id2, &e));
+			assert_int_equal(id, id2);
+			for (int j = 0; j < LIVE; j++)
+				if (id == live[j]) {
+					count[j]++;
+					hit = 1;
+				}
+			other += !hit;
+		}
+		assert_int_equal(other, 0);
+		for (int j = 0; j < LIVE; j++) {
+			double ex = DRAWS * w[j] / z;
+
+			chi2 += (count[j] - ex) * (count[j] - ex) / ex;
+		}
+		if (chi2 >= 24.3)
+			fail_msg("temperature %g: chi-square %.2f over 7 degrees of freedom",
+				 (double)temps[t], chi2);
+		mdl_sampler_free(s);
+		mdl_sampler_free(s2);
+	}
+	/* greedy: the argmax, with truncation on or off */
+	for (int k = 0; k < 2; k++) {
+		struct mdl_sampler *g = make_sampler(0.0f, k ? 40 : 0, k ? 0.9f : 1.0f,
+						     k ? 0.05f : 0.0f, 1);
+		struct mdl_sampler *one = make_sampler(1.0f, 1, 1.0f, 0.0f, 1);
+		int32_t id, id1;
+
+		TH_OK(mdl_sampler_sample(g, logits, N, &id, &e));
+		TH_OK(mdl_sampler_sample(one, logits, N, &id1, &e));
+		assert_int_equal(id, live[LIVE - 1]);
+		assert_int_equal(id1, live[LIVE - 1]);
+		mdl_sampler_free(g);
+		mdl_sampler_free(one);
+	}
+}
+
 static void test_penalties(void **state)
 {
 	float logits[3] = { 3.0f, 2.9f, 0.0f };
@@ -534,6 +609,7 @@ int run_tokenizer_sample_tests(void)
 		cmocka_unit_test(test_greedy),
 		cmocka_unit_test(test_seeded),
 		cmocka_unit_test(test_large_vocab),
+		cmocka_unit_test(test_fast_path),
 		cmocka_unit_test(test_penalties),
 		cmocka_unit_test(test_filter),
 		cmocka_unit_test(test_stream),
