@@ -139,6 +139,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	srv_set_audit(s, audit, config_bool(cli->cfg, "audit.store_content"));
+	srv_set_audit_dir(s, cli->data_dir);
 	/* The context engine: /v1/context, and without a model file the index
 	 * model (when `airlock index` has built its n-gram index). */
 	if (ctx_open(cli->data_dir, cli->cfg, &cx, &e) != ST_OK) {

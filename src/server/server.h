@@ -391,6 +391,14 @@ status_t srv_audit_admin_offline(const char *data_dir, const struct config *cfg,
 				 const char *actor, const char *action,
 				 const char *target, struct err *e);
 
+/*
+ * Names the data directory whose audit log the admin routes under
+ * /v1/admin/audit/ read (verify, records, checkpoint; proofs use the log
+ * of srv_set_audit). Copied; NULL or "": those routes answer 404. Set
+ * before srv_start.
+ */
+void srv_set_audit_dir(struct srv *s, const char *data_dir);
+
 struct pol_engine;
 
 /*

@@ -293,6 +293,7 @@ struct srv {
 	pthread_mutex_t ctx_mu;		/* one retrieval at a time on ctx */
 	int ctx_mu_init;
 	int audit_content;
+	char audit_dir[1024];		/* data dir of the audit log; "": none */
 	uint64_t t_start_ns;
 };
 
@@ -357,6 +358,13 @@ status_t srv__audit_request(struct srv *s, const char *id,
 			    size_t out_len, const uint8_t *out_hash,
 			    const struct srv_job *j, double latency_ms,
 			    const char *outcome, struct err *e);
+/* GET /v1/admin/audit/... (srv_audit_http.c). */
+int srv__h_audit_verify(struct srv_rctx *r);
+int srv__h_audit_records(struct srv_rctx *r);
+int srv__h_audit_proof(struct srv_rctx *r);
+int srv__h_audit_consistency(struct srv_rctx *r);
+int srv__h_audit_checkpoint(struct srv_rctx *r);
+
 /* Appends an admin record; failures are logged, not returned. */
 void srv__audit_admin(struct srv *s, const char *actor, const char *action,
 		      const char *target);

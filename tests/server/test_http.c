@@ -992,6 +992,127 @@ static void test_audit_records(void **state)
 	fix_stop(&f);
 }
 
+/* The audit log over HTTP: admin only, the CLI's answers, bad parameters 400. */
+static void test_audit_routes(void **state)
+{
+	static const struct { const char *path; const char *param; } bad[] = {
+		{ "/v1/admin/audit/records?since=yesterday", "since" },
+		{ "/v1/admin/audit/records?until=2026-13-45", "until" },
+		{ "/v1/admin/audit/records?limit=0", "limit" },
+		{ "/v1/admin/audit/records?limit=abc", "limit" },
+		{ "/v1/admin/audit/consistency?old=1", "new" },
+		{ "/v1/admin/audit/consistency?new=2", "old" },
+		{ "/v1/admin/audit/consistency?old=x&new=2", "old" },
+		{ "/v1/admin/audit/consistency?old=3&new=2", "old" },
+		{ "/v1/admin/audit/proof/-1", NULL },
+		{ "/v1/admin/audit/proof/one", NULL },
+	};
+	struct aud_options ao;
+	struct aud_log *log;
+	struct resp r;
+	struct fix f;
+	struct err e;
+	json_t *j;
+
+	(void)state;
+	fix_start(&f, NULL, NULL);
+	/* Without a log the routes say so. */
+	req(f.port, "GET", "/v1/admin/audit/verify", f.admin, NULL, &r);
+	assert_error(&r, 404, "not_found");
+	buf_release(&r.body);
+	aud_options_default(&ao);
+	TH_OK(aud_log_open(f.dir, &ao, &log, &e));
+	srv_set_audit(f.s, log, 0);
+	srv_set_audit_dir(f.s, f.dir);
+	req(f.port, "POST", "/v1/admin/teams", f.admin, "{\"name\":\"a1\"}", &r);
+	assert_int_equal(r.status, 201);
+	buf_release(&r.body);
+	req(f.port, "POST", "/v1/admin/teams", f.admin, "{\"name\":\"a2\"}", &r);
+	assert_int_equal(r.status, 201);
+	buf_release(&r.body);
+	TH_OK(aud_log_checkpoint(log, &e));
+	req(f.port, "POST", "/v1/admin/teams", f.admin, "{\"name\":\"a3\"}", &r);
+	assert_int_equal(r.status, 201);
+	buf_release(&r.body);
+	TH_OK(aud_log_checkpoint(log, &e));
+
+	req(f.port, "GET", "/v1/admin/audit/verify", NULL, NULL, &r);
+	assert_error(&r, 401, "invalid_api_key");
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/records", f.member, NULL, &r);
+	assert_error(&r, 403, "forbidden");
+	buf_release(&r.body);
+
+	req(f.port, "GET", "/v1/admin/audit/verify", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	buf_release(&r.body);
+
+	/* Records are JSON lines; filters and limit apply. */
+	req(f.port, "GET", "/v1/admin/audit/records?user=root&action=team.create", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "application/x-ndjson"));
+	{
+		int lines = 0;
+		for (size_t i = 0; i < r.body.len; i++)
+			lines += r.body.data[i] == '\n';
+		assert_int_equal(lines, 3);
+		assert_non_null(strstr(buf_cstr(&r.body), "\"a2\""));
+	}
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/records?limit=1", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(buf_cstr(&r.body), "\"seq\":0"));
+	assert_null(strstr(buf_cstr(&r.body), "\"seq\":1"));
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/records?user=nobody&since=7d", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body.len, 0);
+	buf_release(&r.body);
+
+	req(f.port, "GET", "/v1/admin/audit/proof/1", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_int_equal(json_integer_value(json_object_get(j, "leafIdx")), 1);
+	assert_int_equal(json_integer_value(json_object_get(j, "treeSize")), 3);
+	json_decref(j);
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/consistency?old=2&new=3", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_int_equal(json_integer_value(json_object_get(j, "size1")), 2);
+	assert_int_equal(json_integer_value(json_object_get(j, "size2")), 3);
+	json_decref(j);
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/checkpoint", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "text/plain"));
+	assert_non_null(strstr(buf_cstr(&r.body), "\n3\n"));
+	buf_release(&r.body);
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		req(f.port, "GET", bad[i].path, f.admin, NULL, &r);
+		assert_error(&r, 400, "invalid_request");
+		if (bad[i].param) {
+			char want[64];
+			snprintf(want, sizeof want, "\"param\":\"%s\"", bad[i].param);
+			if (!strstr(buf_cstr(&r.body), want))
+				fail_msg("%s: %s", bad[i].path, buf_cstr(&r.body));
+		}
+		buf_release(&r.body);
+	}
+	/* A record past the checkpoint has no proof yet. */
+	req(f.port, "GET", "/v1/admin/audit/proof/99", f.admin, NULL, &r);
+	assert_true(r.status == 400 || r.status == 404);
+	buf_release(&r.body);
+	srv_free(f.s);
+	f.s = NULL;
+	aud_log_close(log);
+	fix_stop(&f);
+}
+
 /* A client that stalls in the middle of its body is dropped. */
 static void test_stalled_client(void **state)
 {
@@ -1367,6 +1488,7 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_observer),
 		cmocka_unit_test(test_metrics_and_events),
 		cmocka_unit_test(test_audit_records),
+		cmocka_unit_test(test_audit_routes),
 		cmocka_unit_test(test_token_guard),
 		cmocka_unit_test(test_stream_policy),
 	};
