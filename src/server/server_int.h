@@ -288,6 +288,7 @@ struct srv {
 	struct tel_store *usage;	/* borrowed; NULL: no usage events */
 	struct aud_log *audit;		/* borrowed; NULL: no audit records */
 	struct pol_engine *policy;	/* borrowed; NULL: no policy checks */
+	const struct config *policy_cfg;	/* borrowed; what a reload loads */
 	struct ctx *ctx;		/* borrowed; NULL: no /v1/context */
 	struct ctx_ngram *ngram;	/* borrowed; the index model */
 	pthread_mutex_t ctx_mu;		/* one retrieval at a time on ctx */
@@ -364,6 +365,8 @@ int srv__h_audit_records(struct srv_rctx *r);
 int srv__h_audit_proof(struct srv_rctx *r);
 int srv__h_audit_consistency(struct srv_rctx *r);
 int srv__h_audit_checkpoint(struct srv_rctx *r);
+/* POST /v1/admin/policy/reload (srv_policy_reload.c). */
+int srv__h_policy_reload(struct srv_rctx *r);
 
 /* Appends an admin record; failures are logged, not returned. */
 void srv__audit_admin(struct srv *s, const char *actor, const char *action,

@@ -64,6 +64,7 @@ static const struct srv_route routes[] = {
 	{ "GET", "/v1/admin/audit/proof/", 1, SRV_AUTH_ADMIN, srv__h_audit_proof },
 	{ "GET", "/v1/admin/audit/consistency", 0, SRV_AUTH_ADMIN, srv__h_audit_consistency },
 	{ "GET", "/v1/admin/audit/checkpoint", 0, SRV_AUTH_ADMIN, srv__h_audit_checkpoint },
+	{ "POST", "/v1/admin/policy/reload", 0, SRV_AUTH_ADMIN, srv__h_policy_reload },
 };
 
 const struct srv_route *srv__route_find(const char *method, const char *path,
