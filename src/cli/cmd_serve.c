@@ -109,6 +109,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 	sigemptyset(&set);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);	/* reload the policy bundle */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
@@ -139,6 +140,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	srv_set_audit(s, audit, config_bool(cli->cfg, "audit.store_content"));
+	srv_set_audit_dir(s, cli->data_dir);
 	/* The context engine: /v1/context, and without a model file the index
 	 * model (when `airlock index` has built its n-gram index). */
 	if (ctx_open(cli->data_dir, cli->cfg, &cx, &e) != ST_OK) {
@@ -168,11 +170,21 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	srv_set_policy(s, policy);
+	srv_set_policy_config(s, cli->cfg);
 	{
-		const char *extra[1] = { model };
-		if (sbx_lockdown_config(cli->cfg, cli->data_dir, extra,
-					model && *model ? 1 : 0, allow_unsandboxed,
-					&rep, &e) != ST_OK) {
+		/* The model, and what a policy reload reads again: the bundle
+		 * and its trusted keys. */
+		const char *extra[18];
+		const char *bundle = config_str(cli->cfg, "policy.bundle");
+		size_t n_extra = 0, n_keys = config_list_len(cli->cfg, "policy.trusted_keys");
+		if (model && *model)
+			extra[n_extra++] = model;
+		if (bundle && *bundle)
+			extra[n_extra++] = bundle;
+		for (size_t i = 0; i < n_keys && n_extra < sizeof extra / sizeof extra[0]; i++)
+			extra[n_extra++] = config_list_item(cli->cfg, "policy.trusted_keys", i);
+		if (sbx_lockdown_config(cli->cfg, cli->data_dir, extra, n_extra,
+					allow_unsandboxed, &rep, &e) != ST_OK) {
 			cli_error_err("sandbox", &e);
 			if (e.st == ST_UNSUPPORTED)
 				fprintf(stderr, "airlock: sandbox: `airlock doctor` shows what"
@@ -216,6 +228,13 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		sig = sigtimedwait(&set, NULL, &ts);
 		if (sig == SIGINT || sig == SIGTERM)
 			break;
+		if (sig == SIGHUP) {
+			/* srv_policy_reload logs and audits the outcome; a
+			 * failure keeps the last good bundle. */
+			err_clear(&e);
+			srv_policy_reload(s, "signal:SIGHUP", NULL, &e);
+			continue;
+		}
 		if (aud_log_tick(audit, &e) != ST_OK)
 			LOG_ERROR("server.audit_checkpoint", LF_STR("error", e.msg));
 	}

@@ -391,6 +391,14 @@ status_t srv_audit_admin_offline(const char *data_dir, const struct config *cfg,
 				 const char *actor, const char *action,
 				 const char *target, struct err *e);
 
+/*
+ * Names the data directory whose audit log the admin routes under
+ * /v1/admin/audit/ read (verify, records, checkpoint; proofs use the log
+ * of srv_set_audit). Copied; NULL or "": those routes answer 404. Set
+ * before srv_start.
+ */
+void srv_set_audit_dir(struct srv *s, const char *data_dir);
+
 struct pol_engine;
 
 /*
@@ -403,6 +411,31 @@ struct pol_engine;
  * srv_start.
  */
 void srv_set_policy(struct srv *s, struct pol_engine *eng);
+
+/*
+ * Names the configuration (borrowed; must outlive the server) whose
+ * policy.bundle, policy.require_signature and policy.trusted_keys a reload
+ * loads. Without it (or without srv_set_policy) reloads are ST_UNSUPPORTED.
+ */
+void srv_set_policy_config(struct srv *s, const struct config *cfg);
+
+/* What a successful reload made active. */
+struct srv_policy_reload_info {
+	size_t n_rules;				/* built-in rules included */
+	char digest[2 * SHA256_LEN + 1];	/* hex SHA-256 of the manifest */
+};
+
+/*
+ * Reloads the configured policy bundle (POST /v1/admin/policy/reload and
+ * SIGHUP). On success the new bundle is active for every request that
+ * starts after the swap and info (may be NULL) describes it. On failure
+ * the last good bundle stays active and e says why, naming
+ * file:line:column for a broken bundle (err_format prints it).
+ * Either way an admin record "policy.reload" by actor goes to the audit
+ * log, its detail holding the outcome. Safe from any thread.
+ */
+status_t srv_policy_reload(struct srv *s, const char *actor,
+			   struct srv_policy_reload_info *info, struct err *e);
 
 /* Scheduler counters, as /v1/status shows them. */
 struct srv_stats {

@@ -288,11 +288,13 @@ struct srv {
 	struct tel_store *usage;	/* borrowed; NULL: no usage events */
 	struct aud_log *audit;		/* borrowed; NULL: no audit records */
 	struct pol_engine *policy;	/* borrowed; NULL: no policy checks */
+	const struct config *policy_cfg;	/* borrowed; what a reload loads */
 	struct ctx *ctx;		/* borrowed; NULL: no /v1/context */
 	struct ctx_ngram *ngram;	/* borrowed; the index model */
 	pthread_mutex_t ctx_mu;		/* one retrieval at a time on ctx */
 	int ctx_mu_init;
 	int audit_content;
+	char audit_dir[1024];		/* data dir of the audit log; "": none */
 	uint64_t t_start_ns;
 };
 
@@ -357,6 +359,15 @@ status_t srv__audit_request(struct srv *s, const char *id,
 			    size_t out_len, const uint8_t *out_hash,
 			    const struct srv_job *j, double latency_ms,
 			    const char *outcome, struct err *e);
+/* GET /v1/admin/audit/... (srv_audit_http.c). */
+int srv__h_audit_verify(struct srv_rctx *r);
+int srv__h_audit_records(struct srv_rctx *r);
+int srv__h_audit_proof(struct srv_rctx *r);
+int srv__h_audit_consistency(struct srv_rctx *r);
+int srv__h_audit_checkpoint(struct srv_rctx *r);
+/* POST /v1/admin/policy/reload (srv_policy_reload.c). */
+int srv__h_policy_reload(struct srv_rctx *r);
+
 /* Appends an admin record; failures are logged, not returned. */
 void srv__audit_admin(struct srv *s, const char *actor, const char *action,
 		      const char *target);

@@ -59,6 +59,12 @@ static const struct srv_route routes[] = {
 	{ "GET", "/v1/admin/tokens", 0, SRV_AUTH_ADMIN, srv__h_admin_tokens },
 	{ "POST", "/v1/admin/tokens", 0, SRV_AUTH_ADMIN, srv__h_admin_token_create },
 	{ "DELETE", "/v1/admin/tokens/", 1, SRV_AUTH_ADMIN, srv__h_admin_token_revoke },
+	{ "GET", "/v1/admin/audit/verify", 0, SRV_AUTH_ADMIN, srv__h_audit_verify },
+	{ "GET", "/v1/admin/audit/records", 0, SRV_AUTH_ADMIN, srv__h_audit_records },
+	{ "GET", "/v1/admin/audit/proof/", 1, SRV_AUTH_ADMIN, srv__h_audit_proof },
+	{ "GET", "/v1/admin/audit/consistency", 0, SRV_AUTH_ADMIN, srv__h_audit_consistency },
+	{ "GET", "/v1/admin/audit/checkpoint", 0, SRV_AUTH_ADMIN, srv__h_audit_checkpoint },
+	{ "POST", "/v1/admin/policy/reload", 0, SRV_AUTH_ADMIN, srv__h_policy_reload },
 };
 
 const struct srv_route *srv__route_find(const char *method, const char *path,

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -992,6 +993,249 @@ static void test_audit_records(void **state)
 	fix_stop(&f);
 }
 
+/* The audit log over HTTP: admin only, the CLI's answers, bad parameters 400. */
+static void test_audit_routes(void **state)
+{
+	static const struct { const char *path; const char *param; } bad[] = {
+		{ "/v1/admin/audit/records?since=yesterday", "since" },
+		{ "/v1/admin/audit/records?until=2026-13-45", "until" },
+		{ "/v1/admin/audit/records?limit=0", "limit" },
+		{ "/v1/admin/audit/records?limit=abc", "limit" },
+		{ "/v1/admin/audit/consistency?old=1", "new" },
+		{ "/v1/admin/audit/consistency?new=2", "old" },
+		{ "/v1/admin/audit/consistency?old=x&new=2", "old" },
+		{ "/v1/admin/audit/consistency?old=3&new=2", "old" },
+		{ "/v1/admin/audit/proof/-1", NULL },
+		{ "/v1/admin/audit/proof/one", NULL },
+	};
+	struct aud_options ao;
+	struct aud_log *log;
+	struct resp r;
+	struct fix f;
+	struct err e;
+	json_t *j;
+
+	(void)state;
+	fix_start(&f, NULL, NULL);
+	/* Without a log the routes say so. */
+	req(f.port, "GET", "/v1/admin/audit/verify", f.admin, NULL, &r);
+	assert_error(&r, 404, "not_found");
+	buf_release(&r.body);
+	aud_options_default(&ao);
+	TH_OK(aud_log_open(f.dir, &ao, &log, &e));
+	srv_set_audit(f.s, log, 0);
+	srv_set_audit_dir(f.s, f.dir);
+	req(f.port, "POST", "/v1/admin/teams", f.admin, "{\"name\":\"a1\"}", &r);
+	assert_int_equal(r.status, 201);
+	buf_release(&r.body);
+	req(f.port, "POST", "/v1/admin/teams", f.admin, "{\"name\":\"a2\"}", &r);
+	assert_int_equal(r.status, 201);
+	buf_release(&r.body);
+	TH_OK(aud_log_checkpoint(log, &e));
+	req(f.port, "POST", "/v1/admin/teams", f.admin, "{\"name\":\"a3\"}", &r);
+	assert_int_equal(r.status, 201);
+	buf_release(&r.body);
+	TH_OK(aud_log_checkpoint(log, &e));
+
+	req(f.port, "GET", "/v1/admin/audit/verify", NULL, NULL, &r);
+	assert_error(&r, 401, "invalid_api_key");
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/records", f.member, NULL, &r);
+	assert_error(&r, 403, "forbidden");
+	buf_release(&r.body);
+
+	req(f.port, "GET", "/v1/admin/audit/verify", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_true(json_is_true(json_object_get(j, "ok")));
+	json_decref(j);
+	buf_release(&r.body);
+
+	/* Records are JSON lines; filters and limit apply. */
+	req(f.port, "GET", "/v1/admin/audit/records?user=root&action=team.create", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "application/x-ndjson"));
+	{
+		int lines = 0;
+		for (size_t i = 0; i < r.body.len; i++)
+			lines += r.body.data[i] == '\n';
+		assert_int_equal(lines, 3);
+		assert_non_null(strstr(buf_cstr(&r.body), "\"a2\""));
+	}
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/records?limit=1", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(buf_cstr(&r.body), "\"seq\":0"));
+	assert_null(strstr(buf_cstr(&r.body), "\"seq\":1"));
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/records?user=nobody&since=7d", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body.len, 0);
+	buf_release(&r.body);
+
+	req(f.port, "GET", "/v1/admin/audit/proof/1", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_int_equal(json_integer_value(json_object_get(j, "leafIdx")), 1);
+	assert_int_equal(json_integer_value(json_object_get(j, "treeSize")), 3);
+	json_decref(j);
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/consistency?old=2&new=3", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_int_equal(json_integer_value(json_object_get(j, "size1")), 2);
+	assert_int_equal(json_integer_value(json_object_get(j, "size2")), 3);
+	json_decref(j);
+	buf_release(&r.body);
+	req(f.port, "GET", "/v1/admin/audit/checkpoint", f.admin, NULL, &r);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.head, "text/plain"));
+	assert_non_null(strstr(buf_cstr(&r.body), "\n3\n"));
+	buf_release(&r.body);
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		req(f.port, "GET", bad[i].path, f.admin, NULL, &r);
+		assert_error(&r, 400, "invalid_request");
+		if (bad[i].param) {
+			char want[64];
+			snprintf(want, sizeof want, "\"param\":\"%s\"", bad[i].param);
+			if (!strstr(buf_cstr(&r.body), want))
+				fail_msg("%s: %s", bad[i].path, buf_cstr(&r.body));
+		}
+		buf_release(&r.body);
+	}
+	/* A record past the checkpoint has no proof yet. */
+	req(f.port, "GET", "/v1/admin/audit/proof/99", f.admin, NULL, &r);
+	assert_true(r.status == 400 || r.status == 404);
+	buf_release(&r.body);
+	srv_free(f.s);
+	f.s = NULL;
+	aud_log_close(log);
+	fix_stop(&f);
+}
+
+static int count_cb(void *arg, const struct aud_record *rec, const char *line, size_t len)
+{
+	(void)rec;
+	if (strstr(line, "policy.reload") && memmem(line, len, "failed", 6))
+		((int *)arg)[1]++;
+	((int *)arg)[0]++;
+	return 0;
+}
+
+/*
+ * Reloading the policy bundle: a broken bundle on disk is refused with
+ * file:line:column and the old rules keep applying; a good one replaces
+ * them; every attempt is in the audit log.
+ */
+static void test_policy_reload(void **state)
+{
+	struct pol_engine *eng;
+	struct aud_options ao;
+	struct aud_query q;
+	struct aud_log *log;
+	struct config *cfg;
+	char bdir[1200], yaml[1300], text[1400];
+	int counts[2] = { 0, 0 };
+	struct resp r;
+	struct fix f;
+	struct err e;
+	json_t *j;
+
+	(void)state;
+	fix_policy = NULL;
+	fix_start(&f, &toy_default, NULL);
+	snprintf(bdir, sizeof bdir, "%s/bundle", f.dir);
+	assert_int_equal(mkdir(bdir, 0700), 0);
+	snprintf(yaml, sizeof yaml, "%s/org.yaml", bdir);
+	th_write_file(bdir, "org.yaml",
+		      "rules:\n  - id: no-alpha\n    kind: pattern\n    literal: alphaword\n"
+		      "    action: block\n");
+	snprintf(text, sizeof text, "policy:\n  bundle: %s\n", bdir);
+	err_clear(&e);
+	TH_OK(config_load(th_write_file(f.dir, "airlock.yaml", text), &cfg, &e));
+	TH_OK(pol_engine_new(&eng));
+	TH_OK(pol_engine_configure(eng, cfg, &e));
+	aud_options_default(&ao);
+	TH_OK(aud_log_open(f.dir, &ao, &log, &e));
+	srv_set_audit(f.s, log, 0);
+	srv_set_policy(f.s, eng);
+
+	/* No configuration to reload from yet. */
+	req(f.port, "POST", "/v1/admin/policy/reload", f.admin, "", &r);
+	assert_error(&r, 404, "not_found");
+	buf_release(&r.body);
+	srv_set_policy_config(f.s, cfg);
+
+	req(f.port, "POST", "/v1/completions", f.member,
+	    "{\"prompt\":\"say alphaword\",\"max_tokens\":2}", &r);
+	assert_error(&r, 403, "forbidden");
+	buf_release(&r.body);
+	req(f.port, "POST", "/v1/admin/policy/reload", f.member, "", &r);
+	assert_error(&r, 403, "forbidden");
+	buf_release(&r.body);
+	req(f.port, "POST", "/v1/admin/policy/reload", NULL, "", &r);
+	assert_error(&r, 401, "invalid_api_key");
+	buf_release(&r.body);
+
+	/* Broken: line 3 has an unterminated flow sequence. */
+	th_write_file(bdir, "org.yaml",
+		      "rules:\n  - id: no-beta\n    kind: [pattern\n    literal: betaword\n");
+	req(f.port, "POST", "/v1/admin/policy/reload", f.admin, "", &r);
+	assert_error(&r, 422, "policy_reload_failed");
+	j = body_json(&r);
+	{
+		const char *msg = json_string_value(json_object_get(json_object_get(j, "error"),
+								    "message"));
+		char want[1400];
+		snprintf(want, sizeof want, "%s:", yaml);
+		if (!msg || strncmp(msg, want, strlen(want)) != 0 ||
+		    !(msg[strlen(want)] >= '1' && msg[strlen(want)] <= '9'))
+			fail_msg("reload error does not name file:line: %s", msg ? msg : "(null)");
+	}
+	json_decref(j);
+	buf_release(&r.body);
+	/* The old rules still apply. */
+	req(f.port, "POST", "/v1/completions", f.member,
+	    "{\"prompt\":\"say alphaword\",\"max_tokens\":2}", &r);
+	assert_error(&r, 403, "forbidden");
+	buf_release(&r.body);
+
+	/* A good bundle replaces them. */
+	th_write_file(bdir, "org.yaml",
+		      "rules:\n  - id: no-beta\n    kind: pattern\n    literal: betaword\n"
+		      "    action: block\n");
+	req(f.port, "POST", "/v1/admin/policy/reload", f.admin, "", &r);
+	assert_int_equal(r.status, 200);
+	j = body_json(&r);
+	assert_true(json_is_true(json_object_get(j, "reloaded")));
+	assert_int_equal(strlen(json_string_value(json_object_get(j, "digest"))), 64);
+	json_decref(j);
+	buf_release(&r.body);
+	req(f.port, "POST", "/v1/completions", f.member,
+	    "{\"prompt\":\"say alphaword\",\"max_tokens\":2}", &r);
+	assert_int_equal(r.status, 200);
+	buf_release(&r.body);
+	req(f.port, "POST", "/v1/completions", f.member,
+	    "{\"prompt\":\"say betaword\",\"max_tokens\":2}", &r);
+	assert_error(&r, 403, "forbidden");
+	buf_release(&r.body);
+
+	/* Both attempts are admin records; one says it failed. */
+	aud_query_init(&q);
+	q.action = "policy.reload";
+	TH_OK(aud_query_run(f.dir, &q, count_cb, counts, &e));
+	assert_int_equal(counts[0], 2);
+	assert_int_equal(counts[1], 1);
+
+	srv_free(f.s);
+	f.s = NULL;
+	aud_log_close(log);
+	pol_engine_free(eng);
+	config_free(cfg);
+	fix_stop(&f);
+}
+
 /* A client that stalls in the middle of its body is dropped. */
 static void test_stalled_client(void **state)
 {
@@ -1367,6 +1611,8 @@ int run_server_http_tests(void)
 		cmocka_unit_test(test_observer),
 		cmocka_unit_test(test_metrics_and_events),
 		cmocka_unit_test(test_audit_records),
+		cmocka_unit_test(test_audit_routes),
+		cmocka_unit_test(test_policy_reload),
 		cmocka_unit_test(test_token_guard),
 		cmocka_unit_test(test_stream_policy),
 	};
