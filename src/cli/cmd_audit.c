@@ -16,35 +16,6 @@
 /* ---- options shared by show/query/export ---- */
 
 /*
- * Parses a time: "2026-11-30", "2026-11-30T10:00:00Z", or an age such as
- * "7d", "12h", "30m" meaning that long before now.
- */
-static status_t parse_time(const char *s, uint64_t *ns)
-{
-	struct tm tm;
-	const char *end;
-	int64_t ms;
-
-	memset(&tm, 0, sizeof tm);
-	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) != NULL &&
-	    (*end == '\0' || strcmp(end, "Z") == 0)) {
-		*ns = (uint64_t)timegm(&tm) * 1000000000ull;
-		return ST_OK;
-	}
-	memset(&tm, 0, sizeof tm);
-	if ((end = strptime(s, "%Y-%m-%d", &tm)) != NULL && *end == '\0') {
-		*ns = (uint64_t)timegm(&tm) * 1000000000ull;
-		return ST_OK;
-	}
-	if (parse_duration_ms(s, &ms) == ST_OK && ms >= 0) {
-		uint64_t now = time_wall_ns(), d = (uint64_t)ms * 1000000ull;
-		*ns = d < now ? now - d : 0;
-		return ST_OK;
-	}
-	return ST_INVAL;
-}
-
-/*
  * Parses one filter option at argv[i] (--user/--team/--since/--until/
  * --action and its value). Returns the number of arguments used (2), 0
  * when argv[i] is not a filter option, -1 on a bad value.
@@ -65,7 +36,7 @@ static int parse_filter_opt(int argc, char **argv, int i, struct aud_query *f,
 		f->action = v;
 	} else if (strcmp(a, "--since") == 0 || strcmp(a, "--until") == 0) {
 		uint64_t *dst = a[2] == 's' ? &f->since_ns : &f->until_ns;
-		if (parse_time(v, dst) != ST_OK) {
+		if (parse_time_ns(v, dst) != ST_OK) {
 			cli_error(what, "%s: '%s' is not a date (YYYY-MM-DD[THH:MM:SSZ]) or an "
 				  "age (7d, 12h)", a, v);
 			return -1;

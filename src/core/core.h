@@ -415,6 +415,12 @@ uint64_t time_wall_ns(void);
 /* Parses "30d", "12h", "15m", "10s", "500ms" or a plain number of seconds
  * into milliseconds. */
 status_t parse_duration_ms(const char *s, int64_t *ms);
+/*
+ * Parses a point in time as nanoseconds since the Unix epoch:
+ * "2026-11-30", "2026-11-30T10:00:00Z" (UTC), or an age such as "7d",
+ * "12h", "30m" meaning that long before now.
+ */
+status_t parse_time_ns(const char *s, uint64_t *ns);
 /* Parses "512", "64k", "16M", "2G" (powers of 1024) into bytes. */
 status_t parse_size(const char *s, uint64_t *bytes);
 /* Parses a whole decimal integer in [min, max]; no trailing garbage. */

@@ -98,6 +98,31 @@ status_t parse_duration_ms(const char *s, int64_t *ms)
 	return ST_INVAL;
 }
 
+status_t parse_time_ns(const char *s, uint64_t *ns)
+{
+	struct tm tm;
+	const char *end;
+	int64_t ms;
+
+	memset(&tm, 0, sizeof tm);
+	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) != NULL &&
+	    (*end == '\0' || strcmp(end, "Z") == 0)) {
+		*ns = (uint64_t)timegm(&tm) * 1000000000ull;
+		return ST_OK;
+	}
+	memset(&tm, 0, sizeof tm);
+	if ((end = strptime(s, "%Y-%m-%d", &tm)) != NULL && *end == '\0') {
+		*ns = (uint64_t)timegm(&tm) * 1000000000ull;
+		return ST_OK;
+	}
+	if (parse_duration_ms(s, &ms) == ST_OK && ms >= 0) {
+		uint64_t now = time_wall_ns(), d = (uint64_t)ms * 1000000ull;
+		*ns = d < now ? now - d : 0;
+		return ST_OK;
+	}
+	return ST_INVAL;
+}
+
 status_t parse_size(const char *s, uint64_t *bytes)
 {
 	static const char sufs[] = "kmgt";

@@ -42,35 +42,6 @@ static int no_log(struct srv_rctx *r)
 				  "the audit log is not enabled on this server");
 }
 
-/*
- * A time bound as the CLI takes it: "2026-01-31", "2026-01-31T12:00:00Z"
- * or a duration ("7d", "12h") meaning that long before now.
- */
-static status_t parse_time(const char *s, uint64_t *ns)
-{
-	struct tm tm;
-	const char *end;
-	int64_t ms;
-
-	memset(&tm, 0, sizeof tm);
-	if ((end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm)) != NULL &&
-	    (*end == '\0' || strcmp(end, "Z") == 0)) {
-		*ns = (uint64_t)timegm(&tm) * 1000000000ull;
-		return ST_OK;
-	}
-	memset(&tm, 0, sizeof tm);
-	if ((end = strptime(s, "%Y-%m-%d", &tm)) != NULL && *end == '\0') {
-		*ns = (uint64_t)timegm(&tm) * 1000000000ull;
-		return ST_OK;
-	}
-	if (parse_duration_ms(s, &ms) == ST_OK && ms >= 0) {
-		uint64_t now = time_wall_ns(), d = (uint64_t)ms * 1000000ull;
-		*ns = d < now ? now - d : 0;
-		return ST_OK;
-	}
-	return ST_INVAL;
-}
-
 int srv__h_audit_verify(struct srv_rctx *r)
 {
 	struct aud_verify_report rep;
@@ -134,10 +105,10 @@ int srv__h_audit_records(struct srv_rctx *r)
 	q.user = qarg(r, "user");
 	q.team = qarg(r, "team");
 	q.action = qarg(r, "action");
-	if ((v = qarg(r, "since")) && parse_time(v, &q.since_ns) != ST_OK)
+	if ((v = qarg(r, "since")) && parse_time_ns(v, &q.since_ns) != ST_OK)
 		return bad_param(r, "since", "'since' must be a date (2026-01-31), a time "
 				 "(2026-01-31T12:00:00Z) or a duration such as 7d or 12h");
-	if ((v = qarg(r, "until")) && parse_time(v, &q.until_ns) != ST_OK)
+	if ((v = qarg(r, "until")) && parse_time_ns(v, &q.until_ns) != ST_OK)
 		return bad_param(r, "until", "'until' must be a date (2026-01-31), a time "
 				 "(2026-01-31T12:00:00Z) or a duration such as 7d or 12h");
 	memset(&a, 0, sizeof a);
