@@ -5,6 +5,12 @@
 # test -- whether or not the call succeeded. A DNS lookup, an update check
 # or a crash reporter would show up here as a connect or sendto.
 #
+# What is judged is airlock: every process from the moment it executes the
+# airlock binary, its threads, and whatever it starts in turn. The test's
+# own tools (bash, curl, coreutils) are traced but not judged: bash without
+# $SHELL asks nscd for the user's entry before it executes anything, and
+# that is not airlock's doing.
+#
 # To cover another command, add one line to CHECKS: a bash snippet run with
 # $A (the airlock binary) and $T (a scratch directory; AIRLOCK_DATA is
 # $T/data) set. A snippet may start a server in the background, talk to it
@@ -27,7 +33,7 @@ export T AIRLOCK_DATA=$T/data
 # of an ASan build; leaks are checked by the untraced tests.
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 mkdir -p "$T/data"
-strace -f -e trace=network -o "$T/probe.log" true 2>/dev/null ||
+strace -f -e trace=network,process -o "$T/probe.log" true 2>/dev/null ||
   { echo "strace cannot trace here (ptrace not permitted)"; exit 77; }
 
 CHECKS=(
@@ -87,6 +93,62 @@ for bad in \
   if egress_calls "$T/fake.log" >/dev/null; then echo "FAIL: checker missed: $bad"; exit 1; fi
 done
 
+# Keeps the lines of strace log $1 (-f, trace=network,process) made by
+# airlock: a process counts from its successful execve of a file named like
+# $A, and a clone/fork child counts if its parent did at the time. Two
+# passes, since strace may print a child's first calls before its parent's
+# clone returns.
+airlock_only() {
+  awk -v exe="$(basename "$A")" '
+    function pid() { return $1 + 0 }
+    function ret(  r) { r = $0; sub(/.*= /, "", r); return r + 0 }
+    function isexec(  q) {
+      if ($0 !~ /^[0-9]+ execve\("/ || $0 ~ /= -1 /) return 0
+      q = $0; sub(/^[0-9]+ execve\("/, "", q); sub(/".*/, "", q); sub(/.*\//, "", q)
+      return q == exe
+    }
+    FNR == 1 { pass++ }
+    pass == 1 {
+      p = pid()
+      if (isexec()) on[p] = 1
+      if ($0 ~ /^[0-9]+ (clone3?|fork|vfork)\(/) at[p] = on[p]
+      if ($0 ~ /^[0-9]+ ((clone3?|fork|vfork)\(|<\.\.\. (clone3?|fork|vfork) resumed>)/ &&
+          $0 ~ /= [0-9]+$/ && $0 !~ /unfinished/) { c = ret(); if (at[p]) { born[c] = 1; on[c] = 1 } }
+      next
+    }
+    {
+      p = pid()
+      if (!(p in judged)) judged[p] = born[p]
+      if (isexec()) judged[p] = 1
+      if (judged[p]) print
+      if ($0 ~ /^[0-9]+ ((clone3?|fork|vfork)\(|<\.\.\. (clone3?|fork|vfork) resumed>)/ &&
+          $0 ~ /= [0-9]+$/ && $0 !~ /unfinished/ && judged[p]) judged[ret()] = 1
+    }' "$1" "$1"
+}
+A_NAME=$(basename "$A")
+cat > "$T/fake.log" <<LOG
+200 connect(3, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT (No such file or directory)
+200 execve("/bin/sha256sum", ["sha256sum"], 0x1 /* 3 vars */) = 0
+201 connect(3, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT (No such file or directory)
+201 execve("/usr/bin/$A_NAME", ["$A_NAME"], 0x1 /* 3 vars */) = -1 ENOENT (No such file or directory)
+201 execve("/x/$A_NAME", ["$A_NAME"], 0x1 /* 3 vars */) = 0
+202 socket(AF_INET, SOCK_DGRAM, IPPROTO_IP) = 3
+201 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0, stack=0x1, stack_size=0x1}, 88 <unfinished ...>
+203 connect(3, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("8.8.8.8")}, 16) = 0
+201 <... clone3 resumed> => {parent_tid=[203]}, 88) = 203
+201 clone(child_stack=NULL, flags=CLONE_CHILD_SETTID|SIGCHLD, child_tidptr=0x1) = 204
+204 execve("/usr/bin/git", ["git"], 0x1 /* 3 vars */) = 0
+204 connect(3, {sa_family=AF_INET, sin_port=htons(443), sin_addr=inet_addr("10.0.0.1")}, 16) = 0
+LOG
+airlock_only "$T/fake.log" > "$T/fake.out"
+# Kept: the successful exec of airlock and everything after it from pid
+# 201, its thread 203 and its child 204; not bash's nscd look-ups (200,
+# 201 before the exec), nor pid 202, which airlock never started.
+sed -n '5p;7,$p' "$T/fake.log" > "$T/want"
+if ! diff -u "$T/want" "$T/fake.out" >/dev/null; then
+  echo "FAIL: airlock_only kept the wrong lines:"; cat "$T/fake.out"; exit 1
+fi
+
 # Prints every socket() call in strace log $1 that opens anything but a TCP
 # socket (UDP, raw, packet, netlink...), and any traffic to or from port 53
 # (DNS, by any family); returns 1 if there is one. AF_UNIX socketpair()s
@@ -114,8 +176,9 @@ done
 
 fail=0
 for c in "${CHECKS[@]}"; do
-  strace -f -e trace=network -o "$T/trace.log" bash -c "$c" >"$T/out" 2>&1
+  strace -f -e trace=network,process -o "$T/all.log" bash -c "$c" >"$T/out" 2>&1
   rc=$?
+  airlock_only "$T/all.log" > "$T/trace.log"
   if [ $rc -ge 126 ]; then
     echo "FAIL: $c: exit $rc (the snippet itself is broken):"; tail -n 5 "$T/out"; fail=1; continue
   fi
@@ -130,8 +193,8 @@ done
 # A full session under one trace: index a repository, start the server
 # (sandboxed where the kernel can), complete, chat, infill and check a
 # policy over loopback, check a file with the CLI, stop the server and
-# verify the audit log. Every process is traced (-f): the server, the CLI
-# commands and the curl clients, whose only peer is 127.0.0.1.
+# verify the audit log. Every process is traced (-f) and every airlock
+# process is judged: the server and its threads, and the CLI commands.
 S=${AIRLOCK_SHARED:-$(cd "$(dirname "$0")/../../.." && pwd)/shared}
 export S
 if ! command -v curl >/dev/null; then
@@ -197,8 +260,9 @@ printf 'token = "ghp_R7x2Kq9LmZ4vT8wB3nJ6pY1cF5hD0sGaE2uW"\n' > "$T/leak.py"
 n=$("$A" audit query | grep -c ' request ')
 [ "$n" -ge 3 ] || die "audit has $n request records (want completions and infill)"
 SESSION
-strace -f -e trace=network -o "$T/session.log" bash "$T/session.sh" >"$T/out" 2>&1
+strace -f -e trace=network,process -o "$T/all.log" bash "$T/session.sh" >"$T/out" 2>&1
 rc=$?
+airlock_only "$T/all.log" > "$T/session.log"
 calls=$(grep -cE '(connect|sendto|sendmsg|sendmmsg)\(' "$T/session.log")
 if [ $rc -ne 0 ]; then
   echo "FAIL: full session (exit $rc):"; tail -n 8 "$T/out" | sed 's/^/    /'; fail=1
