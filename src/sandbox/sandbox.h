@@ -34,7 +34,7 @@
 /* Lockdown                                                            */
 /* ------------------------------------------------------------------ */
 
-#define SBX_MAX_PATHS 32
+#define SBX_MAX_PATHS 256	/* one Landlock rule each; `index` adds every repository */
 #define SBX_MAX_PORTS 32
 
 /*
