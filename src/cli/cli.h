@@ -53,6 +53,37 @@ const struct command *cli_command_find(const char *name);
 size_t cli_unescape(char *s, size_t n);
 
 /*
+ * A context look-up command (ctx_lookup.c): `airlock WHAT ARG [--repo R]
+ * [--json]` runs run() on the store and prints each hit with print(), or
+ * the result as JSON. Exit 0 with hits, EXIT_FAIL with none.
+ */
+struct ctx;
+struct ctx_hit;
+struct ctx_result;
+struct cli_lookup {
+	const char *what;	/* command name, for errors */
+	const char *noun;	/* "PATH", "NAME": what ARG is */
+	int takes_repo;		/* accepts --repo R */
+	status_t (*run)(struct ctx *c, const char *repo, const char *arg,
+			struct ctx_result *r, struct err *e);
+	void (*print)(const struct ctx_hit *h, const char *arg);
+};
+int cli_ctx_lookup(struct cli *cli, const struct cli_lookup *l, int argc, char **argv);
+
+/*
+ * An account command (store_sub.c): `airlock WHAT SUB ...` runs the entry of
+ * subs named SUB with the server's account store open; an unknown or
+ * missing SUB is a usage error listing the names.
+ */
+struct srv_store;
+struct cli_sub {
+	const char *name;
+	int (*fn)(struct cli *cli, struct srv_store *st, int argc, char **argv);
+};
+int cli_store_subcommand(struct cli *cli, const char *what, const struct cli_sub *subs,
+			 size_t n, int argc, char **argv);
+
+/*
  * Provenance (provenance_glue.c): the policy engine's provenance hook over
  * reference corpora in <data_dir>/provenance/<name>.* (built by `airlock
  * provenance index`). provenance_attach attaches an index to eng; *out must
@@ -96,10 +127,8 @@ int cmd_tokenize(struct cli *cli, int argc, char **argv);
 int cmd_user(struct cli *cli, int argc, char **argv);
 int cmd_owners(struct cli *cli, int argc, char **argv);
 int cmd_search(struct cli *cli, int argc, char **argv);
-int cmd_sign_bundle(struct cli *cli, int argc, char **argv);
 int cmd_symbols(struct cli *cli, int argc, char **argv);
 int cmd_usage(struct cli *cli, int argc, char **argv);
-int cmd_tokenize(struct cli *cli, int argc, char **argv);
 int cmd_verify_bundle(struct cli *cli, int argc, char **argv);
 int cmd_version(struct cli *cli, int argc, char **argv);
 

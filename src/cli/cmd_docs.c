@@ -1,62 +1,28 @@
 /*
- * cmd_docs.c - `airlock docs PATH [--repo R]`: the decisions, standards,
- * dependency policies, incidents and runbooks that apply to a path.
+ * cmd_docs.c - `airlock docs PATH [--repo R] [--json]`: the decisions,
+ * standards, dependency policies, incidents and runbooks that apply to a
+ * path.
  */
 #include "cli/cli.h"
 #include "context/context.h"
 
 #include <stdio.h>
-#include <string.h>
+
+static status_t docs_run(struct ctx *c, const char *repo, const char *path,
+			 struct ctx_result *r, struct err *e)
+{
+	return ctx_docs_for(c, repo, path, r, e);
+}
+
+static void docs_print(const struct ctx_hit *h, const char *path)
+{
+	(void)path;
+	printf("%s\t%s\t%s\t%s/%s\n", h->kind, h->signature[0] ? h->signature : "-",
+	       h->name, h->repo, h->path);
+}
 
 int cmd_docs(struct cli *cli, int argc, char **argv)
 {
-	const char *repo = NULL, *path = NULL;
-	int json = 0, rc = EXIT_OK;
-	struct ctx *c = NULL;
-	struct ctx_result r;
-	struct err e;
-	status_t st;
-
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--repo") && i + 1 < argc)
-			repo = argv[++i];
-		else if (!strcmp(argv[i], "--json"))
-			json = 1;
-		else if (!path && argv[i][0] != '-')
-			path = argv[i];
-		else {
-			cli_error("docs", "unexpected argument '%s' (see airlock docs --help)", argv[i]);
-			return EXIT_USAGE;
-		}
-	}
-	if (!path) {
-		cli_error("docs", "no PATH given");
-		return EXIT_USAGE;
-	}
-	err_clear(&e);
-	if ((st = ctx_open(cli->data_dir, cli->cfg, &c, &e))) {
-		cli_error_err("docs", &e);
-		return cli_exit_for(st);
-	}
-	ctx_result_init(&r);
-	if ((st = ctx_docs_for(c, repo, path, &r, &e))) {
-		cli_error_err("docs", &e);
-		rc = cli_exit_for(st);
-	} else if (json) {
-		struct buf b;
-		buf_init(&b, 0);
-		if (ctx_result_json(&r, &b) == ST_OK)
-			fputs(buf_cstr(&b), stdout);
-		buf_release(&b);
-	} else {
-		for (size_t i = 0; i < r.n; i++)
-			printf("%s\t%s\t%s\t%s/%s\n", r.hits[i].kind,
-			       r.hits[i].signature[0] ? r.hits[i].signature : "-",
-			       r.hits[i].name, r.hits[i].repo, r.hits[i].path);
-		if (!r.n)
-			rc = EXIT_FAIL;
-	}
-	ctx_result_release(&r);
-	ctx_free(c);
-	return rc;
+	static const struct cli_lookup l = { "docs", "PATH", 1, docs_run, docs_print };
+	return cli_ctx_lookup(cli, &l, argc, argv);
 }

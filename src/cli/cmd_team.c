@@ -54,8 +54,11 @@ static int team_add(struct cli *cli, struct srv_store *st, int argc, char **argv
 	return EXIT_OK;
 }
 
-static int team_list(struct srv_store *st)
+static int team_list(struct cli *cli, struct srv_store *st, int argc, char **argv)
 {
+	(void)cli;
+	(void)argc;
+	(void)argv;
 	struct srv_team *t = NULL;
 	size_t n = 0;
 	struct err e;
@@ -75,20 +78,9 @@ static int team_list(struct srv_store *st)
 
 int cmd_team(struct cli *cli, int argc, char **argv)
 {
-	struct srv_store *st;
-	struct err e;
-	int rc;
-
-	err_clear(&e);
-	if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "list"))) {
-		cli_error("team", "expected 'add' or 'list' (see airlock team --help)");
-		return EXIT_USAGE;
-	}
-	if (srv_store_open_dir(cli->data_dir, &st, &e)) {
-		cli_error_err("store", &e);
-		return cli_exit_for(e.st);
-	}
-	rc = strcmp(argv[1], "add") == 0 ? team_add(cli, st, argc, argv) : team_list(st);
-	srv_store_free(st);
-	return rc;
+	static const struct cli_sub subs[] = {
+		{ "add", team_add },
+		{ "list", team_list },
+	};
+	return cli_store_subcommand(cli, "team", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -101,8 +101,11 @@ static void fmt_time(int64_t t, char *out, size_t n)
 		strftime(out, n, "%Y-%m-%dT%H:%MZ", &tm);
 }
 
-static int token_list(struct srv_store *st)
+static int token_list(struct cli *cli, struct srv_store *st, int argc, char **argv)
 {
+	(void)cli;
+	(void)argc;
+	(void)argv;
 	struct srv_token_info *t = NULL;
 	size_t n = 0;
 	struct err e;
@@ -130,26 +133,10 @@ static int token_list(struct srv_store *st)
 
 int cmd_token(struct cli *cli, int argc, char **argv)
 {
-	struct srv_store *st;
-	struct err e;
-	int rc;
-
-	err_clear(&e);
-	if (argc < 2 || (strcmp(argv[1], "create") && strcmp(argv[1], "revoke") &&
-			 strcmp(argv[1], "list"))) {
-		cli_error("token", "expected 'create', 'revoke' or 'list' (see airlock token --help)");
-		return EXIT_USAGE;
-	}
-	if (srv_store_open_dir(cli->data_dir, &st, &e)) {
-		cli_error_err("store", &e);
-		return cli_exit_for(e.st);
-	}
-	if (strcmp(argv[1], "create") == 0)
-		rc = token_create(cli, st, argc, argv);
-	else if (strcmp(argv[1], "revoke") == 0)
-		rc = token_revoke(cli, st, argc, argv);
-	else
-		rc = token_list(st);
-	srv_store_free(st);
-	return rc;
+	static const struct cli_sub subs[] = {
+		{ "create", token_create },
+		{ "revoke", token_revoke },
+		{ "list", token_list },
+	};
+	return cli_store_subcommand(cli, "token", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -52,8 +52,11 @@ static int user_add(struct cli *cli, struct srv_store *st, int argc, char **argv
 	return EXIT_OK;
 }
 
-static int user_list(struct srv_store *st)
+static int user_list(struct cli *cli, struct srv_store *st, int argc, char **argv)
 {
+	(void)cli;
+	(void)argc;
+	(void)argv;
 	struct srv_user *u = NULL;
 	size_t n = 0;
 	struct err e;
@@ -73,20 +76,9 @@ static int user_list(struct srv_store *st)
 
 int cmd_user(struct cli *cli, int argc, char **argv)
 {
-	struct srv_store *st;
-	struct err e;
-	int rc;
-
-	err_clear(&e);
-	if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "list"))) {
-		cli_error("user", "expected 'add' or 'list' (see airlock user --help)");
-		return EXIT_USAGE;
-	}
-	if (srv_store_open_dir(cli->data_dir, &st, &e)) {
-		cli_error_err("store", &e);
-		return cli_exit_for(e.st);
-	}
-	rc = strcmp(argv[1], "add") == 0 ? user_add(cli, st, argc, argv) : user_list(st);
-	srv_store_free(st);
-	return rc;
+	static const struct cli_sub subs[] = {
+		{ "add", user_add },
+		{ "list", user_list },
+	};
+	return cli_store_subcommand(cli, "user", subs, sizeof subs / sizeof subs[0], argc, argv);
 }

@@ -254,7 +254,7 @@ static const struct command commands[] = {
 	  "TLS: set server.tls_cert and server.tls_key. Limits: server.* in the config\n"
 	  "(airlock config show). Stops on SIGINT or SIGTERM.\n" },
 	{ "owners", cmd_owners, "owners of a path (CODEOWNERS)",
-	  "usage: airlock owners PATH [--repo R]\n" },
+	  "usage: airlock owners PATH [--repo R] [--json]\n" },
 	{ "search", cmd_search, "BM25 search over indexed code and documents",
 	  "usage: airlock search QUERY... [--top K] [--json]\n"
 	  "\n"
