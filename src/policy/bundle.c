@@ -9,7 +9,6 @@
  */
 #include "policy/policy_int.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -982,51 +981,16 @@ static int has_suffix(const char *s, const char *suf)
 	return a >= c && strcmp(s + a - c, suf) == 0;
 }
 
-static int cmp_str(const void *a, const void *b)
+/* Policy files: *.yaml and *.yml, outside tests/ folders (rule tests). */
+static int yaml_keep(const char *rel, const char *name, int is_dir)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	(void)rel;
+	if (is_dir)
+		return strcmp(name, "tests") != 0;
+	return has_suffix(name, ".yaml") || has_suffix(name, ".yml");
 }
 
-/* Collects the policy files under dir (relative paths, sorted). */
-static status_t list_yaml(const char *root, const char *rel, struct vec *out,
-			  int depth, struct err *e)
-{
-	char path[8400], sub[4096];
-	struct dirent *de;
-	struct stat st;
-	DIR *d;
-	status_t rc = ST_OK;
-
-	if (depth > 16)
-		return ST_OK;
-	snprintf(path, sizeof path, "%s%s%s", root, rel[0] ? "/" : "", rel);
-	if (!(d = opendir(path)))
-		return err_set(e, ST_IO, "%s: %s", path, strerror(errno));
-	while ((de = readdir(d))) {
-		char *dup;
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
-		snprintf(path, sizeof path, "%s/%s", root, sub);
-		if (stat(path, &st) != 0)
-			continue;
-		if (S_ISDIR(st.st_mode)) {
-			if (strcmp(de->d_name, "tests") == 0)
-				continue;	/* rule tests, not rules */
-			if ((rc = list_yaml(root, sub, out, depth + 1, e)))
-				break;
-		} else if (S_ISREG(st.st_mode) &&
-			   (has_suffix(de->d_name, ".yaml") || has_suffix(de->d_name, ".yml"))) {
-			if (!(dup = mem_strdup(sub)) || vec_push(out, &dup)) {
-				mem_free(dup);
-				rc = err_set(e, ST_NOMEM, "out of memory");
-				break;
-			}
-		}
-	}
-	closedir(d);
-	return rc;
-}
+static const struct pol_walk yaml_walk = { yaml_keep, 1 };
 
 static status_t load_common(struct ld *l, struct pol_bundle *b, struct hmap *ids,
 			    struct vec *pending, struct err *e)
@@ -1110,10 +1074,8 @@ status_t pol_bundle_load(const char *dir, const struct pol_load_opts *opts,
 	load_common(&l, b, &ids, &pending, e);
 	if ((st = pol__sig_verify(dir, opts, &manifest, &b->signed_ok, b->digest, e)))
 		goto out;
-	if ((st = list_yaml(dir, "", &files, 0, e)))
+	if ((st = pol__files_list(dir, &yaml_walk, &files, e)))
 		goto out;
-	if (files.len)
-		qsort(files.data, files.len, sizeof(char *), cmp_str);
 	for (size_t i = 0; i < files.len; i++) {
 		char path[4096];
 		size_t n;
@@ -1144,9 +1106,7 @@ status_t pol_bundle_load(const char *dir, const struct pol_load_opts *opts,
 	}
 	st = bundle_finish(&l, opts);
 out:
-	for (size_t i = 0; i < files.len; i++)
-		mem_free(VEC_AT(&files, char *, i));
-	vec_release(&files);
+	pol__files_release(&files);
 	hmap_release(&ids);
 	vec_release(&pending);
 	mem_free(manifest);

@@ -235,6 +235,21 @@ status_t pol__sig_verify(const char *dir, const struct pol_load_opts *o,
 			 struct err *e);
 int pol__manifest_has(const char *manifest, const char *rel, const uint8_t d[SHA256_LEN]);
 
+/*
+ * The files of a bundle directory (sign.c): relative paths of the regular
+ * files beneath dir that keep() accepts, sorted, in out (a vec of char *,
+ * initialised here, freed with pol__files_release). keep() is asked about
+ * directories too (is_dir 1); a rejected one is not entered. follow: stat
+ * (symlinks followed) rather than lstat. Nesting stops at 16 levels.
+ */
+struct pol_walk {
+	int (*keep)(const char *rel, const char *name, int is_dir);
+	int follow;
+};
+status_t pol__files_list(const char *dir, const struct pol_walk *w, struct vec *out,
+			 struct err *e);
+void pol__files_release(struct vec *files);
+
 /* defaults.c */
 extern const char pol__default_secrets[];
 

@@ -32,8 +32,8 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static status_t walk(const char *root, const char *rel, struct vec *out, int depth,
-		     struct err *e)
+static status_t walk(const char *root, const char *rel, const struct pol_walk *w,
+		     struct vec *out, int depth, struct err *e)
 {
 	char path[8400], sub[4096];
 	struct dirent *de;
@@ -50,16 +50,14 @@ static status_t walk(const char *root, const char *rel, struct vec *out, int dep
 		char *dup;
 		if (de->d_name[0] == '.')
 			continue;
-		if (!rel[0] && !strcmp(de->d_name, POL_SIG_FILE))
-			continue;
 		snprintf(sub, sizeof sub, "%s%s%s", rel, rel[0] ? "/" : "", de->d_name);
 		snprintf(path, sizeof path, "%s/%s", root, sub);
-		if (lstat(path, &st) != 0)
+		if ((w->follow ? stat(path, &st) : lstat(path, &st)) != 0)
 			continue;
 		if (S_ISDIR(st.st_mode)) {
-			if ((rc = walk(root, sub, out, depth + 1, e)))
+			if (w->keep(sub, de->d_name, 1) && (rc = walk(root, sub, w, out, depth + 1, e)))
 				break;
-		} else if (S_ISREG(st.st_mode)) {
+		} else if (S_ISREG(st.st_mode) && w->keep(sub, de->d_name, 0)) {
 			if (!(dup = mem_strdup(sub)) || vec_push(out, &dup)) {
 				mem_free(dup);
 				rc = err_set(e, ST_NOMEM, "out of memory");
@@ -71,6 +69,35 @@ static status_t walk(const char *root, const char *rel, struct vec *out, int dep
 	return rc;
 }
 
+status_t pol__files_list(const char *dir, const struct pol_walk *w, struct vec *out,
+			 struct err *e)
+{
+	status_t st;
+
+	vec_init(out, sizeof(char *));
+	if ((st = walk(dir, "", w, out, 0, e))) {
+		pol__files_release(out);
+		return st;
+	}
+	if (out->len)
+		qsort(out->data, out->len, sizeof(char *), cmp_str);
+	return ST_OK;
+}
+
+void pol__files_release(struct vec *files)
+{
+	for (size_t i = 0; i < files->len; i++)
+		mem_free(VEC_AT(files, char *, i));
+	vec_release(files);
+}
+
+/* A bundle's signature covers every regular file but the signature itself. */
+static int sign_keep(const char *rel, const char *name, int is_dir)
+{
+	(void)name;
+	return is_dir || strcmp(rel, POL_SIG_FILE) != 0;
+}
+
 status_t pol_manifest_build(const char *dir, char **out, size_t *len, struct err *e)
 {
 	struct vec files;
@@ -78,11 +105,10 @@ status_t pol_manifest_build(const char *dir, char **out, size_t *len, struct err
 	status_t st;
 
 	*out = NULL;
-	vec_init(&files, sizeof(char *));
+	static const struct pol_walk w = { sign_keep, 0 };
+
 	buf_init(&m, 0);
-	st = walk(dir, "", &files, 0, e);
-	if (!st && files.len)
-		qsort(files.data, files.len, sizeof(char *), cmp_str);
+	st = pol__files_list(dir, &w, &files, e);
 	for (size_t i = 0; !st && i < files.len; i++) {
 		char path[4096], hex[2 * SHA256_LEN + 1];
 		uint8_t d[SHA256_LEN];
@@ -92,9 +118,7 @@ status_t pol_manifest_build(const char *dir, char **out, size_t *len, struct err
 		if (buf_printf(&m, "%s  %s\n", hex_encode(d, sizeof d, hex), VEC_AT(&files, char *, i)))
 			st = err_set(e, ST_NOMEM, "out of memory");
 	}
-	for (size_t i = 0; i < files.len; i++)
-		mem_free(VEC_AT(&files, char *, i));
-	vec_release(&files);
+	pol__files_release(&files);
 	if (!st && buf_reserve(&m, 0))
 		st = err_set(e, ST_NOMEM, "out of memory");
 	if (st) {
