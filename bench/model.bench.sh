@@ -7,10 +7,10 @@
 #   qwen2.5-coder-1.5b  qwen2, 28 layers, dim 1536, 12 heads, 2 KV, ffn 8960, tied
 #   tinyllama-1.1b      llama, 22 layers, dim 2048, 32 heads, 4 KV, ffn 5632
 #
-# in q8_0, q4_0 and q4_K (every matrix q4_K where its rows allow, q5_0
-# where not, as llama.cpp's quantiser falls back; not the Q4_K_M mix, whose
-# q6_K output and attn_v tensors the generator does not write), at 1 and 2
-# threads; prints one table row per run and keeps each run's JSON.
+# in q8_0, q4_0 and q4_K_M (the mix llama.cpp's Q4_K_M preset writes: q6_K
+# output, attn_v and ffn_down in some layers, q4_K elsewhere, with its
+# fall-backs where rows are not multiples of 256), at 1 and 2 threads;
+# prints one table row per run and keeps each run's JSON.
 #
 # BENCH_QUICK=1: the 0.5B shape in q8_0 at 2 threads with short runs (a
 # smoke test of the harness, as `make bench` runs it by default on CI).
@@ -30,7 +30,7 @@ if [ -n "${BENCH_QUICK:-}" ]; then
   ARGS=${BENCH_ARGS:--p 64 -n 16 --ctx-depth 256 --reps 1}
 else
   SHAPES=${BENCH_SHAPES:-qwen2.5-coder-0.5b qwen2.5-coder-1.5b tinyllama-1.1b}
-  TYPES=${BENCH_TYPES:-q8_0 q4_0 q4_K}
+  TYPES=${BENCH_TYPES:-q8_0 q4_0 q4_K_M}
   THREADS=${BENCH_THREADS:-2 1}
   ARGS=${BENCH_ARGS:--p 512 -n 128 --ctx-depth 4096 --reps 3}
 fi

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <ctype.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -227,6 +229,10 @@ static int model_synth(int argc, char **argv)
 			out = v;
 		else if (!strcmp(a, "--seed"))
 			ok = v && parse_i64(v, 0, INT64_MAX, &seed) == ST_OK;
+		else if (!strcmp(a, "--type") && v &&
+			 (!strcasecmp(v, "q4_k_m") || !strcasecmp(v, "q5_k_m")))
+			p.mix = tolower((unsigned char)v[1]) == '4' ? MDL_SYNTH_MIX_Q4_K_M
+								      : MDL_SYNTH_MIX_Q5_K_M;
 		else if (!strcmp(a, "--type")) {
 			int t = v ? mdl_type_from_name(v) : -1;
 			const struct mdl_type_info *ti = t >= 0 ? mdl_type_info(t) : NULL;

@@ -226,6 +226,7 @@ struct mdl_synth_params {
 	int n_layer, n_embd, n_head, n_head_kv, n_ff;
 	int n_ctx;		/* context_length metadata; 0 picks 2048 */
 	uint32_t type;		/* ggml type of the 2-D weight matrices */
+	int mix;		/* MDL_SYNTH_MIX_*: a per-tensor mix instead of one type */
 	uint64_t seed;
 	const char *vocab_from;	/* GGUF whose tokenizer.ggml.* is copied */
 	int tied_output;	/* qwen2 only: no output.weight */
@@ -234,6 +235,18 @@ struct mdl_synth_params {
 	int rope_freqs;		/* llama only: write rope_freqs.weight (Llama 3 style) */
 	int biases;		/* llama only: the optional attention and FFN biases */
 };
+
+/*
+ * The mixes of llama.cpp's K-quant presets (its quantiser's rules for
+ * dense llama/qwen2 models): Q4_K_M and Q5_K_M give q6_K to the output
+ * matrix (the token embedding when it is tied; q8_0 when its rows are not
+ * a multiple of 256) and to attn_v and ffn_down of the first and last
+ * eighth of the layers and every third one between; everything else
+ * q4_K / q5_K. Rows that are no multiple of 256 fall back as in
+ * fallback: q4_K -> q5_0, q5_K -> q5_1, q6_K -> q8_0. With a mix, type
+ * is ignored.
+ */
+enum { MDL_SYNTH_MIX_NONE, MDL_SYNTH_MIX_Q4_K_M, MDL_SYNTH_MIX_Q5_K_M };
 
 /*
  * Writes a model with seeded random weights to path, streamed (memory use

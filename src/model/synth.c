@@ -80,6 +80,36 @@ static uint32_t fallback_type(uint32_t type, int64_t ne0)
 	}
 }
 
+/* llama.cpp's "more bits" layers of a K-quant mix: the first and last
+ * eighth, and every third layer between. */
+static int more_bits(int i, int n)
+{
+	return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+/* Where a tensor stands in a mix. */
+enum role { R_OTHER, R_EMBD, R_OUTPUT, R_ATTN_V, R_FFN_DOWN };
+
+/*
+ * The type (before fallback) the tensor of role in layer l gets: one type,
+ * or the rules of a K-quant mix (see MDL_SYNTH_MIX_* in model.h). tied: the
+ * token embedding doubles as the output matrix.
+ */
+static uint32_t tensor_type(const struct mdl_synth_params *p, enum role r, int l,
+			    int64_t ne0, int tied)
+{
+	uint32_t base;
+
+	if (p->mix == MDL_SYNTH_MIX_NONE)
+		return p->type;
+	base = p->mix == MDL_SYNTH_MIX_Q5_K_M ? MDL_TYPE_Q5_K : MDL_TYPE_Q4_K;
+	if (r == R_OUTPUT || (r == R_EMBD && tied))
+		return ne0 % 256 ? MDL_TYPE_Q8_0 : MDL_TYPE_Q6_K;
+	if ((r == R_ATTN_V || r == R_FFN_DOWN) && more_bits(l, p->n_layer))
+		return MDL_TYPE_Q6_K;
+	return base;
+}
+
 struct plan {
 	struct stensor *t;
 	size_t n, cap;
@@ -110,43 +140,45 @@ static status_t build_plan(const struct mdl_synth_params *p, int64_t n_vocab,
 {
 	int64_t D = p->n_embd, F = p->n_ff, hd = p->n_embd / p->n_head;
 	int64_t Dq = hd * p->n_head, Dkv = hd * p->n_head_kv;
-	status_t st = plan_add(pl, "token_embd.weight", p->type, D, n_vocab, FILL_EMBD);
+	status_t st = plan_add(pl, "token_embd.weight", tensor_type(p, R_EMBD, 0, D, tied),
+			       D, n_vocab, FILL_EMBD);
 	if (!st && p->rope_freqs)
 		st = plan_add(pl, "rope_freqs.weight", MDL_TYPE_F32, hd / 2, 1, FILL_ROPE);
 	for (int l = 0; l < p->n_layer && !st; l++) {
 		char nm[64];
-#define A_(suffix, a, b, fill)                                           \
+#define A_(suffix, role, a, b, fill)                                     \
 		if (!st) {                                               \
 			snprintf(nm, sizeof nm, "blk.%d." suffix, l);    \
-			st = plan_add(pl, nm, p->type, a, b, fill);      \
+			st = plan_add(pl, nm, tensor_type(p, role, l, a, tied), a, b, fill); \
 		}
-		A_("attn_norm.weight", D, 1, FILL_NORM)
-		A_("attn_q.weight", D, Dq, FILL_MATRIX)
-		A_("attn_k.weight", D, Dkv, FILL_MATRIX)
-		A_("attn_v.weight", D, Dkv, FILL_MATRIX)
+		A_("attn_norm.weight", R_OTHER, D, 1, FILL_NORM)
+		A_("attn_q.weight", R_OTHER, D, Dq, FILL_MATRIX)
+		A_("attn_k.weight", R_OTHER, D, Dkv, FILL_MATRIX)
+		A_("attn_v.weight", R_ATTN_V, D, Dkv, FILL_MATRIX)
 		if (qwen2 || p->biases) {
-			A_("attn_q.bias", Dq, 1, FILL_BIAS)
-			A_("attn_k.bias", Dkv, 1, FILL_BIAS)
-			A_("attn_v.bias", Dkv, 1, FILL_BIAS)
+			A_("attn_q.bias", R_OTHER, Dq, 1, FILL_BIAS)
+			A_("attn_k.bias", R_OTHER, Dkv, 1, FILL_BIAS)
+			A_("attn_v.bias", R_OTHER, Dkv, 1, FILL_BIAS)
 		}
-		A_("attn_output.weight", Dq, D, FILL_RESID)
+		A_("attn_output.weight", R_OTHER, Dq, D, FILL_RESID)
 		if (p->biases)
-			A_("attn_output.bias", D, 1, FILL_BIAS)
-		A_("ffn_norm.weight", D, 1, FILL_NORM)
-		A_("ffn_gate.weight", D, F, FILL_MATRIX)
-		A_("ffn_up.weight", D, F, FILL_MATRIX)
-		A_("ffn_down.weight", F, D, FILL_RESID)
+			A_("attn_output.bias", R_OTHER, D, 1, FILL_BIAS)
+		A_("ffn_norm.weight", R_OTHER, D, 1, FILL_NORM)
+		A_("ffn_gate.weight", R_OTHER, D, F, FILL_MATRIX)
+		A_("ffn_up.weight", R_OTHER, D, F, FILL_MATRIX)
+		A_("ffn_down.weight", R_FFN_DOWN, F, D, FILL_RESID)
 		if (p->biases) {
-			A_("ffn_gate.bias", F, 1, FILL_BIAS)
-			A_("ffn_up.bias", F, 1, FILL_BIAS)
-			A_("ffn_down.bias", D, 1, FILL_BIAS)
+			A_("ffn_gate.bias", R_OTHER, F, 1, FILL_BIAS)
+			A_("ffn_up.bias", R_OTHER, F, 1, FILL_BIAS)
+			A_("ffn_down.bias", R_OTHER, D, 1, FILL_BIAS)
 		}
 #undef A_
 	}
 	if (!st)
-		st = plan_add(pl, "output_norm.weight", p->type, D, 1, FILL_NORM);
+		st = plan_add(pl, "output_norm.weight", MDL_TYPE_F32, D, 1, FILL_NORM);
 	if (!st && !tied)
-		st = plan_add(pl, "output.weight", p->type, D, n_vocab, FILL_OUTPUT);
+		st = plan_add(pl, "output.weight", tensor_type(p, R_OUTPUT, 0, D, tied),
+			      D, n_vocab, FILL_OUTPUT);
 	return st;
 }
 
@@ -189,8 +221,10 @@ static status_t write_metadata(struct mdl_gguf_writer *w, const struct mdl_synth
 #undef U32_
 #undef F32_
 	if (!st)
-		st = mdl_gguf_writer_set_u32(w, "general.file_type", file_type_of(p->type));
-	if (!st && mdl_type_info((int)p->type)->quantized)
+		st = mdl_gguf_writer_set_u32(w, "general.file_type",
+					     p->mix == MDL_SYNTH_MIX_Q4_K_M ? 15 :
+					     p->mix == MDL_SYNTH_MIX_Q5_K_M ? 17 : file_type_of(p->type));
+	if (!st && (p->mix || mdl_type_info((int)p->type)->quantized))
 		st = mdl_gguf_writer_set_u32(w, "general.quantization_version", 2);
 	for (size_t i = 0; i < mdl_gguf_n_kv(vocab) && !st; i++)
 		if (!strncmp(mdl_gguf_key(vocab, i), "tokenizer.", 10))
@@ -279,10 +313,14 @@ status_t mdl_synth_write(const struct mdl_synth_params *p, const char *path,
 			       "synth: bad shape (layers %d, dim %d, heads %d, kv-heads %d, ffn %d): "
 			       "dim must be a multiple of heads with an even head size, heads a multiple of kv-heads",
 			       p->n_layer, p->n_embd, p->n_head, p->n_head_kv, p->n_ff);
-	const struct mdl_type_info *ti = mdl_type_info((int)p->type);
+	if (p->mix < MDL_SYNTH_MIX_NONE || p->mix > MDL_SYNTH_MIX_Q5_K_M)
+		return err_set(e, ST_INVAL, "synth: unknown type mix %d", p->mix);
+	/* A mix's types all fall back to blocks of 32, as q4_K does. */
+	uint32_t vtype = p->mix ? MDL_TYPE_Q4_K : p->type;
+	const struct mdl_type_info *ti = mdl_type_info((int)vtype);
 	if (!ti || !ti->is_weight)
 		return err_set(e, ST_INVAL, "synth: tensor type %u cannot hold weights", p->type);
-	const struct mdl_type_info *fb = mdl_type_info((int)fallback_type(p->type, 32));
+	const struct mdl_type_info *fb = mdl_type_info((int)fallback_type(vtype, 32));
 	if (p->n_embd % fb->block_size || p->n_ff % fb->block_size)
 		return err_set(e, ST_INVAL,
 			       "synth: dim %d and ffn %d must be multiples of %s's block size %d",

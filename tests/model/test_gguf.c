@@ -738,6 +738,38 @@ static void test_model_bad_shapes(void **state)
 	assert_int_equal(mdl_gguf_tensor_find(g2, "blk.0.attn_q.weight")->type, MDL_TYPE_Q5_0);
 	assert_int_equal(mdl_gguf_tensor_find(g2, "blk.0.ffn_down.weight")->type, MDL_TYPE_Q4_K);
 	mdl_gguf_free(g2);
+
+	/*
+	 * The Q4_K_M mix on 8 layers of width 256 (untied output): q6_K for
+	 * the output and for attn_v/ffn_down of layers 0, 3, 6 and 7 (the
+	 * first and last eighth and every third between), q4_K elsewhere;
+	 * ffn_down's rows of 64 fall back to q5_0, or to q8_0 where q6_K was
+	 * asked for. The file type says Q4_K_M (15).
+	 */
+	p.n_layer = 8;
+	p.n_embd = 256;
+	p.n_ff = 64;
+	p.mix = MDL_SYNTH_MIX_Q4_K_M;
+	TH_OK(mdl_synth_write(&p, path, &e));
+	TH_OK(mdl_gguf_open(path, &g2, &e));
+	assert_int_equal(mdl_gguf_tensor_find(g2, "output.weight")->type, MDL_TYPE_Q6_K);
+	assert_int_equal(mdl_gguf_tensor_find(g2, "token_embd.weight")->type, MDL_TYPE_Q4_K);
+	for (int l = 0; l < 8; l++) {
+		char nm[64];
+		int more = l == 0 || l == 3 || l == 6 || l == 7;
+		snprintf(nm, sizeof nm, "blk.%d.attn_v.weight", l);
+		assert_int_equal(mdl_gguf_tensor_find(g2, nm)->type, more ? MDL_TYPE_Q6_K : MDL_TYPE_Q4_K);
+		snprintf(nm, sizeof nm, "blk.%d.attn_q.weight", l);
+		assert_int_equal(mdl_gguf_tensor_find(g2, nm)->type, MDL_TYPE_Q4_K);
+		snprintf(nm, sizeof nm, "blk.%d.ffn_down.weight", l);
+		assert_int_equal(mdl_gguf_tensor_find(g2, nm)->type, more ? MDL_TYPE_Q8_0 : MDL_TYPE_Q5_0);
+	}
+	int64_t ft = 0;
+	TH_OK(mdl_gguf_get_int(g2, "general.file_type", &ft, &e));
+	assert_int_equal(ft, 15);
+	mdl_gguf_free(g2);
+	p.mix = 7;
+	TH_ST(mdl_synth_write(&p, path, &e), ST_INVAL);
 	th_tmpdir_cleanup();
 }
 
