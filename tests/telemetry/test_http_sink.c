@@ -1,7 +1,7 @@
 /*
  * test_http_sink.c - the http (OTLP/JSON) export sink against a loopback
  * receiver running in a thread of the test: request line, headers and
- * body shape, batching by count and by time, retry after a 500 and after a
+ * body shape, batching by count and by time, IPv6, retry after a 500 and after a
  * connection closed without an answer, no retry after a 400, drop counting
  * when the receiver is down and the queue is full, the egress decision
  * asked before each connect, the bad URL and bad status-line tables, and
@@ -175,16 +175,45 @@ static int loopback_listener(uint16_t *port)
 	return fd;
 }
 
-static void receiver_start(struct receiver *rv, const int *script, size_t n_script)
+/* A TCP listener on ::1, ephemeral port; -1 (with a note) without IPv6. */
+static int loopback6_listener(uint16_t *port)
+{
+	struct sockaddr_in6 a = { .sin6_family = AF_INET6 };
+	socklen_t al = sizeof a;
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	a.sin6_addr = in6addr_loopback;
+	if (bind(fd, (struct sockaddr *)&a, sizeof a) != 0 || listen(fd, 16) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&a, &al) != 0) {
+		close(fd);
+		return -1;
+	}
+	*port = ntohs(a.sin6_port);
+	return fd;
+}
+
+static void receiver_start_fd(struct receiver *rv, int fd, uint16_t port, const int *script,
+			      size_t n_script)
 {
 	memset(rv, 0, sizeof *rv);
-	rv->fd = loopback_listener(&rv->port);
+	rv->fd = fd;
+	rv->port = port;
 	pthread_mutex_init(&rv->mu, NULL);
 	pthread_cond_init(&rv->cv, NULL);
 	for (size_t i = 0; i < n_script && i < 8; i++)
 		rv->script[i] = script[i];
 	rv->n_script = n_script;
 	assert_int_equal(pthread_create(&rv->thread, NULL, receiver_main, rv), 0);
+}
+
+static void receiver_start(struct receiver *rv, const int *script, size_t n_script)
+{
+	uint16_t port;
+	int fd = loopback_listener(&port);
+
+	receiver_start_fd(rv, fd, port, script, n_script);
 }
 
 static void receiver_stop(struct receiver *rv)
@@ -661,6 +690,33 @@ static void test_http_flush_timer(void **state)
 	receiver_stop(&rv);
 }
 
+static void test_http_ipv6(void **state)
+{
+	struct receiver rv;
+	struct tel_sinks *s;
+	char url[128], allow[64], want[64], ns[64];
+	uint16_t port = 0;
+	int fd = loopback6_listener(&port);
+
+	(void)state;
+	if (fd < 0) {
+		printf("# SKIP: no IPv6 loopback here\n");
+		skip();
+	}
+	receiver_start_fd(&rv, fd, port, NULL, 0);
+	snprintf(url, sizeof url, "http://[::1]:%u/v1/logs", port);
+	snprintf(allow, sizeof allow, "[::1]:%u", port);
+	open_http(&s, url, allow, 16, 1, 600000, 10);
+	emit_n(s, 5);
+	assert_int_equal(receiver_wait(&rv, 1), 1);
+	snprintf(want, sizeof want, "\r\nHost: [::1]:%u\r\n", port);
+	assert_non_null(strstr(rv.reqs[0].head, want));
+	record_ns(rv.reqs[0].body, ns, sizeof ns);
+	assert_string_equal(ns, "5");
+	tel_sinks_close(s);
+	receiver_stop(&rv);
+}
+
 static void test_http_retry(void **state)
 {
 	static const int script[] = { 500, -1, 429, 200 };
@@ -961,6 +1017,7 @@ int run_telemetry_http_tests(void)
 		cmocka_unit_test(test_otlp_body),
 		cmocka_unit_test(test_http_batches),
 		cmocka_unit_test(test_http_flush_timer),
+		cmocka_unit_test(test_http_ipv6),
 		cmocka_unit_test(test_http_retry),
 		cmocka_unit_test(test_http_reject),
 		cmocka_unit_test(test_http_receiver_down),
