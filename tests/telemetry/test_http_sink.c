@@ -882,6 +882,47 @@ static void test_http_refused_connect(void **state)
 	receiver_stop(&rv);
 }
 
+/* Every allocation of open failing in turn: ST_NOMEM, nothing leaked
+ * (ASan); an event that cannot be copied is counted as dropped. */
+static void test_http_out_of_memory(void **state)
+{
+	static const char *names[] = { "http" };
+	const char *allow[] = { "10.0.0.5:4318", "10.0.0.6:4318" };
+	struct tel_sink_options o;
+	struct tel_sinks *s = NULL;
+	struct tel_sink_stats st;
+	struct err e;
+	status_t rc = ST_NOMEM;
+	long k;
+
+	(void)state;
+	memset(&o, 0, sizeof o);
+	o.names = names;
+	o.n_names = 1;
+	o.http_url = "http://10.0.0.5:4318/v1/logs";
+	o.egress_allow = allow;
+	o.n_allow = 2;
+	for (k = 0; k < 100 && rc == ST_NOMEM; k++) {
+		err_clear(&e);
+		mem_fail_after(k, 0);
+		rc = tel_sinks_open(&o, &s, &e);
+		mem_fail_reset();
+		if (rc == ST_NOMEM)
+			assert_null(s);
+	}
+	TH_OK(rc);
+	assert_true(k > 3);	/* sinks, sink, ring, batch, allow copies */
+	/* The copy of the event fails before the sender thread would start. */
+	mem_fail_after(0, 1);
+	TH_ST(tel_sinks_emit(s, "{}", 2, &e), ST_IO);
+	mem_fail_reset();
+	assert_non_null(strstr(e.msg, "out of memory"));
+	tel_sinks_stats(s, &st);
+	assert_int_equal(st.http_dropped, 1);
+	assert_int_equal(st.http_queued, 0);
+	tel_sinks_close(s);
+}
+
 /* ------------------------------------------------------------------ */
 /* Under the sandbox                                                   */
 /* ------------------------------------------------------------------ */
@@ -1022,6 +1063,7 @@ int run_telemetry_http_tests(void)
 		cmocka_unit_test(test_http_reject),
 		cmocka_unit_test(test_http_receiver_down),
 		cmocka_unit_test(test_http_refused_connect),
+		cmocka_unit_test(test_http_out_of_memory),
 		cmocka_unit_test(test_http_sandboxed),
 	};
 
