@@ -48,8 +48,10 @@ struct receiver {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	int stop;
-	/* What to answer request i with: an HTTP status, or -1 to close the
-	 * connection without a word; 200 past the script. */
+	int release;	/* lets a held request (script -2) be answered */
+	/* What to answer request i with: an HTTP status, -1 to close the
+	 * connection without a word, -2 to hold it until release and then
+	 * answer 500; 200 past the script. */
 	int script[8];
 	size_t n_script;
 	struct req reqs[MAX_REQS];
@@ -134,6 +136,12 @@ static void *receiver_main(void *arg)
 		code = i < rv->n_script ? rv->script[i] : 200;
 		if (i < MAX_REQS)
 			rv->reqs[rv->n++] = r;
+		pthread_cond_broadcast(&rv->cv);
+		if (code == -2) {
+			while (!rv->release && !rv->stop)
+				pthread_cond_wait(&rv->cv, &rv->mu);
+			code = 500;
+		}
 		pthread_mutex_unlock(&rv->mu);
 		if (code > 0) {
 			char resp[128];
@@ -220,6 +228,7 @@ static void receiver_stop(struct receiver *rv)
 {
 	pthread_mutex_lock(&rv->mu);
 	rv->stop = 1;
+	pthread_cond_broadcast(&rv->cv);
 	pthread_mutex_unlock(&rv->mu);
 	pthread_join(rv->thread, NULL);
 	close(rv->fd);
@@ -819,6 +828,49 @@ static void test_http_receiver_down(void **state)
 	tel_registry_free(reg);
 }
 
+static void test_http_retry_overflow(void **state)
+{
+	static const int script[] = { -2 };
+	struct receiver rv;
+	struct tel_sinks *s;
+	struct tel_sink_stats st;
+	char url[128], allow[64], ns[64];
+
+	(void)state;
+	/* The collector holds the first POST (records 0, 1) while 6 more
+	 * arrive in a queue of 4, then answers 500: the returned batch is the
+	 * oldest, so it is what the full queue drops. */
+	receiver_start(&rv, script, 1);
+	snprintf(url, sizeof url, "http://127.0.0.1:%u/v1/logs", rv.port);
+	snprintf(allow, sizeof allow, "127.0.0.1:%u", rv.port);
+	open_http(&s, url, allow, 4, 2, 600000, 600000);
+	emit_n(s, 0);
+	emit_n(s, 1);
+	assert_int_equal(receiver_wait(&rv, 1), 1);
+	for (int i = 2; i < 8; i++)
+		emit_n(s, i);
+	tel_sinks_stats(s, &st);
+	assert_int_equal(st.http_dropped, 2);	/* 2 and 3, pushed out by 6 and 7 */
+	assert_int_equal(st.http_queued, 6);	/* 4..7 queued, 0 and 1 in flight */
+	pthread_mutex_lock(&rv.mu);
+	rv.release = 1;
+	pthread_cond_broadcast(&rv.cv);
+	pthread_mutex_unlock(&rv.mu);
+	st = stats_wait(s, failed_at_least, 1);
+	assert_int_equal(st.http_failed, 1);
+	assert_int_equal(st.http_dropped, 4);
+	assert_int_equal(st.http_queued, 4);
+	assert_int_equal(st.http_sent, 0);
+	/* Closing delivers the survivors (the collector answers 200 now). */
+	tel_sinks_close(s);
+	assert_int_equal(receiver_wait(&rv, 3), 3);
+	record_ns(rv.reqs[1].body, ns, sizeof ns);
+	assert_string_equal(ns, "4,5");
+	record_ns(rv.reqs[2].body, ns, sizeof ns);
+	assert_string_equal(ns, "6,7");
+	receiver_stop(&rv);
+}
+
 /* An egress decision the test can turn off after the sink opened. */
 struct gate {
 	int open;
@@ -1062,6 +1114,7 @@ int run_telemetry_http_tests(void)
 		cmocka_unit_test(test_http_retry),
 		cmocka_unit_test(test_http_reject),
 		cmocka_unit_test(test_http_receiver_down),
+		cmocka_unit_test(test_http_retry_overflow),
 		cmocka_unit_test(test_http_refused_connect),
 		cmocka_unit_test(test_http_out_of_memory),
 		cmocka_unit_test(test_http_sandboxed),
