@@ -74,7 +74,7 @@ status_t tel__url_parse(const char *url, struct tel__url *out, struct err *e)
 		if (inet_pton(AF_INET, a, &s4->sin_addr) != 1)
 			return err_set(e, ST_INVAL, "telemetry http sink: bad address '%s'", host);
 		out->salen = sizeof *s4;
-		snprintf(out->hostport, sizeof out->hostport, "%s:%d", host, out->port);
+		snprintf(out->hostport, sizeof out->hostport, "%s:%d", out->host, out->port);
 		{
 			const uint8_t *b = (const uint8_t *)&s4->sin_addr;
 			if ((b[0] | b[1] | b[2] | b[3]) == 0 || b[0] >= 224)
@@ -90,7 +90,7 @@ status_t tel__url_parse(const char *url, struct tel__url *out, struct err *e)
 		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
 			return err_set(e, ST_INVAL, "telemetry http sink: bad address '%s'", host);
 		out->salen = sizeof *s6;
-		snprintf(out->hostport, sizeof out->hostport, "[%s]:%d", host, out->port);
+		snprintf(out->hostport, sizeof out->hostport, "[%s]:%d", out->host, out->port);
 		if (memcmp(&s6->sin6_addr, zero, 16) == 0 || s6->sin6_addr.s6_addr[0] == 0xff)
 			return err_set(e, ST_INVAL, "telemetry http sink: %s names no "
 				       "single destination", host);
