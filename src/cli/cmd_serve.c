@@ -54,7 +54,10 @@ static status_t telem_open(struct cli *cli, struct telem *t, struct err *e)
 		return st;
 	if ((st = tel_registry_new(&t->reg)))
 		return err_set(e, st, "metrics registry: %s", status_str(st));
-	return tel_std_register(t->reg, &t->std, e);
+	if ((st = tel_std_register(t->reg, &t->std, e)))
+		return st;
+	/* The http sink's sent/dropped/failed counters, when it is on. */
+	return tel_sinks_metrics_register(t->sinks, t->reg, e);
 }
 
 static void telem_close(struct telem *t)

@@ -80,6 +80,16 @@ static const struct cfg_setting schema[] = {
 	  "Unix datagram socket of the syslog sink" },
 	{ "telemetry.http_url", CFG_STR, "", NOB, NULL,
 	  "OTLP/JSON endpoint of the http sink; its host:port must be in egress.allow" },
+	{ "telemetry.http_queue", CFG_INT, "1024", 1, 1000000, NULL,
+	  "events the http sink holds in memory; when full the oldest is dropped (counted)" },
+	{ "telemetry.http_batch", CFG_INT, "100", 1, 10000, NULL,
+	  "events per POST of the http sink" },
+	{ "telemetry.http_flush_interval", CFG_DURATION, "1s", 10, 3600000, NULL,
+	  "longest an event waits in the http sink for a full batch" },
+	{ "telemetry.http_timeout", CFG_DURATION, "5s", 100, 600000, NULL,
+	  "deadline of one POST of the http sink (connect, send, status line)" },
+	{ "telemetry.http_close_wait", CFG_DURATION, "5s", 10, 600000, NULL,
+	  "how long shutdown may spend delivering what the http sink holds" },
 
 	/* context engine */
 	{ "context.exclude", CFG_LIST, "", NOB, NULL,

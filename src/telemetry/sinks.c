@@ -3,13 +3,13 @@
  *
  *   jsonl   appends one JSON object per line to a file (0600)
  *   syslog  sends "<14>airlock[pid]: {json}" datagrams to a Unix socket
- *   http    OTLP/JSON POST to an internal collector: only the allowlist
- *           check exists; the sink refuses to open, so no code path can
- *           reach the network until sending is built and reviewed
+ *   http    OTLP/JSON logs POSTed to a collector on egress.allow, from a
+ *           background queue (http_sink.c)
  *
- * Nothing here resolves names or opens an IP socket.
+ * Nothing here resolves names; the only IP socket is the http sink's,
+ * to the one allowlisted address.
  */
-#include "telemetry/telemetry.h"
+#include "telemetry/telemetry_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -26,12 +26,14 @@ struct tel_sinks {
 	int syslog_fd;		/* -1: off */
 	char jsonl_path[4096];
 	char syslog_path[108];
+	struct tel__http *http;	/* NULL: off; has its own lock */
 };
 
 void tel_sinks_close(struct tel_sinks *s)
 {
 	if (!s)
 		return;
+	tel__http_free(s->http);
 	if (s->jsonl_fd >= 0)
 		close(s->jsonl_fd);
 	if (s->syslog_fd >= 0)
@@ -169,20 +171,18 @@ status_t tel_sinks_open(const struct tel_sink_options *o, struct tel_sinks **out
 				st = err_set(e, ST_IO, "telemetry syslog sink: %s: %s", path,
 					     strerror(errno));
 		} else if (strcmp(name, "http") == 0) {
-			char host[256];
-			int port;
+			struct tel__http_options ho = {
+				.queue = o->http_queue, .batch = o->http_batch,
+				.flush_ms = o->http_flush_ms, .timeout_ms = o->http_timeout_ms,
+				.backoff_ms = o->http_backoff_ms, .close_ms = o->http_close_ms,
+			};
 
-			if (o->egress_check) {
-				st = tel_url_split(o->http_url, host, sizeof host, &port, e);
-				if (st == ST_OK)
-					st = o->egress_check(o->egress_arg, host, port, e);
-			} else {
-				st = tel_egress_check(o->http_url, o->egress_allow, o->n_allow, e);
+			if (s->http) {
+				st = err_set(e, ST_CONFIG, "telemetry.sinks: 'http' named twice");
+				break;
 			}
-			if (st == ST_OK)
-				st = err_set(e, ST_UNSUPPORTED,
-					     "telemetry http sink: %s is allowed by egress.allow, but "
-					     "HTTP export is not available in this build", o->http_url);
+			st = tel__http_new(o->http_url, &ho, o->egress_check, o->egress_arg,
+					   o->egress_allow, o->n_allow, &s->http, e);
 		} else {
 			st = err_set(e, ST_CONFIG,
 				     "telemetry.sinks: unknown sink '%s' (jsonl, syslog, http)", name);
@@ -230,6 +230,11 @@ status_t tel_sinks_open_config(const struct config *cfg, const char *data_dir,
 	o.jsonl_path = jsonl;
 	o.syslog_socket = config_str(cfg, "telemetry.syslog_socket");
 	o.http_url = config_str(cfg, "telemetry.http_url");
+	o.http_queue = (size_t)config_int(cfg, "telemetry.http_queue");
+	o.http_batch = (size_t)config_int(cfg, "telemetry.http_batch");
+	o.http_flush_ms = config_int(cfg, "telemetry.http_flush_interval");
+	o.http_timeout_ms = config_int(cfg, "telemetry.http_timeout");
+	o.http_close_ms = config_int(cfg, "telemetry.http_close_wait");
 	o.egress_check = check;
 	o.egress_arg = arg;
 	return tel_sinks_open(&o, out, e);
@@ -241,6 +246,8 @@ status_t tel_sinks_emit(struct tel_sinks *s, const char *json, size_t n, struct 
 
 	if (!s)
 		return ST_OK;
+	if (s->http && tel__http_enqueue(s->http, json, n, e) != ST_OK)
+		st = ST_IO;
 	pthread_mutex_lock(&s->mu);
 	if (s->jsonl_fd >= 0) {
 		/* One write per line: O_APPEND keeps concurrent lines whole. */
@@ -271,4 +278,19 @@ status_t tel_sinks_emit(struct tel_sinks *s, const char *json, size_t n, struct 
 	}
 	pthread_mutex_unlock(&s->mu);
 	return st;
+}
+
+void tel_sinks_stats(struct tel_sinks *s, struct tel_sink_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (s && s->http)
+		tel__http_stats(s->http, out);
+}
+
+status_t tel_sinks_metrics_register(struct tel_sinks *s, struct tel_registry *r,
+				    struct err *e)
+{
+	if (!s || !s->http || !r)
+		return ST_OK;
+	return tel__http_metrics(s->http, r, e);
 }

@@ -8,8 +8,9 @@
  *    this module, migrated through core's db_migrate) and aggregated per
  *    user, team, model and day for `airlock usage`;
  *  - export sinks, every one off until the operator names it: a JSONL
- *    file, syslog over a Unix socket, and HTTP POST (OTLP/JSON), which is
- *    refused unless its destination is in egress.allow.
+ *    file, syslog over a Unix socket, and HTTP POST (OTLP/JSON logs) to a
+ *    collector inside the boundary, refused unless its destination is in
+ *    egress.allow.
  */
 #ifndef AIRLOCK_TELEMETRY_H
 #define AIRLOCK_TELEMETRY_H
@@ -226,15 +227,35 @@ struct tel_sink_options {
 	void *egress_arg;
 	const char *const *egress_allow;	/* "host:port" entries (literal) */
 	size_t n_allow;
+	/* The http sink's queue and timing; 0 picks the default in brackets. */
+	size_t http_queue;		/* records held in memory [1024]; full: oldest dropped */
+	size_t http_batch;		/* records per POST [100] */
+	int64_t http_flush_ms;		/* longest a record waits for a full batch [1000] */
+	int64_t http_timeout_ms;	/* deadline of one POST: connect, send, status [5000] */
+	int64_t http_backoff_ms;	/* first wait after a failed POST, doubling [500] */
+	int64_t http_close_ms;		/* how long closing may spend delivering [5000] */
+};
+
+/* Counters of the sinks (only the http sink keeps any). */
+struct tel_sink_stats {
+	uint64_t http_sent;	/* records delivered (2xx) */
+	uint64_t http_dropped;	/* records discarded: queue full, rejected by the
+				 * collector (4xx), refused by egress, left at close */
+	uint64_t http_failed;	/* POSTs that did not get a 2xx answer */
+	uint64_t http_refused;	/* connects the egress decision refused */
+	uint64_t http_queued;	/* records waiting or being sent */
 };
 
 /*
  * Opens the named sinks. Nothing is opened when no sink is named.
- * Unknown names are ST_CONFIG. The http sink is checked against the
- * egress allowlist (ST_DENIED when its host:port is not there) and is
- * then ST_UNSUPPORTED: the sending side is a documented interface only,
- * so no code path can reach the network yet. *out freed with
- * tel_sinks_close (NULL when no sink is named).
+ * Unknown names are ST_CONFIG. The http sink's URL must be
+ * http://ADDRESS:PORT[/path] with a literal address (ST_INVAL otherwise,
+ * ST_UNSUPPORTED for https) and its destination must pass the egress
+ * decision (ST_DENIED); opening it neither connects nor starts a thread:
+ * its sender thread starts with the first event, so a process that locks
+ * itself down after opening the sinks runs the sender under the lockdown.
+ * egress_arg must outlive the sinks (each connect asks again). *out freed
+ * with tel_sinks_close (NULL when no sink is named).
  */
 status_t tel_sinks_open(const struct tel_sink_options *o, struct tel_sinks **out,
 			struct err *e);
@@ -245,12 +266,33 @@ status_t tel_sinks_open(const struct tel_sink_options *o, struct tel_sinks **out
 status_t tel_sinks_open_config(const struct config *cfg, const char *data_dir,
 			       tel_egress_fn check, void *arg, struct tel_sinks **out,
 			       struct err *e);
+/*
+ * Closes the sinks: the http sink gets up to http_close_ms to deliver
+ * what it holds (plus one POST's timeout when one is under way); what is
+ * left is dropped and counted. NULL is accepted.
+ */
 void tel_sinks_close(struct tel_sinks *s);
 /*
  * Writes one JSON object (no newline) to every sink. Thread-safe. A
- * failing sink is reported (ST_IO) but never blocks the others.
+ * failing sink is reported (ST_IO) but never blocks the others. The http
+ * sink only queues the event (a background thread batches and POSTs), so
+ * no caller ever waits on the network.
  */
 status_t tel_sinks_emit(struct tel_sinks *s, const char *json, size_t n, struct err *e);
+
+/* Fills out with the sinks' counters (zeros for s NULL or without http). */
+void tel_sinks_stats(struct tel_sinks *s, struct tel_sink_stats *out);
+
+/*
+ * Registers the http sink's counters in r, for GET /metrics:
+ * airlock_telemetry_http_{sent,dropped}_records_total,
+ * airlock_telemetry_http_failed_posts_total,
+ * airlock_telemetry_http_refused_connects_total and the gauge
+ * airlock_telemetry_http_queued_records. Nothing is registered without an
+ * http sink. r must outlive s. Errors as tel_counter_new.
+ */
+status_t tel_sinks_metrics_register(struct tel_sinks *s, struct tel_registry *r,
+				    struct err *e);
 
 /*
  * Splits "http(s)://host:port/..." into host (brackets of an IPv6 literal

@@ -3,7 +3,8 @@
  * name and value validation, concurrent updates; the usage store's
  * totals, acceptance rate, percentiles and daily aggregate; the export
  * sinks (JSONL file, syslog datagrams on a Unix socket, the http sink's
- * egress allowlist check) and their bad configurations.
+ * egress allowlist check) and their bad configurations. The http sink's
+ * delivery is tested in test_http_sink.c.
  */
 #include "../harness/harness.h"
 #include "telemetry/telemetry.h"
@@ -296,7 +297,8 @@ static void test_sinks(void **state)
 	const char *dir = th_tmpdir();
 	char jsonl[4200], sock[200], got[512];
 	const char *names[] = { "jsonl", "syslog" };
-	struct tel_sink_options o = { names, 2, jsonl, sock, NULL, NULL, NULL, NULL, 0 };
+	struct tel_sink_options o = { .names = names, .n_names = 2, .jsonl_path = jsonl,
+				      .syslog_socket = sock };
 	struct tel_sinks *s;
 	struct sockaddr_un sa;
 	struct sqlite3 *db;
@@ -379,7 +381,9 @@ static void test_sink_config_errors(void **state)
 	o.egress_allow = allow;
 	o.n_allow = 1;
 	err_clear(&e);
-	TH_ST(tel_sinks_open(&o, &s, &e), ST_UNSUPPORTED);
+	TH_OK(tel_sinks_open(&o, &s, &e));
+	assert_non_null(s);	/* opened; nothing is sent until an event arrives */
+	tel_sinks_close(s);
 	/* The server's egress decision, when given, is the one that counts. */
 	o.egress_check = deny_all;
 	err_clear(&e);
@@ -457,6 +461,8 @@ static void test_std_families(void **state)
 	tel_registry_free(r);
 }
 
+int run_telemetry_http_tests(void);
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -471,6 +477,10 @@ int main(void)
 		cmocka_unit_test(test_sink_config_errors),
 	};
 
+	int failed;
+
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
-	return cmocka_run_group_tests_name("telemetry", tests, NULL, NULL);
+	failed = cmocka_run_group_tests_name("telemetry", tests, NULL, NULL);
+	failed += run_telemetry_http_tests();
+	return failed ? 1 : 0;
 }
