@@ -10,7 +10,7 @@
 struct sqlite3;
 
 struct sqlite3_stmt;
-#define CTX_STMT_CACHE 24
+#define CTX_STMT_CACHE 32
 
 struct ctx {
 	struct sqlite3 *db;

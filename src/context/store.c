@@ -223,6 +223,25 @@ static status_t inflate_to(z_stream *z, const unsigned char *b, size_t n,
 	return ST_OK;
 }
 
+/* The connection's inflate stream, made on first use (NULL: no memory). */
+static z_stream *zin(struct ctx *c)
+{
+	z_stream *z;
+
+	if (c->zin)
+		return c->zin;
+	if (!(z = mem_calloc(1, sizeof *z)))
+		return NULL;
+	z->zalloc = z_alloc;
+	z->zfree = z_free;
+	if (inflateInit2(z, -15) != Z_OK) {
+		mem_free(z);
+		return NULL;
+	}
+	c->zin = z;
+	return z;
+}
+
 /* Inflates a packed text into *out (heap, NUL-terminated; the caller
  * frees it). ST_CORRUPT when b is not a packed text. */
 static status_t unpack(const unsigned char *b, size_t n, char **out,
@@ -432,6 +451,28 @@ static status_t run(struct ctx *c, sqlite3_stmt *s, const char *what,
 	sqlite3_finalize(s);
 	return st;
 }
+
+/* run() for a statement from prep_cached (released with done()). */
+static status_t run_cached(struct ctx *c, sqlite3_stmt *s, const char *what,
+			   struct err *e)
+{
+	int rc = sqlite3_step(s);
+	status_t st = ST_OK;
+
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		st = sql_err(c, e, what);
+	done(c, s);
+	return st;
+}
+
+/* Per-file writes of the indexer, prepared once per connection. */
+static const char SQL_FILE_DELETE_PATH[] =
+	"DELETE FROM files WHERE repo_id = ?1 AND path = ?2";
+static const char SQL_FILE_INSERT[] =
+	"INSERT INTO files(repo_id, path, hash, size, mtime, lang, skip)"
+	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+static const char SQL_FILE_TOUCH[] = "UPDATE files SET mtime = ?2 WHERE id = ?1";
+static const char SQL_FILE_DELETE[] = "DELETE FROM files WHERE id = ?1";
 
 static void bind_text(sqlite3_stmt *s, int i, const char *t)
 {
@@ -833,14 +874,13 @@ status_t ctx__store_file_write(struct ctx *c, int64_t repo, const char *path,
 	int64_t fid;
 
 	/* Replacing the row cascades to the old chunks, symbols, edges. */
-	if ((st = prep(c, "DELETE FROM files WHERE repo_id = ?1 AND path = ?2", &s, e)))
+	if ((st = prep_cached(c, SQL_FILE_DELETE_PATH, &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, repo);
 	bind_text(s, 2, path);
-	if ((st = run(c, s, "file", e)))
+	if ((st = run_cached(c, s, "file", e)))
 		return st;
-	if ((st = prep(c, "INSERT INTO files(repo_id, path, hash, size, mtime, lang, skip)"
-			  " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &s, e)))
+	if ((st = prep_cached(c, SQL_FILE_INSERT, &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, repo);
 	bind_text(s, 2, path);
@@ -852,7 +892,7 @@ status_t ctx__store_file_write(struct ctx *c, int64_t repo, const char *path,
 	sqlite3_bind_int64(s, 5, mtime);
 	bind_text(s, 6, p ? p->lang : NULL);
 	bind_text(s, 7, skip);
-	if ((st = run(c, s, "file", e)))
+	if ((st = run_cached(c, s, "file", e)))
 		return st;
 	fid = sqlite3_last_insert_rowid(c->db);
 	if (file_id)
@@ -868,11 +908,11 @@ status_t ctx__store_file_touch(struct ctx *c, int64_t file_id, int64_t mtime,
 	sqlite3_stmt *s;
 	status_t st;
 
-	if ((st = prep(c, "UPDATE files SET mtime = ?2 WHERE id = ?1", &s, e)))
+	if ((st = prep_cached(c, SQL_FILE_TOUCH, &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, file_id);
 	sqlite3_bind_int64(s, 2, mtime);
-	return run(c, s, "file", e);
+	return run_cached(c, s, "file", e);
 }
 
 status_t ctx__store_file_delete(struct ctx *c, int64_t file_id, struct err *e)
@@ -880,10 +920,10 @@ status_t ctx__store_file_delete(struct ctx *c, int64_t file_id, struct err *e)
 	sqlite3_stmt *s;
 	status_t st;
 
-	if ((st = prep(c, "DELETE FROM files WHERE id = ?1", &s, e)))
+	if ((st = prep_cached(c, SQL_FILE_DELETE, &s, e)))
 		return st;
 	sqlite3_bind_int64(s, 1, file_id);
-	return run(c, s, "file", e);
+	return run_cached(c, s, "file", e);
 }
 
 /* True when a gitignore-style pattern covers path or one of its folders. */
@@ -1472,19 +1512,7 @@ static const char *chunk_text(struct ctx *c, struct ctx_result *r,
 	n = (size_t)sqlite3_column_bytes(s, i);
 	if (!(len = packed_size(b, n)))
 		return "";
-	if (!c->zin) {
-		z_stream *z = mem_calloc(1, sizeof *z);
-		if (!z)
-			return NULL;
-		z->zalloc = z_alloc;
-		z->zfree = z_free;
-		if (inflateInit2(z, -15) != Z_OK) {
-			mem_free(z);
-			return NULL;
-		}
-		c->zin = z;
-	}
-	if (!(out = arena_alloc(&r->arena, len + 1)))
+	if (!zin(c) || !(out = arena_alloc(&r->arena, len + 1)))
 		return NULL;
 	st = inflate_to(c->zin, b, n, out, len);
 	if (st == ST_NOMEM)
@@ -1709,20 +1737,33 @@ status_t ctx__store_corpus(struct ctx *c, ctx__corpus_fn fn, void *arg,
 			  " 'runbook', 'dependency-policy', 'document')"
 			  " ORDER BY f.repo_id, f.path, ch.start_line", &s, e)))
 		return st;
+	/* Packed texts are inflated into one buffer, grown as needed. */
+	char *buf = NULL;
+	size_t cap = 0;
 	while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
-		char *t = NULL;
 		const char *text;
 		size_t n;
 		if (sqlite3_column_type(s, 3) == SQLITE_BLOB) {
-			st = unpack(sqlite3_column_blob(s, 3), (size_t)sqlite3_column_bytes(s, 3),
-				    &t, &n);
+			const unsigned char *b = sqlite3_column_blob(s, 3);
+			size_t bn = (size_t)sqlite3_column_bytes(s, 3);
+			n = packed_size(b, bn);
+			if (n + 1 > cap) {
+				char *nb = mem_realloc(buf, n + 1);
+				if (!nb) {
+					st = err_set(e, ST_NOMEM, "store: out of memory");
+					break;
+				}
+				buf = nb;
+				cap = n + 1;
+			}
+			st = !n ? ST_CORRUPT : !zin(c) ? ST_NOMEM : inflate_to(c->zin, b, bn, buf, n);
 			if (st) {
 				st = err_set(e, st, "store: chunk of %s: %s",
 					     (const char *)sqlite3_column_text(s, 1),
 					     st == ST_NOMEM ? "out of memory" : "corrupt packed text");
 				break;
 			}
-			text = t;
+			text = buf;
 		} else {
 			text = (const char *)sqlite3_column_text(s, 3);
 			n = (size_t)sqlite3_column_bytes(s, 3);
@@ -1730,8 +1771,8 @@ status_t ctx__store_corpus(struct ctx *c, ctx__corpus_fn fn, void *arg,
 		st = fn(arg, (const char *)sqlite3_column_text(s, 0),
 			(const char *)sqlite3_column_text(s, 1),
 			sqlite3_column_int(s, 2), text ? text : "", n);
-		mem_free(t);
 	}
+	mem_free(buf);
 	sqlite3_finalize(s);
 	return st;
 }
