@@ -88,10 +88,11 @@ static const char *const migrations[] = {
 	 * text. The insert trigger goes: each INSERT that fired it opened
 	 * a statement savepoint, and FTS5 writes its pending terms out at
 	 * every one -- a segment per chunk. ctx__store_commit inserts a
-	 * transaction's FTS rows together instead. Existing rows stay
-	 * TEXT. */
+	 * transaction's FTS rows together instead. Existing rows are
+	 * packed here (ctx_pack); their freed pages are reused. */
 	"DROP TRIGGER chunks_ai;"
 	"DROP TRIGGER chunks_ad;"
+	"UPDATE chunks SET text = ctx_pack(text) WHERE typeof(text) = 'text';"
 	"CREATE VIEW chunks_plain AS SELECT id, ctx_text(text) AS text FROM chunks;"
 	"DROP TABLE chunks_fts;"
 	"CREATE VIRTUAL TABLE chunks_fts USING fts5(text, content='chunks_plain',"
@@ -122,55 +123,68 @@ static void z_free(voidpf opaque, voidpf p)
 	mem_free(p);
 }
 
+/* A deflate stream for packing (0: no memory). An 8 KB window covers a
+ * whole chunk (CTX_CHUNK_MAX_BYTES); the small hash keeps the per-chunk
+ * reset cheap. Level 1: on chunk text it packs within 2 % of level 6
+ * (43 % of the text against 41 %) at a fraction of the time. */
+static int deflate_open(z_stream *z)
+{
+	memset(z, 0, sizeof *z);
+	z->zalloc = z_alloc;
+	z->zfree = z_free;
+	return deflateInit2(z, 1, Z_DEFLATED, -13, 7, Z_DEFAULT_STRATEGY) == Z_OK;
+}
+
+/* Packs text (PACK_MIN <= len < PACK_MAX) into out, which holds cap =
+ * 4 + deflateBound(len) bytes, with z (open; reset here). Returns the
+ * packed size, or 0 when packing does not save an eighth. */
+static size_t pack_into(z_stream *z, const char *text, size_t len,
+			unsigned char *out, size_t cap)
+{
+	size_t n;
+
+	if (deflateReset(z) != Z_OK || cap < 5)
+		return 0;
+	z->next_in = (Bytef *)(uintptr_t)text;
+	z->avail_in = (uInt)len;
+	z->next_out = out + 4;
+	z->avail_out = (uInt)(cap - 4);
+	if (deflate(z, Z_FINISH) != Z_STREAM_END)
+		return 0;
+	n = 4 + (size_t)z->total_out;
+	if (n + n / 8 > len)
+		return 0;
+	out[0] = (unsigned char)len;
+	out[1] = (unsigned char)(len >> 8);
+	out[2] = (unsigned char)(len >> 16);
+	out[3] = (unsigned char)(len >> 24);
+	return n;
+}
+
 status_t ctx__store_pack(struct ctx__parsed *p)
 {
 	z_stream z;
 	int ready = 0;
 	status_t st = ST_OK;
 
-	memset(&z, 0, sizeof z);
-	z.zalloc = z_alloc;
-	z.zfree = z_free;
 	for (size_t i = 0; i < p->chunks.len; i++) {
 		struct ctx__chunk *ch = &VEC_AT(&p->chunks, struct ctx__chunk, i);
 		unsigned char *out;
-		uLong bound;
-		size_t n;
+		size_t cap, n;
 
 		if (ch->len < PACK_MIN || ch->len >= PACK_MAX)
 			continue;
-		/* An 8 KB window covers a whole chunk (CTX_CHUNK_MAX_BYTES);
-		 * the small hash keeps the per-chunk reset cheap. Level 1:
-		 * on chunk text it packs within 2 % of level 6 (43 % of the
-		 * text against 41 %) at a fraction of the time. */
-		if (!ready) {
-			if (deflateInit2(&z, 1, Z_DEFLATED, -13, 7, Z_DEFAULT_STRATEGY) != Z_OK)
-				return ST_NOMEM;
-			ready = 1;
-		} else if (deflateReset(&z) != Z_OK) {
-			break;
-		}
-		bound = deflateBound(&z, (uLong)ch->len);
-		out = arena_alloc(&p->arena, 4 + (size_t)bound);
-		if (!out) {
+		if (!ready && !(ready = deflate_open(&z)))
+			return ST_NOMEM;
+		cap = 4 + (size_t)deflateBound(&z, (uLong)ch->len);
+		if (!(out = arena_alloc(&p->arena, cap))) {
 			st = ST_NOMEM;
 			break;
 		}
-		z.next_in = (Bytef *)(uintptr_t)ch->text;
-		z.avail_in = (uInt)ch->len;
-		z.next_out = out + 4;
-		z.avail_out = (uInt)bound;
-		if (deflate(&z, Z_FINISH) != Z_STREAM_END)
-			continue;
-		n = 4 + (size_t)z.total_out;
-		if (n + n / 8 > ch->len)
-			continue;
-		out[0] = (unsigned char)ch->len;
-		out[1] = (unsigned char)(ch->len >> 8);
-		out[2] = (unsigned char)(ch->len >> 16);
-		out[3] = (unsigned char)(ch->len >> 24);
-		ch->packed = out;
-		ch->packed_len = n;
+		if ((n = pack_into(&z, ch->text, ch->len, out, cap))) {
+			ch->packed = out;
+			ch->packed_len = n;
+		}
 	}
 	if (ready)
 		deflateEnd(&z);
@@ -264,6 +278,40 @@ static status_t unpack(const unsigned char *b, size_t n, char **out,
 	*out = t;
 	*out_len = len;
 	return ST_OK;
+}
+
+/* ctx_pack(x): x packed when it is TEXT that packing pays for, else x
+ * (migration 3 packs existing rows with it). */
+static void sql_ctx_pack(sqlite3_context *cx, int argc, sqlite3_value **argv)
+{
+	const char *t;
+	size_t len, cap, n;
+	unsigned char *out;
+	z_stream z;
+
+	(void)argc;
+	len = (size_t)sqlite3_value_bytes(argv[0]);
+	if (sqlite3_value_type(argv[0]) != SQLITE_TEXT || len < PACK_MIN || len >= PACK_MAX) {
+		sqlite3_result_value(cx, argv[0]);
+		return;
+	}
+	t = (const char *)sqlite3_value_text(argv[0]);
+	if (!t || !deflate_open(&z)) {
+		sqlite3_result_error_nomem(cx);
+		return;
+	}
+	cap = 4 + (size_t)deflateBound(&z, (uLong)len);
+	out = mem_alloc(cap);
+	n = out ? pack_into(&z, t, len, out, cap) : 0;
+	deflateEnd(&z);
+	if (!out) {
+		sqlite3_result_error_nomem(cx);
+	} else if (!n) {
+		mem_free(out);
+		sqlite3_result_value(cx, argv[0]);
+	} else {
+		sqlite3_result_blob(cx, out, (int)n, mem_free);
+	}
 }
 
 /* ctx_text(x): the plain text of a chunks.text value (a packed BLOB is
@@ -501,13 +549,41 @@ status_t ctx__store_open(struct ctx *c, const char *path, struct err *e)
 		c->db = NULL;
 		return st;
 	}
-	if ((st = db_exec(c->db, "PRAGMA cache_size = -65536", e)) ||
-	    (st = ctx__tokenizer_register(c->db, e)) ||
-	    (st = db_migrate(c->db, "context", migrations,
-			     sizeof migrations / sizeof migrations[0], e))) {
+	if (sqlite3_create_function(c->db, "ctx_pack", 1,
+				    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+				    NULL, sql_ctx_pack, NULL, NULL) != SQLITE_OK) {
+		st = err_set(e, ST_INTERNAL, "store: cannot register ctx_pack: %s",
+			     sqlite3_errmsg(c->db));
 		db_close(c->db);
 		c->db = NULL;
 		return st;
+	}
+	if ((st = db_exec(c->db, "PRAGMA cache_size = -65536", e)) ||
+	    (st = ctx__tokenizer_register(c->db, e))) {
+		db_close(c->db);
+		c->db = NULL;
+		return st;
+	}
+	{
+		/* A store that migration 3 is about to pack: its pages end
+		 * up part empty, not free, so only a VACUUM gives the room
+		 * back (once; best effort: a locked store stays larger). */
+		sqlite3_stmt *s;
+		int64_t before = 0;
+		if (sqlite3_prepare_v2(c->db, "SELECT version FROM schema_version"
+				       " WHERE module = 'context'", -1, &s, NULL) == SQLITE_OK) {
+			if (sqlite3_step(s) == SQLITE_ROW)
+				before = sqlite3_column_int64(s, 0);
+			sqlite3_finalize(s);
+		}
+		if ((st = db_migrate(c->db, "context", migrations,
+				     sizeof migrations / sizeof migrations[0], e))) {
+			db_close(c->db);
+			c->db = NULL;
+			return st;
+		}
+		if (before >= 1 && before < 3 && db_exec(c->db, "VACUUM", NULL) != ST_OK)
+			LOG_WARN("context.vacuum", LF_STR("error", sqlite3_errmsg(c->db)));
 	}
 	return ST_OK;
 }

@@ -3,8 +3,8 @@
  * reads back plain (hits, FTS, the chunks_plain view), FTS5 stays
  * consistent through replacements (integrity-check), damaged packed
  * texts give an error instead of text, and a store written before
- * migration 3 (plain TEXT rows, FTS content = chunks) is migrated and
- * keeps working.
+ * migration 3 (plain TEXT rows, FTS content = chunks) is migrated (rows
+ * packed, FTS rebuilt) and keeps working.
  */
 #include "../harness/harness.h"
 #include "context/context.h"
@@ -297,11 +297,13 @@ void test_store_migration_3(void **state)
 
 	c = open_store();
 	assert_int_equal(count(c, "SELECT version FROM schema_version WHERE module = 'context'"), 3);
+	/* The migration packed the old rows. */
+	assert_int_equal(count(c, "SELECT count(*) FROM chunks WHERE typeof(text) = 'blob'"), 2);
+	assert_int_equal(count(c, "SELECT count(*) FROM chunks WHERE typeof(text) = 'text'"), 0);
 	fts_consistent(c);
 	assert_true(found(c, "zebra", "src/big.c"));
 	assert_true(found(c, "okapi", "src/other.c"));
-	/* Old TEXT rows are replaced through the new trigger; new rows are
-	 * packed; both kinds live side by side. */
+	/* Rows are replaced through the new trigger. */
 	big_file("repo/src/big.c", "giraffe");
 	s = index_repo(c);
 	assert_int_equal(s.files_indexed, 1);
@@ -309,7 +311,6 @@ void test_store_migration_3(void **state)
 	assert_false(found(c, "zebra", "src/big.c"));
 	assert_true(found(c, "giraffe", "src/big.c"));
 	assert_true(found(c, "okapi", "src/other.c"));
-	assert_int_equal(count(c, "SELECT count(*) FROM chunks WHERE typeof(text) = 'blob'"), 1);
-	assert_int_equal(count(c, "SELECT count(*) FROM chunks WHERE typeof(text) = 'text'"), 1);
+	assert_int_equal(count(c, "SELECT count(*) FROM chunks WHERE typeof(text) = 'blob'"), 2);
 	ctx_free(c);
 }
