@@ -28,9 +28,10 @@ for g in "$root"/.deps/grammars/node_modules/tree-sitter-*/bindings/node; do
 done
 
 # Indexing time is what each run reports for its own repository (walk,
-# parse, write); the n-gram rebuild after each run is timed separately
-# below on the whole corpus.
-bytes=0 files=0 secs=0 cpu=0
+# parse, write): wall seconds, and the CPU seconds of all its threads
+# (the fair figure on a shared machine); the n-gram rebuild after each
+# run is counted only in the whole runs' CPU.
+bytes=0 files=0 secs=0 cpu=0 icpu=0
 TIMEFORMAT=%U+%S
 for c in "${corpora[@]}"; do
   dir=${c%%:*} name=${c##*:}
@@ -40,13 +41,16 @@ for c in "${corpora[@]}"; do
   b=$(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\1/p')
   s=$(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\2/p')
   f=$(printf '%s\n' "$out" | sed -n 's/^[^:]*: \([0-9]*\) files indexed.*/\1/p')
+  u=$(printf '%s\n' "$out" | sed -n 's/.*, \([0-9.]*\) s CPU).*/\1/p')
   bytes=$(echo "$bytes + ${b:-0}" | bc) files=$((files + ${f:-0})) secs=$(echo "$secs + ${s:-0}" | bc)
+  icpu=$(echo "$icpu + ${u:-0}" | bc)
 done
 echo "machine load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (figures scale with it)"
 db=$(stat -c %s "$D/airlock.db")
 ng=$(( $(stat -c %s "$D/context-ngram.txt") + $(stat -c %s "$D/context-ngram.sa") + $(stat -c %s "$D/context-ngram.map") ))
 echo "indexed ${#corpora[@]} repositories: $files files, $bytes MB in $secs s"
 echo "indexing: $(echo "scale=2; $bytes / $secs" | bc) MB/s, $(echo "scale=0; $files / $secs" | bc) files/s (wall);" \
+  "$( [ "$icpu" != 0 ] && echo "scale=2; $bytes / $icpu" | bc) MB per CPU-second of indexing;" \
   "$(echo "scale=2; $bytes / $cpu" | bc) MB per CPU-second (user+sys of the whole runs, n-gram rebuilds included)"
 echo "store (airlock.db): $(echo "scale=2; $db / ($bytes * 1000000)" | bc) x source; n-gram index: $(echo "scale=2; $ng / ($bytes * 1000000)" | bc) x source"
 t0=$(date +%s%N); "$A" --data "$D" index "$root/src" --name airlock > /dev/null; t1=$(date +%s%N)
@@ -60,15 +64,22 @@ if [ "${CONTEXT_BENCH_SCALE:-0}" -ge 1 ] && [ -n "$py" ]; then
     [ -d /usr/lib/python3/dist-packages ] && scale+=("/usr/lib/python3/dist-packages:python-dist")
     [ -d /usr/lib/node_modules ] && scale+=("/usr/lib/node_modules:node-modules")
   fi
-  lines=0
+  lines=0 sb=0 ss=0 su=0
   for c in "${scale[@]}"; do
     dir=${c%%:*} name=${c##*:}
     t=$( { time "$A" --data "$D" index "$dir" --name "$name" > "$T/out" 2>&1; } 2>&1 )
     echo "$(cat "$T/out") [CPU $t s]"
+    out=$(cat "$T/out")
+    sb=$(echo "$sb + $(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\1/p')" | bc)
+    ss=$(echo "$ss + $(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\2/p')" | bc)
+    su=$(echo "$su + $(printf '%s\n' "$out" | sed -n 's/.*, \([0-9.]*\) s CPU).*/\1/p')" | bc)
     n=$(find "$dir" -type f \( -name '*.py' -o -name '*.js' -o -name '*.ts' -o -name '*.c' -o -name '*.h' \) \
         -not -path '*/__pycache__/*' -print0 | xargs -0 cat | wc -l)
     lines=$((lines + n))
   done
   echo "scale corpus: about $lines lines of code; store $(stat -c %s "$D/airlock.db") bytes"
+  echo "scale indexing: $sb MB in $ss s: $(echo "scale=2; $sb / $ss" | bc) MB/s wall," \
+    "$(echo "scale=2; $sb / $su" | bc) MB per CPU-second of indexing"
+  echo "store of all: $(echo "scale=2; $(stat -c %s "$D/airlock.db") / (($bytes + $sb) * 1000000)" | bc) x the source indexed"
   "$A" --data "$D" context-bench --tasks 300
 fi

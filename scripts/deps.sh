@@ -13,6 +13,7 @@ PACKAGES=(
   libgnutls28-dev nettle-dev libsqlite3-dev libyaml-dev libjansson-dev
   libmicrohttpd-dev libpcre2-dev libtree-sitter-dev libseccomp-dev
   libdivsufsort-dev libcmocka-dev
+  zlib1g-dev
   clang libclang-rt-14-dev
   curl strace
   jq

@@ -44,14 +44,15 @@ static void summary(const char *name, const struct ctx_index_stats *s)
 
 	printf("%s: %llu files indexed, %llu unchanged, %llu deleted; "
 	       "%llu chunks, %llu symbols, %llu edges, %llu documents; "
-	       "%.1f MB in %.2f s (%.1f MB/s, %.0f files/s)",
+	       "%.1f MB in %.2f s (%.1f MB/s, %.0f files/s, %.2f s CPU)",
 	       name, (unsigned long long)s->files_indexed,
 	       (unsigned long long)s->files_unchanged,
 	       (unsigned long long)s->files_deleted, (unsigned long long)s->chunks,
 	       (unsigned long long)s->symbols, (unsigned long long)s->edges,
 	       (unsigned long long)s->documents, (double)s->bytes / 1e6, secs,
 	       secs > 0 ? (double)s->bytes / 1e6 / secs : 0.0,
-	       secs > 0 ? (double)s->files_indexed / secs : 0.0);
+	       secs > 0 ? (double)s->files_indexed / secs : 0.0,
+	       (double)s->cpu_ns / 1e9);
 	for (int r = 0; r < CTX_SKIP__COUNT; r++) {
 		if (!s->skipped[r])
 			continue;

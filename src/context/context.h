@@ -87,6 +87,7 @@ struct ctx_index_stats {
 	uint64_t bytes;		/* bytes of the files indexed in this run */
 	uint64_t chunks, symbols, edges, documents;
 	uint64_t elapsed_ns;
+	uint64_t cpu_ns;	/* CPU time of the process (all threads) in the run */
 	int interrupted;	/* stopped early by *cancel */
 };
 

@@ -10,7 +10,7 @@
 struct sqlite3;
 
 struct sqlite3_stmt;
-#define CTX_STMT_CACHE 24
+#define CTX_STMT_CACHE 32
 
 struct ctx {
 	struct sqlite3 *db;
@@ -31,6 +31,19 @@ struct ctx {
 	 * the chunks' max id is df_gen (zeroed memory is an empty map). */
 	struct hmap df;
 	int64_t df_gen;
+	/* Chunks written in the open transaction whose FTS rows are still
+	 * to be inserted (struct ctx__fts_row; text borrowed from the
+	 * parsed files until the commit inserts them). */
+	struct vec fts_pending;
+	/* Inflate stream for packed chunk texts on the query path (a
+	 * z_stream, made on first use: its 32 KB window is reused). */
+	void *zin;
+};
+
+struct ctx__fts_row {
+	int64_t id;			/* chunks.id */
+	const char *text;		/* plain text, not NUL-terminated */
+	size_t len;
 };
 
 /* Chunking bounds: small enough to pack several into a prompt. */
@@ -45,6 +58,10 @@ struct ctx__chunk {
 	const char *name;		/* "" for text */
 	const char *text;
 	size_t len;
+	/* The text as the store keeps it, set by ctx__store_pack (NULL:
+	 * stored as text). */
+	const void *packed;
+	size_t packed_len;
 };
 
 struct ctx__sym {
@@ -81,6 +98,9 @@ struct ctx__parsed {
 void ctx__parsed_init(struct ctx__parsed *p);
 void ctx__parsed_release(struct ctx__parsed *p);
 
+/* Compiles every language's extraction query (done lazily otherwise);
+ * ST_INTERNAL names the first that does not compile. */
+status_t ctx__queries_check(struct err *e);
 /* Language of a path by extension (static string), or "text". */
 const char *ctx__lang_of(const char *path);
 /*
@@ -116,7 +136,13 @@ struct ctx__file_rec {
 status_t ctx__store_open(struct ctx *c, const char *path, struct err *e);
 void ctx__store_close(struct ctx *c);
 void ctx__store_cache_free(struct ctx *c);
+/* Thread-safe work on a parsed file that the store can do before the
+ * writer sees it, on the parsing thread: deflates chunk texts (sets
+ * packed and packed_len, in p's arena). ST_NOMEM only. */
+status_t ctx__store_pack(struct ctx__parsed *p);
 status_t ctx__store_begin(struct ctx *c, struct err *e);
+/* Inserts the FTS rows of the chunks written since begin, then commits;
+ * on an error the caller rolls back. */
 status_t ctx__store_commit(struct ctx *c, struct err *e);
 /* Outside a transaction: merges the FTS index into one segment and, when
  * more than 1/20 of the pages are free, rewrites the file (VACUUM). */

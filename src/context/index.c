@@ -6,9 +6,10 @@
  *   compare   with the stored files: same size and mtime -> unchanged
  *   batches   of files are read, checked (size, binary, UTF-8, generated),
  *             hashed and parsed in parallel on the thread pool; each batch
- *             is then written by this thread in ONE transaction, so an
- *             interruption (Ctrl-C, kill -9, a locked store) loses at most
- *             that batch and the next run redoes it
+ *             is then written by a writer thread in ONE transaction while
+ *             the pool parses the next one, so an interruption (Ctrl-C,
+ *             kill -9, a locked store) loses at most that batch and the
+ *             next run redoes it
  *   delete    files that are gone
  *   link      documents and owners to code
  */
@@ -17,9 +18,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <sqlite3.h>
 
 static const char *const skip_names[] = {
@@ -87,6 +90,16 @@ void ctx_set_size_limit(struct ctx *c, uint64_t max_bytes)
 		 max_bytes ? (long long)(max_bytes / (uint64_t)(page > 0 ? page : 4096)) + 1 :
 			     (long long)4294967294LL);
 	db_exec(c->db, sql, NULL);
+}
+
+/* CPU time of the process, all threads (0 when the clock is missing). */
+static uint64_t cpu_now_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* ---- settings -------------------------------------------------------- */
@@ -404,6 +417,8 @@ static void do_item(const struct batch *b, struct item *it)
 		st = ctx__parse(it->en->path, ctx__lang_of(it->en->path), text, len,
 				&it->parsed, &e);
 	}
+	if (st == ST_OK)
+		st = ctx__store_pack(&it->parsed);
 	it->st = st;
 done:
 	mem_free(text);
@@ -484,6 +499,61 @@ static status_t write_batch(struct ctx *c, int64_t repo, struct item *items,
 	return ST_OK;
 }
 
+/* One batch being written on its own thread while the next is parsed:
+ * the store connection is used by one thread at a time (the writer
+ * from start to join, this thread only outside). */
+struct writer {
+	struct ctx *c;
+	int64_t repo;
+	struct item *items;
+	size_t n, end;			/* batch size; todo index past it */
+	struct ctx_index_stats *stats;
+	struct err e;
+	status_t st;
+	pthread_t th;
+	int threaded;
+};
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+
+	err_clear(&w->e);
+	w->st = write_batch(w->c, w->repo, w->items, w->n, w->stats, &w->e);
+	return NULL;
+}
+
+static void writer_start(struct writer *w)
+{
+	w->threaded = pthread_create(&w->th, NULL, writer_main, w) == 0;
+	if (!w->threaded)
+		writer_main(w);		/* no thread: write inline */
+}
+
+/* Waits for the batch, frees its parse results, counts a failed write. */
+static void writer_finish(struct writer *w, const struct ctx_index_opts *o,
+			  size_t total)
+{
+	if (w->threaded)
+		pthread_join(w->th, NULL);
+	w->threaded = 0;
+	for (size_t i = 0; i < w->n; i++)
+		ctx__parsed_release(&w->items[i].parsed);
+	if (w->st != ST_OK) {
+		/* Locked or full: count, keep going; the next run repairs. */
+		LOG_WARN("context.batch", LF_STR("error", w->e.msg),
+			 LF_INT("files", w->n));
+		w->stats->skipped[CTX_SKIP_STORE] += w->n;
+		for (size_t i = 0; i < w->n; i++)
+			if (w->items[i].rec)
+				w->items[i].rec->seen = 1;
+		w->st = ST_OK;
+	}
+	if (o->progress)
+		o->progress(o->progress_arg, w->end, total);
+	w->n = 0;
+}
+
 status_t ctx_index_repo(struct ctx *c, const char *path,
 			const struct ctx_index_opts *o,
 			struct ctx_index_stats *stats_out, struct err *e)
@@ -497,7 +567,7 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	char root[PATH_MAX], name[256];
 	struct stat sb;
 	int64_t repo;
-	uint64_t t0 = time_mono_ns();
+	uint64_t t0 = time_mono_ns(), cpu0 = cpu_now_ns();
 	status_t st;
 	size_t it;
 	const void *k;
@@ -564,33 +634,32 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	}
 
 	pool = tpool_new(o->threads);
-	for (size_t b0 = 0; b0 < todo.len; b0 += (size_t)set.batch) {
-		size_t n = todo.len - b0 < (size_t)set.batch ? todo.len - b0 : (size_t)set.batch;
-		struct item *items = &VEC_AT(&todo, struct item, b0);
-		struct batch bt = { root, &set, items };
-		struct err we;
+	{
+		/* Parse batch k + 1 while batch k is written. */
+		struct writer w;
+		memset(&w, 0, sizeof w);
+		w.c = c;
+		w.repo = repo;
+		w.stats = &stats;
+		for (size_t b0 = 0; b0 < todo.len; b0 += (size_t)set.batch) {
+			size_t n = todo.len - b0 < (size_t)set.batch ? todo.len - b0 : (size_t)set.batch;
+			struct item *items = &VEC_AT(&todo, struct item, b0);
+			struct batch bt = { root, &set, items };
 
-		if (o->cancel && *o->cancel) {
-			stats.interrupted = 1;
-			break;
+			if (o->cancel && *o->cancel) {
+				stats.interrupted = 1;
+				break;
+			}
+			tpool_parallel_for(pool, n, 1, batch_fn, &bt);
+			if (w.n)
+				writer_finish(&w, o, todo.len);
+			w.items = items;
+			w.n = n;
+			w.end = b0 + n;
+			writer_start(&w);
 		}
-		tpool_parallel_for(pool, n, 1, batch_fn, &bt);
-		err_clear(&we);
-		st = write_batch(c, repo, items, n, &stats, &we);
-		for (size_t i = 0; i < n; i++)
-			ctx__parsed_release(&items[i].parsed);
-		if (st != ST_OK) {
-			/* Locked or full: count, keep going; the next run repairs. */
-			LOG_WARN("context.batch", LF_STR("error", we.msg),
-				 LF_INT("files", n));
-			stats.skipped[CTX_SKIP_STORE] += n;
-			for (size_t i = 0; i < n; i++)
-				if (items[i].rec)
-					items[i].rec->seen = 1;
-			st = ST_OK;
-		}
-		if (o->progress)
-			o->progress(o->progress_arg, b0 + n, todo.len);
+		if (w.n)
+			writer_finish(&w, o, todo.len);
 	}
 
 	/* Deleted files: only after a complete walk. */
@@ -649,6 +718,7 @@ out:
 	hmap_release(&files);
 	ctx_ignore_free(set.exclude);
 	stats.elapsed_ns = time_mono_ns() - t0;
+	stats.cpu_ns = cpu_now_ns() - cpu0;
 	if (stats_out)
 		*stats_out = stats;
 	return st;

@@ -353,6 +353,8 @@ static void test_grammars(void **state)
 	err_clear(&e);
 	if (ctx_grammars_check(&e) != ST_OK)
 		fail_msg("grammars: %s", e.msg);
+	if (ctx__queries_check(&e) != ST_OK)
+		fail_msg("queries: %s", e.msg);
 }
 
 static void test_index_and_graph(void **state)
@@ -1153,6 +1155,11 @@ void test_provenance_overlaps(void **state);
 void test_provenance_bad_inputs(void **state);
 void test_provenance_matches_naive(void **state);
 
+/* test_store.c */
+void test_store_packed_text(void **state);
+void test_store_packed_bad_inputs(void **state);
+void test_store_migration_3(void **state);
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1175,6 +1182,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
 		cmocka_unit_test_teardown(test_provenance_matches_naive, teardown),
 		cmocka_unit_test_teardown(test_alloc_failures, teardown),
+		cmocka_unit_test_teardown(test_store_packed_text, teardown),
+		cmocka_unit_test_teardown(test_store_packed_bad_inputs, teardown),
+		cmocka_unit_test_teardown(test_store_migration_3, teardown),
 	};
 	log_setup(LOG_ERROR, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
