@@ -26,10 +26,11 @@
 #define BM25_BEFORE 12
 #define BM25_AFTER 4
 #define MAX_TERMS 16
-#define BM25_MAX_POSTINGS 6000	/* chunks BM25 may score per query */
 #define HOP_CHUNKS 5		/* closest chunks whose callees are followed */
 #define HOP_MAX 30		/* callee definitions taken */
 #define IMPORT_HEAD 16384	/* bytes of the buffer searched for imports */
+#define SIB_STEMS 8		/* stems whose siblings are looked up */
+#define SIB_MAX 24		/* siblings of a stem; more: too broad, skipped */
 
 /*
  * Fusion parameters: weighted reciprocal rank, w / (k + rank). The
@@ -55,6 +56,8 @@ struct ctx__tune ctx__tune = {
 	.w_unused = 2.0,	/* an imported name not yet used in the buffer */
 	.w_unused_list = 1.0,	/* weight of those names' own list */
 	.pop = 4.0,		/* neighbour chunks: weight of log(1 + calls from other files) */
+	.w_sibling = 1.0,	/* functions sharing a stem with the buffer's names */
+	.postings = 3000,	/* chunks BM25 may score per query (bounds its cost) */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -67,6 +70,7 @@ struct ctx__tune ctx__tune = {
 #define W_KIND_TYPE ctx__tune.w_kind_type
 #define W_UNUSED ctx__tune.w_unused
 #define W_UNUSED_LIST ctx__tune.w_unused_list
+#define W_SIBLING ctx__tune.w_sibling
 
 status_t ctx__tune_parse(const char *spec, struct err *e)
 {
@@ -85,6 +89,8 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "unused", offsetof(struct ctx__tune, w_unused) },
 		{ "unused_list", offsetof(struct ctx__tune, w_unused_list) },
 		{ "pop", offsetof(struct ctx__tune, pop) },
+		{ "sibling", offsetof(struct ctx__tune, w_sibling) },
+		{ "postings", offsetof(struct ctx__tune, postings) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -407,7 +413,7 @@ static status_t bm25_query(struct ctx *c, const char *text, size_t n,
 		/* Bounded work: BM25 scores every chunk holding any term,
 		 * so terms stop when their postings pass the bound (the
 		 * rarest, most telling, come first). */
-		if (postings + t->df > BM25_MAX_POSTINGS && used > 0)
+		if ((double)(postings + t->df) > ctx__tune.postings && used > 0)
 			break;
 		postings += t->df;
 		if ((out->len && (st = buf_puts(out, " OR "))) ||
@@ -577,6 +583,39 @@ static int hit_cmp(const void *a, const void *b)
 }
 
 /*
+ * The part of head that holds its imports: up to the first blank line
+ * (or 64 lines) after the last line that starts an import, so that
+ * multi-line forms (Go's import blocks, Python's parenthesised and JS's
+ * braced lists) are whole; 0 when no line starts one. Parsing 16 KB of
+ * buffer per query to find a few #include lines was a fifth of the
+ * query's CPU.
+ */
+static size_t import_span(const char *t, size_t n)
+{
+	size_t ls = 0, end = 0;
+	int after = -1;
+
+	while (ls < n) {
+		size_t le = ls;
+		while (le < n && t[le] != '\n')
+			le++;
+		if (line_is_import(t, ls, le)) {
+			after = 0;
+		} else if (after >= 0) {
+			size_t k = ls;
+			while (k < le && (t[k] == ' ' || t[k] == '\t' || t[k] == '\r'))
+				k++;
+			if (k == le || ++after >= 64)
+				after = -1;
+		}
+		if (after >= 0)
+			end = le < n ? le + 1 : le;
+		ls = le + 1;
+	}
+	return end;
+}
+
+/*
  * What the buffer imports (parsed from its head: imports come first in
  * every supported language), resolved to the definitions in the
  * imported files. The buffer, not the stored file, is the truth: it may
@@ -596,6 +635,9 @@ static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
 		return ST_OK;
 	while (n < q->prefix_len && n > 0 && q->prefix[n - 1] != '\n')
 		n--;
+	n = import_span(q->prefix, n);
+	if (!n)
+		return ST_OK;	/* no import lines: nothing to parse */
 	if ((st = ctx__store_files_refresh(c, q->repo, e)))
 		return st;
 	ctx__parsed_init(&p);
@@ -701,6 +743,153 @@ static status_t hop(struct ctx *c, const struct ctx_query *q, struct fuse *f,
 	vec_release(&names);
 	vec_release(&votes);
 	hmap_release(&idx);
+	return st;
+}
+
+/*
+ * The length of the stem of a name's first len bytes: them without their
+ * last part (parts as the tokenizer splits them), at least 3 letters or
+ * digits long: buf_ of buf_append, mdl_sampler_ of mdl_sampler_new,
+ * loadTestsFrom of loadTestsFromNames. 0 when there is none.
+ */
+static size_t name_stem(const char *n, size_t len)
+{
+	size_t cut = 0, alnum = 0;
+
+	for (size_t i = 1; i < len; i++) {
+		unsigned char a = (unsigned char)n[i - 1], b = (unsigned char)n[i];
+		if (a == '_' && b != '_')
+			cut = i;
+		else if (b >= 'A' && b <= 'Z' && ((a >= 'a' && a <= 'z') || (a >= '0' && a <= '9')))
+			cut = i;
+	}
+	for (size_t i = 0; i < cut; i++)
+		alnum += n[i] != '_';
+	return alnum >= 3 ? cut : 0;
+}
+
+struct stem {
+	const char *s;		/* arena copy, NUL-terminated */
+	double score;
+};
+
+struct sib {
+	const char *name;
+	int64_t chunk_id;
+	double score;
+};
+
+struct sibq {
+	struct vec *found;	/* struct sib */
+	struct hmap *buffer;	/* the buffer's names */
+	struct arena *a;
+	size_t all;		/* rows seen */
+};
+
+static status_t sib_row(void *arg, const char *name, int64_t chunk_id, int64_t file_id,
+		       int calls)
+{
+	struct sibq *sq = arg;
+	struct sib sb = { NULL, chunk_id, 1.0 + ctx__tune.pop * log1p((double)calls) };
+
+	(void)file_id;
+	sq->all++;
+	if (hmap_get(sq->buffer, name, strlen(name), NULL) == ST_OK)
+		return ST_OK;	/* named in the buffer: the symbol list has it */
+	if (!(sb.name = arena_strdup(sq->a, name)))
+		return ST_NOMEM;
+	return vec_push(sq->found, &sb);
+}
+
+static int stem_cmp(const void *a, const void *b)
+{
+	const struct stem *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return strcmp(x->s, y->s);
+}
+
+static int sib_cmp(const void *a, const void *b)
+{
+	const struct sib *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
+}
+
+/*
+ * Siblings: functions named like the buffer's names but for their last
+ * part (buf_release beside buf_init and buf_append; loadTestsFromNames
+ * beside loadTestsFromModule), which the buffer does not name yet. Code
+ * that uses part of a module's interface is likely to use the rest of
+ * it: init with release, begin with commit. A stem weighs the evidence
+ * of the names that have it, shared among its siblings; stems with
+ * more than SIB_MAX siblings say too little and are skipped.
+ */
+static status_t siblings(struct ctx *c, const struct ctx_query *q, struct fuse *f,
+			 const struct vec *bn, struct hmap *nidx, struct arena *a,
+			 struct err *e)
+{
+	struct hmap sidx;	/* stem -> index + 1 into stems */
+	struct vec stems, found, all;
+	struct hmap dup;	/* names in all */
+	status_t st = ST_OK;
+
+	hmap_init(&sidx);
+	hmap_init(&dup);
+	vec_init(&stems, sizeof(struct stem));
+	vec_init(&found, sizeof(struct sib));
+	vec_init(&all, sizeof(struct sib));
+	for (size_t i = 0; st == ST_OK && i < bn->len; i++) {
+		const struct bname *b = &VEC_AT(bn, struct bname, i);
+		size_t n = name_stem(b->name, strlen(b->name));
+		void *pv;
+		if (!n || b->score <= 0)
+			continue;
+		if (hmap_get(&sidx, b->name, n, &pv) == ST_OK) {
+			VEC_AT(&stems, struct stem, (size_t)(intptr_t)pv - 1).score += b->score;
+			continue;
+		}
+		struct stem sm = { arena_strndup(a, b->name, n), b->score };
+		if (!sm.s || (st = vec_push(&stems, &sm)) ||
+		    (st = hmap_put(&sidx, sm.s, n, (void *)(intptr_t)stems.len)))
+			st = ST_NOMEM;
+	}
+	if (st == ST_OK && stems.len > 1)
+		qsort(stems.data, stems.len, sizeof(struct stem), stem_cmp);
+	for (size_t i = 0; st == ST_OK && i < stems.len && i < SIB_STEMS; i++) {
+		const struct stem *sm = &VEC_AT(&stems, struct stem, i);
+		struct sibq sq = { &found, nidx, a, 0 };
+		found.len = 0;
+		st = ctx__store_prefix_defs(c, sm->s, q->repo, q->path, SIB_MAX + 1,
+					    sib_row, &sq, e);
+		if (st || sq.all > SIB_MAX || !found.len)
+			continue;
+		double tot = 0;
+		for (size_t j = 0; j < found.len; j++)
+			tot += VEC_AT(&found, struct sib, j).score;
+		for (size_t j = 0; st == ST_OK && j < found.len; j++) {
+			struct sib *sb = &VEC_AT(&found, struct sib, j);
+			if (hmap_get(&dup, sb->name, strlen(sb->name), NULL) == ST_OK)
+				continue;	/* one definition of a name */
+			sb->score = sm->score * sb->score / tot;
+			if ((st = hmap_put(&dup, sb->name, strlen(sb->name), NULL)))
+				break;
+			st = vec_push(&all, sb);
+		}
+	}
+	if (st == ST_OK && all.len > 1)
+		qsort(all.data, all.len, sizeof(struct sib), sib_cmp);
+	for (size_t i = 0; st == ST_OK && i < all.len && i < 30; i++)
+		st = fuse_add(f, VEC_AT(&all, struct sib, i).chunk_id, (int)i, W_SIBLING,
+			      CTX_SRC_SYMBOL);
+	vec_release(&all);
+	vec_release(&found);
+	vec_release(&stems);
+	hmap_release(&dup);
+	hmap_release(&sidx);
 	return st;
 }
 
@@ -813,6 +1002,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			if (uw > 0)
 				urank++;
 		}
+		if (st == ST_OK && W_SIBLING > 0)
+			st = siblings(c, q, &f, &bn, &nidx, &a, e);
 		hmap_release(&nidx);
 		vec_release(&bn);
 		/* Within the neighbour files: what else they define that shares
