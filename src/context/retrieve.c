@@ -58,6 +58,7 @@ struct ctx__tune ctx__tune = {
 	.pop = 4.0,		/* neighbour chunks: weight of log(1 + calls from other files) */
 	.w_sibling = 1.0,	/* functions sharing a stem with the buffer's names */
 	.postings = 3000,	/* chunks BM25 may score per query (bounds its cost) */
+	.name_terms = 0.1,	/* hits: weight of their name's overlap with the query terms */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -91,6 +92,7 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "pop", offsetof(struct ctx__tune, pop) },
 		{ "sibling", offsetof(struct ctx__tune, w_sibling) },
 		{ "postings", offsetof(struct ctx__tune, postings) },
+		{ "name_terms", offsetof(struct ctx__tune, name_terms) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -155,8 +157,10 @@ static const char *const stop[] = {
 
 static int is_stop(const char *t, size_t n)
 {
+	/* Every identifier of the buffer passes here: the first byte
+	 * rejects most before any strlen. */
 	for (size_t i = 0; i < sizeof stop / sizeof *stop; i++)
-		if (strlen(stop[i]) == n && memcmp(stop[i], t, n) == 0)
+		if (stop[i][0] == t[0] && strlen(stop[i]) == n && memcmp(stop[i], t, n) == 0)
 			return 1;
 	return 0;
 }
@@ -893,6 +897,44 @@ static status_t siblings(struct ctx *c, const struct ctx_query *q, struct fuse *
 	return st;
 }
 
+struct novl {
+	const struct hmap *tidf;
+	struct hmap seen;
+	double sum, all;
+};
+
+static int novl_part(void *arg, const char *tok, size_t n, size_t s, size_t e, int coloc)
+{
+	struct novl *o = arg;
+	void *v;
+
+	(void)s; (void)e;
+	if (coloc || hmap_get(&o->seen, tok, n, NULL) == ST_OK)
+		return 0;	/* parts only, each once */
+	if (hmap_put(&o->seen, tok, n, NULL) != ST_OK)
+		return 1;
+	o->all += 1.0;
+	if (hmap_get(o->tidf, tok, n, &v) == ST_OK)
+		o->sum += (double)(intptr_t)v / 1000.0;
+	return 0;
+}
+
+/*
+ * How much of a hit's name the lines at the cursor speak of: the idf of
+ * its parts that are query terms, over the number of its parts
+ * (tel_usage_summary where the lines say "usage"). A name is a far more
+ * precise summary than the chunk's whole text, which BM25 already saw.
+ */
+static double name_overlap(const struct hmap *tidf, const char *name)
+{
+	struct novl o = { tidf, { 0 }, 0, 0 };
+
+	hmap_init(&o.seen);
+	ctx_tokens_split(name, strlen(name), novl_part, &o);
+	hmap_release(&o.seen);
+	return o.all > 0 ? o.sum / o.all : 0;
+}
+
 static size_t count_tokens(const struct ctx_query *q, const char *t, size_t n)
 {
 	if (q->count_tokens)
@@ -912,6 +954,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	struct hmap imports, seen_ids;
 	struct arena a;
 	struct vec chosen;	/* struct qterm: the BM25 terms, df = idf * 1000 */
+	struct hmap tidf;	/* the same: term -> idf * 1000 */
 	size_t used = 0;
 	status_t st = ST_OK;
 
@@ -923,6 +966,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	hmap_init(&seen_ids);
 	arena_init(&a, 0, 0);
 	vec_init(&chosen, sizeof(struct qterm));
+	hmap_init(&tidf);
 
 	/* (2) BM25 over the lines at the cursor. */
 	if (src & CTX_SRC_BM25) {
@@ -1037,6 +1081,10 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	}
 
 	/* Fuse, filter, dedupe; prefer the repository being edited; pack. */
+	for (size_t i = 0; st == ST_OK && i < chosen.len; i++) {
+		const struct qterm *t = &VEC_AT(&chosen, struct qterm, i);
+		st = hmap_put(&tidf, t->t, t->n, (void *)(intptr_t)t->df);
+	}
 	if (st == ST_OK && f.v.len > 1)
 		qsort(f.v.data, f.v.len, sizeof(struct fused), fused_cmp);
 	for (size_t i = 0; st == ST_OK && i < f.v.len && out->n < (size_t)k * 3; i++) {
@@ -1064,6 +1112,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		}
 		h->score = x->score * (q->repo && strcmp(h->repo, q->repo) != 0 ? W_OTHER_REPO : 1.0) *
 			   kind_weight(h->kind);
+		if (ctx__tune.name_terms > 0 && tidf.len && h->name[0])
+			h->score *= 1.0 + ctx__tune.name_terms * name_overlap(&tidf, h->name);
 		h->sources = x->sources;
 	}
 	if (st == ST_OK && out->n > 1)
@@ -1091,6 +1141,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	}
 
 	vec_release(&chosen);
+	hmap_release(&tidf);
 	arena_release(&a);
 	hmap_release(&seen_ids);
 	hmap_release(&imports);

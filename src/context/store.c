@@ -1229,14 +1229,10 @@ void ctx__store_cache_free(struct ctx *c)
 	c->fc_mark = 0;
 }
 
-/* True when path, without its extension, is want or ends with "/" want. */
-static int tail_is(const char *path, const char *want, int strip_ext)
+/* True when the first n bytes of path are want (w bytes) or end with
+ * "/" want. */
+static int tail_is(const char *path, size_t n, const char *want, size_t w)
 {
-	size_t n = strlen(path), w = strlen(want);
-	const char *dot = strrchr(path, '.'), *sl = strrchr(path, '/');
-
-	if (strip_ext && dot && (!sl || dot > sl))
-		n = (size_t)(dot - path);
 	if (n < w || memcmp(path + n - w, want, w) != 0)
 		return 0;
 	return n == w || path[n - w - 1] == '/';
@@ -1270,12 +1266,19 @@ status_t ctx__store_import_defs(struct ctx *c, const char *repo,
 		return ST_OK;	/* not refreshed for this repository */
 	if ((st = prep_cached(c, SQL_IMPORT_DEFS, &s, e)))
 		return st;
+	size_t lp = strlen(plain), ld = strlen(dotted), lk = strlen(pkg);
 	for (size_t i = 0; st == ST_OK && i < c->fc_n && found < 8; i++) {
 		const char *fp = c->fc_path[i];
 		int64_t fid = c->fc_id[i];
-		if (path && strcmp(fp, path) == 0)
+		size_t fl = strlen(fp), ns = fl;
+		/* The path without its extension (a dot after the last '/'). */
+		while (ns > 0 && fp[ns - 1] != '.' && fp[ns - 1] != '/')
+			ns--;
+		ns = ns > 0 && fp[ns - 1] == '.' ? ns - 1 : fl;
+		if (!tail_is(fp, fl, plain, lp) && !tail_is(fp, ns, dotted, ld) &&
+		    !tail_is(fp, ns, pkg, lk))
 			continue;
-		if (!tail_is(fp, plain, 0) && !tail_is(fp, dotted, 1) && !tail_is(fp, pkg, 1))
+		if (path && strcmp(fp, path) == 0)
 			continue;
 		found++;
 		if (files && hmap_get(files, &fid, sizeof fid, NULL) != ST_OK &&
