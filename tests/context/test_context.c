@@ -965,6 +965,108 @@ static void test_ranking(void **state)
 	fixture_close(&f);
 }
 
+static int hit_rank_of(const struct ctx_result *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->hits[i].name, name) == 0)
+			return (int)i + 1;
+	return 0;
+}
+
+/*
+ * Siblings: a buffer that calls buf_init and buf_append is about to call
+ * the rest of the buf_ interface (buf_release, defined in a file of its
+ * own), not list_release, which matches nothing of the buffer either.
+ */
+static void test_siblings(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int with, without;
+	static const char caller[] =
+		"int run(const char *s)\n"
+		"{\n"
+		"\tstruct buf b;\n"
+		"\n"
+		"\tbuf_init(&b);\n"
+		"\tbuf_append(&b, s);\n"
+		"\tprint_line(s);\n"
+		"\t/* MASK */\n"
+		"\treturn 0;\n"
+		"}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/buf.c",
+	      "void buf_init(struct buf *b)\n{\n\tb->n = 0;\n}\n\n"
+	      "void buf_append(struct buf *b, const char *s)\n{\n\tb->n += strlen(s);\n}\n");
+	wfile("repo/lib/buf_free.c",
+	      "void buf_release(struct buf *b)\n{\n\tfree(b->data);\n\tb->data = 0;\n}\n");
+	wfile("repo/lib/list.c",
+	      "void list_release(struct list *l)\n{\n\tfree(l->data);\n\tl->data = 0;\n}\n\n"
+	      "void list_init(struct list *l)\n{\n\tl->data = 0;\n}\n");
+	wfile("repo/lib/print.c",
+	      "void print_line(const char *s)\n{\n\tputs(s);\n}\n");
+	wfile("repo/app/main.c", caller);
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "app/main.c";
+	q.prefix = caller;
+	q.prefix_len = (size_t)(strstr(caller, "\t/* MASK") - caller);
+	q.suffix = strstr(caller, "\treturn 0;");
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 10;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	with = hit_rank_of(&r, "buf_release");
+	/* Right after the three names of the buffer, ahead of list_init
+	 * (which shares "init" with the lines at the cursor). */
+	assert_int_equal(with, 4);
+	assert_true(hit_rank_of(&r, "list_init") > with);
+	if (hit_rank_of(&r, "list_release"))
+		assert_true(hit_rank_of(&r, "list_release") > with);
+	ctx_result_release(&r);
+
+	/* Without the sibling list, only its text speaks for it. */
+	ctx__tune.w_sibling = 0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	without = hit_rank_of(&r, "buf_release");
+	if (without && without < hit_rank_of(&r, "list_init"))
+		fail_msg("buf_release: rank %d without siblings, list_init %d", without,
+			 hit_rank_of(&r, "list_init"));
+	ctx_result_release(&r);
+	ctx__tune = saved;
+
+	/* A function added to a neighbour file after a query (which cached
+	 * that file's chunks and call counts) is found once it is indexed;
+	 * with these weights only the neighbour list can find it. */
+	ctx__tune.w_sibling = ctx__tune.w_bm25 = ctx__tune.w_hop = 0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	assert_int_equal(hit_rank_of(&r, "buf_reset_all"), 0);
+	assert_true(hit_rank_of(&r, "buf_init") > 0);
+	ctx_result_release(&r);
+	wfile("repo/lib/buf.c",
+	      "void buf_init(struct buf *b)\n{\n\tb->n = 0;\n}\n\n"
+	      "void buf_append(struct buf *b, const char *s)\n{\n\tb->n += strlen(s);\n}\n\n"
+	      "void buf_reset_all(struct buf *b)\n{\n\tb->n = 0;\n}\n");
+	index_ok(&f, NULL);
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx__tune = saved;
+	with = hit_rank_of(&r, "buf_reset_all");
+	assert_true(with > 0);
+	assert_true(r.hits[with - 1].score > 0);	/* not a weightless list's */
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -1169,6 +1271,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_full_store, teardown),
 		cmocka_unit_test_teardown(test_retrieve, teardown),
 		cmocka_unit_test_teardown(test_ranking, teardown),
+		cmocka_unit_test_teardown(test_siblings, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
