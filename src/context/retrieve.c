@@ -594,7 +594,7 @@ static int hit_cmp(const void *a, const void *b)
  * buffer per query to find a few #include lines was a fifth of the
  * query's CPU.
  */
-static size_t import_span(const char *t, size_t n)
+size_t ctx__import_span(const char *t, size_t n)
 {
 	size_t ls = 0, end = 0;
 	int after = -1;
@@ -639,7 +639,7 @@ static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
 		return ST_OK;
 	while (n < q->prefix_len && n > 0 && q->prefix[n - 1] != '\n')
 		n--;
-	n = import_span(q->prefix, n);
+	n = ctx__import_span(q->prefix, n);
 	if (!n)
 		return ST_OK;	/* no import lines: nothing to parse */
 	if ((st = ctx__store_files_refresh(c, q->repo, e)))

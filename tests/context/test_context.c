@@ -1067,6 +1067,83 @@ static void test_siblings(void **state)
 	fixture_close(&f);
 }
 
+/*
+ * An import spread over lines (JS braces) is read whole: the module it
+ * names decides which of two functions of the same name is meant.
+ */
+static void test_import_multiline(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	static const char caller[] =
+		"import {\n"
+		"  countRows,\n"
+		"} from '../lib/store.js';\n"
+		"\n"
+		"export function show(table) {\n"
+		"  const rows = table.rows;\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/a/decoy.js",
+	      "export function countRows(t) {\n  return t.size;\n}\n");
+	wfile("repo/lib/store.js",
+	      "export function countRows(t) {\n  return t.length;\n}\n\n"
+	      "export function loadRows(t) {\n  return t.rows;\n}\n");
+	wfile("repo/app/view.js", caller);
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "app/view.js";
+	q.prefix = caller;
+	q.prefix_len = strlen(caller);
+	q.suffix = "  return n;\n}\n";
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 5;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	{
+		int mine = 0, decoy = 0;
+		for (size_t i = 0; i < r.n; i++) {
+			if (strcmp(r.hits[i].name, "countRows") != 0)
+				continue;
+			if (!strcmp(r.hits[i].path, "lib/store.js") && !mine)
+				mine = (int)i + 1;
+			if (!strcmp(r.hits[i].path, "a/decoy.js") && !decoy)
+				decoy = (int)i + 1;
+		}
+		assert_true(mine > 0);
+		if (decoy && decoy < mine)
+			fail_msg("countRows: the decoy's at %d, the imported one at %d", decoy, mine);
+	}
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+/* The part of a buffer's head that holds its imports. */
+static void test_import_span(void **state)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "int x;\nint y;\n", "" },
+		{ "#include \"a.h\"\n#include <b.h>\n\nint main(void)\n", "#include \"a.h\"\n#include <b.h>\n" },
+		{ "import {\n  a,\n  b,\n} from './m.js';\n\nfoo();\n",
+		  "import {\n  a,\n  b,\n} from './m.js';\n" },
+		{ "import (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n", "import (\n\t\"fmt\"\n\t\"os\"\n)\n" },
+		{ "\"\"\"doc\"\"\"\nimport os\nx = 1\ny = 2\n\ndef f():\n    from a import b\n    return b\n",
+		  "\"\"\"doc\"\"\"\nimport os\nx = 1\ny = 2\n\ndef f():\n    from a import b\n    return b\n" },
+		{ "const fs = require('fs');", "const fs = require('fs');" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		size_t n = ctx__import_span(cases[i].text, strlen(cases[i].text));
+		if (n != strlen(cases[i].want) || memcmp(cases[i].text, cases[i].want, n) != 0)
+			fail_msg("case %zu: span %zu, want %zu", i, n, strlen(cases[i].want));
+	}
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -1272,6 +1349,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_retrieve, teardown),
 		cmocka_unit_test_teardown(test_ranking, teardown),
 		cmocka_unit_test_teardown(test_siblings, teardown),
+		cmocka_unit_test_teardown(test_import_multiline, teardown),
+		cmocka_unit_test(test_import_span),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
