@@ -64,6 +64,7 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 	if (le < len)
 		le++;
 	int ranks[2] = { 0, 0 };
+	double task_cpu = 0;
 	for (int mode = 0; mode < 2; mode++) {
 		struct ctx_query q;
 		struct ctx_result res;
@@ -88,6 +89,7 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 			if (mode == 1) {
 				vec_push(&b->lat, &ms);
 				vec_push(&b->cpu, &cms);
+				task_cpu = cms;
 			}
 			rank = hit_rank(&res, t);
 			ranks[mode] = rank;
@@ -106,16 +108,17 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 		}
 		ctx_result_release(&res);
 	}
-	/* Diagnostics: task number, BM25 and hybrid rank (0: not in the
-	 * top 10), where the call and the definition are, the masked line. */
+	/* Diagnostics: task number, BM25 and hybrid rank (0: not found),
+	 * where the call and the definition are, the masked line, the
+	 * hybrid query's CPU milliseconds. */
 	if (b->dump) {
 		size_t n = le - ls;
 		while (n && (text[ls + n - 1] == '\n' || text[ls + n - 1] == '\r'))
 			n--;
-		fprintf(stderr, "task\t%zu\t%d\t%d\t%s\t%s:%d\t%s:%d\t%.*s\n",
+		fprintf(stderr, "task\t%zu\t%d\t%d\t%s\t%s:%d\t%s:%d\t%.*s\t%.2f\n",
 			b->r->tasks, ranks[0], ranks[1], t->repo, t->call_path,
 			t->call_line, t->def_path, t->def_start, (int)(n < 200 ? n : 200),
-			text + ls);
+			text + ls, task_cpu);
 	}
 	b->r->split_tasks[b->r->tasks % 2]++;
 	b->r->tasks++;
