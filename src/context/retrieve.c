@@ -5,14 +5,16 @@
  *   symbol  definitions of the buffer's names (scored by calls and
  *           distance to the cursor; imported-but-unused names also as a
  *           list of their own), other chunks of the files those come
- *           from and the buffer imports, and one graph hop: what the
- *           lexically closest chunks call
+ *           from and the buffer imports, one graph hop: what the
+ *           lexically closest chunks call, and the siblings of the
+ *           buffer's names (buf_release beside buf_init)
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
  *   docs    documents linked to the file (paths globs, symbol mentions)
- * Lists are fused by weighted reciprocal rank (ctx__tune), deduplicated (one chunk
- * once, no two overlapping ranges of one file), filtered (never the file
- * being edited, only what the scope predicate allows) and packed into
- * the token budget in score order.
+ * Lists are fused by weighted reciprocal rank (ctx__tune), reweighed by
+ * kind, repository and how much of each hit's name the query terms
+ * cover, deduplicated (one chunk once, no two overlapping ranges of one
+ * file), filtered (never the file being edited, only what the scope
+ * predicate allows) and packed into the token budget in score order.
  */
 #include "context/ctx_int.h"
 
