@@ -248,7 +248,7 @@ struct ctx__tune {
 	double rrf_k;
 	double w_symbol, w_neighbour, w_bm25, w_hop, w_docs;
 	double w_other_repo, w_kind_text, w_kind_type;
-	double decay, w_ref, w_unused, w_unused_list, pop, w_sibling, postings, name_terms;
+	double decay, w_ref, w_unused, w_unused_list, pop, w_sibling, postings, name_terms, adj;
 };
 extern struct ctx__tune ctx__tune;
 /* Sets parameters from "name=value,..." (names as in retrieve.c);

@@ -61,6 +61,7 @@ struct ctx__tune ctx__tune = {
 	.w_sibling = 1.0,	/* functions sharing a stem with the buffer's names */
 	.postings = 3000,	/* chunks BM25 may score per query (bounds its cost) */
 	.name_terms = 0.1,	/* hits: weight of their name's overlap with the query terms */
+	.adj = 2.0,		/* neighbour chunks: weight of nearness to the buffer's definitions */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -95,6 +96,7 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "sibling", offsetof(struct ctx__tune, w_sibling) },
 		{ "postings", offsetof(struct ctx__tune, postings) },
 		{ "name_terms", offsetof(struct ctx__tune, name_terms) },
+		{ "adj", offsetof(struct ctx__tune, adj) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -510,9 +512,16 @@ static int cand_cmp(const void *a, const void *b)
 	       (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
 }
 
+/* Where one of the buffer's names is defined, and its score. */
+struct bdef {
+	int64_t chunk_id, file_id;
+	double w;
+};
+
 static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
-			   struct vec *chosen, struct err *e)
+			   struct vec *chosen, const struct vec *defs, struct err *e)
 {
+	struct hmap cfile;	/* chunk id -> file id */
 	int64_t fids[16];
 	size_t nf = 0, it, kl;
 	const void *key;
@@ -533,15 +542,31 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	}
 	hmap_init(&allowed);
 	hmap_init(&score);
+	hmap_init(&cfile);
 	vec_init(&ranked, sizeof(struct ctx__cand));
-	st = ctx__store_file_chunks(c, fids, nf, &allowed, e);
+	st = ST_OK;
+	for (size_t i = 0; st == ST_OK && i < nf; i++) {
+		size_t it2 = 0;
+		hmap_release(&score);	/* scratch: this file's chunks */
+		hmap_init(&score);
+		st = ctx__store_file_chunks(c, &fids[i], 1, &score, e);
+		while (st == ST_OK && hmap_next(&score, &it2, &key, &kl, &v))
+			if ((st = hmap_put(&allowed, key, kl, v)) == ST_OK)
+				st = hmap_put(&cfile, key, kl, (void *)(intptr_t)fids[i]);
+	}
+	hmap_release(&score);
+	hmap_init(&score);
 	for (size_t i = 0; st == ST_OK && i < chosen->len; i++) {
 		struct qterm *t = &VEC_AT(chosen, struct qterm, i);
 		ns.w = (intptr_t)t->df;
 		st = ctx__store_term_rows(c, t->t, ns_row, &ns, e);
 	}
 	/* Term overlap, times a prior for what is called often (a
-	 * module's much-used functions are what a caller likely uses). */
+	 * module's much-used functions are what a caller likely uses),
+	 * times nearness to the definitions of the buffer's names: a
+	 * module keeps related functions together (sha256_end after
+	 * sha256_init and sha256_add), and a file's chunk ids follow its
+	 * lines, so their difference counts the chunks between. */
 	it = 0;
 	while (st == ST_OK && hmap_next(&allowed, &it, &key, &kl, &v)) {
 		struct ctx__cand cd = { 0, 0, 0 };
@@ -552,6 +577,15 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 		if (!ov && !(ctx__tune.pop > 0 && calls > 0))
 			continue;
 		cd.score = ((double)(intptr_t)ov + 1.0) * (1.0 + ctx__tune.pop * log1p(calls));
+		if (ctx__tune.adj > 0 && hmap_get(&cfile, key, kl, &ov) == ST_OK) {
+			double near = 0;
+			for (size_t d = 0; d < defs->len; d++) {
+				const struct bdef *bd = &VEC_AT(defs, struct bdef, d);
+				if (bd->file_id == (int64_t)(intptr_t)ov && bd->chunk_id != cd.chunk_id)
+					near += bd->w / (1.0 + fabs((double)(bd->chunk_id - cd.chunk_id)));
+			}
+			cd.score *= 1.0 + ctx__tune.adj * near;
+		}
 		st = vec_push(&ranked, &cd);
 	}
 	if (st == ST_OK && ranked.len > 1)
@@ -561,6 +595,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 			      W_NEIGHBOUR, CTX_SRC_SYMBOL | CTX_SRC_BM25);
 	vec_release(&ranked);
 	hmap_release(&score);
+	hmap_release(&cfile);
 	hmap_release(&allowed);
 	return st;
 }
@@ -996,11 +1031,13 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		struct vec bn;		/* struct bname */
 		struct hmap nfiles;	/* file id -> count of the buffer's names defined there */
 		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
+		struct vec defs;	/* struct bdef: where the buffer's names are defined */
 		int rank = 0, urank = 0;
 		hmap_init(&nidx);
 		vec_init(&bn, sizeof(struct bname));
 		hmap_init(&nfiles);
 		hmap_init(&ifiles);
+		vec_init(&defs, sizeof(struct bdef));
 		st = score_names(pre, plen, -1, &nidx, &bn, &a);
 		if (st == ST_OK)
 			st = score_names(suf, slen, 1, &nidx, &bn, &a);
@@ -1038,6 +1075,10 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 				if (st == ST_OK && uw > 0)
 					st = fuse_add(&f, cd->chunk_id, urank + (int)j, uw, CTX_SRC_SYMBOL);
 				if (st == ST_OK && j == 0) {
+					struct bdef bd = { cd->chunk_id, cd->file_id, bm->score };
+					st = vec_push(&defs, &bd);
+				}
+				if (st == ST_OK && j == 0) {
 					hmap_get(&nfiles, &cd->file_id, sizeof cd->file_id, &cnt);
 					st = hmap_put(&nfiles, &cd->file_id, sizeof cd->file_id,
 						      (void *)((intptr_t)cnt + 1));
@@ -1064,9 +1105,10 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 					st = hmap_put(&nfiles, k2, kl, (void *)(intptr_t)1);
 		}
 		if (st == ST_OK && chosen.len && nfiles.len)
-			st = neighbours(c, &f, &nfiles, &chosen, e);
+			st = neighbours(c, &f, &nfiles, &chosen, &defs, e);
 		hmap_release(&nfiles);
 		hmap_release(&ifiles);
+		vec_release(&defs);
 		/* One hop: callees of the lexically closest chunks, defined
 		 * elsewhere; what similar code calls, this code likely calls. */
 		if (st == ST_OK && (src & CTX_SRC_BM25))

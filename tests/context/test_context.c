@@ -1144,6 +1144,74 @@ static void test_import_span(void **state)
 	}
 }
 
+/*
+ * Nearness: of a module's functions, the one defined right after those
+ * the buffer calls (close_store after open_store and read_store) ranks
+ * above one defined far from them (store_stats), which without nearness
+ * comes first.
+ */
+static void test_nearness(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int near, far;
+	static const char caller[] =
+		"int dump(const char *path)\n"
+		"{\n"
+		"\tstruct store s;\n"
+		"\n"
+		"\topen_store(&s, path);\n"
+		"\tread_store(&s);\n"
+		"\t/* MASK */\n"
+		"\treturn 0;\n"
+		"}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/store.c",
+	      "int store_stats(struct store *s)\n{\n\treturn s->opens + s->reads;\n}\n\n"
+	      "int print_banner(void)\n{\n\treturn puts(\"banner\");\n}\n\n"
+	      "int parse_flags(int argc)\n{\n\treturn argc > 1;\n}\n\n"
+	      "int open_store(struct store *s, const char *path)\n{\n\ts->fd = open(path, 0);\n\treturn s->fd;\n}\n\n"
+	      "int read_store(struct store *s)\n{\n\treturn read(s->fd, s->buf, 64);\n}\n\n"
+	      "int close_store(struct store *s)\n{\n\treturn close(s->fd);\n}\n");
+	wfile("repo/app/dump.c", caller);
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "app/dump.c";
+	q.prefix = caller;
+	q.prefix_len = (size_t)(strstr(caller, "\t/* MASK") - caller);
+	q.suffix = strstr(caller, "\treturn 0;");
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 10;
+
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	near = hit_rank_of(&r, "close_store");
+	far = hit_rank_of(&r, "store_stats");
+	ctx_result_release(&r);
+	assert_true(near > 0);
+	if (far && far < near)
+		fail_msg("close_store at %d, store_stats at %d", near, far);
+
+	/* Without nearness, the other way round. */
+	ctx__tune.adj = 0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	near = hit_rank_of(&r, "close_store");
+	far = hit_rank_of(&r, "store_stats");
+	ctx_result_release(&r);
+	ctx__tune = saved;
+	assert_true(far > 0);
+	if (near && near < far)
+		fail_msg("without nearness: close_store at %d, store_stats at %d", near, far);
+	fixture_close(&f);
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -1351,6 +1419,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_siblings, teardown),
 		cmocka_unit_test_teardown(test_import_multiline, teardown),
 		cmocka_unit_test(test_import_span),
+		cmocka_unit_test_teardown(test_nearness, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
