@@ -6,6 +6,7 @@
 #include "context/ctx_int.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -16,6 +17,8 @@ struct bench {
 	struct vec lat;		/* double, ms */
 	struct vec cpu;		/* double, ms of this thread's CPU time */
 	double rr[2];
+	int dump;		/* CONTEXT_BENCH_DUMP set: one line per task on
+				 * stderr; a value over 10: hybrid list length */
 };
 
 /* CPU time of this thread: on a shared machine, wall time measures the
@@ -60,6 +63,8 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 		le++;
 	if (le < len)
 		le++;
+	int ranks[2] = { 0, 0 };
+	double task_cpu = 0;
 	for (int mode = 0; mode < 2; mode++) {
 		struct ctx_query q;
 		struct ctx_result res;
@@ -73,7 +78,7 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 		q.prefix_len = ls;
 		q.suffix = text + le;
 		q.suffix_len = len - le;
-		q.top_k = 10;
+		q.top_k = mode == 1 && b->dump > 10 ? b->dump : 10;
 		q.sources = mode == 0 ? CTX_SRC_BM25 : CTX_SRC_ALL;
 		ctx_result_init(&res);
 		t0 = time_mono_ns();
@@ -84,8 +89,12 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 			if (mode == 1) {
 				vec_push(&b->lat, &ms);
 				vec_push(&b->cpu, &cms);
+				task_cpu = cms;
 			}
 			rank = hit_rank(&res, t);
+			ranks[mode] = rank;
+			if (rank > 10)	/* from a deeper list, for the dump only */
+				rank = 0;
 			if (rank && mode == 1) {
 				b->r->split_recall10[b->r->tasks % 2] += rank <= 10;
 				b->r->split_mrr[b->r->tasks % 2] += 1.0 / rank;
@@ -98,6 +107,18 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 			}
 		}
 		ctx_result_release(&res);
+	}
+	/* Diagnostics: task number, BM25 and hybrid rank (0: not found),
+	 * where the call and the definition are, the masked line, the
+	 * hybrid query's CPU milliseconds. */
+	if (b->dump) {
+		size_t n = le - ls;
+		while (n && (text[ls + n - 1] == '\n' || text[ls + n - 1] == '\r'))
+			n--;
+		fprintf(stderr, "task\t%zu\t%d\t%d\t%s\t%s:%d\t%s:%d\t%.*s\t%.2f\n",
+			b->r->tasks, ranks[0], ranks[1], t->repo, t->call_path,
+			t->call_line, t->def_path, t->def_start, (int)(n < 200 ? n : 200),
+			text + ls, task_cpu);
 	}
 	b->r->split_tasks[b->r->tasks % 2]++;
 	b->r->tasks++;
@@ -115,7 +136,7 @@ static int dbl_cmp(const void *a, const void *b)
 status_t ctx_bench_run(struct ctx *c, size_t max_tasks,
 		       struct ctx_bench_result *r, struct err *e)
 {
-	struct bench b = { c, r, { 0 }, { 0 }, { 0, 0 } };
+	struct bench b = { c, r, { 0 }, { 0 }, { 0, 0 }, 0 };
 	status_t st;
 
 	memset(r, 0, sizeof *r);
@@ -123,6 +144,11 @@ status_t ctx_bench_run(struct ctx *c, size_t max_tasks,
 	if (getenv("CONTEXT_BENCH_TUNE") &&
 	    (st = ctx__tune_parse(getenv("CONTEXT_BENCH_TUNE"), e)))
 		return st;
+	if (getenv("CONTEXT_BENCH_DUMP")) {
+		int64_t v = 0;
+		(void)parse_i64(getenv("CONTEXT_BENCH_DUMP"), 0, 1000, &v);
+		b.dump = v > 10 && v <= 1000 ? (int)v : 1;
+	}
 	vec_init(&b.lat, sizeof(double));
 	vec_init(&b.cpu, sizeof(double));
 	st = ctx__store_tasks(c, max_tasks, one_task, &b, e);

@@ -27,6 +27,7 @@ struct ctx {
 	int64_t *fc_id;
 	size_t fc_n;
 	int64_t fc_gen;
+	int64_t fc_mark;	/* store_mark() when the list was checked */
 	/* Document frequencies of query terms (term -> df + 1), valid while
 	 * the chunks' max id is df_gen (zeroed memory is an empty map). */
 	struct hmap df;
@@ -38,6 +39,11 @@ struct ctx {
 	/* Inflate stream for packed chunk texts on the query path (a
 	 * z_stream, made on first use: its 32 KB window is reused). */
 	void *zin;
+	/* Chunks of a file with their call counts (file id -> struct
+	 * ctx__fchunks *, heap), valid while the chunks' max id is pop_gen;
+	 * the neighbour list reads the same popular files query after query. */
+	struct hmap pop;
+	int64_t pop_gen;
 };
 
 struct ctx__fts_row {
@@ -206,6 +212,15 @@ status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e);
 status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 			 const char *path, int limit, struct vec *out,
 			 struct err *e);
+/* Calls fn for each function or method whose name starts with prefix
+ * (at most limit), not defined in repo/path, with the number of calls
+ * to its name from other files (counted up to 16); fn's name is valid
+ * only during the call. */
+typedef status_t (*ctx__def_fn)(void *arg, const char *name, int64_t chunk_id,
+				int64_t file_id, int calls);
+status_t ctx__store_prefix_defs(struct ctx *c, const char *prefix,
+				const char *repo, const char *path, int limit,
+				ctx__def_fn fn, void *arg, struct err *e);
 /* Loads the file list of repo for ctx__store_import_defs, unless the
  * cached one is current. */
 status_t ctx__store_files_refresh(struct ctx *c, const char *repo,
@@ -247,6 +262,11 @@ status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
 			  void *arg, struct err *e);
 status_t ctx__result_push(struct ctx_result *r, struct ctx_hit **h);
 
+/* Bytes of the head t[0, n) that hold its imports: through the first
+ * blank line (or 64 lines) after the last line starting an import; 0
+ * when no line starts one (retrieve.c). */
+size_t ctx__import_span(const char *t, size_t n);
+
 /* Retrieval fusion parameters (retrieve.c): reciprocal-rank k and the
  * weight of each candidate list. Process-wide; changed only by the
  * benchmark (CONTEXT_BENCH_TUNE) to tune them, never while querying. */
@@ -254,7 +274,7 @@ struct ctx__tune {
 	double rrf_k;
 	double w_symbol, w_neighbour, w_bm25, w_hop, w_docs;
 	double w_other_repo, w_kind_text, w_kind_type;
-	double decay, w_ref, w_unused, w_unused_list, pop;
+	double decay, w_ref, w_unused, w_unused_list, pop, w_sibling, postings, name_terms, adj;
 };
 extern struct ctx__tune ctx__tune;
 /* Sets parameters from "name=value,..." (names as in retrieve.c);

@@ -5,14 +5,16 @@
  *   symbol  definitions of the buffer's names (scored by calls and
  *           distance to the cursor; imported-but-unused names also as a
  *           list of their own), other chunks of the files those come
- *           from and the buffer imports, and one graph hop: what the
- *           lexically closest chunks call
+ *           from and the buffer imports, one graph hop: what the
+ *           lexically closest chunks call, and the siblings of the
+ *           buffer's names (buf_release beside buf_init)
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
  *   docs    documents linked to the file (paths globs, symbol mentions)
- * Lists are fused by weighted reciprocal rank (ctx__tune), deduplicated (one chunk
- * once, no two overlapping ranges of one file), filtered (never the file
- * being edited, only what the scope predicate allows) and packed into
- * the token budget in score order.
+ * Lists are fused by weighted reciprocal rank (ctx__tune), reweighed by
+ * kind, repository and how much of each hit's name the query terms
+ * cover, deduplicated (one chunk once, no two overlapping ranges of one
+ * file), filtered (never the file being edited, only what the scope
+ * predicate allows) and packed into the token budget in score order.
  */
 #include "context/ctx_int.h"
 
@@ -26,10 +28,11 @@
 #define BM25_BEFORE 12
 #define BM25_AFTER 4
 #define MAX_TERMS 16
-#define BM25_MAX_POSTINGS 6000	/* chunks BM25 may score per query */
 #define HOP_CHUNKS 5		/* closest chunks whose callees are followed */
 #define HOP_MAX 30		/* callee definitions taken */
 #define IMPORT_HEAD 16384	/* bytes of the buffer searched for imports */
+#define SIB_STEMS 8		/* stems whose siblings are looked up */
+#define SIB_MAX 24		/* siblings of a stem; more: too broad, skipped */
 
 /*
  * Fusion parameters: weighted reciprocal rank, w / (k + rank). The
@@ -55,6 +58,10 @@ struct ctx__tune ctx__tune = {
 	.w_unused = 2.0,	/* an imported name not yet used in the buffer */
 	.w_unused_list = 1.0,	/* weight of those names' own list */
 	.pop = 4.0,		/* neighbour chunks: weight of log(1 + calls from other files) */
+	.w_sibling = 1.0,	/* functions sharing a stem with the buffer's names */
+	.postings = 3000,	/* chunks BM25 may score per query (bounds its cost) */
+	.name_terms = 0.1,	/* hits: weight of their name's overlap with the query terms */
+	.adj = 2.0,		/* neighbour chunks: weight of nearness to the buffer's definitions */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -67,6 +74,7 @@ struct ctx__tune ctx__tune = {
 #define W_KIND_TYPE ctx__tune.w_kind_type
 #define W_UNUSED ctx__tune.w_unused
 #define W_UNUSED_LIST ctx__tune.w_unused_list
+#define W_SIBLING ctx__tune.w_sibling
 
 status_t ctx__tune_parse(const char *spec, struct err *e)
 {
@@ -85,6 +93,10 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "unused", offsetof(struct ctx__tune, w_unused) },
 		{ "unused_list", offsetof(struct ctx__tune, w_unused_list) },
 		{ "pop", offsetof(struct ctx__tune, pop) },
+		{ "sibling", offsetof(struct ctx__tune, w_sibling) },
+		{ "postings", offsetof(struct ctx__tune, postings) },
+		{ "name_terms", offsetof(struct ctx__tune, name_terms) },
+		{ "adj", offsetof(struct ctx__tune, adj) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -149,8 +161,10 @@ static const char *const stop[] = {
 
 static int is_stop(const char *t, size_t n)
 {
+	/* Every identifier of the buffer passes here: the first byte
+	 * rejects most before any strlen. */
 	for (size_t i = 0; i < sizeof stop / sizeof *stop; i++)
-		if (strlen(stop[i]) == n && memcmp(stop[i], t, n) == 0)
+		if (stop[i][0] == t[0] && strlen(stop[i]) == n && memcmp(stop[i], t, n) == 0)
 			return 1;
 	return 0;
 }
@@ -407,7 +421,7 @@ static status_t bm25_query(struct ctx *c, const char *text, size_t n,
 		/* Bounded work: BM25 scores every chunk holding any term,
 		 * so terms stop when their postings pass the bound (the
 		 * rarest, most telling, come first). */
-		if (postings + t->df > BM25_MAX_POSTINGS && used > 0)
+		if ((double)(postings + t->df) > ctx__tune.postings && used > 0)
 			break;
 		postings += t->df;
 		if ((out->len && (st = buf_puts(out, " OR "))) ||
@@ -498,9 +512,16 @@ static int cand_cmp(const void *a, const void *b)
 	       (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
 }
 
+/* Where one of the buffer's names is defined, and its score. */
+struct bdef {
+	int64_t chunk_id, file_id;
+	double w;
+};
+
 static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
-			   struct vec *chosen, struct err *e)
+			   struct vec *chosen, const struct vec *defs, struct err *e)
 {
+	struct hmap cfile;	/* chunk id -> file id */
 	int64_t fids[16];
 	size_t nf = 0, it, kl;
 	const void *key;
@@ -521,15 +542,31 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	}
 	hmap_init(&allowed);
 	hmap_init(&score);
+	hmap_init(&cfile);
 	vec_init(&ranked, sizeof(struct ctx__cand));
-	st = ctx__store_file_chunks(c, fids, nf, &allowed, e);
+	st = ST_OK;
+	for (size_t i = 0; st == ST_OK && i < nf; i++) {
+		size_t it2 = 0;
+		hmap_release(&score);	/* scratch: this file's chunks */
+		hmap_init(&score);
+		st = ctx__store_file_chunks(c, &fids[i], 1, &score, e);
+		while (st == ST_OK && hmap_next(&score, &it2, &key, &kl, &v))
+			if ((st = hmap_put(&allowed, key, kl, v)) == ST_OK)
+				st = hmap_put(&cfile, key, kl, (void *)(intptr_t)fids[i]);
+	}
+	hmap_release(&score);
+	hmap_init(&score);
 	for (size_t i = 0; st == ST_OK && i < chosen->len; i++) {
 		struct qterm *t = &VEC_AT(chosen, struct qterm, i);
 		ns.w = (intptr_t)t->df;
 		st = ctx__store_term_rows(c, t->t, ns_row, &ns, e);
 	}
 	/* Term overlap, times a prior for what is called often (a
-	 * module's much-used functions are what a caller likely uses). */
+	 * module's much-used functions are what a caller likely uses),
+	 * times nearness to the definitions of the buffer's names: a
+	 * module keeps related functions together (sha256_end after
+	 * sha256_init and sha256_add), and a file's chunk ids follow its
+	 * lines, so their difference counts the chunks between. */
 	it = 0;
 	while (st == ST_OK && hmap_next(&allowed, &it, &key, &kl, &v)) {
 		struct ctx__cand cd = { 0, 0, 0 };
@@ -540,6 +577,15 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 		if (!ov && !(ctx__tune.pop > 0 && calls > 0))
 			continue;
 		cd.score = ((double)(intptr_t)ov + 1.0) * (1.0 + ctx__tune.pop * log1p(calls));
+		if (ctx__tune.adj > 0 && hmap_get(&cfile, key, kl, &ov) == ST_OK) {
+			double near = 0;
+			for (size_t d = 0; d < defs->len; d++) {
+				const struct bdef *bd = &VEC_AT(defs, struct bdef, d);
+				if (bd->file_id == (int64_t)(intptr_t)ov && bd->chunk_id != cd.chunk_id)
+					near += bd->w / (1.0 + fabs((double)(bd->chunk_id - cd.chunk_id)));
+			}
+			cd.score *= 1.0 + ctx__tune.adj * near;
+		}
 		st = vec_push(&ranked, &cd);
 	}
 	if (st == ST_OK && ranked.len > 1)
@@ -549,6 +595,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 			      W_NEIGHBOUR, CTX_SRC_SYMBOL | CTX_SRC_BM25);
 	vec_release(&ranked);
 	hmap_release(&score);
+	hmap_release(&cfile);
 	hmap_release(&allowed);
 	return st;
 }
@@ -577,6 +624,39 @@ static int hit_cmp(const void *a, const void *b)
 }
 
 /*
+ * The part of head that holds its imports: up to the first blank line
+ * (or 64 lines) after the last line that starts an import, so that
+ * multi-line forms (Go's import blocks, Python's parenthesised and JS's
+ * braced lists) are whole; 0 when no line starts one. Parsing 16 KB of
+ * buffer per query to find a few #include lines was a fifth of the
+ * query's CPU.
+ */
+size_t ctx__import_span(const char *t, size_t n)
+{
+	size_t ls = 0, end = 0;
+	int after = -1;
+
+	while (ls < n) {
+		size_t le = ls;
+		while (le < n && t[le] != '\n')
+			le++;
+		if (line_is_import(t, ls, le)) {
+			after = 0;
+		} else if (after >= 0) {
+			size_t k = ls;
+			while (k < le && (t[k] == ' ' || t[k] == '\t' || t[k] == '\r'))
+				k++;
+			if (k == le || ++after >= 64)
+				after = -1;
+		}
+		if (after >= 0)
+			end = le < n ? le + 1 : le;
+		ls = le + 1;
+	}
+	return end;
+}
+
+/*
  * What the buffer imports (parsed from its head: imports come first in
  * every supported language), resolved to the definitions in the
  * imported files. The buffer, not the stored file, is the truth: it may
@@ -596,6 +676,9 @@ static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
 		return ST_OK;
 	while (n < q->prefix_len && n > 0 && q->prefix[n - 1] != '\n')
 		n--;
+	n = ctx__import_span(q->prefix, n);
+	if (!n)
+		return ST_OK;	/* no import lines: nothing to parse */
 	if ((st = ctx__store_files_refresh(c, q->repo, e)))
 		return st;
 	ctx__parsed_init(&p);
@@ -704,6 +787,191 @@ static status_t hop(struct ctx *c, const struct ctx_query *q, struct fuse *f,
 	return st;
 }
 
+/*
+ * The length of the stem of a name's first len bytes: them without their
+ * last part (parts as the tokenizer splits them), at least 3 letters or
+ * digits long: buf_ of buf_append, mdl_sampler_ of mdl_sampler_new,
+ * loadTestsFrom of loadTestsFromNames. 0 when there is none.
+ */
+static size_t name_stem(const char *n, size_t len)
+{
+	size_t cut = 0, alnum = 0;
+
+	for (size_t i = 1; i < len; i++) {
+		unsigned char a = (unsigned char)n[i - 1], b = (unsigned char)n[i];
+		if (a == '_' && b != '_')
+			cut = i;
+		else if (b >= 'A' && b <= 'Z' && ((a >= 'a' && a <= 'z') || (a >= '0' && a <= '9')))
+			cut = i;
+	}
+	for (size_t i = 0; i < cut; i++)
+		alnum += n[i] != '_';
+	return alnum >= 3 ? cut : 0;
+}
+
+struct stem {
+	const char *s;		/* arena copy, NUL-terminated */
+	double score;
+};
+
+struct sib {
+	const char *name;
+	int64_t chunk_id;
+	double score;
+};
+
+struct sibq {
+	struct vec *found;	/* struct sib */
+	struct hmap *buffer;	/* the buffer's names */
+	struct arena *a;
+	size_t all;		/* rows seen */
+};
+
+static status_t sib_row(void *arg, const char *name, int64_t chunk_id, int64_t file_id,
+		       int calls)
+{
+	struct sibq *sq = arg;
+	struct sib sb = { NULL, chunk_id, 1.0 + ctx__tune.pop * log1p((double)calls) };
+
+	(void)file_id;
+	sq->all++;
+	if (hmap_get(sq->buffer, name, strlen(name), NULL) == ST_OK)
+		return ST_OK;	/* named in the buffer: the symbol list has it */
+	if (!(sb.name = arena_strdup(sq->a, name)))
+		return ST_NOMEM;
+	return vec_push(sq->found, &sb);
+}
+
+static int stem_cmp(const void *a, const void *b)
+{
+	const struct stem *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return strcmp(x->s, y->s);
+}
+
+static int sib_cmp(const void *a, const void *b)
+{
+	const struct sib *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return (x->chunk_id > y->chunk_id) - (x->chunk_id < y->chunk_id);
+}
+
+/*
+ * Siblings: functions named like the buffer's names but for their last
+ * part (buf_release beside buf_init and buf_append; loadTestsFromNames
+ * beside loadTestsFromModule), which the buffer does not name yet. Code
+ * that uses part of a module's interface is likely to use the rest of
+ * it: init with release, begin with commit. A stem weighs the evidence
+ * of the names that have it, shared among its siblings; stems with
+ * more than SIB_MAX siblings say too little and are skipped.
+ */
+static status_t siblings(struct ctx *c, const struct ctx_query *q, struct fuse *f,
+			 const struct vec *bn, struct hmap *nidx, struct arena *a,
+			 struct err *e)
+{
+	struct hmap sidx;	/* stem -> index + 1 into stems */
+	struct vec stems, found, all;
+	struct hmap dup;	/* names in all */
+	status_t st = ST_OK;
+
+	hmap_init(&sidx);
+	hmap_init(&dup);
+	vec_init(&stems, sizeof(struct stem));
+	vec_init(&found, sizeof(struct sib));
+	vec_init(&all, sizeof(struct sib));
+	for (size_t i = 0; st == ST_OK && i < bn->len; i++) {
+		const struct bname *b = &VEC_AT(bn, struct bname, i);
+		size_t n = name_stem(b->name, strlen(b->name));
+		void *pv;
+		if (!n || b->score <= 0)
+			continue;
+		if (hmap_get(&sidx, b->name, n, &pv) == ST_OK) {
+			VEC_AT(&stems, struct stem, (size_t)(intptr_t)pv - 1).score += b->score;
+			continue;
+		}
+		struct stem sm = { arena_strndup(a, b->name, n), b->score };
+		if (!sm.s || (st = vec_push(&stems, &sm)) ||
+		    (st = hmap_put(&sidx, sm.s, n, (void *)(intptr_t)stems.len)))
+			st = ST_NOMEM;
+	}
+	if (st == ST_OK && stems.len > 1)
+		qsort(stems.data, stems.len, sizeof(struct stem), stem_cmp);
+	for (size_t i = 0; st == ST_OK && i < stems.len && i < SIB_STEMS; i++) {
+		const struct stem *sm = &VEC_AT(&stems, struct stem, i);
+		struct sibq sq = { &found, nidx, a, 0 };
+		found.len = 0;
+		st = ctx__store_prefix_defs(c, sm->s, q->repo, q->path, SIB_MAX + 1,
+					    sib_row, &sq, e);
+		if (st || sq.all > SIB_MAX || !found.len)
+			continue;
+		double tot = 0;
+		for (size_t j = 0; j < found.len; j++)
+			tot += VEC_AT(&found, struct sib, j).score;
+		for (size_t j = 0; st == ST_OK && j < found.len; j++) {
+			struct sib *sb = &VEC_AT(&found, struct sib, j);
+			if (hmap_get(&dup, sb->name, strlen(sb->name), NULL) == ST_OK)
+				continue;	/* one definition of a name */
+			sb->score = sm->score * sb->score / tot;
+			if ((st = hmap_put(&dup, sb->name, strlen(sb->name), NULL)))
+				break;
+			st = vec_push(&all, sb);
+		}
+	}
+	if (st == ST_OK && all.len > 1)
+		qsort(all.data, all.len, sizeof(struct sib), sib_cmp);
+	for (size_t i = 0; st == ST_OK && i < all.len && i < 30; i++)
+		st = fuse_add(f, VEC_AT(&all, struct sib, i).chunk_id, (int)i, W_SIBLING,
+			      CTX_SRC_SYMBOL);
+	vec_release(&all);
+	vec_release(&found);
+	vec_release(&stems);
+	hmap_release(&dup);
+	hmap_release(&sidx);
+	return st;
+}
+
+struct novl {
+	const struct hmap *tidf;
+	struct hmap seen;
+	double sum, all;
+};
+
+static int novl_part(void *arg, const char *tok, size_t n, size_t s, size_t e, int coloc)
+{
+	struct novl *o = arg;
+	void *v;
+
+	(void)s; (void)e;
+	if (coloc || hmap_get(&o->seen, tok, n, NULL) == ST_OK)
+		return 0;	/* parts only, each once */
+	if (hmap_put(&o->seen, tok, n, NULL) != ST_OK)
+		return 1;
+	o->all += 1.0;
+	if (hmap_get(o->tidf, tok, n, &v) == ST_OK)
+		o->sum += (double)(intptr_t)v / 1000.0;
+	return 0;
+}
+
+/*
+ * How much of a hit's name the lines at the cursor speak of: the idf of
+ * its parts that are query terms, over the number of its parts
+ * (tel_usage_summary where the lines say "usage"). A name is a far more
+ * precise summary than the chunk's whole text, which BM25 already saw.
+ */
+static double name_overlap(const struct hmap *tidf, const char *name)
+{
+	struct novl o = { tidf, { 0 }, 0, 0 };
+
+	hmap_init(&o.seen);
+	ctx_tokens_split(name, strlen(name), novl_part, &o);
+	hmap_release(&o.seen);
+	return o.all > 0 ? o.sum / o.all : 0;
+}
+
 static size_t count_tokens(const struct ctx_query *q, const char *t, size_t n)
 {
 	if (q->count_tokens)
@@ -723,6 +991,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	struct hmap imports, seen_ids;
 	struct arena a;
 	struct vec chosen;	/* struct qterm: the BM25 terms, df = idf * 1000 */
+	struct hmap tidf;	/* the same: term -> idf * 1000 */
 	size_t used = 0;
 	status_t st = ST_OK;
 
@@ -734,6 +1003,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	hmap_init(&seen_ids);
 	arena_init(&a, 0, 0);
 	vec_init(&chosen, sizeof(struct qterm));
+	hmap_init(&tidf);
 
 	/* (2) BM25 over the lines at the cursor. */
 	if (src & CTX_SRC_BM25) {
@@ -761,11 +1031,13 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		struct vec bn;		/* struct bname */
 		struct hmap nfiles;	/* file id -> count of the buffer's names defined there */
 		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
+		struct vec defs;	/* struct bdef: where the buffer's names are defined */
 		int rank = 0, urank = 0;
 		hmap_init(&nidx);
 		vec_init(&bn, sizeof(struct bname));
 		hmap_init(&nfiles);
 		hmap_init(&ifiles);
+		vec_init(&defs, sizeof(struct bdef));
 		st = score_names(pre, plen, -1, &nidx, &bn, &a);
 		if (st == ST_OK)
 			st = score_names(suf, slen, 1, &nidx, &bn, &a);
@@ -803,6 +1075,10 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 				if (st == ST_OK && uw > 0)
 					st = fuse_add(&f, cd->chunk_id, urank + (int)j, uw, CTX_SRC_SYMBOL);
 				if (st == ST_OK && j == 0) {
+					struct bdef bd = { cd->chunk_id, cd->file_id, bm->score };
+					st = vec_push(&defs, &bd);
+				}
+				if (st == ST_OK && j == 0) {
 					hmap_get(&nfiles, &cd->file_id, sizeof cd->file_id, &cnt);
 					st = hmap_put(&nfiles, &cd->file_id, sizeof cd->file_id,
 						      (void *)((intptr_t)cnt + 1));
@@ -813,6 +1089,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			if (uw > 0)
 				urank++;
 		}
+		if (st == ST_OK && W_SIBLING > 0)
+			st = siblings(c, q, &f, &bn, &nidx, &a, e);
 		hmap_release(&nidx);
 		vec_release(&bn);
 		/* Within the neighbour files: what else they define that shares
@@ -827,9 +1105,10 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 					st = hmap_put(&nfiles, k2, kl, (void *)(intptr_t)1);
 		}
 		if (st == ST_OK && chosen.len && nfiles.len)
-			st = neighbours(c, &f, &nfiles, &chosen, e);
+			st = neighbours(c, &f, &nfiles, &chosen, &defs, e);
 		hmap_release(&nfiles);
 		hmap_release(&ifiles);
+		vec_release(&defs);
 		/* One hop: callees of the lexically closest chunks, defined
 		 * elsewhere; what similar code calls, this code likely calls. */
 		if (st == ST_OK && (src & CTX_SRC_BM25))
@@ -846,6 +1125,10 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	}
 
 	/* Fuse, filter, dedupe; prefer the repository being edited; pack. */
+	for (size_t i = 0; st == ST_OK && i < chosen.len; i++) {
+		const struct qterm *t = &VEC_AT(&chosen, struct qterm, i);
+		st = hmap_put(&tidf, t->t, t->n, (void *)(intptr_t)t->df);
+	}
 	if (st == ST_OK && f.v.len > 1)
 		qsort(f.v.data, f.v.len, sizeof(struct fused), fused_cmp);
 	for (size_t i = 0; st == ST_OK && i < f.v.len && out->n < (size_t)k * 3; i++) {
@@ -873,6 +1156,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		}
 		h->score = x->score * (q->repo && strcmp(h->repo, q->repo) != 0 ? W_OTHER_REPO : 1.0) *
 			   kind_weight(h->kind);
+		if (ctx__tune.name_terms > 0 && tidf.len && h->name[0])
+			h->score *= 1.0 + ctx__tune.name_terms * name_overlap(&tidf, h->name);
 		h->sources = x->sources;
 	}
 	if (st == ST_OK && out->n > 1)
@@ -900,6 +1185,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	}
 
 	vec_release(&chosen);
+	hmap_release(&tidf);
 	arena_release(&a);
 	hmap_release(&seen_ids);
 	hmap_release(&imports);

@@ -411,12 +411,24 @@ static const char SQL_TERM_ROWS[] =
 	"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1";
 static const char SQL_DF[] =
 	"SELECT doc FROM chunks_vocab WHERE term = ?1";
+/* At most 64 symbols of a name are weighed: names like get or __init__
+ * have thousands, and sorting them all is the query's worst case. */
 static const char SQL_DEFS[] =
 	"SELECT s.chunk_id, CASE s.kind WHEN 'prototype' THEN 0.5"
-	" WHEN 'constant' THEN 0.6 ELSE 1.0 END AS w, s.file_id FROM symbols s"
+	" WHEN 'constant' THEN 0.6 ELSE 1.0 END AS w, s.file_id FROM"
+	" (SELECT chunk_id, kind, file_id FROM symbols WHERE name = ?1"
+	"  AND chunk_id IS NOT NULL LIMIT 64) s"
 	" JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
-	" WHERE s.name = ?1 AND s.chunk_id IS NOT NULL"
-	" AND NOT (f.path IS ?3 AND r.name IS ?2) ORDER BY w DESC LIMIT ?4";
+	" WHERE NOT (f.path IS ?3 AND r.name IS ?2) ORDER BY w DESC LIMIT ?4";
+/* Functions and methods whose names start with a prefix (a range of
+ * symbols_name), never in repo/path, with how often other files call
+ * them (up to 16, as in SQL_FILE_CHUNKS). */
+static const char SQL_PREFIX_DEFS[] =
+	"SELECT s.name, s.chunk_id, s.file_id, (SELECT count(*) FROM (SELECT 1 FROM edges e"
+	"  WHERE e.dst_name = s.name AND e.kind = 'calls' AND e.file_id != s.file_id LIMIT 16))"
+	" FROM symbols s JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
+	" WHERE s.name >= ?1 AND s.name < ?2 AND s.kind IN ('function', 'method')"
+	" AND s.chunk_id IS NOT NULL AND NOT (f.path IS ?4 AND r.name IS ?3) LIMIT ?5";
 static const char SQL_IMPORT_DEFS[] =
 	"SELECT name, chunk_id FROM symbols WHERE file_id = ?1"
 	" AND chunk_id IS NOT NULL AND kind != 'prototype'";
@@ -443,7 +455,7 @@ static const char SQL_DOC_CHUNKS[] =
 	" FROM documents doc WHERE doc.id IN (SELECT id FROM d) LIMIT ?3";
 
 static const char *const hot_sql[] = {
-	SQL_BM25, SQL_FILE_CHUNKS, SQL_TERM_ROWS, SQL_DF, SQL_DEFS, SQL_IMPORT_DEFS,
+	SQL_BM25, SQL_FILE_CHUNKS, SQL_TERM_ROWS, SQL_DF, SQL_DEFS, SQL_PREFIX_DEFS, SQL_IMPORT_DEFS,
 	SQL_CALLEES, SQL_CHUNK_HIT, SQL_DOC_CHUNKS,
 };
 
@@ -1259,23 +1271,114 @@ status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 	return collect(c, s, out, e);
 }
 
+/* A file's chunks and their call counts, as cached in c->pop. */
+struct ctx__fchunks {
+	size_t n;
+	int64_t *id;
+	int32_t *calls;
+};
+
+static void pop_cache_clear(struct ctx *c)
+{
+	size_t it = 0, kl;
+	const void *k;
+	void *v;
+
+	while (hmap_next(&c->pop, &it, &k, &kl, &v)) {
+		struct ctx__fchunks *fc = v;
+		mem_free(fc->id);
+		mem_free(fc->calls);
+		mem_free(fc);
+	}
+	hmap_release(&c->pop);
+	hmap_init(&c->pop);
+}
+
+/* Reads one file's chunks and call counts (SQL_FILE_CHUNKS). */
+static status_t file_chunks_read(struct ctx *c, sqlite3_stmt *s, int64_t file,
+				 struct ctx__fchunks **out, struct err *e)
+{
+	struct ctx__fchunks *fc = mem_calloc(1, sizeof *fc);
+	size_t cap = 0;
+	status_t st = ST_OK;
+	int rc;
+
+	if (!fc)
+		return err_set(e, ST_NOMEM, "store: out of memory");
+	sqlite3_bind_int64(s, 1, file);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t calls = sqlite3_column_int64(s, 1);
+		if (fc->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			int64_t *ni = mem_realloc_array(fc->id, nc, sizeof *ni);
+			int32_t *nk = ni ? mem_realloc_array(fc->calls, nc, sizeof *nk) : NULL;
+			if (ni)
+				fc->id = ni;
+			if (!nk) {
+				st = err_set(e, ST_NOMEM, "store: out of memory");
+				break;
+			}
+			fc->calls = nk;
+			cap = nc;
+		}
+		fc->id[fc->n] = sqlite3_column_int64(s, 0);
+		fc->calls[fc->n++] = (int32_t)(calls < INT32_MAX - 1 ? calls : INT32_MAX - 1);
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "file chunks");
+	sqlite3_reset(s);
+	if (st) {
+		mem_free(fc->id);
+		mem_free(fc->calls);
+		mem_free(fc);
+		return st;
+	}
+	*out = fc;
+	return ST_OK;
+}
+
 status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
 				size_t n_files, struct hmap *out, struct err *e)
 {
 	sqlite3_stmt *s;
 	status_t st = ST_OK;
+	int64_t gen = 0;
 
+	/* The cache holds while no chunk was added (max id); a deletion
+	 * alone may leave ids that no longer exist, which the caller's
+	 * chunk lookup skips. */
+	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
+		return st;
+	gen = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	done(c, s);
+	if (gen != c->pop_gen || c->pop.len > 4096) {
+		pop_cache_clear(c);
+		c->pop_gen = gen;
+	}
 	if ((st = prep_cached(c, SQL_FILE_CHUNKS, &s, e)))
 		return st;
 	for (size_t i = 0; st == ST_OK && i < n_files; i++) {
-		sqlite3_bind_int64(s, 1, files[i]);
-		while (st == ST_OK && sqlite3_step(s) == SQLITE_ROW) {
-			int64_t id = sqlite3_column_int64(s, 0);
-			int64_t calls = sqlite3_column_int64(s, 1);
-			st = hmap_put(out, &id, sizeof id,
-				      (void *)(intptr_t)(calls < INT32_MAX ? calls + 1 : INT32_MAX));
+		struct ctx__fchunks *fc = NULL;
+		void *v;
+		if (hmap_get(&c->pop, &files[i], sizeof files[i], &v) == ST_OK) {
+			fc = v;
+		} else {
+			if ((st = file_chunks_read(c, s, files[i], &fc, e)))
+				break;
+			if (hmap_put(&c->pop, &files[i], sizeof files[i], fc) != ST_OK) {
+				/* Not cached: used once and freed below. */
+				for (size_t j = 0; st == ST_OK && j < fc->n; j++)
+					st = hmap_put(out, &fc->id[j], sizeof fc->id[j],
+						      (void *)(intptr_t)(fc->calls[j] + 1));
+				mem_free(fc->id);
+				mem_free(fc->calls);
+				mem_free(fc);
+				continue;
+			}
 		}
-		sqlite3_reset(s);
+		for (size_t j = 0; st == ST_OK && j < fc->n; j++)
+			st = hmap_put(out, &fc->id[j], sizeof fc->id[j],
+				      (void *)(intptr_t)(fc->calls[j] + 1));
 	}
 	done(c, s);
 	return st;
@@ -1364,14 +1467,71 @@ status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 	return collect(c, s, out, e);
 }
 
+status_t ctx__store_prefix_defs(struct ctx *c, const char *prefix,
+				const char *repo, const char *path, int limit,
+				ctx__def_fn fn, void *arg, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	char hi[130];
+	size_t n = strlen(prefix);
+	int rc;
+
+	/* [prefix, prefix with its last byte + 1): every name it starts. */
+	if (n == 0 || n >= sizeof hi || (unsigned char)prefix[n - 1] == 0xff)
+		return ST_OK;
+	memcpy(hi, prefix, n + 1);
+	hi[n - 1] = (char)((unsigned char)hi[n - 1] + 1);
+	if ((st = prep_cached(c, SQL_PREFIX_DEFS, &s, e)))
+		return st;
+	bind_text(s, 1, prefix);
+	bind_text(s, 2, hi);
+	bind_text(s, 3, repo);
+	bind_text(s, 4, path);
+	sqlite3_bind_int(s, 5, limit);
+	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW)
+		st = fn(arg, (const char *)sqlite3_column_text(s, 0),
+			sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+			sqlite3_column_int(s, 3));
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "prefix defs");
+	done(c, s);
+	return st;
+}
+
+/* A value that changes whenever the database may have: a commit by
+ * another connection (data_version) or a row written through this one
+ * (total_changes). 0 when it cannot be read (never equal to a mark). */
+static int64_t store_mark(struct ctx *c)
+{
+	sqlite3_stmt *s;
+	int64_t dv = -1;
+
+	if (prep_cached(c, "PRAGMA data_version", &s, NULL) != ST_OK)
+		return 0;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		dv = sqlite3_column_int64(s, 0);
+	done(c, s);
+	if (dv < 0)
+		return 0;
+	return (int64_t)(((uint64_t)dv << 40) ^ (uint64_t)sqlite3_total_changes64(c->db)) | 1;
+}
+
 /* Refreshes the cached file list of repo when it changed (or is new). */
 status_t ctx__store_files_refresh(struct ctx *c, const char *repo, struct err *e)
 {
 	sqlite3_stmt *s;
 	status_t st;
-	int64_t gen = 0, cnt = 0;
+	int64_t gen = 0, cnt = 0, mark = store_mark(c);
 
-	if ((st = prep_cached(c, "SELECT coalesce(max(f.id), 0), count(*), max(r.id) FROM files f"
+	/* Nothing was written since the list was checked: it holds (the
+	 * count below reads every file of the repository). */
+	if (mark && mark == c->fc_mark && c->fc_repo && strcmp(c->fc_repo, repo) == 0 &&
+	    c->fc_gen >= 0)
+		return ST_OK;
+	c->fc_mark = 0;
+
+	if ((st = prep_cached(c, "SELECT coalesce(max(f.id), 0), coalesce(sum(f.skip IS NULL), 0), max(r.id) FROM files f"
 			      " JOIN repositories r ON r.id = f.repo_id WHERE r.name = ?1", &s, e)))
 		return st;
 	bind_text(s, 1, repo);
@@ -1381,8 +1541,10 @@ status_t ctx__store_files_refresh(struct ctx *c, const char *repo, struct err *e
 	}
 	done(c, s);
 	if (c->fc_repo && strcmp(c->fc_repo, repo) == 0 && c->fc_gen == gen &&
-	    (int64_t)c->fc_n == cnt)
+	    (int64_t)c->fc_n == cnt) {
+		c->fc_mark = mark;
 		return ST_OK;
+	}
 	for (size_t i = 0; i < c->fc_n; i++)
 		mem_free(c->fc_path[i]);
 	mem_free(c->fc_path);
@@ -1411,11 +1573,14 @@ status_t ctx__store_files_refresh(struct ctx *c, const char *repo, struct err *e
 	}
 	done(c, s);
 	c->fc_gen = st == ST_OK ? gen : -1;
+	c->fc_mark = st == ST_OK ? mark : 0;
 	return st;
 }
 
 void ctx__store_cache_free(struct ctx *c)
 {
+	pop_cache_clear(c);
+	c->pop_gen = 0;
 	hmap_release(&c->df);
 	hmap_init(&c->df);
 	c->df_gen = 0;
@@ -1428,16 +1593,13 @@ void ctx__store_cache_free(struct ctx *c)
 	c->fc_id = NULL;
 	c->fc_repo = NULL;
 	c->fc_n = 0;
+	c->fc_mark = 0;
 }
 
-/* True when path, without its extension, is want or ends with "/" want. */
-static int tail_is(const char *path, const char *want, int strip_ext)
+/* True when the first n bytes of path are want (w bytes) or end with
+ * "/" want. */
+static int tail_is(const char *path, size_t n, const char *want, size_t w)
 {
-	size_t n = strlen(path), w = strlen(want);
-	const char *dot = strrchr(path, '.'), *sl = strrchr(path, '/');
-
-	if (strip_ext && dot && (!sl || dot > sl))
-		n = (size_t)(dot - path);
 	if (n < w || memcmp(path + n - w, want, w) != 0)
 		return 0;
 	return n == w || path[n - w - 1] == '/';
@@ -1471,12 +1633,19 @@ status_t ctx__store_import_defs(struct ctx *c, const char *repo,
 		return ST_OK;	/* not refreshed for this repository */
 	if ((st = prep_cached(c, SQL_IMPORT_DEFS, &s, e)))
 		return st;
+	size_t lp = strlen(plain), ld = strlen(dotted), lk = strlen(pkg);
 	for (size_t i = 0; st == ST_OK && i < c->fc_n && found < 8; i++) {
 		const char *fp = c->fc_path[i];
 		int64_t fid = c->fc_id[i];
-		if (path && strcmp(fp, path) == 0)
+		size_t fl = strlen(fp), ns = fl;
+		/* The path without its extension (a dot after the last '/'). */
+		while (ns > 0 && fp[ns - 1] != '.' && fp[ns - 1] != '/')
+			ns--;
+		ns = ns > 0 && fp[ns - 1] == '.' ? ns - 1 : fl;
+		if (!tail_is(fp, fl, plain, lp) && !tail_is(fp, ns, dotted, ld) &&
+		    !tail_is(fp, ns, pkg, lk))
 			continue;
-		if (!tail_is(fp, plain, 0) && !tail_is(fp, dotted, 1) && !tail_is(fp, pkg, 1))
+		if (path && strcmp(fp, path) == 0)
 			continue;
 		found++;
 		if (files && hmap_get(files, &fid, sizeof fid, NULL) != ST_OK &&

@@ -967,6 +967,253 @@ static void test_ranking(void **state)
 	fixture_close(&f);
 }
 
+static int hit_rank_of(const struct ctx_result *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->hits[i].name, name) == 0)
+			return (int)i + 1;
+	return 0;
+}
+
+/*
+ * Siblings: a buffer that calls buf_init and buf_append is about to call
+ * the rest of the buf_ interface (buf_release, defined in a file of its
+ * own), not list_release, which matches nothing of the buffer either.
+ */
+static void test_siblings(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int with, without;
+	static const char caller[] =
+		"int run(const char *s)\n"
+		"{\n"
+		"\tstruct buf b;\n"
+		"\n"
+		"\tbuf_init(&b);\n"
+		"\tbuf_append(&b, s);\n"
+		"\tprint_line(s);\n"
+		"\t/* MASK */\n"
+		"\treturn 0;\n"
+		"}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/buf.c",
+	      "void buf_init(struct buf *b)\n{\n\tb->n = 0;\n}\n\n"
+	      "void buf_append(struct buf *b, const char *s)\n{\n\tb->n += strlen(s);\n}\n");
+	wfile("repo/lib/buf_free.c",
+	      "void buf_release(struct buf *b)\n{\n\tfree(b->data);\n\tb->data = 0;\n}\n");
+	wfile("repo/lib/list.c",
+	      "void list_release(struct list *l)\n{\n\tfree(l->data);\n\tl->data = 0;\n}\n\n"
+	      "void list_init(struct list *l)\n{\n\tl->data = 0;\n}\n");
+	wfile("repo/lib/print.c",
+	      "void print_line(const char *s)\n{\n\tputs(s);\n}\n");
+	wfile("repo/app/main.c", caller);
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "app/main.c";
+	q.prefix = caller;
+	q.prefix_len = (size_t)(strstr(caller, "\t/* MASK") - caller);
+	q.suffix = strstr(caller, "\treturn 0;");
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 10;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	with = hit_rank_of(&r, "buf_release");
+	/* Right after the three names of the buffer, ahead of list_init
+	 * (which shares "init" with the lines at the cursor). */
+	assert_int_equal(with, 4);
+	assert_true(hit_rank_of(&r, "list_init") > with);
+	if (hit_rank_of(&r, "list_release"))
+		assert_true(hit_rank_of(&r, "list_release") > with);
+	ctx_result_release(&r);
+
+	/* Without the sibling list, only its text speaks for it. */
+	ctx__tune.w_sibling = 0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	without = hit_rank_of(&r, "buf_release");
+	if (without && without < hit_rank_of(&r, "list_init"))
+		fail_msg("buf_release: rank %d without siblings, list_init %d", without,
+			 hit_rank_of(&r, "list_init"));
+	ctx_result_release(&r);
+	ctx__tune = saved;
+
+	/* A function added to a neighbour file after a query (which cached
+	 * that file's chunks and call counts) is found once it is indexed;
+	 * with these weights only the neighbour list can find it. */
+	ctx__tune.w_sibling = ctx__tune.w_bm25 = ctx__tune.w_hop = 0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	assert_int_equal(hit_rank_of(&r, "buf_reset_all"), 0);
+	assert_true(hit_rank_of(&r, "buf_init") > 0);
+	ctx_result_release(&r);
+	wfile("repo/lib/buf.c",
+	      "void buf_init(struct buf *b)\n{\n\tb->n = 0;\n}\n\n"
+	      "void buf_append(struct buf *b, const char *s)\n{\n\tb->n += strlen(s);\n}\n\n"
+	      "void buf_reset_all(struct buf *b)\n{\n\tb->n = 0;\n}\n");
+	index_ok(&f, NULL);
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx__tune = saved;
+	with = hit_rank_of(&r, "buf_reset_all");
+	assert_true(with > 0);
+	assert_true(r.hits[with - 1].score > 0);	/* not a weightless list's */
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+/*
+ * An import spread over lines (JS braces) is read whole: the module it
+ * names decides which of two functions of the same name is meant.
+ */
+static void test_import_multiline(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	static const char caller[] =
+		"import {\n"
+		"  countRows,\n"
+		"} from '../lib/store.js';\n"
+		"\n"
+		"export function show(table) {\n"
+		"  const rows = table.rows;\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/a/decoy.js",
+	      "export function countRows(t) {\n  return t.size;\n}\n");
+	wfile("repo/lib/store.js",
+	      "export function countRows(t) {\n  return t.length;\n}\n\n"
+	      "export function loadRows(t) {\n  return t.rows;\n}\n");
+	wfile("repo/app/view.js", caller);
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "app/view.js";
+	q.prefix = caller;
+	q.prefix_len = strlen(caller);
+	q.suffix = "  return n;\n}\n";
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 5;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	{
+		int mine = 0, decoy = 0;
+		for (size_t i = 0; i < r.n; i++) {
+			if (strcmp(r.hits[i].name, "countRows") != 0)
+				continue;
+			if (!strcmp(r.hits[i].path, "lib/store.js") && !mine)
+				mine = (int)i + 1;
+			if (!strcmp(r.hits[i].path, "a/decoy.js") && !decoy)
+				decoy = (int)i + 1;
+		}
+		assert_true(mine > 0);
+		if (decoy && decoy < mine)
+			fail_msg("countRows: the decoy's at %d, the imported one at %d", decoy, mine);
+	}
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+/* The part of a buffer's head that holds its imports. */
+static void test_import_span(void **state)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "int x;\nint y;\n", "" },
+		{ "#include \"a.h\"\n#include <b.h>\n\nint main(void)\n", "#include \"a.h\"\n#include <b.h>\n" },
+		{ "import {\n  a,\n  b,\n} from './m.js';\n\nfoo();\n",
+		  "import {\n  a,\n  b,\n} from './m.js';\n" },
+		{ "import (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n", "import (\n\t\"fmt\"\n\t\"os\"\n)\n" },
+		{ "\"\"\"doc\"\"\"\nimport os\nx = 1\ny = 2\n\ndef f():\n    from a import b\n    return b\n",
+		  "\"\"\"doc\"\"\"\nimport os\nx = 1\ny = 2\n\ndef f():\n    from a import b\n    return b\n" },
+		{ "const fs = require('fs');", "const fs = require('fs');" },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		size_t n = ctx__import_span(cases[i].text, strlen(cases[i].text));
+		if (n != strlen(cases[i].want) || memcmp(cases[i].text, cases[i].want, n) != 0)
+			fail_msg("case %zu: span %zu, want %zu", i, n, strlen(cases[i].want));
+	}
+}
+
+/*
+ * Nearness: of a module's functions, the one defined right after those
+ * the buffer calls (close_store after open_store and read_store) ranks
+ * above one defined far from them (store_stats), which without nearness
+ * comes first.
+ */
+static void test_nearness(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int near, far;
+	static const char caller[] =
+		"int dump(const char *path)\n"
+		"{\n"
+		"\tstruct store s;\n"
+		"\n"
+		"\topen_store(&s, path);\n"
+		"\tread_store(&s);\n"
+		"\t/* MASK */\n"
+		"\treturn 0;\n"
+		"}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/store.c",
+	      "int store_stats(struct store *s)\n{\n\treturn s->opens + s->reads;\n}\n\n"
+	      "int print_banner(void)\n{\n\treturn puts(\"banner\");\n}\n\n"
+	      "int parse_flags(int argc)\n{\n\treturn argc > 1;\n}\n\n"
+	      "int open_store(struct store *s, const char *path)\n{\n\ts->fd = open(path, 0);\n\treturn s->fd;\n}\n\n"
+	      "int read_store(struct store *s)\n{\n\treturn read(s->fd, s->buf, 64);\n}\n\n"
+	      "int close_store(struct store *s)\n{\n\treturn close(s->fd);\n}\n");
+	wfile("repo/app/dump.c", caller);
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "app/dump.c";
+	q.prefix = caller;
+	q.prefix_len = (size_t)(strstr(caller, "\t/* MASK") - caller);
+	q.suffix = strstr(caller, "\treturn 0;");
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 10;
+
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	near = hit_rank_of(&r, "close_store");
+	far = hit_rank_of(&r, "store_stats");
+	ctx_result_release(&r);
+	assert_true(near > 0);
+	if (far && far < near)
+		fail_msg("close_store at %d, store_stats at %d", near, far);
+
+	/* Without nearness, the other way round. */
+	ctx__tune.adj = 0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	near = hit_rank_of(&r, "close_store");
+	far = hit_rank_of(&r, "store_stats");
+	ctx_result_release(&r);
+	ctx__tune = saved;
+	assert_true(far > 0);
+	if (near && near < far)
+		fail_msg("without nearness: close_store at %d, store_stats at %d", near, far);
+	fixture_close(&f);
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -1176,6 +1423,10 @@ int main(void)
 		cmocka_unit_test_teardown(test_full_store, teardown),
 		cmocka_unit_test_teardown(test_retrieve, teardown),
 		cmocka_unit_test_teardown(test_ranking, teardown),
+		cmocka_unit_test_teardown(test_siblings, teardown),
+		cmocka_unit_test_teardown(test_import_multiline, teardown),
+		cmocka_unit_test(test_import_span),
+		cmocka_unit_test_teardown(test_nearness, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
