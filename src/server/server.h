@@ -152,6 +152,9 @@ status_t srv_store_authenticate(struct srv_store *s, const char *token,
  * One item of a step: evaluate tokens[0..n_tokens) of the sequence held in
  * slot, at positions pos.., overwriting whatever that slot's KV cache held
  * at and after pos, and write the logits of the last token to logits.
+ * The scheduler's items of one step have consecutive rows of one array
+ * (item k's logits at items[0].logits + k * n_vocab), so a backend may
+ * write them all in place.
  */
 struct srv_eval_item {
 	int slot;			/* 0 .. n_slots-1 */

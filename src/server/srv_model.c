@@ -89,9 +89,18 @@ static status_t mb_eval(void *impl, struct srv_eval_item *it, size_t n,
 	batch.seq = b->seq;
 	batch.pos = b->pos;
 	batch.logits = b->want;
+	/*
+	 * One logits row per item, in item order. The scheduler's rows are
+	 * usually one array in item order already: then the engine writes
+	 * them in place (8 rows of a 150k vocabulary are 5 MB a step).
+	 */
+	for (k = 1; k < n; k++)
+		if (it[k].logits != it[0].logits + k * (size_t)b->n_vocab)
+			break;
+	if (k == n && b->n_logits == b->n_vocab)
+		return mdl_eval_batch(b->ctx, &batch, it[0].logits, e);
 	if ((st = mdl_eval_batch(b->ctx, &batch, b->out, e)))
 		return st;
-	/* One logits row per item, in item order. */
 	for (size_t i = 0; i < n; i++)
 		memcpy(it[i].logits, b->out + i * (size_t)b->n_logits,
 		       (size_t)b->n_vocab * sizeof *b->out);

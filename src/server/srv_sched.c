@@ -144,6 +144,7 @@ struct slot {
 	void *smp;			/* the backend's sampler, if it has one */
 	struct srv_textproc tp;
 	int32_t *scratch;		/* (n_vocab) for the scheduler's sampler */
+	float *logits;			/* (n_vocab) this step's row of s->logits */
 	int32_t drawn;			/* token sampled this step */
 	status_t draw_st;		/* and how the draw went */
 	struct err draw_err;
@@ -171,7 +172,9 @@ struct srv_sched {
 	int n_slots;
 	struct hmap teams;		/* key int64 -> struct team_acct * */
 
-	float *logits;			/* (n_slots, n_vocab) */
+	float *logits;			/* (n_slots, n_vocab), one row per item of
+					 * a step, in item order: contiguous, so
+					 * a backend may write them in place */
 	struct tpool *pool;		/* samples the slots of a step in parallel */
 	struct slot **ready;		/* (n_slots) slots to sample this step */
 	struct srv_eval_item *items;	/* (n_slots) */
@@ -557,7 +560,7 @@ static void slot_draw_guarded(struct srv_sched *s, struct slot *sl, float *logit
 static void slot_draw(struct srv_sched *s, struct slot *sl)
 {
 	struct srv_job *j = sl->job;
-	float *logits = s->logits + (size_t)(sl - s->slots) * (size_t)s->b->n_vocab;
+	float *logits = sl->logits;
 
 	sl->draw_st = ST_OK;
 	if (sl->smp) {
@@ -718,8 +721,9 @@ static void *sched_main(void *arg)
 				.tokens = sl->tokens + sl->n_past,
 				.n_tokens = todo,
 				.pos = sl->n_past,
-				.logits = s->logits + (size_t)i * (size_t)s->b->n_vocab,
+				.logits = s->logits + (size_t)n * (size_t)s->b->n_vocab,
 			};
+			sl->logits = s->items[n].logits;
 			s->item_slot[n++] = i;
 		}
 		if (n == 0) {

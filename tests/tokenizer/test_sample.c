@@ -368,6 +368,96 @@ static void test_filter(void **state)
 	mdl_sampler_free(s);
 }
 
+/*
+ * Edges of the fast paths (no penalties, a large vocabulary): a draw over
+ * many live tokens follows the softmax (16 bins of logit values, 20000 seeded draws,
+ * chi-square under 37.7, the 0.1% point for 15 degrees of freedom); greedy
+ * takes the lowest id among equal maxima and skips NaN; a refused token
+ * never comes out (greedy then gives the next best); every token refused is
+ * ST_DENIED; a tiny temperature is the argmax.
+ */
+static int bin_of(float logit)
+{
+	int b = (int)(logit * 16 / 4.0f);
+
+	return b < 0 ? 0 : b > 15 ? 15 : b;
+}
+
+static void test_fast_path_edges(void **state)
+{
+	enum { N = 5000, BINS = 16, DRAWS = 20000 };
+	static float logits[N];
+	double want[BINS] = { 0 }, z = 0, chi2 = 0;
+	int count[BINS] = { 0 };
+	uint64_t x = 777;
+	struct filt f = { 0, 0 };
+	struct err e = { 0 };
+	struct mdl_sampler *s;
+	int32_t id;
+	(void)state;
+
+	for (int i = 0; i < N; i++) {
+		x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+		logits[i] = (float)((x >> 40) % 1000) / 250.0f;	/* 0 .. 4 */
+	}
+	for (int i = 0; i < N; i++) {
+		double w = exp(((double)logits[i] - 4.0) / 0.7);
+		want[bin_of(logits[i])] += w;
+		z += w;
+	}
+	s = make_sampler(0.7f, 0, 1.0f, 0.0f, 31);
+	for (int d = 0; d < DRAWS; d++) {
+		TH_OK(mdl_sampler_sample(s, logits, N, &id, &e));
+		assert_true(id >= 0 && id < N);
+		count[bin_of(logits[id])]++;
+	}
+	mdl_sampler_free(s);
+	for (int b = 0; b < BINS; b++) {
+		double ex = DRAWS * want[b] / z;
+
+		chi2 += (count[b] - ex) * (count[b] - ex) / ex;
+	}
+	if (chi2 >= 37.7)
+		fail_msg("chi-square %.2f over 15 degrees of freedom", chi2);
+
+	/* greedy: ties and NaN */
+	for (int i = 0; i < N; i++)
+		logits[i] = -5.0f;
+	logits[0] = NAN;
+	logits[3000] = 7.0f;
+	logits[4000] = 7.0f;
+	logits[10] = 6.0f;
+	s = make_sampler(0, 0, 1.0f, 0.0f, 1);
+	TH_OK(mdl_sampler_sample(s, logits, N, &id, &e));
+	assert_int_equal(id, 3000);
+	/* refused best: the next best the filter accepts */
+	f.refuse_below = 3001;
+	mdl_sampler_set_filter(s, refuse_low, &f);
+	TH_OK(mdl_sampler_sample(s, logits, N, &id, &e));
+	assert_int_equal(id, 4000);
+	f.refuse_below = N;
+	TH_ST(mdl_sampler_sample(s, logits, N, &id, &e), ST_DENIED);
+	mdl_sampler_free(s);
+
+	/* a draw never gives a refused token */
+	logits[3000] = logits[4000] = 0.0f;
+	logits[10] = 8.0f;	/* nearly all the mass, refused */
+	s = make_sampler(1.0f, 0, 1.0f, 0.0f, 9);
+	f.refuse_below = 11;
+	mdl_sampler_set_filter(s, refuse_low, &f);
+	for (int d = 0; d < 200; d++) {
+		TH_OK(mdl_sampler_sample(s, logits, N, &id, &e));
+		assert_true(id >= 11);
+	}
+	mdl_sampler_free(s);
+
+	/* a tiny temperature is the argmax */
+	s = make_sampler(1e-30f, 0, 1.0f, 0.0f, 3);
+	TH_OK(mdl_sampler_sample(s, logits, N, &id, &e));
+	assert_int_equal(id, 10);
+	mdl_sampler_free(s);
+}
+
 /* ------------------------------------------------------------------ */
 /* Stop strings                                                        */
 /* ------------------------------------------------------------------ */
@@ -612,6 +702,7 @@ int run_tokenizer_sample_tests(void)
 		cmocka_unit_test(test_fast_path),
 		cmocka_unit_test(test_penalties),
 		cmocka_unit_test(test_filter),
+		cmocka_unit_test(test_fast_path_edges),
 		cmocka_unit_test(test_stream),
 		cmocka_unit_test(test_fim),
 		cmocka_unit_test(test_chat),
