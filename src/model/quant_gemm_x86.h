@@ -266,6 +266,117 @@ GK void g_tile(const int wt, const size_t wbytes, const int R, const int T, int6
 	}
 }
 
+/* ------------------------------------------------------------------ */
+/* q4_K against q8_K activations                                       */
+/* ------------------------------------------------------------------ */
+
+/* The eight 6-bit scales and mins of a q4_K block (k_unpack of
+ * quant_kx86.h). */
+static inline void g_k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
+{
+	uint32_t s0 = g_u32(s), s1 = g_u32(s + 4), s2 = g_u32(s + 8);
+	uint32_t v[4];
+	v[0] = s0 & 0x3f3f3f3fu;
+	v[1] = (s2 & 0x0f0f0f0fu) | ((s0 >> 6) & 0x03030303u) << 4;
+	v[2] = s1 & 0x3f3f3f3fu;
+	v[3] = ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 6) & 0x03030303u) << 4;
+	memcpy(sc, v, 8);
+	memcpy(m, v + 2, 8);
+}
+
+/* acc + the int16 pair products of p and s, as int32. */
+GTARGET static inline __m256i g_madd_acc(__m256i acc, __m256i p, __m256i s)
+{
+#if G_VNNI
+	return _mm256_dpwssd_epi32(acc, p, s);
+#else
+	return _mm256_add_epi32(acc, _mm256_madd_epi16(p, s));
+#endif
+}
+
+/*
+ * A q4_K tile with the arithmetic of q4_K_n (quant_kx86.h): per block and
+ * (row, token) pair one integer accumulator of the scaled sums of four
+ * (the same lanes; integer sums are exact, so how they are grouped does
+ * not matter), then the same two FMAs into one float accumulator and the
+ * same horizontal sum.
+ */
+GK void g_tile_q4_K(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws,
+		    const uint8_t *x, size_t xs, float *y, size_t ys)
+{
+	const __m256i low4 = _mm256_set1_epi8(0x0f);
+	__m256 acc[G_R][G_T];
+#pragma GCC unroll 16
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+		for (int t = 0; t < T; t++)
+			acc[r][t] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < nb; i++) {
+		__m256i sc16[G_R], sumi[G_R][G_T];
+		uint8_t m[G_R][8];
+		const struct mdl_block_q4_K *a[G_R];
+#pragma GCC unroll 16
+		for (int r = 0; r < R; r++) {
+			a[r] = (const struct mdl_block_q4_K *)(const void *)(w + (size_t)r * ws) + i;
+			uint8_t sc[8] __attribute__((aligned(8)));
+			g_k_unpack(a[r]->scales, sc, m[r]);
+			__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
+			sc16[r] = _mm256_set_m128i(sc8, sc8);
+#pragma GCC unroll 16
+			for (int t = 0; t < T; t++)
+				sumi[r][t] = _mm256_setzero_si256();
+		}
+#pragma GCC unroll 4
+		for (int c = 0; c < 4; c++) {
+			__m256i lo[G_R], hi[G_R], s0[G_R], s1[G_R];
+			const __m256i i0 = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c)));
+			const __m256i i1 = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1)));
+#pragma GCC unroll 16
+			for (int r = 0; r < R; r++) {
+				__m256i qv = g_load(a[r]->qs + 32 * c);
+				lo[r] = _mm256_and_si256(qv, low4);
+				hi[r] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4);
+				s0[r] = _mm256_shuffle_epi8(sc16[r], i0);
+				s1[r] = _mm256_shuffle_epi8(sc16[r], i1);
+			}
+#pragma GCC unroll 16
+			for (int t = 0; t < T; t++) {
+				const struct mdl_block_q8_K *b =
+					(const struct mdl_block_q8_K *)(const void *)(x + (size_t)t * xs) + i;
+				__m256i y0 = g_load(b->qs + 64 * c), y1 = g_load(b->qs + 64 * c + 32);
+#pragma GCC unroll 16
+				for (int r = 0; r < R; r++) {
+					__m256i p0 = _mm256_maddubs_epi16(lo[r], y0);
+					__m256i p1 = _mm256_maddubs_epi16(hi[r], y1);
+					sumi[r][t] = g_madd_acc(sumi[r][t], p0, s0[r]);
+					sumi[r][t] = g_madd_acc(sumi[r][t], p1, s1[r]);
+				}
+			}
+		}
+#pragma GCC unroll 16
+		for (int r = 0; r < R; r++) {
+			float d = g_fp16(a[r]->d), dmin = g_fp16(a[r]->dmin);
+			__m128i m8 = _mm_loadl_epi64((const __m128i *)m[r]);
+			__m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+#pragma GCC unroll 16
+			for (int t = 0; t < T; t++) {
+				const struct mdl_block_q8_K *b =
+					(const struct mdl_block_q8_K *)(const void *)(x + (size_t)t * xs) + i;
+				acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d),
+							    _mm256_cvtepi32_ps(sumi[r][t]), acc[r][t]);
+				__m256i mv = _mm256_madd_epi16(m16, g_load(b->bsums));
+				acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * b->d),
+							    _mm256_cvtepi32_ps(mv), acc[r][t]);
+			}
+		}
+	}
+#pragma GCC unroll 16
+	for (int t = 0; t < T; t++)
+#pragma GCC unroll 16
+		for (int r = 0; r < R; r++)
+			y[(size_t)t * ys + (size_t)r] = g_hsum(acc[r][t]);
+}
+
 /* Signature of one tile size of one type. */
 typedef void (*g_tile_fn)(int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
 			  size_t xs, float *y, size_t ys);
@@ -275,7 +386,10 @@ typedef void (*g_tile_fn)(int64_t nb, const uint8_t *w, size_t ws, const uint8_t
 		int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x, size_t xs, float *y, \
 		size_t ys)                                                                    \
 	{                                                                                     \
-		g_tile(wt, name##_bytes, R, T, nb, w, ws, x, xs, y, ys);                      \
+		if (wt == MDL_TYPE_Q4_K)                                                      \
+			g_tile_q4_K(R, T, nb / 8, w, ws, x, xs, y, ys);                       \
+		else                                                                          \
+			g_tile(wt, name##_bytes, R, T, nb, w, ws, x, xs, y, ys);              \
 	}
 
 /*
