@@ -87,12 +87,16 @@ GTARGET static inline __m256i g_nibbles(const uint8_t *p)
 /* Byte j becomes 16 where bit j of the 32-bit mask is set, else 0. */
 GTARGET static inline __m256i g_bit16(uint32_t bits)
 {
+#if G_VNNI	/* AVX-512 BW/VL: a mask register expands to bytes in one step */
+	return _mm256_and_si256(_mm256_movm_epi8((__mmask32)bits), _mm256_set1_epi8(16));
+#else
 	const __m256i shuf = _mm256_set_epi64x(0x0303030303030303ll, 0x0202020202020202ll,
 					       0x0101010101010101ll, 0x0000000000000000ll);
 	const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
 	__m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)bits), shuf);
 	v = _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 	return _mm256_and_si256(v, _mm256_set1_epi8(16));
+#endif
 }
 
 /*
