@@ -159,6 +159,33 @@ GK __m256i g_pair(const int wt, __m256i v, __m256i c, __m256i y)
 }
 
 /*
+ * The products of the weights' and the activations' scales of blocks i to
+ * i + 7 for every (row, token) of a tile, into d[(r * G_T + t) * 8 + k];
+ * for q4_0/q5_0 also their part of the offset correction, accumulated in
+ * group order as the row kernels do.
+ */
+GK void g_scales(const size_t wbytes, const int off, const int R, const int T, int64_t i,
+		 const uint8_t *w, size_t ws, const float *const *xd, const float *const *xsum,
+		 float *d, __m256 corr[G_R][G_T])
+{
+	__m256 dw[G_R];
+#pragma GCC unroll 16
+	for (int r = 0; r < R; r++)
+		dw[r] = g_load_d8(w + (size_t)r * ws + (size_t)i * wbytes, wbytes);
+#pragma GCC unroll 16
+	for (int t = 0; t < T; t++) {
+		__m256 dx = _mm256_loadu_ps(xd[t] + i);
+#pragma GCC unroll 16
+		for (int r = 0; r < R; r++) {
+			__m256 dv = _mm256_mul_ps(dw[r], dx);
+			_mm256_store_ps(d + (r * G_T + t) * 8, dv);
+			if (off)
+				corr[r][t] = _mm256_fmadd_ps(dv, _mm256_loadu_ps(xsum[t] + i), corr[r][t]);
+		}
+	}
+}
+
+/*
  * One tile: rows w, w + ws, ... (R of them) against tokens x, x + xs, ...
  * (T of them; mdl_matmul's q8_0 scratch rows, scales and sums after the
  * blocks), results at y[t * ys + r].
@@ -181,30 +208,28 @@ GK void g_tile(const int wt, const size_t wbytes, const int R, const int T, int6
 			ctail[r][t] = 0;
 		}
 	}
+	/*
+	 * Products of scales, 8 blocks x (row, token) at a time, stored and
+	 * broadcast back from memory (a load folded into the FMA, where a
+	 * register broadcast costs two shuffles). They are computed one
+	 * group of 8 blocks ahead into the other half of dbuf, so that the
+	 * gathers of the f16 scales and the stores are not on the critical
+	 * path of the group that uses them. dp hides the array's stack
+	 * address from the compiler, which otherwise keeps one pointer per
+	 * element in spilled registers.
+	 */
+	float dbuf[2 * G_R * G_T * 8] __attribute__((aligned(32)));
+	float *dp = dbuf;
+	__asm__("" : "+r"(dp));
+	const int64_t ng = nb / 8;
+	if (ng > 0)
+		g_scales(wbytes, off, R, T, 0, w, ws, xd, xsum, dp, corr);
 	int64_t i = 0;
-	for (; i + 8 <= nb; i += 8) {
-		/* Products of scales, stored and broadcast back from memory (a
-		 * load folded into the FMA, where a register broadcast costs
-		 * two shuffles). dp hides the array's stack address from the
-		 * compiler, which otherwise keeps one pointer per element. */
-		float dxy[G_R * G_T * 8] __attribute__((aligned(32)));
-		float *dp = dxy;
-		__asm__("" : "+r"(dp));
-		__m256 dw[G_R];
-#pragma GCC unroll 16
-		for (int r = 0; r < R; r++)
-			dw[r] = g_load_d8(w + (size_t)r * ws + (size_t)i * wbytes, wbytes);
-#pragma GCC unroll 16
-		for (int t = 0; t < T; t++) {
-			__m256 dx = _mm256_loadu_ps(xd[t] + i);
-#pragma GCC unroll 16
-			for (int r = 0; r < R; r++) {
-				__m256 dv = _mm256_mul_ps(dw[r], dx);
-				_mm256_store_ps(dp + (r * G_T + t) * 8, dv);
-				if (off)
-					corr[r][t] = _mm256_fmadd_ps(dv, _mm256_loadu_ps(xsum[t] + i), corr[r][t]);
-			}
-		}
+	for (int64_t g = 0; g < ng; g++, i += 8) {
+		float *cur = dp + (g & 1) * (G_R * G_T * 8);
+		if (g + 1 < ng)
+			g_scales(wbytes, off, R, T, i + 8, w, ws, xd, xsum,
+				 dp + ((g + 1) & 1) * (G_R * G_T * 8), corr);
 #pragma GCC unroll 4
 		for (int k = 0; k < 8; k += 2) {
 			__m256i v0[G_R], c0[G_R], v1[G_R], c1[G_R];
@@ -223,9 +248,9 @@ GK void g_tile(const int wt, const size_t wbytes, const int R, const int T, int6
 				for (int r = 0; r < R; r++) {
 					__m256i p0 = g_pair(wt, v0[r], c0[r], y0);
 					__m256i p1 = g_pair(wt, v1[r], c1[r], y1);
-					acc0[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(dp + (r * G_T + t) * 8 + k),
+					acc0[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(cur + (r * G_T + t) * 8 + k),
 								     _mm256_cvtepi32_ps(p0), acc0[r][t]);
-					acc1[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(dp + (r * G_T + t) * 8 + k + 1),
+					acc1[r][t] = _mm256_fmadd_ps(_mm256_broadcast_ss(cur + (r * G_T + t) * 8 + k + 1),
 								     _mm256_cvtepi32_ps(p1), acc1[r][t]);
 				}
 			}
