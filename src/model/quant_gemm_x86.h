@@ -77,11 +77,15 @@ GTARGET static inline __m256i g_load(const void *p)
 	return _mm256_loadu_si256((const __m256i *)p);
 }
 
-/* The 32 nibbles of 16 bytes in block element order (low, then high). */
+/* The 32 nibbles of 16 bytes in block element order (low, then high):
+ * the bytes loaded into both halves, the upper half shifted down 4 bits
+ * (bits from the next byte land in the high nibble, which the mask
+ * drops). */
 GTARGET static inline __m256i g_nibbles(const uint8_t *p)
 {
-	__m128i q = _mm_loadu_si128((const __m128i *)p);
-	return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+	__m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+	q = _mm256_srlv_epi64(q, _mm256_set_epi64x(4, 4, 0, 0));
+	return _mm256_and_si256(q, _mm256_set1_epi8(0x0f));
 }
 
 /* Byte j becomes 16 where bit j of the 32-bit mask is set, else 0. */
