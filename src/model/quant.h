@@ -339,6 +339,17 @@ typedef void (*mdl__quant_act_fn)(const float *x, void *dst, int64_t n);
 typedef void (*mdl__vec_dot_mm_fn)(int64_t n, const void *w, const void *x,
 				   size_t x_stride, int nt, float *out);
 
+/*
+ * A tile-by-tile matrix product: y[t * y_stride + r] = dot(weight row r,
+ * activation row t) for r < nr, t < nt, weight rows w_stride bytes apart
+ * and activation rows x_stride apart (laid out as for vec_dot_mm), each
+ * result equal bit for bit to what the type's vec_dot_mm gives for it.
+ * Weights are loaded once per group of tokens and activations once per
+ * group of rows (quant_gemm_x86.h).
+ */
+typedef void (*mdl__gemm_fn)(int64_t n, const void *w, size_t w_stride, int nr,
+			     const void *x, size_t x_stride, int nt, float *y, size_t y_stride);
+
 /* Rows of n halves to floats and back (mdl_fp16_to_fp32_row, ...). */
 typedef void (*mdl__h2f_fn)(const uint16_t *src, float *dst, int64_t n);
 typedef void (*mdl__f2h_fn)(const float *src, uint16_t *dst, int64_t n);
@@ -362,6 +373,7 @@ struct mdl__kernels {
 	mdl__f16_wsum_fn f16_wsum;
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
 	mdl__vec_dot_mm_fn vec_dot_mm[MDL_TYPE_COUNT];	/* optional (NULL) */
+	mdl__gemm_fn gemm[MDL_TYPE_COUNT];		/* optional (NULL): 2+ tokens */
 	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */
 };
 
@@ -371,5 +383,8 @@ void mdl__act_q8_K_scalar(const float *x, struct mdl_block_q8_K *dst);
 /* Fills in the kernels of each level over the ones already in k. */
 void mdl__kernels_avx2(struct mdl__kernels *k);
 void mdl__kernels_avx512(struct mdl__kernels *k);
+/* The tiled products (quant_gemm_*.c) of each level. */
+void mdl__kernels_gemm_avx2(struct mdl__kernels *k);
+void mdl__kernels_gemm_avx512(struct mdl__kernels *k);
 
 #endif

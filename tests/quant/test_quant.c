@@ -1136,6 +1136,133 @@ static void test_matmul(void **state)
 	mem_free(scratch);
 }
 
+/* Weight rows as mdl_quant_row writes them (rep 0) or, for rep 1, with
+ * random bytes in place of most of each row (scales kept finite). */
+static void fill_weight_rows(int type, uint8_t *W, float *wf, int64_t rows, int64_t cols,
+			     int rep)
+{
+	size_t rs = mdl_row_size(type, cols);
+	float *tmp = xalloc((size_t)cols * sizeof(float));
+	fill_weights(wf, rows * cols, 0.05f);
+	for (int64_t r = 0; r < rows; r++) {
+		uint8_t *w = W + (size_t)r * rs;
+		TH_OK(mdl_quant_row(type, wf + r * cols, w, cols));
+		if (rep == 0 || !mdl_type_info(type)->quantized)
+			continue;
+		for (size_t k = 0; k < rs; k++)
+			if (k % 7 != 0)
+				w[k] = (uint8_t)rng_next();
+		TH_OK(mdl_dequant_row(type, w, tmp, cols));
+		for (int64_t k = 0; k < cols; k++)
+			if (!isfinite(tmp[k])) {
+				TH_OK(mdl_quant_row(type, wf + r * cols, w, cols));
+				break;
+			}
+	}
+	mem_free(tmp);
+}
+
+/*
+ * The tiled kernels behind mdl_matmul (quant_gemm_*.c, several rows x
+ * several tokens per tile) at every level, on every edge of a tile: 37
+ * and 5 rows (not multiples of any tile height), 1 to 17 tokens, rows of
+ * 1, 8, 9 and 17 blocks (groups of 8 blocks and the tail after them),
+ * quantised and random-byte weights, 1 and 2 threads. Each output equals
+ * the level's single-row dot (mdl_vec_dot) bit for bit, so a token gives
+ * the same result alone or in any batch, and is within float rounding of
+ * the scalar reference.
+ */
+static void test_matmul_tiles(void **state)
+{
+	(void)state;
+	const int64_t row_list[] = { 37, 5 }, tok_max = 17;
+	struct tpool *pool = tpool_new(2);
+	assert_non_null(pool);
+	float *wf = xalloc(37 * 3 * 256 * sizeof(float));
+	float *X = xalloc(tok_max * 3 * 256 * sizeof(float));
+	float *Y1 = xalloc(tok_max * 37 * sizeof(float));
+	float *Y2 = xalloc(tok_max * 37 * sizeof(float));
+	uint8_t *W = xalloc(37 * 3 * 256 * 4);
+	float *wd = xalloc(3 * 256 * sizeof(float)), *xd = xalloc(3 * 256 * sizeof(float));
+	uint8_t *xq = xalloc(3 * 256 * 4);
+	void *scratch = xalloc(mdl_matmul_scratch_size(MDL_TYPE_F16, 3 * 256, tok_max));
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+			int type = weight_types[ti];
+			const struct mdl_type_info *info = mdl_type_info(type);
+			int bs = info->block_size == 1 ? 32 : info->block_size;
+			const int64_t blk32[] = { 1, 8, 9, 17 }, blk256[] = { 1, 3 };
+			const int64_t *blks = bs == 256 ? blk256 : blk32;
+			size_t nblks = bs == 256 ? 2 : 4;
+			for (size_t bi = 0; bi < nblks; bi++) {
+				int64_t cols = blks[bi] * bs;
+				size_t rs = mdl_row_size(type, cols);
+				for (int rep = 0; rep < 2; rep++) {
+					int64_t rows = row_list[rep];
+					rng_seed((uint64_t)(type * 100 + (int)bi * 10 + rep) + 5);
+					fill_weight_rows(type, W, wf, rows, cols, rep);
+					fill_weights(X, tok_max * cols, 1.0f);
+					for (int64_t nt = 1; nt <= tok_max; nt++) {
+						mdl_quant_force_level((enum mdl_level)lvl);
+						memset(Y1, 0xff, (size_t)(tok_max * rows) * sizeof(float));
+						memset(Y2, 0xff, (size_t)(tok_max * rows) * sizeof(float));
+						mdl_matmul(NULL, type, W, rows, cols, X, nt, Y1, scratch);
+						mdl_matmul(pool, type, W, rows, cols, X, nt, Y2, scratch);
+						if (memcmp(Y1, Y2, (size_t)(nt * rows) * sizeof(float)) != 0)
+							fail_msg("%s %s cols %lld tokens %lld: 2 threads differ "
+								 "from 1", mdl_level_name(lvl), info->name,
+								 (long long)cols, (long long)nt);
+						/* every token is checked in the largest batch
+						 * only, the last token in every one */
+						for (int64_t t = nt == tok_max ? 0 : nt - 1; t < nt; t++) {
+							mdl_quant_force_level((enum mdl_level)lvl);
+							TH_OK(mdl_quant_act_row(type, X + t * cols, xq, cols));
+							TH_OK(mdl_dequant_row(info->vec_dot_type, xq, xd, cols));
+							for (int64_t r = 0; r < rows; r++) {
+								const uint8_t *w = W + (size_t)r * rs;
+								float got = Y1[t * rows + r];
+								mdl_quant_force_level((enum mdl_level)lvl);
+								float one = mdl_vec_dot(type, cols, w, xq);
+								if (memcmp(&got, &one, sizeof got) != 0)
+									fail_msg("%s %s cols %lld tokens %lld: Y[%lld][%lld] "
+										 "= %.9g, alone %.9g",
+										 mdl_level_name(lvl), info->name,
+										 (long long)cols, (long long)nt,
+										 (long long)t, (long long)r,
+										 (double)got, (double)one);
+								mdl_quant_force_level(MDL_LEVEL_SCALAR);
+								float want = mdl_vec_dot(type, cols, w, xq);
+								TH_OK(mdl_dequant_row(type, w, wd, cols));
+								double mag = 0;
+								for (int64_t k = 0; k < cols; k++)
+									mag += fabs((double)wd[k] * xd[k]);
+								if (!(fabs((double)got - want) <= 2e-6 * mag + 1e-30))
+									fail_msg("%s %s cols %lld tokens %lld: Y[%lld][%lld] "
+										 "= %.9g, scalar %.9g (|terms| %.6g)",
+										 mdl_level_name(lvl), info->name,
+										 (long long)cols, (long long)nt,
+										 (long long)t, (long long)r,
+										 (double)got, (double)want, mag);
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	mdl_quant_force_level(mdl_quant_level_max());
+	tpool_free(pool);
+	mem_free(wf);
+	mem_free(X);
+	mem_free(Y1);
+	mem_free(Y2);
+	mem_free(W);
+	mem_free(wd);
+	mem_free(xd);
+	mem_free(xq);
+	mem_free(scratch);
+}
+
 /*
  * mdl_matmul_multi over products of mixed types sharing X equals
  * mdl_matmul on each, bit for bit, on 1 and 3 threads.
@@ -1421,6 +1548,7 @@ int main(void)
 		cmocka_unit_test(test_force_level),
 		cmocka_unit_test(test_simd_vs_scalar),
 		cmocka_unit_test(test_matmul),
+		cmocka_unit_test(test_matmul_tiles),
 		cmocka_unit_test(test_matmul_multi),
 		cmocka_unit_test(test_ggml_weights),
 		cmocka_unit_test(test_ggml_acts),
