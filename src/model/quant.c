@@ -1451,6 +1451,7 @@ size_t mdl_matmul_scratch_size(int wtype, int64_t cols, int64_t n_tokens)
 struct mm_op {
 	mdl__vec_dot_fn dot;
 	mdl__vec_dot_mm_fn dotmm;	/* may be NULL */
+	mdl__gemv_fn gemv;		/* may be NULL; used for 1 token */
 	const uint8_t *W;
 	size_t w_stride;	/* bytes per weight row */
 	int64_t rows;
@@ -1506,6 +1507,12 @@ static void mm_dot_rows(const struct mm_job *j, const struct mm_op *o,
 		int64_t t1 = t0 + MM_TOKEN_BLOCK < j->n_tokens ? t0 + MM_TOKEN_BLOCK : j->n_tokens;
 		for (int64_t rb = r0; rb < r1; rb += MM_ROW_BLOCK) {
 			int64_t re = rb + MM_ROW_BLOCK < r1 ? rb + MM_ROW_BLOCK : r1;
+			if (o->gemv && t1 - t0 == 1) {
+				o->gemv(j->cols, o->W + (size_t)rb * o->w_stride, o->w_stride,
+					(int)(re - rb), o->Xq + (size_t)t0 * o->x_stride,
+					o->Y + (size_t)t0 * (size_t)o->rows + (size_t)rb);
+				continue;
+			}
 			for (int64_t r = rb; r < re; r++) {
 				const uint8_t *w = o->W + (size_t)r * o->w_stride;
 				int64_t t = t0;
@@ -1567,6 +1574,7 @@ void mdl_matmul_multi(struct tpool *pool, const struct mdl_mm_op *ops, int n_ops
 		int vt = type_table[ops[i].wtype].vec_dot_type;
 		o->dot = j.k->vec_dot[ops[i].wtype];
 		o->dotmm = j.k->vec_dot_mm[ops[i].wtype];
+		o->gemv = j.k->gemv[ops[i].wtype];
 		o->W = ops[i].W;
 		o->w_stride = mdl_row_size(ops[i].wtype, cols);
 		o->rows = ops[i].rows;

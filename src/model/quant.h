@@ -339,6 +339,16 @@ typedef void (*mdl__quant_act_fn)(const float *x, void *dst, int64_t n);
 typedef void (*mdl__vec_dot_mm_fn)(int64_t n, const void *w, const void *x,
 				   size_t x_stride, int nt, float *out);
 
+/*
+ * One converted activation row x (laid out as in mdl_matmul's scratch)
+ * against nr weight rows w_stride bytes apart: out[r] = the dot of row r
+ * with x for r < nr, each equal bit for bit to what the type's vec_dot
+ * gives. The decode-time form of the product (one token), taking several
+ * rows per pass so that they share the activation loads.
+ */
+typedef void (*mdl__gemv_fn)(int64_t n, const void *w, size_t w_stride, int nr,
+			     const void *x, float *out);
+
 /* Rows of n halves to floats and back (mdl_fp16_to_fp32_row, ...). */
 typedef void (*mdl__h2f_fn)(const uint16_t *src, float *dst, int64_t n);
 typedef void (*mdl__f2h_fn)(const float *src, uint16_t *dst, int64_t n);
@@ -362,6 +372,7 @@ struct mdl__kernels {
 	mdl__f16_wsum_fn f16_wsum;
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
 	mdl__vec_dot_mm_fn vec_dot_mm[MDL_TYPE_COUNT];	/* optional (NULL) */
+	mdl__gemv_fn gemv[MDL_TYPE_COUNT];		/* optional (NULL): 1 token */
 	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */
 };
 

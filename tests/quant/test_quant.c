@@ -1137,6 +1137,76 @@ static void test_matmul(void **state)
 }
 
 /*
+ * mdl_matmul of one token (the decode path, with its own row kernels)
+ * equals per-row mdl_vec_dot bit for bit at every level, on 1 and 3
+ * threads, for widths below, at and past the kernels' groups of 8 blocks
+ * (1, 7, 8, 9, 17 and 28 blocks, 28 being a 0.5B model's 896) and row
+ * counts that end inside and at the edge of a row block.
+ */
+static void test_matmul_decode(void **state)
+{
+	const int64_t row_list[] = { 1, 5, 16, 17, 37 }, rows_max = 37;
+	const int64_t nb_list[] = { 1, 7, 8, 9, 17, 28 };
+	const int64_t col_max = 28 * 256;
+	struct tpool *pool = tpool_new(3);
+	assert_non_null(pool);
+	float *wf = xalloc(rows_max * col_max * sizeof(float));
+	float *X = xalloc(col_max * sizeof(float));
+	float *Y1 = xalloc(rows_max * sizeof(float));
+	float *Y3 = xalloc(rows_max * sizeof(float));
+	uint8_t *W = xalloc(rows_max * col_max * 4);
+	uint8_t *xq = xalloc(col_max * 4);
+	void *scratch = xalloc(mdl_matmul_scratch_size(MDL_TYPE_F16, col_max, 1));
+
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+			int type = weight_types[ti];
+			int bs = mdl_type_info(type)->block_size;
+			for (size_t ci = 0; ci < sizeof nb_list / sizeof nb_list[0]; ci++) {
+				int64_t cols = nb_list[ci] * (bs == 1 ? 32 : bs);
+				size_t rs = mdl_row_size(type, cols);
+				rng_seed((uint64_t)(type * 100 + (int)ci) + 5);
+				fill_weights(wf, rows_max * cols, 0.05f);
+				fill_weights(X, cols, 1.0f);
+				for (int64_t r = 0; r < rows_max; r++)
+					TH_OK(mdl_quant_row(type, wf + r * cols, W + r * rs, cols));
+				TH_OK(mdl_quant_act_row(type, X, xq, cols));
+				for (size_t ri = 0; ri < sizeof row_list / sizeof row_list[0]; ri++) {
+					int64_t rows = row_list[ri];
+					memset(Y1, 0xff, rows_max * sizeof(float));
+					memset(Y3, 0xff, rows_max * sizeof(float));
+					mdl_matmul(NULL, type, W, rows, cols, X, 1, Y1, scratch);
+					mdl_matmul(pool, type, W, rows, cols, X, 1, Y3, scratch);
+					for (int64_t r = 0; r < rows; r++) {
+						float want = mdl_vec_dot(type, cols, W + r * rs, xq);
+						if (memcmp(&Y1[r], &want, sizeof want) != 0 ||
+						    memcmp(&Y3[r], &want, sizeof want) != 0)
+							fail_msg("%s level %d cols %lld rows %lld: Y[%lld] = %.9g / %.9g "
+								 "(1 / 3 threads), want %.9g",
+								 mdl_type_info(type)->name, lvl, (long long)cols,
+								 (long long)rows, (long long)r, (double)Y1[r],
+								 (double)Y3[r], (double)want);
+					}
+					/* nothing written past the rows asked for */
+					for (int64_t r = rows; r < rows_max; r++)
+						assert_int_equal(((uint32_t *)(void *)Y1)[r], 0xffffffffu);
+				}
+			}
+		}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	tpool_free(pool);
+	mem_free(wf);
+	mem_free(X);
+	mem_free(Y1);
+	mem_free(Y3);
+	mem_free(W);
+	mem_free(xq);
+	mem_free(scratch);
+}
+
+/*
  * mdl_matmul_multi over products of mixed types sharing X equals
  * mdl_matmul on each, bit for bit, on 1 and 3 threads.
  */
@@ -1421,6 +1491,7 @@ int main(void)
 		cmocka_unit_test(test_force_level),
 		cmocka_unit_test(test_simd_vs_scalar),
 		cmocka_unit_test(test_matmul),
+		cmocka_unit_test(test_matmul_decode),
 		cmocka_unit_test(test_matmul_multi),
 		cmocka_unit_test(test_ggml_weights),
 		cmocka_unit_test(test_ggml_acts),
