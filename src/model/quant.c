@@ -1193,6 +1193,29 @@ static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
 		out[p] = dot_f16(n, K + (size_t)p * stride, q) * scale;
 }
 
+/* The reference softmax: expf, a sum in double. */
+static void softmax_ref(int64_t n, float *s)
+{
+	float m = -INFINITY;
+	for (int64_t p = 0; p < n; p++)
+		if (s[p] > m)
+			m = s[p];
+	double sum = 0;
+	for (int64_t p = 0; p < n; p++) {
+		s[p] = expf(s[p] - m);
+		sum += s[p];
+	}
+	float inv = (float)(1.0 / sum);
+	for (int64_t p = 0; p < n; p++)
+		s[p] = s[p] * inv;
+}
+
+static void silu_mul_ref(int64_t n, float *g, const float *u)
+{
+	for (int64_t i = 0; i < n; i++)
+		g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
+}
+
 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 		     const float *w, float *o)
 {
@@ -1233,6 +1256,8 @@ static void kern_init(void)
 	k->fp32_to_fp16_row = f2h_row;
 	k->f16_dots = f16_dots;
 	k->f16_wsum = f16_wsum;
+	k->softmax = softmax_ref;
+	k->silu_mul = silu_mul_ref;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;
@@ -1331,6 +1356,16 @@ void mdl_f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 		  const float *w, float *o)
 {
 	kernels()->f16_wsum(n_pos, n, V, stride, w, o);
+}
+
+void mdl_softmax(int64_t n, float *s)
+{
+	kernels()->softmax(n, s);
+}
+
+void mdl_silu_mul(int64_t n, float *g, const float *u)
+{
+	kernels()->silu_mul(n, g, u);
 }
 
 size_t mdl_act_row_size(int wtype, int64_t n)

@@ -181,6 +181,21 @@ void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
 void mdl_f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 		  const float *w, float *o);
 
+/*
+ * Softmax of n floats in place: s[p] = exp(s[p] - max) / sum of those.
+ * NaN scores are skipped by the maximum and stay NaN. The scalar level uses
+ * expf; the SIMD levels a vectorised exp whose error is within 2 units in
+ * the last place of expf's (tests/quant), so results differ from the
+ * scalar level in the last bits. n must be at least 1.
+ */
+void mdl_softmax(int64_t n, float *s);
+
+/*
+ * g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] for i < n:
+ * the gated activation of a SwiGLU feed-forward. Same exp as mdl_softmax.
+ */
+void mdl_silu_mul(int64_t n, float *g, const float *u);
+
 /* ------------------------------------------------------------------ */
 /* Rows: quantise and dequantise                                       */
 /* ------------------------------------------------------------------ */
@@ -358,6 +373,9 @@ typedef void (*mdl__f16_dots_fn)(int64_t n_pos, int64_t n, const uint16_t *K, si
 				 const uint16_t *q, float scale, float *out);
 typedef void (*mdl__f16_wsum_fn)(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 				 const float *w, float *o);
+/* mdl_softmax, mdl_silu_mul */
+typedef void (*mdl__softmax_fn)(int64_t n, float *s);
+typedef void (*mdl__silu_mul_fn)(int64_t n, float *g, const float *u);
 
 /* Offset of the float scales after n_blocks q8_0 blocks (4-aligned). */
 static inline size_t mdl__q8_0_scales_offset(int64_t n_blocks)
@@ -370,6 +388,8 @@ struct mdl__kernels {
 	mdl__f2h_fn fp32_to_fp16_row;
 	mdl__f16_dots_fn f16_dots;
 	mdl__f16_wsum_fn f16_wsum;
+	mdl__softmax_fn softmax;
+	mdl__silu_mul_fn silu_mul;
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
 	mdl__vec_dot_mm_fn vec_dot_mm[MDL_TYPE_COUNT];	/* optional (NULL) */
 	mdl__gemv_fn gemv[MDL_TYPE_COUNT];		/* optional (NULL): 1 token */

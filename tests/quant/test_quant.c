@@ -1136,6 +1136,92 @@ static void test_matmul(void **state)
 	mem_free(scratch);
 }
 
+/* |a - b| / |b| in units of b's last place (float), for b != 0. */
+static double ulps(float a, float b)
+{
+	int e;
+	frexpf(b, &e);
+	return fabs((double)a - (double)b) / ldexp(1.0, e - 24);
+}
+
+/*
+ * mdl_softmax and mdl_silu_mul at every level against expf: the exp itself
+ * through two-element softmaxes {0, x} (the second is e^x where 1 + e^x
+ * rounds to 1), sweeping x over [-87, -18] in steps of 0.001, within 2
+ * ulp; whole rows of random scores of lengths around the vector widths
+ * within 2e-6 relative (the sums are added in another order); edges:
+ * -inf scores give 0, a NaN score makes the row NaN as expf's does,
+ * underflow gives 0; and SiLU over [-100, 100] within 1e-6 relative.
+ */
+static void test_softmax_silu(void **state)
+{
+	static const int64_t lens[] = { 1, 2, 7, 8, 9, 31, 32, 33, 100, 4096 };
+	float *s = xalloc(4096 * sizeof(float)), *ref = xalloc(4096 * sizeof(float));
+	float *u = xalloc(4096 * sizeof(float)), *g2 = xalloc(4096 * sizeof(float));
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		double worst = 0;
+		for (int k = 18000; k <= 87000; k++) {
+			float x = -(float)k * 0.001f, pair[2] = { 0.0f, x };
+			mdl_softmax(2, pair);
+			assert_true(pair[0] == 1.0f);
+			double d = ulps(pair[1], expf(x));
+			if (d > worst)
+				worst = d;
+			if (d > 2.0)
+				fail_msg("level %d: exp(%.9g) = %.9g, expf %.9g (%.2f ulp)", lvl,
+					 (double)x, (double)pair[1], (double)expf(x), d);
+		}
+		print_message("level %d: exp within %.2f ulp of expf\n", lvl, worst);
+		for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+			int64_t n = lens[li];
+			rng_seed((uint64_t)(n + 1000 * lvl));
+			for (int64_t p = 0; p < n; p++)
+				s[p] = ref[p] = (rng_float() - 0.5f) * 60.0f;
+			mdl_softmax(n, s);
+			mdl_quant_force_level(MDL_LEVEL_SCALAR);
+			mdl_softmax(n, ref);
+			mdl_quant_force_level((enum mdl_level)lvl);
+			for (int64_t p = 0; p < n; p++)
+				if (!(fabsf(s[p] - ref[p]) <= 2e-6f * ref[p] + 1e-37f))
+					fail_msg("level %d n %lld: s[%lld] = %.9g, want %.9g", lvl,
+						 (long long)n, (long long)p, (double)s[p], (double)ref[p]);
+		}
+		/* edges */
+		float e1[9] = { 1.0f, -INFINITY, 0.5f, -200.0f, 2.0f, 0, 0, 0, 0 };
+		mdl_softmax(9, e1);
+		assert_true(e1[1] == 0.0f);
+		assert_true(e1[3] == 0.0f);
+		assert_true(e1[4] > e1[0] && e1[0] > e1[2] && e1[2] > e1[5]);
+		float e2[11] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+		e2[9] = NAN;
+		mdl_softmax(11, e2);
+		for (int p = 0; p < 11; p++)
+			assert_true(isnan(e2[p]));
+		/* SiLU */
+		for (int64_t i = 0; i < 4096; i++) {
+			s[i] = (rng_float() - 0.5f) * 200.0f;
+			u[i] = rng_float() + 0.5f;
+		}
+		s[0] = -100.0f;
+		s[1] = 100.0f;
+		s[2] = 0.0f;
+		memcpy(g2, s, 4096 * sizeof(float));
+		mdl_silu_mul(4093, s, u);	/* a tail of 5 past the last 8 */
+		for (int64_t i = 0; i < 4096; i++) {
+			float want = i < 4093 ? g2[i] / (1.0f + expf(-g2[i])) * u[i] : g2[i];
+			if (!(fabsf(s[i] - want) <= 1e-6f * fabsf(want) + 1e-37f))
+				fail_msg("level %d: silu(%.9g) * %.9g = %.9g, want %.9g", lvl,
+					 (double)g2[i], (double)u[i], (double)s[i], (double)want);
+		}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	mem_free(s);
+	mem_free(ref);
+	mem_free(u);
+	mem_free(g2);
+}
+
 /*
  * mdl_matmul of one token (the decode path, with its own row kernels)
  * equals per-row mdl_vec_dot bit for bit at every level, on 1 and 3
@@ -1492,6 +1578,7 @@ int main(void)
 		cmocka_unit_test(test_simd_vs_scalar),
 		cmocka_unit_test(test_matmul),
 		cmocka_unit_test(test_matmul_decode),
+		cmocka_unit_test(test_softmax_silu),
 		cmocka_unit_test(test_matmul_multi),
 		cmocka_unit_test(test_ggml_weights),
 		cmocka_unit_test(test_ggml_acts),
