@@ -494,10 +494,9 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 		}
 	}
 	if (c->kv_f16) {
-		/* one kernel call per head over all rows (L2-resident after the first) */
-		for (int i = 0; i < nh; i++)
-			mdl_f16_dots(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
-				     qx[i], scale, sc + (size_t)i * c->n_ctx);
+		/* one kernel call for the group's heads: each row read once */
+		mdl_f16_dots_n(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
+			       nh, qh, (size_t)hd, scale, sc, (size_t)c->n_ctx);
 	} else {
 		for (int p = 0; p < n_pos; p++) {
 			const char *kp = krow + (size_t)p * kstride;
@@ -521,9 +520,8 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 	}
 	if (c->kv_f16) {
 		const uint16_t *vrow = (const uint16_t *)c->v_cache + lbase + (size_t)kvh * hd;
-		for (int i = 0; i < nh; i++)
-			mdl_f16_wsum(n_pos, hd, vrow, (size_t)c->kv_dim, sc + (size_t)i * c->n_ctx,
-				     c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd);
+		mdl_f16_wsum_n(n_pos, hd, vrow, (size_t)c->kv_dim, nh, sc, (size_t)c->n_ctx,
+			       c->xb + (size_t)t * c->q_dim + (size_t)h0 * hd, (size_t)hd);
 		return;
 	}
 	for (int p = 0; p < n_pos; p++) {

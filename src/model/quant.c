@@ -1187,10 +1187,13 @@ static void f2h_row(const float *src, uint16_t *dst, int64_t n)
 }
 
 static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
-		     const uint16_t *q, float scale, float *out)
+		     int nq, const uint16_t *q, size_t q_stride, float scale,
+		     float *out, size_t out_stride)
 {
-	for (int64_t p = 0; p < n_pos; p++)
-		out[p] = dot_f16(n, K + (size_t)p * stride, q) * scale;
+	for (int h = 0; h < nq; h++)
+		for (int64_t p = 0; p < n_pos; p++)
+			out[(size_t)h * out_stride + (size_t)p] =
+				dot_f16(n, K + (size_t)p * stride, q + (size_t)h * q_stride) * scale;
 }
 
 /* The reference softmax: expf, a sum in double. */
@@ -1217,14 +1220,16 @@ static void silu_mul_ref(int64_t n, float *g, const float *u)
 }
 
 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
-		     const float *w, float *o)
+		     int nw, const float *w, size_t w_stride, float *o, size_t o_stride)
 {
+	for (int h = 0; h < nw; h++)
 	for (int64_t p = 0; p < n_pos; p++) {
 		const uint16_t *v = V + (size_t)p * stride;
-		float a = w[p];
+		float a = w[(size_t)h * w_stride + (size_t)p];
+		float *oh = o + (size_t)h * o_stride;
 		for (int64_t j = 0; j < n; j++) {
 			float prod = a * FP16(v[j]);
-			o[j] = o[j] + prod;
+			oh[j] = oh[j] + prod;
 		}
 	}
 }
@@ -1349,13 +1354,26 @@ void mdl_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n)
 void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
 		  const uint16_t *q, float scale, float *out)
 {
-	kernels()->f16_dots(n_pos, n, K, stride, q, scale, out);
+	kernels()->f16_dots(n_pos, n, K, stride, 1, q, 0, scale, out, 0);
+}
+
+void mdl_f16_dots_n(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride, int nq,
+		    const uint16_t *q, size_t q_stride, float scale, float *out,
+		    size_t out_stride)
+{
+	kernels()->f16_dots(n_pos, n, K, stride, nq, q, q_stride, scale, out, out_stride);
 }
 
 void mdl_f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 		  const float *w, float *o)
 {
-	kernels()->f16_wsum(n_pos, n, V, stride, w, o);
+	kernels()->f16_wsum(n_pos, n, V, stride, 1, w, 0, o, 0);
+}
+
+void mdl_f16_wsum_n(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride, int nw,
+		    const float *w, size_t w_stride, float *o, size_t o_stride)
+{
+	kernels()->f16_wsum(n_pos, n, V, stride, nw, w, w_stride, o, o_stride);
 }
 
 void mdl_softmax(int64_t n, float *s)

@@ -173,6 +173,16 @@ void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
 		  const uint16_t *q, float scale, float *out);
 
 /*
+ * mdl_f16_dots for nq queries against the same rows at once: query h at q +
+ * h * q_stride (halves) scores into out + h * out_stride (floats), each
+ * score equal bit for bit to what mdl_f16_dots gives for that query alone.
+ * The query heads sharing a KV head read (and convert) each cached row once.
+ */
+void mdl_f16_dots_n(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride, int nq,
+		    const uint16_t *q, size_t q_stride, float scale, float *out,
+		    size_t out_stride);
+
+/*
  * Weighted sum of f16 rows into o: for p = 0 .. n_pos-1 in order, o[j] =
  * o[j] + w[p] * V[p * stride + j] for j < n, each product and sum rounded
  * to float (no fused multiply-add), so every level gives the same bits as
@@ -180,6 +190,15 @@ void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
  */
 void mdl_f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 		  const float *w, float *o);
+
+/*
+ * mdl_f16_wsum for nw weight rows over the same V rows at once: weights
+ * w + h * w_stride into o + h * o_stride (floats), each o equal bit for bit
+ * to what mdl_f16_wsum gives for that head alone; each V row is read and
+ * converted once for a pair of heads.
+ */
+void mdl_f16_wsum_n(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride, int nw,
+		    const float *w, size_t w_stride, float *o, size_t o_stride);
 
 /*
  * Softmax of n floats in place: s[p] = exp(s[p] - max) / sum of those.
@@ -370,9 +389,10 @@ typedef void (*mdl__f2h_fn)(const float *src, uint16_t *dst, int64_t n);
 
 /* Attention over an f16 cache (mdl_f16_dots, mdl_f16_wsum). */
 typedef void (*mdl__f16_dots_fn)(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
-				 const uint16_t *q, float scale, float *out);
+				 int nq, const uint16_t *q, size_t q_stride, float scale,
+				 float *out, size_t out_stride);
 typedef void (*mdl__f16_wsum_fn)(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
-				 const float *w, float *o);
+				 int nw, const float *w, size_t w_stride, float *o, size_t o_stride);
 /* mdl_softmax, mdl_silu_mul */
 typedef void (*mdl__softmax_fn)(int64_t n, float *s);
 typedef void (*mdl__silu_mul_fn)(int64_t n, float *g, const float *u);

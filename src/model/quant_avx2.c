@@ -554,17 +554,73 @@ AVX2 static void f2h_row(const float *src, uint16_t *dst, int64_t n)
 		dst[i] = (uint16_t)_cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-AVX2 static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
-			  const uint16_t *q, float scale, float *out)
+/*
+ * Scores of nq (up to 8) queries, converted to floats in qf (n each),
+ * against each row of K, for a head size n of 64 or 128 known here: the
+ * row's first 64 values are converted once into registers for all the
+ * queries. Each score is dot_f16's sequence for n a multiple of 32 (four
+ * accumulators in column order, the same FMAs, the same final sums), so
+ * equal to it bit for bit.
+ */
+KERNEL void f16_dots_heads(const int n, int64_t n_pos, const uint16_t *K, size_t stride,
+			   int nq, const float *qf, float scale, float *out, size_t out_stride)
 {
-	for (int64_t p = 0; p < n_pos; p++)
-		out[p] = dot_f16(n, K + (size_t)p * stride, q) * scale;
+	for (int64_t p = 0; p < n_pos; p++) {
+		const uint16_t *k = K + (size_t)p * stride;
+		__m256 kr[8];
+		_Pragma("GCC unroll 8")
+		for (int j = 0; j < 8; j++)	/* n >= 64 */
+			kr[j] = load_f16(k + 8 * j);
+		for (int h = 0; h < nq; h++) {
+			const float *qh = qf + (size_t)h * n;
+			__m256 acc[4];
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				acc[c] = _mm256_setzero_ps();
+			_Pragma("GCC unroll 8")
+			for (int i = 0; i < n; i += 32)
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < 4; c++) {
+					int col = i + 8 * c;
+					__m256 kv = col < 64 ? kr[col / 8] : load_f16(k + col);
+					acc[c] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(qh + col), acc[c]);
+				}
+			out[(size_t)h * out_stride + (size_t)p] =
+				hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]),
+						      _mm256_add_ps(acc[2], acc[3]))) * scale;
+		}
+	}
+}
+
+AVX2 static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
+			  int nq, const uint16_t *q, size_t q_stride, float scale,
+			  float *out, size_t out_stride)
+{
+	if (n != 64 && n != 128) {
+		for (int h = 0; h < nq; h++)
+			for (int64_t p = 0; p < n_pos; p++)
+				out[(size_t)h * out_stride + (size_t)p] =
+					dot_f16(n, K + (size_t)p * stride, q + (size_t)h * q_stride) * scale;
+		return;
+	}
+	float qf[8 * 128];
+	for (int h0 = 0; h0 < nq; h0 += 8) {
+		int m = nq - h0 < 8 ? nq - h0 : 8;
+		for (int h = 0; h < m; h++)
+			h2f_row(q + (size_t)(h0 + h) * q_stride, qf + (size_t)h * n, n);
+		if (n == 64)
+			f16_dots_heads(64, n_pos, K, stride, m, qf, scale, out + (size_t)h0 * out_stride,
+				       out_stride);
+		else
+			f16_dots_heads(128, n_pos, K, stride, m, qf, scale, out + (size_t)h0 * out_stride,
+				       out_stride);
+	}
 }
 
 /* Columns in blocks of 64 held in eight registers while the rows stream
  * past; multiply and add kept apart (no FMA) to round as the scalar code. */
-AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
-			  const float *w, float *o)
+AVX2 static void f16_wsum1(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+			   const float *w, float *o)
 {
 	int64_t j = 0;
 	for (; j + 64 <= n; j += 64) {
@@ -595,6 +651,58 @@ AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t st
 		}
 		o[j] = s;
 	}
+}
+
+/*
+ * Two heads' weighted sums over the same V rows, 32 columns at a time: the
+ * row's 32 values converted once for both, each head's accumulators in
+ * four registers. Every element is the sequence of f16_wsum1 (o + w * v,
+ * multiply and add rounded apart, rows in order), so the bits are its.
+ */
+KERNEL void f16_wsum_pair(const int nh, int64_t n_pos, int64_t n, const uint16_t *V,
+			  size_t stride, const float *w, size_t w_stride, float *o,
+			  size_t o_stride)
+{
+	for (int64_t j = 0; j < n; j += 32) {
+		__m256 acc[2][4];
+		_Pragma("GCC unroll 8")
+		for (int h = 0; h < nh; h++)
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				acc[h][c] = _mm256_loadu_ps(o + (size_t)h * o_stride + j + 8 * c);
+		for (int64_t p = 0; p < n_pos; p++) {
+			const uint16_t *v = V + (size_t)p * stride + j;
+			__m256 vf[4];
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				vf[c] = load_f16(v + 8 * c);
+			_Pragma("GCC unroll 8")
+			for (int h = 0; h < nh; h++) {
+				__m256 a = _mm256_broadcast_ss(w + (size_t)h * w_stride + p);
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < 4; c++)
+					acc[h][c] = _mm256_add_ps(acc[h][c], _mm256_mul_ps(a, vf[c]));
+			}
+		}
+		_Pragma("GCC unroll 8")
+		for (int h = 0; h < nh; h++)
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				_mm256_storeu_ps(o + (size_t)h * o_stride + j + 8 * c, acc[h][c]);
+	}
+}
+
+AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+			  int nw, const float *w, size_t w_stride, float *o, size_t o_stride)
+{
+	int h = 0;
+	if (n % 32 == 0) {
+		for (; h + 2 <= nw; h += 2)
+			f16_wsum_pair(2, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
+				      o + (size_t)h * o_stride, o_stride);
+	}
+	for (; h < nw; h++)
+		f16_wsum1(n_pos, n, V, stride, w + (size_t)h * w_stride, o + (size_t)h * o_stride);
 }
 
 /*

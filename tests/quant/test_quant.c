@@ -310,6 +310,67 @@ static void test_fp16_rows(void **state)
 }
 
 /*
+ * mdl_f16_dots_n and mdl_f16_wsum_n (several heads at once) at every level
+ * equal, bit for bit, mdl_f16_dots and mdl_f16_wsum called for each head,
+ * for head sizes 64 and 128 (the fast paths) and 40 and 96, 1 to 10 heads
+ * (past the kernels' groups), 0 to 300 rows at a stride wider than a row.
+ */
+static void test_f16_attention_heads(void **state)
+{
+	enum { MAXN = 128, MAXP = 300, STRIDE = 2 * MAXN + 8, MAXH = 10 };
+	static const int ns[] = { 64, 128, 40, 96 };
+	static const int nps[] = { 0, 1, 7, 33, 300 };
+	uint16_t *K = xalloc((size_t)MAXP * STRIDE * 2), *q = xalloc(MAXH * MAXN * 2);
+	float *sc = xalloc((size_t)MAXH * MAXP * 4), *sc1 = xalloc(MAXP * 4);
+	float *w = xalloc((size_t)MAXH * MAXP * 4), *o = xalloc(MAXH * MAXN * 4);
+	float *o1 = xalloc(MAXN * 4), *o0 = xalloc(MAXH * MAXN * 4);
+	(void)state;
+	rng_seed(12);
+	for (int i = 0; i < MAXP * STRIDE; i++)
+		K[i] = mdl_fp32_to_fp16(rng_float() * 2 - 1);
+	for (int i = 0; i < MAXH * MAXN; i++) {
+		q[i] = mdl_fp32_to_fp16(rng_float() - 0.5f);
+		o0[i] = rng_float();
+	}
+	for (int i = 0; i < MAXH * MAXP; i++)
+		w[i] = rng_float() * 0.01f;
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+			for (size_t pi = 0; pi < sizeof nps / sizeof nps[0]; pi++)
+				for (int nh = 1; nh <= MAXH; nh += nh < 3 ? 1 : 3) {
+					int n = ns[ni], np = nps[pi];
+					/* heads at q + 1 + h * (n + 8): odd offsets, gaps */
+					mdl_f16_dots_n(np, n, K + 3, STRIDE, nh, q + 1, (size_t)n + 8, 0.125f,
+						       sc, MAXP);
+					memcpy(o, o0, (size_t)MAXH * MAXN * 4);
+					mdl_f16_wsum_n(np, n, K + 5, STRIDE, nh, w, MAXP, o, MAXN);
+					for (int h = 0; h < nh; h++) {
+						mdl_f16_dots(np, n, K + 3, STRIDE, q + 1 + (size_t)h * (n + 8),
+							     0.125f, sc1);
+						if (np && memcmp(sc1, sc + (size_t)h * MAXP, (size_t)np * 4))
+							fail_msg("%s: f16_dots_n n %d rows %d head %d of %d differs",
+								 mdl_level_name((enum mdl_level)lvl), n, np, h, nh);
+						memcpy(o1, o0 + (size_t)h * MAXN, (size_t)n * 4);
+						mdl_f16_wsum(np, n, K + 5, STRIDE, w + (size_t)h * MAXP, o1);
+						if (memcmp(o1, o + (size_t)h * MAXN, (size_t)n * 4))
+							fail_msg("%s: f16_wsum_n n %d rows %d head %d of %d differs",
+								 mdl_level_name((enum mdl_level)lvl), n, np, h, nh);
+					}
+				}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	mem_free(K);
+	mem_free(q);
+	mem_free(sc);
+	mem_free(sc1);
+	mem_free(w);
+	mem_free(o);
+	mem_free(o1);
+	mem_free(o0);
+}
+
+/*
  * The attention kernels over f16 rows, at every level, on random rows of
  * widths 1..72 and 128 (blocks of 64 and 8 and a tail) with 0..37 rows at
  * strides wider than a row: mdl_f16_dots equals mdl_vec_dot(F16) * scale
@@ -1561,6 +1622,7 @@ int main(void)
 		cmocka_unit_test(test_fp16_vs_hardware),
 		cmocka_unit_test(test_fp16_rows),
 		cmocka_unit_test(test_f16_attention_kernels),
+		cmocka_unit_test(test_f16_attention_heads),
 		cmocka_unit_test(test_bf16),
 		cmocka_unit_test(test_dequant_simple),
 		cmocka_unit_test(test_dequant_q4_K),
