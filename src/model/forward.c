@@ -493,12 +493,10 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 			qx[i] = q;
 		}
 	}
-	float mx[MDL_MAX_GROUP];
 	if (c->kv_f16) {
-		/* one kernel call per head over all rows (L2-resident after the first) */
-		for (int i = 0; i < nh; i++)
-			mdl_f16_dots(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
-				     qx[i], scale, sc + (size_t)i * c->n_ctx);
+		/* one kernel call for the group's heads: each row read once */
+		mdl_f16_dots_n(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
+			       nh, qh, (size_t)hd, scale, sc, (size_t)c->n_ctx);
 	} else {
 		for (int p = 0; p < n_pos; p++) {
 			const char *kp = krow + (size_t)p * kstride;
@@ -507,23 +505,8 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 		}
 	}
 	for (int i = 0; i < nh; i++) {
-		const float *s = sc + (size_t)i * c->n_ctx;
-		float m = -INFINITY;
-		for (int p = 0; p < n_pos; p++)
-			if (s[p] > m)
-				m = s[p];
-		mx[i] = m;
-	}
-	for (int i = 0; i < nh; i++) {
 		float *s = sc + (size_t)i * c->n_ctx;
-		double sum = 0;
-		for (int p = 0; p < n_pos; p++) {
-			s[p] = expf(s[p] - mx[i]);
-			sum += s[p];
-		}
-		float inv = (float)(1.0 / sum);
-		for (int p = 0; p < n_pos; p++)
-			s[p] = s[p] * inv;
+		mdl_softmax(n_pos, s);
 		if (c->kv_f16) {
 			/* the weights rounded to f16, in place, by rows */
 			uint16_t *h16 = (uint16_t *)(void *)vt;
@@ -537,9 +520,8 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 	}
 	if (c->kv_f16) {
 		const uint16_t *vrow = (const uint16_t *)c->v_cache + lbase + (size_t)kvh * hd;
-		for (int i = 0; i < nh; i++)
-			mdl_f16_wsum(n_pos, hd, vrow, (size_t)c->kv_dim, sc + (size_t)i * c->n_ctx,
-				     c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd);
+		mdl_f16_wsum_n(n_pos, hd, vrow, (size_t)c->kv_dim, nh, sc, (size_t)c->n_ctx,
+			       c->xb + (size_t)t * c->q_dim + (size_t)h0 * hd, (size_t)hd);
 		return;
 	}
 	for (int p = 0; p < n_pos; p++) {
@@ -594,8 +576,6 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 		}
 	}
 }
-
-static float silu(float x) { return x / (1.0f + expf(-x)); }
 
 /* Adds bias b (n floats; NULL: none) to each of rows rows of y. */
 static void add_bias(float *y, const float *b, int rows, int n)
@@ -679,8 +659,7 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 		mdl_matmul_multi(c->pool, ops, ffn_ops(c, Ly, ops), D, c->xb, n, c->mm_scratch);
 		add_bias(c->hb, lv->bg, n, F);
 		add_bias(c->hb2, lv->bu, n, F);
-		for (size_t i = 0; i < (size_t)n * F; i++)
-			c->hb[i] = silu(c->hb[i]) * c->hb2[i];
+		mdl_silu_mul((int64_t)n * F, c->hb, c->hb2);
 		if ((st = matmul(c, Ly->ffn_down, c->hb, c->ob, n)))
 			return st;
 		add_bias(c->ob, lv->bd, n, D);

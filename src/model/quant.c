@@ -1187,21 +1187,49 @@ static void f2h_row(const float *src, uint16_t *dst, int64_t n)
 }
 
 static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
-		     const uint16_t *q, float scale, float *out)
+		     int nq, const uint16_t *q, size_t q_stride, float scale,
+		     float *out, size_t out_stride)
 {
-	for (int64_t p = 0; p < n_pos; p++)
-		out[p] = dot_f16(n, K + (size_t)p * stride, q) * scale;
+	for (int h = 0; h < nq; h++)
+		for (int64_t p = 0; p < n_pos; p++)
+			out[(size_t)h * out_stride + (size_t)p] =
+				dot_f16(n, K + (size_t)p * stride, q + (size_t)h * q_stride) * scale;
+}
+
+/* The reference softmax: expf, a sum in double. */
+static void softmax_ref(int64_t n, float *s)
+{
+	float m = -INFINITY;
+	for (int64_t p = 0; p < n; p++)
+		if (s[p] > m)
+			m = s[p];
+	double sum = 0;
+	for (int64_t p = 0; p < n; p++) {
+		s[p] = expf(s[p] - m);
+		sum += s[p];
+	}
+	float inv = (float)(1.0 / sum);
+	for (int64_t p = 0; p < n; p++)
+		s[p] = s[p] * inv;
+}
+
+static void silu_mul_ref(int64_t n, float *g, const float *u)
+{
+	for (int64_t i = 0; i < n; i++)
+		g[i] = g[i] / (1.0f + expf(-g[i])) * u[i];
 }
 
 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
-		     const float *w, float *o)
+		     int nw, const float *w, size_t w_stride, float *o, size_t o_stride)
 {
+	for (int h = 0; h < nw; h++)
 	for (int64_t p = 0; p < n_pos; p++) {
 		const uint16_t *v = V + (size_t)p * stride;
-		float a = w[p];
+		float a = w[(size_t)h * w_stride + (size_t)p];
+		float *oh = o + (size_t)h * o_stride;
 		for (int64_t j = 0; j < n; j++) {
 			float prod = a * FP16(v[j]);
-			o[j] = o[j] + prod;
+			oh[j] = oh[j] + prod;
 		}
 	}
 }
@@ -1233,6 +1261,8 @@ static void kern_init(void)
 	k->fp32_to_fp16_row = f2h_row;
 	k->f16_dots = f16_dots;
 	k->f16_wsum = f16_wsum;
+	k->softmax = softmax_ref;
+	k->silu_mul = silu_mul_ref;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;
@@ -1327,13 +1357,36 @@ void mdl_fp32_to_fp16_row(const float *src, uint16_t *dst, int64_t n)
 void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
 		  const uint16_t *q, float scale, float *out)
 {
-	kernels()->f16_dots(n_pos, n, K, stride, q, scale, out);
+	kernels()->f16_dots(n_pos, n, K, stride, 1, q, 0, scale, out, 0);
+}
+
+void mdl_f16_dots_n(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride, int nq,
+		    const uint16_t *q, size_t q_stride, float scale, float *out,
+		    size_t out_stride)
+{
+	kernels()->f16_dots(n_pos, n, K, stride, nq, q, q_stride, scale, out, out_stride);
 }
 
 void mdl_f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 		  const float *w, float *o)
 {
-	kernels()->f16_wsum(n_pos, n, V, stride, w, o);
+	kernels()->f16_wsum(n_pos, n, V, stride, 1, w, 0, o, 0);
+}
+
+void mdl_f16_wsum_n(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride, int nw,
+		    const float *w, size_t w_stride, float *o, size_t o_stride)
+{
+	kernels()->f16_wsum(n_pos, n, V, stride, nw, w, w_stride, o, o_stride);
+}
+
+void mdl_softmax(int64_t n, float *s)
+{
+	kernels()->softmax(n, s);
+}
+
+void mdl_silu_mul(int64_t n, float *g, const float *u)
+{
+	kernels()->silu_mul(n, g, u);
 }
 
 size_t mdl_act_row_size(int wtype, int64_t n)
@@ -1455,6 +1508,7 @@ struct mm_op {
 	mdl__vec_dot_fn dot;
 	mdl__vec_dot_mm_fn dotmm;	/* may be NULL */
 	mdl__gemm_fn gemm;		/* may be NULL; used for 2+ tokens */
+	mdl__gemv_fn gemv;		/* may be NULL; used for 1 token */
 	const uint8_t *W;
 	size_t w_stride;	/* bytes per weight row */
 	int64_t rows;
@@ -1519,6 +1573,12 @@ static void mm_dot_rows(const struct mm_job *j, const struct mm_op *o,
 					(size_t)o->rows);
 				continue;
 			}
+			if (o->gemv && t1 - t0 == 1) {
+				o->gemv(j->cols, o->W + (size_t)rb * o->w_stride, o->w_stride,
+					(int)(re - rb), o->Xq + (size_t)t0 * o->x_stride,
+					o->Y + (size_t)t0 * (size_t)o->rows + (size_t)rb);
+				continue;
+			}
 			for (int64_t r = rb; r < re; r++) {
 				const uint8_t *w = o->W + (size_t)r * o->w_stride;
 				int64_t t = t0;
@@ -1581,6 +1641,7 @@ void mdl_matmul_multi(struct tpool *pool, const struct mdl_mm_op *ops, int n_ops
 		o->dot = j.k->vec_dot[ops[i].wtype];
 		o->dotmm = j.k->vec_dot_mm[ops[i].wtype];
 		o->gemm = j.k->gemm[ops[i].wtype];
+		o->gemv = j.k->gemv[ops[i].wtype];
 		o->W = ops[i].W;
 		o->w_stride = mdl_row_size(ops[i].wtype, cols);
 		o->rows = ops[i].rows;

@@ -173,6 +173,16 @@ void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
 		  const uint16_t *q, float scale, float *out);
 
 /*
+ * mdl_f16_dots for nq queries against the same rows at once: query h at q +
+ * h * q_stride (halves) scores into out + h * out_stride (floats), each
+ * score equal bit for bit to what mdl_f16_dots gives for that query alone.
+ * The query heads sharing a KV head read (and convert) each cached row once.
+ */
+void mdl_f16_dots_n(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride, int nq,
+		    const uint16_t *q, size_t q_stride, float scale, float *out,
+		    size_t out_stride);
+
+/*
  * Weighted sum of f16 rows into o: for p = 0 .. n_pos-1 in order, o[j] =
  * o[j] + w[p] * V[p * stride + j] for j < n, each product and sum rounded
  * to float (no fused multiply-add), so every level gives the same bits as
@@ -180,6 +190,30 @@ void mdl_f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
  */
 void mdl_f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 		  const float *w, float *o);
+
+/*
+ * mdl_f16_wsum for nw weight rows over the same V rows at once: weights
+ * w + h * w_stride into o + h * o_stride (floats), each o equal bit for bit
+ * to what mdl_f16_wsum gives for that head alone; each V row is read and
+ * converted once for a pair of heads.
+ */
+void mdl_f16_wsum_n(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride, int nw,
+		    const float *w, size_t w_stride, float *o, size_t o_stride);
+
+/*
+ * Softmax of n floats in place: s[p] = exp(s[p] - max) / sum of those.
+ * NaN scores are skipped by the maximum and stay NaN. The scalar level uses
+ * expf; the SIMD levels a vectorised exp whose error is within 2 units in
+ * the last place of expf's (tests/quant), so results differ from the
+ * scalar level in the last bits. n must be at least 1.
+ */
+void mdl_softmax(int64_t n, float *s);
+
+/*
+ * g[i] = silu(g[i]) * u[i] = g[i] / (1 + exp(-g[i])) * u[i] for i < n:
+ * the gated activation of a SwiGLU feed-forward. Same exp as mdl_softmax.
+ */
+void mdl_silu_mul(int64_t n, float *g, const float *u);
 
 /* ------------------------------------------------------------------ */
 /* Rows: quantise and dequantise                                       */
@@ -350,15 +384,29 @@ typedef void (*mdl__vec_dot_mm_fn)(int64_t n, const void *w, const void *x,
 typedef void (*mdl__gemm_fn)(int64_t n, const void *w, size_t w_stride, int nr,
 			     const void *x, size_t x_stride, int nt, float *y, size_t y_stride);
 
+/*
+ * One converted activation row x (laid out as in mdl_matmul's scratch)
+ * against nr weight rows w_stride bytes apart: out[r] = the dot of row r
+ * with x for r < nr, each equal bit for bit to what the type's vec_dot
+ * gives. The decode-time form of the product (one token), taking several
+ * rows per pass so that they share the activation loads.
+ */
+typedef void (*mdl__gemv_fn)(int64_t n, const void *w, size_t w_stride, int nr,
+			     const void *x, float *out);
+
 /* Rows of n halves to floats and back (mdl_fp16_to_fp32_row, ...). */
 typedef void (*mdl__h2f_fn)(const uint16_t *src, float *dst, int64_t n);
 typedef void (*mdl__f2h_fn)(const float *src, uint16_t *dst, int64_t n);
 
 /* Attention over an f16 cache (mdl_f16_dots, mdl_f16_wsum). */
 typedef void (*mdl__f16_dots_fn)(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
-				 const uint16_t *q, float scale, float *out);
+				 int nq, const uint16_t *q, size_t q_stride, float scale,
+				 float *out, size_t out_stride);
 typedef void (*mdl__f16_wsum_fn)(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
-				 const float *w, float *o);
+				 int nw, const float *w, size_t w_stride, float *o, size_t o_stride);
+/* mdl_softmax, mdl_silu_mul */
+typedef void (*mdl__softmax_fn)(int64_t n, float *s);
+typedef void (*mdl__silu_mul_fn)(int64_t n, float *g, const float *u);
 
 /* Offset of the float scales after n_blocks q8_0 blocks (4-aligned). */
 static inline size_t mdl__q8_0_scales_offset(int64_t n_blocks)
@@ -371,9 +419,12 @@ struct mdl__kernels {
 	mdl__f2h_fn fp32_to_fp16_row;
 	mdl__f16_dots_fn f16_dots;
 	mdl__f16_wsum_fn f16_wsum;
+	mdl__softmax_fn softmax;
+	mdl__silu_mul_fn silu_mul;
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */
 	mdl__vec_dot_mm_fn vec_dot_mm[MDL_TYPE_COUNT];	/* optional (NULL) */
 	mdl__gemm_fn gemm[MDL_TYPE_COUNT];		/* optional (NULL): 2+ tokens */
+	mdl__gemv_fn gemv[MDL_TYPE_COUNT];		/* optional (NULL): 1 token */
 	mdl__quant_act_fn quant_act[MDL_TYPE_COUNT];	/* by vec_dot type */
 };
 

@@ -18,6 +18,7 @@
 #if defined(__x86_64__) || defined(__i386__)
 
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
@@ -553,17 +554,73 @@ AVX2 static void f2h_row(const float *src, uint16_t *dst, int64_t n)
 		dst[i] = (uint16_t)_cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
 }
 
-AVX2 static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
-			  const uint16_t *q, float scale, float *out)
+/*
+ * Scores of nq (up to 8) queries, converted to floats in qf (n each),
+ * against each row of K, for a head size n of 64 or 128 known here: the
+ * row's first 64 values are converted once into registers for all the
+ * queries. Each score is dot_f16's sequence for n a multiple of 32 (four
+ * accumulators in column order, the same FMAs, the same final sums), so
+ * equal to it bit for bit.
+ */
+KERNEL void f16_dots_heads(const int n, int64_t n_pos, const uint16_t *K, size_t stride,
+			   int nq, const float *qf, float scale, float *out, size_t out_stride)
 {
-	for (int64_t p = 0; p < n_pos; p++)
-		out[p] = dot_f16(n, K + (size_t)p * stride, q) * scale;
+	for (int64_t p = 0; p < n_pos; p++) {
+		const uint16_t *k = K + (size_t)p * stride;
+		__m256 kr[8];
+		_Pragma("GCC unroll 8")
+		for (int j = 0; j < 8; j++)	/* n >= 64 */
+			kr[j] = load_f16(k + 8 * j);
+		for (int h = 0; h < nq; h++) {
+			const float *qh = qf + (size_t)h * n;
+			__m256 acc[4];
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				acc[c] = _mm256_setzero_ps();
+			_Pragma("GCC unroll 8")
+			for (int i = 0; i < n; i += 32)
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < 4; c++) {
+					int col = i + 8 * c;
+					__m256 kv = col < 64 ? kr[col / 8] : load_f16(k + col);
+					acc[c] = _mm256_fmadd_ps(kv, _mm256_loadu_ps(qh + col), acc[c]);
+				}
+			out[(size_t)h * out_stride + (size_t)p] =
+				hsum_ps(_mm256_add_ps(_mm256_add_ps(acc[0], acc[1]),
+						      _mm256_add_ps(acc[2], acc[3]))) * scale;
+		}
+	}
+}
+
+AVX2 static void f16_dots(int64_t n_pos, int64_t n, const uint16_t *K, size_t stride,
+			  int nq, const uint16_t *q, size_t q_stride, float scale,
+			  float *out, size_t out_stride)
+{
+	if (n != 64 && n != 128) {
+		for (int h = 0; h < nq; h++)
+			for (int64_t p = 0; p < n_pos; p++)
+				out[(size_t)h * out_stride + (size_t)p] =
+					dot_f16(n, K + (size_t)p * stride, q + (size_t)h * q_stride) * scale;
+		return;
+	}
+	float qf[8 * 128];
+	for (int h0 = 0; h0 < nq; h0 += 8) {
+		int m = nq - h0 < 8 ? nq - h0 : 8;
+		for (int h = 0; h < m; h++)
+			h2f_row(q + (size_t)(h0 + h) * q_stride, qf + (size_t)h * n, n);
+		if (n == 64)
+			f16_dots_heads(64, n_pos, K, stride, m, qf, scale, out + (size_t)h0 * out_stride,
+				       out_stride);
+		else
+			f16_dots_heads(128, n_pos, K, stride, m, qf, scale, out + (size_t)h0 * out_stride,
+				       out_stride);
+	}
 }
 
 /* Columns in blocks of 64 held in eight registers while the rows stream
  * past; multiply and add kept apart (no FMA) to round as the scalar code. */
-AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
-			  const float *w, float *o)
+AVX2 static void f16_wsum1(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+			   const float *w, float *o)
 {
 	int64_t j = 0;
 	for (; j + 64 <= n; j += 64) {
@@ -593,6 +650,160 @@ AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t st
 			s = s + prod;
 		}
 		o[j] = s;
+	}
+}
+
+/*
+ * Two heads' weighted sums over the same V rows, 32 columns at a time: the
+ * row's 32 values converted once for both, each head's accumulators in
+ * four registers. Every element is the sequence of f16_wsum1 (o + w * v,
+ * multiply and add rounded apart, rows in order), so the bits are its.
+ */
+KERNEL void f16_wsum_pair(const int nh, int64_t n_pos, int64_t n, const uint16_t *V,
+			  size_t stride, const float *w, size_t w_stride, float *o,
+			  size_t o_stride)
+{
+	for (int64_t j = 0; j < n; j += 32) {
+		__m256 acc[2][4];
+		_Pragma("GCC unroll 8")
+		for (int h = 0; h < nh; h++)
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				acc[h][c] = _mm256_loadu_ps(o + (size_t)h * o_stride + j + 8 * c);
+		for (int64_t p = 0; p < n_pos; p++) {
+			const uint16_t *v = V + (size_t)p * stride + j;
+			__m256 vf[4];
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				vf[c] = load_f16(v + 8 * c);
+			_Pragma("GCC unroll 8")
+			for (int h = 0; h < nh; h++) {
+				__m256 a = _mm256_broadcast_ss(w + (size_t)h * w_stride + p);
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < 4; c++)
+					acc[h][c] = _mm256_add_ps(acc[h][c], _mm256_mul_ps(a, vf[c]));
+			}
+		}
+		_Pragma("GCC unroll 8")
+		for (int h = 0; h < nh; h++)
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				_mm256_storeu_ps(o + (size_t)h * o_stride + j + 8 * c, acc[h][c]);
+	}
+}
+
+AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
+			  int nw, const float *w, size_t w_stride, float *o, size_t o_stride)
+{
+	int h = 0;
+	if (n % 32 == 0) {
+		for (; h + 2 <= nw; h += 2)
+			f16_wsum_pair(2, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
+				      o + (size_t)h * o_stride, o_stride);
+	}
+	for (; h < nw; h++)
+		f16_wsum1(n_pos, n, V, stride, w + (size_t)h * w_stride, o + (size_t)h * o_stride);
+}
+
+/*
+ * exp of 8 floats: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts so
+ * that r is exact enough), e^r by Cephes' degree-6 polynomial, 2^n put into
+ * the exponent. Below -87.3 (where expf turns subnormal) the result is 0,
+ * above 88.7 infinity; NaN stays NaN. Within 2 ulp of expf (tests/quant).
+ */
+AVX2 static inline __m256 exp8(__m256 x)
+{
+	const __m256 lo = _mm256_set1_ps(-87.33654f), hi = _mm256_set1_ps(88.72283f);
+	__m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+	__m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
+				   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	__m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), xc);
+	r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+	__m256 p = _mm256_set1_ps(1.9875691500e-4f);
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+	p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+	__m256 e = _mm256_add_ps(_mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r), _mm256_set1_ps(1.0f));
+	/* 2^n in two steps (n may be 128 at the top of the range) */
+	__m256i ni = _mm256_cvtps_epi32(n);
+	__m256i h = _mm256_srai_epi32(ni, 1);
+	__m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(h, _mm256_set1_epi32(127)), 23));
+	__m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(
+		_mm256_add_epi32(_mm256_sub_epi32(ni, h), _mm256_set1_epi32(127)), 23));
+	e = _mm256_mul_ps(_mm256_mul_ps(e, s1), s2);
+	e = _mm256_blendv_ps(e, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
+	e = _mm256_blendv_ps(e, _mm256_set1_ps(INFINITY), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
+	return _mm256_blendv_ps(e, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
+AVX2 static void softmax(int64_t n, float *s)
+{
+	int64_t p = 0;
+	__m256 mv = _mm256_set1_ps(-INFINITY);
+	/* max_ps(v, m) returns m where v is NaN: NaNs do not become the max */
+	for (; p + 8 <= n; p += 8)
+		mv = _mm256_max_ps(_mm256_loadu_ps(s + p), mv);
+	__m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mv), _mm256_extractf128_ps(mv, 1));
+	m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+	m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+	float m = _mm_cvtss_f32(m4);
+	for (; p < n; p++)
+		if (s[p] > m)
+			m = s[p];
+	/* 4 vector sums of floats (each over n/32 terms) added in double */
+	__m256 sum[4] = { _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+			  _mm256_setzero_ps() };
+	const __m256 mb = _mm256_set1_ps(m);
+	for (p = 0; p + 32 <= n; p += 32)
+		for (int k = 0; k < 4; k++) {
+			__m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p + 8 * k), mb));
+			_mm256_storeu_ps(s + p + 8 * k, e);
+			sum[k] = _mm256_add_ps(sum[k], e);
+		}
+	for (; p + 8 <= n; p += 8) {
+		__m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(s + p), mb));
+		_mm256_storeu_ps(s + p, e);
+		sum[0] = _mm256_add_ps(sum[0], e);
+	}
+	double total = 0;
+	for (int k = 0; k < 4; k++) {
+		float f[8];
+		_mm256_storeu_ps(f, sum[k]);
+		for (int j = 0; j < 8; j++)
+			total += f[j];
+	}
+	for (; p < n; p++) {
+		float e[8];
+		_mm256_storeu_ps(e, exp8(_mm256_set1_ps(s[p] - m)));
+		s[p] = e[0];
+		total += e[0];
+	}
+	const __m256 inv = _mm256_set1_ps((float)(1.0 / total));
+	for (p = 0; p + 8 <= n; p += 8)
+		_mm256_storeu_ps(s + p, _mm256_mul_ps(_mm256_loadu_ps(s + p), inv));
+	for (; p < n; p++)
+		s[p] = s[p] * _mm256_cvtss_f32(inv);
+}
+
+AVX2 static void silu_mul(int64_t n, float *g, const float *u)
+{
+	int64_t i = 0;
+	const __m256 one = _mm256_set1_ps(1.0f), neg = _mm256_set1_ps(-0.0f);
+	for (; i + 8 <= n; i += 8) {
+		__m256 x = _mm256_loadu_ps(g + i);
+		__m256 d = _mm256_add_ps(one, exp8(_mm256_xor_ps(x, neg)));
+		_mm256_storeu_ps(g + i, _mm256_mul_ps(_mm256_div_ps(x, d), _mm256_loadu_ps(u + i)));
+	}
+	if (i < n) {
+		float x[8] = { 0 }, y[8] = { 0 };
+		memcpy(x, g + i, (size_t)(n - i) * sizeof(float));
+		memcpy(y, u + i, (size_t)(n - i) * sizeof(float));
+		__m256 xv = _mm256_loadu_ps(x);
+		__m256 d = _mm256_add_ps(one, exp8(_mm256_xor_ps(xv, neg)));
+		_mm256_storeu_ps(x, _mm256_mul_ps(_mm256_div_ps(xv, d), _mm256_loadu_ps(y)));
+		memcpy(g + i, x, (size_t)(n - i) * sizeof(float));
 	}
 }
 
@@ -669,6 +880,8 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 	k->fp32_to_fp16_row = f2h_row;
 	k->f16_dots = f16_dots;
 	k->f16_wsum = f16_wsum;
+	k->softmax = softmax;
+	k->silu_mul = silu_mul;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
 	k->vec_dot[MDL_TYPE_F16] = dot_f16;
 	k->vec_dot[MDL_TYPE_BF16] = dot_bf16;

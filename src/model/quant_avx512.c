@@ -3,6 +3,7 @@
  * instruction works on 256-bit registers): q8_0, q4_0 and q5_0 dot
  * products, one and four activation rows at a time. VPDPBUSD does the byte
  * products and their sums of four in one instruction where AVX2 needs two;
+ * the same three types against one token and many rows (gemv_*, decode);
  * and the K-types (quant_kx86.h) with VPDPWSSD, which scales and adds the
  * int16 sums in one. Everything else at this level is the AVX2 code. Every function carries a
  * target attribute; quant.c installs these only when the CPU has the
@@ -76,8 +77,10 @@ AVX512 static inline __m256i bits_to_bytes(uint32_t bits)
 /* The 32 nibbles of 16 bytes in block element order (low, then high). */
 AVX512 static inline __m256i nibbles_32(const uint8_t *p)
 {
-	__m128i q = _mm_loadu_si128((const __m128i *)p);
-	return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0f));
+	/* the 16 bytes in both halves (one load), the upper half shifted */
+	__m256i q = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)p));
+	return _mm256_and_si256(_mm256_srlv_epi64(q, _mm256_setr_epi64x(0, 0, 4, 4)),
+				_mm256_set1_epi8(0x0f));
 }
 
 /*
@@ -228,6 +231,84 @@ KERNEL void q5_0_n(int64_t n, const void *w, const void *x, size_t stride,
 	b32_n(MDL_TYPE_Q5_0, sizeof(struct mdl_block_q5_0), n, w, x, stride, nt, out);
 }
 
+/*
+ * One token against nr weight rows `wstride` bytes apart, a row at a time:
+ * the decode form of b32_n. Each row's result is made with exactly the
+ * float operations b32_n makes for it with nt = 1 (the same sums of four
+ * in the same lanes, the same scale products in groups of 8, even blocks
+ * into one accumulator and odd ones into another, the same tail and
+ * horizontal sum), so it equals vec_dot bit for bit. What differs is
+ * overhead: the scale products are broadcast from a register rather than
+ * stored and loaded back (a store then loads of its parts stalled the
+ * scale gathers that follow), the activation scales and sums come straight
+ * from the scratch row, and the loop over rows sits inside the kernel.
+ *
+ * Rows are taken one after another, not several side by side: the weight
+ * matrix is one sequential stream then, which the hardware prefetchers
+ * follow; interleaving 2 or 4 rows (sharing the activation loads) measured
+ * 2x slower from DRAM on Zen 4, even with software prefetch. x is a row of
+ * mdl_matmul's scratch (scales and sums after the blocks).
+ */
+KERNEL void b32_rows(const int wt, const size_t wbytes, int64_t n, const void *w,
+		     size_t wstride, int nr, const void *x, float *out)
+{
+	const int off = wt == MDL_TYPE_Q4_0 ? 8 : wt == MDL_TYPE_Q5_0 ? 16 : 0;
+	const int64_t nb = n / MDL_QK;
+	const struct mdl_block_q8_0 *y = x;
+	const float *xd = (const float *)(const void *)((const uint8_t *)x + mdl__q8_0_scales_offset(nb));
+	const float *xs = xd + nb;
+	for (int r = 0; r < nr; r++) {
+		const uint8_t *a = (const uint8_t *)w + (size_t)r * wstride;
+		__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, corr = acc0;
+		float ctail = 0;
+		int64_t i = 0;
+		for (; i + 8 <= nb; i += 8) {
+			__m256 dv = _mm256_mul_ps(load_d8(a + (size_t)i * wbytes, wbytes),
+						  _mm256_loadu_ps(xd + i));
+			if (off)
+				corr = _mm256_fmadd_ps(dv, _mm256_loadu_ps(xs + i), corr);
+			_Pragma("GCC unroll 4")
+			for (int k = 0; k < 8; k += 2) {
+				__m256i s0, s1;
+				__m256i u0 = b32_unsigned(wt, a, i + k, &s0);
+				__m256i u1 = b32_unsigned(wt, a, i + k + 1, &s1);
+				__m256i p0 = b32_dot(wt, u0, s0, load256(y[i + k].qs));
+				__m256i p1 = b32_dot(wt, u1, s1, load256(y[i + k + 1].qs));
+				__m256 d0 = _mm256_permutexvar_ps(_mm256_set1_epi32(k), dv);
+				__m256 d1 = _mm256_permutexvar_ps(_mm256_set1_epi32(k + 1), dv);
+				acc0 = _mm256_fmadd_ps(d0, _mm256_cvtepi32_ps(p0), acc0);
+				acc1 = _mm256_fmadd_ps(d1, _mm256_cvtepi32_ps(p1), acc1);
+			}
+		}
+		for (; i < nb; i++) {
+			__m256i s0;
+			__m256i u0 = b32_unsigned(wt, a, i, &s0);
+			uint16_t hd;
+			memcpy(&hd, a + (size_t)i * wbytes, 2);
+			__m256i p0 = b32_dot(wt, u0, s0, load256(y[i].qs));
+			float dd = fp16(hd) * xd[i];
+			acc0 = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(p0), acc0);
+			if (off)
+				ctail = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(dd), _mm_set_ss(xs[i]),
+								   _mm_set_ss(ctail)));
+		}
+		out[r] = hsum256(_mm256_add_ps(acc0, acc1));
+		if (off)
+			out[r] -= (float)off * (hsum256(corr) + ctail);
+	}
+}
+
+#define GEMV_POINT(name, wt, wbytes)                                            \
+	AVX512 static void gemv_##name(int64_t n, const void *w, size_t wstride,\
+				       int nr, const void *x, float *out)      \
+	{                                                                      \
+		b32_rows(wt, wbytes, n, w, wstride, nr, x, out);               \
+	}
+
+GEMV_POINT(q8_0, MDL_TYPE_Q8_0, sizeof(struct mdl_block_q8_0))
+GEMV_POINT(q4_0, MDL_TYPE_Q4_0, sizeof(struct mdl_block_q4_0))
+GEMV_POINT(q5_0, MDL_TYPE_Q5_0, sizeof(struct mdl_block_q5_0))
+
 #define ENTRY_POINTS(name)                                                      \
 	AVX512 static float dot_##name(int64_t n, const void *w, const void *x) \
 	{                                                                      \
@@ -250,7 +331,8 @@ ENTRY_POINTS(q8_0)
 ENTRY_POINTS(q4_0)
 
 /*
- * q4_0 one row at a time (decode) measured faster with the AVX2 kernel;
+ * q4_0 one row at a time through vec_dot_mm measured faster with the AVX2
+ * kernel (mdl_matmul's decode path takes gemv_q4_0 instead);
  * its lanes hold the same sums of four as VPDPBUSD's and the float
  * arithmetic is the same, so the results are bit-identical and the two can
  * be mixed freely.
@@ -304,6 +386,9 @@ ENTRY_POINTS(q5_0)
 
 void mdl__kernels_avx512(struct mdl__kernels *k)
 {
+	k->gemv[MDL_TYPE_Q8_0] = gemv_q8_0;
+	k->gemv[MDL_TYPE_Q4_0] = gemv_q4_0;
+	k->gemv[MDL_TYPE_Q5_0] = gemv_q5_0;
 	k->vec_dot[MDL_TYPE_Q8_0] = dot_q8_0;
 	k->vec_dot_mm[MDL_TYPE_Q8_0] = dotmm_q8_0;
 	avx2mm_q4_0 = k->vec_dot_mm[MDL_TYPE_Q4_0];

@@ -310,6 +310,67 @@ static void test_fp16_rows(void **state)
 }
 
 /*
+ * mdl_f16_dots_n and mdl_f16_wsum_n (several heads at once) at every level
+ * equal, bit for bit, mdl_f16_dots and mdl_f16_wsum called for each head,
+ * for head sizes 64 and 128 (the fast paths) and 40 and 96, 1 to 10 heads
+ * (past the kernels' groups), 0 to 300 rows at a stride wider than a row.
+ */
+static void test_f16_attention_heads(void **state)
+{
+	enum { MAXN = 128, MAXP = 300, STRIDE = 2 * MAXN + 8, MAXH = 10 };
+	static const int ns[] = { 64, 128, 40, 96 };
+	static const int nps[] = { 0, 1, 7, 33, 300 };
+	uint16_t *K = xalloc((size_t)MAXP * STRIDE * 2), *q = xalloc(MAXH * MAXN * 2);
+	float *sc = xalloc((size_t)MAXH * MAXP * 4), *sc1 = xalloc(MAXP * 4);
+	float *w = xalloc((size_t)MAXH * MAXP * 4), *o = xalloc(MAXH * MAXN * 4);
+	float *o1 = xalloc(MAXN * 4), *o0 = xalloc(MAXH * MAXN * 4);
+	(void)state;
+	rng_seed(12);
+	for (int i = 0; i < MAXP * STRIDE; i++)
+		K[i] = mdl_fp32_to_fp16(rng_float() * 2 - 1);
+	for (int i = 0; i < MAXH * MAXN; i++) {
+		q[i] = mdl_fp32_to_fp16(rng_float() - 0.5f);
+		o0[i] = rng_float();
+	}
+	for (int i = 0; i < MAXH * MAXP; i++)
+		w[i] = rng_float() * 0.01f;
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++)
+			for (size_t pi = 0; pi < sizeof nps / sizeof nps[0]; pi++)
+				for (int nh = 1; nh <= MAXH; nh += nh < 3 ? 1 : 3) {
+					int n = ns[ni], np = nps[pi];
+					/* heads at q + 1 + h * (n + 8): odd offsets, gaps */
+					mdl_f16_dots_n(np, n, K + 3, STRIDE, nh, q + 1, (size_t)n + 8, 0.125f,
+						       sc, MAXP);
+					memcpy(o, o0, (size_t)MAXH * MAXN * 4);
+					mdl_f16_wsum_n(np, n, K + 5, STRIDE, nh, w, MAXP, o, MAXN);
+					for (int h = 0; h < nh; h++) {
+						mdl_f16_dots(np, n, K + 3, STRIDE, q + 1 + (size_t)h * (n + 8),
+							     0.125f, sc1);
+						if (np && memcmp(sc1, sc + (size_t)h * MAXP, (size_t)np * 4))
+							fail_msg("%s: f16_dots_n n %d rows %d head %d of %d differs",
+								 mdl_level_name((enum mdl_level)lvl), n, np, h, nh);
+						memcpy(o1, o0 + (size_t)h * MAXN, (size_t)n * 4);
+						mdl_f16_wsum(np, n, K + 5, STRIDE, w + (size_t)h * MAXP, o1);
+						if (memcmp(o1, o + (size_t)h * MAXN, (size_t)n * 4))
+							fail_msg("%s: f16_wsum_n n %d rows %d head %d of %d differs",
+								 mdl_level_name((enum mdl_level)lvl), n, np, h, nh);
+					}
+				}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	mem_free(K);
+	mem_free(q);
+	mem_free(sc);
+	mem_free(sc1);
+	mem_free(w);
+	mem_free(o);
+	mem_free(o1);
+	mem_free(o0);
+}
+
+/*
  * The attention kernels over f16 rows, at every level, on random rows of
  * widths 1..72 and 128 (blocks of 64 and 8 and a tail) with 0..37 rows at
  * strides wider than a row: mdl_f16_dots equals mdl_vec_dot(F16) * scale
@@ -1263,6 +1324,162 @@ static void test_matmul_tiles(void **state)
 	mem_free(scratch);
 }
 
+/* |a - b| / |b| in units of b's last place (float), for b != 0. */
+static double ulps(float a, float b)
+{
+	int e;
+	frexpf(b, &e);
+	return fabs((double)a - (double)b) / ldexp(1.0, e - 24);
+}
+
+/*
+ * mdl_softmax and mdl_silu_mul at every level against expf: the exp itself
+ * through two-element softmaxes {0, x} (the second is e^x where 1 + e^x
+ * rounds to 1), sweeping x over [-87, -18] in steps of 0.001, within 2
+ * ulp; whole rows of random scores of lengths around the vector widths
+ * within 2e-6 relative (the sums are added in another order); edges:
+ * -inf scores give 0, a NaN score makes the row NaN as expf's does,
+ * underflow gives 0; and SiLU over [-100, 100] within 1e-6 relative.
+ */
+static void test_softmax_silu(void **state)
+{
+	static const int64_t lens[] = { 1, 2, 7, 8, 9, 31, 32, 33, 100, 4096 };
+	float *s = xalloc(4096 * sizeof(float)), *ref = xalloc(4096 * sizeof(float));
+	float *u = xalloc(4096 * sizeof(float)), *g2 = xalloc(4096 * sizeof(float));
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		double worst = 0;
+		for (int k = 18000; k <= 87000; k++) {
+			float x = -(float)k * 0.001f, pair[2] = { 0.0f, x };
+			mdl_softmax(2, pair);
+			assert_true(pair[0] == 1.0f);
+			double d = ulps(pair[1], expf(x));
+			if (d > worst)
+				worst = d;
+			if (d > 2.0)
+				fail_msg("level %d: exp(%.9g) = %.9g, expf %.9g (%.2f ulp)", lvl,
+					 (double)x, (double)pair[1], (double)expf(x), d);
+		}
+		print_message("level %d: exp within %.2f ulp of expf\n", lvl, worst);
+		for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+			int64_t n = lens[li];
+			rng_seed((uint64_t)(n + 1000 * lvl));
+			for (int64_t p = 0; p < n; p++)
+				s[p] = ref[p] = (rng_float() - 0.5f) * 60.0f;
+			mdl_softmax(n, s);
+			mdl_quant_force_level(MDL_LEVEL_SCALAR);
+			mdl_softmax(n, ref);
+			mdl_quant_force_level((enum mdl_level)lvl);
+			for (int64_t p = 0; p < n; p++)
+				if (!(fabsf(s[p] - ref[p]) <= 2e-6f * ref[p] + 1e-37f))
+					fail_msg("level %d n %lld: s[%lld] = %.9g, want %.9g", lvl,
+						 (long long)n, (long long)p, (double)s[p], (double)ref[p]);
+		}
+		/* edges */
+		float e1[9] = { 1.0f, -INFINITY, 0.5f, -200.0f, 2.0f, 0, 0, 0, 0 };
+		mdl_softmax(9, e1);
+		assert_true(e1[1] == 0.0f);
+		assert_true(e1[3] == 0.0f);
+		assert_true(e1[4] > e1[0] && e1[0] > e1[2] && e1[2] > e1[5]);
+		float e2[11] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 };
+		e2[9] = NAN;
+		mdl_softmax(11, e2);
+		for (int p = 0; p < 11; p++)
+			assert_true(isnan(e2[p]));
+		/* SiLU */
+		for (int64_t i = 0; i < 4096; i++) {
+			s[i] = (rng_float() - 0.5f) * 200.0f;
+			u[i] = rng_float() + 0.5f;
+		}
+		s[0] = -100.0f;
+		s[1] = 100.0f;
+		s[2] = 0.0f;
+		memcpy(g2, s, 4096 * sizeof(float));
+		mdl_silu_mul(4093, s, u);	/* a tail of 5 past the last 8 */
+		for (int64_t i = 0; i < 4096; i++) {
+			float want = i < 4093 ? g2[i] / (1.0f + expf(-g2[i])) * u[i] : g2[i];
+			if (!(fabsf(s[i] - want) <= 1e-6f * fabsf(want) + 1e-37f))
+				fail_msg("level %d: silu(%.9g) * %.9g = %.9g, want %.9g", lvl,
+					 (double)g2[i], (double)u[i], (double)s[i], (double)want);
+		}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	mem_free(s);
+	mem_free(ref);
+	mem_free(u);
+	mem_free(g2);
+}
+
+/*
+ * mdl_matmul of one token (the decode path, with its own row kernels)
+ * equals per-row mdl_vec_dot bit for bit at every level, on 1 and 3
+ * threads, for widths below, at and past the kernels' groups of 8 blocks
+ * (1, 7, 8, 9, 17 and 28 blocks, 28 being a 0.5B model's 896) and row
+ * counts that end inside and at the edge of a row block.
+ */
+static void test_matmul_decode(void **state)
+{
+	const int64_t row_list[] = { 1, 5, 16, 17, 37 }, rows_max = 37;
+	const int64_t nb_list[] = { 1, 7, 8, 9, 17, 28 };
+	const int64_t col_max = 28 * 256;
+	struct tpool *pool = tpool_new(3);
+	assert_non_null(pool);
+	float *wf = xalloc(rows_max * col_max * sizeof(float));
+	float *X = xalloc(col_max * sizeof(float));
+	float *Y1 = xalloc(rows_max * sizeof(float));
+	float *Y3 = xalloc(rows_max * sizeof(float));
+	uint8_t *W = xalloc(rows_max * col_max * 4);
+	uint8_t *xq = xalloc(col_max * 4);
+	void *scratch = xalloc(mdl_matmul_scratch_size(MDL_TYPE_F16, col_max, 1));
+
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+			int type = weight_types[ti];
+			int bs = mdl_type_info(type)->block_size;
+			for (size_t ci = 0; ci < sizeof nb_list / sizeof nb_list[0]; ci++) {
+				int64_t cols = nb_list[ci] * (bs == 1 ? 32 : bs);
+				size_t rs = mdl_row_size(type, cols);
+				rng_seed((uint64_t)(type * 100 + (int)ci) + 5);
+				fill_weights(wf, rows_max * cols, 0.05f);
+				fill_weights(X, cols, 1.0f);
+				for (int64_t r = 0; r < rows_max; r++)
+					TH_OK(mdl_quant_row(type, wf + r * cols, W + r * rs, cols));
+				TH_OK(mdl_quant_act_row(type, X, xq, cols));
+				for (size_t ri = 0; ri < sizeof row_list / sizeof row_list[0]; ri++) {
+					int64_t rows = row_list[ri];
+					memset(Y1, 0xff, rows_max * sizeof(float));
+					memset(Y3, 0xff, rows_max * sizeof(float));
+					mdl_matmul(NULL, type, W, rows, cols, X, 1, Y1, scratch);
+					mdl_matmul(pool, type, W, rows, cols, X, 1, Y3, scratch);
+					for (int64_t r = 0; r < rows; r++) {
+						float want = mdl_vec_dot(type, cols, W + r * rs, xq);
+						if (memcmp(&Y1[r], &want, sizeof want) != 0 ||
+						    memcmp(&Y3[r], &want, sizeof want) != 0)
+							fail_msg("%s level %d cols %lld rows %lld: Y[%lld] = %.9g / %.9g "
+								 "(1 / 3 threads), want %.9g",
+								 mdl_type_info(type)->name, lvl, (long long)cols,
+								 (long long)rows, (long long)r, (double)Y1[r],
+								 (double)Y3[r], (double)want);
+					}
+					/* nothing written past the rows asked for */
+					for (int64_t r = rows; r < rows_max; r++)
+						assert_int_equal(((uint32_t *)(void *)Y1)[r], 0xffffffffu);
+				}
+			}
+		}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	tpool_free(pool);
+	mem_free(wf);
+	mem_free(X);
+	mem_free(Y1);
+	mem_free(Y3);
+	mem_free(W);
+	mem_free(xq);
+	mem_free(scratch);
+}
+
 /*
  * mdl_matmul_multi over products of mixed types sharing X equals
  * mdl_matmul on each, bit for bit, on 1 and 3 threads.
@@ -1532,6 +1749,7 @@ int main(void)
 		cmocka_unit_test(test_fp16_vs_hardware),
 		cmocka_unit_test(test_fp16_rows),
 		cmocka_unit_test(test_f16_attention_kernels),
+		cmocka_unit_test(test_f16_attention_heads),
 		cmocka_unit_test(test_bf16),
 		cmocka_unit_test(test_dequant_simple),
 		cmocka_unit_test(test_dequant_q4_K),
@@ -1549,6 +1767,8 @@ int main(void)
 		cmocka_unit_test(test_simd_vs_scalar),
 		cmocka_unit_test(test_matmul),
 		cmocka_unit_test(test_matmul_tiles),
+		cmocka_unit_test(test_matmul_decode),
+		cmocka_unit_test(test_softmax_silu),
 		cmocka_unit_test(test_matmul_multi),
 		cmocka_unit_test(test_ggml_weights),
 		cmocka_unit_test(test_ggml_acts),
