@@ -22,22 +22,7 @@
 
 #include "model/quant_gemm_tiles.h"
 
-static const size_t gemm_q8_0_bytes = sizeof(struct mdl_block_q8_0);
-static const size_t gemm_q4_0_bytes = sizeof(struct mdl_block_q4_0);
-static const size_t gemm_q5_0_bytes = sizeof(struct mdl_block_q5_0);
-static const size_t gemm_q4_K_bytes = sizeof(struct mdl_block_q4_K);
-
-G_TYPE(gemm_q8_0, MDL_TYPE_Q8_0)
-G_TYPE(gemm_q4_0, MDL_TYPE_Q4_0)
-G_TYPE(gemm_q5_0, MDL_TYPE_Q5_0)
-G_TYPE(gemm_q4_K, MDL_TYPE_Q4_K)
-
-void mdl__kernels_gemm_avx2(struct mdl__kernels *k)
-{
-	k->gemm[MDL_TYPE_Q8_0] = gemm_q8_0;
-	k->gemm[MDL_TYPE_Q4_0] = gemm_q4_0;
-	k->gemm[MDL_TYPE_Q5_0] = gemm_q5_0;
-	k->gemm[MDL_TYPE_Q4_K] = gemm_q4_K;
-}
+#define G_INSTALL mdl__kernels_gemm_avx2
+#include "model/quant_gemm_inst.h"
 
 #endif
