@@ -69,6 +69,8 @@ struct cli_lookup {
 	void (*print)(const struct ctx_hit *h, const char *arg);
 };
 int cli_ctx_lookup(struct cli *cli, const struct cli_lookup *l, int argc, char **argv);
+/* Prints a context result as JSON on stdout (search, context, the look-ups). */
+void cli_ctx_result_json(const struct ctx_result *r);
 
 /*
  * An account command (store_sub.c): `airlock WHAT SUB ...` runs the entry of

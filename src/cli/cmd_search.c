@@ -47,11 +47,7 @@ int cmd_search(struct cli *cli, int argc, char **argv)
 		cli_error_err("search", &e);
 		rc = cli_exit_for(st);
 	} else if (json) {
-		struct buf b;
-		buf_init(&b, 0);
-		if (ctx_result_json(&r, &b) == ST_OK)
-			fputs(buf_cstr(&b), stdout);
-		buf_release(&b);
+		cli_ctx_result_json(&r);
 	} else {
 		for (size_t i = 0; i < r.n; i++)
 			printf("%s/%s:%d-%d\t%s\t%s\t%.3f\n", r.hits[i].repo, r.hits[i].path,

@@ -10,6 +10,16 @@
 #include <stdio.h>
 #include <string.h>
 
+void cli_ctx_result_json(const struct ctx_result *r)
+{
+	struct buf b;
+
+	buf_init(&b, 0);
+	if (ctx_result_json(r, &b) == ST_OK)
+		fputs(buf_cstr(&b), stdout);
+	buf_release(&b);
+}
+
 int cli_ctx_lookup(struct cli *cli, const struct cli_lookup *l, int argc, char **argv)
 {
 	const char *repo = NULL, *arg = NULL;
@@ -46,11 +56,7 @@ int cli_ctx_lookup(struct cli *cli, const struct cli_lookup *l, int argc, char *
 		cli_error_err(l->what, &e);
 		rc = cli_exit_for(st);
 	} else if (json) {
-		struct buf b;
-		buf_init(&b, 0);
-		if (ctx_result_json(&r, &b) == ST_OK)
-			fputs(buf_cstr(&b), stdout);
-		buf_release(&b);
+		cli_ctx_result_json(&r);
 	} else {
 		for (size_t i = 0; i < r.n; i++)
 			l->print(&r.hits[i], arg);
