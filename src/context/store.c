@@ -499,15 +499,21 @@ status_t ctx__store_plans_check(struct ctx *c, char *bad, size_t bad_size,
 	return st;
 }
 
-/* Steps a statement that returns no rows, then finalizes it. */
+/* Steps a statement that returns no rows; the error names what. */
+static status_t step_once(struct ctx *c, sqlite3_stmt *s, const char *what,
+			  struct err *e)
+{
+	int rc = sqlite3_step(s);
+
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? ST_OK : sql_err(c, e, what);
+}
+
+/* step_once, then finalizes the statement. */
 static status_t run(struct ctx *c, sqlite3_stmt *s, const char *what,
 		    struct err *e)
 {
-	int rc = sqlite3_step(s);
-	status_t st = ST_OK;
+	status_t st = step_once(c, s, what, e);
 
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		st = sql_err(c, e, what);
 	sqlite3_finalize(s);
 	return st;
 }
@@ -516,11 +522,8 @@ static status_t run(struct ctx *c, sqlite3_stmt *s, const char *what,
 static status_t run_cached(struct ctx *c, sqlite3_stmt *s, const char *what,
 			   struct err *e)
 {
-	int rc = sqlite3_step(s);
-	status_t st = ST_OK;
+	status_t st = step_once(c, s, what, e);
 
-	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
-		st = sql_err(c, e, what);
 	done(c, s);
 	return st;
 }
