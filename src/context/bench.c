@@ -65,6 +65,7 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 		le++;
 	int ranks[2] = { 0, 0 };
 	double task_cpu = 0;
+	char top[512] = "";	/* the hybrid's first hits, for the dump */
 	for (int mode = 0; mode < 2; mode++) {
 		struct ctx_query q;
 		struct ctx_result res;
@@ -93,6 +94,11 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 			}
 			rank = hit_rank(&res, t);
 			ranks[mode] = rank;
+			for (size_t i = 0; b->dump && mode == 1 && i < res.n && i < 3; i++) {
+				size_t l = strlen(top);
+				snprintf(top + l, sizeof top - l, "%s%s:%s", i ? " " : "",
+					 res.hits[i].path, res.hits[i].name);
+			}
 			if (rank > 10)	/* from a deeper list, for the dump only */
 				rank = 0;
 			if (rank && mode == 1) {
@@ -115,10 +121,10 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 		size_t n = le - ls;
 		while (n && (text[ls + n - 1] == '\n' || text[ls + n - 1] == '\r'))
 			n--;
-		fprintf(stderr, "task\t%zu\t%d\t%d\t%s\t%s:%d\t%s:%d\t%.*s\t%.2f\n",
+		fprintf(stderr, "task\t%zu\t%d\t%d\t%s\t%s:%d\t%s:%d\t%.*s\t%.2f\t%s\n",
 			b->r->tasks, ranks[0], ranks[1], t->repo, t->call_path,
 			t->call_line, t->def_path, t->def_start, (int)(n < 200 ? n : 200),
-			text + ls, task_cpu);
+			text + ls, task_cpu, top);
 	}
 	b->r->split_tasks[b->r->tasks % 2]++;
 	b->r->tasks++;
