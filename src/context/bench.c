@@ -116,7 +116,7 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 	}
 	/* Diagnostics: task number, BM25 and hybrid rank (0: not found),
 	 * where the call and the definition are, the masked line, the
-	 * hybrid query's CPU milliseconds. */
+	 * hybrid query's CPU milliseconds and its first three hits. */
 	if (b->dump) {
 		size_t n = le - ls;
 		while (n && (text[ls + n - 1] == '\n' || text[ls + n - 1] == '\r'))
