@@ -59,7 +59,7 @@ struct ctx__tune ctx__tune = {
 	.w_unused_list = 1.0,	/* weight of those names' own list */
 	.pop = 4.0,		/* neighbour chunks: weight of log(1 + calls from other files) */
 	.w_sibling = 1.0,	/* functions sharing a stem with the buffer's names */
-	.postings = 3000,	/* chunks BM25 may score per query (bounds its cost) */
+	.postings = 1500,	/* chunks BM25 may score per query (bounds its cost; see context.md) */
 	.name_terms = 0.1,	/* hits: weight of their name's overlap with the query terms */
 	.adj = 2.0,		/* neighbour chunks: weight of nearness to the buffer's definitions */
 };
