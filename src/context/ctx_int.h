@@ -262,10 +262,10 @@ status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
 			  void *arg, struct err *e);
 status_t ctx__result_push(struct ctx_result *r, struct ctx_hit **h);
 
-/* Bytes of the head t[0, n) that hold its imports: through the first
- * blank line (or 64 lines) after the last line starting an import; 0
- * when no line starts one (retrieve.c). */
-size_t ctx__import_span(const char *t, size_t n);
+/* The import statements of the head t[0, n) (a line starting one, with
+ * its continuation lines, unindented), every other line blank, into out
+ * (reset first); their number in *count. ST_NOMEM (retrieve.c). */
+status_t ctx__import_text(const char *t, size_t n, struct buf *out, size_t *count);
 
 /* Retrieval fusion parameters (retrieve.c): reciprocal-rank k and the
  * weight of each candidate list. Process-wide; changed only by the

@@ -1124,26 +1124,41 @@ static void test_import_multiline(void **state)
 	fixture_close(&f);
 }
 
-/* The part of a buffer's head that holds its imports. */
-static void test_import_span(void **state)
+/* The import statements of a buffer's head, other lines blank. */
+static void test_import_text(void **state)
 {
-	static const struct { const char *text, *want; } cases[] = {
-		{ "int x;\nint y;\n", "" },
-		{ "#include \"a.h\"\n#include <b.h>\n\nint main(void)\n", "#include \"a.h\"\n#include <b.h>\n" },
+	static const struct { const char *text, *want; size_t count; } cases[] = {
+		{ "int x;\nint y;\n", "", 0 },
+		{ "#include \"a.h\"\n#include <b.h>\n\nint main(void)\n",
+		  "#include \"a.h\"\n#include <b.h>\n", 2 },
 		{ "import {\n  a,\n  b,\n} from './m.js';\n\nfoo();\n",
-		  "import {\n  a,\n  b,\n} from './m.js';\n" },
-		{ "import (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n", "import (\n\t\"fmt\"\n\t\"os\"\n)\n" },
+		  "import {\n  a,\n  b,\n} from './m.js';\n", 1 },
+		{ "import (\n\t\"fmt\"\n\t\"os\"\n)\n\nfunc main() {\n",
+		  "import (\n\t\"fmt\"\n\t\"os\"\n)\n", 1 },
+		/* Lazy imports come unindented; the lines between are blank. */
 		{ "\"\"\"doc\"\"\"\nimport os\nx = 1\ny = 2\n\ndef f():\n    from a import b\n    return b\n",
-		  "\"\"\"doc\"\"\"\nimport os\nx = 1\ny = 2\n\ndef f():\n    from a import b\n    return b\n" },
-		{ "const fs = require('fs');", "const fs = require('fs');" },
+		  "\nimport os\n\n\n\n\nfrom a import b\n", 2 },
+		{ "from a import (b,\n    c)\nx = (1)\n", "from a import (b,\n    c)\n", 1 },
+		{ "import a, \\\n    b\nx = 1\n", "import a, \\\n    b\n", 1 },
+		/* A bracket inside a string does not hold the statement open. */
+		{ "import \"a(b\"\nx := 1\n", "import \"a(b\"\n", 1 },
+		{ "const fs = require('fs');", "const fs = require('fs');\n", 1 },
+		/* Never past the text: an unclosed list ends with it. */
+		{ "import {\n  a,", "import {\n  a,\n", 1 },
 	};
+	struct buf b;
 	(void)state;
 
+	buf_init(&b, 0);
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-		size_t n = ctx__import_span(cases[i].text, strlen(cases[i].text));
-		if (n != strlen(cases[i].want) || memcmp(cases[i].text, cases[i].want, n) != 0)
-			fail_msg("case %zu: span %zu, want %zu", i, n, strlen(cases[i].want));
+		size_t count = 99;
+		TH_OK(ctx__import_text(cases[i].text, strlen(cases[i].text), &b, &count));
+		if (b.len != strlen(cases[i].want) || memcmp(b.data, cases[i].want, b.len) != 0)
+			fail_msg("case %zu: got \"%.*s\" (%zu bytes), want \"%s\"", i, (int)b.len,
+				 b.data ? (const char *)b.data : "", b.len, cases[i].want);
+		assert_int_equal(count, cases[i].count);
 	}
+	buf_release(&b);
 }
 
 /*
@@ -1425,7 +1440,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ranking, teardown),
 		cmocka_unit_test_teardown(test_siblings, teardown),
 		cmocka_unit_test_teardown(test_import_multiline, teardown),
-		cmocka_unit_test(test_import_span),
+		cmocka_unit_test(test_import_text),
 		cmocka_unit_test_teardown(test_nearness, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
