@@ -195,9 +195,15 @@ struct ctx__cand {
 status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 			 struct vec *out, struct err *e);
 /* Adds the chunk ids of the given files to out (keys: int64 ids; values:
- * 1 + calls from other files to the functions they define). */
+ * 1 + calls from other files to the functions they define, up to 16,
+ * less those of self (from ctx__store_self_calls; may be NULL)). */
 status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
-				size_t n_files, struct hmap *out, struct err *e);
+				size_t n_files, const struct hmap *self,
+				struct hmap *out, struct err *e);
+/* What the stored copy of repo/path calls: name -> number of calls,
+ * added to out (keys copied). Nothing when it is not stored. */
+status_t ctx__store_self_calls(struct ctx *c, const char *repo, const char *path,
+			       struct hmap *out, struct err *e);
 /* Calls fn for each chunk holding term (its posting list). */
 status_t ctx__store_term_rows(struct ctx *c, const char *term,
 			      void (*fn)(void *arg, int64_t chunk_id),
@@ -214,7 +220,7 @@ status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 			 struct err *e);
 /* Calls fn for each function or method whose name starts with prefix
  * (at most limit), not defined in repo/path, with the number of calls
- * to its name from other files (counted up to 16); fn's name is valid
+ * to its name from other files (counted up to 32); fn's name is valid
  * only during the call. */
 typedef status_t (*ctx__def_fn)(void *arg, const char *name, int64_t chunk_id,
 				int64_t file_id, int calls);

@@ -519,7 +519,8 @@ struct bdef {
 };
 
 static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
-			   struct vec *chosen, const struct vec *defs, struct err *e)
+			   struct vec *chosen, const struct vec *defs,
+			   const struct hmap *self, struct err *e)
 {
 	struct hmap cfile;	/* chunk id -> file id */
 	int64_t fids[16];
@@ -549,7 +550,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 		size_t it2 = 0;
 		hmap_release(&score);	/* scratch: this file's chunks */
 		hmap_init(&score);
-		st = ctx__store_file_chunks(c, &fids[i], 1, &score, e);
+		st = ctx__store_file_chunks(c, &fids[i], 1, self, &score, e);
 		while (st == ST_OK && hmap_next(&score, &it2, &key, &kl, &v))
 			if ((st = hmap_put(&allowed, key, kl, v)) == ST_OK)
 				st = hmap_put(&cfile, key, kl, (void *)(intptr_t)fids[i]);
@@ -865,6 +866,7 @@ struct sib {
 struct sibq {
 	struct vec *found;	/* struct sib */
 	struct hmap *buffer;	/* the buffer's names */
+	const struct hmap *self;	/* calls of the stored copy of the file being edited */
 	struct arena *a;
 	size_t all;		/* rows seen */
 };
@@ -873,9 +875,15 @@ static status_t sib_row(void *arg, const char *name, int64_t chunk_id, int64_t f
 		       int calls)
 {
 	struct sibq *sq = arg;
-	struct sib sb = { NULL, chunk_id, 1.0 + ctx__tune.pop * log1p((double)calls) };
+	struct sib sb = { NULL, chunk_id, 0 };
+	void *v;
 
 	(void)file_id;
+	/* Other files' calls only (see ctx__store_self_calls), at most 16. */
+	if (hmap_get(sq->self, name, strlen(name), &v) == ST_OK)
+		calls -= (int)(intptr_t)v;
+	calls = calls < 0 ? 0 : calls > 16 ? 16 : calls;
+	sb.score = 1.0 + ctx__tune.pop * log1p((double)calls);
 	sq->all++;
 	if (hmap_get(sq->buffer, name, strlen(name), NULL) == ST_OK)
 		return ST_OK;	/* named in the buffer: the symbol list has it */
@@ -912,8 +920,8 @@ static int sib_cmp(const void *a, const void *b)
  * more than SIB_MAX siblings say too little and are skipped.
  */
 static status_t siblings(struct ctx *c, const struct ctx_query *q, struct fuse *f,
-			 const struct vec *bn, struct hmap *nidx, struct arena *a,
-			 struct err *e)
+			 const struct vec *bn, struct hmap *nidx, const struct hmap *self,
+			 struct arena *a, struct err *e)
 {
 	struct hmap sidx;	/* stem -> index + 1 into stems */
 	struct vec stems, found, all;
@@ -944,7 +952,7 @@ static status_t siblings(struct ctx *c, const struct ctx_query *q, struct fuse *
 		qsort(stems.data, stems.len, sizeof(struct stem), stem_cmp);
 	for (size_t i = 0; st == ST_OK && i < stems.len && i < SIB_STEMS; i++) {
 		const struct stem *sm = &VEC_AT(&stems, struct stem, i);
-		struct sibq sq = { &found, nidx, a, 0 };
+		struct sibq sq = { &found, nidx, self, a, 0 };
 		found.len = 0;
 		st = ctx__store_prefix_defs(c, sm->s, q->repo, q->path, SIB_MAX + 1,
 					    sib_row, &sq, e);
@@ -1074,13 +1082,21 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		struct hmap nfiles;	/* file id -> count of the buffer's names defined there */
 		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
 		struct vec defs;	/* struct bdef: where the buffer's names are defined */
+		struct hmap self;	/* name -> calls from the stored copy of the file */
 		int rank = 0, urank = 0;
 		hmap_init(&nidx);
 		vec_init(&bn, sizeof(struct bname));
 		hmap_init(&nfiles);
 		hmap_init(&ifiles);
 		vec_init(&defs, sizeof(struct bdef));
-		st = score_names(pre, plen, -1, &nidx, &bn, &a);
+		hmap_init(&self);
+		/* How often other files call a function is a prior; the
+		 * stored copy of the file being edited is not one of them (it
+		 * may hold the very call being typed; the buffer speaks for
+		 * the file, through its names' scores). */
+		st = ctx__store_self_calls(c, q->repo, q->path, &self, e);
+		if (st == ST_OK)
+			st = score_names(pre, plen, -1, &nidx, &bn, &a);
 		if (st == ST_OK)
 			st = score_names(suf, slen, 1, &nidx, &bn, &a);
 		if (st == ST_OK && q->repo && q->path)
@@ -1132,7 +1148,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 				urank++;
 		}
 		if (st == ST_OK && W_SIBLING > 0)
-			st = siblings(c, q, &f, &bn, &nidx, &a, e);
+			st = siblings(c, q, &f, &bn, &nidx, &self, &a, e);
 		hmap_release(&nidx);
 		vec_release(&bn);
 		/* Within the neighbour files: what else they define that shares
@@ -1147,9 +1163,10 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 					st = hmap_put(&nfiles, k2, kl, (void *)(intptr_t)1);
 		}
 		if (st == ST_OK && chosen.len && nfiles.len)
-			st = neighbours(c, &f, &nfiles, &chosen, &defs, e);
+			st = neighbours(c, &f, &nfiles, &chosen, &defs, &self, e);
 		hmap_release(&nfiles);
 		hmap_release(&ifiles);
+		hmap_release(&self);
 		vec_release(&defs);
 		/* One hop: callees of the lexically closest chunks, defined
 		 * elsewhere; what similar code calls, this code likely calls. */

@@ -400,12 +400,18 @@ static const char SQL_BM25[] =
 	"SELECT rowid, -bm25(chunks_fts) FROM chunks_fts WHERE chunks_fts MATCH ?1"
 	" ORDER BY rank LIMIT ?2";
 /* Chunks of a file, with how often other files call the functions
- * they define, counted up to 16 per chunk: a prior that saturates, and
- * a bound on the rows read for names like __init__ or get. */
+ * they define, counted up to CALLS_READ per chunk (a bound on the rows
+ * read for names like __init__ or get; the prior saturates at
+ * CALLS_MAX, and the calls from the file being edited are taken off
+ * per query), and the names of those functions. */
+#define CALLS_MAX 16
+#define CALLS_READ "32"
 static const char SQL_FILE_CHUNKS[] =
 	"SELECT ch.id, (SELECT count(*) FROM (SELECT 1 FROM symbols s JOIN edges e"
 	"  ON e.dst_name = s.name AND e.kind = 'calls' AND e.file_id != s.file_id"
-	"  WHERE s.chunk_id = ch.id AND s.kind IN ('function', 'method') LIMIT 16))"
+	"  WHERE s.chunk_id = ch.id AND s.kind IN ('function', 'method') LIMIT " CALLS_READ ")),"
+	" (SELECT group_concat(s.name, ' ') FROM symbols s WHERE s.chunk_id = ch.id"
+	"  AND s.kind IN ('function', 'method'))"
 	" FROM chunks ch WHERE ch.file_id = ?1";
 static const char SQL_TERM_ROWS[] =
 	"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1";
@@ -422,16 +428,22 @@ static const char SQL_DEFS[] =
 	" WHERE NOT (f.path IS ?3 AND r.name IS ?2) ORDER BY w DESC LIMIT ?4";
 /* Functions and methods whose names start with a prefix (a range of
  * symbols_name), never in repo/path, with how often other files call
- * them (up to 16, as in SQL_FILE_CHUNKS). */
+ * them (up to CALLS_READ, as in SQL_FILE_CHUNKS). */
 static const char SQL_PREFIX_DEFS[] =
 	"SELECT s.name, s.chunk_id, s.file_id, (SELECT count(*) FROM (SELECT 1 FROM edges e"
-	"  WHERE e.dst_name = s.name AND e.kind = 'calls' AND e.file_id != s.file_id LIMIT 16))"
+	"  WHERE e.dst_name = s.name AND e.kind = 'calls' AND e.file_id != s.file_id"
+	"  LIMIT " CALLS_READ "))"
 	" FROM symbols s JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
 	" WHERE s.name >= ?1 AND s.name < ?2 AND s.kind IN ('function', 'method')"
 	" AND s.chunk_id IS NOT NULL AND NOT (f.path IS ?4 AND r.name IS ?3) LIMIT ?5";
 static const char SQL_IMPORT_DEFS[] =
 	"SELECT name, chunk_id FROM symbols WHERE file_id = ?1"
 	" AND chunk_id IS NOT NULL AND kind != 'prototype'";
+/* What the stored copy of a file calls, by name. */
+static const char SQL_SELF_CALLS[] =
+	"SELECT e.dst_name, count(*) FROM repositories r JOIN files f ON f.repo_id = r.id"
+	" AND f.path = ?2 JOIN edges e ON e.file_id = f.id AND e.kind = 'calls'"
+	" WHERE r.name = ?1 GROUP BY e.dst_name";
 static const char SQL_CALLEES[] =
 	"SELECT e.dst_name FROM chunks ch JOIN edges e ON e.file_id = ch.file_id"
 	" AND e.kind = 'calls' AND e.line BETWEEN ch.start_line AND ch.end_line"
@@ -456,7 +468,7 @@ static const char SQL_DOC_CHUNKS[] =
 
 static const char *const hot_sql[] = {
 	SQL_BM25, SQL_FILE_CHUNKS, SQL_TERM_ROWS, SQL_DF, SQL_DEFS, SQL_PREFIX_DEFS, SQL_IMPORT_DEFS,
-	SQL_CALLEES, SQL_CHUNK_HIT, SQL_DOC_CHUNKS,
+	SQL_CALLEES, SQL_CHUNK_HIT, SQL_DOC_CHUNKS, SQL_SELF_CALLS,
 };
 
 status_t ctx__store_plans_check(struct ctx *c, char *bad, size_t bad_size,
@@ -1278,8 +1290,19 @@ status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 struct ctx__fchunks {
 	size_t n;
 	int64_t *id;
-	int32_t *calls;
+	int32_t *calls;		/* up to CALLS_READ */
+	char **names;		/* the functions a chunk defines, space-separated; or NULL */
 };
+
+static void fchunks_free(struct ctx__fchunks *fc)
+{
+	for (size_t i = 0; fc->names && i < fc->n; i++)
+		mem_free(fc->names[i]);
+	mem_free(fc->names);
+	mem_free(fc->id);
+	mem_free(fc->calls);
+	mem_free(fc);
+}
 
 static void pop_cache_clear(struct ctx *c)
 {
@@ -1287,12 +1310,8 @@ static void pop_cache_clear(struct ctx *c)
 	const void *k;
 	void *v;
 
-	while (hmap_next(&c->pop, &it, &k, &kl, &v)) {
-		struct ctx__fchunks *fc = v;
-		mem_free(fc->id);
-		mem_free(fc->calls);
-		mem_free(fc);
-	}
+	while (hmap_next(&c->pop, &it, &k, &kl, &v))
+		fchunks_free(v);
 	hmap_release(&c->pop);
 	hmap_init(&c->pop);
 }
@@ -1311,37 +1330,64 @@ static status_t file_chunks_read(struct ctx *c, sqlite3_stmt *s, int64_t file,
 	sqlite3_bind_int64(s, 1, file);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t calls = sqlite3_column_int64(s, 1);
+		const char *nm = (const char *)sqlite3_column_text(s, 2);
 		if (fc->n == cap) {
 			size_t nc = cap ? cap * 2 : 16;
 			int64_t *ni = mem_realloc_array(fc->id, nc, sizeof *ni);
 			int32_t *nk = ni ? mem_realloc_array(fc->calls, nc, sizeof *nk) : NULL;
+			char **nn = nk ? mem_realloc_array(fc->names, nc, sizeof *nn) : NULL;
 			if (ni)
 				fc->id = ni;
-			if (!nk) {
+			if (nk)
+				fc->calls = nk;
+			if (!nn) {
 				st = err_set(e, ST_NOMEM, "store: out of memory");
 				break;
 			}
-			fc->calls = nk;
+			fc->names = nn;
 			cap = nc;
 		}
 		fc->id[fc->n] = sqlite3_column_int64(s, 0);
-		fc->calls[fc->n++] = (int32_t)(calls < INT32_MAX - 1 ? calls : INT32_MAX - 1);
+		fc->calls[fc->n] = (int32_t)(calls < INT32_MAX - 1 ? calls : INT32_MAX - 1);
+		fc->names[fc->n] = NULL;
+		if (nm && !(fc->names[fc->n] = mem_strdup(nm))) {
+			st = err_set(e, ST_NOMEM, "store: out of memory");
+			break;
+		}
+		fc->n++;
 	}
 	if (st == ST_OK && rc != SQLITE_DONE)
 		st = sql_err(c, e, "file chunks");
 	sqlite3_reset(s);
 	if (st) {
-		mem_free(fc->id);
-		mem_free(fc->calls);
-		mem_free(fc);
+		fchunks_free(fc);
 		return st;
 	}
 	*out = fc;
 	return ST_OK;
 }
 
+/* A chunk's calls from other files, less those from the file being
+ * edited (self: name -> calls from its stored copy), at most CALLS_MAX. */
+static int32_t chunk_calls(const struct ctx__fchunks *fc, size_t j, const struct hmap *self)
+{
+	int64_t n = fc->calls[j];
+	const char *p = fc->names[j];
+
+	while (self && self->len && p && *p) {
+		size_t l = strcspn(p, " ");
+		void *v;
+		if (hmap_get(self, p, l, &v) == ST_OK)
+			n -= (intptr_t)v;
+		p += l;
+		p += *p == ' ';
+	}
+	return (int32_t)(n < 0 ? 0 : n > CALLS_MAX ? CALLS_MAX : n);
+}
+
 status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
-				size_t n_files, struct hmap *out, struct err *e)
+				size_t n_files, const struct hmap *self,
+				struct hmap *out, struct err *e)
 {
 	sqlite3_stmt *s;
 	status_t st = ST_OK;
@@ -1362,27 +1408,48 @@ status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
 		return st;
 	for (size_t i = 0; st == ST_OK && i < n_files; i++) {
 		struct ctx__fchunks *fc = NULL;
+		int cached = 1;
 		void *v;
 		if (hmap_get(&c->pop, &files[i], sizeof files[i], &v) == ST_OK) {
 			fc = v;
 		} else {
 			if ((st = file_chunks_read(c, s, files[i], &fc, e)))
 				break;
-			if (hmap_put(&c->pop, &files[i], sizeof files[i], fc) != ST_OK) {
-				/* Not cached: used once and freed below. */
-				for (size_t j = 0; st == ST_OK && j < fc->n; j++)
-					st = hmap_put(out, &fc->id[j], sizeof fc->id[j],
-						      (void *)(intptr_t)(fc->calls[j] + 1));
-				mem_free(fc->id);
-				mem_free(fc->calls);
-				mem_free(fc);
-				continue;
-			}
+			/* Not cached: used once and freed below. */
+			cached = hmap_put(&c->pop, &files[i], sizeof files[i], fc) == ST_OK;
 		}
 		for (size_t j = 0; st == ST_OK && j < fc->n; j++)
 			st = hmap_put(out, &fc->id[j], sizeof fc->id[j],
-				      (void *)(intptr_t)(fc->calls[j] + 1));
+				      (void *)(intptr_t)(chunk_calls(fc, j, self) + 1));
+		if (!cached)
+			fchunks_free(fc);
 	}
+	done(c, s);
+	return st;
+}
+
+status_t ctx__store_self_calls(struct ctx *c, const char *repo, const char *path,
+			       struct hmap *out, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st = ST_OK;
+	int rc = SQLITE_DONE;
+
+	if (!repo || !path)
+		return ST_OK;
+	if ((st = prep_cached(c, SQL_SELF_CALLS, &s, e)))
+		return st;
+	bind_text(s, 1, repo);
+	bind_text(s, 2, path);
+	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(s, 0);
+		int64_t k = sqlite3_column_int64(s, 1);
+		if (n && (st = hmap_put(out, n, strlen(n),
+					(void *)(intptr_t)(k < INT32_MAX ? k : INT32_MAX))))
+			st = err_set(e, st, "store: out of memory");
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "self calls");
 	done(c, s);
 	return st;
 }

@@ -1229,6 +1229,72 @@ static void test_nearness(void **state)
 	fixture_close(&f);
 }
 
+/*
+ * How often other files call a function counts as a prior, but the
+ * stored copy of the file being edited is not another file: it may hold
+ * the very call being typed. Here it calls close_store three times
+ * (the buffer, rewritten, none), another file calls flush_store once:
+ * flush_store must rank first (counting the stored copy, close_store
+ * would, 3 calls to 1).
+ */
+static void test_self_calls(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int flush, close;
+	static const char buffer[] =
+		"int dump(const char *path)\n"
+		"{\n"
+		"\tstruct store s;\n"
+		"\n"
+		"\topen_store(&s, path);\n"
+		"\tread_store(&s);\n"
+		"\t/* MASK */\n"
+		"\treturn 0;\n"
+		"}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/store.c",
+	      "int open_store(struct store *s, const char *path)\n{\n\ts->fd = open(path, 0);\n\treturn s->fd;\n}\n\n"
+	      "int read_store(struct store *s)\n{\n\treturn read(s->fd, s->buf, 64);\n}\n\n"
+	      "int flush_store(struct store *s)\n{\n\treturn fsync(s->fd);\n}\n\n"
+	      "int close_store(struct store *s)\n{\n\treturn close(s->fd);\n}\n");
+	wfile("repo/app/sync.c", "int sync_all(struct store *s)\n{\n\treturn flush_store(s);\n}\n");
+	wfile("repo/app/dump.c",
+	      "int dump(const char *path)\n{\n\tstruct store s;\n\n\topen_store(&s, path);\n"
+	      "\tread_store(&s);\n\tclose_store(&s);\n\treturn 0;\n}\n\n"
+	      "int again(struct store *s)\n{\n\tclose_store(s);\n\treturn close_store(s);\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "app/dump.c";
+	q.prefix = buffer;
+	q.prefix_len = (size_t)(strstr(buffer, "\t/* MASK") - buffer);
+	q.suffix = strstr(buffer, "\treturn 0;");
+	q.suffix_len = strlen(q.suffix);
+	q.top_k = 10;
+	/* The neighbour list alone orders the two: no nearness, no
+	 * siblings, no graph hop (sync_all calls flush_store). */
+	ctx__tune.adj = 0;
+	ctx__tune.w_sibling = 0;
+	ctx__tune.w_hop = 0;
+
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	flush = hit_rank_of(&r, "flush_store");
+	close = hit_rank_of(&r, "close_store");
+	ctx_result_release(&r);
+	ctx__tune = saved;
+	assert_true(flush > 0);
+	if (close && close < flush)
+		fail_msg("close_store at %d above flush_store at %d", close, flush);
+	fixture_close(&f);
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -1442,6 +1508,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_import_multiline, teardown),
 		cmocka_unit_test(test_import_text),
 		cmocka_unit_test_teardown(test_nearness, teardown),
+		cmocka_unit_test_teardown(test_self_calls, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
