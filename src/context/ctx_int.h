@@ -196,9 +196,10 @@ status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 			 struct vec *out, struct err *e);
 /* Adds the chunk ids of the given files to out (keys: int64 ids; values:
  * 1 + calls from other files to the functions they define, up to 16,
- * less those of self (from ctx__store_self_calls; may be NULL)). */
+ * less those of self (from ctx__store_self_calls; may be NULL); with
+ * counted 0, calls are not read and every value is 1). */
 status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
-				size_t n_files, const struct hmap *self,
+				size_t n_files, int counted, const struct hmap *self,
 				struct hmap *out, struct err *e);
 /* What the stored copy of repo/path calls: name -> number of calls,
  * added to out (keys copied). Nothing when it is not stored. */
@@ -220,13 +221,13 @@ status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 			 struct err *e);
 /* Calls fn for each function or method whose name starts with prefix
  * (at most limit), not defined in repo/path, with the number of calls
- * to its name from other files (counted up to 32); fn's name is valid
- * only during the call. */
+ * to its name from other files (counted up to 32; 0 unless counted);
+ * fn's name is valid only during the call. */
 typedef status_t (*ctx__def_fn)(void *arg, const char *name, int64_t chunk_id,
 				int64_t file_id, int calls);
 status_t ctx__store_prefix_defs(struct ctx *c, const char *prefix,
 				const char *repo, const char *path, int limit,
-				ctx__def_fn fn, void *arg, struct err *e);
+				int counted, ctx__def_fn fn, void *arg, struct err *e);
 /* Loads the file list of repo for ctx__store_import_defs, unless the
  * cached one is current. */
 status_t ctx__store_files_refresh(struct ctx *c, const char *repo,

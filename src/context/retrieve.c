@@ -57,7 +57,8 @@ struct ctx__tune ctx__tune = {
 	.w_ref = 0.05,		/* a mention relative to a call */
 	.w_unused = 2.0,	/* an imported name not yet used in the buffer */
 	.w_unused_list = 1.0,	/* weight of those names' own list */
-	.pop = 4.0,		/* neighbour chunks: weight of log(1 + calls from other files) */
+	.pop = 0.0,		/* neighbour chunks and siblings: weight of log(1 + calls
+				 * from other files); off, see context.md */
 	.w_sibling = 1.0,	/* functions sharing a stem with the buffer's names */
 	.postings = 1500,	/* chunks BM25 may score per query (bounds its cost; see context.md) */
 	.name_terms = 0.1,	/* hits: weight of their name's overlap with the query terms */
@@ -550,7 +551,8 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 		size_t it2 = 0;
 		hmap_release(&score);	/* scratch: this file's chunks */
 		hmap_init(&score);
-		st = ctx__store_file_chunks(c, &fids[i], 1, self, &score, e);
+		st = ctx__store_file_chunks(c, &fids[i], 1, ctx__tune.pop > 0, self,
+					    &score, e);
 		while (st == ST_OK && hmap_next(&score, &it2, &key, &kl, &v))
 			if ((st = hmap_put(&allowed, key, kl, v)) == ST_OK)
 				st = hmap_put(&cfile, key, kl, (void *)(intptr_t)fids[i]);
@@ -955,7 +957,7 @@ static status_t siblings(struct ctx *c, const struct ctx_query *q, struct fuse *
 		struct sibq sq = { &found, nidx, self, a, 0 };
 		found.len = 0;
 		st = ctx__store_prefix_defs(c, sm->s, q->repo, q->path, SIB_MAX + 1,
-					    sib_row, &sq, e);
+					    ctx__tune.pop > 0, sib_row, &sq, e);
 		if (st || sq.all > SIB_MAX || !found.len)
 			continue;
 		double tot = 0;
@@ -1094,7 +1096,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		 * stored copy of the file being edited is not one of them (it
 		 * may hold the very call being typed; the buffer speaks for
 		 * the file, through its names' scores). */
-		st = ctx__store_self_calls(c, q->repo, q->path, &self, e);
+		if (ctx__tune.pop > 0)
+			st = ctx__store_self_calls(c, q->repo, q->path, &self, e);
 		if (st == ST_OK)
 			st = score_names(pre, plen, -1, &nidx, &bn, &a);
 		if (st == ST_OK)

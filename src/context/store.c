@@ -413,6 +413,9 @@ static const char SQL_FILE_CHUNKS[] =
 	" (SELECT group_concat(s.name, ' ') FROM symbols s WHERE s.chunk_id = ch.id"
 	"  AND s.kind IN ('function', 'method'))"
 	" FROM chunks ch WHERE ch.file_id = ?1";
+/* The same without the counts (no prior wanted: much less to read). */
+static const char SQL_FILE_CHUNK_IDS[] =
+	"SELECT id, 0, NULL FROM chunks WHERE file_id = ?1";
 static const char SQL_TERM_ROWS[] =
 	"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ?1";
 static const char SQL_DF[] =
@@ -433,6 +436,11 @@ static const char SQL_PREFIX_DEFS[] =
 	"SELECT s.name, s.chunk_id, s.file_id, (SELECT count(*) FROM (SELECT 1 FROM edges e"
 	"  WHERE e.dst_name = s.name AND e.kind = 'calls' AND e.file_id != s.file_id"
 	"  LIMIT " CALLS_READ "))"
+	" FROM symbols s JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
+	" WHERE s.name >= ?1 AND s.name < ?2 AND s.kind IN ('function', 'method')"
+	" AND s.chunk_id IS NOT NULL AND NOT (f.path IS ?4 AND r.name IS ?3) LIMIT ?5";
+static const char SQL_PREFIX_DEFS_UNCOUNTED[] =
+	"SELECT s.name, s.chunk_id, s.file_id, 0"
 	" FROM symbols s JOIN files f ON f.id = s.file_id JOIN repositories r ON r.id = f.repo_id"
 	" WHERE s.name >= ?1 AND s.name < ?2 AND s.kind IN ('function', 'method')"
 	" AND s.chunk_id IS NOT NULL AND NOT (f.path IS ?4 AND r.name IS ?3) LIMIT ?5";
@@ -468,7 +476,8 @@ static const char SQL_DOC_CHUNKS[] =
 
 static const char *const hot_sql[] = {
 	SQL_BM25, SQL_FILE_CHUNKS, SQL_TERM_ROWS, SQL_DF, SQL_DEFS, SQL_PREFIX_DEFS, SQL_IMPORT_DEFS,
-	SQL_CALLEES, SQL_CHUNK_HIT, SQL_DOC_CHUNKS, SQL_SELF_CALLS,
+	SQL_CALLEES, SQL_CHUNK_HIT, SQL_DOC_CHUNKS, SQL_SELF_CALLS, SQL_FILE_CHUNK_IDS,
+	SQL_PREFIX_DEFS_UNCOUNTED,
 };
 
 status_t ctx__store_plans_check(struct ctx *c, char *bad, size_t bad_size,
@@ -1288,6 +1297,7 @@ status_t ctx__store_bm25(struct ctx *c, const char *match, int limit,
 
 /* A file's chunks and their call counts, as cached in c->pop. */
 struct ctx__fchunks {
+	int counted;		/* calls and names read (else 0 and NULL) */
 	size_t n;
 	int64_t *id;
 	int32_t *calls;		/* up to CALLS_READ */
@@ -1386,7 +1396,7 @@ static int32_t chunk_calls(const struct ctx__fchunks *fc, size_t j, const struct
 }
 
 status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
-				size_t n_files, const struct hmap *self,
+				size_t n_files, int counted, const struct hmap *self,
 				struct hmap *out, struct err *e)
 {
 	sqlite3_stmt *s;
@@ -1404,19 +1414,28 @@ status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
 		pop_cache_clear(c);
 		c->pop_gen = gen;
 	}
-	if ((st = prep_cached(c, SQL_FILE_CHUNKS, &s, e)))
+	if ((st = prep_cached(c, counted ? SQL_FILE_CHUNKS : SQL_FILE_CHUNK_IDS, &s, e)))
 		return st;
 	for (size_t i = 0; st == ST_OK && i < n_files; i++) {
-		struct ctx__fchunks *fc = NULL;
+		struct ctx__fchunks *fc = NULL, *old = NULL;
 		int cached = 1;
 		void *v;
 		if (hmap_get(&c->pop, &files[i], sizeof files[i], &v) == ST_OK) {
 			fc = v;
-		} else {
+			if (counted && !fc->counted) {	/* read again, with counts */
+				old = fc;
+				fc = NULL;
+			}
+		}
+		if (!fc) {
 			if ((st = file_chunks_read(c, s, files[i], &fc, e)))
 				break;
-			/* Not cached: used once and freed below. */
+			fc->counted = counted;
+			/* Not cached (an old entry stays): used once and
+			 * freed below. */
 			cached = hmap_put(&c->pop, &files[i], sizeof files[i], fc) == ST_OK;
+			if (cached && old)
+				fchunks_free(old);
 		}
 		for (size_t j = 0; st == ST_OK && j < fc->n; j++)
 			st = hmap_put(out, &fc->id[j], sizeof fc->id[j],
@@ -1539,7 +1558,7 @@ status_t ctx__store_defs(struct ctx *c, const char *name, const char *repo,
 
 status_t ctx__store_prefix_defs(struct ctx *c, const char *prefix,
 				const char *repo, const char *path, int limit,
-				ctx__def_fn fn, void *arg, struct err *e)
+				int counted, ctx__def_fn fn, void *arg, struct err *e)
 {
 	sqlite3_stmt *s;
 	status_t st;
@@ -1552,7 +1571,7 @@ status_t ctx__store_prefix_defs(struct ctx *c, const char *prefix,
 		return ST_OK;
 	memcpy(hi, prefix, n + 1);
 	hi[n - 1] = (char)((unsigned char)hi[n - 1] + 1);
-	if ((st = prep_cached(c, SQL_PREFIX_DEFS, &s, e)))
+	if ((st = prep_cached(c, counted ? SQL_PREFIX_DEFS : SQL_PREFIX_DEFS_UNCOUNTED, &s, e)))
 		return st;
 	bind_text(s, 1, prefix);
 	bind_text(s, 2, hi);

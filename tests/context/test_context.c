@@ -1277,8 +1277,10 @@ static void test_self_calls(void **state)
 	q.suffix = strstr(buffer, "\treturn 0;");
 	q.suffix_len = strlen(q.suffix);
 	q.top_k = 10;
-	/* The neighbour list alone orders the two: no nearness, no
-	 * siblings, no graph hop (sync_all calls flush_store). */
+	/* The neighbour list alone orders the two, by the prior (off by
+	 * default): no nearness, no siblings, no graph hop (sync_all
+	 * calls flush_store). */
+	ctx__tune.pop = 4;
 	ctx__tune.adj = 0;
 	ctx__tune.w_sibling = 0;
 	ctx__tune.w_hop = 0;
