@@ -115,6 +115,17 @@ const char *ctx__lang_of(const char *path);
  */
 status_t ctx__parse(const char *path, const char *lang, const char *text,
 		    size_t len, struct ctx__parsed *out, struct err *e);
+/* A tree-sitter parser and query cursor kept across files by one thread
+ * (an indexing worker): making them per file costs their buffers each
+ * time. Not thread-safe; one per thread. */
+struct ctx__parser;
+/* Makes a parser (caller frees with ctx__parser_free); ST_NOMEM. */
+status_t ctx__parser_new(struct ctx__parser **out);
+void ctx__parser_free(struct ctx__parser *ps);
+/* ctx__parse with ps's parser and cursor; same results and errors. */
+status_t ctx__parse_with(struct ctx__parser *ps, const char *path,
+			 const char *lang, const char *text, size_t len,
+			 struct ctx__parsed *out, struct err *e);
 /* Splits text into line windows (text kind) over [from, to] lines. */
 status_t ctx__chunk_lines(struct ctx__parsed *p, const char *text, size_t len,
 			  const char *kind, const char *name);
