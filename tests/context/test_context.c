@@ -1531,6 +1531,7 @@ void test_provenance_matches_naive(void **state);
 void test_store_packed_text(void **state);
 void test_store_packed_bad_inputs(void **state);
 void test_store_migration_3(void **state);
+void test_store_pack_roundtrip(void **state);
 
 int main(void)
 {
@@ -1563,6 +1564,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_store_packed_text, teardown),
 		cmocka_unit_test_teardown(test_store_packed_bad_inputs, teardown),
 		cmocka_unit_test_teardown(test_store_migration_3, teardown),
+		cmocka_unit_test_teardown(test_store_pack_roundtrip, teardown),
 	};
 	log_setup(LOG_ERROR, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
