@@ -157,6 +157,12 @@ void ctx__store_cache_free(struct ctx *c);
  * writer sees it, on the parsing thread: deflates chunk texts (sets
  * packed and packed_len, in p's arena). ST_NOMEM only. */
 status_t ctx__store_pack(struct ctx__parsed *p);
+/* The same with a packer kept by one thread across files (NULL: one of
+ * its own). ctx__packer_new gives ST_NOMEM only; free accepts NULL. */
+struct ctx__packer;
+status_t ctx__packer_new(struct ctx__packer **out);
+void ctx__packer_free(struct ctx__packer *pk);
+status_t ctx__store_pack_with(struct ctx__packer *pk, struct ctx__parsed *p);
 status_t ctx__store_begin(struct ctx *c, struct err *e);
 /* Inserts the FTS rows of the chunks written since begin, then commits;
  * on an error the caller rolls back. */

@@ -303,14 +303,20 @@ struct item {
 	status_t st;
 };
 
+struct worker_tools {
+	struct ctx__parser *ps;
+	struct ctx__packer *pk;
+	int tried;			/* made (or failed to) once */
+};
+
 struct batch {
 	const char *root;
 	const struct settings *set;
 	struct item *items;
-	/* One parser per pool worker (by worker index), made on first use
-	 * and kept for the run; NULL entries parse with a fresh one. */
-	struct ctx__parser **parsers;
-	int n_parsers;
+	/* One parser and packer per pool worker (by worker index), made on
+	 * first use and kept for the run; NULL entries make fresh ones. */
+	struct worker_tools *tools;
+	int n_tools;
 	/* Items in the order they are taken: largest file first, each
 	 * taken by whichever thread is free (next: the count taken), so a
 	 * big file met late does not leave the other threads idle at the
@@ -360,8 +366,9 @@ static int generated_text(const char *t, size_t n)
 }
 
 static void do_item(const struct batch *b, struct item *it,
-		    struct ctx__parser *ps)
+		    const struct worker_tools *wt)
 {
+	struct ctx__parser *ps = wt ? wt->ps : NULL;
 	char abs[PATH_MAX], *text = NULL;
 	size_t len = 0;
 	struct err e;
@@ -432,7 +439,7 @@ static void do_item(const struct batch *b, struct item *it,
 			  ctx__parse(it->en->path, lang, text, len, &it->parsed, &e);
 	}
 	if (st == ST_OK)
-		st = ctx__store_pack(&it->parsed);
+		st = ctx__store_pack_with(wt ? wt->pk : NULL, &it->parsed);
 	it->st = st;
 done:
 	mem_free(text);
@@ -441,20 +448,24 @@ done:
 static void batch_fn(void *arg, size_t begin, size_t end, int worker)
 {
 	struct batch *b = arg;
-	struct ctx__parser *ps = NULL;
+	struct worker_tools *wt = NULL;
 	size_t i;
 
 	(void)begin;
 	(void)end;
-
-	if (worker >= 0 && worker < b->n_parsers) {
+	if (worker >= 0 && worker < b->n_tools) {
 		/* Each worker touches only its own slot. */
-		if (!b->parsers[worker] && ctx__parser_new(&b->parsers[worker]) != ST_OK)
-			b->parsers[worker] = NULL;
-		ps = b->parsers[worker];
+		wt = &b->tools[worker];
+		if (!wt->tried) {
+			wt->tried = 1;
+			if (ctx__parser_new(&wt->ps) != ST_OK)
+				wt->ps = NULL;
+			if (ctx__packer_new(&wt->pk) != ST_OK)
+				wt->pk = NULL;
+		}
 	}
 	while ((i = atomic_fetch_add(&b->next, 1)) < b->n)
-		do_item(b, &b->items[b->order[i]], ps);
+		do_item(b, &b->items[b->order[i]], wt);
 }
 
 static int by_size_desc(const void *x, const void *y, void *arg)
@@ -597,8 +608,8 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	struct vec entries, todo;
 	struct hmap files;
 	struct tpool *pool = NULL;
-	struct ctx__parser **parsers = NULL;
-	int n_parsers = 0;
+	struct worker_tools *tools = NULL;
+	int n_tools = 0;
 	size_t *order = NULL;
 	char root[PATH_MAX], name[256];
 	struct stat sb;
@@ -670,10 +681,10 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	}
 
 	pool = tpool_new(o->threads);
-	n_parsers = pool ? tpool_size(pool) : 1;
-	parsers = mem_calloc((size_t)n_parsers, sizeof *parsers);
-	if (!parsers)
-		n_parsers = 0;		/* a fresh parser per file */
+	n_tools = pool ? tpool_size(pool) : 1;
+	tools = mem_calloc((size_t)n_tools, sizeof *tools);
+	if (!tools)
+		n_tools = 0;		/* a fresh parser and packer per file */
 	order = mem_alloc_array((size_t)set.batch, sizeof *order);
 	if (!order) {
 		st = err_set(e, ST_NOMEM, "%s: out of memory", path);
@@ -689,7 +700,7 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 		for (size_t b0 = 0; b0 < todo.len; b0 += (size_t)set.batch) {
 			size_t n = todo.len - b0 < (size_t)set.batch ? todo.len - b0 : (size_t)set.batch;
 			struct item *items = &VEC_AT(&todo, struct item, b0);
-			struct batch bt = { root, &set, items, parsers, n_parsers, order, n, 0 };
+			struct batch bt = { root, &set, items, tools, n_tools, order, n, 0 };
 
 			if (o->cancel && *o->cancel) {
 				stats.interrupted = 1;
@@ -758,9 +769,11 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	ctx__store_count(c, repo, &stats, NULL);
 out:
 	tpool_free(pool);
-	for (int i = 0; i < n_parsers; i++)
-		ctx__parser_free(parsers[i]);
-	mem_free(parsers);
+	for (int i = 0; i < n_tools; i++) {
+		ctx__parser_free(tools[i].ps);
+		ctx__packer_free(tools[i].pk);
+	}
+	mem_free(tools);
 	mem_free(order);
 	for (size_t i = 0; i < entries.len; i++)
 		mem_free(VEC_AT(&entries, struct entry, i).path);

@@ -172,9 +172,24 @@ static size_t pack_into(struct libdeflate_compressor *z, const char *text,
 	return n;
 }
 
-status_t ctx__store_pack(struct ctx__parsed *p)
+/* A packer is a libdeflate compressor: its match finder's tables are
+ * large enough that making one per file shows in the profile. */
+status_t ctx__packer_new(struct ctx__packer **out)
 {
-	struct libdeflate_compressor *z = NULL;
+	*out = (struct ctx__packer *)packer_new();
+	return *out ? ST_OK : ST_NOMEM;
+}
+
+void ctx__packer_free(struct ctx__packer *pk)
+{
+	if (pk)
+		libdeflate_free_compressor((struct libdeflate_compressor *)pk);
+}
+
+status_t ctx__store_pack_with(struct ctx__packer *pk, struct ctx__parsed *p)
+{
+	struct libdeflate_compressor *z = (struct libdeflate_compressor *)pk;
+	int own = 0;
 	status_t st = ST_OK;
 
 	for (size_t i = 0; i < p->chunks.len; i++) {
@@ -184,8 +199,11 @@ status_t ctx__store_pack(struct ctx__parsed *p)
 
 		if (ch->len < PACK_MIN || ch->len >= PACK_MAX)
 			continue;
-		if (!z && !(z = packer_new()))
-			return ST_NOMEM;
+		if (!z) {
+			if (!(z = packer_new()))
+				return ST_NOMEM;
+			own = 1;
+		}
 		cap = pack_bound(z, ch->len);
 		if (!(out = arena_alloc(&p->arena, cap))) {
 			st = ST_NOMEM;
@@ -196,9 +214,14 @@ status_t ctx__store_pack(struct ctx__parsed *p)
 			ch->packed_len = n;
 		}
 	}
-	if (z)
+	if (own)
 		libdeflate_free_compressor(z);
 	return st;
+}
+
+status_t ctx__store_pack(struct ctx__parsed *p)
+{
+	return ctx__store_pack_with(NULL, p);
 }
 
 /* The stated length of a packed text; 0 when b cannot be one. */
