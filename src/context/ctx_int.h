@@ -105,7 +105,8 @@ void ctx__parsed_init(struct ctx__parsed *p);
 void ctx__parsed_release(struct ctx__parsed *p);
 
 /* Compiles every language's extraction query (done lazily otherwise);
- * ST_INTERNAL names the first that does not compile. */
+ * ST_INTERNAL names the first that does not compile (ST_NOMEM: out of
+ * memory). */
 status_t ctx__queries_check(struct err *e);
 /* Language of a path by extension (static string), or "text". */
 const char *ctx__lang_of(const char *path);

@@ -226,10 +226,12 @@ static struct lang *lang_find(const char *name)
 	return NULL;
 }
 
-/* Compiles the language's query once; NULL when it fails. */
-static TSQuery *lang_query(struct lang *l, struct err *e)
+/* Compiles the language's query once; NULL when it fails (*why:
+ * ST_INTERNAL when it does not compile, ST_NOMEM without memory). */
+static TSQuery *lang_query(struct lang *l, status_t *why, struct err *e)
 {
 	TSQuery *q;
+	int failed;
 
 	pthread_mutex_lock(&query_mu);
 	if (!l->q && !l->failed) {
@@ -257,9 +259,13 @@ static TSQuery *lang_query(struct lang *l, struct err *e)
 		}
 	}
 	q = l->q;
+	failed = l->failed;
 	pthread_mutex_unlock(&query_mu);
-	if (!q)
+	*why = q ? ST_OK : failed ? ST_INTERNAL : ST_NOMEM;
+	if (!q && failed)
 		err_set(e, ST_INTERNAL, "%s: query does not compile", l->name);
+	else if (!q)
+		err_set(e, ST_NOMEM, "%s: out of memory for the query", l->name);
 	return q;
 }
 
@@ -284,9 +290,11 @@ status_t ctx_grammars_check(struct err *e)
 
 status_t ctx__queries_check(struct err *e)
 {
+	status_t st;
+
 	for (size_t i = 0; i < N_LANGS; i++)
-		if (!lang_query(&langs[i], e))
-			return ST_INTERNAL;
+		if (!lang_query(&langs[i], &st, e))
+			return st;
 	return ST_OK;
 }
 
@@ -550,7 +558,8 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 			struct err *e)
 {
 	TSNode root = ts_tree_root_node(tree);
-	TSQuery *q = lang_query(lg, e);
+	status_t why;
+	TSQuery *q = lang_query(lg, &why, e);
 	TSQueryMatch m;
 	struct vec defs;
 	struct lines l;
@@ -558,7 +567,7 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 	status_t st = ST_OK;
 
 	if (!q)
-		return ST_INTERNAL;
+		return why;
 	if ((st = lines_build(&l, t, len, &p->arena)))
 		return st;
 	p->parse_error = ts_node_has_error(root);
