@@ -21,6 +21,7 @@ endif
 PKGS := gnutls nettle hogweed sqlite3 yaml-0.1 jansson libmicrohttpd \
 	libpcre2-8 tree-sitter libseccomp libdivsufsort
 PKGS += zlib
+PKGS += libdeflate
 HAVE_HS := $(shell pkg-config --exists libhs 2>/dev/null && echo 1)
 ifeq ($(HAVE_HS),1)
 PKGS += libhs

@@ -14,6 +14,7 @@ PACKAGES=(
   libmicrohttpd-dev libpcre2-dev libtree-sitter-dev libseccomp-dev
   libdivsufsort-dev libcmocka-dev
   zlib1g-dev
+  libdeflate-dev
   clang libclang-rt-14-dev
   curl strace
   jq

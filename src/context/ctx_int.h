@@ -105,7 +105,8 @@ void ctx__parsed_init(struct ctx__parsed *p);
 void ctx__parsed_release(struct ctx__parsed *p);
 
 /* Compiles every language's extraction query (done lazily otherwise);
- * ST_INTERNAL names the first that does not compile. */
+ * ST_INTERNAL names the first that does not compile (ST_NOMEM: out of
+ * memory). */
 status_t ctx__queries_check(struct err *e);
 /* Language of a path by extension (static string), or "text". */
 const char *ctx__lang_of(const char *path);
@@ -115,6 +116,17 @@ const char *ctx__lang_of(const char *path);
  */
 status_t ctx__parse(const char *path, const char *lang, const char *text,
 		    size_t len, struct ctx__parsed *out, struct err *e);
+/* A tree-sitter parser and query cursor kept across files by one thread
+ * (an indexing worker): making them per file costs their buffers each
+ * time. Not thread-safe; one per thread. */
+struct ctx__parser;
+/* Makes a parser (caller frees with ctx__parser_free); ST_NOMEM. */
+status_t ctx__parser_new(struct ctx__parser **out);
+void ctx__parser_free(struct ctx__parser *ps);
+/* ctx__parse with ps's parser and cursor; same results and errors. */
+status_t ctx__parse_with(struct ctx__parser *ps, const char *path,
+			 const char *lang, const char *text, size_t len,
+			 struct ctx__parsed *out, struct err *e);
 /* Splits text into line windows (text kind) over [from, to] lines. */
 status_t ctx__chunk_lines(struct ctx__parsed *p, const char *text, size_t len,
 			  const char *kind, const char *name);
@@ -146,6 +158,12 @@ void ctx__store_cache_free(struct ctx *c);
  * writer sees it, on the parsing thread: deflates chunk texts (sets
  * packed and packed_len, in p's arena). ST_NOMEM only. */
 status_t ctx__store_pack(struct ctx__parsed *p);
+/* The same with a packer kept by one thread across files (NULL: one of
+ * its own). ctx__packer_new gives ST_NOMEM only; free accepts NULL. */
+struct ctx__packer;
+status_t ctx__packer_new(struct ctx__packer **out);
+void ctx__packer_free(struct ctx__packer *pk);
+status_t ctx__store_pack_with(struct ctx__packer *pk, struct ctx__parsed *p);
 status_t ctx__store_begin(struct ctx *c, struct err *e);
 /* Inserts the FTS rows of the chunks written since begin, then commits;
  * on an error the caller rolls back. */

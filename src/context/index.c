@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -302,10 +303,27 @@ struct item {
 	status_t st;
 };
 
+struct worker_tools {
+	struct ctx__parser *ps;
+	struct ctx__packer *pk;
+	int tried;			/* made (or failed to) once */
+};
+
 struct batch {
 	const char *root;
 	const struct settings *set;
 	struct item *items;
+	/* One parser and packer per pool worker (by worker index), made on
+	 * first use and kept for the run; NULL entries make fresh ones. */
+	struct worker_tools *tools;
+	int n_tools;
+	/* Items in the order they are taken: largest file first, each
+	 * taken by whichever thread is free (next: the count taken), so a
+	 * big file met late does not leave the other threads idle at the
+	 * end of the batch. */
+	const size_t *order;
+	size_t n;
+	atomic_size_t next;
 };
 
 /* Counts invalid UTF-8 sequences; replaces their bytes with '?'. */
@@ -347,8 +365,10 @@ static int generated_text(const char *t, size_t n)
 	return n > 4096 && n / lines > 500;
 }
 
-static void do_item(const struct batch *b, struct item *it)
+static void do_item(const struct batch *b, struct item *it,
+		    const struct worker_tools *wt)
 {
+	struct ctx__parser *ps = wt ? wt->ps : NULL;
 	char abs[PATH_MAX], *text = NULL;
 	size_t len = 0;
 	struct err e;
@@ -414,11 +434,12 @@ static void do_item(const struct batch *b, struct item *it)
 			i = le + 1;
 		}
 	} else {
-		st = ctx__parse(it->en->path, ctx__lang_of(it->en->path), text, len,
-				&it->parsed, &e);
+		const char *lang = ctx__lang_of(it->en->path);
+		st = ps ? ctx__parse_with(ps, it->en->path, lang, text, len, &it->parsed, &e) :
+			  ctx__parse(it->en->path, lang, text, len, &it->parsed, &e);
 	}
 	if (st == ST_OK)
-		st = ctx__store_pack(&it->parsed);
+		st = ctx__store_pack_with(wt ? wt->pk : NULL, &it->parsed);
 	it->st = st;
 done:
 	mem_free(text);
@@ -426,11 +447,34 @@ done:
 
 static void batch_fn(void *arg, size_t begin, size_t end, int worker)
 {
-	const struct batch *b = arg;
+	struct batch *b = arg;
+	struct worker_tools *wt = NULL;
+	size_t i;
 
-	(void)worker;
-	for (size_t i = begin; i < end; i++)
-		do_item(b, &b->items[i]);
+	(void)begin;
+	(void)end;
+	if (worker >= 0 && worker < b->n_tools) {
+		/* Each worker touches only its own slot. */
+		wt = &b->tools[worker];
+		if (!wt->tried) {
+			wt->tried = 1;
+			if (ctx__parser_new(&wt->ps) != ST_OK)
+				wt->ps = NULL;
+			if (ctx__packer_new(&wt->pk) != ST_OK)
+				wt->pk = NULL;
+		}
+	}
+	while ((i = atomic_fetch_add(&b->next, 1)) < b->n)
+		do_item(b, &b->items[b->order[i]], wt);
+}
+
+static int by_size_desc(const void *x, const void *y, void *arg)
+{
+	const struct item *items = arg;
+	int64_t a = items[*(const size_t *)x].en->size;
+	int64_t b = items[*(const size_t *)y].en->size;
+
+	return a > b ? -1 : a < b;
 }
 
 /* Writes one batch in one transaction. Returns ST_OK or the store error
@@ -564,6 +608,9 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	struct vec entries, todo;
 	struct hmap files;
 	struct tpool *pool = NULL;
+	struct worker_tools *tools = NULL;
+	int n_tools = 0;
+	size_t *order = NULL;
 	char root[PATH_MAX], name[256];
 	struct stat sb;
 	int64_t repo;
@@ -634,6 +681,15 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	}
 
 	pool = tpool_new(o->threads);
+	n_tools = pool ? tpool_size(pool) : 1;
+	tools = mem_calloc((size_t)n_tools, sizeof *tools);
+	if (!tools)
+		n_tools = 0;		/* a fresh parser and packer per file */
+	order = mem_alloc_array((size_t)set.batch, sizeof *order);
+	if (!order) {
+		st = err_set(e, ST_NOMEM, "%s: out of memory", path);
+		goto out;
+	}
 	{
 		/* Parse batch k + 1 while batch k is written. */
 		struct writer w;
@@ -644,13 +700,18 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 		for (size_t b0 = 0; b0 < todo.len; b0 += (size_t)set.batch) {
 			size_t n = todo.len - b0 < (size_t)set.batch ? todo.len - b0 : (size_t)set.batch;
 			struct item *items = &VEC_AT(&todo, struct item, b0);
-			struct batch bt = { root, &set, items };
+			struct batch bt = { root, &set, items, tools, n_tools, order, n, 0 };
 
 			if (o->cancel && *o->cancel) {
 				stats.interrupted = 1;
 				break;
 			}
-			tpool_parallel_for(pool, n, 1, batch_fn, &bt);
+			for (size_t i = 0; i < n; i++)
+				order[i] = i;
+			qsort_r(order, n, sizeof *order, by_size_desc, items);
+			/* One call per thread; each takes files until none are left. */
+			tpool_parallel_for(pool, (size_t)(pool ? tpool_size(pool) : 1), 1,
+					   batch_fn, &bt);
 			if (w.n)
 				writer_finish(&w, o, todo.len);
 			w.items = items;
@@ -708,6 +769,12 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	ctx__store_count(c, repo, &stats, NULL);
 out:
 	tpool_free(pool);
+	for (int i = 0; i < n_tools; i++) {
+		ctx__parser_free(tools[i].ps);
+		ctx__packer_free(tools[i].pk);
+	}
+	mem_free(tools);
+	mem_free(order);
 	for (size_t i = 0; i < entries.len; i++)
 		mem_free(VEC_AT(&entries, struct entry, i).path);
 	vec_release(&entries);

@@ -152,19 +152,44 @@ struct lang {
 	const char *query;
 	/* Compiled once, shared read-only (TSQuery is immutable). */
 	TSQuery *q;
+	/* What each capture id of q means (enum role), set with q: the
+	 * match loop then tests a byte instead of comparing names. */
+	unsigned char *roles;
 	int failed;
 };
 
+enum role { R_NONE, R_NAME, R_DEF, R_IMPORT, R_CALL, R_REF, R_REQ_FN, R_REQ_PATH };
+
+/* The role of a capture name of our queries. */
+static unsigned char role_of(const char *cn)
+{
+	if (strcmp(cn, "name") == 0)
+		return R_NAME;
+	if (strncmp(cn, "def.", 4) == 0)
+		return R_DEF;
+	if (strcmp(cn, "import") == 0)
+		return R_IMPORT;
+	if (strcmp(cn, "call") == 0)
+		return R_CALL;
+	if (strcmp(cn, "ref") == 0)
+		return R_REF;
+	if (strcmp(cn, "req.fn") == 0)
+		return R_REQ_FN;
+	if (strcmp(cn, "req.path") == 0)
+		return R_REQ_PATH;
+	return R_NONE;
+}
+
 static struct lang langs[] = {
-	{ "c", ".c .h", tree_sitter_c, q_c, NULL, 0 },
-	{ "cpp", ".cc .cpp .cxx .hpp .hh .hxx .c++ .h++ .ipp", tree_sitter_cpp, q_cpp, NULL, 0 },
-	{ "python", ".py .pyi", tree_sitter_python, q_python, NULL, 0 },
-	{ "javascript", ".js .mjs .cjs .jsx", tree_sitter_javascript, q_js, NULL, 0 },
-	{ "typescript", ".ts .mts .cts", tree_sitter_typescript, q_ts, NULL, 0 },
-	{ "tsx", ".tsx", tree_sitter_tsx, q_ts, NULL, 0 },
-	{ "go", ".go", tree_sitter_go, q_go, NULL, 0 },
-	{ "rust", ".rs", tree_sitter_rust, q_rust, NULL, 0 },
-	{ "java", ".java", tree_sitter_java, q_java, NULL, 0 },
+	{ "c", ".c .h", tree_sitter_c, q_c, NULL, NULL, 0 },
+	{ "cpp", ".cc .cpp .cxx .hpp .hh .hxx .c++ .h++ .ipp", tree_sitter_cpp, q_cpp, NULL, NULL, 0 },
+	{ "python", ".py .pyi", tree_sitter_python, q_python, NULL, NULL, 0 },
+	{ "javascript", ".js .mjs .cjs .jsx", tree_sitter_javascript, q_js, NULL, NULL, 0 },
+	{ "typescript", ".ts .mts .cts", tree_sitter_typescript, q_ts, NULL, NULL, 0 },
+	{ "tsx", ".tsx", tree_sitter_tsx, q_ts, NULL, NULL, 0 },
+	{ "go", ".go", tree_sitter_go, q_go, NULL, NULL, 0 },
+	{ "rust", ".rs", tree_sitter_rust, q_rust, NULL, NULL, 0 },
+	{ "java", ".java", tree_sitter_java, q_java, NULL, NULL, 0 },
 };
 #define N_LANGS (sizeof langs / sizeof langs[0])
 
@@ -201,10 +226,12 @@ static struct lang *lang_find(const char *name)
 	return NULL;
 }
 
-/* Compiles the language's query once; NULL when it fails. */
-static TSQuery *lang_query(struct lang *l, struct err *e)
+/* Compiles the language's query once; NULL when it fails (*why:
+ * ST_INTERNAL when it does not compile, ST_NOMEM without memory). */
+static TSQuery *lang_query(struct lang *l, status_t *why, struct err *e)
 {
 	TSQuery *q;
+	int failed;
 
 	pthread_mutex_lock(&query_mu);
 	if (!l->q && !l->failed) {
@@ -216,12 +243,29 @@ static TSQuery *lang_query(struct lang *l, struct err *e)
 			l->failed = 1;
 			LOG_ERROR("context.query", LF_STR("lang", l->name),
 				  LF_INT("offset", off), LF_INT("error", qe));
+		} else {
+			uint32_t nc = ts_query_capture_count(l->q);
+			/* Kept for the process, like the query itself. */
+			l->roles = mem_calloc(nc + 1, 1);
+			if (!l->roles) {
+				ts_query_delete(l->q);
+				l->q = NULL;
+			} else {
+				for (uint32_t i = 0; i < nc; i++) {
+					uint32_t cl;
+					l->roles[i] = role_of(ts_query_capture_name_for_id(l->q, i, &cl));
+				}
+			}
 		}
 	}
 	q = l->q;
+	failed = l->failed;
 	pthread_mutex_unlock(&query_mu);
-	if (!q)
+	*why = q ? ST_OK : failed ? ST_INTERNAL : ST_NOMEM;
+	if (!q && failed)
 		err_set(e, ST_INTERNAL, "%s: query does not compile", l->name);
+	else if (!q)
+		err_set(e, ST_NOMEM, "%s: out of memory for the query", l->name);
 	return q;
 }
 
@@ -246,9 +290,11 @@ status_t ctx_grammars_check(struct err *e)
 
 status_t ctx__queries_check(struct err *e)
 {
+	status_t st;
+
 	for (size_t i = 0; i < N_LANGS; i++)
-		if (!lang_query(&langs[i], e))
-			return ST_INTERNAL;
+		if (!lang_query(&langs[i], &st, e))
+			return st;
 	return ST_OK;
 }
 
@@ -508,11 +554,12 @@ static const char *clean_import(struct ctx__parsed *p, const char *s)
 }
 
 static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
-			const char *t, size_t len, struct err *e)
+			TSQueryCursor *cur, const char *t, size_t len,
+			struct err *e)
 {
 	TSNode root = ts_tree_root_node(tree);
-	TSQuery *q = lang_query(lg, e);
-	TSQueryCursor *cur;
+	status_t why;
+	TSQuery *q = lang_query(lg, &why, e);
 	TSQueryMatch m;
 	struct vec defs;
 	struct lines l;
@@ -520,13 +567,10 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 	status_t st = ST_OK;
 
 	if (!q)
-		return ST_INTERNAL;
+		return why;
 	if ((st = lines_build(&l, t, len, &p->arena)))
 		return st;
 	p->parse_error = ts_node_has_error(root);
-	cur = ts_query_cursor_new();
-	if (!cur)
-		return ST_NOMEM;
 	vec_init(&defs, sizeof(struct def));
 	hmap_init(&seen);
 	ts_query_cursor_set_match_limit(cur, 4096);
@@ -540,16 +584,22 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 		int hn = 0, hd = 0, hi = 0, hc = 0, hr = 0, hrf = 0, hrp = 0;
 
 		for (uint16_t i = 0; i < m.capture_count; i++) {
-			uint32_t cl;
-			const char *cn = ts_query_capture_name_for_id(q, m.captures[i].index, &cl);
+			uint32_t id = m.captures[i].index, cl;
 			TSNode n = m.captures[i].node;
-			if (strcmp(cn, "name") == 0) { name = n; hn = 1; }
-			else if (strncmp(cn, "def.", 4) == 0) { def = n; hd = 1; kind = cn + 4; }
-			else if (strcmp(cn, "import") == 0) { imp = n; hi = 1; }
-			else if (strcmp(cn, "call") == 0) { call = n; hc = 1; }
-			else if (strcmp(cn, "ref") == 0) { ref = n; hr = 1; }
-			else if (strcmp(cn, "req.fn") == 0) { reqf = n; hrf = 1; }
-			else if (strcmp(cn, "req.path") == 0) { reqp = n; hrp = 1; }
+			switch (lg->roles[id]) {
+			case R_NAME: name = n; hn = 1; break;
+			case R_DEF:
+				def = n;
+				hd = 1;
+				kind = ts_query_capture_name_for_id(q, id, &cl) + 4;
+				break;
+			case R_IMPORT: imp = n; hi = 1; break;
+			case R_CALL: call = n; hc = 1; break;
+			case R_REF: ref = n; hr = 1; break;
+			case R_REQ_FN: reqf = n; hrf = 1; break;
+			case R_REQ_PATH: reqp = n; hrp = 1; break;
+			default: break;
+			}
 		}
 		if (hn && hd) {
 			struct ctx__sym s;
@@ -612,7 +662,6 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 		if (ed.name[0] && (st = vec_push(&p->edges, &ed)))
 			break;
 	}
-	ts_query_cursor_delete(cur);
 	if (st)
 		goto out;
 
@@ -696,11 +745,47 @@ out:
 	return st;
 }
 
-status_t ctx__parse(const char *path, const char *lang, const char *text,
-		    size_t len, struct ctx__parsed *out, struct err *e)
+struct ctx__parser {
+	TSParser *ts;
+	TSQueryCursor *cur;
+	const TSLanguage *lang;		/* the one ts is set to; NULL: none */
+};
+
+status_t ctx__parser_new(struct ctx__parser **out)
+{
+	struct ctx__parser *ps = mem_calloc(1, sizeof *ps);
+
+	*out = NULL;
+	if (!ps)
+		return ST_NOMEM;
+	ps->ts = ts_parser_new();
+	ps->cur = ts_query_cursor_new();
+	if (!ps->ts || !ps->cur) {
+		ctx__parser_free(ps);
+		return ST_NOMEM;
+	}
+	/* Bounded: a pathological file falls back to text chunks. */
+	ts_parser_set_timeout_micros(ps->ts, 2000000);
+	*out = ps;
+	return ST_OK;
+}
+
+void ctx__parser_free(struct ctx__parser *ps)
+{
+	if (!ps)
+		return;
+	if (ps->ts)
+		ts_parser_delete(ps->ts);
+	if (ps->cur)
+		ts_query_cursor_delete(ps->cur);
+	mem_free(ps);
+}
+
+status_t ctx__parse_with(struct ctx__parser *ps, const char *path,
+			 const char *lang, const char *text, size_t len,
+			 struct ctx__parsed *out, struct err *e)
 {
 	struct lang *lg = lang_find(lang);
-	TSParser *parser;
 	TSTree *tree;
 	status_t st;
 
@@ -709,24 +794,39 @@ status_t ctx__parse(const char *path, const char *lang, const char *text,
 		return ctx__chunk_lines(out, text, len, "text", "");
 	if (len > UINT32_MAX)
 		return err_set(e, ST_LIMIT, "%s: too large to parse", path);
-	parser = ts_parser_new();
-	if (!parser)
-		return err_set(e, ST_NOMEM, "%s: no parser", path);
-	if (!ts_parser_set_language(parser, lg->fn())) {
-		ts_parser_delete(parser);
-		return err_set(e, ST_UNSUPPORTED, "%s: grammar %s does not load",
-			       path, lg->name);
+	if (ps->lang != lg->fn()) {
+		ps->lang = NULL;
+		if (!ts_parser_set_language(ps->ts, lg->fn()))
+			return err_set(e, ST_UNSUPPORTED, "%s: grammar %s does not load",
+				       path, lg->name);
+		ps->lang = lg->fn();
 	}
-	/* Bounded: a pathological file falls back to text chunks. */
-	ts_parser_set_timeout_micros(parser, 2000000);
-	tree = ts_parser_parse_string(parser, NULL, text, (uint32_t)len);
+	tree = ts_parser_parse_string(ps->ts, NULL, text, (uint32_t)len);
 	if (!tree) {
-		ts_parser_delete(parser);
+		/* Timed out (or cancelled): the parser keeps the unfinished
+		 * parse unless reset, and would resume it on the next file. */
+		ts_parser_reset(ps->ts);
 		out->parse_error = 1;
 		return ctx__chunk_lines(out, text, len, "text", "");
 	}
-	st = extract(out, lg, tree, text, len, e);
+	st = extract(out, lg, tree, ps->cur, text, len, e);
 	ts_tree_delete(tree);
-	ts_parser_delete(parser);
+	return st;
+}
+
+status_t ctx__parse(const char *path, const char *lang, const char *text,
+		    size_t len, struct ctx__parsed *out, struct err *e)
+{
+	struct ctx__parser *ps;
+	status_t st;
+
+	if (!lang_find(lang)) {
+		out->lang = "text";
+		return ctx__chunk_lines(out, text, len, "text", "");
+	}
+	if (ctx__parser_new(&ps) != ST_OK)
+		return err_set(e, ST_NOMEM, "%s: no parser", path);
+	st = ctx__parse_with(ps, path, lang, text, len, out, e);
+	ctx__parser_free(ps);
 	return st;
 }

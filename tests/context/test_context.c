@@ -357,6 +357,131 @@ static void test_grammars(void **state)
 		fail_msg("queries: %s", e.msg);
 }
 
+/* Symbols, edges and chunks of a parse as one comparable string. */
+static void parsed_dump(const struct ctx__parsed *p, struct buf *b)
+{
+	char line[512];
+
+	b->len = 0;
+	for (size_t i = 0; i < p->syms.len; i++) {
+		const struct ctx__sym *s = &VEC_AT(&p->syms, struct ctx__sym, i);
+		snprintf(line, sizeof line, "sym %s %s %d-%d c%d|", s->kind, s->name,
+			 s->start_line, s->end_line, s->chunk);
+		buf_append(b, line, strlen(line));
+	}
+	for (size_t i = 0; i < p->edges.len; i++) {
+		const struct ctx__edge *d = &VEC_AT(&p->edges, struct ctx__edge, i);
+		snprintf(line, sizeof line, "edge %s %d %s %d|", d->kind, d->src_sym,
+			 d->name, d->line);
+		buf_append(b, line, strlen(line));
+	}
+	for (size_t i = 0; i < p->chunks.len; i++) {
+		const struct ctx__chunk *c = &VEC_AT(&p->chunks, struct ctx__chunk, i);
+		snprintf(line, sizeof line, "chunk %s %s %d-%d %zu|", c->kind, c->name,
+			 c->start_line, c->end_line, c->len);
+		buf_append(b, line, strlen(line));
+	}
+}
+
+/* One parser kept across files and languages (as an indexing worker
+ * keeps it) gives what a fresh parser per file gives, also after a file
+ * with syntax errors. */
+static void test_parser_reuse(void **state)
+{
+	static const struct { const char *path, *text; } files[] = {
+		{ "a.py", "import os\n\nclass Box:\n    def put(self, x):\n        return os.path.join(x)\n\n"
+			  "def top(a):\n    \"\"\"Doc.\"\"\"\n    return Box().put(a)\n" },
+		{ "b.c", "#include <stdio.h>\n/* adds */\nstatic int add(int a, int b) { return a + b; }\n"
+			 "struct pt { int x; };\nint main(void) { printf(\"%d\", add(1, 2)); return 0; }\n" },
+		{ "bad.js", "function ok() { return f(1); }\nfunction broken( { ;;; \nconst g = () => h();\n" },
+		{ "c.js", "const fs = require('fs');\nclass K { m() { return fs.readFileSync('x'); } }\n"
+			  "function run() { new K().m(); }\n" },
+		{ "a.py", "import os\n\nclass Box:\n    def put(self, x):\n        return os.path.join(x)\n\n"
+			  "def top(a):\n    \"\"\"Doc.\"\"\"\n    return Box().put(a)\n" },
+	};
+	struct ctx__parser *ps;
+	struct buf fresh, kept;
+	(void)state;
+
+	buf_init(&fresh, 0);
+	buf_init(&kept, 0);
+	TH_OK(ctx__parser_new(&ps));
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		struct ctx__parsed a, b;
+		const char *lang = ctx__lang_of(files[i].path);
+		size_t n = strlen(files[i].text);
+
+		ctx__parsed_init(&a);
+		ctx__parsed_init(&b);
+		TH_OK(ctx__parse(files[i].path, lang, files[i].text, n, &a, NULL));
+		TH_OK(ctx__parse_with(ps, files[i].path, lang, files[i].text, n, &b, NULL));
+		assert_string_equal(a.lang, b.lang);
+		assert_int_equal(a.parse_error, b.parse_error);
+		assert_true(a.syms.len > 0);
+		parsed_dump(&a, &fresh);
+		parsed_dump(&b, &kept);
+		buf_putc(&fresh, 0);
+		buf_putc(&kept, 0);
+		assert_string_equal(fresh.data, kept.data);
+		if (strcmp(files[i].path, "bad.js") == 0)
+			assert_int_equal(b.parse_error, 1);
+		ctx__parsed_release(&a);
+		ctx__parsed_release(&b);
+	}
+	ctx__parser_free(ps);
+	ctx__parser_free(NULL);
+	buf_release(&fresh);
+	buf_release(&kept);
+}
+
+/* Files of very different sizes in small batches on two threads (each
+ * thread takes the next file, largest first): every file is written
+ * once, with what one thread and one batch give. */
+static void test_index_schedule(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats one, two;
+	struct ctx_index_opts o1 = { .name = "repo", .threads = 1 };
+	struct ctx_index_opts o2 = { .name = "repo2", .threads = 2 };
+	char rel[64];
+	struct buf big;
+	(void)state;
+
+	new_root();
+	buf_init(&big, 0);
+	for (int i = 0; i < 400; i++) {
+		char fn[96];
+		snprintf(fn, sizeof fn, "int big_%d(int x) { return helper(x + %d); }\n", i, i);
+		buf_append(&big, fn, strlen(fn));
+	}
+	buf_putc(&big, 0);
+	for (int i = 0; i < 23; i++) {
+		char text[160];
+		snprintf(rel, sizeof rel, "repo/src/f%02d.c", i);
+		if (i % 7 == 3) {
+			wfile(rel, big.data);
+			continue;
+		}
+		snprintf(text, sizeof text, "int fn_%d(void) { return call_%d(); }\n", i, i);
+		wfile(rel, text);
+	}
+	buf_release(&big);
+
+	fixture_open(&f, "1M", "64");
+	one = index_ok(&f, &o1);
+	fixture_close(&f);
+	/* The same files as another repository, in batches of 4. */
+	fixture_open(&f, "1M", "4");
+	two = index_ok(&f, &o2);
+	assert_int_equal(two.files_indexed, 23);
+	assert_int_equal(two.files_indexed, one.files_indexed);
+	assert_int_equal(two.chunks, one.chunks);
+	assert_int_equal(two.symbols, one.symbols);
+	assert_int_equal(two.edges, one.edges);
+	assert_int_equal(two.symbols, 3 * 400 + 20);
+	fixture_close(&f);
+}
+
 static void test_index_and_graph(void **state)
 {
 	struct fixture f;
@@ -1500,6 +1625,7 @@ void test_provenance_matches_naive(void **state);
 void test_store_packed_text(void **state);
 void test_store_packed_bad_inputs(void **state);
 void test_store_migration_3(void **state);
+void test_store_pack_roundtrip(void **state);
 
 int main(void)
 {
@@ -1509,6 +1635,8 @@ int main(void)
 		cmocka_unit_test(test_gitignore),
 		cmocka_unit_test(test_frontmatter),
 		cmocka_unit_test(test_grammars),
+		cmocka_unit_test(test_parser_reuse),
+		cmocka_unit_test_teardown(test_index_schedule, teardown),
 		cmocka_unit_test_teardown(test_index_and_graph, teardown),
 		cmocka_unit_test_teardown(test_incremental, teardown),
 		cmocka_unit_test_teardown(test_bad_paths, teardown),
@@ -1531,6 +1659,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_store_packed_text, teardown),
 		cmocka_unit_test_teardown(test_store_packed_bad_inputs, teardown),
 		cmocka_unit_test_teardown(test_store_migration_3, teardown),
+		cmocka_unit_test_teardown(test_store_pack_roundtrip, teardown),
 	};
 	log_setup(LOG_ERROR, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -19,6 +19,7 @@
 void test_store_packed_text(void **state);
 void test_store_packed_bad_inputs(void **state);
 void test_store_migration_3(void **state);
+void test_store_pack_roundtrip(void **state);
 
 static char sroot[1024];
 
@@ -312,5 +313,55 @@ void test_store_migration_3(void **state)
 	assert_true(found(c, "giraffe", "src/big.c"));
 	assert_true(found(c, "okapi", "src/other.c"));
 	assert_int_equal(count(c, "SELECT count(*) FROM chunks WHERE typeof(text) = 'blob'"), 2);
+	ctx_free(c);
+}
+
+/* Packing round trip through the SQL functions, at every kind of size:
+ * below PACK_MIN (kept as text), chunk sizes up to and past the 8 KB
+ * chunk cap, a 200 KB text whose repeats lie further back than any
+ * chunk (the packer and zlib's inflate must agree on distances), and
+ * bytes that do not compress (kept as text). */
+void test_store_pack_roundtrip(void **state)
+{
+	static const size_t sizes[] = { 1, 95, 96, 97, 200, 700, 4095, 8192, 9000, 200000 };
+	struct ctx *c;
+	sqlite3_stmt *s;
+	char *text;
+	uint32_t x = 12345;
+	(void)state;
+
+	str_copy(sroot, th_tmpdir(), sizeof sroot);
+	c = open_store();
+	text = mem_alloc(200001);
+	assert_non_null(text);
+	assert_int_equal(sqlite3_prepare_v2(c->db, "SELECT typeof(ctx_pack(?1)),"
+					    " ctx_text(ctx_pack(?1)) = ?1, length(ctx_pack(?1))",
+					    -1, &s, NULL), SQLITE_OK);
+	for (int noise = 0; noise < 2; noise++) {
+		for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+			size_t n = sizes[k];
+			int packed;
+			for (size_t i = 0; i < n; i++) {
+				x = x * 1103515245u + 12345u;
+				if (noise)	/* bytes at random (no NUL) */
+					text[i] = (char)(1 + (x >> 16) % 255);
+				else		/* code-like: a few lines repeated with changes */
+					text[i] = "\tx = helper_step(x, 17); /* zebra */\n"[i % 37] ^
+						  (char)((i / 37) % 7 == 3 && i % 37 == 20);
+			}
+			text[n] = 0;
+			sqlite3_bind_text(s, 1, text, (int)n, SQLITE_STATIC);
+			assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+			packed = strcmp((const char *)sqlite3_column_text(s, 0), "blob") == 0;
+			assert_int_equal(sqlite3_column_int(s, 1), 1);
+			if (packed != (!noise && n >= 96))
+				fail_msg("size %zu, noise %d: packed %d", n, noise, packed);
+			if (packed)	/* saves at least an eighth */
+				assert_true((size_t)sqlite3_column_int64(s, 2) * 9 <= n * 8);
+			sqlite3_reset(s);
+		}
+	}
+	sqlite3_finalize(s);
+	mem_free(text);
 	ctx_free(c);
 }
