@@ -442,6 +442,95 @@ GK void g_tile_q4_K(const int R, const int T, int64_t nb, const uint8_t *w, size
 			y[(size_t)t * ys + (size_t)r] = g_hsum(acc[r][t]);
 }
 
+/*
+ * A q6_K tile with the arithmetic of q6_K_n (quant_kx86.h): per block and
+ * (row, token) pair one integer accumulator of the scaled sums of the
+ * unsigned 6-bit values times the activations, less 32 x the scaled
+ * bsums, then the same FMA into one float accumulator and the same
+ * horizontal sum. The 6-bit values of a row are rebuilt per 32 of them
+ * from the reloaded ql/qh bytes (kept in L1), so only two vectors per
+ * row are live while the T tokens pass.
+ */
+GK void g_tile_q6_K(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws,
+		    const uint8_t *x, size_t xs, float *y, size_t ys, const uint8_t *pf)
+{
+	const __m256i low4 = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
+	__m256 acc[G_R][G_T];
+#pragma GCC unroll 16
+	for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+		for (int t = 0; t < T; t++)
+			acc[r][t] = _mm256_setzero_ps();
+	for (int64_t i = 0; i < nb; i++) {
+		g_prefetch(pf, ws, (size_t)i * sizeof(struct mdl_block_q6_K),
+			   sizeof(struct mdl_block_q6_K));
+		__m256i sumi[G_R][G_T];
+		const struct mdl_block_q6_K *a[G_R];
+#pragma GCC unroll 16
+		for (int r = 0; r < R; r++) {
+			a[r] = (const struct mdl_block_q6_K *)(const void *)(w + (size_t)r * ws) + i;
+#pragma GCC unroll 16
+			for (int t = 0; t < T; t++)
+				sumi[r][t] = _mm256_setzero_si256();
+		}
+#pragma GCC unroll 2
+		for (int h = 0; h < 2; h++) {
+#pragma GCC unroll 4
+			for (int k = 0; k < 4; k++) {
+				/* vector k of the half: scale 2k in its low 128-bit lane
+				 * (elements 0-15), 2k+1 in its high lane */
+				const __m256i sel = _mm256_set_m128i(
+					_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k + 1))),
+					_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k))));
+				__m256i q[G_R], sk[G_R];
+#pragma GCC unroll 16
+				for (int r = 0; r < R; r++) {
+					__m256i l = g_load(a[r]->ql + 64 * h + 32 * (k & 1));
+					__m256i qh = g_load(a[r]->qh + 32 * h);
+					if (k >= 2)
+						l = _mm256_srli_epi16(l, 4);
+					if (k)
+						qh = _mm256_srli_epi16(qh, 2 * k);
+					q[r] = _mm256_or_si256(_mm256_and_si256(l, low4),
+							       _mm256_slli_epi16(_mm256_and_si256(qh, three), 4));
+					__m128i sc8 = _mm_cvtepi8_epi16(
+						_mm_loadl_epi64((const __m128i *)(a[r]->scales + 8 * h)));
+					sk[r] = _mm256_shuffle_epi8(_mm256_set_m128i(sc8, sc8), sel);
+				}
+#pragma GCC unroll 16
+				for (int t = 0; t < T; t++) {
+					const struct mdl_block_q8_K *b =
+						(const struct mdl_block_q8_K *)(const void *)(x + (size_t)t * xs) + i;
+					__m256i yv = g_load(b->qs + 128 * h + 32 * k);
+#pragma GCC unroll 16
+					for (int r = 0; r < R; r++)
+						sumi[r][t] = g_madd_acc(sumi[r][t],
+									_mm256_maddubs_epi16(q[r], yv), sk[r]);
+				}
+			}
+		}
+#pragma GCC unroll 16
+		for (int r = 0; r < R; r++) {
+			__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a[r]->scales));
+			float d = g_fp16(a[r]->d);
+#pragma GCC unroll 16
+			for (int t = 0; t < T; t++) {
+				const struct mdl_block_q8_K *b =
+					(const struct mdl_block_q8_K *)(const void *)(x + (size_t)t * xs) + i;
+				__m256i corr = _mm256_madd_epi16(sc16, g_load(b->bsums));
+				__m256i v = _mm256_sub_epi32(sumi[r][t], _mm256_slli_epi32(corr, 5));
+				acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d),
+							    _mm256_cvtepi32_ps(v), acc[r][t]);
+			}
+		}
+	}
+#pragma GCC unroll 16
+	for (int t = 0; t < T; t++)
+#pragma GCC unroll 16
+		for (int r = 0; r < R; r++)
+			y[(size_t)t * ys + (size_t)r] = g_hsum(acc[r][t]);
+}
+
 /* Signature of one tile size of one type. */
 typedef void (*g_tile_fn)(int64_t nb, const uint8_t *w, size_t ws, const uint8_t *x,
 			  size_t xs, float *y, size_t ys, const uint8_t *pf);
@@ -453,6 +542,8 @@ typedef void (*g_tile_fn)(int64_t nb, const uint8_t *w, size_t ws, const uint8_t
 	{                                                                                     \
 		if (wt == MDL_TYPE_Q4_K)                                                      \
 			g_tile_q4_K(R, T, nb / 8, w, ws, x, xs, y, ys, pf);                   \
+		else if (wt == MDL_TYPE_Q6_K)                                                 \
+			g_tile_q6_K(R, T, nb / 8, w, ws, x, xs, y, ys, pf);                   \
 		else                                                                          \
 			g_tile(wt, name##_bytes, R, T, nb, w, ws, x, xs, y, ys, pf);          \
 	}
