@@ -366,16 +366,21 @@ GTARGET static inline __m256i g_madd_acc(__m256i acc, __m256i p, __m256i s)
 }
 
 /*
- * A q4_K tile with the arithmetic of q4_K_n (quant_kx86.h): per block and
+ * A q4_K tile (q5 = 0) or q5_K tile (q5 = 1: the same with the fifth bits
+ * of q5_K_n or'd in) with the arithmetic of q4_K_n / q5_K_n
+ * (quant_kx86.h): per block and
  * (row, token) pair one integer accumulator of the scaled sums of four
  * (the same lanes; integer sums are exact, so how they are grouped does
  * not matter), then the same two FMAs into one float accumulator and the
  * same horizontal sum.
  */
-GK void g_tile_q4_K(const int R, const int T, int64_t nb, const uint8_t *w, size_t ws,
-		    const uint8_t *x, size_t xs, float *y, size_t ys, const uint8_t *pf)
+GK void g_tile_q4_K(const int q5, const int R, const int T, int64_t nb, const uint8_t *w,
+		    size_t ws, const uint8_t *x, size_t xs, float *y, size_t ys, const uint8_t *pf)
 {
-	const __m256i low4 = _mm256_set1_epi8(0x0f);
+	/* q4_K and q5_K share d, dmin and the scales; q5_K's qh comes next */
+	const size_t bbytes = q5 ? sizeof(struct mdl_block_q5_K) : sizeof(struct mdl_block_q4_K);
+	const size_t qs_at = q5 ? offsetof(struct mdl_block_q5_K, qs) : offsetof(struct mdl_block_q4_K, qs);
+	const __m256i low4 = _mm256_set1_epi8(0x0f), sixteen = _mm256_set1_epi8(16);
 	__m256 acc[G_R][G_T];
 #pragma GCC unroll 16
 	for (int r = 0; r < R; r++)
@@ -383,16 +388,17 @@ GK void g_tile_q4_K(const int R, const int T, int64_t nb, const uint8_t *w, size
 		for (int t = 0; t < T; t++)
 			acc[r][t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
-		g_prefetch(pf, ws, (size_t)i * sizeof(struct mdl_block_q4_K),
-			   sizeof(struct mdl_block_q4_K));
-		__m256i sc16[G_R], sumi[G_R][G_T];
+		g_prefetch(pf, ws, (size_t)i * bbytes, bbytes);
+		__m256i sc16[G_R], sumi[G_R][G_T], qh[G_R];
 		uint8_t m[G_R][8];
-		const struct mdl_block_q4_K *a[G_R];
+		const uint8_t *a[G_R];
 #pragma GCC unroll 16
 		for (int r = 0; r < R; r++) {
-			a[r] = (const struct mdl_block_q4_K *)(const void *)(w + (size_t)r * ws) + i;
+			a[r] = w + (size_t)r * ws + (size_t)i * bbytes;
 			uint8_t sc[8] __attribute__((aligned(8)));
-			g_k_unpack(a[r]->scales, sc, m[r]);
+			g_k_unpack(a[r] + offsetof(struct mdl_block_q4_K, scales), sc, m[r]);
+			if (q5)
+				qh[r] = g_load(a[r] + offsetof(struct mdl_block_q5_K, qh));
 			__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
 			sc16[r] = _mm256_set_m128i(sc8, sc8);
 #pragma GCC unroll 16
@@ -406,9 +412,16 @@ GK void g_tile_q4_K(const int R, const int T, int64_t nb, const uint8_t *w, size
 			const __m256i i1 = _mm256_set1_epi16((short)(0x0100 + 0x0202 * (2 * c + 1)));
 #pragma GCC unroll 16
 			for (int r = 0; r < R; r++) {
-				__m256i qv = g_load(a[r]->qs + 32 * c);
+				__m256i qv = g_load(a[r] + qs_at + 32 * c);
 				lo[r] = _mm256_and_si256(qv, low4);
 				hi[r] = _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4);
+				if (q5) {	/* as q5_K_n: bits 2c and 2c + 1 of qh */
+					lo[r] = _mm256_or_si256(lo[r], _mm256_and_si256(
+						_mm256_slli_epi16(qh[r], 4), sixteen));
+					hi[r] = _mm256_or_si256(hi[r], _mm256_and_si256(
+						_mm256_slli_epi16(qh[r], 3), sixteen));
+					qh[r] = _mm256_srli_epi16(qh[r], 2);
+				}
 				s0[r] = _mm256_shuffle_epi8(sc16[r], i0);
 				s1[r] = _mm256_shuffle_epi8(sc16[r], i1);
 			}
@@ -428,7 +441,7 @@ GK void g_tile_q4_K(const int R, const int T, int64_t nb, const uint8_t *w, size
 		}
 #pragma GCC unroll 16
 		for (int r = 0; r < R; r++) {
-			float d = g_fp16(a[r]->d), dmin = g_fp16(a[r]->dmin);
+			float d = g_fp16(g_u16(a[r])), dmin = g_fp16(g_u16(a[r] + 2));
 			__m128i m8 = _mm_loadl_epi64((const __m128i *)m[r]);
 			__m256i m16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
 #pragma GCC unroll 16
@@ -549,7 +562,9 @@ typedef void (*g_tile_fn)(int64_t nb, const uint8_t *w, size_t ws, const uint8_t
 		size_t ys, const uint8_t *pf)                                                 \
 	{                                                                                     \
 		if (wt == MDL_TYPE_Q4_K)                                                      \
-			g_tile_q4_K(R, T, nb / 8, w, ws, x, xs, y, ys, pf);                   \
+			g_tile_q4_K(0, R, T, nb / 8, w, ws, x, xs, y, ys, pf);                \
+		else if (wt == MDL_TYPE_Q5_K)                                                 \
+			g_tile_q4_K(1, R, T, nb / 8, w, ws, x, xs, y, ys, pf);                \
 		else if (wt == MDL_TYPE_Q6_K)                                                 \
 			g_tile_q6_K(R, T, nb / 8, w, ws, x, xs, y, ys, pf);                   \
 		else                                                                          \
