@@ -4,9 +4,8 @@
  * tiles of up to G_R rows x G_T tokens with VPDPBUSD (VPDPWSSD for the
  * K-types) on 256-bit registers (the 32 registers of AVX-512 hold the
  * 2 x R x T accumulators; 512-bit operations gain nothing on CPUs that
- * split them in two). quant.c
- * installs these only when the CPU has the features, for products of two
- * tokens or more.
+ * split them in two). quant.c installs these only when the CPU has the
+ * features, for products of two tokens or more.
  */
 #include "model/quant.h"
 

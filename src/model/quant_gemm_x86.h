@@ -1,8 +1,8 @@
 /*
  * quant_gemm_x86.h - register-tiled matrix products for q8_0, q4_0 and
  * q5_0 weights against q8_0 activations (and q4_K, q5_K, q6_K against
- * q8_K, further down): a tile of R weight rows x T
- * tokens keeps 2 x R x T float accumulators in registers, so each loaded
+ * q8_K, further down): a tile of R weight rows x T tokens keeps
+ * 2 x R x T float accumulators in registers, so each loaded
  * (and unpacked) weight block serves T tokens and each activation block R
  * rows. Written once, included by quant_gemm_avx512.c (VPDPBUSD) and
  * quant_gemm_avx2.c (VPMADDUBSW + VPMADDWD), which define:
