@@ -1,11 +1,11 @@
 /*
  * quant_gemm_avx512.c - the tiled matrix products (quant_gemm_x86.h) for
- * CPUs with AVX-512 VNNI: q8_0, q4_0 and q5_0 weights, tiles of up to
- * G_R rows x G_T tokens with VPDPBUSD on 256-bit registers (the 32
- * registers of AVX-512 hold the 2 x R x T accumulators; 512-bit
- * operations gain nothing on CPUs that split them in two). quant.c
- * installs these only when the CPU has the features, for products of two
- * tokens or more.
+ * CPUs with AVX-512 VNNI: q8_0, q4_0, q5_0, q4_K, q5_K and q6_K weights,
+ * tiles of up to G_R rows x G_T tokens with VPDPBUSD (VPDPWSSD for the
+ * K-types) on 256-bit registers (the 32 registers of AVX-512 hold the
+ * 2 x R x T accumulators; 512-bit operations gain nothing on CPUs that
+ * split them in two). quant.c installs these only when the CPU has the
+ * features, for products of two tokens or more.
  */
 #include "model/quant.h"
 

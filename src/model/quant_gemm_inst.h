@@ -9,11 +9,15 @@ static const size_t gemm_q8_0_bytes = sizeof(struct mdl_block_q8_0);
 static const size_t gemm_q4_0_bytes = sizeof(struct mdl_block_q4_0);
 static const size_t gemm_q5_0_bytes = sizeof(struct mdl_block_q5_0);
 static const size_t gemm_q4_K_bytes = sizeof(struct mdl_block_q4_K);
+static const size_t gemm_q5_K_bytes = sizeof(struct mdl_block_q5_K);
+static const size_t gemm_q6_K_bytes = sizeof(struct mdl_block_q6_K);
 
 G_TYPE(gemm_q8_0, MDL_TYPE_Q8_0)
 G_TYPE(gemm_q4_0, MDL_TYPE_Q4_0)
 G_TYPE(gemm_q5_0, MDL_TYPE_Q5_0)
 G_TYPE(gemm_q4_K, MDL_TYPE_Q4_K)
+G_TYPE(gemm_q5_K, MDL_TYPE_Q5_K)
+G_TYPE(gemm_q6_K, MDL_TYPE_Q6_K)
 
 void G_INSTALL(struct mdl__kernels *k)
 {
@@ -21,4 +25,6 @@ void G_INSTALL(struct mdl__kernels *k)
 	k->gemm[MDL_TYPE_Q4_0] = gemm_q4_0;
 	k->gemm[MDL_TYPE_Q5_0] = gemm_q5_0;
 	k->gemm[MDL_TYPE_Q4_K] = gemm_q4_K;
+	k->gemm[MDL_TYPE_Q5_K] = gemm_q5_K;
+	k->gemm[MDL_TYPE_Q6_K] = gemm_q6_K;
 }
