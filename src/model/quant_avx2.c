@@ -901,6 +901,9 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 	k->vec_dot_mm[MDL_TYPE_Q4_K] = dotmm_q4_K;
 	k->vec_dot_mm[MDL_TYPE_Q5_K] = dotmm_q5_K;
 	k->vec_dot_mm[MDL_TYPE_Q6_K] = dotmm_q6_K;
+	k->gemv[MDL_TYPE_Q4_K] = gemv_q4_K;
+	k->gemv[MDL_TYPE_Q5_K] = gemv_q5_K;
+	k->gemv[MDL_TYPE_Q6_K] = gemv_q6_K;
 	k->quant_act[MDL_TYPE_Q8_0] = act_q8_0;
 	k->quant_act[MDL_TYPE_Q8_1] = act_q8_1;
 	k->quant_act[MDL_TYPE_F16] = act_f16;

@@ -389,6 +389,9 @@ void mdl__kernels_avx512(struct mdl__kernels *k)
 	k->gemv[MDL_TYPE_Q8_0] = gemv_q8_0;
 	k->gemv[MDL_TYPE_Q4_0] = gemv_q4_0;
 	k->gemv[MDL_TYPE_Q5_0] = gemv_q5_0;
+	k->gemv[MDL_TYPE_Q4_K] = gemv_q4_K;
+	k->gemv[MDL_TYPE_Q5_K] = gemv_q5_K;
+	k->gemv[MDL_TYPE_Q6_K] = gemv_q6_K;
 	k->vec_dot[MDL_TYPE_Q8_0] = dot_q8_0;
 	k->vec_dot_mm[MDL_TYPE_Q8_0] = dotmm_q8_0;
 	avx2mm_q4_0 = k->vec_dot_mm[MDL_TYPE_Q4_0];
