@@ -1,7 +1,8 @@
 /*
  * quant_kx86.h - the x86 kernels of the K-types (q4_K, q5_K, q6_K against
  * q8_K activations), written once and compiled into two files: included by
- * quant_avx2.c and by quant_avx512.c, each defining first
+ * quant_avx2.c and by quant_avx512.c (with the one-token forms over many
+ * rows, gemv_*, that mdl_matmul takes for decode), each defining first
  *   KTARGET       its target attribute,
  *   KERNEL        KTARGET static inline, always inlined,
  *   MADD_ACC(acc, p, s)  acc + the int16 pair products of p and s as int32
