@@ -380,6 +380,25 @@ ENTRY_POINTS(q8_0)
 ENTRY_POINTS(q4_0)
 ENTRY_POINTS(q5_0)
 
+/*
+ * One token against nr weight rows wstride bytes apart (the decode form,
+ * mdl__gemv_fn): each row through name##_n with one activation row, as
+ * vec_dot_mm does it for a single token, so bit-identical to vec_dot; x is
+ * a row of mdl_matmul's scratch, so a nonzero stride makes the kernel read
+ * the block scales and sums stored after the blocks.
+ */
+#define GEMV_B32(name)                                                          \
+	AVX2 static void gemv_##name(int64_t n, const void *w, size_t wstride,  \
+				     int nr, const void *x, float *out)        \
+	{                                                                      \
+		for (int r = 0; r < nr; r++)                                   \
+			name##_n(n, (const uint8_t *)w + (size_t)r * wstride, x, 1, 1, out + r); \
+	}
+
+GEMV_B32(q8_0)
+GEMV_B32(q4_0)
+GEMV_B32(q5_0)
+
 /* The 32 values of block i of a q4_1 (0..15) or q5_1 (0..31) row. */
 KERNEL __m256i b32m_values(const int wt, const uint8_t *row, int64_t i)
 {
@@ -901,6 +920,12 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 	k->vec_dot_mm[MDL_TYPE_Q4_K] = dotmm_q4_K;
 	k->vec_dot_mm[MDL_TYPE_Q5_K] = dotmm_q5_K;
 	k->vec_dot_mm[MDL_TYPE_Q6_K] = dotmm_q6_K;
+	k->gemv[MDL_TYPE_Q8_0] = gemv_q8_0;
+	k->gemv[MDL_TYPE_Q4_0] = gemv_q4_0;
+	k->gemv[MDL_TYPE_Q5_0] = gemv_q5_0;
+	k->gemv[MDL_TYPE_Q4_K] = gemv_q4_K;
+	k->gemv[MDL_TYPE_Q5_K] = gemv_q5_K;
+	k->gemv[MDL_TYPE_Q6_K] = gemv_q6_K;
 	k->quant_act[MDL_TYPE_Q8_0] = act_q8_0;
 	k->quant_act[MDL_TYPE_Q8_1] = act_q8_1;
 	k->quant_act[MDL_TYPE_F16] = act_f16;

@@ -262,9 +262,13 @@ KERNEL void b32_rows(const int wt, const size_t wbytes, int64_t n, const void *w
 		__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, corr = acc0;
 		float ctail = 0;
 		int64_t i = 0;
+		/* the weight scales of each group gathered one group ahead,
+		 * off the critical path of the group's products */
+		__m256 dw = nb >= 8 ? load_d8(a, wbytes) : _mm256_setzero_ps();
 		for (; i + 8 <= nb; i += 8) {
-			__m256 dv = _mm256_mul_ps(load_d8(a + (size_t)i * wbytes, wbytes),
-						  _mm256_loadu_ps(xd + i));
+			__m256 dv = _mm256_mul_ps(dw, _mm256_loadu_ps(xd + i));
+			if (i + 16 <= nb)
+				dw = load_d8(a + (size_t)(i + 8) * wbytes, wbytes);
 			if (off)
 				corr = _mm256_fmadd_ps(dv, _mm256_loadu_ps(xs + i), corr);
 			_Pragma("GCC unroll 4")
@@ -389,6 +393,9 @@ void mdl__kernels_avx512(struct mdl__kernels *k)
 	k->gemv[MDL_TYPE_Q8_0] = gemv_q8_0;
 	k->gemv[MDL_TYPE_Q4_0] = gemv_q4_0;
 	k->gemv[MDL_TYPE_Q5_0] = gemv_q5_0;
+	k->gemv[MDL_TYPE_Q4_K] = gemv_q4_K;
+	k->gemv[MDL_TYPE_Q5_K] = gemv_q5_K;
+	k->gemv[MDL_TYPE_Q6_K] = gemv_q6_K;
 	k->vec_dot[MDL_TYPE_Q8_0] = dot_q8_0;
 	k->vec_dot_mm[MDL_TYPE_Q8_0] = dotmm_q8_0;
 	avx2mm_q4_0 = k->vec_dot_mm[MDL_TYPE_Q4_0];

@@ -1,7 +1,8 @@
 /*
  * quant_kx86.h - the x86 kernels of the K-types (q4_K, q5_K, q6_K against
  * q8_K activations), written once and compiled into two files: included by
- * quant_avx2.c and by quant_avx512.c, each defining first
+ * quant_avx2.c and by quant_avx512.c (with the one-token forms over many
+ * rows, gemv_*, that mdl_matmul takes for decode), each defining first
  *   KTARGET       its target attribute,
  *   KERNEL        KTARGET static inline, always inlined,
  *   MADD_ACC(acc, p, s)  acc + the int16 pair products of p and s as int32
@@ -75,6 +76,7 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		__m256i sumi[4], sumj[4];
 		for (int t = 0; t < nt; t++)
 			sumi[t] = sumj[t] = _mm256_setzero_si256();
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++, q += 32) {
 			__m256i qv = _mm256_loadu_si256((const __m256i *)q);
 			__m256i lo = _mm256_and_si256(qv, low4);
@@ -131,6 +133,7 @@ KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		__m256i sumi[4], sumj[4];
 		for (int t = 0; t < nt; t++)
 			sumi[t] = sumj[t] = _mm256_setzero_si256();
+		_Pragma("GCC unroll 4")
 		for (int c = 0; c < 4; c++, q += 32) {
 			/* the 5th bits: bit 2c of qh[l] for the low nibbles,
 			 * bit 2c+1 for the high ones; qh moves down 2 bits a
@@ -195,6 +198,7 @@ KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		__m256i sumi[4], sumj[4];
 		for (int t = 0; t < nt; t++)
 			sumi[t] = sumj[t] = _mm256_setzero_si256();
+		_Pragma("GCC unroll 2")
 		for (int h = 0; h < 2; h++) {
 			const uint8_t *ql = a[i].ql + 64 * h, *qhp = a[i].qh + 32 * h;
 			__m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
@@ -214,12 +218,14 @@ KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
 			 * 0-15) and 2k+1 in its high lane (16-31) */
 			__m128i sc8 = _mm_cvtepi8_epi16(_mm_loadl_epi64((const __m128i *)(sc + 8 * h)));
 			__m256i sch = _mm256_set_m128i(sc8, sc8);
+			_Pragma("GCC unroll 4")
 			for (int k = 0; k < 4; k++)
 				s[k] = _mm256_shuffle_epi8(sch, _mm256_set_m128i(
 					_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k + 1))),
 					_mm_set1_epi16((short)(0x0100 + 0x0202 * (2 * k)))));
 			for (int t = 0; t < nt; t++) {
 				const int8_t *y = XROW(struct mdl_block_q8_K, x, stride, t)[i].qs + 128 * h;
+				_Pragma("GCC unroll 4")
 				for (int k = 0; k < 4; k++) {
 					__m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(y + 32 * k)));
 					if (K_SPLIT && nt == 1 && (k & 1))
@@ -243,3 +249,14 @@ KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
 }
 
 ENTRY_POINTS(q6_K)
+
+#define GEMV_K(name)                                                            \
+	KTARGET static void gemv_##name(int64_t n, const void *w, size_t wstride, \
+					int nr, const void *x, float *out)     \
+	{                                                                      \
+		for (int r = 0; r < nr; r++)                                   \
+			name##_n(n, (const uint8_t *)w + (size_t)r * wstride, x, 0, 1, out + r); \
+	}
+GEMV_K(q4_K)
+GEMV_K(q5_K)
+GEMV_K(q6_K)

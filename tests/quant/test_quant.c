@@ -1411,11 +1411,15 @@ static void test_softmax_silu(void **state)
 }
 
 /*
- * mdl_matmul of one token (the decode path, with its own row kernels)
- * equals per-row mdl_vec_dot bit for bit at every level, on 1 and 3
- * threads, for widths below, at and past the kernels' groups of 8 blocks
- * (1, 7, 8, 9, 17 and 28 blocks, 28 being a 0.5B model's 896) and row
- * counts that end inside and at the edge of a row block.
+ * mdl_matmul of one token (the decode path, with its own row kernels:
+ * gemv of q8_0, q4_0, q5_0, q4_K, q5_K and q6_K) equals per-row
+ * mdl_vec_dot bit for bit at every level, on 1 and 3 threads, for widths
+ * below, at and past the kernels' groups of 8 blocks (1, 7, 8, 9, 17 and
+ * 28 blocks, 28 being a 0.5B model's 896; for the K-types 28 super-blocks
+ * of 256) and row counts that end inside and at the edge of a row block;
+ * and each output is within 2e-6 x sum |terms| of the scalar level's dot.
+ * Odd widths take random-byte weight blocks (fill_weight_rows), even ones
+ * quantised rows.
  */
 static void test_matmul_decode(void **state)
 {
@@ -1430,6 +1434,9 @@ static void test_matmul_decode(void **state)
 	float *Y3 = xalloc(rows_max * sizeof(float));
 	uint8_t *W = xalloc(rows_max * col_max * 4);
 	uint8_t *xq = xalloc(col_max * 4);
+	float *wd = xalloc(col_max * sizeof(float)), *xd = xalloc(col_max * sizeof(float));
+	float *want_s = xalloc(rows_max * sizeof(float));
+	double *mag = xalloc(rows_max * sizeof(double));
 	void *scratch = xalloc(mdl_matmul_scratch_size(MDL_TYPE_F16, col_max, 1));
 
 	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
@@ -1441,10 +1448,20 @@ static void test_matmul_decode(void **state)
 				int64_t cols = nb_list[ci] * (bs == 1 ? 32 : bs);
 				size_t rs = mdl_row_size(type, cols);
 				rng_seed((uint64_t)(type * 100 + (int)ci) + 5);
-				fill_weights(wf, rows_max * cols, 0.05f);
+				fill_weight_rows(type, W, wf, rows_max, cols, (int)(nb_list[ci] & 1));
 				fill_weights(X, cols, 1.0f);
-				for (int64_t r = 0; r < rows_max; r++)
-					TH_OK(mdl_quant_row(type, wf + r * cols, W + r * rs, cols));
+				/* the scalar reference, and the size of its terms */
+				mdl_quant_force_level(MDL_LEVEL_SCALAR);
+				TH_OK(mdl_quant_act_row(type, X, xq, cols));
+				TH_OK(mdl_dequant_row(mdl_type_info(type)->vec_dot_type, xq, xd, cols));
+				for (int64_t r = 0; r < rows_max; r++) {
+					want_s[r] = mdl_vec_dot(type, cols, W + r * rs, xq);
+					TH_OK(mdl_dequant_row(type, W + r * rs, wd, cols));
+					mag[r] = 0;
+					for (int64_t k = 0; k < cols; k++)
+						mag[r] += fabs((double)wd[k] * xd[k]);
+				}
+				mdl_quant_force_level((enum mdl_level)lvl);
 				TH_OK(mdl_quant_act_row(type, X, xq, cols));
 				for (size_t ri = 0; ri < sizeof row_list / sizeof row_list[0]; ri++) {
 					int64_t rows = row_list[ri];
@@ -1461,6 +1478,11 @@ static void test_matmul_decode(void **state)
 								 mdl_type_info(type)->name, lvl, (long long)cols,
 								 (long long)rows, (long long)r, (double)Y1[r],
 								 (double)Y3[r], (double)want);
+						if (!(fabs((double)Y1[r] - want_s[r]) <= 2e-6 * mag[r] + 1e-30))
+							fail_msg("%s level %d cols %lld: Y[%lld] = %.9g, scalar %.9g "
+								 "(|terms| %.6g)", mdl_type_info(type)->name, lvl,
+								 (long long)cols, (long long)r, (double)Y1[r],
+								 (double)want_s[r], mag[r]);
 					}
 					/* nothing written past the rows asked for */
 					for (int64_t r = rows; r < rows_max; r++)
@@ -1477,6 +1499,10 @@ static void test_matmul_decode(void **state)
 	mem_free(Y3);
 	mem_free(W);
 	mem_free(xq);
+	mem_free(wd);
+	mem_free(xd);
+	mem_free(want_s);
+	mem_free(mag);
 	mem_free(scratch);
 }
 
