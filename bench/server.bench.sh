@@ -74,15 +74,29 @@ for i in range(int(sys.argv[2])):
         body = {"prompt": src[:n], "max_tokens": 1, "temperature": 0}
     open("%s/req%d.json" % (t, i), "w").write(json.dumps(body))
 PY
+# Prints "p50 p95" in ms, or "- -" when any request failed (its time
+# would not be a time to first token).
 typing() {
   : > "$T/ttft"
+  bad=0
   for i in $(seq 0 $((NREQ - 1))); do
     curl -s -o "$T/resp" -w '%{time_total}\n' -H "Authorization: Bearer $TOK" \
       --data-binary @"$T/req$i.json" "$U$ROUTE" | awk '{printf "%.3f\n", $1 * 1000}' >> "$T/ttft"
+    grep -q "$OKRE" "$T/resp" || { bad=$((bad + 1)); last=$(head -c 300 "$T/resp"); }
   done
-  grep -q "$OKRE" "$T/resp" || echo "server bench: request failed: $(head -c 300 "$T/resp")" >&2
+  if [ "$bad" -gt 0 ]; then
+    echo "server bench: $bad of $NREQ requests failed, the last: $last" >&2
+    echo "- -"
+    return
+  fi
   echo "$(pct 50 < "$T/ttft") $(pct 95 < "$T/ttft")"
 }
+# a / b with two decimals (times 100 with one decimal and " %" when a
+# third argument is given), or "n/a" when either is missing.
+ratio() { awk -v a="$1" -v b="$2" -v pc="${3:-}" 'BEGIN {
+  if (a == "-" || b == "-" || a == "" || b == "" || b + 0 == 0) print "n/a"
+  else if (pc != "") printf "%.1f %%\n", 100 * a / b
+  else printf "%.2f\n", a / b }'; }
 case " $PARTS " in *" typing "*)
 start
 read -r w50 w95 <<<"$(typing)"
@@ -94,7 +108,7 @@ stop
 echo "typing simulation ($NREQ ${ROUTE#/} requests, ~1,500-token growing prefix, model $MDESC):"
 echo "  prompt cache on : TTFT p50 ${w50} ms, p95 ${w95} ms (prompt tokens reused: $tokens_cached)"
 echo "  prompt cache off: TTFT p50 ${c50} ms, p95 ${c95} ms"
-awk -v w="$w50" -v c="$c50" 'BEGIN {printf "  warm p50 / cold p50 = %.1f %%\n", 100 * w / c}'
+echo "  warm p50 / cold p50 = $(ratio "$w50" "$c50" %)"
 ;; esac
 
 # Aggregate tokens/s: 1 stream, then 8 at once, in the same round (the
@@ -149,9 +163,12 @@ done
 stop
 ;; esac
 TEMP=0
-ours_one=${t0:-0} ours_mid=${t1:-0} ours_end=${t2:-0}
+ours_one=${t0:-0} ours_mid=${t1:-0} ours_end=${t2:-0} ours_n1=${n1:-0} ours_n8=${n8:-0}
 
-# The same against llama-server, when one is given.
+# The same against llama-server, when one is given: the parts asked for,
+# typing with and without its prompt cache, and one round of 1 and 8
+# streams at temperature 0.8, compared by tokens/s with airlock's last
+# round at that temperature.
 if [ -n "${LLAMA_SERVER:-}" ] && [ -x "$LLAMA_SERVER" ]; then
   lport=$(( 20000 + RANDOM % 20000 ))
   "$LLAMA_SERVER" -m "$T/m.gguf" --host 127.0.0.1 --port "$lport" -np 8 -c 16384 \
@@ -159,16 +176,22 @@ if [ -n "${LLAMA_SERVER:-}" ] && [ -x "$LLAMA_SERVER" ]; then
   PID=$!
   U="http://127.0.0.1:$lport"
   for _ in $(seq 600); do curl -s "$U/health" 2>/dev/null | grep -q ok && break; sleep 0.1; done
-  read -r lw50 lw95 <<<"$(typing)"
-  for i in $(seq 0 $((NREQ - 1))); do sed -i 's/}$/,"cache_prompt":false}/' "$T/req$i.json"; done
-  read -r lc50 lc95 <<<"$(typing)"
-  TEMP=0.8
-  streams
+  case " $PARTS " in *" typing "*)
+    read -r lw50 lw95 <<<"$(typing)"
+    for i in $(seq 0 $((NREQ - 1))); do sed -i 's/}$/,"cache_prompt":false}/' "$T/req$i.json"; done
+    read -r lc50 lc95 <<<"$(typing)"
+    echo "llama-server: TTFT p50 warm ${lw50} ms, cold ${lc50} ms"
+    echo "  airlock / llama-server TTFT p50: warm $(ratio "${w50:--}" "$lw50"), cold $(ratio "${c50:--}" "$lc50")"
+  ;; esac
+  case " $PARTS " in *" streams "*)
+    TEMP=0.8
+    streams
+    awk -v a="$ours_one" -v b="$ours_mid" -v c="$ours_end" -v n1="$ours_n1" -v n8="$ours_n8" \
+        -v la="$t0" -v lb="$t1" -v lc="$t2" -v l1="$n1" -v l8="$n8" 'BEGIN {
+      o1 = n1 / (b - a); o8 = n8 / (c - b); m1 = l1 / (lb - la); m8 = l8 / (lc - lb)
+      printf "llama-server: 1 stream %.1f tokens/s, 8 streams %.1f tokens/s aggregate (%.2fx)\n", m1, m8, m1 ? m8 / m1 : 0
+      printf "  airlock / llama-server tokens/s at temperature 0.8: 1 stream %.2f, 8 streams %.2f\n",
+        m1 ? o1 / m1 : 0, m8 ? o8 / m8 : 0 }'
+  ;; esac
   stop
-  echo "llama-server: TTFT p50 warm ${lw50} ms, cold ${lc50} ms"
-  awk -v w="${w50:-0}" -v lw="$lw50" -v c="${c50:-0}" -v lc="$lc50" 'BEGIN {
-    printf "  airlock / llama-server TTFT p50: warm %.2f, cold %.2f\n", w / lw, c / lc }'
-  awk -v a="$ours_one" -v b="$ours_mid" -v c="$ours_end" -v la="$t0" -v lb="$t1" -v lc="$t2" 'BEGIN {
-    printf "  airlock / llama-server tokens/s at temperature 0.8: 1 stream %.2f, 8 streams %.2f\n",
-      (lb - la) / (b - a), (lc - lb) / (c - b) }'
 fi
