@@ -45,6 +45,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/core.h"
 
@@ -412,6 +413,27 @@ typedef void (*mdl__silu_mul_fn)(int64_t n, float *g, const float *u);
 static inline size_t mdl__q8_0_scales_offset(int64_t n_blocks)
 {
 	return ((size_t)n_blocks * sizeof(struct mdl_block_q8_0) + 3) & ~(size_t)3;
+}
+
+/*
+ * The eight 6-bit scales and mins of a q4_K/q5_K block, unpacked four at a
+ * time from the three 32-bit words of the 12 scale bytes (layout in
+ * quant.c, k_scale_min): sc and m each get 8 bytes. Shared by the x86
+ * row and tiled kernels.
+ */
+static inline void mdl__k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
+{
+	uint32_t s0, s1, s2, v[4];
+
+	memcpy(&s0, s, 4);
+	memcpy(&s1, s + 4, 4);
+	memcpy(&s2, s + 8, 4);
+	v[0] = s0 & 0x3f3f3f3fu;
+	v[1] = (s2 & 0x0f0f0f0fu) | ((s0 >> 6) & 0x03030303u) << 4;
+	v[2] = s1 & 0x3f3f3f3fu;
+	v[3] = ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 6) & 0x03030303u) << 4;
+	memcpy(sc, v, 8);
+	memcpy(m, v + 2, 8);
 }
 
 struct mdl__kernels {

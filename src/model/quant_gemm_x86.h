@@ -354,20 +354,6 @@ GK void g_tile(const int wt, const size_t wbytes, const int R, const int T, int6
 /* q4_K against q8_K activations                                       */
 /* ------------------------------------------------------------------ */
 
-/* The eight 6-bit scales and mins of a q4_K block (k_unpack of
- * quant_kx86.h). */
-static inline void g_k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
-{
-	uint32_t s0 = g_u32(s), s1 = g_u32(s + 4), s2 = g_u32(s + 8);
-	uint32_t v[4];
-	v[0] = s0 & 0x3f3f3f3fu;
-	v[1] = (s2 & 0x0f0f0f0fu) | ((s0 >> 6) & 0x03030303u) << 4;
-	v[2] = s1 & 0x3f3f3f3fu;
-	v[3] = ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 6) & 0x03030303u) << 4;
-	memcpy(sc, v, 8);
-	memcpy(m, v + 2, 8);
-}
-
 /* acc + the int16 pair products of p and s, as int32. */
 GTARGET static inline __m256i g_madd_acc(__m256i acc, __m256i p, __m256i s)
 {
@@ -409,7 +395,7 @@ GK void g_tile_q4_K(const int q5, const int R, const int T, int64_t nb, const ui
 		for (int r = 0; r < R; r++) {
 			a[r] = w + (size_t)r * ws + (size_t)i * bbytes;
 			uint8_t sc[8] __attribute__((aligned(8)));
-			g_k_unpack(a[r] + offsetof(struct mdl_block_q4_K, scales), sc, m[r]);
+			mdl__k_unpack(a[r] + offsetof(struct mdl_block_q4_K, scales), sc, m[r]);
 			if (q5)
 				qh[r] = g_load(a[r] + offsetof(struct mdl_block_q5_K, qh));
 			__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));

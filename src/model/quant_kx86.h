@@ -11,29 +11,12 @@
  *                 is computed (VPDPWSSD on a single one chains every step
  *                 on its latency; the AVX2 pair measured faster without),
  *   ENTRY_POINTS(name)   dot_<name> and dotmm_<name> from <name>_n,
- * and the helpers fp16(), hsum_ps(), load_u32() and XROW().
+ * and the helpers fp16(), hsum_ps() and XROW().
  * Not a header of declarations: include it only there.
  */
 /* ------------------------------------------------------------------ */
 /* K-types                                                             */
 /* ------------------------------------------------------------------ */
-
-/*
- * The eight 6-bit scales and mins of a q4_K/q5_K block, unpacked four at a
- * time from the three 32-bit words of the 12 scale bytes (layout in
- * quant.c, k_scale_min): sc and m each get 8 bytes.
- */
-static inline void k_unpack(const uint8_t *s, uint8_t sc[8], uint8_t m[8])
-{
-	uint32_t s0 = load_u32(s), s1 = load_u32(s + 4), s2 = load_u32(s + 8);
-	uint32_t v[4];
-	v[0] = s0 & 0x3f3f3f3fu;
-	v[1] = (s2 & 0x0f0f0f0fu) | ((s0 >> 6) & 0x03030303u) << 4;
-	v[2] = s1 & 0x3f3f3f3fu;
-	v[3] = ((s2 >> 4) & 0x0f0f0f0fu) | ((s1 >> 6) & 0x03030303u) << 4;
-	memcpy(sc, v, 8);
-	memcpy(m, v + 2, 8);
-}
 
 /* The scales of sub-blocks 2c and 2c+1 as 16 int16 lanes each, from the
  * 8 scales widened to int16 in both 128-bit halves of sc16. */
@@ -67,7 +50,7 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
 		uint8_t sc[8] __attribute__((aligned(8))), m[8];
-		k_unpack(a[i].scales, sc, m);
+		mdl__k_unpack(a[i].scales, sc, m);
 		__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
 		__m256i sc16 = _mm256_set_m128i(sc8, sc8);
 		const uint8_t *q = a[i].qs;
@@ -123,7 +106,7 @@ KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
 		uint8_t sc[8] __attribute__((aligned(8))), m[8];
-		k_unpack(a[i].scales, sc, m);
+		mdl__k_unpack(a[i].scales, sc, m);
 		__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
 		__m256i sc16 = _mm256_set_m128i(sc8, sc8);
 		const uint8_t *q = a[i].qs;
