@@ -603,30 +603,28 @@ status_t ctx__store_open(struct ctx *c, const char *path, struct err *e)
 {
 	status_t st;
 
+	static const struct {
+		const char *name;
+		void (*fn)(sqlite3_context *, int, sqlite3_value **);
+	} fns[] = { { "ctx_text", sql_ctx_text }, { "ctx_pack", sql_ctx_pack } };
+
 	if ((st = db_open(path, &c->db, e)))
 		return st;
+	vec_init(&c->fts_pending, sizeof(struct ctx__fts_row));
+	for (size_t i = 0; i < sizeof fns / sizeof fns[0]; i++) {
+		if (sqlite3_create_function(c->db, fns[i].name, 1,
+					    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
+					    NULL, fns[i].fn, NULL, NULL) != SQLITE_OK) {
+			st = err_set(e, ST_INTERNAL, "store: cannot register %s: %s",
+				     fns[i].name, sqlite3_errmsg(c->db));
+			db_close(c->db);
+			c->db = NULL;
+			return st;
+		}
+	}
 	/* A page cache that holds the hot part of a large store (64 MB,
 	 * filled on demand): queries otherwise re-read the same FTS and
 	 * symbol pages from the file on every call. */
-	vec_init(&c->fts_pending, sizeof(struct ctx__fts_row));
-	if (sqlite3_create_function(c->db, "ctx_text", 1,
-				    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-				    NULL, sql_ctx_text, NULL, NULL) != SQLITE_OK) {
-		st = err_set(e, ST_INTERNAL, "store: cannot register ctx_text: %s",
-			     sqlite3_errmsg(c->db));
-		db_close(c->db);
-		c->db = NULL;
-		return st;
-	}
-	if (sqlite3_create_function(c->db, "ctx_pack", 1,
-				    SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS,
-				    NULL, sql_ctx_pack, NULL, NULL) != SQLITE_OK) {
-		st = err_set(e, ST_INTERNAL, "store: cannot register ctx_pack: %s",
-			     sqlite3_errmsg(c->db));
-		db_close(c->db);
-		c->db = NULL;
-		return st;
-	}
 	if ((st = db_exec(c->db, "PRAGMA cache_size = -65536", e)) ||
 	    (st = ctx__tokenizer_register(c->db, e))) {
 		db_close(c->db);
