@@ -24,17 +24,7 @@ static char proot[1024];
 
 static void pfile(const char *rel, const char *text)
 {
-	char p[PATH_MAX], d[PATH_MAX];
-	FILE *f;
-
-	snprintf(p, sizeof p, "%s/%s", proot, rel);
-	str_copy(d, p, sizeof d);
-	*strrchr(d, '/') = 0;
-	TH_OK(file_mkdirs(d, 0755, NULL));
-	f = fopen(p, "wb");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	th_write_file(proot, rel, text);
 }
 
 /* Line i (1-based) of the long-line file: about 27 bytes. */

@@ -25,17 +25,7 @@ static char sroot[1024];
 
 static void sfile(const char *rel, const char *text)
 {
-	char p[PATH_MAX], d[PATH_MAX];
-	FILE *f;
-
-	snprintf(p, sizeof p, "%s/%s", sroot, rel);
-	str_copy(d, p, sizeof d);
-	*strrchr(d, '/') = 0;
-	TH_OK(file_mkdirs(d, 0755, NULL));
-	f = fopen(p, "wb");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	th_write_file(sroot, rel, text);
 }
 
 /* A C file of one function, long enough to be packed, naming word. */

@@ -77,9 +77,19 @@ const char *th_tmpdir(void)
 const char *th_write_file(const char *dir, const char *name, const char *text)
 {
 	static char path[4096];
+	char parent[4096];
+	struct err e;
 	FILE *f;
+	char *sl;
 
 	snprintf(path, sizeof path, "%s/%s", dir, name);
+	str_copy(parent, path, sizeof parent);
+	sl = strrchr(parent, '/');
+	if (sl && sl != parent) {
+		*sl = 0;
+		if (file_mkdirs(parent, 0755, &e) != ST_OK)
+			fail_msg("mkdir %s: %s", parent, e.msg);
+	}
 	f = fopen(path, "wb");
 	if (!f)
 		fail_msg("fopen %s: %s", path, strerror(errno));

@@ -36,7 +36,8 @@ void th_shared_path(const char *rel, char *out, size_t n);
 const char *th_tmpdir(void);
 void th_tmpdir_cleanup(void);
 
-/* Writes text to dir/name; returns the full path (static storage). */
+/* Writes text to dir/name, making the directories name passes through;
+ * returns the full path (static storage). */
 const char *th_write_file(const char *dir, const char *name, const char *text);
 
 /* Asserts st == ST_OK, printing the status name and e's message if not. */
