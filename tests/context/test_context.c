@@ -25,19 +25,7 @@ static char root[1024];	/* scratch dir of the running test */
 
 static void wfile(const char *rel, const char *text)
 {
-	char p[PATH_MAX], d[PATH_MAX];
-	FILE *f;
-	char *sl;
-
-	snprintf(p, sizeof p, "%s/%s", root, rel);
-	str_copy(d, p, sizeof d);
-	sl = strrchr(d, '/');
-	*sl = 0;
-	TH_OK(file_mkdirs(d, 0755, NULL));
-	f = fopen(p, "wb");
-	assert_non_null(f);
-	fputs(text, f);
-	fclose(f);
+	th_write_file(root, rel, text);
 }
 
 static void wbytes(const char *rel, const void *data, size_t n)
@@ -997,6 +985,23 @@ static void test_retrieve(void **state)
 /* ---- ranking ----------------------------------------------------------- */
 
 /*
+ * A query in repo at the cursor of an editor buffer for path: the prefix
+ * is buf up to mask, the suffix buf from resume on (both must be in buf).
+ */
+static void cursor_query(struct ctx_query *q, const char *path, const char *buf,
+			 const char *mask, const char *resume, int top_k)
+{
+	memset(q, 0, sizeof *q);
+	q->repo = "repo";
+	q->path = path;
+	q->prefix = buf;
+	q->prefix_len = (size_t)(strstr(buf, mask) - buf);
+	q->suffix = strstr(buf, resume);
+	q->suffix_len = strlen(q->suffix);
+	q->top_k = top_k;
+}
+
+/*
  * A fixture where the right definition must come first: the masked line
  * calls a function of another module. In the first case the buffer
  * imports it and has not used it yet; in the second it is called a few
@@ -1034,14 +1039,7 @@ static void test_ranking(void **state)
 	fixture_open(&f, "1M", "64");
 	index_ok(&f, NULL);
 
-	memset(&q, 0, sizeof q);
-	q.repo = "repo";
-	q.path = "app/view.py";
-	q.prefix = caller;
-	q.prefix_len = (size_t)(strstr(caller, "    # MASK") - caller);
-	q.suffix = strstr(caller, "    return title");
-	q.suffix_len = strlen(q.suffix);
-	q.top_k = 5;
+	cursor_query(&q, "app/view.py", caller, "    # MASK", "    return title", 5);
 	ctx_result_init(&r);
 	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
 	assert_true(r.n >= 1);
@@ -1140,14 +1138,7 @@ static void test_siblings(void **state)
 	fixture_open(&f, "1M", "64");
 	index_ok(&f, NULL);
 
-	memset(&q, 0, sizeof q);
-	q.repo = "repo";
-	q.path = "app/main.c";
-	q.prefix = caller;
-	q.prefix_len = (size_t)(strstr(caller, "\t/* MASK") - caller);
-	q.suffix = strstr(caller, "\treturn 0;");
-	q.suffix_len = strlen(q.suffix);
-	q.top_k = 10;
+	cursor_query(&q, "app/main.c", caller, "\t/* MASK", "\treturn 0;", 10);
 	ctx_result_init(&r);
 	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
 	with = hit_rank_of(&r, "buf_release");
@@ -1322,14 +1313,7 @@ static void test_nearness(void **state)
 	wfile("repo/app/dump.c", caller);
 	fixture_open(&f, "1M", "64");
 	index_ok(&f, NULL);
-	memset(&q, 0, sizeof q);
-	q.repo = "repo";
-	q.path = "app/dump.c";
-	q.prefix = caller;
-	q.prefix_len = (size_t)(strstr(caller, "\t/* MASK") - caller);
-	q.suffix = strstr(caller, "\treturn 0;");
-	q.suffix_len = strlen(q.suffix);
-	q.top_k = 10;
+	cursor_query(&q, "app/dump.c", caller, "\t/* MASK", "\treturn 0;", 10);
 
 	ctx_result_init(&r);
 	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
@@ -1394,14 +1378,7 @@ static void test_self_calls(void **state)
 	      "int again(struct store *s)\n{\n\tclose_store(s);\n\treturn close_store(s);\n}\n");
 	fixture_open(&f, "1M", "64");
 	index_ok(&f, NULL);
-	memset(&q, 0, sizeof q);
-	q.repo = "repo";
-	q.path = "app/dump.c";
-	q.prefix = buffer;
-	q.prefix_len = (size_t)(strstr(buffer, "\t/* MASK") - buffer);
-	q.suffix = strstr(buffer, "\treturn 0;");
-	q.suffix_len = strlen(q.suffix);
-	q.top_k = 10;
+	cursor_query(&q, "app/dump.c", buffer, "\t/* MASK", "\treturn 0;", 10);
 	/* The neighbour list alone orders the two, by the prior (off by
 	 * default): no nearness, no siblings, no graph hop (sync_all
 	 * calls flush_store). */
