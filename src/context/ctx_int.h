@@ -286,6 +286,21 @@ typedef status_t (*ctx__task_fn)(void *arg, const struct ctx__task *t);
 status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
 			  void *arg, struct err *e);
 status_t ctx__result_push(struct ctx_result *r, struct ctx_hit **h);
+/* Calls fn with the id and name ("" for none) of each chunk of a file. */
+status_t ctx__store_chunk_names(struct ctx *c, int64_t file_id,
+				status_t (*fn)(void *arg, int64_t chunk_id, const char *name),
+				void *arg, struct err *e);
+/* A call of the buffer and its evidence, for the echo list. */
+struct ctx__called {
+	const char *name;
+	double w;		/* mean resemblance of its surroundings to the cursor's */
+};
+/* Echo (retrieve_echo.c): the calls of the buffer (prefix and suffix,
+ * never the line at the cursor), best first, each weighed by how much
+ * the lines around it resemble the lines around the cursor; names are
+ * copied into a. ST_NOMEM only. */
+status_t ctx__echo_calls(const char *pre, size_t plen, const char *suf, size_t slen,
+			 struct vec *out, struct arena *a);
 
 /* The import statements of the head t[0, n) (a line starting one, with
  * its continuation lines, unindented), every other line blank, into out
@@ -300,6 +315,7 @@ struct ctx__tune {
 	double w_symbol, w_neighbour, w_bm25, w_hop, w_docs;
 	double w_other_repo, w_kind_text, w_kind_type;
 	double decay, w_ref, w_unused, w_unused_list, pop, w_sibling, postings, name_terms, adj;
+	double w_fresh, n_fresh, n_name, w_echo;
 };
 extern struct ctx__tune ctx__tune;
 /* Sets parameters from "name=value,..." (names as in retrieve.c);

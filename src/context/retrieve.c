@@ -45,7 +45,7 @@
  */
 struct ctx__tune ctx__tune = {
 	.rrf_k = 10.0,
-	.w_symbol = 0.5,	/* definitions of the names of the buffer */
+	.w_symbol = 0.25,	/* definitions of the names of the buffer */
 	.w_neighbour = 1.5,	/* other chunks of the files of the buffer's names */
 	.w_bm25 = 1.0,		/* lexical similarity to the lines at the cursor */
 	.w_hop = 1.0,		/* what the most similar code calls */
@@ -63,6 +63,10 @@ struct ctx__tune ctx__tune = {
 	.postings = 1500,	/* chunks BM25 may score per query (bounds its cost; see context.md) */
 	.name_terms = 0.1,	/* hits: weight of their name's overlap with the query terms */
 	.adj = 2.0,		/* neighbour chunks: weight of nearness to the buffer's definitions */
+	.w_fresh = 0.1,		/* hits: weight of their name's overlap with names the suffix introduces */
+	.n_fresh = 1.0,		/* neighbour chunks: the same */
+	.n_name = 1.0,		/* neighbour chunks: weight of their name's overlap with the BM25 terms */
+	.w_echo = 1.0,		/* the buffer's calls whose surroundings resemble the cursor's */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -76,6 +80,7 @@ struct ctx__tune ctx__tune = {
 #define W_UNUSED ctx__tune.w_unused
 #define W_UNUSED_LIST ctx__tune.w_unused_list
 #define W_SIBLING ctx__tune.w_sibling
+#define W_ECHO ctx__tune.w_echo
 
 status_t ctx__tune_parse(const char *spec, struct err *e)
 {
@@ -98,6 +103,10 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "postings", offsetof(struct ctx__tune, postings) },
 		{ "name_terms", offsetof(struct ctx__tune, name_terms) },
 		{ "adj", offsetof(struct ctx__tune, adj) },
+		{ "fresh", offsetof(struct ctx__tune, w_fresh) },
+		{ "nfresh", offsetof(struct ctx__tune, n_fresh) },
+		{ "nname", offsetof(struct ctx__tune, n_name) },
+		{ "echo", offsetof(struct ctx__tune, w_echo) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -519,10 +528,37 @@ struct bdef {
 	double w;
 };
 
+static double name_overlap(const struct hmap *tidf, const char *name);
+
+struct cnames {
+	struct hmap *boost;	/* chunk id -> name evidence * 1000 */
+	const struct hmap *fresh, *tidf;
+};
+
+static status_t cn_row(void *arg, int64_t id, const char *name)
+{
+	struct cnames *cn = arg;
+	double b = 0;
+
+	if (!name[0])
+		return ST_OK;
+	if (cn->fresh->len)
+		b += ctx__tune.n_fresh * name_overlap(cn->fresh, name);
+	if (cn->tidf->len)
+		b += ctx__tune.n_name * name_overlap(cn->tidf, name);
+	if (b <= 0)
+		return ST_OK;
+	return hmap_put(cn->boost, &id, sizeof id, (void *)(intptr_t)(b * 1000.0));
+}
+
 static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 			   struct vec *chosen, const struct vec *defs,
-			   const struct hmap *self, struct err *e)
+			   const struct hmap *self, const struct hmap *fresh,
+			   const struct hmap *tidf, struct err *e)
 {
+	struct hmap boost;	/* chunk id -> evidence of its name * 1000 */
+	struct cnames cn = { &boost, fresh, tidf };
+	int names = (ctx__tune.n_fresh > 0 && fresh->len) || (ctx__tune.n_name > 0 && tidf->len);
 	struct hmap cfile;	/* chunk id -> file id */
 	int64_t fids[16];
 	size_t nf = 0, it, kl;
@@ -545,6 +581,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	hmap_init(&allowed);
 	hmap_init(&score);
 	hmap_init(&cfile);
+	hmap_init(&boost);
 	vec_init(&ranked, sizeof(struct ctx__cand));
 	st = ST_OK;
 	for (size_t i = 0; st == ST_OK && i < nf; i++) {
@@ -556,6 +593,8 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 		while (st == ST_OK && hmap_next(&score, &it2, &key, &kl, &v))
 			if ((st = hmap_put(&allowed, key, kl, v)) == ST_OK)
 				st = hmap_put(&cfile, key, kl, (void *)(intptr_t)fids[i]);
+		if (st == ST_OK && names)
+			st = ctx__store_chunk_names(c, fids[i], cn_row, &cn, e);
 	}
 	hmap_release(&score);
 	hmap_init(&score);
@@ -573,13 +612,15 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	it = 0;
 	while (st == ST_OK && hmap_next(&allowed, &it, &key, &kl, &v)) {
 		struct ctx__cand cd = { 0, 0, 0 };
-		void *ov = NULL;
+		void *ov = NULL, *bv = NULL;
 		double calls = (double)((intptr_t)v - 1);
 		memcpy(&cd.chunk_id, key, sizeof cd.chunk_id);
 		hmap_get(&score, key, kl, &ov);
-		if (!ov && !(ctx__tune.pop > 0 && calls > 0))
+		hmap_get(&boost, key, kl, &bv);
+		if (!ov && !bv && !(ctx__tune.pop > 0 && calls > 0))
 			continue;
-		cd.score = ((double)(intptr_t)ov + 1.0) * (1.0 + ctx__tune.pop * log1p(calls));
+		cd.score = ((double)(intptr_t)ov + 1.0) * (1.0 + ctx__tune.pop * log1p(calls)) *
+			   (1.0 + (double)(intptr_t)bv / 1000.0);
 		if (ctx__tune.adj > 0 && hmap_get(&cfile, key, kl, &ov) == ST_OK) {
 			double near = 0;
 			for (size_t d = 0; d < defs->len; d++) {
@@ -597,6 +638,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 		st = fuse_add(f, VEC_AT(&ranked, struct ctx__cand, i).chunk_id, (int)i,
 			      W_NEIGHBOUR, CTX_SRC_SYMBOL | CTX_SRC_BM25);
 	vec_release(&ranked);
+	hmap_release(&boost);
 	hmap_release(&score);
 	hmap_release(&cfile);
 	hmap_release(&allowed);
@@ -986,6 +1028,40 @@ static status_t siblings(struct ctx *c, const struct ctx_query *q, struct fuse *
 	return st;
 }
 
+/*
+ * Echo (retrieve_echo.c): the buffer's calls ranked by how much the
+ * lines around each resemble the lines around the cursor; their
+ * definitions elsewhere, in that order. Buffer text only.
+ */
+#define ECHO_NAMES 12		/* names listed */
+#define ECHO_TRIED 40		/* names looked up */
+static status_t echo(struct ctx *c, const struct ctx_query *q, struct fuse *f,
+		     const char *pre, size_t plen, const char *suf, size_t slen,
+		     struct arena *a, struct err *e)
+{
+	struct vec called, cands;
+	status_t st;
+	int rank = 0;
+
+	vec_init(&called, sizeof(struct ctx__called));
+	vec_init(&cands, sizeof(struct ctx__cand));
+	if ((st = ctx__echo_calls(pre, plen, suf, slen, &called, a)))
+		st = err_set(e, st, "context: out of memory");
+	for (size_t i = 0; st == ST_OK && i < called.len && i < ECHO_TRIED && rank < ECHO_NAMES; i++) {
+		const char *nm = VEC_AT(&called, struct ctx__called, i).name;
+		if (is_stop(nm, strlen(nm)))
+			continue;
+		cands.len = 0;
+		if ((st = ctx__store_defs(c, nm, q->repo, q->path, 1, &cands, e)) || !cands.len)
+			continue;
+		st = fuse_add(f, VEC_AT(&cands, struct ctx__cand, 0).chunk_id, rank++, W_ECHO,
+			      CTX_SRC_SYMBOL);
+	}
+	vec_release(&cands);
+	vec_release(&called);
+	return st;
+}
+
 struct novl {
 	const struct hmap *tidf;
 	struct hmap seen;
@@ -1024,6 +1100,85 @@ static double name_overlap(const struct hmap *tidf, const char *name)
 	return o.all > 0 ? o.sum / o.all : 0;
 }
 
+struct fresh {
+	struct ctx *c;
+	struct hmap *parts;	/* part -> weight * 1000 */
+	double w;		/* of the line */
+	int64_t total;		/* chunks */
+};
+
+static int fresh_part(void *arg, const char *tok, size_t n, size_t s, size_t e, int coloc)
+{
+	struct fresh *fr = arg;
+	void *v = NULL;
+
+	char t[64];
+	int64_t df = 0;
+
+	(void)s; (void)e;
+	if (coloc || n < 2 || n >= sizeof t || is_stop(tok, n))
+		return 0;
+	memcpy(t, tok, n);
+	t[n] = 0;
+	/* A part's weight is its idf: mdl_ or ctx_ say little, spec much. */
+	if (ctx__store_df(fr->c, t, &df, NULL) != ST_OK || df <= 0)
+		return 0;
+	double idf = log(((double)fr->total - (double)df + 0.5) / ((double)df + 0.5) + 1.0);
+	intptr_t w = (intptr_t)(fr->w * idf * 1000.0);
+	hmap_get(fr->parts, tok, n, &v);
+	if ((intptr_t)v >= w)
+		return 0;
+	return hmap_put(fr->parts, tok, n, (void *)w) != ST_OK;
+}
+
+/*
+ * Names the lines after the cursor introduce: identifiers of the first
+ * FRESH_LINES lines of the suffix that the prefix never mentions. The
+ * line being typed is the likeliest place they come from (the variable
+ * its call assigns: `spec = find_spec(...)` above `spec.loader`), so a
+ * function named by their parts is a likelier callee. Their parts go to
+ * parts (part -> weight * 1000, the weight halving line by line).
+ */
+#define FRESH_LINES 4
+static status_t fresh_names(struct ctx *c, const char *pre, size_t plen, const char *suf, size_t slen,
+			    struct hmap *parts)
+{
+	struct hmap seen;	/* identifiers of the prefix */
+	size_t n = head_len(suf, slen, FRESH_LINES), li = 0;
+	int64_t total = 0;
+	status_t st = ctx__store_nchunks(c, &total, NULL);
+
+	hmap_init(&seen);
+	for (size_t i = 0; st == ST_OK && i < plen;) {
+		if (!id_start((unsigned char)pre[i]) || (i > 0 && id_char((unsigned char)pre[i - 1]))) {
+			i++;
+			continue;
+		}
+		size_t s0 = i;
+		while (i < plen && id_char((unsigned char)pre[i]))
+			i++;
+		st = hmap_put(&seen, pre + s0, i - s0, NULL);
+	}
+	for (size_t i = 0; st == ST_OK && i < n;) {
+		if (suf[i] == '\n')
+			li++;
+		if (!id_start((unsigned char)suf[i]) || (i > 0 && id_char((unsigned char)suf[i - 1]))) {
+			i++;
+			continue;
+		}
+		size_t s0 = i;
+		while (i < n && id_char((unsigned char)suf[i]))
+			i++;
+		if (i - s0 < 2 || is_stop(suf + s0, i - s0) ||
+		    hmap_get(&seen, suf + s0, i - s0, NULL) == ST_OK)
+			continue;
+		struct fresh fr = { c, parts, 1.0 / (double)(1u << li), total };
+		ctx_tokens_split(suf + s0, i - s0, fresh_part, &fr);
+	}
+	hmap_release(&seen);
+	return st;
+}
+
 static size_t count_tokens(const struct ctx_query *q, const char *t, size_t n)
 {
 	if (q->count_tokens)
@@ -1044,6 +1199,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	struct arena a;
 	struct vec chosen;	/* struct qterm: the BM25 terms, df = idf * 1000 */
 	struct hmap tidf;	/* the same: term -> idf * 1000 */
+	struct hmap fresh;	/* parts of the names the suffix introduces -> weight * 1000 */
 	size_t used = 0;
 	status_t st = ST_OK;
 
@@ -1056,6 +1212,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	arena_init(&a, 0, 0);
 	vec_init(&chosen, sizeof(struct qterm));
 	hmap_init(&tidf);
+	hmap_init(&fresh);
 
 	/* (2) BM25 over the lines at the cursor. */
 	if (src & CTX_SRC_BM25) {
@@ -1074,6 +1231,14 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		for (size_t i = 0; st == ST_OK && i < cands.len; i++)
 			st = vec_push(&bm25c, vec_at(&cands, i));
 	}
+
+	for (size_t i = 0; st == ST_OK && i < chosen.len; i++) {
+		const struct qterm *t = &VEC_AT(&chosen, struct qterm, i);
+		st = hmap_put(&tidf, t->t, t->n, (void *)(intptr_t)t->df);
+	}
+	if (st == ST_OK && (ctx__tune.w_fresh > 0 || ctx__tune.n_fresh > 0) && (src & CTX_SRC_SYMBOL) &&
+	    (st = fresh_names(c, pre, plen, suf, slen, &fresh)))
+		st = err_set(e, st, "context: out of memory");
 
 	/* (1) Symbols: the names of the buffer scored by calls and
 	 * mentions near the cursor (score_names), their definitions in
@@ -1152,6 +1317,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		}
 		if (st == ST_OK && W_SIBLING > 0)
 			st = siblings(c, q, &f, &bn, &nidx, &self, &a, e);
+		if (st == ST_OK && W_ECHO > 0)
+			st = echo(c, q, &f, pre, plen, suf, slen, &a, e);
 		hmap_release(&nidx);
 		vec_release(&bn);
 		/* Within the neighbour files: what else they define that shares
@@ -1166,7 +1333,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 					st = hmap_put(&nfiles, k2, kl, (void *)(intptr_t)1);
 		}
 		if (st == ST_OK && chosen.len && nfiles.len)
-			st = neighbours(c, &f, &nfiles, &chosen, &defs, &self, e);
+			st = neighbours(c, &f, &nfiles, &chosen, &defs, &self, &fresh, &tidf, e);
 		hmap_release(&nfiles);
 		hmap_release(&ifiles);
 		hmap_release(&self);
@@ -1187,10 +1354,6 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	}
 
 	/* Fuse, filter, dedupe; prefer the repository being edited; pack. */
-	for (size_t i = 0; st == ST_OK && i < chosen.len; i++) {
-		const struct qterm *t = &VEC_AT(&chosen, struct qterm, i);
-		st = hmap_put(&tidf, t->t, t->n, (void *)(intptr_t)t->df);
-	}
 	if (st == ST_OK && f.v.len > 1)
 		qsort(f.v.data, f.v.len, sizeof(struct fused), fused_cmp);
 	for (size_t i = 0; st == ST_OK && i < f.v.len && out->n < (size_t)k * 3; i++) {
@@ -1220,6 +1383,8 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			   kind_weight(h->kind);
 		if (ctx__tune.name_terms > 0 && tidf.len && h->name[0])
 			h->score *= 1.0 + ctx__tune.name_terms * name_overlap(&tidf, h->name);
+		if (ctx__tune.w_fresh > 0 && fresh.len && h->name[0])
+			h->score *= 1.0 + ctx__tune.w_fresh * name_overlap(&fresh, h->name);
 		h->sources = x->sources;
 	}
 	if (st == ST_OK && out->n > 1)
@@ -1248,6 +1413,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 
 	vec_release(&chosen);
 	hmap_release(&tidf);
+	hmap_release(&fresh);
 	arena_release(&a);
 	hmap_release(&seen_ids);
 	hmap_release(&imports);

@@ -507,10 +507,16 @@ static const char SQL_DOC_CHUNKS[] =
 	" SELECT (SELECT min(ch.id) FROM chunks ch WHERE ch.file_id = doc.file_id), 1.0"
 	" FROM documents doc WHERE doc.id IN (SELECT id FROM d) LIMIT ?3";
 
+/* A file's chunks with their names (a function's name, or '' for a
+ * text window), for the evidence of names at the cursor. */
+static const char SQL_CHUNK_NAMES[] =
+	"SELECT id, name FROM chunks WHERE file_id = ?1";
+
 static const char *const hot_sql[] = {
 	SQL_BM25, SQL_FILE_CHUNKS, SQL_TERM_ROWS, SQL_DF, SQL_DEFS, SQL_PREFIX_DEFS, SQL_IMPORT_DEFS,
 	SQL_CALLEES, SQL_CHUNK_HIT, SQL_DOC_CHUNKS, SQL_SELF_CALLS, SQL_FILE_CHUNK_IDS,
 	SQL_PREFIX_DEFS_UNCOUNTED,
+	SQL_CHUNK_NAMES,
 };
 
 status_t ctx__store_plans_check(struct ctx *c, char *bad, size_t bad_size,
@@ -2174,5 +2180,28 @@ status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
 		st = fn(arg, &t);
 	}
 	sqlite3_finalize(s);
+	return st;
+}
+
+/* ---- names of chunks (retrieve.c) --------------------------------- */
+
+status_t ctx__store_chunk_names(struct ctx *c, int64_t file_id,
+				status_t (*fn)(void *arg, int64_t chunk_id, const char *name),
+				void *arg, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st = ST_OK;
+	int rc = SQLITE_DONE;
+
+	if ((st = prep_cached(c, SQL_CHUNK_NAMES, &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, file_id);
+	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(s, 1);
+		st = fn(arg, sqlite3_column_int64(s, 0), n ? n : "");
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "chunk names");
+	done(c, s);
 	return st;
 }

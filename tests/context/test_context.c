@@ -1410,6 +1410,168 @@ static void test_self_calls(void **state)
 	fixture_close(&f);
 }
 
+/*
+ * Echo ranks the buffer's calls by how much the lines around each look
+ * like the lines around the cursor: lock_drop follows count_up after
+ * lock_take, as the cursor does, though count_up and lock_take are
+ * nearer. Buffer text only; a cursor inside a line leaves that line out.
+ */
+static void test_echo_calls(void **state)
+{
+	static const char buffer[] =
+		"int f(void)\n"
+		"{\n"
+		"\tlock_take(&m);\n"
+		"\tcount_up(&n);\n"
+		"\tlock_drop(&m);\n"
+		"\tlog_line(\"x\");\n"
+		"\tlock_take(&m);\n"
+		"\tcount_up(&n);\n"
+		"\t/* MASK */\n"
+		"\treturn 0;\n"
+		"}\n";
+	const char *mask = strstr(buffer, "\t/* MASK"), *resume = strstr(buffer, "\treturn 0;");
+	struct vec called;
+	struct arena a;
+	(void)state;
+
+	vec_init(&called, sizeof(struct ctx__called));
+	arena_init(&a, 0, 0);
+	TH_OK(ctx__echo_calls(buffer, (size_t)(mask - buffer), resume, strlen(resume), &called, &a));
+	assert_int_equal(called.len, 4);	/* lock_take count_up lock_drop log_line */
+	assert_string_equal(VEC_AT(&called, struct ctx__called, 0).name, "lock_drop");
+	assert_true(VEC_AT(&called, struct ctx__called, 0).w > VEC_AT(&called, struct ctx__called, 1).w);
+	/* Nothing at all, and a cursor in the middle of "\tlock_": no calls
+	 * from the cursor's line, the others as before. */
+	called.len = 0;
+	TH_OK(ctx__echo_calls("", 0, "", 0, &called, &a));
+	assert_int_equal(called.len, 0);
+	TH_OK(ctx__echo_calls(buffer, (size_t)(mask - buffer) + 3, mask + 3,
+			      strlen(mask + 3), &called, &a));
+	assert_int_equal(called.len, 4);
+	assert_string_equal(VEC_AT(&called, struct ctx__called, 0).name, "lock_drop");
+	vec_release(&called);
+	arena_release(&a);
+}
+
+/* Every list but the given ones off (weights 0), no reweighing by names. */
+static void tune_only(double echo, double neighbour, double nfresh)
+{
+	ctx__tune.w_symbol = ctx__tune.w_bm25 = ctx__tune.w_hop = ctx__tune.w_docs = 0;
+	ctx__tune.w_unused_list = ctx__tune.w_sibling = ctx__tune.name_terms = 0;
+	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = 0;
+	ctx__tune.w_echo = echo;
+	ctx__tune.w_neighbour = neighbour;
+	ctx__tune.n_fresh = nfresh;
+}
+
+static double hit_score_of(const struct ctx_result *r, const char *name)
+{
+	for (size_t i = 0; i < r->n; i++)
+		if (strcmp(r->hits[i].name, name) == 0)
+			return r->hits[i].score;
+	return 0;
+}
+
+/*
+ * The echo list reads the buffer, never the stored copy of the file
+ * being edited: that copy calls close_store after read_store where the
+ * cursor is (the very line being typed, in the bench), the buffer calls
+ * flush_store after read_store elsewhere. Only flush_store may score.
+ */
+static void test_echo_ignores_stored_copy(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	static const char buffer[] =
+		"int dump(const char *path)\n{\n\tstruct store s;\n\n\topen_store(&s, path);\n"
+		"\tread_store(&s);\n\tflush_store(&s);\n\treturn 0;\n}\n\n"
+		"int again(const char *path)\n{\n\tstruct store s;\n\n\topen_store(&s, path);\n"
+		"\tread_store(&s);\n\t/* MASK */\n\treturn 0;\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/store.c",
+	      "int open_store(struct store *s, const char *path)\n{\n\ts->fd = open(path, 0);\n\treturn s->fd;\n}\n\n"
+	      "int read_store(struct store *s)\n{\n\treturn read(s->fd, s->buf, 64);\n}\n\n"
+	      "int close_store(struct store *s)\n{\n\treturn close(s->fd);\n}\n\n"
+	      "int flush_store(struct store *s)\n{\n\treturn fsync(s->fd);\n}\n");
+	wfile("repo/app/dump.c",
+	      "int dump(const char *path)\n{\n\tstruct store s;\n\n\topen_store(&s, path);\n"
+	      "\tread_store(&s);\n\tclose_store(&s);\n\treturn 0;\n}\n\n"
+	      "int again(const char *path)\n{\n\tstruct store s;\n\n\topen_store(&s, path);\n"
+	      "\tread_store(&s);\n\tclose_store(&s);\n\treturn 0;\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/dump.c", buffer, "\t/* MASK", "\treturn 0;\n}\n", 10);
+	q.suffix = strstr(strstr(buffer, "/* MASK"), "\treturn 0;");
+	q.suffix_len = strlen(q.suffix);
+	tune_only(1.0, 0, 0);
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx__tune = saved;
+	assert_int_equal(hit_rank_of(&r, "flush_store"), 1);
+	assert_true(hit_score_of(&r, "flush_store") > 0);
+	if (hit_score_of(&r, "close_store") != 0)
+		fail_msg("close_store scored %g: read from the stored copy",
+			 hit_score_of(&r, "close_store"));
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
+/*
+ * Names the suffix introduces weigh a neighbour file's chunks by their
+ * names: `spec` below the cursor makes find_spec likelier than
+ * find_path, which the stored copy of the file being edited calls there
+ * (and which, tied otherwise, comes first: defined first). Both bodies
+ * hold the same query terms, so only the evidence of names orders them.
+ */
+static void test_fresh_names(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int path0, spec0, path1, spec1;
+	static const char buffer[] =
+		"int load(const char *name)\n{\n\tfind_init();\n\t/* MASK */\n"
+		"\treturn spec_loader(spec);\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/find.c",
+	      "void find_init(void)\n{\n\tcache_reset();\n}\n\n"
+	      "int find_path(const char *name)\n{\n\t/* a spec loader, by name */\n\treturn lookup(name, 1);\n}\n\n"
+	      "int find_spec(const char *name)\n{\n\t/* a spec loader, by name */\n\treturn lookup(name, 2);\n}\n");
+	wfile("repo/app/load.c",
+	      "int load(const char *name)\n{\n\tfind_init();\n\tint spec = find_path(name);\n"
+	      "\treturn spec_loader(spec);\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/load.c", buffer, "\t/* MASK", "\treturn spec_loader", 10);
+	tune_only(0, 1.5, 0);
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	path0 = hit_rank_of(&r, "find_path");
+	spec0 = hit_rank_of(&r, "find_spec");
+	ctx_result_release(&r);
+	tune_only(0, 1.5, 1.0);
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	path1 = hit_rank_of(&r, "find_path");
+	spec1 = hit_rank_of(&r, "find_spec");
+	ctx_result_release(&r);
+	ctx__tune = saved;
+	assert_true(path0 > 0 && spec0 > 0 && path1 > 0 && spec1 > 0);
+	if (path0 > spec0)
+		fail_msg("without the evidence find_path at %d below find_spec at %d", path0, spec0);
+	if (spec1 > path1)
+		fail_msg("with it find_spec at %d below find_path at %d", spec1, path1);
+	fixture_close(&f);
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -1627,6 +1789,9 @@ int main(void)
 		cmocka_unit_test(test_import_text),
 		cmocka_unit_test_teardown(test_nearness, teardown),
 		cmocka_unit_test_teardown(test_self_calls, teardown),
+		cmocka_unit_test(test_echo_calls),
+		cmocka_unit_test_teardown(test_echo_ignores_stored_copy, teardown),
+		cmocka_unit_test_teardown(test_fresh_names, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
