@@ -315,7 +315,7 @@ struct ctx__tune {
 	double w_symbol, w_neighbour, w_bm25, w_hop, w_docs;
 	double w_other_repo, w_kind_text, w_kind_type;
 	double decay, w_ref, w_unused, w_unused_list, pop, w_sibling, postings, name_terms, adj;
-	double w_fresh, n_fresh, n_name, w_echo;
+	double w_fresh, n_fresh, n_name, w_echo, encl;
 };
 extern struct ctx__tune ctx__tune;
 /* Sets parameters from "name=value,..." (names as in retrieve.c);

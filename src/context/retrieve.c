@@ -67,6 +67,7 @@ struct ctx__tune ctx__tune = {
 	.n_fresh = 1.0,		/* neighbour chunks: the same */
 	.n_name = 1.0,		/* neighbour chunks: weight of their name's overlap with the BM25 terms */
 	.w_echo = 1.0,		/* the buffer's calls whose surroundings resemble the cursor's */
+	.encl = 1.0,		/* weight of the enclosing function's name among those names */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -107,6 +108,7 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "nfresh", offsetof(struct ctx__tune, n_fresh) },
 		{ "nname", offsetof(struct ctx__tune, n_name) },
 		{ "echo", offsetof(struct ctx__tune, w_echo) },
+		{ "encl", offsetof(struct ctx__tune, encl) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -1105,6 +1107,7 @@ struct fresh {
 	struct hmap *parts;	/* part -> weight * 1000 */
 	double w;		/* of the line */
 	int64_t total;		/* chunks */
+	int stop;		/* stop words count too */
 };
 
 static int fresh_part(void *arg, const char *tok, size_t n, size_t s, size_t e, int coloc)
@@ -1116,7 +1119,7 @@ static int fresh_part(void *arg, const char *tok, size_t n, size_t s, size_t e, 
 	int64_t df = 0;
 
 	(void)s; (void)e;
-	if (coloc || n < 2 || n >= sizeof t || is_stop(tok, n))
+	if (coloc || n < 2 || n >= sizeof t || (!fr->stop && is_stop(tok, n)))
 		return 0;
 	memcpy(t, tok, n);
 	t[n] = 0;
@@ -1140,6 +1143,77 @@ static int fresh_part(void *arg, const char *tok, size_t n, size_t s, size_t e, 
  * parts (part -> weight * 1000, the weight halving line by line).
  */
 #define FRESH_LINES 4
+
+static size_t indent_of(const char *t, size_t ls, size_t le)
+{
+	size_t i = ls;
+
+	while (i < le && (t[i] == ' ' || t[i] == '\t'))
+		i++;
+	return i - ls;
+}
+
+/*
+ * The name of the function the cursor is in, from the buffer: the
+ * nearest line above, less indented than the code at the cursor, that
+ * defines one (`def name(`, `function name(`, or a line at indentation
+ * 0 naming `name(`, as C and Go definitions are), within 400 lines.
+ * Wrappers are named like what they call (srv__index_size returns
+ * ctx_ngram_size). NULL when there is none; *n its length.
+ */
+static const char *enclosing_name(const char *pre, size_t plen, const char *suf, size_t slen,
+				  size_t *n)
+{
+	size_t le = plen, ind = 0;
+	int lines = 0, seen = 0;
+
+	/* The cursor's indentation: the deeper of the nearest non-blank
+	 * lines above and below. */
+	for (size_t ls = 0, e2; ls < slen; ls = e2 + 1) {
+		for (e2 = ls; e2 < slen && suf[e2] != '\n'; e2++)
+			;
+		if (indent_of(suf, ls, e2) < e2 - ls) {
+			ind = indent_of(suf, ls, e2);
+			break;
+		}
+	}
+	while (le > 0 && lines < 400) {
+		size_t ls = le;
+		while (ls > 0 && pre[ls - 1] != '\n')
+			ls--;
+		size_t in = indent_of(pre, ls, le);
+		lines++;
+		if (in < le - ls) {	/* not blank */
+			if (!seen++ && in > ind)
+				ind = in;
+			else if (in < ind || (in == 0 && ind == 0 && seen > 1)) {
+				const char *t = pre + ls + in;
+				size_t len = le - ls - in;
+				int kw = (len > 4 && !memcmp(t, "def ", 4)) ||
+					 (len > 10 && !memcmp(t, "async def ", 10)) ||
+					 (len > 9 && !memcmp(t, "function ", 9));
+				for (size_t i = 0; (kw || in == 0) && i < len; i++) {
+					if (!id_start((unsigned char)t[i]) ||
+					    (i > 0 && id_char((unsigned char)t[i - 1])))
+						continue;
+					size_t s0 = i;
+					while (i < len && id_char((unsigned char)t[i]))
+						i++;
+					if (i < len && t[i] == '(' && !is_stop(t + s0, i - s0)) {
+						*n = i - s0;
+						return t + s0;
+					}
+				}
+				/* A brace alone opens the body (K&R, Allman): go on;
+				 * any other top-level line ends the search. */
+				if (in == 0 && !(t[0] == '{' && len <= 2))
+					return NULL;
+			}
+		}
+		le = ls > 0 ? ls - 1 : 0;
+	}
+	return NULL;
+}
 static status_t fresh_names(struct ctx *c, const char *pre, size_t plen, const char *suf, size_t slen,
 			    struct hmap *parts)
 {
@@ -1172,10 +1246,17 @@ static status_t fresh_names(struct ctx *c, const char *pre, size_t plen, const c
 		if (i - s0 < 2 || is_stop(suf + s0, i - s0) ||
 		    hmap_get(&seen, suf + s0, i - s0, NULL) == ST_OK)
 			continue;
-		struct fresh fr = { c, parts, 1.0 / (double)(1u << li), total };
+		struct fresh fr = { c, parts, 1.0 / (double)(1u << li), total, 0 };
 		ctx_tokens_split(suf + s0, i - s0, fresh_part, &fr);
 	}
 	hmap_release(&seen);
+	if (st == ST_OK && ctx__tune.encl > 0) {
+		size_t en = 0;
+		const char *es = enclosing_name(pre, plen, suf, slen, &en);
+		struct fresh fr = { c, parts, ctx__tune.encl, total, 1 };
+		if (es)
+			ctx_tokens_split(es, en, fresh_part, &fr);
+	}
 	return st;
 }
 

@@ -1459,7 +1459,7 @@ static void tune_only(double echo, double neighbour, double nfresh)
 {
 	ctx__tune.w_symbol = ctx__tune.w_bm25 = ctx__tune.w_hop = ctx__tune.w_docs = 0;
 	ctx__tune.w_unused_list = ctx__tune.w_sibling = ctx__tune.name_terms = 0;
-	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = 0;
+	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = ctx__tune.encl = 0;
 	ctx__tune.w_echo = echo;
 	ctx__tune.w_neighbour = neighbour;
 	ctx__tune.n_fresh = nfresh;
@@ -1569,6 +1569,61 @@ static void test_fresh_names(void **state)
 		fail_msg("without the evidence find_path at %d below find_spec at %d", path0, spec0);
 	if (spec1 > path1)
 		fail_msg("with it find_spec at %d below find_path at %d", spec1, path1);
+	fixture_close(&f);
+}
+
+/*
+ * The name of the function the cursor is in counts among those names:
+ * a wrapper is named like what it calls (index_size returns
+ * ngram_size). The definition spans two lines and opens its body on a
+ * line of its own; the stored copy of the file calls ngram_open there.
+ */
+static void test_enclosing_name(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int open0, size0, open1, size1;
+	static const char buffer[] =
+		"#include \"ngram.h\"\n\n"
+		"static long index_size(const struct srv *s,\n\t\t       int flags)\n{\n"
+		"\tngram_check(s->ngram);\n\t/* MASK */\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/ngram.c",
+	      "void ngram_check(const struct ngram *g)\n{\n\tassert_ok(g);\n}\n\n"
+	      "long ngram_open(const struct ngram *g)\n{\n\treturn g ? g->n : 0;\n}\n\n"
+	      "long ngram_size(const struct ngram *g)\n{\n\treturn g ? g->n : 0;\n}\n");
+	wfile("repo/app/srv.c",
+	      "#include \"ngram.h\"\n\n"
+	      "static long index_size(const struct srv *s,\n\t\t       int flags)\n{\n"
+	      "\tngram_check(s->ngram);\n\treturn ngram_open(s->ngram);\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/srv.c", buffer, "\t/* MASK", "}\n", 10);
+	q.suffix = strstr(buffer, "/* MASK */\n") + strlen("/* MASK */\n");
+	q.suffix_len = strlen(q.suffix);
+	tune_only(0, 1.5, 1.0);
+	ctx__tune.encl = 0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	open0 = hit_rank_of(&r, "ngram_open");
+	size0 = hit_rank_of(&r, "ngram_size");
+	ctx_result_release(&r);
+	ctx__tune.encl = 1.0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	open1 = hit_rank_of(&r, "ngram_open");
+	size1 = hit_rank_of(&r, "ngram_size");
+	ctx_result_release(&r);
+	ctx__tune = saved;
+	assert_true(open0 > 0 && size0 > 0 && open1 > 0 && size1 > 0);
+	if (open0 > size0)
+		fail_msg("without the evidence ngram_open at %d below ngram_size at %d", open0, size0);
+	if (size1 > open1)
+		fail_msg("with it ngram_size at %d below ngram_open at %d", size1, open1);
 	fixture_close(&f);
 }
 
@@ -1792,6 +1847,7 @@ int main(void)
 		cmocka_unit_test(test_echo_calls),
 		cmocka_unit_test_teardown(test_echo_ignores_stored_copy, teardown),
 		cmocka_unit_test_teardown(test_fresh_names, teardown),
+		cmocka_unit_test_teardown(test_enclosing_name, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
