@@ -2185,23 +2185,89 @@ status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
 
 /* ---- names of chunks (retrieve.c) --------------------------------- */
 
-status_t ctx__store_chunk_names(struct ctx *c, int64_t file_id,
-				status_t (*fn)(void *arg, int64_t chunk_id, const char *name),
-				void *arg, struct err *e)
+/* A file's chunk names, read once and kept in the neighbour files'
+ * cache (c->pop) under the negated file id, so that they are dropped
+ * with it when the chunks change (max id) or the cache grows past 4096
+ * entries. The entry's calls are unused (NULL). */
+static status_t chunk_names_read(struct ctx *c, int64_t file_id, struct ctx__fchunks **out,
+				 struct err *e)
 {
+	struct ctx__fchunks *fc = mem_calloc(1, sizeof *fc);
 	sqlite3_stmt *s;
-	status_t st = ST_OK;
+	size_t cap = 0;
+	status_t st;
 	int rc = SQLITE_DONE;
 
-	if ((st = prep_cached(c, SQL_CHUNK_NAMES, &s, e)))
+	if (!fc)
+		return err_set(e, ST_NOMEM, "store: out of memory");
+	if ((st = prep_cached(c, SQL_CHUNK_NAMES, &s, e))) {
+		fchunks_free(fc);
 		return st;
+	}
 	sqlite3_bind_int64(s, 1, file_id);
 	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *n = (const char *)sqlite3_column_text(s, 1);
-		st = fn(arg, sqlite3_column_int64(s, 0), n ? n : "");
+		if (fc->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			int64_t *ni = mem_realloc_array(fc->id, nc, sizeof *ni);
+			char **nn = ni ? mem_realloc_array(fc->names, nc, sizeof *nn) : NULL;
+			if (ni)
+				fc->id = ni;
+			if (!nn) {
+				st = err_set(e, ST_NOMEM, "store: out of memory");
+				break;
+			}
+			fc->names = nn;
+			cap = nc;
+		}
+		fc->id[fc->n] = sqlite3_column_int64(s, 0);
+		if (!(fc->names[fc->n] = mem_strdup(n ? n : ""))) {
+			st = err_set(e, ST_NOMEM, "store: out of memory");
+			break;
+		}
+		fc->n++;
 	}
 	if (st == ST_OK && rc != SQLITE_DONE)
 		st = sql_err(c, e, "chunk names");
 	done(c, s);
+	if (st) {
+		fchunks_free(fc);
+		return st;
+	}
+	*out = fc;
+	return ST_OK;
+}
+
+status_t ctx__store_chunk_names(struct ctx *c, int64_t file_id,
+				status_t (*fn)(void *arg, int64_t chunk_id, const char *name),
+				void *arg, struct err *e)
+{
+	struct ctx__fchunks *fc = NULL;
+	sqlite3_stmt *s;
+	int64_t gen = 0, key = -file_id;
+	status_t st;
+	int cached = 1;
+	void *v;
+
+	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
+		return st;
+	gen = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	done(c, s);
+	if (gen != c->pop_gen || c->pop.len > 4096) {
+		pop_cache_clear(c);
+		c->pop_gen = gen;
+	}
+	if (hmap_get(&c->pop, &key, sizeof key, &v) == ST_OK) {
+		fc = v;
+	} else {
+		if ((st = chunk_names_read(c, file_id, &fc, e)))
+			return st;
+		/* Not cached (out of memory): used once and freed below. */
+		cached = hmap_put(&c->pop, &key, sizeof key, fc) == ST_OK;
+	}
+	for (size_t i = 0; st == ST_OK && i < fc->n; i++)
+		st = fn(arg, fc->id[i], fc->names[i]);
+	if (!cached)
+		fchunks_free(fc);
 	return st;
 }
