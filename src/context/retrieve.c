@@ -6,8 +6,12 @@
  *           distance to the cursor; imported-but-unused names also as a
  *           list of their own), other chunks of the files those come
  *           from and the buffer imports, one graph hop: what the
- *           lexically closest chunks call, and the siblings of the
- *           buffer's names (buf_release beside buf_init)
+ *           lexically closest chunks call, the siblings of the
+ *           buffer's names (buf_release beside buf_init), and echo: the
+ *           buffer's calls whose surroundings resemble the cursor's
+ *           (retrieve_echo.c). Neighbour chunks are weighed by their
+ *           names against names at the cursor: those the suffix
+ *           introduces, the enclosing function's, the query terms
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
  *   docs    documents linked to the file (paths globs, symbol mentions)
  * Lists are fused by weighted reciprocal rank (ctx__tune), reweighed by
@@ -1114,7 +1118,6 @@ static int fresh_part(void *arg, const char *tok, size_t n, size_t s, size_t e, 
 {
 	struct fresh *fr = arg;
 	void *v = NULL;
-
 	char t[64];
 	int64_t df = 0;
 

@@ -15,7 +15,6 @@
  */
 #include "context/ctx_int.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
