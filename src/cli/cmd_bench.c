@@ -330,6 +330,44 @@ static uint64_t peak_rss_bytes(void)
 	return 0;
 }
 
+/*
+ * The share of the resident bytes of the mapping holding addr that the
+ * kernel maps with 2 MB entries (smaps' FilePmdMapped / Rss), or -1 when
+ * /proc/self/smaps is unreadable or has no such mapping. The weights are
+ * the file mapped in place; whether its page cache is made of 2 MB folios
+ * (a cold read) or of 4 KB ones (a file written or copied, until evicted)
+ * is the machine's state, not the engine's, and decode over 4 KB pages
+ * measured up to twice as slow (docs/internals/quant.md), so the figure
+ * goes beside the speeds.
+ */
+static double mapped_2mb_fraction(const void *addr)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return -1;
+	char line[512];
+	int in = 0;
+	unsigned long long rss = 0, pmd = 0, kb;
+	double out = -1;
+	while (fgets(line, sizeof line, f)) {
+		unsigned long long lo, hi;
+		char dash;
+		if (sscanf(line, "%llx%c%llx ", &lo, &dash, &hi) == 3 && dash == '-') {
+			if (in)
+				break;
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		} else if (in && sscanf(line, "Rss: %llu kB", &kb) == 1) {
+			rss = kb;
+		} else if (in && sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1) {
+			pmd = kb;
+		}
+	}
+	fclose(f);
+	if (in)
+		out = rss ? (double)pmd / (double)rss : 0;
+	return out;
+}
+
 /* ------------------------------------------------------------------ */
 /* Runs                                                                */
 /* ------------------------------------------------------------------ */
@@ -339,6 +377,7 @@ struct bench_result {
 	double pp_fill;		/* tokens/s of the one fill to --ctx-depth */
 	double bw, bw_best;	/* bytes/s */
 	uint64_t peak_rss;
+	double pages_2mb;	/* mapped_2mb_fraction of the weights, -1 unknown */
 	uint64_t kv_cache_bytes;
 	int kernels;
 	int n_threads;
@@ -495,6 +534,8 @@ static void print_json(const struct bench_opts *o, const struct mdl_model *m,
 			    json_samples(r->tgd, o->depth > 0 ? o->reps : 0));
 	json_object_set_new(j, "peak_rss_bytes", json_integer((json_int_t)r->peak_rss));
 	json_object_set_new(j, "kv_cache_bytes", json_integer((json_int_t)r->kv_cache_bytes));
+	json_object_set_new(j, "weights_2mb_page_fraction",
+			    r->pages_2mb < 0 ? json_null() : json_real(r->pages_2mb));
 	json_object_set_new(j, "peak_rss_budget_bytes",
 			    json_integer((json_int_t)((double)(f->file_bytes + r->kv_cache_bytes) * 1.1)));
 	json_object_set_new(j, "bandwidth_bytes_per_s", json_real(r->bw));
@@ -566,6 +607,9 @@ static void print_text(const struct bench_opts *o, const struct mdl_model *m,
 		       o->depth, roofd, 100 * tgd / roofd, kvd / 1e6);
 	printf("peak RSS     %8.1f MiB     (file + KV cache + 10 %%: %.1f MiB)\n",
 	       mib(r->peak_rss), 1.1 * mib(f->file_bytes + r->kv_cache_bytes));
+	if (r->pages_2mb >= 0)
+		printf("2 MB pages   %8.1f %%      of the resident weights (the rest 4 KB: "
+		       "slower decode)\n", 100 * r->pages_2mb);
 }
 
 /* ------------------------------------------------------------------ */
@@ -711,6 +755,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	r.peak_rss = peak_rss_bytes();
+	r.pages_2mb = mdl_gguf_n_tensors(mdl_model_gguf(m)) ?
+		      mapped_2mb_fraction(mdl_gguf_tensor(mdl_model_gguf(m), 0)->data) : -1;
 	double pp = median(r.pp, o.reps), tg = median(r.tg, o.reps);
 	double tgd = o.depth > 0 ? median(r.tgd, o.reps) : 0;
 	if (o.json)

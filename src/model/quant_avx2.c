@@ -17,6 +17,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
+#include "model/quant_pf.h"
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -387,17 +388,20 @@ ENTRY_POINTS(q5_0)
  * a row of mdl_matmul's scratch, so a nonzero stride makes the kernel read
  * the block scales and sums stored after the blocks.
  */
-#define GEMV_B32(name)                                                          \
+#define GEMV_B32(name, pf)                                                      \
 	AVX2 static void gemv_##name(int64_t n, const void *w, size_t wstride,  \
 				     int nr, const void *x, float *out)        \
 	{                                                                      \
-		for (int r = 0; r < nr; r++)                                   \
+		for (int r = 0; r < nr; r++) {                                 \
+			if (pf)                                                \
+				mdl__gemv_prefetch_pages((const uint8_t *)w + (size_t)r * wstride, wstride); \
 			name##_n(n, (const uint8_t *)w + (size_t)r * wstride, x, 1, 1, out + r); \
+		}                                                              \
 	}
 
-GEMV_B32(q8_0)
-GEMV_B32(q4_0)
-GEMV_B32(q5_0)
+GEMV_B32(q8_0, 1)
+GEMV_B32(q4_0, 0)
+GEMV_B32(q5_0, 1)
 
 /* The 32 values of block i of a q4_1 (0..15) or q5_1 (0..31) row. */
 KERNEL __m256i b32m_values(const int wt, const uint8_t *row, int64_t i)

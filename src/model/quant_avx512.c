@@ -13,6 +13,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 
+#include "model/quant_pf.h"
 #include <immintrin.h>
 #include <string.h>
 
@@ -259,6 +260,8 @@ KERNEL void b32_rows(const int wt, const size_t wbytes, int64_t n, const void *w
 	const float *xs = xd + nb;
 	for (int r = 0; r < nr; r++) {
 		const uint8_t *a = (const uint8_t *)w + (size_t)r * wstride;
+		if (wt != MDL_TYPE_Q4_0)
+			mdl__gemv_prefetch_pages(a, wstride);
 		__m256 acc0 = _mm256_setzero_ps(), acc1 = acc0, corr = acc0;
 		float ctail = 0;
 		int64_t i = 0;

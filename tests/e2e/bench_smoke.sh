@@ -31,6 +31,9 @@ for k in pp_tps tg_tps tg_tps_ctx4096 pp_tps_fill peak_rss_bytes roofline_fracti
   jq -e --arg k "$k" '.[$k] | type == "number" and . > 0' "$T/out.json" >/dev/null ||
     fail "field $k missing or not positive: $(jq -c --arg k "$k" '.[$k]' "$T/out.json")"
 done
+# The share of the weights on 2 MB pages (smaps of the file mapping).
+jq -e '.weights_2mb_page_fraction | type == "number" and . >= 0 and . <= 1' "$T/out.json" \
+  >/dev/null || fail "weights_2mb_page_fraction: $(jq -c .weights_2mb_page_fraction "$T/out.json")"
 jq -e '.ctx_depth == 32 and .n_prompt == 16 and .n_gen == 8 and .reps == 2 and .threads == 2' \
   "$T/out.json" >/dev/null || fail "echoed settings: $(cat "$T/out.json")"
 jq -e '(.tg_tps_samples | length) == 2 and (.tg_tps_ctx4096_samples | length) == 2 and

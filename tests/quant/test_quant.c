@@ -6,6 +6,7 @@
  * this CPU against the scalar one, and the threaded matrix multiplication.
  */
 #include <math.h>
+#include <sys/mman.h>
 #include <string.h>
 
 #include "harness.h"
@@ -1507,6 +1508,67 @@ static void test_matmul_decode(void **state)
 }
 
 /*
+ * The decode kernels prefetch ahead of the rows they read (quant_pf.h),
+ * past the end of the matrix too: with a matrix that ends where its
+ * mapping does, followed by inaccessible pages, one-token mdl_matmul of
+ * every weight type at every level, on 1 and 3 threads, must neither fault
+ * nor differ from per-row mdl_vec_dot. A prefetch that became a load
+ * would crash here.
+ */
+static void test_matmul_decode_mapping_end(void **state)
+{
+	const int64_t cols = 896, rows = 70;	/* a 0.5B model's width */
+	const size_t page = 4096, guard = 8 * page;
+	struct tpool *pool = tpool_new(3);
+	assert_non_null(pool);
+	float *wf = xalloc(rows * cols * sizeof(float));
+	float *X = xalloc(cols * sizeof(float));
+	float *Y1 = xalloc(rows * sizeof(float)), *Y3 = xalloc(rows * sizeof(float));
+	uint8_t *xq = xalloc(cols * 4);
+	void *scratch = xalloc(mdl_matmul_scratch_size(MDL_TYPE_F16, cols, 1));
+	size_t cap = ((size_t)rows * cols * 4 + page - 1) / page * page;
+	uint8_t *map = mmap(NULL, cap + guard, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + cap, guard, PROT_NONE), 0);
+	(void)state;
+
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		for (size_t ti = 0; ti < N_WEIGHT_TYPES; ti++) {
+			int type = weight_types[ti];
+			size_t rs = mdl_row_size(type, cols);
+			if (!rs)	/* K-types: 896 is not a multiple of 256 */
+				continue;
+			uint8_t *W = map + cap - (size_t)rows * rs;
+			rng_seed((uint64_t)type + 77);
+			fill_weight_rows(type, W, wf, rows, cols, 1);
+			fill_weights(X, cols, 1.0f);
+			TH_OK(mdl_quant_act_row(type, X, xq, cols));
+			mdl_matmul(NULL, type, W, rows, cols, X, 1, Y1, scratch);
+			mdl_matmul(pool, type, W, rows, cols, X, 1, Y3, scratch);
+			for (int64_t r = 0; r < rows; r++) {
+				float want = mdl_vec_dot(type, cols, W + r * rs, xq);
+				if (memcmp(&Y1[r], &want, sizeof want) != 0 ||
+				    memcmp(&Y3[r], &want, sizeof want) != 0)
+					fail_msg("%s level %d: Y[%lld] = %.9g / %.9g (1 / 3 threads), "
+						 "want %.9g", mdl_type_info(type)->name, lvl,
+						 (long long)r, (double)Y1[r], (double)Y3[r], (double)want);
+			}
+		}
+	}
+	mdl_quant_force_level(MDL_LEVEL_AVX512);
+	munmap(map, cap + guard);
+	tpool_free(pool);
+	mem_free(wf);
+	mem_free(X);
+	mem_free(Y1);
+	mem_free(Y3);
+	mem_free(xq);
+	mem_free(scratch);
+}
+
+/*
  * mdl_matmul_multi over products of mixed types sharing X equals
  * mdl_matmul on each, bit for bit, on 1 and 3 threads.
  */
@@ -1794,6 +1856,7 @@ int main(void)
 		cmocka_unit_test(test_matmul),
 		cmocka_unit_test(test_matmul_tiles),
 		cmocka_unit_test(test_matmul_decode),
+		cmocka_unit_test(test_matmul_decode_mapping_end),
 		cmocka_unit_test(test_softmax_silu),
 		cmocka_unit_test(test_matmul_multi),
 		cmocka_unit_test(test_ggml_weights),
