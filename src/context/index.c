@@ -103,6 +103,16 @@ static uint64_t cpu_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of the calling thread (0 when the clock is missing). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- settings -------------------------------------------------------- */
 
 static const char *const default_doc_roots[] = {
@@ -556,14 +566,19 @@ struct writer {
 	status_t st;
 	pthread_t th;
 	int threaded;
+	uint64_t cpu_ns;		/* the writer's CPU, all batches */
+	uint64_t wait_ns;		/* wall time the caller waited for it */
 };
 
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 
+	uint64_t t0 = thread_cpu_ns();
+
 	err_clear(&w->e);
 	w->st = write_batch(w->c, w->repo, w->items, w->n, w->stats, &w->e);
+	w->cpu_ns += thread_cpu_ns() - t0;
 	return NULL;
 }
 
@@ -578,8 +593,11 @@ static void writer_start(struct writer *w)
 static void writer_finish(struct writer *w, const struct ctx_index_opts *o,
 			  size_t total)
 {
+	uint64_t t0 = time_mono_ns();
+
 	if (w->threaded)
 		pthread_join(w->th, NULL);
+	w->wait_ns += time_mono_ns() - t0;
 	w->threaded = 0;
 	for (size_t i = 0; i < w->n; i++)
 		ctx__parsed_release(&w->items[i].parsed);
@@ -615,6 +633,7 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	struct stat sb;
 	int64_t repo;
 	uint64_t t0 = time_mono_ns(), cpu0 = cpu_now_ns();
+	uint64_t writer_cpu = 0, writer_wait = 0, t_end = 0, cpu_end = 0, t_compact = 0;
 	status_t st;
 	size_t it;
 	const void *k;
@@ -721,7 +740,11 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 		}
 		if (w.n)
 			writer_finish(&w, o, todo.len);
+		writer_cpu = w.cpu_ns;
+		writer_wait = w.wait_ns;
 	}
+	t_end = time_mono_ns();
+	cpu_end = cpu_now_ns();
 
 	/* Deleted files: only after a complete walk. */
 	if (!stats.interrupted) {
@@ -762,11 +785,20 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	     (stats.files_indexed + stats.files_deleted >= 8 &&
 	      (stats.files_indexed + stats.files_deleted) * 4 >= stats.files_seen))) {
 		struct err ce;
+		t_compact = time_mono_ns();
 		err_clear(&ce);
-		if (ctx__store_compact(c, &ce) != ST_OK)
+		if (ctx__store_compact(c, stats.files_indexed + stats.files_deleted, &ce) != ST_OK)
 			LOG_WARN("context.compact", LF_STR("error", ce.msg));
 	}
 	ctx__store_count(c, repo, &stats, NULL);
+	/* Where the run's time went (see docs/internals/context.md). */
+	LOG_DEBUG("index.phases", LF_INT("parallel_ms", (int64_t)((t_end - t0) / 1000000)),
+		  LF_INT("parallel_cpu_ms", (int64_t)((cpu_end - cpu0) / 1000000)),
+		  LF_INT("writer_cpu_ms", (int64_t)(writer_cpu / 1000000)),
+		  LF_INT("writer_wait_ms", (int64_t)(writer_wait / 1000000)),
+		  LF_INT("end_ms", (int64_t)((time_mono_ns() - t_end) / 1000000)),
+		  LF_INT("end_cpu_ms", (int64_t)((cpu_now_ns() - cpu_end) / 1000000)),
+		  LF_INT("compact_ms", (int64_t)(t_compact ? (time_mono_ns() - t_compact) / 1000000 : 0)));
 out:
 	tpool_free(pool);
 	for (int i = 0; i < n_tools; i++) {

@@ -323,7 +323,7 @@ status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e)
 		st = file_write_atomic(p, list.data, list.len, 0644, e);
 	if (st == ST_OK)
 		parts_prune(data_dir, dir, &repos);
-	LOG_INFO("ngram.build", LF_INT("rebuilt", (int64_t)rebuilt), LF_INT("kept", (int64_t)kept),
+	LOG_DEBUG("ngram.build", LF_INT("rebuilt", (int64_t)rebuilt), LF_INT("kept", (int64_t)kept),
 		 LF_INT("bytes", (int64_t)bytes), LF_INT("status", (int64_t)st));
 out:
 	vec_release(&repos);
