@@ -747,7 +747,11 @@ static void test_deleted_midrun_and_interrupt(void **state)
 		TH_OK(ctx_index_repo(f.c, f.repo, &o, &s, &e));
 	}
 	assert_int_equal(s.interrupted, 1);
-	assert_true(s.files_indexed >= 4 && s.files_indexed <= 5);
+	/* Progress reports a batch once written; the writer may have
+	 * written one more by then, and writes none after the flag but the
+	 * one it is in. */
+	if (s.files_indexed < 4 || s.files_indexed > 6)
+		fail_msg("files_indexed %llu, want 4 to 6", (unsigned long long)s.files_indexed);
 	/* Second run: finishes; a deleted file is counted as vanished or
 	 * was never seen, and the index holds no row for it. */
 	{
