@@ -285,7 +285,7 @@ status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e)
 	vec_init(&repos, sizeof(struct ctx__repo_digest));
 	buf_init(&list, 0);
 	if ((st = path_of(dir, sizeof dir, data_dir, PARTS_DIR, e)) ||
-	    (st = file_mkdirs(dir, 0755, e)) ||
+	    (st = file_mkdirs(dir, 0700, e)) ||
 	    (st = ctx__store_repo_digests(c, &repos, e)) ||
 	    (st = buf_append(&list, PARTS_MAGIC "\n", 9)))
 		goto out;
@@ -441,13 +441,15 @@ status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
 	if ((st = path_of(dir, sizeof dir, data_dir, PARTS_DIR, e)) ||
 	    (st = path_of(p, sizeof p, dir, "/parts", e)))
 		return st;
-	if (file_read_all(p, (size_t)PARTS_MAX * 24, &text, &len, NULL) != ST_OK) {
+	if ((st = file_read_all(p, (size_t)PARTS_MAX * 24, &text, &len, NULL)) == ST_NOTFOUND) {
 		/* No parts list: the single index of before, if there is one
 		 * (ST_NOTFOUND naming context-ngram.txt otherwise). */
 		if ((st = path_of(p, sizeof p, data_dir, "/context-ngram", e)))
 			return st;
 		return open_parts(p, 1, hint, out, e);
 	}
+	if (st != ST_OK)
+		return err_set(e, st == ST_LIMIT ? ST_CORRUPT : st, "%s: cannot read the n-gram parts list", p);
 	buf_init(&prefixes, 0);
 	st = err_set(e, ST_CORRUPT, "%s/parts: bad n-gram parts list", dir);
 	if (len < 9 || memcmp(text, PARTS_MAGIC "\n", 9) != 0 || text[len - 1] != '\n')
@@ -458,8 +460,9 @@ status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
 		*nl = 0;
 		if (parse_i64(l, 1, INT64_MAX, &id) != ST_OK || ++n > PARTS_MAX)
 			goto out;
-		if (part_path(p, sizeof p, dir, id, "", e) ||
-		    buf_append(&prefixes, p, strlen(p) + 1)) {
+		if ((st = part_path(p, sizeof p, dir, id, "", e)))
+			goto out;
+		if (buf_append(&prefixes, p, strlen(p) + 1)) {
 			st = err_set(e, ST_NOMEM, "n-gram index: out of memory");
 			goto out;
 		}
