@@ -168,11 +168,9 @@ status_t ctx__store_begin(struct ctx *c, struct err *e);
 /* Inserts the FTS rows of the chunks written since begin, then commits;
  * on an error the caller rolls back. */
 status_t ctx__store_commit(struct ctx *c, struct err *e);
-/* Outside a transaction, after a run that wrote or deleted changed files:
- * merges the FTS index into one segment when changed is at least a
- * quarter of the files in the store, and rewrites the file (VACUUM) when
- * more than 1/8 of its pages are free. */
-status_t ctx__store_compact(struct ctx *c, uint64_t changed, struct err *e);
+/* Outside a transaction: merges the FTS index into one segment and, when
+ * more than 1/8 of the pages are free, rewrites the file (VACUUM). */
+status_t ctx__store_compact(struct ctx *c, struct err *e);
 
 /* EXPLAIN QUERY PLAN of each statement on the query path: bad gets the
  * first full table scan found with its SQL, or "" when none. */

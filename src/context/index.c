@@ -891,7 +891,7 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 		struct err ce;
 		t_compact = time_mono_ns();
 		err_clear(&ce);
-		if (ctx__store_compact(c, stats.files_indexed + stats.files_deleted, &ce) != ST_OK)
+		if (ctx__store_compact(c, &ce) != ST_OK)
 			LOG_WARN("context.compact", LF_STR("error", ce.msg));
 	}
 	ctx__store_count(c, repo, &stats, NULL);

@@ -711,28 +711,21 @@ status_t ctx__store_commit(struct ctx *c, struct err *e)
 	return db_exec(c->db, "COMMIT", e);
 }
 
-status_t ctx__store_compact(struct ctx *c, uint64_t changed, struct err *e)
+status_t ctx__store_compact(struct ctx *c, struct err *e)
 {
 	sqlite3_stmt *s;
-	int64_t pages = 0, free_pages = 0, files = 0;
+	int64_t pages = 0, free_pages = 0;
 	uint64_t t0 = time_mono_ns(), t1;
 	status_t st;
 
 	/*
 	 * One segment: smaller (no superseded entries) and faster to query
 	 * (one b-tree per term instead of one per segment). It rewrites the
-	 * whole FTS index, so only after a run that changed a quarter of
-	 * the store's files or more; after a smaller one FTS5's automerge
-	 * keeps the segments few (a run of 481 files beside 2,600 others:
-	 * 0.3 s of 1.0 s CPU was this merge).
+	 * whole FTS index; leaving the segments of a run of 481 files
+	 * beside 2,600 others to automerge saved 0.3 s of CPU there but
+	 * made queries 10 % slower (docs/internals/context.md).
 	 */
-	if ((st = prep(c, "SELECT count(*) FROM files", &s, e)))
-		return st;
-	if (sqlite3_step(s) == SQLITE_ROW)
-		files = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	if (changed >= (uint64_t)files / 4 &&
-	    (st = db_exec(c->db, "INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')", e)))
+	if ((st = db_exec(c->db, "INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')", e)))
 		return st;
 	t1 = time_mono_ns();
 	if ((st = prep(c, "SELECT (SELECT page_count FROM pragma_page_count),"
@@ -750,8 +743,7 @@ status_t ctx__store_compact(struct ctx *c, uint64_t changed, struct err *e)
 	 */
 	if (pages > 0 && free_pages * 8 > pages)
 		st = db_exec(c->db, "VACUUM", e);
-	LOG_DEBUG("context.compact", LF_INT("files", files), LF_INT("changed", (int64_t)changed),
-		  LF_INT("pages", pages), LF_INT("free", free_pages),
+	LOG_DEBUG("context.compact", LF_INT("pages", pages), LF_INT("free", free_pages),
 		  LF_INT("merge_ms", (int64_t)((t1 - t0) / 1000000)),
 		  LF_INT("vacuum_ms", (int64_t)((time_mono_ns() - t1) / 1000000)));
 	return st;

@@ -1078,7 +1078,7 @@ static void test_ranking(void **state)
 	/* Compaction (FTS optimize, VACUUM when sparse) keeps every answer. */
 	{
 		struct ctx_result r2;
-		TH_OK(ctx__store_compact(f.c, UINT64_MAX, NULL));
+		TH_OK(ctx__store_compact(f.c, NULL));
 		ctx_result_init(&r2);
 		TH_OK(ctx_search(f.c, "count rows", 5, NULL, NULL, &r2, NULL));
 		assert_true(has_hit(&r2, "pkg/store.py", "count_rows"));
