@@ -1606,6 +1606,20 @@ static void test_ngram_parts(void **state)
 	assert_string_equal(m.repo, "rb");
 	assert_string_equal(m.path, "beta.py");
 	assert_int_equal(m.line, 2);
+	/* Matches in both parts: the longer wins, wherever it is. */
+	{
+		static const char both[] = "return x * 31 + 7;zz[i * 2 for i in items]";
+		TH_OK(ctx_ngram_longest_match(g, both, strlen(both), &m));
+		assert_int_equal(m.length, 22);
+		assert_int_equal(m.text_offset, 20);
+		assert_string_equal(m.repo, "rb");
+		TH_OK(ctx_ngram_longest_match(g, both, 18, &m));
+		assert_int_equal(m.length, 18);
+		assert_int_equal(m.text_offset, 0);
+		assert_string_equal(m.repo, "ra");
+		assert_string_equal(m.path, "alpha.c");
+		assert_int_equal(m.line, 3);
+	}
 	ctx_ngram_free(g);
 
 	/* Re-indexing b rebuilds b's part only. */
