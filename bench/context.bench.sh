@@ -47,7 +47,7 @@ for c in "${corpora[@]}"; do
 done
 echo "machine load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (figures scale with it)"
 db=$(stat -c %s "$D/airlock.db")
-ng=$(( $(stat -c %s "$D/context-ngram.txt") + $(stat -c %s "$D/context-ngram.sa") + $(stat -c %s "$D/context-ngram.map") ))
+ng=$(find "$D/context-ngram" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 echo "indexed ${#corpora[@]} repositories: $files files, $bytes MB in $secs s"
 echo "indexing: $(echo "scale=2; $bytes / $secs" | bc) MB/s, $(echo "scale=0; $files / $secs" | bc) files/s (wall);" \
   "$( [ "$icpu" != 0 ] && echo "scale=2; $bytes / $icpu" | bc) MB per CPU-second of indexing;" \

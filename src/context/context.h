@@ -252,14 +252,22 @@ struct ctx_ngram_match {
 };
 
 /*
- * Rebuilds <data_dir>/context-ngram.* from the store's chunks (all
- * repositories) with libdivsufsort; files are replaced atomically.
+ * Brings the n-gram index under <data_dir>/context-ngram/ up to date with
+ * the store's chunks: one suffix array per repository (libdivsufsort),
+ * rebuilt only for repositories whose files changed since it was built
+ * (or whose part is missing or damaged); parts of repositories no longer
+ * in the store, and the single index of older versions
+ * (<data_dir>/context-ngram.txt/.sa/.map), are removed. Files are
+ * replaced atomically. Errors: ST_IO, ST_NOMEM, ST_LIMIT (a repository's
+ * code over 2 GiB), store errors.
  */
 status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e);
 
 /*
- * Opens the n-gram index of data_dir (read-only mmap). ST_NOTFOUND when
- * it was never built; ST_CORRUPT when its files disagree.
+ * Opens the n-gram index of data_dir (read-only mmap): every part, or the
+ * single index of older versions while there are no parts. ST_NOTFOUND
+ * when it was never built; ST_CORRUPT when its files disagree or a
+ * listed part is missing.
  */
 status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
 			struct err *e);

@@ -169,7 +169,7 @@ status_t ctx__store_begin(struct ctx *c, struct err *e);
  * on an error the caller rolls back. */
 status_t ctx__store_commit(struct ctx *c, struct err *e);
 /* Outside a transaction: merges the FTS index into one segment and, when
- * more than 1/20 of the pages are free, rewrites the file (VACUUM). */
+ * more than 1/8 of the pages are free, rewrites the file (VACUUM). */
 status_t ctx__store_compact(struct ctx *c, struct err *e);
 
 /* EXPLAIN QUERY PLAN of each statement on the query path: bad gets the
@@ -270,12 +270,20 @@ status_t ctx__store_doc_chunks(struct ctx *c, const char *repo,
 status_t ctx__store_chunk_hit(struct ctx *c, int64_t chunk_id,
 			      struct ctx_result *r, struct ctx_hit *h,
 			      struct err *e);
-/* Every code chunk in corpus order (repository, path, line). */
+/* Every code chunk of one repository in corpus order (path, line). */
 typedef status_t (*ctx__corpus_fn)(void *arg, const char *repo,
 				   const char *path, int start_line,
 				   const char *text, size_t len);
-status_t ctx__store_corpus(struct ctx *c, ctx__corpus_fn fn, void *arg,
-			   struct err *e);
+status_t ctx__store_corpus(struct ctx *c, int64_t repo, ctx__corpus_fn fn,
+			   void *arg, struct err *e);
+/* A repository and the digest of its files (ctx__store_repo_digests). */
+struct ctx__repo_digest {
+	int64_t id;
+	char name[256];		/* truncated; the digest covers all of it */
+	uint8_t digest[SHA256_LEN];
+};
+/* Appends one struct ctx__repo_digest per repository, in id order. */
+status_t ctx__store_repo_digests(struct ctx *c, struct vec *out, struct err *e);
 /* Benchmark tasks: call sites of functions defined once elsewhere. */
 struct ctx__task {
 	char repo[128], root[1024], def_path[1024], call_path[1024];

@@ -103,6 +103,16 @@ static uint64_t cpu_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* CPU time of the calling thread (0 when the clock is missing). */
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* ---- settings -------------------------------------------------------- */
 
 static const char *const default_doc_roots[] = {
@@ -543,59 +553,180 @@ static status_t write_batch(struct ctx *c, int64_t repo, struct item *items,
 	return ST_OK;
 }
 
-/* One batch being written on its own thread while the next is parsed:
- * the store connection is used by one thread at a time (the writer
- * from start to join, this thread only outside). */
+/*
+ * The writer: one thread that writes the parsed batches in order, each
+ * in its own transaction, while the pool parses the next ones. Up to
+ * WRITE_AHEAD batches are parsed and not yet written, so a batch that
+ * takes the writer longer than the next one takes the pool does not
+ * leave the pool idle (with one, the pool waited for every slow write).
+ * The store connection is used by the writer thread only, from start to
+ * stop; the caller touches a slot again only once it is written.
+ */
+#define WRITE_AHEAD 2
+
+struct wslot {
+	struct item *items;
+	size_t n, end;			/* batch size; todo index past it */
+	struct ctx_index_stats stats;	/* what write_batch counted */
+	struct err e;
+	status_t st;
+	int skipped;			/* cancelled before it was written */
+};
+
 struct writer {
 	struct ctx *c;
 	int64_t repo;
-	struct item *items;
-	size_t n, end;			/* batch size; todo index past it */
-	struct ctx_index_stats *stats;
-	struct err e;
-	status_t st;
+	volatile int *cancel;
+	struct wslot slot[WRITE_AHEAD];
+	size_t pushed, written, finished;	/* batches, counted from 0 */
+	int stop;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 	pthread_t th;
 	int threaded;
+	uint64_t cpu_ns;		/* the writer's CPU, all batches */
+	uint64_t wait_ns;		/* wall time the caller waited for it */
 };
+
+/* Writes slot sl (or skips it once cancelled: at most one batch is
+ * written after the flag, the one being written when it came). */
+static void write_slot(struct writer *w, struct wslot *sl)
+{
+	uint64_t t0 = thread_cpu_ns();
+
+	err_clear(&sl->e);
+	memset(&sl->stats, 0, sizeof sl->stats);
+	sl->skipped = w->cancel && *w->cancel;
+	sl->st = sl->skipped ? ST_OK :
+		 write_batch(w->c, w->repo, sl->items, sl->n, &sl->stats, &sl->e);
+	w->cpu_ns += thread_cpu_ns() - t0;
+}
 
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 
-	err_clear(&w->e);
-	w->st = write_batch(w->c, w->repo, w->items, w->n, w->stats, &w->e);
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		struct wslot *sl;
+		while (w->written == w->pushed && !w->stop)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (w->written == w->pushed)
+			break;		/* stopped, nothing left */
+		sl = &w->slot[w->written % WRITE_AHEAD];
+		pthread_mutex_unlock(&w->mu);
+		write_slot(w, sl);
+		pthread_mutex_lock(&w->mu);
+		w->written++;
+		pthread_cond_broadcast(&w->cv);
+	}
+	pthread_mutex_unlock(&w->mu);
 	return NULL;
 }
 
-static void writer_start(struct writer *w)
+static void writer_start(struct writer *w, struct ctx *c, int64_t repo,
+			 volatile int *cancel)
 {
+	memset(w, 0, sizeof *w);
+	w->c = c;
+	w->repo = repo;
+	w->cancel = cancel;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	/* No thread: each batch is written inline when pushed. */
 	w->threaded = pthread_create(&w->th, NULL, writer_main, w) == 0;
-	if (!w->threaded)
-		writer_main(w);		/* no thread: write inline */
 }
 
-/* Waits for the batch, frees its parse results, counts a failed write. */
-static void writer_finish(struct writer *w, const struct ctx_index_opts *o,
-			  size_t total)
+/* Waits for the oldest batch not yet finished, frees its parse results,
+ * adds its counts, counts a failed write. */
+static void writer_finish_one(struct writer *w, const struct ctx_index_opts *o,
+			      struct ctx_index_stats *stats, size_t total)
 {
-	if (w->threaded)
-		pthread_join(w->th, NULL);
-	w->threaded = 0;
-	for (size_t i = 0; i < w->n; i++)
-		ctx__parsed_release(&w->items[i].parsed);
-	if (w->st != ST_OK) {
+	struct wslot *sl = &w->slot[w->finished % WRITE_AHEAD];
+	uint64_t t0 = time_mono_ns();
+
+	pthread_mutex_lock(&w->mu);
+	while (w->written == w->finished)
+		pthread_cond_wait(&w->cv, &w->mu);
+	pthread_mutex_unlock(&w->mu);
+	w->wait_ns += time_mono_ns() - t0;
+	for (size_t i = 0; i < sl->n; i++)
+		ctx__parsed_release(&sl->items[i].parsed);
+	if (sl->skipped) {
+		stats->interrupted = 1;
+	} else if (sl->st != ST_OK) {
 		/* Locked or full: count, keep going; the next run repairs. */
-		LOG_WARN("context.batch", LF_STR("error", w->e.msg),
-			 LF_INT("files", w->n));
-		w->stats->skipped[CTX_SKIP_STORE] += w->n;
-		for (size_t i = 0; i < w->n; i++)
-			if (w->items[i].rec)
-				w->items[i].rec->seen = 1;
-		w->st = ST_OK;
+		LOG_WARN("context.batch", LF_STR("error", sl->e.msg),
+			 LF_INT("files", sl->n));
+		stats->skipped[CTX_SKIP_STORE] += sl->n;
+		for (size_t i = 0; i < sl->n; i++)
+			if (sl->items[i].rec)
+				sl->items[i].rec->seen = 1;
+	} else {
+		stats->files_unchanged += sl->stats.files_unchanged;
+		stats->files_indexed += sl->stats.files_indexed;
+		stats->bytes += sl->stats.bytes;
+		stats->parse_errors += sl->stats.parse_errors;
+		for (int k = 0; k < CTX_SKIP__COUNT; k++)
+			stats->skipped[k] += sl->stats.skipped[k];
 	}
-	if (o->progress)
-		o->progress(o->progress_arg, w->end, total);
-	w->n = 0;
+	if (o->progress && !sl->skipped)
+		o->progress(o->progress_arg, sl->end, total);
+	w->finished++;
+}
+
+/* Hands a parsed batch to the writer, first finishing the oldest one
+ * when WRITE_AHEAD are pending. */
+static void writer_push(struct writer *w, struct item *items, size_t n, size_t end,
+			const struct ctx_index_opts *o, struct ctx_index_stats *stats,
+			size_t total)
+{
+	struct wslot *sl;
+
+	size_t written;
+
+	/* Batches already written are finished now (progress stays
+	 * current); the oldest is waited for only when WRITE_AHEAD are
+	 * pending. */
+	pthread_mutex_lock(&w->mu);
+	written = w->written;
+	pthread_mutex_unlock(&w->mu);
+	while (w->finished < written)
+		writer_finish_one(w, o, stats, total);
+	if (w->pushed - w->finished == WRITE_AHEAD)
+		writer_finish_one(w, o, stats, total);
+	sl = &w->slot[w->pushed % WRITE_AHEAD];
+	sl->items = items;
+	sl->n = n;
+	sl->end = end;
+	if (!w->threaded) {
+		write_slot(w, sl);
+		w->pushed++;
+		w->written++;
+		writer_finish_one(w, o, stats, total);
+		return;
+	}
+	pthread_mutex_lock(&w->mu);
+	w->pushed++;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Finishes every pending batch and ends the writer thread. */
+static void writer_stop(struct writer *w, const struct ctx_index_opts *o,
+			struct ctx_index_stats *stats, size_t total)
+{
+	while (w->finished < w->pushed)
+		writer_finish_one(w, o, stats, total);
+	if (w->threaded) {
+		pthread_mutex_lock(&w->mu);
+		w->stop = 1;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+		pthread_join(w->th, NULL);
+	}
+	pthread_cond_destroy(&w->cv);
+	pthread_mutex_destroy(&w->mu);
 }
 
 status_t ctx_index_repo(struct ctx *c, const char *path,
@@ -615,6 +746,7 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	struct stat sb;
 	int64_t repo;
 	uint64_t t0 = time_mono_ns(), cpu0 = cpu_now_ns();
+	uint64_t writer_cpu = 0, writer_wait = 0, t_end = 0, cpu_end = 0, t_compact = 0;
 	status_t st;
 	size_t it;
 	const void *k;
@@ -691,12 +823,9 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 		goto out;
 	}
 	{
-		/* Parse batch k + 1 while batch k is written. */
+		/* Parse batch k + 1 (and k + 2) while batch k is written. */
 		struct writer w;
-		memset(&w, 0, sizeof w);
-		w.c = c;
-		w.repo = repo;
-		w.stats = &stats;
+		writer_start(&w, c, repo, o->cancel);
 		for (size_t b0 = 0; b0 < todo.len; b0 += (size_t)set.batch) {
 			size_t n = todo.len - b0 < (size_t)set.batch ? todo.len - b0 : (size_t)set.batch;
 			struct item *items = &VEC_AT(&todo, struct item, b0);
@@ -712,16 +841,14 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 			/* One call per thread; each takes files until none are left. */
 			tpool_parallel_for(pool, (size_t)(pool ? tpool_size(pool) : 1), 1,
 					   batch_fn, &bt);
-			if (w.n)
-				writer_finish(&w, o, todo.len);
-			w.items = items;
-			w.n = n;
-			w.end = b0 + n;
-			writer_start(&w);
+			writer_push(&w, items, n, b0 + n, o, &stats, todo.len);
 		}
-		if (w.n)
-			writer_finish(&w, o, todo.len);
+		writer_stop(&w, o, &stats, todo.len);
+		writer_cpu = w.cpu_ns;
+		writer_wait = w.wait_ns;
 	}
+	t_end = time_mono_ns();
+	cpu_end = cpu_now_ns();
 
 	/* Deleted files: only after a complete walk. */
 	if (!stats.interrupted) {
@@ -762,11 +889,20 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	     (stats.files_indexed + stats.files_deleted >= 8 &&
 	      (stats.files_indexed + stats.files_deleted) * 4 >= stats.files_seen))) {
 		struct err ce;
+		t_compact = time_mono_ns();
 		err_clear(&ce);
 		if (ctx__store_compact(c, &ce) != ST_OK)
 			LOG_WARN("context.compact", LF_STR("error", ce.msg));
 	}
 	ctx__store_count(c, repo, &stats, NULL);
+	/* Where the run's time went (see docs/internals/context.md). */
+	LOG_DEBUG("index.phases", LF_INT("parallel_ms", (int64_t)((t_end - t0) / 1000000)),
+		  LF_INT("parallel_cpu_ms", (int64_t)((cpu_end - cpu0) / 1000000)),
+		  LF_INT("writer_cpu_ms", (int64_t)(writer_cpu / 1000000)),
+		  LF_INT("writer_wait_ms", (int64_t)(writer_wait / 1000000)),
+		  LF_INT("end_ms", (int64_t)((time_mono_ns() - t_end) / 1000000)),
+		  LF_INT("end_cpu_ms", (int64_t)((cpu_now_ns() - cpu_end) / 1000000)),
+		  LF_INT("compact_ms", (int64_t)(t_compact ? (time_mono_ns() - t_compact) / 1000000 : 0)));
 out:
 	tpool_free(pool);
 	for (int i = 0; i < n_tools; i++) {

@@ -3,15 +3,25 @@
  * ("infini-gram" style), for completion without a model file and for
  * verbatim-overlap (provenance) checks.
  *
- * Files in the data directory, each replaced atomically on rebuild:
- *   context-ngram.txt   the corpus: every code chunk's text followed by
- *                       '\n', in (repository, path, line) order
- *   context-ngram.sa    "ALSA0001", u64 n, then n int32 suffix positions
- *                       (libdivsufsort), all little-endian
- *   context-ngram.map   "ALMP0001", u64 entries, u64 names_len, then
- *                       entries x {u64 offset, u32 name_off, u32 line}
- *                       sorted by offset, then names: "repo\tpath\0"...
- * The corpus is limited to 2 GiB (int32 positions).
+ * One part per repository, in <data>/context-ngram/, each file replaced
+ * atomically when the repository's files changed:
+ *   <id>.txt    the corpus: every code chunk's text followed by '\n', in
+ *               (path, line) order; <id> is the repository's store id
+ *   <id>.sa     "ALSA0001", u64 n, then n int32 suffix positions
+ *               (libdivsufsort), all little-endian
+ *   <id>.map    "ALMP0001", u64 entries, u64 names_len, then
+ *               entries x {u64 offset, u32 name_off, u32 line}
+ *               sorted by offset, then names: "repo\tpath\0"...
+ *   <id>.stamp  hex digest of the repository's file list (path, content
+ *               hash, skip reason; ctx__store_repo_digests) and PART_FORMAT,
+ *               written last: a part whose stamp matches is not rebuilt
+ *   parts       "ALNG0001\n", then the ids of the parts, one a line,
+ *               written after the parts: the index a reader opens
+ * A part is limited to 2 GiB (int32 positions). Queries consult every
+ * part and combine (see ctx_ngram_complete). Before parts, the whole
+ * index was one such triple, <data>/context-ngram.txt/.sa/.map: it is
+ * still opened when there is no parts file, and the next build replaces
+ * it with parts and removes it.
  *
  * A reference corpus for provenance checks (ctx_ngram_build_corpus) uses
  * the same three files under a chosen prefix, with whole files instead of
@@ -27,10 +37,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define SA_MAGIC "ALSA0001"
 #define MAP_MAGIC "ALMP0001"
 #define MAP_MAGIC_NORM "ALMN0001"	/* reference corpus, normalised text */
+#define PARTS_MAGIC "ALNG0001"
+#define PARTS_DIR "/context-ngram"
+#define PARTS_MAX 65536		/* bound on a parts file's entries */
+/* In every stamp: change it when a part's content or format changes for
+ * unchanged files, so that every part is rebuilt. */
+#define PART_FORMAT "airlock-ngram-part-1"
 
 struct map_entry {
 	uint64_t offset;
@@ -38,7 +55,8 @@ struct map_entry {
 	uint32_t line;
 };
 
-struct ctx_ngram {
+/* One suffix array with its text and map (a repository, or a corpus). */
+struct part {
 	struct fmap txt, sa, map;
 	const uint8_t *t;
 	size_t n;
@@ -48,6 +66,13 @@ struct ctx_ngram {
 	const char *names;
 	size_t names_len;
 	int normalised;		/* a reference corpus: queries are normalised */
+};
+
+struct ctx_ngram {
+	struct part *parts;	/* n_parts, in repository id order */
+	size_t n_parts;
+	size_t n;		/* text bytes of all parts */
+	int normalised;		/* all parts are reference corpora */
 };
 
 /* ---- build ----------------------------------------------------------- */
@@ -159,23 +184,150 @@ static void builder_release(struct builder *b)
 	vec_release(&b->ents);
 }
 
+/* <dir>/<id><ext> */
+static status_t part_path(char *out, size_t n, const char *dir, int64_t id,
+			  const char *ext, struct err *e)
+{
+	if (snprintf(out, n, "%s/%lld%s", dir, (long long)id, ext) >= (int)n)
+		return err_set(e, ST_INVAL, "%s: path too long", dir);
+	return ST_OK;
+}
+
+static void part_release(struct part *g)
+{
+	fmap_release(&g->txt);
+	fmap_release(&g->sa);
+	fmap_release(&g->map);
+}
+
+static status_t part_open(const char *prefix, const char *notfound_hint,
+			  struct part *g, struct err *e);
+
+/* The stamp a part of repository d must carry to be current (hex). */
+static void part_stamp(const struct ctx__repo_digest *d, char hex[2 * SHA256_LEN + 2])
+{
+	struct sha256 h;
+	uint8_t dg[SHA256_LEN];
+
+	sha256_begin(&h);
+	sha256_add(&h, PART_FORMAT, sizeof PART_FORMAT);
+	sha256_add(&h, d->digest, SHA256_LEN);
+	sha256_end(&h, dg);
+	hex_encode(dg, SHA256_LEN, hex);
+	hex[2 * SHA256_LEN] = '\n';
+	hex[2 * SHA256_LEN + 1] = 0;
+}
+
+/* 1 when the part of d in dir carries the current stamp and opens. */
+static int part_current(const char *dir, const struct ctx__repo_digest *d,
+			const char *stamp)
+{
+	char p[PATH_MAX], *got = NULL;
+	size_t n = 0;
+	int ok = 0;
+	struct part g;
+
+	if (part_path(p, sizeof p, dir, d->id, ".stamp", NULL) ||
+	    file_read_all(p, 256, &got, &n, NULL) != ST_OK)
+		return 0;
+	if (n == strlen(stamp) && !memcmp(got, stamp, n) &&
+	    !part_path(p, sizeof p, dir, d->id, "", NULL)) {
+		memset(&g, 0, sizeof g);
+		g.txt.fd = g.sa.fd = g.map.fd = -1;
+		if (part_open(p, "", &g, NULL) == ST_OK)
+			ok = 1;
+		part_release(&g);
+	}
+	mem_free(got);
+	return ok;
+}
+
+/* Removes the files "<id>.*" in dir whose id is not in keep (the parts of
+ * repositories no longer in the store), and the single index of before. */
+static void parts_prune(const char *data_dir, const char *dir, const struct vec *keep)
+{
+	static const char *const legacy[] = { ".txt", ".sa", ".map" };
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	char p[PATH_MAX];
+
+	while (d && (de = readdir(d)) != NULL) {
+		const char *dot = strchr(de->d_name, '.');
+		char num[32];
+		int64_t id;
+		int found = 0;
+		if (!dot || dot == de->d_name || (size_t)(dot - de->d_name) >= sizeof num)
+			continue;
+		memcpy(num, de->d_name, (size_t)(dot - de->d_name));
+		num[dot - de->d_name] = 0;
+		if (parse_i64(num, 1, INT64_MAX, &id) != ST_OK)
+			continue;
+		for (size_t i = 0; i < keep->len && !found; i++)
+			found = ((const struct ctx__repo_digest *)keep->data)[i].id == id;
+		if (!found && snprintf(p, sizeof p, "%s/%s", dir, de->d_name) < (int)sizeof p)
+			unlink(p);
+	}
+	if (d)
+		closedir(d);
+	for (size_t i = 0; i < 3; i++)
+		if (snprintf(p, sizeof p, "%s/context-ngram%s", data_dir, legacy[i]) < (int)sizeof p)
+			unlink(p);
+}
+
 status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e)
 {
-	struct builder b;
-	char prefix[PATH_MAX];
+	struct vec repos;
+	struct buf list;
+	char dir[PATH_MAX], p[PATH_MAX], stamp[2 * SHA256_LEN + 2];
+	size_t rebuilt = 0, kept = 0, bytes = 0;
 	status_t st;
 
-	builder_init(&b);
-	if ((st = path_of(prefix, sizeof prefix, data_dir, "/context-ngram", e)))
+	vec_init(&repos, sizeof(struct ctx__repo_digest));
+	buf_init(&list, 0);
+	if ((st = path_of(dir, sizeof dir, data_dir, PARTS_DIR, e)) ||
+	    (st = file_mkdirs(dir, 0700, e)) ||
+	    (st = ctx__store_repo_digests(c, &repos, e)) ||
+	    (st = buf_append(&list, PARTS_MAGIC "\n", 9)))
 		goto out;
-	if ((st = ctx__store_corpus(c, add_chunk, &b, e))) {
+	for (size_t i = 0; i < repos.len && st == ST_OK; i++) {
+		const struct ctx__repo_digest *d =
+			&((const struct ctx__repo_digest *)repos.data)[i];
+		struct builder b;
+		part_stamp(d, stamp);
+		if ((st = buf_printf(&list, "%lld\n", (long long)d->id)))
+			break;
+		if (part_current(dir, d, stamp)) {
+			kept++;
+			continue;
+		}
+		/* No stamp while the part is being replaced: an interrupted
+		 * build leaves it stale, and the next one rebuilds it. */
+		if ((st = part_path(p, sizeof p, dir, d->id, ".stamp", e)))
+			break;
+		unlink(p);
+		builder_init(&b);
+		st = ctx__store_corpus(c, d->id, add_chunk, &b, e);
 		if (st == ST_LIMIT)
-			err_set(e, st, "n-gram index: corpus over 2 GiB");
-		goto out;
+			err_set(e, st, "n-gram index: repository %s: corpus over 2 GiB", d->name);
+		if (st == ST_OK)
+			st = part_path(p, sizeof p, dir, d->id, "", e);
+		if (st == ST_OK)
+			st = write_index(p, MAP_MAGIC, &b, e);
+		bytes += b.text.len;
+		builder_release(&b);
+		if (st == ST_OK && (st = part_path(p, sizeof p, dir, d->id, ".stamp", e)) == ST_OK)
+			st = file_write_atomic(p, stamp, strlen(stamp), 0644, e);
+		rebuilt++;
 	}
-	st = write_index(prefix, MAP_MAGIC, &b, e);
+	if (st == ST_OK && (st = path_of(p, sizeof p, dir, "/parts", e)) == ST_OK)
+		st = file_write_atomic(p, list.data, list.len, 0644, e);
+	if (st == ST_OK)
+		parts_prune(data_dir, dir, &repos);
+	LOG_DEBUG("ngram.build", LF_INT("rebuilt", (int64_t)rebuilt), LF_INT("kept", (int64_t)kept),
+		 LF_INT("bytes", (int64_t)bytes), LF_INT("status", (int64_t)st));
 out:
-	builder_release(&b);
+	vec_release(&repos);
+	buf_release(&list);
 	return st;
 }
 
@@ -185,54 +337,47 @@ void ctx_ngram_free(struct ctx_ngram *g)
 {
 	if (!g)
 		return;
-	fmap_release(&g->txt);
-	fmap_release(&g->sa);
-	fmap_release(&g->map);
+	for (size_t i = 0; i < g->n_parts; i++)
+		part_release(&g->parts[i]);
+	mem_free(g->parts);
 	mem_free(g);
 }
 
-/* Opens <prefix>.txt/.sa/.map; notfound_hint completes the ST_NOTFOUND message. */
-static status_t open_prefix(const char *prefix, const char *notfound_hint,
-			    struct ctx_ngram **out, struct err *e)
+/* Opens <prefix>.txt/.sa/.map into g (its fds -1 or open); notfound_hint
+ * completes the ST_NOTFOUND message. On failure g is left to release. */
+static status_t part_open(const char *prefix, const char *notfound_hint,
+			  struct part *g, struct err *e)
 {
-	struct ctx_ngram *g;
 	char p[PATH_MAX];
 	uint64_t n, ne, nl;
 	status_t st;
 
-	*out = NULL;
-	g = mem_calloc(1, sizeof *g);
-	if (!g)
-		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
-	g->txt.fd = g->sa.fd = g->map.fd = -1;
 	if ((st = path_of(p, sizeof p, prefix, ".txt", e)))
-		goto fail;
-	if (fmap_open(&g->txt, p, e) != ST_OK) {
-		st = err_set(e, ST_NOTFOUND, "%s: %s", p, notfound_hint);
-		goto fail;
-	}
+		return st;
+	if (fmap_open(&g->txt, p, e) != ST_OK)
+		return err_set(e, ST_NOTFOUND, "%s: %s", p, notfound_hint);
 	if ((st = path_of(p, sizeof p, prefix, ".sa", e)) ||
 	    (st = fmap_open(&g->sa, p, e)) ||
 	    (st = path_of(p, sizeof p, prefix, ".map", e)) ||
 	    (st = fmap_open(&g->map, p, e)))
-		goto fail;
+		return st;
 	st = err_set(e, ST_CORRUPT, "%s: n-gram index files disagree", prefix);
 	if (g->sa.len < 16 || memcmp(g->sa.data, SA_MAGIC, 8) != 0)
-		goto fail;
+		return st;
 	memcpy(&n, g->sa.data + 8, 8);
 	if (n != g->txt.len || n > INT32_MAX || g->sa.len != 16 + n * 4)
-		goto fail;
+		return st;
 	if (g->map.len < 24)
-		goto fail;
+		return st;
 	if (!memcmp(g->map.data, MAP_MAGIC_NORM, 8))
 		g->normalised = 1;
 	else if (memcmp(g->map.data, MAP_MAGIC, 8) != 0)
-		goto fail;
+		return st;
 	memcpy(&ne, g->map.data + 8, 8);
 	memcpy(&nl, g->map.data + 16, 8);
 	if (ne > g->map.len / sizeof(struct map_entry) ||
 	    g->map.len != 24 + ne * sizeof(struct map_entry) + nl)
-		goto fail;
+		return st;
 	g->t = g->txt.data;
 	g->n = (size_t)n;
 	g->pos = (const int32_t *)(const void *)(g->sa.data + 16);
@@ -241,35 +386,101 @@ static status_t open_prefix(const char *prefix, const char *notfound_hint,
 	g->names = (const char *)g->map.data + 24 + ne * sizeof(struct map_entry);
 	g->names_len = (size_t)nl;
 	if (nl && g->names[nl - 1] != 0)
-		goto fail;
+		return st;
 	for (size_t i = 0; i < g->n_ents; i++)
 		if (g->ents[i].name_off >= nl || g->ents[i].offset > n ||
 		    (i && g->ents[i].offset < g->ents[i - 1].offset))
-			goto fail;
+			return st;
 	err_clear(e);
+	return ST_OK;
+}
+
+/* Opens the parts under the prefixes prefixes[0..n) (one string each,
+ * NUL-separated in one buffer) as one index. */
+static status_t open_parts(const char *prefixes, size_t n, const char *notfound_hint,
+			   struct ctx_ngram **out, struct err *e)
+{
+	struct ctx_ngram *g;
+	const char *pf = prefixes;
+	status_t st = ST_OK;
+
+	*out = NULL;
+	g = mem_calloc(1, sizeof *g);
+	if (!g || (n && !(g->parts = mem_calloc(n, sizeof *g->parts)))) {
+		mem_free(g);
+		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
+	}
+	g->normalised = n > 0;
+	for (size_t i = 0; i < n; i++, pf += strlen(pf) + 1) {
+		struct part *pt = &g->parts[i];
+		pt->txt.fd = pt->sa.fd = pt->map.fd = -1;
+		g->n_parts = i + 1;
+		if ((st = part_open(pf, notfound_hint, pt, e)))
+			break;
+		g->n += pt->n;
+		g->normalised &= pt->normalised;
+	}
+	if (st) {
+		ctx_ngram_free(g);
+		return st;
+	}
 	*out = g;
 	return ST_OK;
-fail:
-	ctx_ngram_free(g);
-	return st;
 }
 
 status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
 			struct err *e)
 {
-	char prefix[PATH_MAX];
+	static const char hint[] = "n-gram index not built (run airlock index)";
+	char dir[PATH_MAX], p[PATH_MAX], *text = NULL;
+	struct buf prefixes;
+	size_t len = 0, n = 0;
 	status_t st;
 
 	*out = NULL;
-	if ((st = path_of(prefix, sizeof prefix, data_dir, "/context-ngram", e)))
+	if ((st = path_of(dir, sizeof dir, data_dir, PARTS_DIR, e)) ||
+	    (st = path_of(p, sizeof p, dir, "/parts", e)))
 		return st;
-	return open_prefix(prefix, "n-gram index not built (run airlock index)", out, e);
+	if ((st = file_read_all(p, (size_t)PARTS_MAX * 24, &text, &len, NULL)) == ST_NOTFOUND) {
+		/* No parts list: the single index of before, if there is one
+		 * (ST_NOTFOUND naming context-ngram.txt otherwise). */
+		if ((st = path_of(p, sizeof p, data_dir, "/context-ngram", e)))
+			return st;
+		return open_parts(p, 1, hint, out, e);
+	}
+	if (st != ST_OK)
+		return err_set(e, st == ST_LIMIT ? ST_CORRUPT : st, "%s: cannot read the n-gram parts list", p);
+	buf_init(&prefixes, 0);
+	st = err_set(e, ST_CORRUPT, "%s/parts: bad n-gram parts list", dir);
+	if (len < 9 || memcmp(text, PARTS_MAGIC "\n", 9) != 0 || text[len - 1] != '\n')
+		goto out;
+	for (char *l = text + 9, *nl; l < text + len; l = nl + 1) {
+		int64_t id;
+		nl = memchr(l, '\n', (size_t)(text + len - l));
+		*nl = 0;
+		if (parse_i64(l, 1, INT64_MAX, &id) != ST_OK || ++n > PARTS_MAX)
+			goto out;
+		if ((st = part_path(p, sizeof p, dir, id, "", e)))
+			goto out;
+		if (buf_append(&prefixes, p, strlen(p) + 1)) {
+			st = err_set(e, ST_NOMEM, "n-gram index: out of memory");
+			goto out;
+		}
+	}
+	st = open_parts(prefixes.data, n, hint, out, e);
+	/* A part listed but missing is damage, not an index never built. */
+	if (st == ST_NOTFOUND)
+		st = err_set(e, ST_CORRUPT, "%s/parts: a listed part is missing", dir);
+out:
+	mem_free(text);
+	buf_release(&prefixes);
+	return st;
 }
 
 status_t ctx_ngram_open_at(const char *prefix, struct ctx_ngram **out,
 			   struct err *e)
 {
-	return open_prefix(prefix, "index not built", out, e);
+	return open_parts(prefix, 1, "index not built", out, e);
 }
 
 size_t ctx_ngram_size(const struct ctx_ngram *g)
@@ -280,7 +491,7 @@ size_t ctx_ngram_size(const struct ctx_ngram *g)
 /* ---- search ---------------------------------------------------------- */
 
 /* Compares the suffix at position p with pat[0..m): <0, 0 (prefix), >0. */
-static int cmp_suffix(const struct ctx_ngram *g, int32_t p, const char *pat,
+static int cmp_suffix(const struct part *g, int32_t p, const char *pat,
 		      size_t m)
 {
 	size_t avail = g->n - (size_t)p, k = avail < m ? avail : m;
@@ -292,7 +503,7 @@ static int cmp_suffix(const struct ctx_ngram *g, int32_t p, const char *pat,
 }
 
 /* The range [*lo, *hi) of suffixes that start with pat; 1 if non-empty. */
-static int sa_range(const struct ctx_ngram *g, const char *pat, size_t m,
+static int sa_range(const struct part *g, const char *pat, size_t m,
 		    size_t *lo, size_t *hi)
 {
 	size_t a = 0, b = g->n;
@@ -317,7 +528,7 @@ static int sa_range(const struct ctx_ngram *g, const char *pat, size_t m,
 	return *hi > *lo;
 }
 
-static void locate(const struct ctx_ngram *g, size_t off,
+static void locate(const struct part *g, size_t off,
 		   struct ctx_ngram_match *m)
 {
 	size_t a = 0, b = g->n_ents;
@@ -359,88 +570,147 @@ static void locate(const struct ctx_ngram *g, size_t off,
 		m->line += g->t[i] == '\n';
 }
 
-status_t ctx_ngram_longest_match(const struct ctx_ngram *g, const char *text,
-				 size_t len, struct ctx_ngram_match *m)
+/*
+ * The longest match in part g longer than *best bytes, or as long but
+ * starting earlier in text than *best_i: updates *best, *best_i and
+ * *best_pos (its position in g); 1 when it did.
+ */
+static int part_longest(const struct part *g, const char *text, size_t len,
+			size_t *best, size_t *best_i, size_t *best_pos)
 {
-	size_t best = 0, best_i = 0, best_pos = 0, lo, hi;
+	size_t lo, hi, floor = *best ? *best - 1 : 0;
+	int better = 0;
 
-	memset(m, 0, sizeof *m);
-	if (!g || !g->n)
-		return ST_OK;
-	for (size_t i = 0; i + best < len; i++) {
-		size_t l = best + 1;
-		/* Only a longer match than the best so far matters. */
+	/* Only a match longer than floor can win: at first one as long as
+	 * the best (a tie wins when it starts earlier), then a longer one. */
+	for (size_t i = 0; i + floor < len; i++) {
+		size_t l = floor + 1;
 		if (!sa_range(g, text + i, l, &lo, &hi))
 			continue;
 		while (i + l < len && sa_range(g, text + i, l + 1, &lo, &hi))
 			l++;
 		sa_range(g, text + i, l, &lo, &hi);
-		best = l;
-		best_i = i;
-		best_pos = (size_t)g->pos[lo];
+		if (l > *best || (l == *best && i < *best_i)) {
+			*best = l;
+			*best_i = i;
+			*best_pos = (size_t)g->pos[lo];
+			better = 1;
+		}
+		floor = l;
 	}
+	return better;
+}
+
+status_t ctx_ngram_longest_match(const struct ctx_ngram *g, const char *text,
+				 size_t len, struct ctx_ngram_match *m)
+{
+	size_t best = 0, best_i = 0, best_pos = 0, best_part = 0;
+
+	memset(m, 0, sizeof *m);
+	if (!g || !g->n)
+		return ST_OK;
+	for (size_t k = 0; k < g->n_parts; k++)
+		if (g->parts[k].n &&
+		    part_longest(&g->parts[k], text, len, &best, &best_i, &best_pos))
+			best_part = k;
 	m->length = best;
 	m->text_offset = best_i;
 	if (best)
-		locate(g, best_pos, m);
+		locate(&g->parts[best_part], best_pos, m);
 	return ST_OK;
 }
 
+/* Length of the longest suffix of prefix[0, len) (at most 4096 bytes)
+ * that occurs in g, and its suffix-array range. */
+static size_t part_suffix(const struct part *g, const char *prefix, size_t len,
+			  size_t *lo_out, size_t *hi_out)
+{
+	size_t a = 0, b = len < 4096 ? len : 4096, lo, hi;
+
+	*lo_out = *hi_out = 0;
+	/* Monotone: when l bytes occur, l - 1 bytes do too. */
+	while (a < b) {
+		size_t mid = a + (b - a + 1) / 2;
+		if (sa_range(g, prefix + len - mid, mid, &lo, &hi)) {
+			a = mid;
+			*lo_out = lo;
+			*hi_out = hi;
+		} else {
+			b = mid - 1;
+		}
+	}
+	return a;
+}
+
+/*
+ * Over the parts, as over one corpus: the longest suffix of the prefix
+ * that occurs in any part, then the most frequent continuation among its
+ * occurrences (up to 256 in each part that has it), the first to reach
+ * the top count winning a tie.
+ */
 status_t ctx_ngram_complete(const struct ctx_ngram *g, const char *prefix,
 			    size_t len, size_t max_bytes, struct buf *out,
 			    struct ctx_ngram_match *m)
 {
-	size_t a = 0, b = len < 4096 ? len : 4096, lo = 0, hi = 0, best_lo = 0, best_hi = 0;
+	size_t a = 0, *sfx = NULL, *los = NULL, *his = NULL;
 	struct hmap votes;
-	size_t best_count = 0, best_len = 0, best_at = 0;
+	size_t best_count = 0, best_len = 0, best_at = 0, best_part = 0;
 	status_t st = ST_OK;
 
 	if (m)
 		memset(m, 0, sizeof *m);
 	if (!g || !g->n || !len || !max_bytes)
 		return ST_OK;
-	/* Longest suffix of the prefix present in the corpus (monotone:
-	 * when l bytes occur, l - 1 bytes do too). */
-	while (a < b) {
-		size_t mid = a + (b - a + 1) / 2;
-		if (sa_range(g, prefix + len - mid, mid, &lo, &hi)) {
-			a = mid;
-			best_lo = lo;
-			best_hi = hi;
-		} else {
-			b = mid - 1;
-		}
+	sfx = mem_calloc(g->n_parts * 3, sizeof *sfx);
+	if (!sfx)
+		return ST_NOMEM;
+	los = sfx + g->n_parts;
+	his = los + g->n_parts;
+	for (size_t k = 0; k < g->n_parts; k++) {
+		if (g->parts[k].n)
+			sfx[k] = part_suffix(&g->parts[k], prefix, len, &los[k], &his[k]);
+		if (sfx[k] > a)
+			a = sfx[k];
 	}
-	if (a == 0)
+	if (a == 0) {
+		mem_free(sfx);
 		return ST_OK;
+	}
 	/* The most frequent continuation to the end of the line. */
 	hmap_init(&votes);
-	for (size_t i = best_lo; i < best_hi && i < best_lo + 256 && st == ST_OK; i++) {
-		size_t p = (size_t)g->pos[i] + a, n = 0;
-		void *v = NULL;
-		while (p + n < g->n && n < max_bytes && (g->t[p + n] != '\n' || n == 0))
-			n++;
-		if (!n)
+	for (size_t k = 0; k < g->n_parts && st == ST_OK; k++) {
+		const struct part *pt = &g->parts[k];
+		if (sfx[k] != a)
 			continue;
-		hmap_get(&votes, g->t + p, n, &v);
-		size_t cnt = (size_t)(uintptr_t)v + 1;
-		if ((st = hmap_put(&votes, g->t + p, n, (void *)(uintptr_t)cnt)))
-			break;
-		if (cnt > best_count) {
-			best_count = cnt;
-			best_len = n;
-			best_at = p;
+		for (size_t i = los[k]; i < his[k] && i < los[k] + 256; i++) {
+			size_t p = (size_t)pt->pos[i] + a, n = 0;
+			void *v = NULL;
+			while (p + n < pt->n && n < max_bytes && (pt->t[p + n] != '\n' || n == 0))
+				n++;
+			if (!n)
+				continue;
+			hmap_get(&votes, pt->t + p, n, &v);
+			size_t cnt = (size_t)(uintptr_t)v + 1;
+			if ((st = hmap_put(&votes, pt->t + p, n, (void *)(uintptr_t)cnt)))
+				break;
+			if (cnt > best_count) {
+				best_count = cnt;
+				best_len = n;
+				best_at = p;
+				best_part = k;
+			}
 		}
 	}
 	hmap_release(&votes);
+	mem_free(sfx);
 	if (st)
 		return st;
-	if (best_len && (st = buf_append(out, g->t + best_at, best_len)))
+	if (best_len && (st = buf_append(out, g->parts[best_part].t + best_at, best_len)))
 		return st;
 	if (m) {
 		m->length = a;
 		m->text_offset = len - a;
-		locate(g, best_at >= a ? best_at - a : 0, m);
+		locate(&g->parts[best_part], best_at >= a ? best_at - a : 0, m);
 	}
 	return ST_OK;
 }
@@ -655,7 +925,7 @@ status_t ctx_ngram_build_corpus(const char *const *roots, size_t n_roots,
 }
 
 /* The byte at depth d of the suffix at SA index i; -1 past its end. */
-static int sa_key(const struct ctx_ngram *g, size_t i, size_t d)
+static int sa_key(const struct part *g, size_t i, size_t d)
 {
 	size_t p = (size_t)(uint32_t)g->pos[i];
 
@@ -670,7 +940,7 @@ static int sa_key(const struct ctx_ngram *g, size_t i, size_t d)
  * whose byte at depth d is c; 1 when some remain. Within the range the
  * bytes at depth d are sorted, so this is two binary searches.
  */
-static int sa_narrow(const struct ctx_ngram *g, size_t *lo, size_t *hi, size_t d,
+static int sa_narrow(const struct part *g, size_t *lo, size_t *hi, size_t d,
 		     int c, uint64_t *work)
 {
 	size_t a = *lo, b = *hi, l;
@@ -699,7 +969,7 @@ static int sa_narrow(const struct ctx_ngram *g, size_t *lo, size_t *hi, size_t d
 }
 
 /* Length of the longest prefix of q[0, n) in the corpus; *at one SA index. */
-static size_t sa_match(const struct ctx_ngram *g, const uint8_t *q, size_t n,
+static size_t sa_match(const struct part *g, const uint8_t *q, size_t n,
 		       size_t *at, uint64_t *work)
 {
 	size_t lo = 0, hi = g->n, d = 0;
@@ -738,6 +1008,68 @@ static int full_lines(const uint8_t *q, size_t n, size_t i, size_t e)
 	return lines;
 }
 
+/* ctx_ngram_overlaps over one part: q[0, n) the (normalised) text, offs
+ * its map to the original or NULL, k, s and w as explained there. */
+static status_t part_overlaps(const struct part *g, const uint8_t *q, size_t n,
+			      const size_t *offs, size_t k, size_t s, size_t w,
+			      size_t min_chars, int min_lines,
+			      void (*fn)(void *arg, const struct ctx_ngram_match *m),
+			      void *arg, uint64_t *work)
+{
+	size_t pos = 0;
+	status_t st = ST_OK;
+
+	for (size_t q0 = 0; q0 + w <= n; q0 += s) {
+		size_t at, first;
+		if (q0 < pos)
+			continue;
+		if (*work > OVERLAP_BUDGET) {
+			st = ST_LIMIT;
+			break;
+		}
+		if (sa_match(g, q + q0, w, &at, work) < w)
+			continue;
+		first = q0 + 1 >= s ? q0 + 1 - s : 0;
+		if (first < pos)
+			first = pos;
+		for (size_t i = first; i <= q0; i++) {
+			size_t l = sa_match(g, q + i, n - i, &at, work), cpos;
+			int lines;
+			struct ctx_ngram_match m;
+			if (l < k)
+				continue;
+			lines = full_lines(q, n, i, i + l);
+			if (!((min_chars && l >= min_chars) || (min_lines > 0 && lines >= min_lines))) {
+				if (*work > OVERLAP_BUDGET)
+					break;
+				continue;
+			}
+			memset(&m, 0, sizeof m);
+			cpos = (size_t)(uint32_t)g->pos[at];
+			/* A match that starts with the end of the line before
+			 * is reported from the next line. */
+			while (l > 1 && q[i] == '\n') {
+				i++;
+				l--;
+				cpos++;
+			}
+			locate(g, cpos, &m);
+			m.lines = lines;
+			if (offs) {
+				m.text_offset = offs[i];
+				m.length = offs[i + l - 1] + 1 - offs[i];
+			} else {
+				m.text_offset = i;
+				m.length = l;
+			}
+			fn(arg, &m);
+			pos = i + l;
+			break;
+		}
+	}
+	return st;
+}
+
 status_t ctx_ngram_overlaps(const struct ctx_ngram *g, const char *text,
 			    size_t len, size_t min_chars, int min_lines,
 			    void (*fn)(void *arg, const struct ctx_ngram_match *m),
@@ -746,7 +1078,7 @@ status_t ctx_ngram_overlaps(const struct ctx_ngram *g, const char *text,
 	struct buf nb;
 	size_t *offs = NULL;
 	const uint8_t *q;
-	size_t n, k, s, w, pos = 0;
+	size_t n, k, s, w;
 	uint64_t work = 0;
 	status_t st = ST_OK;
 
@@ -781,54 +1113,12 @@ status_t ctx_ngram_overlaps(const struct ctx_ngram *g, const char *text,
 	 */
 	s = k / 2 ? k / 2 : 1;
 	w = k - s + 1;
-	for (size_t q0 = 0; q0 + w <= n; q0 += s) {
-		size_t at, first;
-		if (q0 < pos)
-			continue;
-		if (work > OVERLAP_BUDGET) {
-			st = ST_LIMIT;
-			break;
-		}
-		if (sa_match(g, q + q0, w, &at, &work) < w)
-			continue;
-		first = q0 + 1 >= s ? q0 + 1 - s : 0;
-		if (first < pos)
-			first = pos;
-		for (size_t i = first; i <= q0; i++) {
-			size_t l = sa_match(g, q + i, n - i, &at, &work), cpos;
-			int lines;
-			struct ctx_ngram_match m;
-			if (l < k)
-				continue;
-			lines = full_lines(q, n, i, i + l);
-			if (!((min_chars && l >= min_chars) || (min_lines > 0 && lines >= min_lines))) {
-				if (work > OVERLAP_BUDGET)
-					break;
-				continue;
-			}
-			memset(&m, 0, sizeof m);
-			cpos = (size_t)(uint32_t)g->pos[at];
-			/* A match that starts with the end of the line before
-			 * is reported from the next line. */
-			while (l > 1 && q[i] == '\n') {
-				i++;
-				l--;
-				cpos++;
-			}
-			locate(g, cpos, &m);
-			m.lines = lines;
-			if (offs) {
-				m.text_offset = offs[i];
-				m.length = offs[i + l - 1] + 1 - offs[i];
-			} else {
-				m.text_offset = i;
-				m.length = l;
-			}
-			fn(arg, &m);
-			pos = i + l;
-			break;
-		}
-	}
+	/* Each part in turn (the work bound is shared): a reference
+	 * corpus is one part; an index's overlaps come part by part. */
+	for (size_t pi = 0; pi < g->n_parts && st == ST_OK; pi++)
+		if (g->parts[pi].n)
+			st = part_overlaps(&g->parts[pi], q, n, offs, k, s, w, min_chars,
+					   min_lines, fn, arg, &work);
 out:
 	mem_free(offs);
 	buf_release(&nb);
