@@ -9,7 +9,7 @@
 int mdl__type_supported(uint32_t type)
 {
 	const struct mdl_type_info *ti = type < MDL_TYPE_COUNT ? mdl_type_info((int)type) : NULL;
-	return ti && ti->is_weight;
+	return ti && ti->is_weight && !ti->internal;
 }
 
 status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n)
@@ -17,4 +17,15 @@ status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n)
 	if (!mdl__type_supported(type))
 		return ST_UNSUPPORTED;
 	return mdl_dequant_row((int)type, src, dst, n);
+}
+
+status_t mdl__q4_0_repack(struct tpool *pool, const void *src, void *dst, int64_t rows,
+			  int64_t cols)
+{
+	return mdl_q4_0_repack(pool, src, dst, rows, cols);
+}
+
+int mdl__q4_0x8_type(void)
+{
+	return MDL_TYPE_Q4_0X8;
 }
