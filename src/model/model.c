@@ -260,8 +260,9 @@ static status_t check_all_used(struct mdl_model *m, struct err *e)
 }
 
 /*
- * Repacks the q4_0 weight matrices used only in matrix products (not
- * token_embd, whose rows are also looked up one by one) into q4_0x8 copies
+ * Repacks the q4_0 weight matrices of the matrix products (the output
+ * matrix too when it is the embedding table: m->output then points to the
+ * copy, m->tok_embd still to the file for row lookups) into q4_0x8 copies
  * owned by m, and points the layers at them. With release_pages (the file
  * is mapped from disk, never borrowed memory) the pages of each original
  * are dropped from the process afterwards (they can be read back from the
@@ -283,8 +284,10 @@ static status_t repack_q4_0(struct mdl_model *m, int release_pages, struct err *
 	for (int l = -1; l < m->hp.n_layer; l++) {
 		int ns = 0;
 		if (l < 0) {
-			if (m->output != m->tok_embd)
-				slots[ns++] = &m->output;
+			/* tied: the output matrix becomes a repacked copy of
+			 * the embedding table, whose rows stay in the file for
+			 * the lookups (a few pages a token) */
+			slots[ns++] = &m->output;
 		} else {
 			struct mdl_layer *L = &m->layers[l];
 			slots[ns++] = &L->wq;
