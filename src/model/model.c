@@ -260,10 +260,10 @@ static status_t check_all_used(struct mdl_model *m, struct err *e)
 }
 
 /*
- * Repacks the q4_0 weight matrices of the matrix products (the output
- * matrix too when it is the embedding table: m->output then points to the
- * copy, m->tok_embd still to the file for row lookups) into q4_0x8 copies
- * owned by m, and points the layers at them. With release_pages (the file
+ * Repacks the q4_0 weight matrices of the matrix products into q4_0x8
+ * copies owned by m, and points the layers at them. The output matrix
+ * too when it is the embedding table: then tok_embd becomes a q4_0-typed
+ * view of the copy whose row lookups qglue.c serves from the groups. With release_pages (the file
  * is mapped from disk, never borrowed memory) the pages of each original
  * are dropped from the process afterwards (they can be read back from the
  * file), so peak memory is the file plus the largest matrix. An allocation
@@ -284,9 +284,6 @@ static status_t repack_q4_0(struct mdl_model *m, int release_pages, struct err *
 	for (int l = -1; l < m->hp.n_layer; l++) {
 		int ns = 0;
 		if (l < 0) {
-			/* tied: the output matrix becomes a repacked copy of
-			 * the embedding table, whose rows stay in the file for
-			 * the lookups (a few pages a token) */
 			slots[ns++] = &m->output;
 		} else {
 			struct mdl_layer *L = &m->layers[l];
@@ -311,11 +308,25 @@ static status_t repack_q4_0(struct mdl_model *m, int release_pages, struct err *
 				mem_free(buf);
 				continue;
 			}
+			/* tied: embedding lookups must come from the copy too,
+			 * or their pages of the file come back (64 KB of
+			 * fault-around each) while the copy is resident */
+			int tied = l < 0 && t == m->tok_embd;
+			if (tied && !mdl__embd_register(buf, t->size, t->ne[0])) {
+				mem_free(buf);
+				continue;
+			}
 			struct mdl_tensor *c = &m->repacked[m->n_repacked++];
 			*c = *t;
 			c->type = (uint32_t)mdl__q4_0x8_type();
 			c->data = buf;
 			*slots[i] = c;
+			if (tied) {
+				m->embd_view = *t;
+				m->embd_view.data = buf;
+				m->tok_embd = &m->embd_view;
+				m->embd_registered = buf;
+			}
 			bytes += t->size;
 			if (release_pages && page > 0) {
 				uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
@@ -402,6 +413,8 @@ void mdl_model_free(struct mdl_model *m)
 	if (!m)
 		return;
 	mem_free(m->layers);
+	if (m->embd_registered)
+		mdl__embd_unregister(m->embd_registered);
 	for (int i = 0; i < m->n_repacked; i++)
 		mem_free((void *)(uintptr_t)m->repacked[i].data);
 	mem_free(m->repacked);

@@ -36,6 +36,10 @@ struct mdl_model {
 	 * above point to; each data buffer owned (mem_alloc) */
 	struct mdl_tensor *repacked;		/* n_repacked */
 	int n_repacked;
+	/* tied embeddings repacked: a q4_0-typed view of the output copy,
+	 * registered with mdl__embd_register; tok_embd points to it */
+	struct mdl_tensor embd_view;
+	const void *embd_registered;		/* its data, or NULL */
 };
 
 /*
@@ -56,5 +60,13 @@ int mdl__type_supported(uint32_t type);
 status_t mdl__q4_0_repack(struct tpool *pool, const void *src, void *dst, int64_t rows,
 			  int64_t cols);
 int mdl__q4_0x8_type(void);
+/*
+ * Registers a repacked (q4_0x8) embedding table of size bytes at base, cols
+ * wide, so that mdl__row_to_f32(q4_0, base + id * row bytes) reads row id
+ * from it; 0 when no slot is free (then do not hand it out as q4_0).
+ * Unregister before freeing it.
+ */
+int mdl__embd_register(const void *base, size_t size, int64_t cols);
+void mdl__embd_unregister(const void *base);
 
 #endif

@@ -369,6 +369,14 @@ status_t mdl_q4_0_repack(struct tpool *pool, const void *src, void *dst, int64_t
  */
 status_t mdl_q4_0x8_unpack(const void *src, void *dst, int64_t rows, int64_t cols);
 
+/*
+ * Dequantises row r (0 to 7) of one q4_0x8 group of cols columns at group
+ * (cols / 32 blocks) into dst: the floats mdl_dequant_row(MDL_TYPE_Q4_0)
+ * gives for the row it came from. For looking up rows of a repacked
+ * embedding table.
+ */
+void mdl_q4_0x8_row(const void *group, int r, int64_t cols, float *dst);
+
 /* ------------------------------------------------------------------ */
 /* Kernel dispatch                                                     */
 /* ------------------------------------------------------------------ */

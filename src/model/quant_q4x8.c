@@ -108,6 +108,18 @@ status_t mdl_q4_0x8_unpack(const void *src, void *dst, int64_t rows, int64_t col
 	return repack_run(NULL, src, dst, rows, cols, 1);
 }
 
+void mdl_q4_0x8_row(const void *group, int r, int64_t cols, float *dst)
+{
+	const struct mdl_block_q4_0x8 *g = group;
+	for (int64_t b = 0; b < cols / MDL_QK; b++) {
+		struct mdl_block_q4_0 q;
+		memcpy(&q.d, &g[b].d[r], 2);
+		for (int c = 0; c < 4; c++)
+			memcpy(q.qs + c * 4, g[b].qs + c * 32 + r * 4, 4);
+		mdl_dequant_row(MDL_TYPE_Q4_0, &q, dst + b * MDL_QK, MDL_QK);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Scalar reference                                                    */
 /* ------------------------------------------------------------------ */

@@ -1774,8 +1774,9 @@ static void test_ggml_dots(void **state)
 /*
  * The internal type's table entry and its refusals: not found by name
  * (so no file or command can ask for it), no row functions, a NaN dot,
- * repacking only whole groups of 8 rows of whole blocks, and a round trip
- * through mdl_q4_0x8_unpack giving the rows back byte for byte.
+ * repacking only whole groups of 8 rows of whole blocks, a round trip
+ * through mdl_q4_0x8_unpack giving the rows back byte for byte, and each
+ * row read from its group (mdl_q4_0x8_row) as its q4_0 row dequantises.
  */
 static void test_q4x8_layout(void **state)
 {
@@ -1822,6 +1823,16 @@ static void test_q4x8_layout(void **state)
 	const struct mdl_block_q4_0x8 *g0 = (const void *)mid;
 	assert_int_equal(g0[1].d[5], row5[1].d);
 	assert_int_equal(g0[1].qs[2 * 32 + 5 * 4 + 3], row5[1].qs[2 * 4 + 3]);
+	/* rows read back from their groups as their q4_0 rows dequantise */
+	float *want = xalloc((size_t)cols * sizeof(float)), *got = xalloc((size_t)cols * sizeof(float));
+	for (int64_t r = 0; r < rows; r++) {
+		size_t rb = mdl_row_size(MDL_TYPE_Q4_0, cols);
+		TH_OK(mdl_dequant_row(MDL_TYPE_Q4_0, src + (size_t)r * rb, want, cols));
+		mdl_q4_0x8_row(mid + (size_t)(r / 8) * 8 * rb, (int)(r % 8), cols, got);
+		assert_memory_equal(want, got, (size_t)cols * sizeof(float));
+	}
+	mem_free(want);
+	mem_free(got);
 	tpool_free(pool);
 	mem_free(src);
 	mem_free(mid);
