@@ -261,22 +261,22 @@ static status_t check_all_used(struct mdl_model *m, struct err *e)
 
 /*
  * Repacks the q4_0 weight matrices of the matrix products into q4_0x8
- * copies owned by m, and points the layers at them. The output matrix
- * too when it is the embedding table: then tok_embd becomes a q4_0-typed
- * view of the copy whose row lookups qglue.c serves from the groups. With release_pages (the file
- * is mapped from disk, never borrowed memory) the pages of each original
- * are dropped from the process afterwards (they can be read back from the
- * file), so peak memory is the file plus the largest matrix. An allocation
- * failure leaves the rest as q4_0: the products are right either way.
+ * copies owned by m, and points the layers at them. The output matrix too
+ * when it is the embedding table: then tok_embd becomes a q4_0-typed view
+ * of the copy, whose row lookups qglue.c serves from the groups. With
+ * release_pages (the file is mapped from disk, never borrowed memory) the
+ * pages of each original are dropped from the process afterwards (they
+ * can be read back from the file), so peak memory is the file plus the
+ * largest matrix. An allocation failure leaves the rest as q4_0: the
+ * products are right either way, so this cannot fail.
  */
-static status_t repack_q4_0(struct mdl_model *m, int release_pages, struct err *e)
+static void repack_q4_0(struct mdl_model *m, int release_pages)
 {
 	const struct mdl_tensor **slots[8];
 	int n_max = 7 * m->hp.n_layer + 1;
-	(void)e;
 	m->repacked = mem_calloc((size_t)n_max, sizeof *m->repacked);
 	if (!m->repacked)
-		return ST_OK;
+		return;
 	uint64_t t0 = time_mono_ns(), bytes = 0;
 	long page = sysconf(_SC_PAGESIZE);
 	/* a pool only when there is enough to repack for threads to pay */
@@ -340,7 +340,6 @@ static status_t repack_q4_0(struct mdl_model *m, int release_pages, struct err *
 	if (m->n_repacked)
 		LOG_INFO("model.repack", LF_INT("tensors", m->n_repacked), LF_INT("bytes", bytes),
 			 LF_INT("ms", (time_mono_ns() - t0) / 1000000));
-	return ST_OK;
 }
 
 /* The environment's say on repacking for the calls without options. */
@@ -368,7 +367,7 @@ static status_t model_from_gguf(struct mdl_gguf *g, const struct mdl_load_params
 	if (!st)
 		st = find_tensors(m, e);
 	if (!st && !(p && p->no_repack))
-		st = repack_q4_0(m, release_pages, e);
+		repack_q4_0(m, release_pages);
 	if (st) {
 		mdl_model_free(m);
 		return st;
