@@ -5,7 +5,8 @@
  * threads, and the multiply-adds per second of a 64-token matrix product
  * (prompt). Figures only; run on an idle machine and compare side by side.
  *
- *   quant_bench [-q]      -q: smaller matrices, fewer repetitions
+ *   quant_bench [-q] [TYPE...]   -q: smaller matrices, fewer repetitions;
+ *                                TYPEs: only those (q4_0x8: q4_0 repacked)
  */
 #include <stdio.h>
 #include <string.h>
@@ -42,13 +43,15 @@ static double time_matmul(struct tpool *pool, int type, const void *W, int64_t r
 int main(int argc, char **argv)
 {
 	int quick = argc > 1 && strcmp(argv[1], "-q") == 0;
+	char **only = argv + 1 + quick;
+	int n_only = argc - 1 - quick;
 	/* Decode: a matrix well beyond the caches, as a model's layers are. */
 	const int64_t rows = quick ? 2048 : 8192, cols = 4096;
 	const int64_t nt_pp = 64, rows_pp = 1024;
 	static const int types[] = {
 		MDL_TYPE_F32, MDL_TYPE_F16, MDL_TYPE_BF16, MDL_TYPE_Q8_0,
 		MDL_TYPE_Q4_0, MDL_TYPE_Q4_1, MDL_TYPE_Q5_0, MDL_TYPE_Q5_1,
-		MDL_TYPE_Q4_K, MDL_TYPE_Q5_K, MDL_TYPE_Q6_K,
+		MDL_TYPE_Q4_K, MDL_TYPE_Q5_K, MDL_TYPE_Q6_K, MDL_TYPE_Q4_0X8,
 	};
 	char feats[256];
 
@@ -56,10 +59,11 @@ int main(int argc, char **argv)
 	float *X = mem_alloc_array((size_t)(nt_pp * cols), sizeof(float));
 	float *Y = mem_alloc_array((size_t)(nt_pp * rows), sizeof(float));
 	uint8_t *W = mem_alloc((size_t)rows * mdl_row_size(MDL_TYPE_F32, cols));
+	uint8_t *W2 = mem_alloc((size_t)rows * mdl_row_size(MDL_TYPE_F32, cols));
 	void *scratch = mem_alloc(mdl_matmul_scratch_size(MDL_TYPE_F16, cols, nt_pp) +
 				  mdl_matmul_scratch_size(MDL_TYPE_Q8_0, cols, nt_pp));
 	struct tpool *pool2 = tpool_new(2);
-	if (!wf || !X || !Y || !W || !scratch || !pool2) {
+	if (!wf || !X || !Y || !W || !W2 || !scratch || !pool2) {
 		fprintf(stderr, "quant_bench: out of memory\n");
 		return 1;
 	}
@@ -74,16 +78,27 @@ int main(int argc, char **argv)
 	printf("%-6s %-7s %10s %10s %12s\n", "type", "level", "dec 1t", "dec 2t", "prompt 2t");
 	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
 		int type = types[ti];
+		int wanted = n_only == 0;
+		for (int k = 0; k < n_only; k++)
+			wanted |= strcmp(only[k], mdl_type_info(type)->name) == 0;
+		if (!wanted)
+			continue;
+		/* the repacked type is made from q4_0 rows */
+		int qtype = type == MDL_TYPE_Q4_0X8 ? MDL_TYPE_Q4_0 : type;
 		size_t rs = mdl_row_size(type, cols);
 		for (int64_t r = 0; r < rows; r++) {
 			/* a few distinct rows are enough; they differ by scale */
 			if (r < 16) {
 				for (int64_t c = 0; c < cols; c++)
 					wf[c] = frand() * 0.05f;
-				mdl_quant_row(type, wf, W + (size_t)r * rs, cols);
+				mdl_quant_row(qtype, wf, W + (size_t)r * rs, cols);
 			} else {
 				memcpy(W + (size_t)r * rs, W + (size_t)(r % 16) * rs, rs);
 			}
+		}
+		if (type == MDL_TYPE_Q4_0X8) {
+			mdl_q4_0_repack(pool2, W, W2, rows, cols);
+			memcpy(W, W2, rs * (size_t)rows);
 		}
 		double bytes = (double)rs * (double)rows;
 		for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
@@ -105,6 +120,7 @@ int main(int argc, char **argv)
 	mem_free(X);
 	mem_free(Y);
 	mem_free(W);
+	mem_free(W2);
 	mem_free(scratch);
 	return 0;
 }

@@ -8,7 +8,11 @@
 #include "model/model_int.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 const char *mdl_arch_name(enum mdl_arch a)
 {
@@ -255,8 +259,98 @@ static status_t check_all_used(struct mdl_model *m, struct err *e)
 	return st;
 }
 
-status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
-			     struct err *e)
+/*
+ * Repacks the q4_0 weight matrices of the matrix products into q4_0x8
+ * copies owned by m, and points the layers at them. The output matrix too
+ * when it is the embedding table: then tok_embd becomes a q4_0-typed view
+ * of the copy, whose row lookups qglue.c serves from the groups. With
+ * release_pages (the file is mapped from disk, never borrowed memory) the
+ * pages of each original are dropped from the process afterwards (they
+ * can be read back from the file), so peak memory is the file plus the
+ * largest matrix. An allocation failure leaves the rest as q4_0: the
+ * products are right either way, so this cannot fail.
+ */
+static void repack_q4_0(struct mdl_model *m, int release_pages)
+{
+	const struct mdl_tensor **slots[8];
+	int n_max = 7 * m->hp.n_layer + 1;
+	m->repacked = mem_calloc((size_t)n_max, sizeof *m->repacked);
+	if (!m->repacked)
+		return;
+	uint64_t t0 = time_mono_ns(), bytes = 0;
+	long page = sysconf(_SC_PAGESIZE);
+	/* a pool only when there is enough to repack for threads to pay */
+	struct tpool *pool = NULL;
+	for (int l = -1; l < m->hp.n_layer; l++) {
+		int ns = 0;
+		if (l < 0) {
+			slots[ns++] = &m->output;
+		} else {
+			struct mdl_layer *L = &m->layers[l];
+			slots[ns++] = &L->wq;
+			slots[ns++] = &L->wk;
+			slots[ns++] = &L->wv;
+			slots[ns++] = &L->wo;
+			slots[ns++] = &L->ffn_gate;
+			slots[ns++] = &L->ffn_up;
+			slots[ns++] = &L->ffn_down;
+		}
+		for (int i = 0; i < ns; i++) {
+			const struct mdl_tensor *t = *slots[i];
+			if (t->type != MDL_GGML_Q4_0 || t->ne[1] % 8 || t->ne[0] % 32)
+				continue;
+			if (!pool && t->size >= (1u << 20))
+				pool = tpool_new(0);
+			void *buf = mem_alloc(t->size);
+			if (!buf)
+				continue;
+			if (mdl__q4_0_repack(pool, t->data, buf, t->ne[1], t->ne[0]) != ST_OK) {
+				mem_free(buf);
+				continue;
+			}
+			/* tied: embedding lookups must come from the copy too,
+			 * or their pages of the file come back (64 KB of
+			 * fault-around each) while the copy is resident */
+			int tied = l < 0 && t == m->tok_embd;
+			if (tied && !mdl__embd_register(buf, t->size, t->ne[0])) {
+				mem_free(buf);
+				continue;
+			}
+			struct mdl_tensor *c = &m->repacked[m->n_repacked++];
+			*c = *t;
+			c->type = (uint32_t)mdl__q4_0x8_type();
+			c->data = buf;
+			*slots[i] = c;
+			if (tied) {
+				m->embd_view = *t;
+				m->embd_view.data = buf;
+				m->tok_embd = &m->embd_view;
+				m->embd_registered = buf;
+			}
+			bytes += t->size;
+			if (release_pages && page > 0) {
+				uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
+				uintptr_t b = ((uintptr_t)t->data + t->size) & ~(uintptr_t)(page - 1);
+				if (b > a)
+					(void)madvise((void *)a, b - a, MADV_DONTNEED);
+			}
+		}
+	}
+	tpool_free(pool);
+	if (m->n_repacked)
+		LOG_INFO("model.repack", LF_INT("tensors", m->n_repacked), LF_INT("bytes", bytes),
+			 LF_INT("ms", (time_mono_ns() - t0) / 1000000));
+}
+
+/* The environment's say on repacking for the calls without options. */
+static int repack_env_off(void)
+{
+	const char *v = getenv("AIRLOCK_MODEL_REPACK");
+	return v && (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "off"));
+}
+
+static status_t model_from_gguf(struct mdl_gguf *g, const struct mdl_load_params *p,
+				int release_pages, struct mdl_model **out, struct err *e)
 {
 	*out = NULL;
 	struct mdl_model *m = mem_calloc(1, sizeof *m);
@@ -272,6 +366,8 @@ status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
 	status_t st = read_hparams(m, e);
 	if (!st)
 		st = find_tensors(m, e);
+	if (!st && !(p && p->no_repack))
+		repack_q4_0(m, release_pages);
 	if (st) {
 		mdl_model_free(m);
 		return st;
@@ -280,14 +376,35 @@ status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
 	return ST_OK;
 }
 
-status_t mdl_model_load(const char *path, struct mdl_model **out, struct err *e)
+status_t mdl_model_from_gguf_params(struct mdl_gguf *g, const struct mdl_load_params *p,
+				    struct mdl_model **out, struct err *e)
+{
+	return model_from_gguf(g, p, 0, out, e);
+}
+
+status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
+			     struct err *e)
+{
+	struct mdl_load_params p = { .no_repack = repack_env_off() };
+	return model_from_gguf(g, &p, 0, out, e);
+}
+
+status_t mdl_model_load_params(const char *path, const struct mdl_load_params *p,
+			       struct mdl_model **out, struct err *e)
 {
 	struct mdl_gguf *g;
 	*out = NULL;
 	status_t st = mdl_gguf_open(path, &g, e);
 	if (st)
 		return st;
-	return mdl_model_from_gguf(g, out, e);
+	/* opened from a path: the tensors are the file's mapped pages */
+	return model_from_gguf(g, p, 1, out, e);
+}
+
+status_t mdl_model_load(const char *path, struct mdl_model **out, struct err *e)
+{
+	struct mdl_load_params p = { .no_repack = repack_env_off() };
+	return mdl_model_load_params(path, &p, out, e);
 }
 
 void mdl_model_free(struct mdl_model *m)
@@ -295,6 +412,11 @@ void mdl_model_free(struct mdl_model *m)
 	if (!m)
 		return;
 	mem_free(m->layers);
+	if (m->embd_registered)
+		mdl__embd_unregister(m->embd_registered);
+	for (int i = 0; i < m->n_repacked; i++)
+		mem_free((void *)(uintptr_t)m->repacked[i].data);
+	mem_free(m->repacked);
 	mdl_gguf_free(m->gguf);
 	mem_free(m);
 }
@@ -304,3 +426,4 @@ const struct mdl_hparams *mdl_model_hparams(const struct mdl_model *m) { return 
 int mdl_model_n_vocab(const struct mdl_model *m) { return m->hp.n_vocab; }
 int mdl_model_n_ctx_train(const struct mdl_model *m) { return m->hp.n_ctx_train; }
 int64_t mdl_model_n_params(const struct mdl_model *m) { return m->n_params; }
+int mdl_model_n_repacked(const struct mdl_model *m) { return m->n_repacked; }

@@ -297,6 +297,28 @@ status_t mdl_model_load(const char *path, struct mdl_model **out, struct err *e)
  */
 status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
 			     struct err *e);
+
+/*
+ * Loading options; zero-initialised is the default. By default q4_0 weight
+ * matrices with a multiple of 8 rows are repacked at load time into groups
+ * of 8 interleaved rows (faster products; the file's pages of those
+ * tensors are then released, so memory use stays that of the file), unless
+ * the environment has AIRLOCK_MODEL_REPACK=0 (which mdl_model_load and
+ * mdl_model_from_gguf consult; the _params forms do not).
+ */
+struct mdl_load_params {
+	int no_repack;		/* 1: weights stay as in the file */
+};
+/*
+ * mdl_model_load / mdl_model_from_gguf with options p (NULL: defaults,
+ * the environment not consulted). Same ownership and errors.
+ */
+status_t mdl_model_load_params(const char *path, const struct mdl_load_params *p,
+			       struct mdl_model **out, struct err *e);
+status_t mdl_model_from_gguf_params(struct mdl_gguf *g, const struct mdl_load_params *p,
+				    struct mdl_model **out, struct err *e);
+/* Number of weight matrices of m repacked at load (0 with no_repack). */
+int mdl_model_n_repacked(const struct mdl_model *m);
 /* Frees m and unmaps its file; NULL is accepted. Contexts go first. */
 void mdl_model_free(struct mdl_model *m);
 /* The model's file (borrowed; lives as long as m). */

@@ -31,6 +31,15 @@ struct mdl_model {
 	const struct mdl_tensor *rope_freqs;	/* (rope_dim/2) f32 or NULL */
 	struct mdl_layer *layers;		/* n_layer */
 	int64_t n_params;
+	/* q4_0 matrices repacked at load (MDL_TYPE_Q4_0X8): copies of their
+	 * tensor infos with type and data replaced, which the layer pointers
+	 * above point to; each data buffer owned (mem_alloc) */
+	struct mdl_tensor *repacked;		/* n_repacked */
+	int n_repacked;
+	/* tied embeddings repacked: a q4_0-typed view of the output copy,
+	 * registered with mdl__embd_register; tok_embd points to it */
+	struct mdl_tensor embd_view;
+	const void *embd_registered;		/* its data, or NULL */
 };
 
 /*
@@ -44,7 +53,20 @@ status_t mdl__gguf_kv_raw(const struct mdl_gguf *g, size_t i, const uint8_t **p,
 /* Converts n elements of one row of a tensor of ggml type `type` to f32.
  * Returns ST_UNSUPPORTED for a type the engine cannot compute with. */
 status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);
-/* 1 when the engine computes with weights of this type. */
+/* 1 when the engine computes with weights of this type (as read from a
+ * file: the internal repacked type is not one). */
 int mdl__type_supported(uint32_t type);
+/* quant.h's mdl_q4_0_repack, and the type id of its result. */
+status_t mdl__q4_0_repack(struct tpool *pool, const void *src, void *dst, int64_t rows,
+			  int64_t cols);
+int mdl__q4_0x8_type(void);
+/*
+ * Registers a repacked (q4_0x8) embedding table of size bytes at base, cols
+ * wide, so that mdl__row_to_f32(q4_0, base + id * row bytes) reads row id
+ * from it; 0 when no slot is free (then do not hand it out as q4_0).
+ * Unregister before freeing it.
+ */
+int mdl__embd_register(const void *base, size_t size, int64_t cols);
+void mdl__embd_unregister(const void *base);
 
 #endif

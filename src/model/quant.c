@@ -52,6 +52,10 @@ static const struct mdl_type_info type_table[MDL_TYPE_COUNT] = {
 	T_(MDL_TYPE_Q6_K, "q6_K", MDL_QK_K, 210, 1, MDL_TYPE_Q8_K, 1),
 	T_(MDL_TYPE_Q8_K, "q8_K", MDL_QK_K, 292, 1, MDL_TYPE_Q8_K, 0),
 	T_(MDL_TYPE_BF16, "bf16", 1, 2, 0, MDL_TYPE_BF16, 1),
+	/* sizes per row as q4_0's: 8 rows take 8 x 18 bytes per block */
+	[MDL_TYPE_Q4_0X8] = { .type = MDL_TYPE_Q4_0X8, .name = "q4_0x8", .block_size = MDL_QK,
+			      .type_size = 18, .quantized = 1, .vec_dot_type = MDL_TYPE_Q8_0,
+			      .is_weight = 1, .internal = 1 },
 };
 #undef T_
 
@@ -67,7 +71,8 @@ int mdl_type_from_name(const char *name)
 	if (!name)
 		return -1;
 	for (int t = 0; t < MDL_TYPE_COUNT; t++)
-		if (type_table[t].name && strcasecmp(type_table[t].name, name) == 0)
+		if (type_table[t].name && !type_table[t].internal &&
+		    strcasecmp(type_table[t].name, name) == 0)
 			return t;
 	return -1;
 }
@@ -1295,6 +1300,8 @@ static void kern_init(void)
 		mdl__kernels_gemm_avx512(&kern_levels[MDL_LEVEL_AVX512]);
 	}
 #endif
+	for (int l = MDL_LEVEL_SCALAR; l <= (int)level_max; l++)
+		mdl__kernels_q4x8(&kern_levels[l], (enum mdl_level)l);
 	__atomic_store_n(&kern_cur, &kern_levels[level_max], __ATOMIC_RELEASE);
 }
 
@@ -1467,6 +1474,8 @@ static int mm_layout(const struct mdl_mm_op *ops, int n_ops, int64_t cols,
 	for (int i = 0; i < n_ops; i++) {
 		const struct mdl_type_info *ti = mdl_type_info(ops[i].wtype);
 		if (!ti || !ti->is_weight || !mm_row_stride(ops[i].wtype, cols))
+			return -1;
+		if (ti->internal && ops[i].rows % 8)	/* q4_0x8: whole groups */
 			return -1;
 		if (ops[i].wtype == MDL_TYPE_F32)
 			continue;

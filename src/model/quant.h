@@ -68,7 +68,10 @@ enum mdl_type {
 	MDL_TYPE_Q6_K = 14,
 	MDL_TYPE_Q8_K = 15,
 	MDL_TYPE_BF16 = 30,
-	MDL_TYPE_COUNT = 39	/* one past ggml's highest id */
+	/* Internal, never in a file: q4_0 rows repacked at load time in
+	 * groups of 8 interleaved rows (struct mdl_block_q4_0x8). */
+	MDL_TYPE_Q4_0X8 = 39,
+	MDL_TYPE_COUNT = 40	/* one past the highest id */
 };
 
 struct mdl_type_info {
@@ -80,6 +83,9 @@ struct mdl_type_info {
 	int vec_dot_type;	/* type activations are converted to for dots */
 	int is_weight;		/* 1 if usable as a weight in mdl_matmul
 				   (q8_1 and q8_K are activation-only) */
+	int internal;		/* 1 for a layout made at load time (q4_0x8):
+				   never read from or written to a file, no
+				   row functions, mdl_matmul only */
 };
 
 /*
@@ -136,6 +142,16 @@ struct mdl_block_q8_K {
 	int8_t qs[MDL_QK_K];
 	int16_t bsums[MDL_QK_K / 16];	/* sum of each group of 16 qs */
 };
+/*
+ * One block column (32 elements) of 8 q4_0 rows, interleaved (the
+ * internal type MDL_TYPE_Q4_0X8): d[r] is row r's scale; qs[c * 32 + r * 4
+ * + i] is row r's qs[c * 4 + i] (c < 4, i < 4), so one 32-byte load holds
+ * bytes c*4 .. c*4+3 of all 8 rows, 4 per 32-bit lane, lane r = row r: the
+ * low nibbles are elements c*4 .. c*4+3, the high ones c*4+16 .. c*4+19.
+ * A group of 8 rows of nb blocks is nb of these in order, 8 x 18 x nb
+ * bytes: the size of the 8 rows it came from.
+ */
+struct mdl_block_q4_0x8 { uint16_t d[8]; uint8_t qs[8 * MDL_QK / 2]; };
 
 /* ------------------------------------------------------------------ */
 /* Half and bfloat16 conversions                                       */
@@ -330,6 +346,38 @@ void mdl_matmul_multi(struct tpool *pool, const struct mdl_mm_op *ops, int n_ops
 		      int64_t cols, const float *X, int64_t n_tokens, void *scratch);
 
 /* ------------------------------------------------------------------ */
+/* q4_0 repacked in groups of 8 rows (quant_q4x8.c)                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Rewrites rows x cols q4_0 weights (src, row-major, mdl_row_size(q4_0,
+ * cols) bytes a row) as MDL_TYPE_Q4_0X8 at dst (the same number of bytes):
+ * rows 8g .. 8g+7 become group g. Groups are split over pool's threads
+ * (pool may be NULL). ST_INVAL unless rows is a positive multiple of 8 and
+ * cols a positive multiple of 32; src and dst must not overlap. The
+ * result multiplies through mdl_matmul(MDL_TYPE_Q4_0X8, ...), which needs
+ * rows a multiple of 8; the 8 rows' results agree with q4_0's to float
+ * rounding (another float order), and a token's result is the same bit
+ * for bit alone or in a batch, on any number of threads.
+ */
+status_t mdl_q4_0_repack(struct tpool *pool, const void *src, void *dst, int64_t rows,
+			 int64_t cols);
+
+/*
+ * The inverse of mdl_q4_0_repack (for tests and tools): q4_0x8 groups back
+ * into plain q4_0 rows. Same preconditions and errors.
+ */
+status_t mdl_q4_0x8_unpack(const void *src, void *dst, int64_t rows, int64_t cols);
+
+/*
+ * Dequantises row r (0 to 7) of one q4_0x8 group of cols columns at group
+ * (cols / 32 blocks) into dst: the floats mdl_dequant_row(MDL_TYPE_Q4_0)
+ * gives for the row it came from. For looking up rows of a repacked
+ * embedding table.
+ */
+void mdl_q4_0x8_row(const void *group, int r, int64_t cols, float *dst);
+
+/* ------------------------------------------------------------------ */
 /* Kernel dispatch                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -459,5 +507,7 @@ void mdl__kernels_avx512(struct mdl__kernels *k);
 /* The tiled products (quant_gemm_*.c) of each level. */
 void mdl__kernels_gemm_avx2(struct mdl__kernels *k);
 void mdl__kernels_gemm_avx512(struct mdl__kernels *k);
+/* The q4_0x8 kernels (quant_q4x8.c) of level, over the ones in k. */
+void mdl__kernels_q4x8(struct mdl__kernels *k, enum mdl_level level);
 
 #endif

@@ -411,7 +411,9 @@ static const struct ref_case ref_cases[] = {
 #define F32_MAX_REL 1e-5
 #define QUANT_MAX_DIFF 0.05
 
-static void check_case(const struct ref_case *rc, const char *dir)
+/* no_repack: q4_0 weights computed as in the file rather than repacked
+ * into groups of 8 rows (the default; then some must have been). */
+static void check_case(const struct ref_case *rc, const char *dir, int no_repack)
 {
 	char model[1024], fx[1024];
 	struct err e = { 0 };
@@ -443,7 +445,12 @@ static void check_case(const struct ref_case *rc, const char *dir)
 
 	struct mdl_model *m;
 	struct mdl_ctx *c;
-	TH_OK(mdl_model_load(model, &m, &e));
+	struct mdl_load_params lp = { .no_repack = no_repack };
+	TH_OK(mdl_model_load_params(model, &lp, &m, &e));
+	if (!strcmp(rc->type, "q4_0"))
+		assert_int_equal(mdl_model_n_repacked(m) > 0, !no_repack);
+	else
+		assert_int_equal(mdl_model_n_repacked(m), 0);
 	struct mdl_ctx_params cp = { .n_ctx = 64, .n_threads = 2, .kv_f16 = rc->kv_f16,
 				     .flash = rc->flash };
 	TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
@@ -467,7 +474,8 @@ static void check_case(const struct ref_case *rc, const char *dir)
 	int is_float = !strcmp(rc->type, "f32") || !strcmp(rc->type, "f16") ||
 		       !strcmp(rc->type, "bf16");
 	double rel = max_diff / (max_ref > 1 ? max_ref : 1);
-	print_message("%-24s top-1 %2d/64  max|d| %.3g  rel %.3g\n", rc->fixture, agree, max_diff, rel);
+	print_message("%-24s%s top-1 %2d/64  max|d| %.3g  rel %.3g\n", rc->fixture,
+		      no_repack ? " (no repack)" : "", agree, max_diff, rel);
 	double bound = !strcmp(rc->type, "f32") && !rc->kv_f16 ? F32_MAX_REL : FLOAT_MAX_REL;
 	if (is_float && !(rel <= bound))
 		fail_msg("%s: max relative error %g > %g", rc->fixture, rel, bound);
@@ -492,8 +500,11 @@ static void test_llamacpp_logits(void **state)
 		skip();
 	}
 	const char *dir = th_tmpdir();
-	for (size_t i = 0; i < sizeof ref_cases / sizeof ref_cases[0]; i++)
-		check_case(&ref_cases[i], dir);
+	for (size_t i = 0; i < sizeof ref_cases / sizeof ref_cases[0]; i++) {
+		check_case(&ref_cases[i], dir, 0);
+		if (!strcmp(ref_cases[i].type, "q4_0"))
+			check_case(&ref_cases[i], dir, 1);
+	}
 	th_tmpdir_cleanup();
 }
 
@@ -503,7 +514,9 @@ static void test_llamacpp_logits(void **state)
  * whole sequence in one batch and token by token, for f32 and f16 caches,
  * two-pass and one-pass attention. Threads change how attention items
  * are cut (a group in parts when there are fewer KV heads than threads)
- * and which thread runs which rows; neither may change a result.
+ * and which thread runs which rows; neither may change a result. Once
+ * with q8_0 weights, once with q4_0 (repacked into groups of 8 rows at
+ * load: the decode and tiled kernels of that layout).
  */
 static void test_threads_and_batching_exact(void **state)
 {
@@ -512,50 +525,56 @@ static void test_threads_and_batching_exact(void **state)
 	struct err e = { 0 };
 	th_shared_path("models/stories260K.gguf", vocab, sizeof vocab);
 	const char *dir = th_tmpdir();
-	struct mdl_synth_params p = {
-		.arch = "qwen2", .n_layer = 2, .n_embd = 448, .n_head = 7, .n_head_kv = 1,
-		.n_ff = 1216, .type = (uint32_t)mdl_type_from_name("q8_0"), .seed = 5,
-		.vocab_from = vocab, .tied_output = 1,
-	};
-	snprintf(model, sizeof model, "%s/gqa-threads.gguf", dir);
-	TH_OK(mdl_synth_write(&p, model, &e));
-	struct mdl_model *m;
-	TH_OK(mdl_model_load(model, &m, &e));
-	enum { N = 40, V = 512 };
-	float *ref = mem_alloc((size_t)N * V * sizeof(float));
-	float *lg = mem_alloc((size_t)N * V * sizeof(float));
-	assert_non_null(ref);
-	assert_non_null(lg);
-	for (int mode = 0; mode < 4; mode++) {
-		int kv_f16 = mode & 1, flash = mode >> 1;
-		for (int threads = 1; threads <= 3; threads++) {
-			for (int stepwise = 0; stepwise <= 1; stepwise++) {
-				struct mdl_ctx *c;
-				struct mdl_ctx_params cp = { .n_ctx = 64, .n_threads = threads,
-							     .kv_f16 = kv_f16, .flash = flash };
-				TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
-				if (stepwise)
-					for (int t = 0; t < N; t++)
-						TH_OK(mdl_eval(c, &ref_tokens[t], 1, t, lg + (size_t)t * V, 0, &e));
-				else
-					TH_OK(mdl_eval(c, ref_tokens, N, 0, lg, 1, &e));
-				mdl_ctx_free(c);
-				float *want = threads == 1 && !stepwise ? NULL : ref;
-				if (!want) {
-					memcpy(ref, lg, (size_t)N * V * sizeof(float));
-					continue;
+	static const char *const types[] = { "q8_0", "q4_0" };
+	for (int ti = 0; ti < 2; ti++) {
+		struct mdl_synth_params p = {
+			.arch = "qwen2", .n_layer = 2, .n_embd = 448, .n_head = 7, .n_head_kv = 1,
+			.n_ff = 1216, .type = (uint32_t)mdl_type_from_name(types[ti]), .seed = 5,
+			.vocab_from = vocab, .tied_output = 1,
+		};
+		snprintf(model, sizeof model, "%s/gqa-threads.gguf", dir);
+		TH_OK(mdl_synth_write(&p, model, &e));
+		struct mdl_model *m;
+		struct mdl_load_params lp = { 0 };
+		TH_OK(mdl_model_load_params(model, &lp, &m, &e));
+		assert_int_equal(mdl_model_n_repacked(m), ti == 1 ? 2 * 7 + 1 : 0);
+		enum { N = 40, V = 512 };
+		float *ref = mem_alloc((size_t)N * V * sizeof(float));
+		float *lg = mem_alloc((size_t)N * V * sizeof(float));
+		assert_non_null(ref);
+		assert_non_null(lg);
+		for (int mode = 0; mode < 4; mode++) {
+			int kv_f16 = mode & 1, flash = mode >> 1;
+			for (int threads = 1; threads <= 3; threads++) {
+				for (int stepwise = 0; stepwise <= 1; stepwise++) {
+					struct mdl_ctx *c;
+					struct mdl_ctx_params cp = { .n_ctx = 64, .n_threads = threads,
+								     .kv_f16 = kv_f16, .flash = flash };
+					TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
+					if (stepwise)
+						for (int t = 0; t < N; t++)
+							TH_OK(mdl_eval(c, &ref_tokens[t], 1, t,
+								       lg + (size_t)t * V, 0, &e));
+					else
+						TH_OK(mdl_eval(c, ref_tokens, N, 0, lg, 1, &e));
+					mdl_ctx_free(c);
+					float *want = threads == 1 && !stepwise ? NULL : ref;
+					if (!want) {
+						memcpy(ref, lg, (size_t)N * V * sizeof(float));
+						continue;
+					}
+					for (size_t i = 0; i < (size_t)N * V; i++)
+						if (memcmp(&lg[i], &want[i], sizeof(float)))
+							fail_msg("%s kv_f16 %d flash %d threads %d stepwise %d: token %zu "
+								 "logit %zu %.9g, 1 thread batched %.9g", types[ti], kv_f16,
+								 flash, threads, stepwise, i / V, i % V, lg[i], want[i]);
 				}
-				for (size_t i = 0; i < (size_t)N * V; i++)
-					if (memcmp(&lg[i], &want[i], sizeof(float)))
-						fail_msg("kv_f16 %d flash %d threads %d stepwise %d: token %zu logit %zu "
-							 "%.9g, 1 thread batched %.9g", kv_f16, flash, threads,
-							 stepwise, i / V, i % V, lg[i], want[i]);
 			}
 		}
+		mem_free(ref);
+		mem_free(lg);
+		mdl_model_free(m);
 	}
-	mem_free(ref);
-	mem_free(lg);
-	mdl_model_free(m);
 	th_tmpdir_cleanup();
 }
 

@@ -119,7 +119,7 @@ static void test_type_table(void **state)
 	assert_int_equal(mdl_type_info(MDL_TYPE_Q4_K)->is_weight, 1);
 
 	/* Unknown and unsupported ids. */
-	static const int bad[] = { -1, 4, 5, 10, 11, 16, 24, 29, 31, 38, 39, 1000 };
+	static const int bad[] = { -1, 4, 5, 10, 11, 16, 24, 29, 31, 38, 40, 1000 };
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
 		assert_null(mdl_type_info(bad[i]));
 
@@ -1829,6 +1829,198 @@ static void test_ggml_dots(void **state)
 	mem_free(xq);
 }
 
+/* ------------------------------------------------------------------ */
+/* q4_0 repacked in groups of 8 rows (quant_q4x8.c)                    */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The internal type's table entry and its refusals: not found by name
+ * (so no file or command can ask for it), no row functions, a NaN dot,
+ * repacking only whole groups of 8 rows of whole blocks, a round trip
+ * through mdl_q4_0x8_unpack giving the rows back byte for byte, and each
+ * row read from its group (mdl_q4_0x8_row) as its q4_0 row dequantises.
+ */
+static void test_q4x8_layout(void **state)
+{
+	(void)state;
+	const struct mdl_type_info *ti = mdl_type_info(MDL_TYPE_Q4_0X8);
+	assert_non_null(ti);
+	assert_string_equal(ti->name, "q4_0x8");
+	assert_int_equal(ti->internal, 1);
+	assert_int_equal(ti->is_weight, 1);
+	assert_int_equal(ti->vec_dot_type, MDL_TYPE_Q8_0);
+	assert_int_equal(mdl_type_info(MDL_TYPE_Q4_0)->internal, 0);
+	assert_int_equal(mdl_type_from_name("q4_0x8"), -1);
+	assert_int_equal(mdl_row_size(MDL_TYPE_Q4_0X8, 64), mdl_row_size(MDL_TYPE_Q4_0, 64));
+	assert_int_equal(sizeof(struct mdl_block_q4_0x8), 8 * sizeof(struct mdl_block_q4_0));
+	float f[32] = { 0 };
+	uint8_t b[8 * 18 * 2] = { 0 }, c[sizeof b];
+	TH_ST(mdl_dequant_row(MDL_TYPE_Q4_0X8, b, f, 32), ST_UNSUPPORTED);
+	TH_ST(mdl_quant_row(MDL_TYPE_Q4_0X8, f, b, 32), ST_UNSUPPORTED);
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		assert_true(isnan(mdl_vec_dot(MDL_TYPE_Q4_0X8, 32, b, b)));
+	}
+	mdl_quant_force_level(mdl_quant_level_max());
+	TH_ST(mdl_q4_0_repack(NULL, b, c, 7, 32), ST_INVAL);
+	TH_ST(mdl_q4_0_repack(NULL, b, c, 0, 32), ST_INVAL);
+	TH_ST(mdl_q4_0_repack(NULL, b, c, 8, 48), ST_INVAL);
+	TH_ST(mdl_q4_0_repack(NULL, b, c, 8, 0), ST_INVAL);
+	TH_ST(mdl_q4_0_repack(NULL, NULL, c, 8, 32), ST_INVAL);
+	TH_ST(mdl_q4_0x8_unpack(b, c, 12, 32), ST_INVAL);
+
+	/* round trip, and where two bytes of row 5 block 1 land */
+	const int64_t rows = 24, cols = 3 * 32;
+	size_t n = (size_t)rows * mdl_row_size(MDL_TYPE_Q4_0, cols);
+	uint8_t *src = xalloc(n), *mid = xalloc(n), *back = xalloc(n);
+	rng_seed(77);
+	for (size_t i = 0; i < n; i++)
+		src[i] = (uint8_t)rng_next();
+	struct tpool *pool = tpool_new(3);
+	assert_non_null(pool);
+	TH_OK(mdl_q4_0_repack(pool, src, mid, rows, cols));
+	TH_OK(mdl_q4_0x8_unpack(mid, back, rows, cols));
+	assert_memory_equal(src, back, n);
+	const struct mdl_block_q4_0 *row5 = (const void *)(src + 5 * mdl_row_size(MDL_TYPE_Q4_0, cols));
+	const struct mdl_block_q4_0x8 *g0 = (const void *)mid;
+	assert_int_equal(g0[1].d[5], row5[1].d);
+	assert_int_equal(g0[1].qs[2 * 32 + 5 * 4 + 3], row5[1].qs[2 * 4 + 3]);
+	/* rows read back from their groups as their q4_0 rows dequantise */
+	float *want = xalloc((size_t)cols * sizeof(float)), *got = xalloc((size_t)cols * sizeof(float));
+	for (int64_t r = 0; r < rows; r++) {
+		size_t rb = mdl_row_size(MDL_TYPE_Q4_0, cols);
+		TH_OK(mdl_dequant_row(MDL_TYPE_Q4_0, src + (size_t)r * rb, want, cols));
+		mdl_q4_0x8_row(mid + (size_t)(r / 8) * 8 * rb, (int)(r % 8), cols, got);
+		assert_memory_equal(want, got, (size_t)cols * sizeof(float));
+	}
+	mem_free(want);
+	mem_free(got);
+	tpool_free(pool);
+	mem_free(src);
+	mem_free(mid);
+	mem_free(back);
+}
+
+/*
+ * mdl_matmul on q4_0x8 weights at every level, 8 to 40 rows, rows of 1 to
+ * 28 blocks, 1 to 17 tokens, quantised and random-byte weights (finite
+ * scales): every output equal bit for bit to the scalar level's, to the
+ * same token multiplied alone (the decode kernel) and on 3 threads to 1;
+ * within 2e-6 x sum |terms| of the q4_0 dot of the row it came from. A
+ * row count that is not a multiple of 8 leaves Y untouched.
+ */
+static void test_q4x8_matmul(void **state)
+{
+	(void)state;
+	const int64_t blk_list[] = { 1, 7, 8, 9, 17, 28 }, row_list[] = { 8, 40, 16 };
+	const int64_t tok_max = 17, rows_max = 40, cols_max = 28 * 32;
+	struct tpool *pool = tpool_new(3);
+	assert_non_null(pool);
+	size_t wbytes = (size_t)rows_max * mdl_row_size(MDL_TYPE_Q4_0, cols_max);
+	uint8_t *W = xalloc(wbytes), *P = xalloc(wbytes + 64);
+	float *wf = xalloc((size_t)(rows_max * cols_max) * sizeof(float));
+	float *X = xalloc((size_t)(tok_max * cols_max) * sizeof(float));
+	float *Y = xalloc((size_t)(tok_max * rows_max + 16) * sizeof(float));
+	float *Yr = xalloc((size_t)(tok_max * rows_max) * sizeof(float));
+	float *Y1 = xalloc((size_t)(rows_max + 16) * sizeof(float));
+	float *wd = xalloc((size_t)cols_max * sizeof(float)), *xd = xalloc((size_t)cols_max * sizeof(float));
+	uint8_t *xq = xalloc((size_t)cols_max * 2);
+	void *scratch = xalloc(mdl_matmul_scratch_size(MDL_TYPE_Q4_0X8, cols_max, tok_max));
+	for (size_t bi = 0; bi < sizeof blk_list / sizeof blk_list[0]; bi++) {
+		int64_t cols = blk_list[bi] * 32;
+		size_t rs = mdl_row_size(MDL_TYPE_Q4_0, cols);
+		for (int rep = 0; rep < 3; rep++) {
+			int64_t rows = row_list[rep];
+			rng_seed((uint64_t)(bi * 10 + (size_t)rep) + 901);
+			fill_weight_rows(MDL_TYPE_Q4_0, W, wf, rows, cols, rep == 1);
+			fill_weights(X, tok_max * cols, 1.0f);
+			/* nothing past the rows: a sentinel after the packed copy */
+			memset(P + (size_t)rows * rs, 0xa5, 64);
+			TH_OK(mdl_q4_0_repack(rep ? pool : NULL, W, P, rows, cols));
+			for (int64_t nt = 1; nt <= tok_max; nt += nt < 4 ? 1 : 5) {
+				mdl_quant_force_level(MDL_LEVEL_SCALAR);
+				mdl_matmul(NULL, MDL_TYPE_Q4_0X8, P, rows, cols, X, nt, Yr, scratch);
+				for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+					mdl_quant_force_level((enum mdl_level)lvl);
+					for (int th = 0; th < 2; th++) {
+						memset(Y, 0xff, (size_t)(tok_max * rows_max + 16) * sizeof(float));
+						mdl_matmul(th ? pool : NULL, MDL_TYPE_Q4_0X8, P, rows, cols, X,
+							   nt, Y, scratch);
+						for (int64_t i = 0; i < nt * rows; i++)
+							if (memcmp(&Y[i], &Yr[i], sizeof(float)) != 0)
+								fail_msg("%s cols %lld rows %lld tokens %lld "
+									 "threads %d: Y[%lld] = %.9g, scalar "
+									 "level %.9g", mdl_level_name(lvl),
+									 (long long)cols, (long long)rows,
+									 (long long)nt, th ? 3 : 1, (long long)i,
+									 (double)Y[i], (double)Yr[i]);
+						uint32_t tail;
+						memcpy(&tail, &Y[nt * rows], 4);
+						assert_int_equal(tail, 0xffffffffu);
+					}
+					/* each token alone (decode) as in the batch */
+					for (int64_t t = 0; t < nt; t++) {
+						memset(Y1, 0xff, (size_t)(rows_max + 16) * sizeof(float));
+						mdl_matmul(pool, MDL_TYPE_Q4_0X8, P, rows, cols, X + t * cols, 1,
+							   Y1, scratch);
+						if (memcmp(Y1, Yr + t * rows, (size_t)rows * sizeof(float)) != 0)
+							fail_msg("%s cols %lld rows %lld: token %lld of %lld "
+								 "alone differs from the batch",
+								 mdl_level_name(lvl), (long long)cols,
+								 (long long)rows, (long long)t, (long long)nt);
+					}
+				}
+				/* against q4_0's own scalar dot, to float rounding */
+				mdl_quant_force_level(MDL_LEVEL_SCALAR);
+				for (int64_t t = 0; t < nt; t++) {
+					TH_OK(mdl_quant_act_row(MDL_TYPE_Q4_0, X + t * cols, xq, cols));
+					TH_OK(mdl_dequant_row(MDL_TYPE_Q8_0, xq, xd, cols));
+					for (int64_t r = 0; r < rows; r++) {
+						const uint8_t *w = W + (size_t)r * rs;
+						float want = mdl_vec_dot(MDL_TYPE_Q4_0, cols, w, xq);
+						TH_OK(mdl_dequant_row(MDL_TYPE_Q4_0, w, wd, cols));
+						double mag = 0;
+						for (int64_t k = 0; k < cols; k++)
+							mag += fabs((double)wd[k] * xd[k]);
+						float got = Yr[t * rows + r];
+						if (!(fabs((double)got - want) <= 2e-6 * mag + 1e-30))
+							fail_msg("cols %lld rows %lld: Y[%lld][%lld] = %.9g, "
+								 "q4_0 %.9g (|terms| %.6g)", (long long)cols,
+								 (long long)rows, (long long)t, (long long)r,
+								 (double)got, (double)want, mag);
+					}
+				}
+			}
+			for (int k = 0; k < 64; k++)
+				assert_int_equal(P[(size_t)rows * rs + (size_t)k], 0xa5);
+		}
+	}
+	/* 12 rows: not whole groups, refused (nothing written) */
+	for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+		mdl_quant_force_level((enum mdl_level)lvl);
+		memset(Y, 0xff, 12 * sizeof(float));
+		mdl_matmul(pool, MDL_TYPE_Q4_0X8, P, 12, 32, X, 1, Y, scratch);
+		for (int i = 0; i < 12; i++) {
+			uint32_t u;
+			memcpy(&u, &Y[i], 4);
+			assert_int_equal(u, 0xffffffffu);
+		}
+	}
+	mdl_quant_force_level(mdl_quant_level_max());
+	tpool_free(pool);
+	mem_free(W);
+	mem_free(P);
+	mem_free(wf);
+	mem_free(X);
+	mem_free(Y);
+	mem_free(Yr);
+	mem_free(Y1);
+	mem_free(wd);
+	mem_free(xd);
+	mem_free(xq);
+	mem_free(scratch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1859,6 +2051,8 @@ int main(void)
 		cmocka_unit_test(test_matmul_decode_mapping_end),
 		cmocka_unit_test(test_softmax_silu),
 		cmocka_unit_test(test_matmul_multi),
+		cmocka_unit_test(test_q4x8_layout),
+		cmocka_unit_test(test_q4x8_matmul),
 		cmocka_unit_test(test_ggml_weights),
 		cmocka_unit_test(test_ggml_acts),
 		cmocka_unit_test(test_ggml_dots),
