@@ -598,13 +598,9 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 	const struct mdl_model *m = c->m;
 	const struct mdl_hparams *hp = &m->hp;
 	int D = hp->n_embd, F = hp->n_ff, hd = hp->head_dim;
-	size_t emb_row = (size_t)(D / mdl_ggml_type_block(m->tok_embd->type) *
-				  mdl_ggml_type_size(m->tok_embd->type));
 	status_t st;
 	for (int t = 0; t < n; t++)
-		if ((st = mdl__row_to_f32(m->tok_embd->type,
-					  (const uint8_t *)m->tok_embd->data + (size_t)tokens[t] * emb_row,
-					  c->x + (size_t)t * D, D)))
+		if ((st = mdl__embd_row(m, tokens[t], c->x + (size_t)t * D)))
 			return st;
 
 	for (int t = 0; t < n; t++)

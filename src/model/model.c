@@ -262,8 +262,8 @@ static status_t check_all_used(struct mdl_model *m, struct err *e)
 /*
  * Repacks the q4_0 weight matrices of the matrix products into q4_0x8
  * copies owned by m, and points the layers at them. The output matrix too
- * when it is the embedding table: then tok_embd becomes a q4_0-typed view
- * of the copy, whose row lookups qglue.c serves from the groups. With
+ * when it is the embedding table: then the embedding rows are read from
+ * the copy too (mdl__embd_row), so the table's file pages stay released. With
  * release_pages (the file is mapped from disk, never borrowed memory) the
  * pages of each original are dropped from the process afterwards (they
  * can be read back from the file), so peak memory is the file plus the
@@ -312,21 +312,13 @@ static void repack_q4_0(struct mdl_model *m, int release_pages)
 			 * or their pages of the file come back (64 KB of
 			 * fault-around each) while the copy is resident */
 			int tied = l < 0 && t == m->tok_embd;
-			if (tied && !mdl__embd_register(buf, t->size, t->ne[0])) {
-				mem_free(buf);
-				continue;
-			}
 			struct mdl_tensor *c = &m->repacked[m->n_repacked++];
 			*c = *t;
 			c->type = (uint32_t)mdl__q4_0x8_type();
 			c->data = buf;
 			*slots[i] = c;
-			if (tied) {
-				m->embd_view = *t;
-				m->embd_view.data = buf;
-				m->tok_embd = &m->embd_view;
-				m->embd_registered = buf;
-			}
+			if (tied)
+				m->embd_x8 = buf;
 			bytes += t->size;
 			if (release_pages && page > 0) {
 				uintptr_t a = ((uintptr_t)t->data + (uintptr_t)page - 1) & ~(uintptr_t)(page - 1);
@@ -412,8 +404,6 @@ void mdl_model_free(struct mdl_model *m)
 	if (!m)
 		return;
 	mem_free(m->layers);
-	if (m->embd_registered)
-		mdl__embd_unregister(m->embd_registered);
 	for (int i = 0; i < m->n_repacked; i++)
 		mem_free((void *)(uintptr_t)m->repacked[i].data);
 	mem_free(m->repacked);

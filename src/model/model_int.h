@@ -36,10 +36,11 @@ struct mdl_model {
 	 * above point to; each data buffer owned (mem_alloc) */
 	struct mdl_tensor *repacked;		/* n_repacked */
 	int n_repacked;
-	/* tied embeddings repacked: a q4_0-typed view of the output copy,
-	 * registered with mdl__embd_register; tok_embd points to it */
-	struct mdl_tensor embd_view;
-	const void *embd_registered;		/* its data, or NULL */
+	/* tied embeddings repacked: the output matrix's copy, from which
+	 * mdl__embd_row reads the embedding rows too (so the file's pages
+	 * of the table, released after repacking, are never touched again);
+	 * NULL when the table was not repacked */
+	const void *embd_x8;
 };
 
 /*
@@ -61,12 +62,11 @@ status_t mdl__q4_0_repack(struct tpool *pool, const void *src, void *dst, int64_
 			  int64_t cols);
 int mdl__q4_0x8_type(void);
 /*
- * Registers a repacked (q4_0x8) embedding table of size bytes at base, cols
- * wide, so that mdl__row_to_f32(q4_0, base + id * row bytes) reads row id
- * from it; 0 when no slot is free (then do not hand it out as q4_0).
- * Unregister before freeing it.
+ * Converts row id (0 <= id < n_vocab, checked by the caller) of m's token
+ * embedding table to n_embd floats at dst: from the repacked copy when
+ * there is one, else from the tensor's own rows. ST_UNSUPPORTED for a
+ * type the engine cannot compute with.
  */
-int mdl__embd_register(const void *base, size_t size, int64_t cols);
-void mdl__embd_unregister(const void *base);
+status_t mdl__embd_row(const struct mdl_model *m, int64_t id, float *dst);
 
 #endif
