@@ -76,6 +76,8 @@ struct ctx__tune ctx__tune = {
 	.sig_type = 1.0,	/* the declared types of those identifiers, relative to them */
 	.w_sig = 0.5,		/* hits: weight of the same overlap of their signature */
 	.sig_near = 3,		/* lines each side of the cursor whose identifiers are that evidence */
+	.w_siglist = 0.0,	/* neighbour chunks ranked by that overlap alone, as a list */
+	.n_type = 2.0,		/* weight of those declared types' parts among the names at the cursor */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -121,6 +123,8 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "sig_type", offsetof(struct ctx__tune, sig_type) },
 		{ "sig", offsetof(struct ctx__tune, w_sig) },
 		{ "sig_near", offsetof(struct ctx__tune, sig_near) },
+		{ "siglist", offsetof(struct ctx__tune, w_siglist) },
+		{ "ntype", offsetof(struct ctx__tune, n_type) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -621,7 +625,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 {
 	struct hmap sboost;	/* chunk id -> evidence of its signature * 1000 */
 	struct csig cs = { &sboost, sigw };
-	int sigs = ctx__tune.n_sig > 0 && sigw->len;
+	int sigs = (ctx__tune.n_sig > 0 || ctx__tune.w_siglist > 0) && sigw->len;
 	struct hmap boost;	/* chunk id -> evidence of its name * 1000 */
 	struct cnames cn = { &boost, fresh, tidf };
 	int names = (ctx__tune.n_fresh > 0 && fresh->len) || (ctx__tune.n_name > 0 && tidf->len);
@@ -709,6 +713,21 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	for (size_t i = 0; st == ST_OK && i < ranked.len && i < 30; i++)
 		st = fuse_add(f, VEC_AT(&ranked, struct ctx__cand, i).chunk_id, (int)i,
 			      W_NEIGHBOUR, CTX_SRC_SYMBOL | CTX_SRC_BM25);
+	if (st == ST_OK && sigs && ctx__tune.w_siglist > 0) {
+		ranked.len = 0;
+		it = 0;
+		while (st == ST_OK && hmap_next(&sboost, &it, &key, &kl, &v)) {
+			struct ctx__cand cd = { 0, 0, 0 };
+			memcpy(&cd.chunk_id, key, sizeof cd.chunk_id);
+			cd.score = (double)(intptr_t)v;
+			st = vec_push(&ranked, &cd);
+		}
+		if (st == ST_OK && ranked.len > 1)
+			qsort(ranked.data, ranked.len, sizeof(struct ctx__cand), cand_cmp);
+		for (size_t i = 0; st == ST_OK && i < ranked.len && i < 20; i++)
+			st = fuse_add(f, VEC_AT(&ranked, struct ctx__cand, i).chunk_id, (int)i,
+				      ctx__tune.w_siglist, CTX_SRC_SYMBOL);
+	}
 	vec_release(&ranked);
 	hmap_release(&sboost);
 	hmap_release(&boost);
@@ -1336,9 +1355,9 @@ static status_t fresh_names(struct ctx *c, const char *pre, size_t plen, const c
  * tokenizer indexes it): `aud_stats` says much, `buf` little.
  */
 static status_t sig_weights(struct ctx *c, const char *pre, size_t plen, const char *suf,
-			    size_t slen, struct hmap *out, struct err *e)
+			    size_t slen, struct hmap *out, struct hmap *fresh, struct err *e)
 {
-	struct hmap raw;
+	struct hmap raw, types;
 	size_t it = 0, kl;
 	const void *k;
 	void *v;
@@ -1346,10 +1365,19 @@ static status_t sig_weights(struct ctx *c, const char *pre, size_t plen, const c
 	status_t st;
 
 	hmap_init(&raw);
-	if ((st = ctx__sig_evidence(pre, plen, suf, slen, (int)ctx__tune.sig_near, ctx__tune.sig_type, ctx__is_stop, &raw)))
+	hmap_init(&types);
+	if ((st = ctx__sig_evidence(pre, plen, suf, slen, (int)ctx__tune.sig_near, ctx__tune.sig_type,
+				    ctx__is_stop, &raw, &types)))
 		st = err_set(e, st, "context: out of memory");
 	if (st == ST_OK)
 		st = ctx__store_nchunks(c, &total, e);
+	/* The declared types' parts also name what comes next
+	 * (srv__request_release of a struct srv_request). */
+	while (st == ST_OK && ctx__tune.n_type > 0 && hmap_next(&types, &it, &k, &kl, &v)) {
+		struct fresh fr = { c, fresh, ctx__tune.n_type, total, 0 };
+		ctx_tokens_split(k, kl, fresh_part, &fr);
+	}
+	it = 0;
 	while (st == ST_OK && hmap_next(&raw, &it, &k, &kl, &v)) {
 		char t[65];
 		int64_t df = 0;
@@ -1365,6 +1393,7 @@ static status_t sig_weights(struct ctx *c, const char *pre, size_t plen, const c
 		st = hmap_put(out, k, kl, (void *)(intptr_t)((double)(intptr_t)v * idf));
 	}
 	hmap_release(&raw);
+	hmap_release(&types);
 	return st;
 }
 
@@ -1431,8 +1460,10 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	    (st = fresh_names(c, pre, plen, suf, slen, &fresh)))
 		st = err_set(e, st, "context: out of memory");
 
-	if (st == ST_OK && (ctx__tune.n_sig > 0 || ctx__tune.w_sig > 0) && (src & CTX_SRC_SYMBOL))
-		st = sig_weights(c, pre, plen, suf, slen, &sigw, e);
+	if (st == ST_OK && (ctx__tune.n_sig > 0 || ctx__tune.w_sig > 0 || ctx__tune.w_siglist > 0 ||
+			    ctx__tune.n_type > 0) &&
+	    (src & CTX_SRC_SYMBOL))
+		st = sig_weights(c, pre, plen, suf, slen, &sigw, &fresh, e);
 
 	/* (1) Symbols: the names of the buffer scored by calls and
 	 * mentions near the cursor (score_names), their definitions in

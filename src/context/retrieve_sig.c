@@ -32,13 +32,16 @@ static int s_id1(unsigned char c)
 
 /* Adds name to out (name -> weight * 1000, the larger kept). */
 static status_t put(struct hmap *out, const char *s, size_t n, double w,
-		    int (*stop)(const char *, size_t))
+		    int (*stop)(const char *, size_t), struct hmap *types)
 {
 	void *v = NULL;
 	intptr_t x = (intptr_t)(w * 1000.0);
+	status_t st;
 
 	if (n < 2 || n > 128 || stop(s, n))
 		return ST_OK;
+	if (types && (st = hmap_put(types, s, n, NULL)))
+		return st;
 	hmap_get(out, s, n, &v);
 	if ((intptr_t)v >= x)
 		return ST_OK;
@@ -61,7 +64,8 @@ static size_t find_id(const char *t, size_t ls, size_t le, const char *v, size_t
  * on line [ls, le): what precedes it back to a separator, what a colon
  * after it names, the first name after an equals sign. */
 static status_t decl_types(const char *t, size_t ls, size_t le, size_t at, size_t n,
-			   double w, struct hmap *out, int (*stop)(const char *, size_t))
+			   double w, struct hmap *out, int (*stop)(const char *, size_t),
+			   struct hmap *types)
 {
 	status_t st = ST_OK;
 	size_t i = at;
@@ -76,7 +80,7 @@ static status_t decl_types(const char *t, size_t ls, size_t le, size_t at, size_
 			while (i > ls && s_id1((unsigned char)t[i - 1]))
 				i--;
 			if (s_id0((unsigned char)t[i]))
-				st = put(out, t + i, e - i, w, stop);
+				st = put(out, t + i, e - i, w, stop, types);
 			continue;
 		}
 		i--;
@@ -105,7 +109,7 @@ static status_t decl_types(const char *t, size_t ls, size_t le, size_t at, size_
 				while (i < le && s_id1((unsigned char)t[i]))
 					i++;
 			}
-			st = put(out, t + s0, i - s0, w, stop);
+			st = put(out, t + s0, i - s0, w, stop, types);
 			break;
 		}
 	}
@@ -113,7 +117,8 @@ static status_t decl_types(const char *t, size_t ls, size_t le, size_t at, size_
 }
 
 status_t ctx__sig_evidence(const char *pre, size_t plen, const char *suf, size_t slen,
-			   int near_lines, double w_type, int (*stop)(const char *, size_t), struct hmap *out)
+			   int near_lines, double w_type, int (*stop)(const char *, size_t), struct hmap *out,
+			   struct hmap *types)
 {
 	struct hmap near;	/* identifiers of the lines at the cursor */
 	size_t it = 0, kl, ps = plen, se = 0;
@@ -146,7 +151,7 @@ status_t ctx__sig_evidence(const char *pre, size_t plen, const char *suf, size_t
 			if (i < n && t[i] == '(')
 				continue;	/* a call: echo's and the symbols' */
 			if (i - s0 <= 128 && (st = hmap_put(&near, t + s0, i - s0, NULL)) == ST_OK)
-				st = put(out, t + s0, i - s0, 1.0, stop);
+				st = put(out, t + s0, i - s0, 1.0, stop, NULL);
 		}
 	}
 	/* Each near identifier's declaration: its first occurrence in the
@@ -176,7 +181,7 @@ status_t ctx__sig_evidence(const char *pre, size_t plen, const char *suf, size_t
 			le = ls > 0 ? ls - 1 : 0;
 		}
 		if (best_at != (size_t)-1)
-			st = decl_types(pre, best_ls, best_le, best_at, kl, w_type, out, stop);
+			st = decl_types(pre, best_ls, best_le, best_at, kl, w_type, out, stop, types);
 	}
 	hmap_release(&near);
 	return st == ST_OK ? ST_OK : ST_NOMEM;

@@ -1467,7 +1467,7 @@ static void tune_only(double echo, double neighbour, double nfresh)
 	ctx__tune.w_symbol = ctx__tune.w_bm25 = ctx__tune.w_hop = ctx__tune.w_docs = 0;
 	ctx__tune.w_unused_list = ctx__tune.w_sibling = ctx__tune.name_terms = 0;
 	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = ctx__tune.encl = 0;
-	ctx__tune.w_sig = ctx__tune.n_sig = 0;
+	ctx__tune.w_sig = ctx__tune.n_sig = ctx__tune.w_siglist = ctx__tune.n_type = 0;
 	ctx__tune.w_echo = echo;
 	ctx__tune.w_neighbour = neighbour;
 	ctx__tune.n_fresh = nfresh;
@@ -1662,7 +1662,7 @@ static void test_sig_evidence(void **state)
 		struct hmap out;
 		hmap_init(&out);
 		TH_OK(ctx__sig_evidence(cases[i].pre, strlen(cases[i].pre), cases[i].suf,
-					strlen(cases[i].suf), 3, 1.0, ctx__is_stop, &out));
+					strlen(cases[i].suf), 3, 1.0, ctx__is_stop, &out, NULL));
 		for (size_t k = 0; cases[i].want[k]; k++)
 			if (hmap_get(&out, cases[i].want[k], strlen(cases[i].want[k]), NULL) != ST_OK)
 				fail_msg("case %zu: %s missing", i, cases[i].want[k]);
@@ -1725,6 +1725,60 @@ static void test_sig_ignores_stored_copy(void **state)
 		fail_msg("without the evidence stats_read at %d below stats_take at %d", read0, take0);
 	if (take1 > read1)
 		fail_msg("with it stats_take at %d below stats_read at %d", take1, read1);
+	fixture_close(&f);
+}
+
+/*
+ * The declared types' parts among the names at the cursor come from
+ * the buffer too: the stored copy of the file being edited declares
+ * `struct disk_stats q` and calls disk_stats_get there; the buffer
+ * declares `struct net_stats q`. With the weight net_stats_get must
+ * come first, without it disk_stats_get does (the lower chunk id).
+ */
+static void test_type_names_ignore_stored_copy(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int disk0, net0, disk1, net1;
+	static const char buffer[] =
+		"#include \"stats.h\"\n\nlong run(void)\n{\n\tstruct net_stats q;\n"
+		"\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n"
+		"\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n"
+		"\tq.n = 0;\n\t/* totals */\n\t/* MASK */\n\treturn q.n;\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/stats.c",
+	      "long disk_stats_get(long *d)\n{\n\t/* totals */\n\treturn *d;\n}\n\n"
+	      "long net_stats_get(long *t)\n{\n\t/* totals */\n\treturn *t;\n}\n");
+	wfile("repo/app/run.c",
+	      "#include \"stats.h\"\n\nlong run(void)\n{\n\tstruct disk_stats q;\n"
+	      "\tq.n = 0;\n\t/* totals */\n\tdisk_stats_get(&q.n);\n\treturn q.n;\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn q.n", 10);
+	tune_only(0, 1.5, 1.0);	/* n_type 0 */
+	ctx__tune.sig_near = 3;
+	ctx__tune.sig_type = 1.0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	disk0 = hit_rank_of(&r, "disk_stats_get");
+	net0 = hit_rank_of(&r, "net_stats_get");
+	ctx_result_release(&r);
+	ctx__tune.n_type = 2.0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	disk1 = hit_rank_of(&r, "disk_stats_get");
+	net1 = hit_rank_of(&r, "net_stats_get");
+	ctx_result_release(&r);
+	ctx__tune = saved;
+	assert_true(disk0 > 0 && net0 > 0 && disk1 > 0 && net1 > 0);
+	if (disk0 > net0)
+		fail_msg("without the evidence disk_stats_get at %d below net_stats_get at %d", disk0, net0);
+	if (net1 > disk1)
+		fail_msg("with it net_stats_get at %d below disk_stats_get at %d", net1, disk1);
 	fixture_close(&f);
 }
 
@@ -2125,6 +2179,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_enclosing_name, teardown),
 		cmocka_unit_test(test_sig_evidence),
 		cmocka_unit_test_teardown(test_sig_ignores_stored_copy, teardown),
+		cmocka_unit_test_teardown(test_type_names_ignore_stored_copy, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
