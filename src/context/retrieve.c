@@ -11,14 +11,17 @@
  *           buffer's calls whose surroundings resemble the cursor's
  *           (retrieve_echo.c). Neighbour chunks are weighed by their
  *           names against names at the cursor: those the suffix
- *           introduces, the enclosing function's, the query terms
+ *           introduces, the enclosing function's, the query terms,
+ *           the types declared for the identifiers at the cursor
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
  *   docs    documents linked to the file (paths globs, symbol mentions)
  * Lists are fused by weighted reciprocal rank (ctx__tune), reweighed by
- * kind, repository and how much of each hit's name the query terms
- * cover, deduplicated (one chunk once, no two overlapping ranges of one
- * file), filtered (never the file being edited, only what the scope
- * predicate allows) and packed into the token budget in score order.
+ * kind, repository, how much of each hit's name the query terms cover
+ * and how much of its signature the identifiers at the cursor and their
+ * declared types match (retrieve_sig.c), deduplicated (one chunk once,
+ * no two overlapping ranges of one file), filtered (never the file being
+ * edited, only what the scope predicate allows) and packed into the
+ * token budget in score order.
  */
 #include "context/ctx_int.h"
 
