@@ -19,6 +19,8 @@
 #include <string.h>
 
 #define SIG_DECL 200		/* prefix lines searched for declarations */
+#define SIG_DECL_BYTES 65536	/* and bytes: a minified line is not code to search */
+#define SIG_NEAR_MAX 64		/* identifiers at the cursor looked up */
 
 static int s_id0(unsigned char c)
 {
@@ -69,9 +71,10 @@ static status_t decl_types(const char *t, size_t ls, size_t le, size_t at, size_
 {
 	status_t st = ST_OK;
 	size_t i = at;
+	int words = 0;
 
-	/* Backwards to ( , ; { = or the line's start. */
-	while (i > ls && st == ST_OK) {
+	/* Backwards to ( , ; { = or the line's start, 8 words at most. */
+	while (i > ls && st == ST_OK && words < 8) {
 		unsigned char ch = (unsigned char)t[i - 1];
 		if (ch == '(' || ch == ',' || ch == ';' || ch == '{' || ch == '=' || ch == ')')
 			break;
@@ -81,6 +84,7 @@ static status_t decl_types(const char *t, size_t ls, size_t le, size_t at, size_
 				i--;
 			if (s_id0((unsigned char)t[i]))
 				st = put(out, t + i, e - i, w, stop, types);
+			words++;
 			continue;
 		}
 		i--;
@@ -150,6 +154,8 @@ status_t ctx__sig_evidence(const char *pre, size_t plen, const char *suf, size_t
 				i++;
 			if (i < n && t[i] == '(')
 				continue;	/* a call: echo's and the symbols' */
+			if (near.len >= SIG_NEAR_MAX)
+				break;
 			if (i - s0 <= 128 && (st = hmap_put(&near, t + s0, i - s0, NULL)) == ST_OK)
 				st = put(out, t + s0, i - s0, 1.0, stop, NULL);
 		}
@@ -163,8 +169,10 @@ status_t ctx__sig_evidence(const char *pre, size_t plen, const char *suf, size_t
 		int lines = 0;
 		while (le > 0 && lines++ < SIG_DECL) {
 			size_t ls = le, at;
-			while (ls > 0 && pre[ls - 1] != '\n')
+			while (ls > 0 && pre[ls - 1] != '\n' && plen - ls < SIG_DECL_BYTES)
 				ls--;
+			if (plen - ls >= SIG_DECL_BYTES)
+				break;
 			if ((at = find_id(pre, ls, le, v, kl)) != (size_t)-1) {
 				best_ls = ls;
 				best_le = le;

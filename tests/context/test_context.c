@@ -1671,6 +1671,29 @@ static void test_sig_evidence(void **state)
 				fail_msg("case %zu: %s present", i, cases[i].absent[k]);
 		hmap_release(&out);
 	}
+	/* Edges: nothing at all, no newline, one long line of names. */
+	{
+		struct hmap out;
+		size_t n = 200000;
+		char *big = mem_alloc(n + 1);
+		assert_non_null(big);
+		for (size_t i = 0; i < n; i++)
+			big[i] = i % 7 == 6 ? ' ' : (char)('a' + (i * 31 % 26));
+		big[n] = 0;
+		hmap_init(&out);
+		TH_OK(ctx__sig_evidence("", 0, "", 0, 3, 1.0, ctx__is_stop, &out, NULL));
+		assert_int_equal(out.len, 0);
+		TH_OK(ctx__sig_evidence("struct foo x", 12, "x", 1, 3, 1.0, ctx__is_stop, &out, NULL));
+		assert_true(hmap_get(&out, "foo", 3, NULL) == ST_OK);
+		TH_OK(ctx__sig_evidence(big, n, big, n, 3, 1.0, ctx__is_stop, &out, NULL));
+		assert_true(out.len <= 64 * 10 + 2);
+		big[30000] = '\n';	/* a declaration line within reach */
+		TH_OK(ctx__sig_evidence(big, n, big + 30001, n - 30001, 3, 1.0, ctx__is_stop,
+					&out, NULL));
+		assert_true(out.len <= 2 * 64 * 10 + 2);
+		hmap_release(&out);
+		mem_free(big);
+	}
 }
 
 /*
