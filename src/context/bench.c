@@ -65,7 +65,7 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 		le++;
 	int ranks[2] = { 0, 0 };
 	double task_cpu = 0;
-	char top[512] = "";	/* the hybrid's first hits, for the dump */
+	char top[2048] = "";	/* the hybrid's first hits, for the dump */
 	for (int mode = 0; mode < 2; mode++) {
 		struct ctx_query q;
 		struct ctx_result res;
@@ -94,7 +94,9 @@ static status_t one_task(void *arg, const struct ctx__task *t)
 			}
 			rank = hit_rank(&res, t);
 			ranks[mode] = rank;
-			for (size_t i = 0; b->dump && mode == 1 && i < res.n && i < 3; i++) {
+			/* The first three hits; twelve with a deep dump. */
+			for (size_t i = 0; b->dump && mode == 1 && i < res.n &&
+				    i < (b->dump > 10 ? 12u : 3u); i++) {
 				size_t l = strlen(top);
 				snprintf(top + l, sizeof top - l, "%s%s:%s", i ? " " : "",
 					 res.hits[i].path, res.hits[i].name);

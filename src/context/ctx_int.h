@@ -324,10 +324,27 @@ struct ctx__tune {
 	double w_other_repo, w_kind_text, w_kind_type;
 	double decay, w_ref, w_unused, w_unused_list, pop, w_sibling, postings, name_terms, adj;
 	double w_fresh, n_fresh, n_name, w_echo, encl;
+	double n_sig, sig_type, w_sig, sig_near, w_siglist, n_type;
 };
 extern struct ctx__tune ctx__tune;
 /* Sets parameters from "name=value,..." (names as in retrieve.c);
  * ST_INVAL names the bad part, and nothing is changed. */
 status_t ctx__tune_parse(const char *spec, struct err *e);
+/* Calls fn with the chunk id and signature of each symbol of a file
+ * that has one (cached as the chunk names are). */
+status_t ctx__store_chunk_sigs(struct ctx *c, int64_t file_id,
+			       status_t (*fn)(void *arg, int64_t chunk_id, const char *sig),
+			       void *arg, struct err *e);
+/* Signature evidence (retrieve_sig.c): the identifiers of the
+ * near_lines lines each side of the cursor (calls left out) at weight 1, and the type words
+ * of their declarations in the prefix at w_type, into out (identifier
+ * -> weight * 1000), stop words (stop) left out; the type words also
+ * into types (identifier -> NULL) unless it is NULL. Buffer text only.
+ * ST_NOMEM when out cannot grow. */
+status_t ctx__sig_evidence(const char *pre, size_t plen, const char *suf, size_t slen,
+			   int near_lines, double w_type, int (*stop)(const char *, size_t), struct hmap *out,
+			   struct hmap *types);
+/* Whether an identifier is too common to be evidence (retrieve.c). */
+int ctx__is_stop(const char *t, size_t n);
 
 #endif

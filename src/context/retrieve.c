@@ -11,14 +11,17 @@
  *           buffer's calls whose surroundings resemble the cursor's
  *           (retrieve_echo.c). Neighbour chunks are weighed by their
  *           names against names at the cursor: those the suffix
- *           introduces, the enclosing function's, the query terms
+ *           introduces, the enclosing function's, the query terms,
+ *           the types declared for the identifiers at the cursor
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
  *   docs    documents linked to the file (paths globs, symbol mentions)
  * Lists are fused by weighted reciprocal rank (ctx__tune), reweighed by
- * kind, repository and how much of each hit's name the query terms
- * cover, deduplicated (one chunk once, no two overlapping ranges of one
- * file), filtered (never the file being edited, only what the scope
- * predicate allows) and packed into the token budget in score order.
+ * kind, repository, how much of each hit's name the query terms cover
+ * and how much of its signature the identifiers at the cursor and their
+ * declared types match (retrieve_sig.c), deduplicated (one chunk once,
+ * no two overlapping ranges of one file), filtered (never the file being
+ * edited, only what the scope predicate allows) and packed into the
+ * token budget in score order.
  */
 #include "context/ctx_int.h"
 
@@ -72,6 +75,12 @@ struct ctx__tune ctx__tune = {
 	.n_name = 1.0,		/* neighbour chunks: weight of their name's overlap with the BM25 terms */
 	.w_echo = 1.0,		/* the buffer's calls whose surroundings resemble the cursor's */
 	.encl = 1.0,		/* weight of the enclosing function's name among those names */
+	.n_sig = 0.0,		/* neighbour chunks: weight of their signature's overlap with the cursor's identifiers */
+	.sig_type = 1.0,	/* the declared types of those identifiers, relative to them */
+	.w_sig = 0.5,		/* hits: weight of the same overlap of their signature */
+	.sig_near = 3,		/* lines each side of the cursor whose identifiers are that evidence */
+	.w_siglist = 0.0,	/* neighbour chunks ranked by that overlap alone, as a list */
+	.n_type = 2.0,		/* weight of those declared types' parts among the names at the cursor */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -113,6 +122,12 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "nname", offsetof(struct ctx__tune, n_name) },
 		{ "echo", offsetof(struct ctx__tune, w_echo) },
 		{ "encl", offsetof(struct ctx__tune, encl) },
+		{ "nsig", offsetof(struct ctx__tune, n_sig) },
+		{ "sig_type", offsetof(struct ctx__tune, sig_type) },
+		{ "sig", offsetof(struct ctx__tune, w_sig) },
+		{ "sig_near", offsetof(struct ctx__tune, sig_near) },
+		{ "siglist", offsetof(struct ctx__tune, w_siglist) },
+		{ "ntype", offsetof(struct ctx__tune, n_type) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -175,7 +190,7 @@ static const char *const stop[] = {
 	"string", "i", "j", "k", "n", "s", "p", "e", "c", "x", "y", "ok", "st",
 };
 
-static int is_stop(const char *t, size_t n)
+int ctx__is_stop(const char *t, size_t n)
 {
 	/* Every identifier of the buffer passes here: the first byte
 	 * rejects most before any strlen. */
@@ -282,7 +297,7 @@ static status_t score_names(const char *t, size_t n, int side, struct hmap *idx,
 		size_t s0 = i, j;
 		while (i < n && id_char((unsigned char)t[i]))
 			i++;
-		if (i - s0 < 3 || i - s0 > 128 || is_stop(t + s0, i - s0))
+		if (i - s0 < 3 || i - s0 > 128 || ctx__is_stop(t + s0, i - s0))
 			continue;
 		for (j = i; j < n && (t[j] == ' ' || t[j] == '\t'); j++)
 			;
@@ -384,7 +399,7 @@ static int add_term(void *arg, const char *tok, size_t n, size_t s, size_t e,
 	struct qterm t;
 
 	(void)s; (void)e; (void)coloc;
-	if (n < 2 || n >= sizeof t.t || is_stop(tok, n) ||
+	if (n < 2 || n >= sizeof t.t || ctx__is_stop(tok, n) ||
 	    hmap_get(q->seen, tok, n, NULL) == ST_OK)
 		return 0;
 	if (hmap_put(q->seen, tok, n, NULL) != ST_OK)
@@ -557,11 +572,63 @@ static status_t cn_row(void *arg, int64_t id, const char *name)
 	return hmap_put(cn->boost, &id, sizeof id, (void *)(intptr_t)(b * 1000.0));
 }
 
+struct csig {
+	struct hmap *boost;	/* chunk id -> signature evidence * 1000 (the best symbol's) */
+	const struct hmap *sigw;	/* identifier -> weight * idf * 1000 */
+};
+
+/* A symbol's signature against the identifiers at the cursor: the
+ * summed evidence of its distinct identifiers (the function's own name,
+ * the one before its parameters, left out) over their number. */
+static status_t cs_row(void *arg, int64_t id, const char *sig)
+{
+	struct csig *cs = arg;
+	const char *seen[32];
+	size_t seen_n[32], ns = 0, n = strlen(sig);
+	double sum = 0, all = 0;
+	void *v = NULL;
+
+	for (size_t i = 0; i < n;) {
+		if (!id_start((unsigned char)sig[i]) || (i > 0 && id_char((unsigned char)sig[i - 1]))) {
+			i++;
+			continue;
+		}
+		size_t s0 = i, j, d;
+		while (i < n && id_char((unsigned char)sig[i]))
+			i++;
+		for (j = i; j < n && (sig[j] == ' ' || sig[j] == '\t'); j++)
+			;
+		if ((j < n && sig[j] == '(') || ctx__is_stop(sig + s0, i - s0))
+			continue;
+		for (d = 0; d < ns; d++)
+			if (seen_n[d] == i - s0 && !memcmp(seen[d], sig + s0, i - s0))
+				break;
+		if (d < ns || ns == 32)
+			continue;
+		seen[ns] = sig + s0;
+		seen_n[ns++] = i - s0;
+		all += 1.0;
+		if (hmap_get(cs->sigw, sig + s0, i - s0, &v) == ST_OK)
+			sum += (double)(intptr_t)v / 1000.0;
+	}
+	if (sum <= 0)
+		return ST_OK;
+	intptr_t x = (intptr_t)(sum / all * 1000.0);
+	v = NULL;
+	hmap_get(cs->boost, &id, sizeof id, &v);
+	if ((intptr_t)v >= x)
+		return ST_OK;
+	return hmap_put(cs->boost, &id, sizeof id, (void *)x);
+}
+
 static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 			   struct vec *chosen, const struct vec *defs,
 			   const struct hmap *self, const struct hmap *fresh,
-			   const struct hmap *tidf, struct err *e)
+			   const struct hmap *tidf, const struct hmap *sigw, struct err *e)
 {
+	struct hmap sboost;	/* chunk id -> evidence of its signature * 1000 */
+	struct csig cs = { &sboost, sigw };
+	int sigs = (ctx__tune.n_sig > 0 || ctx__tune.w_siglist > 0) && sigw->len;
 	struct hmap boost;	/* chunk id -> evidence of its name * 1000 */
 	struct cnames cn = { &boost, fresh, tidf };
 	int names = (ctx__tune.n_fresh > 0 && fresh->len) || (ctx__tune.n_name > 0 && tidf->len);
@@ -588,6 +655,7 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	hmap_init(&score);
 	hmap_init(&cfile);
 	hmap_init(&boost);
+	hmap_init(&sboost);
 	vec_init(&ranked, sizeof(struct ctx__cand));
 	st = ST_OK;
 	for (size_t i = 0; st == ST_OK && i < nf; i++) {
@@ -601,6 +669,8 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 				st = hmap_put(&cfile, key, kl, (void *)(intptr_t)fids[i]);
 		if (st == ST_OK && names)
 			st = ctx__store_chunk_names(c, fids[i], cn_row, &cn, e);
+		if (st == ST_OK && sigs)
+			st = ctx__store_chunk_sigs(c, fids[i], cs_row, &cs, e);
 	}
 	hmap_release(&score);
 	hmap_init(&score);
@@ -618,15 +688,18 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	it = 0;
 	while (st == ST_OK && hmap_next(&allowed, &it, &key, &kl, &v)) {
 		struct ctx__cand cd = { 0, 0, 0 };
-		void *ov = NULL, *bv = NULL;
+		void *ov = NULL, *bv = NULL, *sv = NULL;
 		double calls = (double)((intptr_t)v - 1);
 		memcpy(&cd.chunk_id, key, sizeof cd.chunk_id);
 		hmap_get(&score, key, kl, &ov);
 		hmap_get(&boost, key, kl, &bv);
-		if (!ov && !bv && !(ctx__tune.pop > 0 && calls > 0))
+		if (sigs)
+			hmap_get(&sboost, key, kl, &sv);
+		if (!ov && !bv && !sv && !(ctx__tune.pop > 0 && calls > 0))
 			continue;
 		cd.score = ((double)(intptr_t)ov + 1.0) * (1.0 + ctx__tune.pop * log1p(calls)) *
-			   (1.0 + (double)(intptr_t)bv / 1000.0);
+			   (1.0 + (double)(intptr_t)bv / 1000.0) *
+			   (1.0 + ctx__tune.n_sig * (double)(intptr_t)sv / 1000.0);
 		if (ctx__tune.adj > 0 && hmap_get(&cfile, key, kl, &ov) == ST_OK) {
 			double near = 0;
 			for (size_t d = 0; d < defs->len; d++) {
@@ -643,7 +716,23 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	for (size_t i = 0; st == ST_OK && i < ranked.len && i < 30; i++)
 		st = fuse_add(f, VEC_AT(&ranked, struct ctx__cand, i).chunk_id, (int)i,
 			      W_NEIGHBOUR, CTX_SRC_SYMBOL | CTX_SRC_BM25);
+	if (st == ST_OK && sigs && ctx__tune.w_siglist > 0) {
+		ranked.len = 0;
+		it = 0;
+		while (st == ST_OK && hmap_next(&sboost, &it, &key, &kl, &v)) {
+			struct ctx__cand cd = { 0, 0, 0 };
+			memcpy(&cd.chunk_id, key, sizeof cd.chunk_id);
+			cd.score = (double)(intptr_t)v;
+			st = vec_push(&ranked, &cd);
+		}
+		if (st == ST_OK && ranked.len > 1)
+			qsort(ranked.data, ranked.len, sizeof(struct ctx__cand), cand_cmp);
+		for (size_t i = 0; st == ST_OK && i < ranked.len && i < 20; i++)
+			st = fuse_add(f, VEC_AT(&ranked, struct ctx__cand, i).chunk_id, (int)i,
+				      ctx__tune.w_siglist, CTX_SRC_SYMBOL);
+	}
 	vec_release(&ranked);
+	hmap_release(&sboost);
 	hmap_release(&boost);
 	hmap_release(&score);
 	hmap_release(&cfile);
@@ -1055,7 +1144,7 @@ static status_t echo(struct ctx *c, const struct ctx_query *q, struct fuse *f,
 		st = err_set(e, st, "context: out of memory");
 	for (size_t i = 0; st == ST_OK && i < called.len && i < ECHO_TRIED && rank < ECHO_NAMES; i++) {
 		const char *nm = VEC_AT(&called, struct ctx__called, i).name;
-		if (is_stop(nm, strlen(nm)))
+		if (ctx__is_stop(nm, strlen(nm)))
 			continue;
 		cands.len = 0;
 		if ((st = ctx__store_defs(c, nm, q->repo, q->path, 1, &cands, e)) || !cands.len)
@@ -1122,7 +1211,7 @@ static int fresh_part(void *arg, const char *tok, size_t n, size_t s, size_t e, 
 	int64_t df = 0;
 
 	(void)s; (void)e;
-	if (coloc || n < 2 || n >= sizeof t || (!fr->stop && is_stop(tok, n)))
+	if (coloc || n < 2 || n >= sizeof t || (!fr->stop && ctx__is_stop(tok, n)))
 		return 0;
 	memcpy(t, tok, n);
 	t[n] = 0;
@@ -1202,7 +1291,7 @@ static const char *enclosing_name(const char *pre, size_t plen, const char *suf,
 					size_t s0 = i;
 					while (i < len && id_char((unsigned char)t[i]))
 						i++;
-					if (i < len && t[i] == '(' && !is_stop(t + s0, i - s0)) {
+					if (i < len && t[i] == '(' && !ctx__is_stop(t + s0, i - s0)) {
 						*n = i - s0;
 						return t + s0;
 					}
@@ -1246,7 +1335,7 @@ static status_t fresh_names(struct ctx *c, const char *pre, size_t plen, const c
 		size_t s0 = i;
 		while (i < n && id_char((unsigned char)suf[i]))
 			i++;
-		if (i - s0 < 2 || is_stop(suf + s0, i - s0) ||
+		if (i - s0 < 2 || ctx__is_stop(suf + s0, i - s0) ||
 		    hmap_get(&seen, suf + s0, i - s0, NULL) == ST_OK)
 			continue;
 		struct fresh fr = { c, parts, 1.0 / (double)(1u << li), total, 0 };
@@ -1260,6 +1349,54 @@ static status_t fresh_names(struct ctx *c, const char *pre, size_t plen, const c
 		if (es)
 			ctx_tokens_split(es, en, fresh_part, &fr);
 	}
+	return st;
+}
+
+/*
+ * The signature evidence of the buffer (retrieve_sig.c), each
+ * identifier weighed by its idf (its lower-cased whole form, as the
+ * tokenizer indexes it): `aud_stats` says much, `buf` little.
+ */
+static status_t sig_weights(struct ctx *c, const char *pre, size_t plen, const char *suf,
+			    size_t slen, struct hmap *out, struct hmap *fresh, struct err *e)
+{
+	struct hmap raw, types;
+	size_t it = 0, kl;
+	const void *k;
+	void *v;
+	int64_t total = 0;
+	status_t st;
+
+	hmap_init(&raw);
+	hmap_init(&types);
+	if ((st = ctx__sig_evidence(pre, plen, suf, slen, (int)ctx__tune.sig_near, ctx__tune.sig_type,
+				    ctx__is_stop, &raw, &types)))
+		st = err_set(e, st, "context: out of memory");
+	if (st == ST_OK)
+		st = ctx__store_nchunks(c, &total, e);
+	/* The declared types' parts also name what comes next
+	 * (srv__request_release of a struct srv_request). */
+	while (st == ST_OK && ctx__tune.n_type > 0 && hmap_next(&types, &it, &k, &kl, &v)) {
+		struct fresh fr = { c, fresh, ctx__tune.n_type, total, 0 };
+		ctx_tokens_split(k, kl, fresh_part, &fr);
+	}
+	it = 0;
+	while (st == ST_OK && hmap_next(&raw, &it, &k, &kl, &v)) {
+		char t[65];
+		int64_t df = 0;
+		size_t n = kl < 64 ? kl : 64;
+		for (size_t i = 0; i < n; i++) {
+			unsigned char ch = ((const unsigned char *)k)[i];
+			t[i] = ch >= 'A' && ch <= 'Z' ? (char)(ch + 32) : (char)ch;
+		}
+		t[n] = 0;
+		if (ctx__store_df(c, t, &df, NULL) != ST_OK || df <= 0)
+			continue;
+		double idf = log(((double)total - (double)df + 0.5) / ((double)df + 0.5) + 1.0);
+		st = hmap_put(out, k, kl, (void *)(intptr_t)((double)(intptr_t)v * idf));
+	}
+	hmap_release(&raw);
+	hmap_release(&types);
 	return st;
 }
 
@@ -1284,6 +1421,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	struct vec chosen;	/* struct qterm: the BM25 terms, df = idf * 1000 */
 	struct hmap tidf;	/* the same: term -> idf * 1000 */
 	struct hmap fresh;	/* parts of the names the suffix introduces -> weight * 1000 */
+	struct hmap sigw;	/* identifiers at the cursor and their types -> weight * idf * 1000 */
 	size_t used = 0;
 	status_t st = ST_OK;
 
@@ -1297,6 +1435,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	vec_init(&chosen, sizeof(struct qterm));
 	hmap_init(&tidf);
 	hmap_init(&fresh);
+	hmap_init(&sigw);
 
 	/* (2) BM25 over the lines at the cursor. */
 	if (src & CTX_SRC_BM25) {
@@ -1323,6 +1462,11 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	if (st == ST_OK && (ctx__tune.w_fresh > 0 || ctx__tune.n_fresh > 0) && (src & CTX_SRC_SYMBOL) &&
 	    (st = fresh_names(c, pre, plen, suf, slen, &fresh)))
 		st = err_set(e, st, "context: out of memory");
+
+	if (st == ST_OK && (ctx__tune.n_sig > 0 || ctx__tune.w_sig > 0 || ctx__tune.w_siglist > 0 ||
+			    ctx__tune.n_type > 0) &&
+	    (src & CTX_SRC_SYMBOL))
+		st = sig_weights(c, pre, plen, suf, slen, &sigw, &fresh, e);
 
 	/* (1) Symbols: the names of the buffer scored by calls and
 	 * mentions near the cursor (score_names), their definitions in
@@ -1417,7 +1561,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 					st = hmap_put(&nfiles, k2, kl, (void *)(intptr_t)1);
 		}
 		if (st == ST_OK && chosen.len && nfiles.len)
-			st = neighbours(c, &f, &nfiles, &chosen, &defs, &self, &fresh, &tidf, e);
+			st = neighbours(c, &f, &nfiles, &chosen, &defs, &self, &fresh, &tidf, &sigw, e);
 		hmap_release(&nfiles);
 		hmap_release(&ifiles);
 		hmap_release(&self);
@@ -1469,6 +1613,19 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			h->score *= 1.0 + ctx__tune.name_terms * name_overlap(&tidf, h->name);
 		if (ctx__tune.w_fresh > 0 && fresh.len && h->name[0])
 			h->score *= 1.0 + ctx__tune.w_fresh * name_overlap(&fresh, h->name);
+		if (ctx__tune.w_sig > 0 && sigw.len && h->signature && h->signature[0]) {
+			struct hmap one;
+			struct csig cs = { &one, &sigw };
+			void *sv = NULL;
+			int64_t zero = 0;
+			hmap_init(&one);
+			if ((st = cs_row(&cs, zero, h->signature)) == ST_OK &&
+			    hmap_get(&one, &zero, sizeof zero, &sv) == ST_OK)
+				h->score *= 1.0 + ctx__tune.w_sig * (double)(intptr_t)sv / 1000.0;
+			hmap_release(&one);
+			if (st)
+				break;
+		}
 		h->sources = x->sources;
 	}
 	if (st == ST_OK && out->n > 1)
@@ -1498,6 +1655,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 	vec_release(&chosen);
 	hmap_release(&tidf);
 	hmap_release(&fresh);
+	hmap_release(&sigw);
 	arena_release(&a);
 	hmap_release(&seen_ids);
 	hmap_release(&imports);

@@ -2338,3 +2338,95 @@ status_t ctx__store_chunk_names(struct ctx *c, int64_t file_id,
 		fchunks_free(fc);
 	return st;
 }
+
+/* ---- signatures of chunks (retrieve_sig.c) ------------------------- */
+
+static const char SQL_CHUNK_SIGS[] =
+	"SELECT chunk_id, signature FROM symbols WHERE file_id = ?1"
+	" AND chunk_id IS NOT NULL AND signature != ''";
+
+/* Cache key of a file's signatures in c->pop: apart from its chunks
+ * (the file id) and its chunk names (the negated id). */
+#define SIGS_KEY(f) (-(f) - ((int64_t)1 << 48))
+
+static status_t chunk_sigs_read(struct ctx *c, int64_t file_id, struct ctx__fchunks **out,
+				struct err *e)
+{
+	struct ctx__fchunks *fc = mem_calloc(1, sizeof *fc);
+	sqlite3_stmt *s;
+	size_t cap = 0;
+	status_t st;
+	int rc = SQLITE_DONE;
+
+	if (!fc)
+		return err_set(e, ST_NOMEM, "store: out of memory");
+	if ((st = prep_cached(c, SQL_CHUNK_SIGS, &s, e))) {
+		fchunks_free(fc);
+		return st;
+	}
+	sqlite3_bind_int64(s, 1, file_id);
+	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(s, 1);
+		if (fc->n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			int64_t *ni = mem_realloc_array(fc->id, nc, sizeof *ni);
+			char **nn = ni ? mem_realloc_array(fc->names, nc, sizeof *nn) : NULL;
+			if (ni)
+				fc->id = ni;
+			if (!nn) {
+				st = err_set(e, ST_NOMEM, "store: out of memory");
+				break;
+			}
+			fc->names = nn;
+			cap = nc;
+		}
+		fc->id[fc->n] = sqlite3_column_int64(s, 0);
+		if (!(fc->names[fc->n] = mem_strdup(n ? n : ""))) {
+			st = err_set(e, ST_NOMEM, "store: out of memory");
+			break;
+		}
+		fc->n++;
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "chunk signatures");
+	done(c, s);
+	if (st) {
+		fchunks_free(fc);
+		return st;
+	}
+	*out = fc;
+	return ST_OK;
+}
+
+status_t ctx__store_chunk_sigs(struct ctx *c, int64_t file_id,
+			       status_t (*fn)(void *arg, int64_t chunk_id, const char *sig),
+			       void *arg, struct err *e)
+{
+	struct ctx__fchunks *fc = NULL;
+	sqlite3_stmt *s;
+	int64_t gen = 0, key = SIGS_KEY(file_id);
+	status_t st;
+	int cached = 1;
+	void *v;
+
+	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
+		return st;
+	gen = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	done(c, s);
+	if (gen != c->pop_gen || c->pop.len > 4096) {
+		pop_cache_clear(c);
+		c->pop_gen = gen;
+	}
+	if (hmap_get(&c->pop, &key, sizeof key, &v) == ST_OK) {
+		fc = v;
+	} else {
+		if ((st = chunk_sigs_read(c, file_id, &fc, e)))
+			return st;
+		cached = hmap_put(&c->pop, &key, sizeof key, fc) == ST_OK;
+	}
+	for (size_t i = 0; st == ST_OK && i < fc->n; i++)
+		st = fn(arg, fc->id[i], fc->names[i]);
+	if (!cached)
+		fchunks_free(fc);
+	return st;
+}

@@ -1154,8 +1154,11 @@ static void test_siblings(void **state)
 		assert_true(hit_rank_of(&r, "list_release") > with);
 	ctx_result_release(&r);
 
-	/* Without the sibling list, only its text speaks for it. */
+	/* Without the sibling list (and the signature factor: it takes
+	 * the struct buf declared above the cursor), only its text speaks
+	 * for it. */
 	ctx__tune.w_sibling = 0;
+	ctx__tune.w_sig = 0;
 	ctx_result_init(&r);
 	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
 	without = hit_rank_of(&r, "buf_release");
@@ -1464,6 +1467,7 @@ static void tune_only(double echo, double neighbour, double nfresh)
 	ctx__tune.w_symbol = ctx__tune.w_bm25 = ctx__tune.w_hop = ctx__tune.w_docs = 0;
 	ctx__tune.w_unused_list = ctx__tune.w_sibling = ctx__tune.name_terms = 0;
 	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = ctx__tune.encl = 0;
+	ctx__tune.w_sig = ctx__tune.n_sig = ctx__tune.w_siglist = ctx__tune.n_type = 0;
 	ctx__tune.w_echo = echo;
 	ctx__tune.w_neighbour = neighbour;
 	ctx__tune.n_fresh = nfresh;
@@ -1628,6 +1632,176 @@ static void test_enclosing_name(void **state)
 		fail_msg("without the evidence ngram_open at %d below ngram_size at %d", open0, size0);
 	if (size1 > open1)
 		fail_msg("with it ngram_size at %d below ngram_open at %d", size1, open1);
+	fixture_close(&f);
+}
+
+/*
+ * Signature evidence from the buffer: the identifiers of the lines at
+ * the cursor (calls left out) and the type words of their declarations
+ * in C, a Python type hint, a constructor after `= new`.
+ */
+static void test_sig_evidence(void **state)
+{
+	static const struct {
+		const char *pre, *suf;
+		const char *want[4];	/* present */
+		const char *absent[3];
+	} cases[] = {
+		{ "long f(const struct vocab *v)\n{\n\tint other;\n\n", "\treturn v->n;\n}\n",
+		  { "vocab", NULL }, { "v", "int", NULL } },
+		{ "void f(void)\n{\n\tstruct aud_stats as;\n", "\tuse_it(as.x);\n}\n",
+		  { "aud_stats", NULL }, { "use_it", "as", NULL } },
+		{ "def g(self, reader: StreamReader):\n    x = 1\n", "    reader.close()\n",
+		  { "StreamReader", "reader", NULL }, { "close", NULL } },
+		{ "function h() {\n  const rd = new Reader(opts);\n", "  rd.go();\n}\n",
+		  { "Reader", "rd", "opts", NULL }, { "go", "const", NULL } },
+	};
+	(void)state;
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		struct hmap out;
+		hmap_init(&out);
+		TH_OK(ctx__sig_evidence(cases[i].pre, strlen(cases[i].pre), cases[i].suf,
+					strlen(cases[i].suf), 3, 1.0, ctx__is_stop, &out, NULL));
+		for (size_t k = 0; cases[i].want[k]; k++)
+			if (hmap_get(&out, cases[i].want[k], strlen(cases[i].want[k]), NULL) != ST_OK)
+				fail_msg("case %zu: %s missing", i, cases[i].want[k]);
+		for (size_t k = 0; cases[i].absent[k]; k++)
+			if (hmap_get(&out, cases[i].absent[k], strlen(cases[i].absent[k]), NULL) == ST_OK)
+				fail_msg("case %zu: %s present", i, cases[i].absent[k]);
+		hmap_release(&out);
+	}
+	/* Edges: nothing at all, no newline, one long line of names. */
+	{
+		struct hmap out;
+		size_t n = 200000;
+		char *big = mem_alloc(n + 1);
+		assert_non_null(big);
+		for (size_t i = 0; i < n; i++)
+			big[i] = i % 7 == 6 ? ' ' : (char)('a' + (i * 31 % 26));
+		big[n] = 0;
+		hmap_init(&out);
+		TH_OK(ctx__sig_evidence("", 0, "", 0, 3, 1.0, ctx__is_stop, &out, NULL));
+		assert_int_equal(out.len, 0);
+		TH_OK(ctx__sig_evidence("struct foo x", 12, "x", 1, 3, 1.0, ctx__is_stop, &out, NULL));
+		assert_true(hmap_get(&out, "foo", 3, NULL) == ST_OK);
+		TH_OK(ctx__sig_evidence(big, n, big, n, 3, 1.0, ctx__is_stop, &out, NULL));
+		assert_true(out.len <= 64 * 10 + 2);
+		big[30000] = '\n';	/* a declaration line within reach */
+		TH_OK(ctx__sig_evidence(big, n, big + 30001, n - 30001, 3, 1.0, ctx__is_stop,
+					&out, NULL));
+		assert_true(out.len <= 2 * 64 * 10 + 2);
+		hmap_release(&out);
+		mem_free(big);
+	}
+}
+
+/*
+ * The signature factor reads the buffer, never the stored copy of the
+ * file being edited: that copy declares `struct disk_stats q` and calls
+ * stats_read(&q) where the cursor is; the buffer declares `struct
+ * net_stats q`. With the factor stats_take (which takes a net_stats)
+ * must come first; without it stats_read does (the lower chunk id wins
+ * the tie), so the test sees the signal.
+ */
+static void test_sig_ignores_stored_copy(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int read0, take0, read1, take1;
+	static const char buffer[] =
+		"#include \"stats.h\"\n\nlong run(void)\n{\n\tstruct net_stats q;\n"
+		"\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n"
+		"\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n"
+		"\tq.n = 0;\n\t/* totals */\n\t/* MASK */\n\treturn q.n;\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/stats.c",
+	      "long stats_read(struct disk_stats *d)\n{\n\t/* totals */\n\treturn d->n;\n}\n\n"
+	      "long stats_take(struct net_stats *t)\n{\n\t/* totals */\n\treturn t->n;\n}\n");
+	wfile("repo/app/run.c",
+	      "#include \"stats.h\"\n\nlong run(void)\n{\n\tstruct disk_stats q;\n"
+	      "\tq.n = 0;\n\t/* totals */\n\tstats_read(&q);\n\treturn q.n;\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn q.n", 10);
+	tune_only(0, 1.5, 0);
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	read0 = hit_rank_of(&r, "stats_read");
+	take0 = hit_rank_of(&r, "stats_take");
+	ctx_result_release(&r);
+	ctx__tune.w_sig = 0.5;
+	ctx__tune.sig_near = 3;
+	ctx__tune.sig_type = 1.0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	read1 = hit_rank_of(&r, "stats_read");
+	take1 = hit_rank_of(&r, "stats_take");
+	ctx_result_release(&r);
+	ctx__tune = saved;
+	assert_true(read0 > 0 && take0 > 0 && read1 > 0 && take1 > 0);
+	if (read0 > take0)
+		fail_msg("without the evidence stats_read at %d below stats_take at %d", read0, take0);
+	if (take1 > read1)
+		fail_msg("with it stats_take at %d below stats_read at %d", take1, read1);
+	fixture_close(&f);
+}
+
+/*
+ * The declared types' parts among the names at the cursor come from
+ * the buffer too: the stored copy of the file being edited declares
+ * `struct disk_stats q` and calls disk_stats_get there; the buffer
+ * declares `struct net_stats q`. With the weight net_stats_get must
+ * come first, without it disk_stats_get does (the lower chunk id).
+ */
+static void test_type_names_ignore_stored_copy(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int disk0, net0, disk1, net1;
+	static const char buffer[] =
+		"#include \"stats.h\"\n\nlong run(void)\n{\n\tstruct net_stats q;\n"
+		"\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n"
+		"\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n"
+		"\tq.n = 0;\n\t/* totals */\n\t/* MASK */\n\treturn q.n;\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/stats.c",
+	      "long disk_stats_get(long *d)\n{\n\t/* totals */\n\treturn *d;\n}\n\n"
+	      "long net_stats_get(long *t)\n{\n\t/* totals */\n\treturn *t;\n}\n");
+	wfile("repo/app/run.c",
+	      "#include \"stats.h\"\n\nlong run(void)\n{\n\tstruct disk_stats q;\n"
+	      "\tq.n = 0;\n\t/* totals */\n\tdisk_stats_get(&q.n);\n\treturn q.n;\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn q.n", 10);
+	tune_only(0, 1.5, 1.0);	/* n_type 0 */
+	ctx__tune.sig_near = 3;
+	ctx__tune.sig_type = 1.0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	disk0 = hit_rank_of(&r, "disk_stats_get");
+	net0 = hit_rank_of(&r, "net_stats_get");
+	ctx_result_release(&r);
+	ctx__tune.n_type = 2.0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	disk1 = hit_rank_of(&r, "disk_stats_get");
+	net1 = hit_rank_of(&r, "net_stats_get");
+	ctx_result_release(&r);
+	ctx__tune = saved;
+	assert_true(disk0 > 0 && net0 > 0 && disk1 > 0 && net1 > 0);
+	if (disk0 > net0)
+		fail_msg("without the evidence disk_stats_get at %d below net_stats_get at %d", disk0, net0);
+	if (net1 > disk1)
+		fail_msg("with it net_stats_get at %d below disk_stats_get at %d", net1, disk1);
 	fixture_close(&f);
 }
 
@@ -2026,6 +2200,9 @@ int main(void)
 		cmocka_unit_test_teardown(test_echo_ignores_stored_copy, teardown),
 		cmocka_unit_test_teardown(test_fresh_names, teardown),
 		cmocka_unit_test_teardown(test_enclosing_name, teardown),
+		cmocka_unit_test(test_sig_evidence),
+		cmocka_unit_test_teardown(test_sig_ignores_stored_copy, teardown),
+		cmocka_unit_test_teardown(test_type_names_ignore_stored_copy, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
