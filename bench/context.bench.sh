@@ -9,6 +9,8 @@
 #                           300k lines) and measure query latency at that size
 #   CONTEXT_BENCH_SCALE=2   and /usr/lib/python3/dist-packages and
 #                           /usr/lib/node_modules too (about 1M lines)
+#   CONTEXT_BENCH_TASKS=N   masked-call tasks per store (default 300; more
+#                           narrows the sampling error, about 0.03 at 300)
 # context-bench prints recall for the even-numbered tasks (the fusion
 # weights were tuned on them) and the odd-numbered (held out) apart.
 set -u
@@ -55,7 +57,7 @@ echo "indexing: $(echo "scale=2; $bytes / $secs" | bc) MB/s, $(echo "scale=0; $f
 echo "store (airlock.db): $(echo "scale=2; $db / ($bytes * 1000000)" | bc) x source; n-gram index: $(echo "scale=2; $ng / ($bytes * 1000000)" | bc) x source"
 t0=$(date +%s%N); "$A" --data "$D" index "$root/src" --name airlock > /dev/null; t1=$(date +%s%N)
 echo "no-change re-index of airlock: $(( (t1 - t0) / 1000000 )) ms"
-"$A" --data "$D" context-bench --tasks 300
+"$A" --data "$D" context-bench --tasks "${CONTEXT_BENCH_TASKS:-300}"
 
 if [ "${CONTEXT_BENCH_SCALE:-0}" -ge 1 ] && [ -n "$py" ]; then
   echo "-- scale: all of $py"
@@ -86,5 +88,5 @@ if [ "${CONTEXT_BENCH_SCALE:-0}" -ge 1 ] && [ -n "$py" ]; then
   echo "scale indexing, whole runs (n-gram rebuilds included): $(echo "scale=2; $sb / $sw" | bc) MB/s wall," \
     "$(echo "scale=2; $sb / $sc" | bc) MB per CPU-second (user+sys)"
   echo "store of all: $(echo "scale=2; $(stat -c %s "$D/airlock.db") / (($bytes + $sb) * 1000000)" | bc) x the source indexed"
-  "$A" --data "$D" context-bench --tasks 300
+  "$A" --data "$D" context-bench --tasks "${CONTEXT_BENCH_TASKS:-300}"
 fi
