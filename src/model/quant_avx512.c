@@ -435,8 +435,12 @@ KERNEL float q4_K_row(int64_t n, const void *w, const void *x)
 	__m256 acc = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
 		__m128i scm = k_unpack_vec(a[i].scales);
-		/* dword c = the scales of sub-blocks 2c and 2c+1 as int16 */
+		/* dword c = the scales of sub-blocks 2c and 2c+1 as int16;
+		 * sp[c] that dword in every lane */
 		__m256i scw = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+		/* immediates written out: unoptimised builds keep the loop */
+		const __m256i sp[4] = { _mm256_shuffle_epi32(scw, 0x00), _mm256_shuffle_epi32(scw, 0x55),
+					_mm256_shuffle_epi32(scw, 0xAA), _mm256_shuffle_epi32(scw, 0xFF) };
 		const uint8_t *q = a[i].qs;
 		const int8_t *y = b[i].qs;
 		/* two accumulators: one would chain every VPDPWSSD on its latency */
@@ -450,11 +454,10 @@ KERNEL float q4_K_row(int64_t n, const void *w, const void *x)
 							 _mm256_loadu_si256((const __m256i *)(y + 64 * c)));
 			__m256i dh = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi,
 							 _mm256_loadu_si256((const __m256i *)(y + 64 * c + 32)));
-			__m256i sp = _mm256_shuffle_epi32(scw, 0x55 * c);
 			if (c & 1)
-				sum1 = _mm256_dpwssd_epi32(sum1, k_pack(dl, dh), sp);
+				sum1 = _mm256_dpwssd_epi32(sum1, k_pack(dl, dh), sp[c]);
 			else
-				sum0 = _mm256_dpwssd_epi32(sum0, k_pack(dl, dh), sp);
+				sum0 = _mm256_dpwssd_epi32(sum0, k_pack(dl, dh), sp[c]);
 		}
 		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
 		acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d),
