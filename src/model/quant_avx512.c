@@ -459,11 +459,18 @@ KERNEL float q4_K_row(int64_t n, const void *w, const void *x)
 			else
 				sum0 = _mm256_dpwssd_epi32(sum0, k_pack(dl, dh), sp[c]);
 		}
-		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(d * b[i].d),
+		/* d and -dmin times the activations' scale, both converted
+		 * and multiplied at once (the same products as q4_K_n's) */
+		uint32_t dd;
+		memcpy(&dd, &a[i].d, 4);
+		__m128 f = _mm_mul_ps(_mm_xor_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)),
+						 _mm_setr_ps(0.0f, -0.0f, 0.0f, 0.0f)),
+				      _mm_set1_ps(b[i].d));
+		acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(f),
 				      _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
 		__m256i mv = _mm256_madd_epi16(k_mins16(scm), _mm256_loadu_si256((const __m256i *)b[i].bsums));
-		acc = _mm256_fmadd_ps(_mm256_set1_ps(-dmin * b[i].d), _mm256_cvtepi32_ps(mv), acc);
+		acc = _mm256_fmadd_ps(_mm256_permutexvar_ps(_mm256_set1_epi32(1), _mm256_castps128_ps256(f)),
+				      _mm256_cvtepi32_ps(mv), acc);
 	}
 	return hsum_ps(acc);
 }
