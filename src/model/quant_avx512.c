@@ -366,30 +366,173 @@ ENTRY_POINTS(q5_0)
 #define K_SPLIT 1
 
 /*
- * One row at a time (vec_dot, and a token alone in mdl_matmul) runs here;
- * several rows go on to the AVX2 kernels, which measured faster for them.
- * Both do the same float arithmetic on the same exact integers, so the
- * results are bit-identical either way.
+ * One row at a time (vec_dot, a token alone in mdl_matmul, and the gemv_*
+ * decode kernels) runs the *_row kernels below, with VPDPBUSD; several
+ * rows go on to the AVX2 kernels, which measured faster for them. All do
+ * the same float arithmetic on the same exact integers, so the results are
+ * bit-identical either way.
  */
+KERNEL float q4_K_row(int64_t n, const void *w, const void *x);
+KERNEL float q5_K_row(int64_t n, const void *w, const void *x);
+KERNEL float q6_K_row(int64_t n, const void *w, const void *x);
+#define K_ROW1(name, n, w, x, out) (*(out) = name##_row((n), (w), (x)))
 #undef ENTRY_POINTS
 #define ENTRY_POINTS(name)                                                      \
 	static mdl__vec_dot_mm_fn avx2mm_##name;                               \
 	AVX512 static float dot_##name(int64_t n, const void *w, const void *x) \
 	{                                                                      \
-		float out;                                                     \
-		name##_n(n, w, x, 0, 1, &out);                                 \
-		return out;                                                    \
+		return name##_row(n, w, x);                                    \
 	}                                                                      \
 	AVX512 static void dotmm_##name(int64_t n, const void *w, const void *x, \
 				      size_t stride, int nt, float *out)       \
 	{                                                                      \
 		if (nt == 1)                                                   \
-			name##_n(n, w, x, stride, 1, out);                     \
+			out[0] = name##_row(n, w, x);                          \
 		else                                                           \
 			avx2mm_##name(n, w, x, stride, nt, out);               \
 	}
 
 #include "model/quant_kx86.h"
+
+/* ------------------------------------------------------------------ */
+/* K-types, one row: byte products with VPDPBUSD                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * q4_K_n / q6_K_n widen the weights' byte products to int16 (VPMADDUBSW)
+ * and scale them with VPDPWSSD. These take the plain sums of four byte
+ * products with VPDPBUSD instead (the weights are unsigned: q4_K 0..15,
+ * q6_K 0..63; y is int8, so a sum of four is at most 4 x 63 x 128 in
+ * magnitude and fits in int16), put the sums of two sub-blocks into the
+ * low and high halves of each int32 lane, and scale both with one
+ * VPDPWSSD. Per int32 lane that is the same integer as theirs, the sum over
+ * sub-blocks of scale x (the same four products), and the float arithmetic
+ * after it is theirs, so the result is bit-identical to q4_K_n / q6_K_n,
+ * to the batched kernels and to the tiles. Fewer and cheaper operations
+ * per block (no VPMADDUBSW, half the scale shuffles); see quant.md for
+ * what was measured.
+ */
+
+/* The int16 values of the dwords of a in the low and of b in the high
+ * halves of each dword. */
+KERNEL __m256i k_pack(__m256i a, __m256i b)
+{
+	return _mm256_blend_epi16(a, _mm256_slli_epi32(b, 16), 0xAA);
+}
+
+KERNEL __m512i k_pack512(__m512i a, __m512i b)
+{
+	return _mm512_mask_blend_epi16(0xAAAAAAAAu, a, _mm512_slli_epi32(b, 16));
+}
+
+/* 256-bit vectors: a 512-bit form of this one measured slower. */
+KERNEL float q4_K_row(int64_t n, const void *w, const void *x)
+{
+	const struct mdl_block_q4_K *a = w;
+	const struct mdl_block_q8_K *b = x;
+	int64_t nb = n / MDL_QK_K;
+	const __m256i low4 = _mm256_set1_epi8(0x0f);
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < nb; i++) {
+		__m128i scm = k_unpack_vec(a[i].scales);
+		/* dword c = the scales of sub-blocks 2c and 2c+1 as int16;
+		 * sp[c] that dword in every lane */
+		__m256i scw = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(scm));
+		/* immediates written out: unoptimised builds keep the loop */
+		const __m256i sp[4] = { _mm256_shuffle_epi32(scw, 0x00), _mm256_shuffle_epi32(scw, 0x55),
+					_mm256_shuffle_epi32(scw, 0xAA), _mm256_shuffle_epi32(scw, 0xFF) };
+		const uint8_t *q = a[i].qs;
+		const int8_t *y = b[i].qs;
+		/* two accumulators: one would chain every VPDPWSSD on its latency */
+		__m256i sum0 = _mm256_setzero_si256(), sum1 = _mm256_setzero_si256();
+		_Pragma("GCC unroll 4")
+		for (int c = 0; c < 4; c++) {
+			__m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * c));
+			__m256i lo = _mm256_and_si256(qv, low4);
+			__m256i hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), low4);
+			__m256i dl = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo,
+							 _mm256_loadu_si256((const __m256i *)(y + 64 * c)));
+			__m256i dh = _mm256_dpbusd_epi32(_mm256_setzero_si256(), hi,
+							 _mm256_loadu_si256((const __m256i *)(y + 64 * c + 32)));
+			if (c & 1)
+				sum1 = _mm256_dpwssd_epi32(sum1, k_pack(dl, dh), sp[c]);
+			else
+				sum0 = _mm256_dpwssd_epi32(sum0, k_pack(dl, dh), sp[c]);
+		}
+		/* d and -dmin times the activations' scale, both converted
+		 * and multiplied at once (the same products as q4_K_n's) */
+		uint32_t dd;
+		memcpy(&dd, &a[i].d, 4);
+		__m128 f = _mm_mul_ps(_mm_xor_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)dd)),
+						 _mm_setr_ps(0.0f, -0.0f, 0.0f, 0.0f)),
+				      _mm_set1_ps(b[i].d));
+		acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(f),
+				      _mm256_cvtepi32_ps(_mm256_add_epi32(sum0, sum1)), acc);
+		__m256i mv = _mm256_madd_epi16(k_mins16(scm), _mm256_loadu_si256((const __m256i *)b[i].bsums));
+		acc = _mm256_fmadd_ps(_mm256_permutexvar_ps(_mm256_set1_epi32(1), _mm256_castps128_ps256(f)),
+				      _mm256_cvtepi32_ps(mv), acc);
+	}
+	return hsum_ps(acc);
+}
+
+/* q5_K: a VPDPBUSD form like q4_K_row measured no faster than q5_K_n */
+KERNEL float q5_K_row(int64_t n, const void *w, const void *x)
+{
+	float out;
+	q5_K_n(n, w, x, 0, 1, &out);
+	return out;
+}
+
+/*
+ * 512-bit vectors: 128 weights per step, whose 6-bit values take the
+ * high bits of 32 qh bytes broadcast to both halves and shifted by 0 and
+ * 2 in the upper one. Dword m of the packed sums of half h holds
+ * sub-blocks 8h + m/4 (low) and 8h + 4 + m/4 (high); the two 256-bit
+ * halves added give q6_K_n's eight lanes.
+ */
+KERNEL float q6_K_row(int64_t n, const void *w, const void *x)
+{
+	const struct mdl_block_q6_K *a = w;
+	const struct mdl_block_q8_K *b = x;
+	int64_t nb = n / MDL_QK_K;
+	const __m512i low4 = _mm512_set1_epi8(0x0f);
+	const __m512i m30 = _mm512_set1_epi8(0x30);
+	/* scale words of half 0: dword m takes (sc[m/4], sc[4 + m/4]) */
+	const __m512i sidx0 = _mm512_set_epi32(
+		0x00070003, 0x00070003, 0x00070003, 0x00070003, 0x00060002, 0x00060002, 0x00060002, 0x00060002,
+		0x00050001, 0x00050001, 0x00050001, 0x00050001, 0x00040000, 0x00040000, 0x00040000, 0x00040000);
+	const __m512i sidx1 = _mm512_add_epi16(sidx0, _mm512_set1_epi16(8));
+	__m256 acc = _mm256_setzero_ps();
+	for (int64_t i = 0; i < nb; i++) {
+		const int8_t *y = b[i].qs;
+		__m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)a[i].scales));
+		__m512i s[2];
+		s[0] = _mm512_permutexvar_epi16(sidx0, _mm512_castsi256_si512(sc16));
+		s[1] = _mm512_permutexvar_epi16(sidx1, _mm512_castsi256_si512(sc16));
+		__m512i sum = _mm512_setzero_si512();
+		_Pragma("GCC unroll 2")
+		for (int h = 0; h < 2; h++) {
+			__m512i l = _mm512_loadu_si512((const void *)(a[i].ql + 64 * h));
+			__m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(a[i].qh + 32 * h)));
+			__m512i hb = _mm512_mask_srli_epi16(hq, 0xFFFF0000u, hq, 2);
+			/* (l & 15) | (hb << 4 & 0x30) and (l >> 4 & 15) | (hb & 0x30) */
+			__m512i q0 = _mm512_ternarylogic_epi32(l, low4,
+				_mm512_and_si512(_mm512_slli_epi16(hb, 4), m30), 0xEA);
+			__m512i q1 = _mm512_ternarylogic_epi32(_mm512_srli_epi16(l, 4), low4,
+				_mm512_and_si512(hb, m30), 0xEA);
+			__m512i d0 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q0,
+							 _mm512_loadu_si512((const void *)(y + 128 * h)));
+			__m512i d1 = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q1,
+							 _mm512_loadu_si512((const void *)(y + 128 * h + 64)));
+			sum = _mm512_dpwssd_epi32(sum, k_pack512(d0, d1), s[h]);
+		}
+		__m256i si = _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
+		__m256i corr = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)b[i].bsums));
+		__m256i v = _mm256_sub_epi32(si, _mm256_slli_epi32(corr, 5));
+		acc = _mm256_fmadd_ps(_mm256_set1_ps(fp16(a[i].d) * b[i].d), _mm256_cvtepi32_ps(v), acc);
+	}
+	return hsum_ps(acc);
+}
 
 void mdl__kernels_avx512(struct mdl__kernels *k)
 {

@@ -29,14 +29,39 @@ KTARGET static inline void k_scale_pair(__m256i sc16, int c, __m256i *s0, __m256
 }
 
 /*
+ * The 6-bit scales and mins of a q4_K/q5_K block (mdl__k_unpack) in one
+ * vector: scales in bytes 0-7, mins in bytes 8-15. Reads 16 bytes from s,
+ * the 12 packed ones and 4 of the quants after them (in the block).
+ * Scale j < 4 is s[j] & 63, j >= 4 (s[j+4] & 15) | (s[j-4] >> 6) << 4;
+ * min j < 4 is s[j+4] & 63, j >= 4 (s[j+4] >> 4) | (s[j] >> 6) << 4.
+ */
+KTARGET static inline __m128i k_unpack_vec(const uint8_t *s)
+{
+	const __m128i v = _mm_loadu_si128((const __m128i *)s);
+	/* the low parts: s[0..3], s[8..11], s[4..7], s[8..11] (the last four
+	 * shifted down 4 bits), masked to 6, 4, 6, 4 bits */
+	__m128i lo = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11,
+						       4, 5, 6, 7, 8, 9, 10, 11));
+	lo = _mm_blend_epi16(lo, _mm_srli_epi16(lo, 4), 0xC0);
+	lo = _mm_and_si128(lo, _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15,
+					     63, 63, 63, 63, 15, 15, 15, 15));
+	/* the top two bits of s[0..3] and s[4..7] moved to bits 4-5 of bytes
+	 * 4-7 and 12-15 (a 16-bit shift by 2 brings bits 6-7 of each byte to
+	 * 4-5 of the same byte; zero bytes stay zero) */
+	__m128i hi = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3,
+						       -1, -1, -1, -1, 4, 5, 6, 7));
+	hi = _mm_and_si128(_mm_srli_epi16(hi, 2), _mm_set1_epi8(0x30));
+	return _mm_or_si128(lo, hi);
+}
+
+/*
  * The mins of a q4_K/q5_K block as 16 int16 lanes, each twice
  * ([m0, m0, m1, m1, ...]), so that VPMADDWD with the 16 bsums of q8_K gives
  * m[j] * (bsums[2j] + bsums[2j+1]) in lane j.
  */
-KTARGET static inline __m256i k_mins16(const uint8_t m[8])
+KTARGET static inline __m256i k_mins16(__m128i scm)
 {
-	__m128i m8 = _mm_loadl_epi64((const __m128i *)m);
-	return _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(m8, m8));
+	return _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(scm, scm));
 }
 
 KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
@@ -49,9 +74,8 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 	for (int t = 0; t < nt; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
-		uint8_t sc[8] __attribute__((aligned(8))), m[8];
-		mdl__k_unpack(a[i].scales, sc, m);
-		__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
+		__m128i scm = k_unpack_vec(a[i].scales);
+		__m128i sc8 = _mm_cvtepu8_epi16(scm);
 		__m256i sc16 = _mm256_set_m128i(sc8, sc8);
 		const uint8_t *q = a[i].qs;
 		/* with K_SPLIT and one row, two integer accumulators:
@@ -78,7 +102,7 @@ KERNEL void q4_K_n(int64_t n, const void *w, const void *x, size_t stride,
 			}
 		}
 		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
-		__m256i m16 = k_mins16(m);
+		__m256i m16 = k_mins16(scm);
 		for (int t = 0; t < nt; t++) {
 			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
 			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[t], sumj[t])), acc[t]);
@@ -105,9 +129,8 @@ KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
 	for (int t = 0; t < nt; t++)
 		acc[t] = _mm256_setzero_ps();
 	for (int64_t i = 0; i < nb; i++) {
-		uint8_t sc[8] __attribute__((aligned(8))), m[8];
-		mdl__k_unpack(a[i].scales, sc, m);
-		__m128i sc8 = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)sc));
+		__m128i scm = k_unpack_vec(a[i].scales);
+		__m128i sc8 = _mm_cvtepu8_epi16(scm);
 		__m256i sc16 = _mm256_set_m128i(sc8, sc8);
 		const uint8_t *q = a[i].qs;
 		__m256i qh = _mm256_loadu_si256((const __m256i *)a[i].qh);
@@ -143,7 +166,7 @@ KERNEL void q5_K_n(int64_t n, const void *w, const void *x, size_t stride,
 			}
 		}
 		float d = fp16(a[i].d), dmin = fp16(a[i].dmin);
-		__m256i m16 = k_mins16(m);
+		__m256i m16 = k_mins16(scm);
 		for (int t = 0; t < nt; t++) {
 			const struct mdl_block_q8_K *b = XROW(struct mdl_block_q8_K, x, stride, t) + i;
 			acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * b->d), _mm256_cvtepi32_ps(_mm256_add_epi32(sumi[t], sumj[t])), acc[t]);
@@ -233,12 +256,17 @@ KERNEL void q6_K_n(int64_t n, const void *w, const void *x, size_t stride,
 
 ENTRY_POINTS(q6_K)
 
+/* one row's dot into *out; a level may define its own one-row kernels */
+#ifndef K_ROW1
+#define K_ROW1(name, n, w, x, out) name##_n((n), (w), (x), 0, 1, (out))
+#endif
+
 #define GEMV_K(name)                                                            \
 	KTARGET static void gemv_##name(int64_t n, const void *w, size_t wstride, \
 					int nr, const void *x, float *out)     \
 	{                                                                      \
 		for (int r = 0; r < nr; r++)                                   \
-			name##_n(n, (const uint8_t *)w + (size_t)r * wstride, x, 0, 1, out + r); \
+			K_ROW1(name, n, (const uint8_t *)w + (size_t)r * wstride, x, out + r); \
 	}
 GEMV_K(q4_K)
 GEMV_K(q5_K)

@@ -1508,6 +1508,112 @@ static void test_matmul_decode(void **state)
 }
 
 /*
+ * The K-type kernels keep per-group sums of four byte products in int16
+ * halves of int32 lanes at the AVX-512 level (quant_avx512.c, *_row), which
+ * is exact only while |sum of four| <= 4 x 63 x 127: blocks at those
+ * limits (all-ones weight bits, the largest scales, activations of +-127 in
+ * runs of 4 to 64 of one sign and at random) must give, at every level, the
+ * same bits from mdl_vec_dot, one-token mdl_matmul (gemv) and a 3-token
+ * mdl_matmul (tiles); the SIMD levels must agree with each other bit for
+ * bit, and with the scalar reference to float rounding.
+ */
+static void test_k_extremes(void **state)
+{
+	(void)state;
+	static const int types[] = { MDL_TYPE_Q4_K, MDL_TYPE_Q5_K, MDL_TYPE_Q6_K };
+	const int64_t cols = 2 * 256, rows = 5, ntok = 3;
+	uint8_t *W = xalloc((size_t)rows * 2 * 210);
+	float *X = xalloc((size_t)(ntok * cols) * sizeof(float));
+	float *Y1 = xalloc((size_t)rows * sizeof(float)), *Y3 = xalloc((size_t)(ntok * rows) * sizeof(float));
+	float *wd = xalloc((size_t)cols * sizeof(float)), *xd = xalloc((size_t)cols * sizeof(float));
+	uint8_t *xq = xalloc((size_t)cols * 4);
+	void *scratch = xalloc(mdl_matmul_scratch_size(MDL_TYPE_F16, cols, ntok));
+	rng_seed(77);
+	for (size_t ti = 0; ti < sizeof types / sizeof types[0]; ti++) {
+		int type = types[ti];
+		size_t rs = mdl_row_size(type, cols), bsz = rs / 2;
+		for (int pat = 0; pat < 6; pat++) {
+			/* weights: every bit set, or 32-byte runs of 0x00, 0xff,
+			 * 0x0f, 0xf0; scales as large as they go */
+			for (int64_t r = 0; r < rows; r++) {
+				uint8_t *w = W + (size_t)r * rs;
+				for (size_t k = 0; k < rs; k++) {
+					static const uint8_t run[] = { 0x00, 0xff, 0x0f, 0xf0 };
+					w[k] = r == 0 ? 0xff : run[(rng_next() >> 7) & 3];
+				}
+				for (int b = 0; b < 2; b++) {
+					uint8_t *blk = w + (size_t)b * bsz;
+					const uint16_t one = 0x3c00;
+					if (type == MDL_TYPE_Q6_K) {
+						int8_t *sc = (int8_t *)(blk + 192);
+						for (int j = 0; j < 16; j++)
+							sc[j] = (int8_t)((r + j + pat) % 3 == 0 ? -128 :
+									 (r + j) % 3 == 1 ? 127 : (int8_t)rng_next());
+						memcpy(blk + 208, &one, 2);
+					} else {
+						memcpy(blk, &one, 2);
+						memcpy(blk + 2, &one, 2);
+						memset(blk + 4, r % 2 ? 0xff : (int)(rng_next() | 0xc0), 12);
+					}
+				}
+			}
+			/* activations: +-1 (so q8_K values +-127) in runs of 4 << pat
+			 * (4 to 64) of one sign, or at random for pat 5 */
+			for (int64_t t = 0; t < ntok; t++)
+				for (int64_t k = 0; k < cols; k++) {
+					int neg = pat == 5 ? (int)(rng_next() & 1) : (int)(((k + t * 32) >> (2 + pat)) & 1);
+					X[t * cols + k] = neg ? -1.0f : 1.0f;
+				}
+			float simd_ref[5] = { 0 };
+			int have_simd_ref = 0;
+			for (int lvl = 0; lvl <= (int)mdl_quant_level_max(); lvl++) {
+				mdl_quant_force_level((enum mdl_level)lvl);
+				mdl_matmul(NULL, type, W, rows, cols, X, 1, Y1, scratch);
+				mdl_matmul(NULL, type, W, rows, cols, X, ntok, Y3, scratch);
+				TH_OK(mdl_quant_act_row(type, X, xq, cols));
+				for (int64_t r = 0; r < rows; r++) {
+					float one = mdl_vec_dot(type, cols, W + (size_t)r * rs, xq);
+					if (memcmp(&one, &Y1[r], sizeof one) != 0 || memcmp(&one, &Y3[r], sizeof one) != 0)
+						fail_msg("%s %s pattern %d row %lld: dot %.9g, decode %.9g, batch %.9g",
+							 mdl_level_name(lvl), mdl_type_info(type)->name, pat,
+							 (long long)r, (double)one, (double)Y1[r], (double)Y3[r]);
+					if (lvl > MDL_LEVEL_SCALAR && have_simd_ref &&
+					    memcmp(&one, &simd_ref[r], sizeof one) != 0)
+						fail_msg("%s %s pattern %d row %lld: %.9g, the other SIMD level %.9g",
+							 mdl_level_name(lvl), mdl_type_info(type)->name, pat,
+							 (long long)r, (double)one, (double)simd_ref[r]);
+					if (lvl > MDL_LEVEL_SCALAR)
+						simd_ref[r] = one;
+					mdl_quant_force_level(MDL_LEVEL_SCALAR);
+					float want = mdl_vec_dot(type, cols, W + (size_t)r * rs, xq);
+					TH_OK(mdl_dequant_row(type, W + (size_t)r * rs, wd, cols));
+					TH_OK(mdl_dequant_row(MDL_TYPE_Q8_K, xq, xd, cols));
+					double mag = 0;
+					for (int64_t k = 0; k < cols; k++)
+						mag += fabs((double)wd[k] * xd[k]);
+					if (!(fabs((double)one - want) <= 2e-6 * mag + 1e-30))
+						fail_msg("%s %s pattern %d row %lld: %.9g, scalar %.9g (|terms| %.6g)",
+							 mdl_level_name(lvl), mdl_type_info(type)->name, pat,
+							 (long long)r, (double)one, (double)want, mag);
+					mdl_quant_force_level((enum mdl_level)lvl);
+				}
+				if (lvl > MDL_LEVEL_SCALAR)
+					have_simd_ref = 1;
+			}
+		}
+	}
+	mdl_quant_force_level(mdl_quant_level_max());
+	mem_free(W);
+	mem_free(X);
+	mem_free(Y1);
+	mem_free(Y3);
+	mem_free(wd);
+	mem_free(xd);
+	mem_free(xq);
+	mem_free(scratch);
+}
+
+/*
  * The decode kernels prefetch ahead of the rows they read (quant_pf.h),
  * past the end of the matrix too: with a matrix that ends where its
  * mapping does, followed by inaccessible pages, one-token mdl_matmul of
@@ -2048,6 +2154,7 @@ int main(void)
 		cmocka_unit_test(test_matmul),
 		cmocka_unit_test(test_matmul_tiles),
 		cmocka_unit_test(test_matmul_decode),
+		cmocka_unit_test(test_k_extremes),
 		cmocka_unit_test(test_matmul_decode_mapping_end),
 		cmocka_unit_test(test_softmax_silu),
 		cmocka_unit_test(test_matmul_multi),
