@@ -35,6 +35,8 @@ struct mdl_model {
 	 * tensor infos with type and data replaced, which the layer pointers
 	 * above point to; each data buffer owned (mem_alloc) */
 	struct mdl_tensor *repacked;		/* n_repacked */
+	void **repacked_mem;			/* n_repacked: the allocation
+						 * each copy's data sits in */
 	int n_repacked;
 	/* tied embeddings repacked: the output matrix's copy, from which
 	 * mdl__embd_row reads the embedding rows too (so the file's pages
