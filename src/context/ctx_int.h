@@ -347,4 +347,21 @@ status_t ctx__sig_evidence(const char *pre, size_t plen, const char *suf, size_t
 /* Whether an identifier is too common to be evidence (retrieve.c). */
 int ctx__is_stop(const char *t, size_t n);
 
+/* The identifier characters retrieval reads buffers by: [A-Za-z_] to
+ * start one, digits too after. */
+static inline int ctx__id_start(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+}
+
+static inline int ctx__id_char(unsigned char c)
+{
+	return ctx__id_start(c) || (c >= '0' && c <= '9');
+}
+
+/* The next identifier of t[*i, n) that does not start inside a longer
+ * run of identifier characters: 1 with its start in *s0 and *i moved
+ * past its end; 0 (and *i = n) when there is none (retrieve.c). */
+int ctx__ident_next(const char *t, size_t n, size_t *i, size_t *s0);
+
 #endif

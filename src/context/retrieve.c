@@ -222,14 +222,20 @@ static size_t head_len(const char *t, size_t n, int lines)
 	return n;
 }
 
-static int id_start(unsigned char c)
+int ctx__ident_next(const char *t, size_t n, size_t *i, size_t *s0)
 {
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int id_char(unsigned char c)
-{
-	return id_start(c) || (c >= '0' && c <= '9');
+	for (size_t k = *i; k < n; k++) {
+		if (!ctx__id_start((unsigned char)t[k]) || (k > 0 && ctx__id_char((unsigned char)t[k - 1])))
+			continue;
+		size_t e = k;
+		while (e < n && ctx__id_char((unsigned char)t[e]))
+			e++;
+		*s0 = k;
+		*i = e;
+		return 1;
+	}
+	*i = n;
+	return 0;
 }
 
 /*
@@ -289,13 +295,13 @@ static status_t score_names(const char *t, size_t n, int side, struct hmap *idx,
 			imp = line_is_import(t, ls, le);
 			continue;
 		}
-		if (!id_start((unsigned char)t[i]) ||
-		    (i > 0 && id_char((unsigned char)t[i - 1]))) {
+		if (!ctx__id_start((unsigned char)t[i]) ||
+		    (i > 0 && ctx__id_char((unsigned char)t[i - 1]))) {
 			i++;
 			continue;
 		}
 		size_t s0 = i, j;
-		while (i < n && id_char((unsigned char)t[i]))
+		while (i < n && ctx__id_char((unsigned char)t[i]))
 			i++;
 		if (i - s0 < 3 || i - s0 > 128 || ctx__is_stop(t + s0, i - s0))
 			continue;
@@ -589,12 +595,12 @@ static status_t cs_row(void *arg, int64_t id, const char *sig)
 	void *v = NULL;
 
 	for (size_t i = 0; i < n;) {
-		if (!id_start((unsigned char)sig[i]) || (i > 0 && id_char((unsigned char)sig[i - 1]))) {
+		if (!ctx__id_start((unsigned char)sig[i]) || (i > 0 && ctx__id_char((unsigned char)sig[i - 1]))) {
 			i++;
 			continue;
 		}
 		size_t s0 = i, j, d;
-		while (i < n && id_char((unsigned char)sig[i]))
+		while (i < n && ctx__id_char((unsigned char)sig[i]))
 			i++;
 		for (j = i; j < n && (sig[j] == ' ' || sig[j] == '\t'); j++)
 			;
@@ -1285,11 +1291,11 @@ static const char *enclosing_name(const char *pre, size_t plen, const char *suf,
 					 (len > 10 && !memcmp(t, "async def ", 10)) ||
 					 (len > 9 && !memcmp(t, "function ", 9));
 				for (size_t i = 0; (kw || in == 0) && i < len; i++) {
-					if (!id_start((unsigned char)t[i]) ||
-					    (i > 0 && id_char((unsigned char)t[i - 1])))
+					if (!ctx__id_start((unsigned char)t[i]) ||
+					    (i > 0 && ctx__id_char((unsigned char)t[i - 1])))
 						continue;
 					size_t s0 = i;
-					while (i < len && id_char((unsigned char)t[i]))
+					while (i < len && ctx__id_char((unsigned char)t[i]))
 						i++;
 					if (i < len && t[i] == '(' && !ctx__is_stop(t + s0, i - s0)) {
 						*n = i - s0;
@@ -1315,26 +1321,11 @@ static status_t fresh_names(struct ctx *c, const char *pre, size_t plen, const c
 	status_t st = ctx__store_nchunks(c, &total, NULL);
 
 	hmap_init(&seen);
-	for (size_t i = 0; st == ST_OK && i < plen;) {
-		if (!id_start((unsigned char)pre[i]) || (i > 0 && id_char((unsigned char)pre[i - 1]))) {
-			i++;
-			continue;
-		}
-		size_t s0 = i;
-		while (i < plen && id_char((unsigned char)pre[i]))
-			i++;
+	for (size_t i = 0, s0; st == ST_OK && ctx__ident_next(pre, plen, &i, &s0);)
 		st = hmap_put(&seen, pre + s0, i - s0, NULL);
-	}
-	for (size_t i = 0; st == ST_OK && i < n;) {
-		if (suf[i] == '\n')
-			li++;
-		if (!id_start((unsigned char)suf[i]) || (i > 0 && id_char((unsigned char)suf[i - 1]))) {
-			i++;
-			continue;
-		}
-		size_t s0 = i;
-		while (i < n && id_char((unsigned char)suf[i]))
-			i++;
+	for (size_t i = 0, at = 0, s0; st == ST_OK && ctx__ident_next(suf, n, &i, &s0); at = i) {
+		for (; at < s0; at++)
+			li += suf[at] == '\n';
 		if (i - s0 < 2 || ctx__is_stop(suf + s0, i - s0) ||
 		    hmap_get(&seen, suf + s0, i - s0, NULL) == ST_OK)
 			continue;

@@ -22,15 +22,6 @@
 #define SIG_DECL_BYTES 65536	/* and bytes: a minified line is not code to search */
 #define SIG_NEAR_MAX 64		/* identifiers at the cursor looked up */
 
-static int s_id0(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-}
-
-static int s_id1(unsigned char c)
-{
-	return s_id0(c) || (c >= '0' && c <= '9');
-}
 
 /* Adds name to out (name -> weight * 1000, the larger kept). */
 static status_t put(struct hmap *out, const char *s, size_t n, double w,
@@ -54,8 +45,8 @@ static status_t put(struct hmap *out, const char *s, size_t n, double w,
 static size_t find_id(const char *t, size_t ls, size_t le, const char *v, size_t n)
 {
 	for (size_t i = ls; i + n <= le; i++) {
-		if (memcmp(t + i, v, n) != 0 || (i > ls && s_id1((unsigned char)t[i - 1])) ||
-		    (i + n < le && s_id1((unsigned char)t[i + n])))
+		if (memcmp(t + i, v, n) != 0 || (i > ls && ctx__id_char((unsigned char)t[i - 1])) ||
+		    (i + n < le && ctx__id_char((unsigned char)t[i + n])))
 			continue;
 		return i;
 	}
@@ -78,11 +69,11 @@ static status_t decl_types(const char *t, size_t ls, size_t le, size_t at, size_
 		unsigned char ch = (unsigned char)t[i - 1];
 		if (ch == '(' || ch == ',' || ch == ';' || ch == '{' || ch == '=' || ch == ')')
 			break;
-		if (s_id1(ch)) {
+		if (ctx__id_char(ch)) {
 			size_t e = i;
-			while (i > ls && s_id1((unsigned char)t[i - 1]))
+			while (i > ls && ctx__id_char((unsigned char)t[i - 1]))
 				i--;
-			if (s_id0((unsigned char)t[i]))
+			if (ctx__id_start((unsigned char)t[i]))
 				st = put(out, t + i, e - i, w, stop, types);
 			words++;
 			continue;
@@ -96,21 +87,21 @@ static status_t decl_types(const char *t, size_t ls, size_t le, size_t at, size_
 	if (i < le && (t[i] == ':' || (t[i] == '=' && (i + 1 >= le || t[i + 1] != '=')))) {
 		i++;
 		for (int k = 0; k < 2 && st == ST_OK; k++) {
-			while (i < le && !s_id0((unsigned char)t[i]) && t[i] != '\n' &&
+			while (i < le && !ctx__id_start((unsigned char)t[i]) && t[i] != '\n' &&
 			       (t[i] == ' ' || t[i] == '\t' || t[i] == '*' || t[i] == '&'))
 				i++;
-			if (i >= le || !s_id0((unsigned char)t[i]))
+			if (i >= le || !ctx__id_start((unsigned char)t[i]))
 				break;
 			size_t s0 = i;
-			while (i < le && s_id1((unsigned char)t[i]))
+			while (i < le && ctx__id_char((unsigned char)t[i]))
 				i++;
 			if ((i - s0 == 3 && !memcmp(t + s0, "new", 3)) ||
 			    (i - s0 == 5 && !memcmp(t + s0, "await", 5)))
 				continue;
 			/* a dotted name: its last part (module.Reader) */
-			while (i + 1 < le && t[i] == '.' && s_id0((unsigned char)t[i + 1])) {
+			while (i + 1 < le && t[i] == '.' && ctx__id_start((unsigned char)t[i + 1])) {
 				s0 = ++i;
-				while (i < le && s_id1((unsigned char)t[i]))
+				while (i < le && ctx__id_char((unsigned char)t[i]))
 					i++;
 			}
 			st = put(out, t + s0, i - s0, w, stop, types);
@@ -144,14 +135,7 @@ status_t ctx__sig_evidence(const char *pre, size_t plen, const char *suf, size_t
 	for (int side = 0; side < 2 && st == ST_OK; side++) {
 		const char *t = side ? suf : pre + ps;
 		size_t n = side ? se : plen - ps;
-		for (size_t i = 0; i < n && st == ST_OK;) {
-			if (!s_id0((unsigned char)t[i]) || (i > 0 && s_id1((unsigned char)t[i - 1]))) {
-				i++;
-				continue;
-			}
-			size_t s0 = i;
-			while (i < n && s_id1((unsigned char)t[i]))
-				i++;
+		for (size_t i = 0, s0; st == ST_OK && ctx__ident_next(t, n, &i, &s0);) {
 			if (i < n && t[i] == '(')
 				continue;	/* a call: echo's and the symbols' */
 			if (near.len >= SIG_NEAR_MAX)

@@ -1447,25 +1447,36 @@ static int32_t chunk_calls(const struct ctx__fchunks *fc, size_t j, const struct
 	return (int32_t)(n < 0 ? 0 : n > CALLS_MAX ? CALLS_MAX : n);
 }
 
+/*
+ * Empties the neighbour files' cache (c->pop) when it is stale or large.
+ * It holds while no chunk was added (max id); a deletion alone may leave
+ * ids that no longer exist, which the callers' chunk lookups skip.
+ */
+static status_t pop_cache_check(struct ctx *c, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
+		return st;
+	int64_t gen = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	done(c, s);
+	if (gen != c->pop_gen || c->pop.len > 4096) {
+		pop_cache_clear(c);
+		c->pop_gen = gen;
+	}
+	return ST_OK;
+}
+
 status_t ctx__store_file_chunks(struct ctx *c, const int64_t *files,
 				size_t n_files, int counted, const struct hmap *self,
 				struct hmap *out, struct err *e)
 {
 	sqlite3_stmt *s;
 	status_t st = ST_OK;
-	int64_t gen = 0;
 
-	/* The cache holds while no chunk was added (max id); a deletion
-	 * alone may leave ids that no longer exist, which the caller's
-	 * chunk lookup skips. */
-	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
+	if ((st = pop_cache_check(c, e)))
 		return st;
-	gen = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	done(c, s);
-	if (gen != c->pop_gen || c->pop.len > 4096) {
-		pop_cache_clear(c);
-		c->pop_gen = gen;
-	}
 	if ((st = prep_cached(c, counted ? SQL_FILE_CHUNKS : SQL_FILE_CHUNK_IDS, &s, e)))
 		return st;
 	for (size_t i = 0; st == ST_OK && i < n_files; i++) {
@@ -2250,14 +2261,22 @@ status_t ctx__store_tasks(struct ctx *c, size_t limit, ctx__task_fn fn,
 	return st;
 }
 
-/* ---- names of chunks (retrieve.c) --------------------------------- */
+/* ---- names and signatures of chunks (retrieve.c, retrieve_sig.c) --- */
 
-/* A file's chunk names, read once and kept in the neighbour files'
- * cache (c->pop) under the negated file id, so that they are dropped
- * with it when the chunks change (max id) or the cache grows past 4096
- * entries. The entry's calls are unused (NULL). */
-static status_t chunk_names_read(struct ctx *c, int64_t file_id, struct ctx__fchunks **out,
-				 struct err *e)
+static const char SQL_CHUNK_SIGS[] =
+	"SELECT chunk_id, signature FROM symbols WHERE file_id = ?1"
+	" AND chunk_id IS NOT NULL AND signature != ''";
+
+/* Cache keys in c->pop, apart from a file's chunks (its id): its chunk
+ * names (the negated id) and its signatures. */
+#define NAMES_KEY(f) (-(f))
+#define SIGS_KEY(f) (-(f) - ((int64_t)1 << 48))
+
+/* The (chunk id, text) rows sql (one file id parameter) gives for a file,
+ * as a cache entry whose calls are unused (NULL); what names the rows in
+ * errors. */
+static status_t id_texts_read(struct ctx *c, const char *sql, const char *what,
+			      int64_t file_id, struct ctx__fchunks **out, struct err *e)
 {
 	struct ctx__fchunks *fc = mem_calloc(1, sizeof *fc);
 	sqlite3_stmt *s;
@@ -2267,7 +2286,7 @@ static status_t chunk_names_read(struct ctx *c, int64_t file_id, struct ctx__fch
 
 	if (!fc)
 		return err_set(e, ST_NOMEM, "store: out of memory");
-	if ((st = prep_cached(c, SQL_CHUNK_NAMES, &s, e))) {
+	if ((st = prep_cached(c, sql, &s, e))) {
 		fchunks_free(fc);
 		return st;
 	}
@@ -2295,7 +2314,7 @@ static status_t chunk_names_read(struct ctx *c, int64_t file_id, struct ctx__fch
 		fc->n++;
 	}
 	if (st == ST_OK && rc != SQLITE_DONE)
-		st = sql_err(c, e, "chunk names");
+		st = sql_err(c, e, what);
 	done(c, s);
 	if (st) {
 		fchunks_free(fc);
@@ -2305,29 +2324,25 @@ static status_t chunk_names_read(struct ctx *c, int64_t file_id, struct ctx__fch
 	return ST_OK;
 }
 
-status_t ctx__store_chunk_names(struct ctx *c, int64_t file_id,
-				status_t (*fn)(void *arg, int64_t chunk_id, const char *name),
-				void *arg, struct err *e)
+/* Calls fn on each (chunk id, text) row of id_texts_read, read once per
+ * file and kept in c->pop under key, so that they are dropped with the
+ * neighbour files' chunks when the chunks change or the cache grows. */
+static status_t id_texts_each(struct ctx *c, const char *sql, const char *what,
+			      int64_t key, int64_t file_id,
+			      status_t (*fn)(void *arg, int64_t chunk_id, const char *text),
+			      void *arg, struct err *e)
 {
 	struct ctx__fchunks *fc = NULL;
-	sqlite3_stmt *s;
-	int64_t gen = 0, key = -file_id;
 	status_t st;
 	int cached = 1;
 	void *v;
 
-	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
+	if ((st = pop_cache_check(c, e)))
 		return st;
-	gen = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	done(c, s);
-	if (gen != c->pop_gen || c->pop.len > 4096) {
-		pop_cache_clear(c);
-		c->pop_gen = gen;
-	}
 	if (hmap_get(&c->pop, &key, sizeof key, &v) == ST_OK) {
 		fc = v;
 	} else {
-		if ((st = chunk_names_read(c, file_id, &fc, e)))
+		if ((st = id_texts_read(c, sql, what, file_id, &fc, e)))
 			return st;
 		/* Not cached (out of memory): used once and freed below. */
 		cached = hmap_put(&c->pop, &key, sizeof key, fc) == ST_OK;
@@ -2339,94 +2354,18 @@ status_t ctx__store_chunk_names(struct ctx *c, int64_t file_id,
 	return st;
 }
 
-/* ---- signatures of chunks (retrieve_sig.c) ------------------------- */
-
-static const char SQL_CHUNK_SIGS[] =
-	"SELECT chunk_id, signature FROM symbols WHERE file_id = ?1"
-	" AND chunk_id IS NOT NULL AND signature != ''";
-
-/* Cache key of a file's signatures in c->pop: apart from its chunks
- * (the file id) and its chunk names (the negated id). */
-#define SIGS_KEY(f) (-(f) - ((int64_t)1 << 48))
-
-static status_t chunk_sigs_read(struct ctx *c, int64_t file_id, struct ctx__fchunks **out,
-				struct err *e)
+status_t ctx__store_chunk_names(struct ctx *c, int64_t file_id,
+				status_t (*fn)(void *arg, int64_t chunk_id, const char *name),
+				void *arg, struct err *e)
 {
-	struct ctx__fchunks *fc = mem_calloc(1, sizeof *fc);
-	sqlite3_stmt *s;
-	size_t cap = 0;
-	status_t st;
-	int rc = SQLITE_DONE;
-
-	if (!fc)
-		return err_set(e, ST_NOMEM, "store: out of memory");
-	if ((st = prep_cached(c, SQL_CHUNK_SIGS, &s, e))) {
-		fchunks_free(fc);
-		return st;
-	}
-	sqlite3_bind_int64(s, 1, file_id);
-	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-		const char *n = (const char *)sqlite3_column_text(s, 1);
-		if (fc->n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			int64_t *ni = mem_realloc_array(fc->id, nc, sizeof *ni);
-			char **nn = ni ? mem_realloc_array(fc->names, nc, sizeof *nn) : NULL;
-			if (ni)
-				fc->id = ni;
-			if (!nn) {
-				st = err_set(e, ST_NOMEM, "store: out of memory");
-				break;
-			}
-			fc->names = nn;
-			cap = nc;
-		}
-		fc->id[fc->n] = sqlite3_column_int64(s, 0);
-		if (!(fc->names[fc->n] = mem_strdup(n ? n : ""))) {
-			st = err_set(e, ST_NOMEM, "store: out of memory");
-			break;
-		}
-		fc->n++;
-	}
-	if (st == ST_OK && rc != SQLITE_DONE)
-		st = sql_err(c, e, "chunk signatures");
-	done(c, s);
-	if (st) {
-		fchunks_free(fc);
-		return st;
-	}
-	*out = fc;
-	return ST_OK;
+	return id_texts_each(c, SQL_CHUNK_NAMES, "chunk names", NAMES_KEY(file_id), file_id,
+			     fn, arg, e);
 }
 
 status_t ctx__store_chunk_sigs(struct ctx *c, int64_t file_id,
 			       status_t (*fn)(void *arg, int64_t chunk_id, const char *sig),
 			       void *arg, struct err *e)
 {
-	struct ctx__fchunks *fc = NULL;
-	sqlite3_stmt *s;
-	int64_t gen = 0, key = SIGS_KEY(file_id);
-	status_t st;
-	int cached = 1;
-	void *v;
-
-	if ((st = prep_cached(c, "SELECT max(id) FROM chunks", &s, e)))
-		return st;
-	gen = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
-	done(c, s);
-	if (gen != c->pop_gen || c->pop.len > 4096) {
-		pop_cache_clear(c);
-		c->pop_gen = gen;
-	}
-	if (hmap_get(&c->pop, &key, sizeof key, &v) == ST_OK) {
-		fc = v;
-	} else {
-		if ((st = chunk_sigs_read(c, file_id, &fc, e)))
-			return st;
-		cached = hmap_put(&c->pop, &key, sizeof key, fc) == ST_OK;
-	}
-	for (size_t i = 0; st == ST_OK && i < fc->n; i++)
-		st = fn(arg, fc->id[i], fc->names[i]);
-	if (!cached)
-		fchunks_free(fc);
-	return st;
+	return id_texts_each(c, SQL_CHUNK_SIGS, "chunk signatures", SIGS_KEY(file_id), file_id,
+			     fn, arg, e);
 }

@@ -1102,6 +1102,32 @@ static int hit_rank_of(const struct ctx_result *r, const char *name)
 	return 0;
 }
 
+/* Runs q and gives the ranks of the hits named a and b (0: absent). */
+static void ranks_of(struct ctx *c, const struct ctx_query *q, const char *a, int *ra,
+		     const char *b, int *rb)
+{
+	struct ctx_result r;
+
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(c, q, &r, NULL));
+	*ra = hit_rank_of(&r, a);
+	*rb = hit_rank_of(&r, b);
+	ctx_result_release(&r);
+}
+
+/*
+ * A signal that must decide: all four ranks present, a above b without
+ * the evidence (a0, b0), b above a with it (a1, b1).
+ */
+static void expect_flip(const char *a, const char *b, int a0, int b0, int a1, int b1)
+{
+	assert_true(a0 > 0 && b0 > 0 && a1 > 0 && b1 > 0);
+	if (a0 > b0)
+		fail_msg("without the evidence %s at %d below %s at %d", a, a0, b, b0);
+	if (b1 > a1)
+		fail_msg("with it %s at %d below %s at %d", b, b1, a, a1);
+}
+
 /*
  * Siblings: a buffer that calls buf_init and buf_append is about to call
  * the rest of the buf_ interface (buf_release, defined in a file of its
@@ -1539,7 +1565,6 @@ static void test_echo_ignores_stored_copy(void **state)
 static void test_fresh_names(void **state)
 {
 	struct fixture f;
-	struct ctx_result r;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
 	int path0, spec0, path1, spec1;
@@ -1560,23 +1585,11 @@ static void test_fresh_names(void **state)
 	index_ok(&f, NULL);
 	cursor_query(&q, "app/load.c", buffer, "\t/* MASK", "\treturn spec_loader", 10);
 	tune_only(0, 1.5, 0);
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	path0 = hit_rank_of(&r, "find_path");
-	spec0 = hit_rank_of(&r, "find_spec");
-	ctx_result_release(&r);
+	ranks_of(f.c, &q, "find_path", &path0, "find_spec", &spec0);
 	tune_only(0, 1.5, 1.0);
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	path1 = hit_rank_of(&r, "find_path");
-	spec1 = hit_rank_of(&r, "find_spec");
-	ctx_result_release(&r);
+	ranks_of(f.c, &q, "find_path", &path1, "find_spec", &spec1);
 	ctx__tune = saved;
-	assert_true(path0 > 0 && spec0 > 0 && path1 > 0 && spec1 > 0);
-	if (path0 > spec0)
-		fail_msg("without the evidence find_path at %d below find_spec at %d", path0, spec0);
-	if (spec1 > path1)
-		fail_msg("with it find_spec at %d below find_path at %d", spec1, path1);
+	expect_flip("find_path", "find_spec", path0, spec0, path1, spec1);
 	fixture_close(&f);
 }
 
@@ -1589,7 +1602,6 @@ static void test_fresh_names(void **state)
 static void test_enclosing_name(void **state)
 {
 	struct fixture f;
-	struct ctx_result r;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
 	int open0, size0, open1, size1;
@@ -1615,23 +1627,11 @@ static void test_enclosing_name(void **state)
 	q.suffix_len = strlen(q.suffix);
 	tune_only(0, 1.5, 1.0);
 	ctx__tune.encl = 0;
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	open0 = hit_rank_of(&r, "ngram_open");
-	size0 = hit_rank_of(&r, "ngram_size");
-	ctx_result_release(&r);
+	ranks_of(f.c, &q, "ngram_open", &open0, "ngram_size", &size0);
 	ctx__tune.encl = 1.0;
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	open1 = hit_rank_of(&r, "ngram_open");
-	size1 = hit_rank_of(&r, "ngram_size");
-	ctx_result_release(&r);
+	ranks_of(f.c, &q, "ngram_open", &open1, "ngram_size", &size1);
 	ctx__tune = saved;
-	assert_true(open0 > 0 && size0 > 0 && open1 > 0 && size1 > 0);
-	if (open0 > size0)
-		fail_msg("without the evidence ngram_open at %d below ngram_size at %d", open0, size0);
-	if (size1 > open1)
-		fail_msg("with it ngram_size at %d below ngram_open at %d", size1, open1);
+	expect_flip("ngram_open", "ngram_size", open0, size0, open1, size1);
 	fixture_close(&f);
 }
 
@@ -1707,7 +1707,6 @@ static void test_sig_evidence(void **state)
 static void test_sig_ignores_stored_copy(void **state)
 {
 	struct fixture f;
-	struct ctx_result r;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
 	int read0, take0, read1, take1;
@@ -1729,25 +1728,13 @@ static void test_sig_ignores_stored_copy(void **state)
 	index_ok(&f, NULL);
 	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn q.n", 10);
 	tune_only(0, 1.5, 0);
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	read0 = hit_rank_of(&r, "stats_read");
-	take0 = hit_rank_of(&r, "stats_take");
-	ctx_result_release(&r);
+	ranks_of(f.c, &q, "stats_read", &read0, "stats_take", &take0);
 	ctx__tune.w_sig = 0.5;
 	ctx__tune.sig_near = 3;
 	ctx__tune.sig_type = 1.0;
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	read1 = hit_rank_of(&r, "stats_read");
-	take1 = hit_rank_of(&r, "stats_take");
-	ctx_result_release(&r);
+	ranks_of(f.c, &q, "stats_read", &read1, "stats_take", &take1);
 	ctx__tune = saved;
-	assert_true(read0 > 0 && take0 > 0 && read1 > 0 && take1 > 0);
-	if (read0 > take0)
-		fail_msg("without the evidence stats_read at %d below stats_take at %d", read0, take0);
-	if (take1 > read1)
-		fail_msg("with it stats_take at %d below stats_read at %d", take1, read1);
+	expect_flip("stats_read", "stats_take", read0, take0, read1, take1);
 	fixture_close(&f);
 }
 
@@ -1761,7 +1748,6 @@ static void test_sig_ignores_stored_copy(void **state)
 static void test_type_names_ignore_stored_copy(void **state)
 {
 	struct fixture f;
-	struct ctx_result r;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
 	int disk0, net0, disk1, net1;
@@ -1785,23 +1771,11 @@ static void test_type_names_ignore_stored_copy(void **state)
 	tune_only(0, 1.5, 1.0);	/* n_type 0 */
 	ctx__tune.sig_near = 3;
 	ctx__tune.sig_type = 1.0;
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	disk0 = hit_rank_of(&r, "disk_stats_get");
-	net0 = hit_rank_of(&r, "net_stats_get");
-	ctx_result_release(&r);
+	ranks_of(f.c, &q, "disk_stats_get", &disk0, "net_stats_get", &net0);
 	ctx__tune.n_type = 2.0;
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	disk1 = hit_rank_of(&r, "disk_stats_get");
-	net1 = hit_rank_of(&r, "net_stats_get");
-	ctx_result_release(&r);
+	ranks_of(f.c, &q, "disk_stats_get", &disk1, "net_stats_get", &net1);
 	ctx__tune = saved;
-	assert_true(disk0 > 0 && net0 > 0 && disk1 > 0 && net1 > 0);
-	if (disk0 > net0)
-		fail_msg("without the evidence disk_stats_get at %d below net_stats_get at %d", disk0, net0);
-	if (net1 > disk1)
-		fail_msg("with it net_stats_get at %d below disk_stats_get at %d", net1, disk1);
+	expect_flip("disk_stats_get", "net_stats_get", disk0, net0, disk1, net1);
 	fixture_close(&f);
 }
 
