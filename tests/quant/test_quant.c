@@ -1412,6 +1412,29 @@ static void test_softmax_silu(void **state)
 }
 
 /*
+ * One-token mdl_matmul of the rows x cols weights W on 1 thread (Y1) and
+ * on pool (Y3): every row must be bit for bit mdl_vec_dot of its row with
+ * xq, X quantised at the current level lvl.
+ */
+static void expect_decode_rows(struct tpool *pool, int type, const uint8_t *W, int64_t rows,
+			       int64_t cols, const float *X, const void *xq, float *Y1, float *Y3,
+			       void *scratch, int lvl)
+{
+	size_t rs = mdl_row_size(type, cols);
+
+	mdl_matmul(NULL, type, W, rows, cols, X, 1, Y1, scratch);
+	mdl_matmul(pool, type, W, rows, cols, X, 1, Y3, scratch);
+	for (int64_t r = 0; r < rows; r++) {
+		float want = mdl_vec_dot(type, cols, W + r * rs, xq);
+		if (memcmp(&Y1[r], &want, sizeof want) != 0 || memcmp(&Y3[r], &want, sizeof want) != 0)
+			fail_msg("%s level %d cols %lld rows %lld: Y[%lld] = %.9g / %.9g "
+				 "(1 / 3 threads), want %.9g", mdl_type_info(type)->name, lvl,
+				 (long long)cols, (long long)rows, (long long)r, (double)Y1[r],
+				 (double)Y3[r], (double)want);
+	}
+}
+
+/*
  * mdl_matmul of one token (the decode path, with its own row kernels:
  * gemv of q8_0, q4_0, q5_0, q4_K, q5_K and q6_K) equals per-row
  * mdl_vec_dot bit for bit at every level, on 1 and 3 threads, for widths
@@ -1468,17 +1491,9 @@ static void test_matmul_decode(void **state)
 					int64_t rows = row_list[ri];
 					memset(Y1, 0xff, rows_max * sizeof(float));
 					memset(Y3, 0xff, rows_max * sizeof(float));
-					mdl_matmul(NULL, type, W, rows, cols, X, 1, Y1, scratch);
-					mdl_matmul(pool, type, W, rows, cols, X, 1, Y3, scratch);
+					expect_decode_rows(pool, type, W, rows, cols, X, xq, Y1, Y3,
+							   scratch, lvl);
 					for (int64_t r = 0; r < rows; r++) {
-						float want = mdl_vec_dot(type, cols, W + r * rs, xq);
-						if (memcmp(&Y1[r], &want, sizeof want) != 0 ||
-						    memcmp(&Y3[r], &want, sizeof want) != 0)
-							fail_msg("%s level %d cols %lld rows %lld: Y[%lld] = %.9g / %.9g "
-								 "(1 / 3 threads), want %.9g",
-								 mdl_type_info(type)->name, lvl, (long long)cols,
-								 (long long)rows, (long long)r, (double)Y1[r],
-								 (double)Y3[r], (double)want);
 						if (!(fabs((double)Y1[r] - want_s[r]) <= 2e-6 * mag[r] + 1e-30))
 							fail_msg("%s level %d cols %lld: Y[%lld] = %.9g, scalar %.9g "
 								 "(|terms| %.6g)", mdl_type_info(type)->name, lvl,
@@ -1651,16 +1666,7 @@ static void test_matmul_decode_mapping_end(void **state)
 			fill_weight_rows(type, W, wf, rows, cols, 1);
 			fill_weights(X, cols, 1.0f);
 			TH_OK(mdl_quant_act_row(type, X, xq, cols));
-			mdl_matmul(NULL, type, W, rows, cols, X, 1, Y1, scratch);
-			mdl_matmul(pool, type, W, rows, cols, X, 1, Y3, scratch);
-			for (int64_t r = 0; r < rows; r++) {
-				float want = mdl_vec_dot(type, cols, W + r * rs, xq);
-				if (memcmp(&Y1[r], &want, sizeof want) != 0 ||
-				    memcmp(&Y3[r], &want, sizeof want) != 0)
-					fail_msg("%s level %d: Y[%lld] = %.9g / %.9g (1 / 3 threads), "
-						 "want %.9g", mdl_type_info(type)->name, lvl,
-						 (long long)r, (double)Y1[r], (double)Y3[r], (double)want);
-			}
+			expect_decode_rows(pool, type, W, rows, cols, X, xq, Y1, Y3, scratch, lvl);
 		}
 	}
 	mdl_quant_force_level(MDL_LEVEL_AVX512);
