@@ -155,16 +155,22 @@ static double median(double *v, int n)
 static int bw_measure(int mib, int n_threads, double out[BW_PASSES])
 {
 	size_t size = (size_t)mib << 20;
-	unsigned char *buf = mmap(NULL, size, PROT_READ | PROT_WRITE,
+	/* on 2 MB pages where THP allows, as the weights the loader settles
+	 * (src/model/pages.c): over 4 KB pages the read kernel finds less
+	 * than decode then streams */
+	size_t huge = (size_t)2 << 20;
+	unsigned char *map = mmap(NULL, size + huge, PROT_READ | PROT_WRITE,
 				  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (buf == MAP_FAILED)
+	if (map == MAP_FAILED)
 		return -1;
+	unsigned char *buf = (unsigned char *)(((uintptr_t)map + huge - 1) & ~(uintptr_t)(huge - 1));
+	(void)madvise(buf, size, MADV_HUGEPAGE);
 	struct tpool *pool = tpool_new(n_threads);
 	struct bw_job *job = mem_calloc(1, sizeof *job);
 	if (!pool || !job) {
 		tpool_free(pool);
 		mem_free(job);
-		munmap(buf, size);
+		munmap(map, size + huge);
 		return -1;
 	}
 	size_t n_chunks = size / BW_CHUNK;
@@ -181,7 +187,7 @@ static int bw_measure(int mib, int n_threads, double out[BW_PASSES])
 	}
 	tpool_free(pool);
 	mem_free(job);
-	munmap(buf, size);
+	munmap(map, size + huge);
 	return 0;
 }
 
@@ -330,44 +336,6 @@ static uint64_t peak_rss_bytes(void)
 	return 0;
 }
 
-/*
- * The share of the resident bytes of the mapping holding addr that the
- * kernel maps with 2 MB entries (smaps' FilePmdMapped / Rss), or -1 when
- * /proc/self/smaps is unreadable or has no such mapping. The weights are
- * the file mapped in place; whether its page cache is made of 2 MB folios
- * (a cold read) or of 4 KB ones (a file written or copied, until evicted)
- * is the machine's state, not the engine's, and decode over 4 KB pages
- * measured up to twice as slow (docs/internals/quant.md), so the figure
- * goes beside the speeds.
- */
-static double mapped_2mb_fraction(const void *addr)
-{
-	FILE *f = fopen("/proc/self/smaps", "r");
-	if (!f)
-		return -1;
-	char line[512];
-	int in = 0;
-	unsigned long long rss = 0, pmd = 0, kb;
-	double out = -1;
-	while (fgets(line, sizeof line, f)) {
-		unsigned long long lo, hi;
-		char dash;
-		if (sscanf(line, "%llx%c%llx ", &lo, &dash, &hi) == 3 && dash == '-') {
-			if (in)
-				break;
-			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
-		} else if (in && sscanf(line, "Rss: %llu kB", &kb) == 1) {
-			rss = kb;
-		} else if (in && sscanf(line, "FilePmdMapped: %llu kB", &kb) == 1) {
-			pmd = kb;
-		}
-	}
-	fclose(f);
-	if (in)
-		out = rss ? (double)pmd / (double)rss : 0;
-	return out;
-}
-
 /* ------------------------------------------------------------------ */
 /* Runs                                                                */
 /* ------------------------------------------------------------------ */
@@ -377,7 +345,7 @@ struct bench_result {
 	double pp_fill;		/* tokens/s of the one fill to --ctx-depth */
 	double bw, bw_best;	/* bytes/s */
 	uint64_t peak_rss;
-	double pages_2mb;	/* mapped_2mb_fraction of the weights, -1 unknown */
+	double pages_2mb;	/* mdl_model_weights_2mb_fraction, -1 unknown */
 	uint64_t kv_cache_bytes;
 	int kernels;
 	int n_threads;
@@ -755,8 +723,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	r.peak_rss = peak_rss_bytes();
-	r.pages_2mb = mdl_gguf_n_tensors(mdl_model_gguf(m)) ?
-		      mapped_2mb_fraction(mdl_gguf_tensor(mdl_model_gguf(m), 0)->data) : -1;
+	r.pages_2mb = mdl_model_weights_2mb_fraction(m);
 	double pp = median(r.pp, o.reps), tg = median(r.tg, o.reps);
 	double tgd = o.depth > 0 ? median(r.tgd, o.reps) : 0;
 	if (o.json)

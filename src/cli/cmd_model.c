@@ -143,7 +143,9 @@ static int model_info(int argc, char **argv)
 	/* Can the engine run it? */
 	struct mdl_model *m;
 	err_clear(&e);
-	st = mdl_model_load(path, &m, &e);
+	/* only whether it loads: no repacking, no page-cache work */
+	struct mdl_load_params lp = { .no_repack = 1, .no_hugepages = 1 };
+	st = mdl_model_load_params(path, &lp, &m, &e);
 	if (st) {
 		char line[600];
 		printf("%-16s no: %s\n", "runnable", err_format(&e, line, sizeof line));

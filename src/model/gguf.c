@@ -507,6 +507,13 @@ status_t mdl_gguf_open(const char *path, struct mdl_gguf **out, struct err *e)
 	return st;
 }
 
+int mdl__gguf_map(const struct mdl_gguf *g, const uint8_t **data, size_t *len)
+{
+	*data = g->map.data;
+	*len = g->map.len;
+	return g->map.data ? g->map.fd : -1;
+}
+
 void mdl_gguf_free(struct mdl_gguf *g)
 {
 	if (!g)

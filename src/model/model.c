@@ -361,11 +361,21 @@ static void repack_q4_0(struct mdl_model *m, int release_pages)
 			 LF_INT("ms", (time_mono_ns() - t0) / 1000000));
 }
 
-/* The environment's say on repacking for the calls without options. */
-static int repack_env_off(void)
+/* 1 when the environment variable name says 0, false or off. */
+static int env_off(const char *name)
 {
-	const char *v = getenv("AIRLOCK_MODEL_REPACK");
+	const char *v = getenv(name);
 	return v && (!strcmp(v, "0") || !strcasecmp(v, "false") || !strcasecmp(v, "off"));
+}
+
+/* The environment's say for the calls without options. */
+static struct mdl_load_params env_params(void)
+{
+	struct mdl_load_params p = {
+		.no_repack = env_off("AIRLOCK_MODEL_REPACK"),
+		.no_hugepages = env_off("AIRLOCK_MODEL_HUGEPAGES"),
+	};
+	return p;
 }
 
 static status_t model_from_gguf(struct mdl_gguf *g, const struct mdl_load_params *p,
@@ -387,6 +397,8 @@ static status_t model_from_gguf(struct mdl_gguf *g, const struct mdl_load_params
 		st = find_tensors(m, e);
 	if (!st && !(p && p->no_repack))
 		repack_q4_0(m, release_pages);
+	if (!st && release_pages && !(p && p->no_hugepages))
+		mdl__pages_settle(m);
 	if (st) {
 		mdl_model_free(m);
 		return st;
@@ -404,7 +416,7 @@ status_t mdl_model_from_gguf_params(struct mdl_gguf *g, const struct mdl_load_pa
 status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
 			     struct err *e)
 {
-	struct mdl_load_params p = { .no_repack = repack_env_off() };
+	struct mdl_load_params p = env_params();
 	return model_from_gguf(g, &p, 0, out, e);
 }
 
@@ -422,7 +434,7 @@ status_t mdl_model_load_params(const char *path, const struct mdl_load_params *p
 
 status_t mdl_model_load(const char *path, struct mdl_model **out, struct err *e)
 {
-	struct mdl_load_params p = { .no_repack = repack_env_off() };
+	struct mdl_load_params p = env_params();
 	return mdl_model_load_params(path, &p, out, e);
 }
 

@@ -303,11 +303,17 @@ status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
  * matrices with a multiple of 8 rows are repacked at load time into groups
  * of 8 interleaved rows (faster products; the file's pages of those
  * tensors are then released, so memory use stays that of the file), unless
- * the environment has AIRLOCK_MODEL_REPACK=0 (which mdl_model_load and
- * mdl_model_from_gguf consult; the _params forms do not).
+ * the environment has AIRLOCK_MODEL_REPACK=0. A model loaded from a path
+ * also has the weights it uses in place faulted in on 2 MB pages where the
+ * kernel allows, re-reading the file's cached pages once when most sit on
+ * 4 KB pages (decode reads all weights per token and runs up to twice as
+ * fast on 2 MB pages; docs/internals/quant.md), unless the environment has
+ * AIRLOCK_MODEL_HUGEPAGES=0. mdl_model_load and mdl_model_from_gguf
+ * consult the environment; the _params forms do not.
  */
 struct mdl_load_params {
 	int no_repack;		/* 1: weights stay as in the file */
+	int no_hugepages;	/* 1: the file's page cache is left as it is */
 };
 /*
  * mdl_model_load / mdl_model_from_gguf with options p (NULL: defaults,
@@ -317,6 +323,12 @@ status_t mdl_model_load_params(const char *path, const struct mdl_load_params *p
 			       struct mdl_model **out, struct err *e);
 status_t mdl_model_from_gguf_params(struct mdl_gguf *g, const struct mdl_load_params *p,
 				    struct mdl_model **out, struct err *e);
+/*
+ * The share of the weights' resident file pages that the kernel maps with
+ * 2 MB entries, 0..1, or -1 when it cannot tell (no /proc/self/smaps, or
+ * a model opened from memory).
+ */
+double mdl_model_weights_2mb_fraction(const struct mdl_model *m);
 /* Number of weight matrices of m repacked at load (0 with no_repack). */
 int mdl_model_n_repacked(const struct mdl_model *m);
 /* Frees m and unmaps its file; NULL is accepted. Contexts go first. */

@@ -53,6 +53,27 @@ struct mdl_model {
 status_t mdl__gguf_kv_raw(const struct mdl_gguf *g, size_t i, const uint8_t **p,
 			  size_t *n);
 
+/*
+ * The file g is mapped from: returns its descriptor and sets *data and
+ * *len to the mapping, or returns -1 for a file opened from memory.
+ */
+int mdl__gguf_map(const struct mdl_gguf *g, const uint8_t **data, size_t *len);
+
+/*
+ * The share of the resident bytes of the mapping holding addr that the
+ * kernel maps with 2 MB entries (smaps' FilePmdMapped / Rss), or -1 when
+ * /proc/self/smaps is unreadable or has no such mapping.
+ */
+double mdl__mapped_2mb_fraction(const void *addr);
+
+/*
+ * Puts the weights m uses in place on 2 MB pages where the kernel allows
+ * (pages.c): faults them in through a MADV_HUGEPAGE mapping and, when most
+ * are still on 4 KB pages, drops the file's unmapped cached pages and
+ * reads them again. Best effort: nothing here can fail the load.
+ */
+void mdl__pages_settle(struct mdl_model *m);
+
 /* Converts n elements of one row of a tensor of ggml type `type` to f32.
  * Returns ST_UNSUPPORTED for a type the engine cannot compute with. */
 status_t mdl__row_to_f32(uint32_t type, const void *src, float *dst, int64_t n);

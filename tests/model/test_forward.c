@@ -578,6 +578,71 @@ static void test_threads_and_batching_exact(void **state)
 	th_tmpdir_cleanup();
 }
 
+/*
+ * Loading a file settles the weights used in place on 2 MB pages where the
+ * kernel allows (pages.c): a file just written sits in the page cache on
+ * 4 KB pages, so the load drops the file's cached pages and faults the
+ * weights in again. Whatever the pages end up as, the model must compute
+ * exactly what it computes from the page cache left alone, and the share
+ * of 2 MB pages is a fraction (or -1 where smaps cannot say, and for a
+ * model held in memory).
+ */
+static void test_weights_page_settle(void **state)
+{
+	(void)state;
+	char vocab[1024], model[1024];
+	struct err e = { 0 };
+	th_shared_path("models/stories260K.gguf", vocab, sizeof vocab);
+	const char *dir = th_tmpdir();
+	/* about 13 MB of q8_0 weights: above the size pages.c bothers with */
+	struct mdl_synth_params p = {
+		.arch = "qwen2", .n_layer = 3, .n_embd = 512, .n_head = 8, .n_head_kv = 2,
+		.n_ff = 2048, .type = (uint32_t)mdl_type_from_name("q8_0"), .seed = 9,
+		.vocab_from = vocab, .tied_output = 1,
+	};
+	snprintf(model, sizeof model, "%s/pages.gguf", dir);
+	TH_OK(mdl_synth_write(&p, model, &e));
+	enum { N = 6, V = 512 };
+	float *lg[2];
+	double frac[2];
+	for (int settle = 0; settle < 2; settle++) {
+		struct mdl_model *m;
+		struct mdl_ctx *c;
+		struct mdl_load_params lp = { .no_hugepages = !settle };
+		TH_OK(mdl_model_load_params(model, &lp, &m, &e));
+		frac[settle] = mdl_model_weights_2mb_fraction(m);
+		struct mdl_ctx_params cp = { .n_ctx = 16, .n_threads = 2 };
+		TH_OK(mdl_ctx_new_params(m, &cp, &c, &e));
+		lg[settle] = mem_alloc((size_t)N * V * sizeof(float));
+		assert_non_null(lg[settle]);
+		TH_OK(mdl_eval(c, ref_tokens, N, 0, lg[settle], 1, &e));
+		mdl_ctx_free(c);
+		mdl_model_free(m);
+		if (frac[settle] != -1 && (frac[settle] < 0 || frac[settle] > 1))
+			fail_msg("settle %d: 2 MB share %g is not a fraction", settle, frac[settle]);
+	}
+	for (size_t i = 0; i < (size_t)N * V; i++)
+		if (memcmp(&lg[0][i], &lg[1][i], sizeof(float)))
+			fail_msg("token %zu logit %zu: %.9g with the pages settled, %.9g without",
+				 i / V, i % V, lg[1][i], lg[0][i]);
+	print_message("2 MB share of the weights: %g untouched, %g settled\n", frac[0], frac[1]);
+	mem_free(lg[0]);
+	mem_free(lg[1]);
+
+	/* held in memory: there is no file mapping to speak of */
+	char *bytes;
+	size_t len;
+	TH_OK(file_read_all(model, 64 << 20, &bytes, &len, &e));
+	struct mdl_gguf *g;
+	struct mdl_model *m;
+	TH_OK(mdl_gguf_open_mem(bytes, len, &g, &e));
+	TH_OK(mdl_model_from_gguf(g, &m, &e));
+	assert_true(mdl_model_weights_2mb_fraction(m) == -1);
+	mdl_model_free(m);
+	mem_free(bytes);
+	th_tmpdir_cleanup();
+}
+
 int run_model_forward_tests(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -588,6 +653,7 @@ int run_model_forward_tests(void)
 		cmocka_unit_test(test_stories_multi_sequence),
 		cmocka_unit_test(test_llamacpp_logits),
 		cmocka_unit_test(test_threads_and_batching_exact),
+		cmocka_unit_test(test_weights_page_settle),
 	};
 	return cmocka_run_group_tests_name("model_forward", tests, NULL, NULL);
 }
