@@ -127,6 +127,11 @@ void ctx__parser_free(struct ctx__parser *ps);
 status_t ctx__parse_with(struct ctx__parser *ps, const char *path,
 			 const char *lang, const char *text, size_t len,
 			 struct ctx__parsed *out, struct err *e);
+/* Nonzero: every language is extracted through its tree-sitter query,
+ * Python too (which otherwise takes a direct walk of the tree giving the
+ * same matches in the same order). For the tests that compare the two;
+ * set it before parsing starts. */
+extern int ctx__parse_by_query;
 /* Splits text into line windows (text kind) over [from, to] lines. */
 status_t ctx__chunk_lines(struct ctx__parsed *p, const char *text, size_t len,
 			  const char *kind, const char *name);
