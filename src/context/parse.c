@@ -10,6 +10,8 @@
  *   @req.fn + @req.path   require("x") in JavaScript
  * Definitions become chunks (small ones whole; big ones through their
  * members, the rest in line windows), so a hit is a unit of meaning.
+ * Python's matches are found by a walk of the tree that gives what its
+ * query gives, in the same order, for less CPU (matches_python).
  */
 #include "context/ctx_int.h"
 
