@@ -70,6 +70,9 @@ static const char q_cpp[] =
 	"(call_expression function: (qualified_identifier name: (_) @call))\n"
 	CALLS_C;
 
+/* matches_python finds these same matches by a walk of the tree (it is
+ * what indexing runs): a change here needs the same change there, and
+ * test_parse_walk_matches_query compares the two. */
 static const char q_python[] =
 	"(function_definition name: (identifier) @name) @def.function\n"
 	"(class_definition name: (identifier) @name) @def.class\n"
