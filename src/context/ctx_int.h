@@ -235,6 +235,9 @@ status_t ctx__store_term_rows(struct ctx *c, const char *term,
 /* Number of chunks holding term (as the tokenizer writes it). */
 status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
 		       struct err *e);
+/* The number of files indexed in the store, all repositories (skipped
+ * files not counted). */
+status_t ctx__store_nfiles(struct ctx *c, int64_t *n, struct err *e);
 /* An upper bound of the number of chunks (cheap). */
 status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e);
 /* Chunks defining symbols named name (kind ranks definitions first). */

@@ -1595,6 +1595,18 @@ status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
 	return ST_OK;
 }
 
+status_t ctx__store_nfiles(struct ctx *c, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "SELECT count(*) FROM files WHERE skip IS NULL", &s, e)))
+		return st;
+	*n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	return ST_OK;
+}
+
 status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e)
 {
 	sqlite3_stmt *s;
