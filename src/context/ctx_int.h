@@ -44,6 +44,9 @@ struct ctx {
 	 * the neighbour list reads the same popular files query after query. */
 	struct hmap pop;
 	int64_t pop_gen;
+	/* Closing merges (ctx__store_compact) run on this handle: which
+	 * runs were followed by one is policy the tests check. */
+	unsigned compactions;
 };
 
 struct ctx__fts_row {

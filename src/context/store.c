@@ -742,6 +742,7 @@ status_t ctx__store_compact(struct ctx *c, struct err *e)
 	 * beside 2,600 others to automerge saved 0.3 s of CPU there but
 	 * made queries 10 % slower (docs/internals/context.md).
 	 */
+	c->compactions++;
 	if ((st = db_exec(c->db, "INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')", e)))
 		return st;
 	t1 = time_mono_ns();

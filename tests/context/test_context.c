@@ -497,6 +497,77 @@ static void test_parse_walk_matches_query(void **state)
 	buf_release(&query);
 }
 
+/* The closing merge rewrites the whole FTS index, so in a large store
+ * (1000 indexed files or more) it follows only a run that wrote an
+ * eighth of the store; in a small store the rule of before (8 files
+ * and a quarter of the repository, or 100) still applies. Either way
+ * the new files are found. */
+static void test_compact_relative_to_store(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct ctx_index_opts big = { .name = "big", .threads = 2 };
+	struct ctx_index_opts small = { .name = "small", .threads = 2 };
+	struct ctx_index_opts mid = { .name = "mid", .threads = 2 };
+	struct ctx_result r;
+	char rel[64], text[96];
+	unsigned before;
+	(void)state;
+
+	new_root();
+	for (int i = 0; i < 12; i++) {
+		snprintf(rel, sizeof rel, "small/s%02d.txt", i);
+		snprintf(text, sizeof text, "small file %d says quuxword%d\n", i, i);
+		wfile(rel, text);
+	}
+	fixture_open(&f, "1M", "256");
+	/* A small store: 12 files of a new repository are merged. */
+	snprintf(f.repo, sizeof f.repo, "%s/small", root);
+	s = index_ok(&f, &small);
+	assert_int_equal(s.files_indexed, 12);
+	assert_int_equal(f.c->compactions, 1);
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(rel, sizeof rel, "big/d%d/b%03d.txt", i / 100, i % 100);
+		snprintf(text, sizeof text, "line of file %d\n", i);
+		wfile(rel, text);
+	}
+	snprintf(f.repo, sizeof f.repo, "%s/big", root);
+	s = index_ok(&f, &big);
+	assert_int_equal(s.files_indexed, 1000);
+	assert_int_equal(f.c->compactions, 2);
+
+	/* 12 files beside 1012: not merged, though a quarter of their
+	 * repository; 150 more beside 1024 are an eighth: merged. */
+	for (int i = 0; i < 12; i++) {
+		snprintf(rel, sizeof rel, "mid/m%03d.txt", i);
+		snprintf(text, sizeof text, "mid file %d says zorpword%d\n", i, i);
+		wfile(rel, text);
+	}
+	snprintf(f.repo, sizeof f.repo, "%s/mid", root);
+	before = f.c->compactions;
+	s = index_ok(&f, &mid);
+	assert_int_equal(s.files_indexed, 12);
+	assert_int_equal(f.c->compactions, before);
+	TH_OK(ctx_search(f.c, "zorpword7", 5, NULL, NULL, &r, NULL));
+	assert_true(r.n >= 1);
+	assert_true(has_hit(&r, "m007.txt", NULL));
+	ctx_result_release(&r);
+
+	for (int i = 12; i < 162; i++) {
+		snprintf(rel, sizeof rel, "mid/m%03d.txt", i);
+		snprintf(text, sizeof text, "mid file %d says zorpword%d\n", i, i);
+		wfile(rel, text);
+	}
+	s = index_ok(&f, &mid);
+	assert_int_equal(s.files_indexed, 150);
+	assert_int_equal(f.c->compactions, before + 1);
+	TH_OK(ctx_search(f.c, "zorpword150", 5, NULL, NULL, &r, NULL));
+	assert_true(has_hit(&r, "m150.txt", NULL));
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
 /* Files of very different sizes in small batches on two threads (each
  * thread takes the next file, largest first): every file is written
  * once, with what one thread and one batch give. */
@@ -2232,6 +2303,7 @@ int main(void)
 		cmocka_unit_test(test_grammars),
 		cmocka_unit_test(test_parser_reuse),
 		cmocka_unit_test(test_parse_walk_matches_query),
+		cmocka_unit_test(test_compact_relative_to_store),
 		cmocka_unit_test_teardown(test_index_schedule, teardown),
 		cmocka_unit_test_teardown(test_index_and_graph, teardown),
 		cmocka_unit_test_teardown(test_incremental, teardown),
