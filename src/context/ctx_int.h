@@ -44,6 +44,9 @@ struct ctx {
 	 * the neighbour list reads the same popular files query after query. */
 	struct hmap pop;
 	int64_t pop_gen;
+	/* Closing merges (ctx__store_compact) run on this handle: which
+	 * runs were followed by one is policy the tests check. */
+	unsigned compactions;
 };
 
 struct ctx__fts_row {
@@ -127,6 +130,11 @@ void ctx__parser_free(struct ctx__parser *ps);
 status_t ctx__parse_with(struct ctx__parser *ps, const char *path,
 			 const char *lang, const char *text, size_t len,
 			 struct ctx__parsed *out, struct err *e);
+/* Nonzero: every language is extracted through its tree-sitter query,
+ * Python too (which otherwise takes a direct walk of the tree giving the
+ * same matches in the same order). For the tests that compare the two;
+ * set it before parsing starts. */
+extern int ctx__parse_by_query;
 /* Splits text into line windows (text kind) over [from, to] lines. */
 status_t ctx__chunk_lines(struct ctx__parsed *p, const char *text, size_t len,
 			  const char *kind, const char *name);
@@ -230,6 +238,9 @@ status_t ctx__store_term_rows(struct ctx *c, const char *term,
 /* Number of chunks holding term (as the tokenizer writes it). */
 status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
 		       struct err *e);
+/* The number of files indexed in the store, all repositories (skipped
+ * files not counted). */
+status_t ctx__store_nfiles(struct ctx *c, int64_t *n, struct err *e);
 /* An upper bound of the number of chunks (cheap). */
 status_t ctx__store_nchunks(struct ctx *c, int64_t *n, struct err *e);
 /* Chunks defining symbols named name (kind ranks definitions first). */

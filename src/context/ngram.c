@@ -118,7 +118,11 @@ static status_t path_of(char *out, size_t n, const char *dir, const char *name,
 	return ST_OK;
 }
 
-/* Sorts b's text and writes <prefix>.sa, .map (with map_magic), .txt. */
+/* Sorts b's text and writes <prefix>.sa, .map (with map_magic), .txt.
+ * The suffix array is sorted in place behind room for the .sa header,
+ * so the file is written from that one buffer: no second copy of 4
+ * bytes per text byte (68 MB for a 17 MB repository). */
+#define SA_HDR 16	/* magic (8) and length (8) */
 static status_t write_index(const char *prefix, const char *map_magic,
 			    struct builder *b, struct err *e)
 {
@@ -129,24 +133,24 @@ static status_t write_index(const char *prefix, const char *map_magic,
 	uint64_t n64;
 
 	buf_init(&hdr, 0);
-	sa = mem_alloc_array(b->text.len + 1, sizeof *sa);
+	sa = mem_alloc_array(b->text.len + 1 + SA_HDR / sizeof *sa, sizeof *sa);
 	if (!sa) {
 		st = err_set(e, ST_NOMEM, "n-gram index: out of memory");
 		goto out;
 	}
-	if (b->text.len && divsufsort((const sauchar_t *)b->text.data, sa,
+	if (b->text.len && divsufsort((const sauchar_t *)b->text.data, sa + SA_HDR / sizeof *sa,
 				      (saidx_t)b->text.len) != 0) {
 		st = err_set(e, ST_INTERNAL, "n-gram index: divsufsort failed");
 		goto out;
 	}
 	n64 = b->text.len;
-	if ((st = buf_append(&hdr, SA_MAGIC, 8)) || (st = buf_append(&hdr, &n64, 8)) ||
-	    (st = buf_append(&hdr, sa, b->text.len * sizeof *sa)))
-		goto out;
+	memcpy(sa, SA_MAGIC, 8);
+	memcpy((char *)sa + 8, &n64, 8);
 	if ((st = path_of(p, sizeof p, prefix, ".sa", e)) ||
-	    (st = file_write_atomic(p, hdr.data, hdr.len, 0644, e)))
+	    (st = file_write_atomic(p, sa, SA_HDR + b->text.len * sizeof *sa, 0644, e)))
 		goto out;
-	buf_reset(&hdr);
+	mem_free(sa);
+	sa = NULL;
 	{
 		uint64_t ne = b->ents.len, nl = b->names.len;
 		if ((st = buf_append(&hdr, map_magic, 8)) || (st = buf_append(&hdr, &ne, 8)) ||

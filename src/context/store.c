@@ -605,6 +605,17 @@ static void bind_text(sqlite3_stmt *s, int i, const char *t)
 		sqlite3_bind_null(s, i);
 }
 
+/* Binds a string that outlives the statement's next step (no copy): the
+ * per-file rows, whose strings live in the parse's arena. The statements
+ * are reset and their bindings cleared (done()) before it goes. */
+static void bind_static(sqlite3_stmt *s, int i, const char *t)
+{
+	if (t)
+		sqlite3_bind_text(s, i, t, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
 status_t ctx__store_open(struct ctx *c, const char *path, struct err *e)
 {
 	status_t st;
@@ -731,6 +742,7 @@ status_t ctx__store_compact(struct ctx *c, struct err *e)
 	 * beside 2,600 others to automerge saved 0.3 s of CPU there but
 	 * made queries 10 % slower (docs/internals/context.md).
 	 */
+	c->compactions++;
 	if ((st = db_exec(c->db, "INSERT INTO chunks_fts(chunks_fts) VALUES ('optimize')", e)))
 		return st;
 	t1 = time_mono_ns();
@@ -901,8 +913,8 @@ static status_t write_parsed(struct ctx *c, int64_t repo, int64_t fid,
 		sqlite3_bind_int64(sc, 1, fid);
 		sqlite3_bind_int(sc, 2, ch->start_line);
 		sqlite3_bind_int(sc, 3, ch->end_line);
-		bind_text(sc, 4, ch->kind);
-		bind_text(sc, 5, ch->name);
+		bind_static(sc, 4, ch->kind);
+		bind_static(sc, 5, ch->name);
 		if (ch->packed)
 			sqlite3_bind_blob(sc, 6, ch->packed, (int)ch->packed_len, SQLITE_STATIC);
 		else
@@ -928,12 +940,12 @@ static status_t write_parsed(struct ctx *c, int64_t repo, int64_t fid,
 			sqlite3_bind_int64(ss, 2, chunk_ids[sy->chunk]);
 		else
 			sqlite3_bind_null(ss, 2);
-		bind_text(ss, 3, sy->name);
-		bind_text(ss, 4, sy->kind);
+		bind_static(ss, 3, sy->name);
+		bind_static(ss, 4, sy->kind);
 		sqlite3_bind_int(ss, 5, sy->start_line);
 		sqlite3_bind_int(ss, 6, sy->end_line);
-		bind_text(ss, 7, sy->signature);
-		bind_text(ss, 8, sy->doc);
+		bind_static(ss, 7, sy->signature);
+		bind_static(ss, 8, sy->doc);
 		if (sqlite3_step(ss) != SQLITE_DONE) {
 			st = sql_err(c, e, "symbol");
 			goto out;
@@ -980,15 +992,15 @@ static status_t write_parsed(struct ctx *c, int64_t repo, int64_t fid,
 			mem_free(pat);
 			continue;
 		}
-		bind_text(se, 1, ed->kind);
+		bind_static(se, 1, ed->kind);
 		if (ed->src_sym >= 0) {
-			bind_text(se, 2, "symbol");
+			bind_static(se, 2, "symbol");
 			sqlite3_bind_int64(se, 3, sym_ids[ed->src_sym]);
 		} else {
-			bind_text(se, 2, "file");
+			bind_static(se, 2, "file");
 			sqlite3_bind_int64(se, 3, fid);
 		}
-		bind_text(se, 4, ed->name);
+		bind_static(se, 4, ed->name);
 		sqlite3_bind_int64(se, 5, fid);
 		sqlite3_bind_int(se, 6, ed->line);
 		if (sqlite3_step(se) != SQLITE_DONE) {
@@ -1581,6 +1593,18 @@ status_t ctx__store_df(struct ctx *c, const char *term, int64_t *df,
 	/* A failed insert only loses the cache entry. */
 	if (*df < INTPTR_MAX)
 		(void)hmap_put(&c->df, term, n, (void *)(intptr_t)(*df + 1));
+	return ST_OK;
+}
+
+status_t ctx__store_nfiles(struct ctx *c, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+
+	if ((st = prep(c, "SELECT count(*) FROM files WHERE skip IS NULL", &s, e)))
+		return st;
+	*n = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
 	return ST_OK;
 }
 

@@ -422,6 +422,152 @@ static void test_parser_reuse(void **state)
 	buf_release(&kept);
 }
 
+/* Python's extraction by a walk of the tree gives what its query gives,
+ * in the same order: every pattern of the query, near misses of each
+ * (the same shapes one level off), nesting, and a file with syntax
+ * errors. Symbols with signature and doc, edges, chunks. */
+static void test_parse_walk_matches_query(void **state)
+{
+	static const char *const srcs[] = {
+		"\"\"\"Module doc.\"\"\"\nimport os, sys as system\nimport a.b.c as abc, d.e\n"
+		"from . import sibling\nfrom ..pkg.mod import (x, y as z)\nfrom m import *\n"
+		"from __future__ import annotations\n"
+		"LIMIT = 10\nLIMIT: int = 11\na = b = c()\nx, y = 1, 2\nobj.attr = f(1)\n"
+		"if True:\n    INNER = 3\n    import inner_mod\n"
+		"@decorator(arg)\n@other.deco\ndef top(a, b=g(1), *args, **kw) -> int:\n"
+		"    \"\"\"Top doc.\"\"\"\n    def nested():\n        return h()\n"
+		"    local = 1\n    return os.path.join(a, b).strip()()\n\n"
+		"# comment before the class\nclass Box(Base, metaclass=Meta):\n"
+		"    '''Box doc.'''\n    SIZE = 4\n    def put(self, x):\n        return self.items.append(x)\n"
+		"    async def get(self):\n        await self.q.get()\n        return [k() for k in ks]\n"
+		"    class Inner:\n        def deep(self): return (lambda: z())()\n\n"
+		"def calls():\n    f()\n    a.b()\n    a.b.c()\n    f()()\n    a[0]()\n    (g)()\n"
+		"    getattr(a, 'b')()\n    print(f'{fmt(1)}')\n    super().__init__()\n",
+		"def broken(:\n    return f(\nclass K:\n    def m(self) return g()\nimport\nfrom import x\n"
+		"VALID = h()\ndef after(): return i()\n",
+		"",
+		"x = 1",
+	};
+	struct ctx__parser *ps;
+	struct buf walk, query;
+	(void)state;
+
+	buf_init(&walk, 0);
+	buf_init(&query, 0);
+	TH_OK(ctx__parser_new(&ps));
+	for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+		struct ctx__parsed a, b;
+		size_t n = strlen(srcs[i]);
+		const struct ctx__parsed *both[2] = { &a, &b };
+		struct buf *out[2] = { &walk, &query };
+
+		ctx__parsed_init(&a);
+		ctx__parsed_init(&b);
+		ctx__parse_by_query = 0;
+		TH_OK(ctx__parse_with(ps, "m.py", "python", srcs[i], n, &a, NULL));
+		ctx__parse_by_query = 1;
+		TH_OK(ctx__parse_with(ps, "m.py", "python", srcs[i], n, &b, NULL));
+		ctx__parse_by_query = 0;
+		for (int k = 0; k < 2; k++) {
+			parsed_dump(both[k], out[k]);
+			for (size_t j = 0; j < both[k]->syms.len; j++) {
+				const struct ctx__sym *s = &VEC_AT(&both[k]->syms, struct ctx__sym, j);
+				buf_printf(out[k], "sig %s doc %s|", s->signature, s->doc);
+			}
+			buf_putc(out[k], 0);
+		}
+		assert_string_equal(walk.data, query.data);
+		assert_int_equal(a.parse_error, b.parse_error);
+		if (i == 0) {
+			/* What the query finds is there: not a vacuous match. */
+			assert_non_null(strstr(walk.data, "sym constant LIMIT"));
+			assert_non_null(strstr(walk.data, "sym class Inner"));
+			assert_non_null(strstr(walk.data, "sym method deep"));
+			assert_non_null(strstr(walk.data, "edge imports -1 a.b.c"));
+			assert_non_null(strstr(walk.data, "edge calls"));
+			assert_null(strstr(walk.data, "INNER"));
+		}
+		if (i == 1)
+			assert_int_equal(a.parse_error, 1);
+		ctx__parsed_release(&a);
+		ctx__parsed_release(&b);
+	}
+	ctx__parser_free(ps);
+	buf_release(&walk);
+	buf_release(&query);
+}
+
+/* The closing merge rewrites the whole FTS index, so in a large store
+ * (1000 indexed files or more) it follows only a run that wrote an
+ * eighth of the store; in a small store the rule of before (8 files
+ * and a quarter of the repository, or 100) still applies. Either way
+ * the new files are found. */
+static void test_compact_relative_to_store(void **state)
+{
+	struct fixture f;
+	struct ctx_index_stats s;
+	struct ctx_index_opts big = { .name = "big", .threads = 2 };
+	struct ctx_index_opts small = { .name = "small", .threads = 2 };
+	struct ctx_index_opts mid = { .name = "mid", .threads = 2 };
+	struct ctx_result r;
+	char rel[64], text[96];
+	unsigned before;
+	(void)state;
+
+	new_root();
+	for (int i = 0; i < 12; i++) {
+		snprintf(rel, sizeof rel, "small/s%02d.txt", i);
+		snprintf(text, sizeof text, "small file %d says quuxword%d\n", i, i);
+		wfile(rel, text);
+	}
+	fixture_open(&f, "1M", "256");
+	/* A small store: 12 files of a new repository are merged. */
+	snprintf(f.repo, sizeof f.repo, "%s/small", root);
+	s = index_ok(&f, &small);
+	assert_int_equal(s.files_indexed, 12);
+	assert_int_equal(f.c->compactions, 1);
+
+	for (int i = 0; i < 1000; i++) {
+		snprintf(rel, sizeof rel, "big/d%d/b%03d.txt", i / 100, i % 100);
+		snprintf(text, sizeof text, "line of file %d\n", i);
+		wfile(rel, text);
+	}
+	snprintf(f.repo, sizeof f.repo, "%s/big", root);
+	s = index_ok(&f, &big);
+	assert_int_equal(s.files_indexed, 1000);
+	assert_int_equal(f.c->compactions, 2);
+
+	/* 12 files beside 1012: not merged, though a quarter of their
+	 * repository; 150 more beside 1024 are an eighth: merged. */
+	for (int i = 0; i < 12; i++) {
+		snprintf(rel, sizeof rel, "mid/m%03d.txt", i);
+		snprintf(text, sizeof text, "mid file %d says zorpword%d\n", i, i);
+		wfile(rel, text);
+	}
+	snprintf(f.repo, sizeof f.repo, "%s/mid", root);
+	before = f.c->compactions;
+	s = index_ok(&f, &mid);
+	assert_int_equal(s.files_indexed, 12);
+	assert_int_equal(f.c->compactions, before);
+	TH_OK(ctx_search(f.c, "zorpword7", 5, NULL, NULL, &r, NULL));
+	assert_true(r.n >= 1);
+	assert_true(has_hit(&r, "m007.txt", NULL));
+	ctx_result_release(&r);
+
+	for (int i = 12; i < 162; i++) {
+		snprintf(rel, sizeof rel, "mid/m%03d.txt", i);
+		snprintf(text, sizeof text, "mid file %d says zorpword%d\n", i, i);
+		wfile(rel, text);
+	}
+	s = index_ok(&f, &mid);
+	assert_int_equal(s.files_indexed, 150);
+	assert_int_equal(f.c->compactions, before + 1);
+	TH_OK(ctx_search(f.c, "zorpword150", 5, NULL, NULL, &r, NULL));
+	assert_true(has_hit(&r, "m150.txt", NULL));
+	ctx_result_release(&r);
+	fixture_close(&f);
+}
+
 /* Files of very different sizes in small batches on two threads (each
  * thread takes the next file, largest first): every file is written
  * once, with what one thread and one batch give. */
@@ -2156,6 +2302,8 @@ int main(void)
 		cmocka_unit_test(test_frontmatter),
 		cmocka_unit_test(test_grammars),
 		cmocka_unit_test(test_parser_reuse),
+		cmocka_unit_test(test_parse_walk_matches_query),
+		cmocka_unit_test(test_compact_relative_to_store),
 		cmocka_unit_test_teardown(test_index_schedule, teardown),
 		cmocka_unit_test_teardown(test_index_and_graph, teardown),
 		cmocka_unit_test_teardown(test_incremental, teardown),
