@@ -1494,6 +1494,7 @@ static void tune_only(double echo, double neighbour, double nfresh)
 	ctx__tune.w_unused_list = ctx__tune.w_sibling = ctx__tune.name_terms = 0;
 	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = ctx__tune.encl = 0;
 	ctx__tune.w_sig = ctx__tune.n_sig = ctx__tune.w_siglist = ctx__tune.n_type = 0;
+	ctx__tune.w_decl = 0;
 	ctx__tune.w_echo = echo;
 	ctx__tune.w_neighbour = neighbour;
 	ctx__tune.n_fresh = nfresh;
@@ -1776,6 +1777,76 @@ static void test_type_names_ignore_stored_copy(void **state)
 	ranks_of(f.c, &q, "disk_stats_get", &disk1, "net_stats_get", &net1);
 	ctx__tune = saved;
 	expect_flip("disk_stats_get", "net_stats_get", disk0, net0, disk1, net1);
+	fixture_close(&f);
+}
+
+/*
+ * What the buffer's headers declare is followed to its definition: the
+ * buffer includes store.h (whose functions are defined in store_impl.c,
+ * a file it neither includes nor names anything of) and util.h (whose
+ * util.c the same stem makes a neighbour file). With the declarations
+ * list (and the neighbour list) store_flush must come before
+ * util_flush_pending, the decoy that shares more words with the lines
+ * at the cursor; without it, the decoy comes first. The stored copy of the file being edited
+ * defines run_helper, which store.h declares too: it never comes back,
+ * nor does anything of that file.
+ */
+static void test_decl_follows_header(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int flush0, decoy0, flush1, decoy1;
+	static const char buffer[] =
+		"#include \"store.h\"\n#include \"util.h\"\n\n"
+		"long run(struct store *st)\n{\n\tint pending = 0;\n\n"
+		"\tst->fd = 0;\n\t/* flush the pending writes */\n\t/* MASK */\n"
+		"\treturn pending;\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/store.h",
+	      "struct store { int fd; };\nint store_open(struct store *s);\n"
+	      "int store_flush(struct store *s);\nint store_stat(struct store *s);\n"
+	      "int store_unlink(const char *path);\nint store_rename(const char *a, const char *b);\n"
+	      "void run_helper(void);\n");
+	wfile("repo/lib/store_impl.c",
+	      "int store_open(struct store *s)\n{\n\treturn s->fd = 3;\n}\n\n"
+	      "int store_unlink(const char *path)\n{\n\treturn unlink(path);\n}\n\n"
+	      "int store_rename(const char *a, const char *b)\n{\n\treturn rename(a, b);\n}\n\n"
+	      "int store_stat(struct store *s)\n{\n\treturn s->fd;\n}\n\n"
+	      "int store_flush(struct store *s)\n{\n\treturn fsync(s->fd);\n}\n");
+	wfile("repo/lib/util.h", "#define UTIL_MAX 64\n");
+	wfile("repo/lib/util.c",
+	      "int util_flush_pending(int fd)\n{\n\t/* flush the pending writes */\n\treturn fd;\n}\n");
+	wfile("repo/app/run.c",
+	      "#include \"store.h\"\n#include \"util.h\"\n\n"
+	      "void run_helper(void)\n{\n}\n\n"
+	      "long run(struct store *st)\n{\n\tint pending = 0;\n\n"
+	      "\tstore_open(st);\n\t/* flush the pending writes */\n\tstore_flush(st);\n"
+	      "\treturn pending;\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn pending", 10);
+	tune_only(0, 1.5, 0);
+	ranks_of(f.c, &q, "store_flush", &flush0, "util_flush_pending", &decoy0);
+	ctx__tune.w_decl = 2.0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx__tune = saved;
+	flush1 = hit_rank_of(&r, "store_flush");
+	decoy1 = hit_rank_of(&r, "util_flush_pending");
+	for (size_t i = 0; i < r.n; i++)
+		if (!strcmp(r.hits[i].path, "app/run.c"))
+			fail_msg("hit %zu (%s) is in the file being edited", i, r.hits[i].name);
+	assert_int_equal(hit_rank_of(&r, "run_helper"), 0);
+	ctx_result_release(&r);
+	assert_true(decoy0 > 0 && flush1 > 0);
+	if (flush0 && flush0 < decoy0)
+		fail_msg("without the list store_flush at %d above the decoy at %d", flush0, decoy0);
+	if (decoy1 && decoy1 < flush1)
+		fail_msg("with it store_flush at %d below the decoy at %d", flush1, decoy1);
 	fixture_close(&f);
 }
 
@@ -2177,6 +2248,7 @@ int main(void)
 		cmocka_unit_test(test_sig_evidence),
 		cmocka_unit_test_teardown(test_sig_ignores_stored_copy, teardown),
 		cmocka_unit_test_teardown(test_type_names_ignore_stored_copy, teardown),
+		cmocka_unit_test_teardown(test_decl_follows_header, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
