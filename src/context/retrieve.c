@@ -84,6 +84,7 @@ struct ctx__tune ctx__tune = {
 	.w_decl = 2.0,		/* definitions of what the buffer's headers declare (retrieve_decl.c) */
 	.d_adj = 0.5,		/* those: weight of nearness in the header to the buffer's names */
 	.d_depth = 0.5,		/* those: factor per include level past the buffer's own */
+	.py_from = 1.0,		/* Python: the names of `from PKG import a` tried as modules (1: on) */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -134,6 +135,7 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "decl", offsetof(struct ctx__tune, w_decl) },
 		{ "dadj", offsetof(struct ctx__tune, d_adj) },
 		{ "ddepth", offsetof(struct ctx__tune, d_depth) },
+		{ "pyfrom", offsetof(struct ctx__tune, py_from) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -879,6 +881,92 @@ status_t ctx__import_text(const char *t, size_t n, struct buf *out, size_t *coun
 }
 
 /*
+ * Python's `from PKG import a, b` may import modules a and b of the
+ * package (`from . import events`, then `events.get_event_loop()`),
+ * which the parser records as an import of PKG alone. Each name is
+ * tried as a module: PKG's path (relative ones from the buffer's
+ * folder, one level up per dot after the first) then the name, matched
+ * to the repository's files as other imports are. At most 32 names.
+ */
+static status_t py_from_modules(struct ctx *c, const struct ctx_query *q, const char *t, size_t n,
+				struct hmap *names, struct hmap *files, struct err *e)
+{
+	status_t st = ST_OK;
+	int tried = 0;
+
+	for (size_t ls = 0, le; ls < n && st == ST_OK && tried < 32; ls = le + 1) {
+		for (le = ls; le < n && t[le] != '\n'; le++)
+			;
+		if (le - ls < 5 || memcmp(t + ls, "from ", 5) != 0)
+			continue;
+		size_t i = ls + 5, m0, m1, dots = 0;
+		char base[512];
+		int bl = 0;
+		while (i < le && t[i] == ' ')
+			i++;
+		for (m0 = i; i < le && t[i] == '.'; i++)
+			dots++;
+		while (i < le && (ctx__id_char((unsigned char)t[i]) || t[i] == '.'))
+			i++;
+		m1 = i;
+		if (dots) {
+			/* The buffer's folder, less one level per dot after the first. */
+			const char *sl = strrchr(q->path, '/');
+			size_t dl = sl ? (size_t)(sl - q->path) : 0;
+			for (size_t d = 1; d < dots && dl > 0; d++) {
+				while (dl > 0 && q->path[dl - 1] != '/')
+					dl--;
+				dl = dl > 0 ? dl - 1 : 0;
+			}
+			bl = snprintf(base, sizeof base, "%.*s%s", (int)dl, q->path, dl ? "/" : "");
+			if (bl < 0 || (size_t)bl >= sizeof base - 130)
+				continue;
+			for (size_t k = m0 + dots; k < m1 && (size_t)bl + 2 < sizeof base; k++)
+				base[bl++] = t[k] == '.' ? '/' : t[k];
+			if (m1 > m0 + dots)
+				base[bl++] = '/';
+		} else {
+			bl = snprintf(base, sizeof base, "%.*s.", (int)(m1 - m0), t + m0);
+		}
+		if (bl < 0 || (size_t)bl >= sizeof base - 130)
+			continue;
+		/* The names after `import` to the statement's end (its
+		 * continuation lines follow it in t), `as` aliases left out. */
+		size_t at = i;
+		while (at + 8 <= le && memcmp(t + at, " import ", 8) != 0)
+			at++;
+		if (at + 8 > le)
+			continue;
+		int depth = 0, alias = 0;
+		for (size_t k = at + 8; st == ST_OK && tried < 32 && k < n; k++) {
+			if (t[k] == '(')
+				depth++;
+			else if (t[k] == ')')
+				depth--;
+			if (t[k] == '\n' && depth <= 0 && (k == 0 || t[k - 1] != '\\'))
+				break;
+			if (!ctx__id_start((unsigned char)t[k]) || ctx__id_char((unsigned char)t[k - 1]))
+				continue;
+			size_t s0 = k;
+			while (k < n && ctx__id_char((unsigned char)t[k]))
+				k++;
+			if (k - s0 == 2 && !memcmp(t + s0, "as", 2)) {
+				alias = 1;
+			} else if (alias) {
+				alias = 0;
+			} else if (k - s0 < 128) {
+				char mod[640];
+				snprintf(mod, sizeof mod, "%.*s%.*s", bl, base, (int)(k - s0), t + s0);
+				tried++;
+				st = ctx__store_import_defs(c, q->repo, q->path, mod, names, files, e);
+			}
+			k--;
+		}
+	}
+	return st;
+}
+
+/*
  * What the buffer imports (parsed from its head: imports come first in
  * every supported language), resolved to the definitions in the
  * imported files. The buffer, not the stored file, is the truth: it may
@@ -936,6 +1024,8 @@ static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
 			st = ctx__store_import_defs(c, q->repo, q->path, src, names, files, e);
 		}
 	}
+	if (st == ST_OK && ctx__tune.py_from > 0 && !strcmp(lang, "python"))
+		st = py_from_modules(c, q, text.data, text.len, names, files, e);
 	ctx__parsed_release(&p);
 	buf_release(&text);
 	return st;

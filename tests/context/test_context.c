@@ -1850,6 +1850,88 @@ static void test_decl_follows_header(void **state)
 	fixture_close(&f);
 }
 
+/*
+ * `from . import events` imports the module events (the parser records
+ * an import of the package alone): its functions are the neighbours of
+ * a buffer that calls `events.something()`. The buffer also imports
+ * helper from .other, whose other function is the decoy. With the
+ * names tried as modules, get_running_loop (named like the variable
+ * the suffix introduces) must come first; without, the decoy is found
+ * and get_running_loop is not above it. Nothing of the file being
+ * edited comes back.
+ */
+static void test_py_from_modules(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int right0, decoy0, right1, decoy1;
+	static const char buffer[] =
+		"from . import events\nfrom .other import helper\n\n\n"
+		"def run(loop):\n    helper(loop)\n    # MASK\n    return running_loop\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/pkg/events.py",
+	      "def set_event_policy(p):\n    return p\n\n\n"
+	      "def get_running_loop():\n    return _current\n");
+	wfile("repo/pkg/other.py",
+	      "def helper(x):\n    return x\n\n\n"
+	      "def close_loop(loop):\n    loop.close()\n    return loop\n");
+	wfile("repo/pkg/app.py",
+	      "from . import events\nfrom .other import helper\n\n\n"
+	      "def get_running_loop():\n    return None\n\n\n"
+	      "def run(loop):\n    helper(loop)\n    running_loop = events.get_running_loop()\n"
+	      "    return running_loop\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "pkg/app.py", buffer, "    # MASK", "    return running_loop", 10);
+	tune_only(0, 1.5, 1.0);
+	ctx__tune.py_from = 0;
+	ranks_of(f.c, &q, "get_running_loop", &right0, "close_loop", &decoy0);
+	ctx__tune.py_from = 1;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx__tune = saved;
+	right1 = hit_rank_of(&r, "get_running_loop");
+	decoy1 = hit_rank_of(&r, "close_loop");
+	for (size_t i = 0; i < r.n; i++)
+		if (!strcmp(r.hits[i].path, "pkg/app.py"))
+			fail_msg("hit %zu (%s) is in the file being edited", i, r.hits[i].name);
+	ctx_result_release(&r);
+	assert_true(decoy0 > 0);
+	assert_int_equal(right1, 1);
+	if (right0 && right0 < decoy0)
+		fail_msg("without: get_running_loop at %d above the decoy at %d", right0, decoy0);
+	(void)decoy1;
+
+	/* Odd import lines: read within bounds, never an error. */
+	{
+		static const char *const odd[] = {
+			"from", "from ", "from .", "from . import", "from . import ",
+			"from ....................... import a, b as, (c,\n d)",
+			"from .x.y import (a as b, c", "from x import *", "from  import  a",
+			"from . import a \\\n, b",
+		};
+		char big[3000];
+		memset(big, 'a', sizeof big - 1);
+		big[sizeof big - 1] = 0;
+		memcpy(big, "from .", 6);
+		memcpy(big + 1500, " import x", 9);
+		for (size_t i = 0; i <= sizeof odd / sizeof *odd; i++) {
+			char b[4096];
+			snprintf(b, sizeof b, "%s\n\ndef run():\n    # MASK\n    return 1\n",
+				 i < sizeof odd / sizeof *odd ? odd[i] : big);
+			cursor_query(&q, "pkg/app.py", b, "    # MASK", "    return 1", 10);
+			ctx_result_init(&r);
+			TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+			ctx_result_release(&r);
+		}
+	}
+	fixture_close(&f);
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -2249,6 +2331,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_sig_ignores_stored_copy, teardown),
 		cmocka_unit_test_teardown(test_type_names_ignore_stored_copy, teardown),
 		cmocka_unit_test_teardown(test_decl_follows_header, teardown),
+		cmocka_unit_test_teardown(test_py_from_modules, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
