@@ -354,7 +354,7 @@ struct ctx__tune {
 	double decay, w_ref, w_unused, w_unused_list, pop, w_sibling, postings, name_terms, adj;
 	double w_fresh, n_fresh, n_name, w_echo, encl;
 	double n_sig, sig_type, w_sig, sig_near, w_siglist, n_type;
-	double w_decl, d_adj, d_depth, py_from;
+	double w_decl, d_adj, d_depth, py_from, n_class;
 };
 extern struct ctx__tune ctx__tune;
 /* Sets parameters from "name=value,..." (names as in retrieve.c);

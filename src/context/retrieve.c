@@ -85,6 +85,7 @@ struct ctx__tune ctx__tune = {
 	.d_adj = 0.5,		/* those: weight of nearness in the header to the buffer's names */
 	.d_depth = 0.5,		/* those: factor per include level past the buffer's own */
 	.py_from = 1.0,		/* Python: the names of `from PKG import a` tried as modules (1: on) */
+	.n_class = 0.5,		/* neighbour chunks: weight of a method's class's overlap with the names at the cursor */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -136,6 +137,7 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "dadj", offsetof(struct ctx__tune, d_adj) },
 		{ "ddepth", offsetof(struct ctx__tune, d_depth) },
 		{ "pyfrom", offsetof(struct ctx__tune, py_from) },
+		{ "nclass", offsetof(struct ctx__tune, n_class) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -570,11 +572,28 @@ struct cnames {
 	const struct hmap *fresh, *tidf;
 };
 
+/* A chunk's name, a method's after its class and a dot
+ * (ctx__store_chunk_names): the function's name is weighed as before,
+ * the class's parts by the same evidence at n_class (`charset` or a
+ * `Charset(...)` declared near the cursor for Charset.get_body_encoding). */
 static status_t cn_row(void *arg, int64_t id, const char *name)
 {
 	struct cnames *cn = arg;
+	const char *dot = strrchr(name, '.');
 	double b = 0;
 
+	if (dot && dot > name && ctx__tune.n_class > 0) {
+		char cls[128];
+		size_t l = (size_t)(dot - name) < sizeof cls - 1 ? (size_t)(dot - name) : sizeof cls - 1;
+		memcpy(cls, name, l);
+		cls[l] = 0;
+		if (cn->fresh->len)
+			b += ctx__tune.n_class * name_overlap(cn->fresh, cls);
+		if (cn->tidf->len)
+			b += ctx__tune.n_class * name_overlap(cn->tidf, cls);
+	}
+	if (dot)
+		name = dot + 1;
 	if (!name[0])
 		return ST_OK;
 	if (cn->fresh->len)

@@ -508,9 +508,15 @@ static const char SQL_DOC_CHUNKS[] =
 	" FROM documents doc WHERE doc.id IN (SELECT id FROM d) LIMIT ?3";
 
 /* A file's chunks with their names (a function's name, or '' for a
- * text window), for the evidence of names at the cursor. */
+ * text window), for the evidence of names at the cursor; a method's
+ * name after that of the innermost class holding it and a dot
+ * (`Charset.get_body_encoding`), since the chunk names do not say. */
 static const char SQL_CHUNK_NAMES[] =
-	"SELECT id, name FROM chunks WHERE file_id = ?1";
+	"SELECT ch.id, CASE WHEN ch.kind = 'method' THEN coalesce((SELECT s.name || '.'"
+	"  FROM symbols s WHERE s.file_id = ch.file_id AND s.kind = 'class'"
+	"  AND s.start_line <= ch.start_line AND s.end_line >= ch.end_line"
+	"  ORDER BY s.start_line DESC LIMIT 1), '') ELSE '' END || ch.name"
+	" FROM chunks ch WHERE ch.file_id = ?1";
 
 /* The include names a file's indexing recorded (a header's own
  * includes, followed by the declarations list). */

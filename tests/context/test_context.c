@@ -1494,7 +1494,7 @@ static void tune_only(double echo, double neighbour, double nfresh)
 	ctx__tune.w_unused_list = ctx__tune.w_sibling = ctx__tune.name_terms = 0;
 	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = ctx__tune.encl = 0;
 	ctx__tune.w_sig = ctx__tune.n_sig = ctx__tune.w_siglist = ctx__tune.n_type = 0;
-	ctx__tune.w_decl = 0;
+	ctx__tune.w_decl = ctx__tune.n_class = 0;
 	ctx__tune.w_echo = echo;
 	ctx__tune.w_neighbour = neighbour;
 	ctx__tune.n_fresh = nfresh;
@@ -1932,6 +1932,63 @@ static void test_py_from_modules(void **state)
 	fixture_close(&f);
 }
 
+/*
+ * A method's class weighs its chunk in the neighbour list: the buffer
+ * declares `cs = Charset(...)` near the cursor; Charset.body_encoding_get
+ * and Alpha.get_body_encoding have the same name parts and bodies, and
+ * Alpha's, defined first, wins the tie without the class's evidence.
+ * With it Charset's must come first. The stored copy of the file being
+ * edited calls Alpha's where the cursor is and is never read.
+ */
+static void test_method_class(void **state)
+{
+	struct fixture f;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int alpha0, cs0, alpha1, cs1;
+	static const char buffer[] =
+		"from .alpha import Alpha\nfrom .charset import Charset\n\n\n"
+		"def run(name):\n    cs = Charset(name)\n    print(cs)\n    # MASK\n"
+		"    return enc\n";
+	(void)state;
+
+	new_root();
+	{
+		/* Classes over 80 lines: their methods are chunks of their own. */
+		char pad[4096] = "";
+		for (int i = 0; i < 30; i++) {
+			size_t l = strlen(pad);
+			snprintf(pad + l, sizeof pad - l, "    def m%d(self):\n        return %d\n\n", i, i);
+		}
+		char text[8192];
+		snprintf(text, sizeof text, "class Alpha:\n    def __init__(self, name):\n"
+			 "        self.name = name\n\n%s    def get_body_encoding(self):\n"
+			 "        return self.name\n", pad);
+		wfile("repo/pkg/alpha.py", text);
+		snprintf(text, sizeof text, "class Charset:\n    def __init__(self, name):\n"
+			 "        self.name = name\n\n%s    def body_encoding_get(self):\n"
+			 "        return self.name\n", pad);
+		wfile("repo/pkg/charset.py", text);
+	}
+	wfile("repo/pkg/app.py",
+	      "from .alpha import Alpha\nfrom .charset import Charset\n\n\n"
+	      "def run(name):\n    a = Alpha(name)\n    print(a)\n    enc = a.get_body_encoding()\n"
+	      "    return enc\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "pkg/app.py", buffer, "    # MASK", "    return enc", 10);
+	tune_only(0, 1.5, 1.0);
+	ctx__tune.n_type = 2.0;
+	ctx__tune.sig_near = 3;
+	ctx__tune.sig_type = 1.0;
+	ranks_of(f.c, &q, "get_body_encoding", &alpha0, "body_encoding_get", &cs0);
+	ctx__tune.n_class = 0.5;
+	ranks_of(f.c, &q, "get_body_encoding", &alpha1, "body_encoding_get", &cs1);
+	ctx__tune = saved;
+	expect_flip("get_body_encoding", "body_encoding_get", alpha0, cs0, alpha1, cs1);
+	fixture_close(&f);
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -2332,6 +2389,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_type_names_ignore_stored_copy, teardown),
 		cmocka_unit_test_teardown(test_decl_follows_header, teardown),
 		cmocka_unit_test_teardown(test_py_from_modules, teardown),
+		cmocka_unit_test_teardown(test_method_class, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
