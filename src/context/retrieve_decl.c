@@ -192,6 +192,8 @@ status_t ctx__decls(struct ctx *c, const struct ctx_query *q, const struct hmap 
 			}
 		}
 	}
+	if (st == ST_NOMEM)
+		st = err_set(e, st, "context: out of memory");
 	hmap_release(&found);
 	hmap_release(&scratch);
 	hmap_release(&at);

@@ -2283,11 +2283,16 @@ static void test_alloc_failures(void **state)
 	unsigned long before, total;
 	struct ctx_result r;
 	struct ctx_query q;
-	static const char prefix[] = "void g(void)\n{\n\tparse_http_request(";
+	static const char prefix[] = "#include \"http.h\"\nvoid g(void)\n{\n\tparse_http_request(";
+	static const char pyprefix[] = "from . import mod\nfrom .mod import (a,\n b as c)\n\n"
+				       "def g(x):\n    return mod.";
 	(void)state;
 
 	new_root();
 	wfile("repo/src/http.c", "/* doc */\nint parse_http_request(const char *l) { return split_words(l); }\n");
+	wfile("repo/src/http.h", "#include \"w.h\"\nint parse_http_request(const char *l);\n");
+	wfile("repo/src/w.h", "int split_words(const char *s);\n");
+	wfile("repo/src/mod.py", "class K:\n    def a(self):\n        return 1\n\n\ndef b():\n    return 2\n");
 	wfile("repo/src/w.c", "int split_words(const char *s) { return 0; }\n");
 	wfile("repo/docs/adr/1.md", "---\ntitle: t\npaths: [src/]\n---\nUse `split_words`.\n");
 	wfile("repo/CODEOWNERS", "* @a\n");
@@ -2306,25 +2311,34 @@ static void test_alloc_failures(void **state)
 		if (st != ST_OK && st != ST_NOMEM)
 			fail_msg("allocation %lu: %s", n, status_name(st));
 	}
+	/* A C buffer (its header's declarations followed) and a Python
+	 * one (from-imports tried as modules). */
+	for (int lang = 0; lang < 2; lang++) {
+		memset(&q, 0, sizeof q);
+		q.repo = "repo";
+		q.path = lang ? "src/g.py" : "src/g.c";
+		q.prefix = lang ? pyprefix : prefix;
+		q.prefix_len = strlen(q.prefix);
+		before = mem_alloc_count();
+		ctx_result_init(&r);
+		TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+		ctx_result_release(&r);
+		total = mem_alloc_count() - before;
+		for (unsigned long n = 0; n < total; n++) {
+			ctx_result_init(&r);
+			mem_fail_after((long)n, 1);
+			status_t st = ctx_retrieve(f.c, &q, &r, NULL);
+			mem_fail_reset();
+			ctx_result_release(&r);
+			if (st != ST_OK && st != ST_NOMEM)
+				fail_msg("retrieve allocation %lu: %s", n, status_name(st));
+		}
+	}
 	memset(&q, 0, sizeof q);
 	q.repo = "repo";
 	q.path = "src/g.c";
 	q.prefix = prefix;
 	q.prefix_len = strlen(prefix);
-	before = mem_alloc_count();
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	ctx_result_release(&r);
-	total = mem_alloc_count() - before;
-	for (unsigned long n = 0; n < total; n++) {
-		ctx_result_init(&r);
-		mem_fail_after((long)n, 1);
-		status_t st = ctx_retrieve(f.c, &q, &r, NULL);
-		mem_fail_reset();
-		ctx_result_release(&r);
-		if (st != ST_OK && st != ST_NOMEM)
-			fail_msg("retrieve allocation %lu: %s", n, status_name(st));
-	}
 	/* A clean run repairs whatever a failed one left undone. */
 	wfile("repo/src/w.c", "int split_words(const char *s) { return -1; }\n");
 	TH_OK(ctx_index_repo(f.c, f.repo, &o, &s, NULL));
