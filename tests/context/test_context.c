@@ -1494,7 +1494,7 @@ static void tune_only(double echo, double neighbour, double nfresh)
 	ctx__tune.w_unused_list = ctx__tune.w_sibling = ctx__tune.name_terms = 0;
 	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = ctx__tune.encl = 0;
 	ctx__tune.w_sig = ctx__tune.n_sig = ctx__tune.w_siglist = ctx__tune.n_type = 0;
-	ctx__tune.w_decl = ctx__tune.n_class = 0;
+	ctx__tune.w_decl = ctx__tune.n_class = ctx__tune.d_adj = 0;
 	ctx__tune.w_echo = echo;
 	ctx__tune.w_neighbour = neighbour;
 	ctx__tune.n_fresh = nfresh;
@@ -1989,6 +1989,55 @@ static void test_method_class(void **state)
 	fixture_close(&f);
 }
 
+/*
+ * A header groups related declarations: store.h declares store_beta
+ * right after store_open, which the buffer calls, and store_alpha seven
+ * declarations above it. Both are defined in a file the buffer names
+ * nothing of, with the same words; store_alpha, defined first, wins the
+ * tie without the nearness in the header, store_beta with it.
+ */
+static void test_decl_nearness(void **state)
+{
+	struct fixture f;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int alpha0, beta0, alpha1, beta1;
+	static const char buffer[] =
+		"#include \"store.h\"\n\nlong run(struct store *st)\n{\n"
+		"\tstore_open(st);\n\t/* MASK */\n\treturn 0;\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/store.h",
+	      "struct store { int fd; };\nint store_alpha(struct store *s);\n"
+	      "int other_one(int x);\nint other_two(int x);\nint other_three(int x);\n"
+	      "int other_four(int x);\nint other_five(int x);\nint other_six(int x);\n"
+	      "int store_open(struct store *s);\nint store_beta(struct store *s);\n");
+	/* One file, store_alpha first: its chunk id is the lower. */
+	wfile("repo/lib/impl.c", "int store_alpha(struct store *s)\n{\n\treturn s->fd;\n}\n\n"
+	      "int store_beta(struct store *s)\n{\n\treturn s->fd;\n}\n");
+	wfile("repo/lib/other.c", "int other_one(int x)\n{\n\treturn x;\n}\n\n"
+	      "int other_two(int x)\n{\n\treturn x;\n}\n\nint other_three(int x)\n{\n\treturn x;\n}\n\n"
+	      "int other_four(int x)\n{\n\treturn x;\n}\n\nint other_five(int x)\n{\n\treturn x;\n}\n\n"
+	      "int other_six(int x)\n{\n\treturn x;\n}\n");
+	wfile("repo/lib/open.c", "int store_open(struct store *s)\n{\n\treturn s->fd = 3;\n}\n");
+	wfile("repo/app/run.c",
+	      "#include \"store.h\"\n\nlong run(struct store *st)\n{\n"
+	      "\tstore_open(st);\n\tstore_alpha(st);\n\treturn 0;\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn 0;", 10);
+	tune_only(0, 0, 0);
+	ctx__tune.w_decl = 2.0;
+	ctx__tune.d_depth = 0.5;
+	ranks_of(f.c, &q, "store_alpha", &alpha0, "store_beta", &beta0);
+	ctx__tune.d_adj = 0.5;
+	ranks_of(f.c, &q, "store_alpha", &alpha1, "store_beta", &beta1);
+	ctx__tune = saved;
+	expect_flip("store_alpha", "store_beta", alpha0, beta0, alpha1, beta1);
+	fixture_close(&f);
+}
+
 /* Fusion parameters: bad settings are refused whole, naming the part. */
 static void test_tune_parse(void **state)
 {
@@ -2404,6 +2453,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_decl_follows_header, teardown),
 		cmocka_unit_test_teardown(test_py_from_modules, teardown),
 		cmocka_unit_test_teardown(test_method_class, teardown),
+		cmocka_unit_test_teardown(test_decl_nearness, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
