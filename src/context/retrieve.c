@@ -7,10 +7,12 @@
  *           list of their own), other chunks of the files those come
  *           from and the buffer imports, one graph hop: what the
  *           lexically closest chunks call, the siblings of the
- *           buffer's names (buf_release beside buf_init), and echo: the
+ *           buffer's names (buf_release beside buf_init), echo: the
  *           buffer's calls whose surroundings resemble the cursor's
- *           (retrieve_echo.c). Neighbour chunks are weighed by their
- *           names against names at the cursor: those the suffix
+ *           (retrieve_echo.c), and the definitions of what the headers
+ *           the buffer includes declare (retrieve_decl.c). Neighbour
+ *           chunks are weighed by their names (a method's with its
+ *           class's) against names at the cursor: those the suffix
  *           introduces, the enclosing function's, the query terms,
  *           the types declared for the identifiers at the cursor
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
