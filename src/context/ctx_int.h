@@ -257,6 +257,19 @@ typedef status_t (*ctx__def_fn)(void *arg, const char *name, int64_t chunk_id,
 status_t ctx__store_prefix_defs(struct ctx *c, const char *prefix,
 				const char *repo, const char *path, int limit,
 				int counted, ctx__def_fn fn, void *arg, struct err *e);
+/* Calls fn with each include or import name the indexing of a file
+ * recorded (at most 64). */
+status_t ctx__store_file_imports(struct ctx *c, int64_t file_id,
+				 status_t (*fn)(void *arg, const char *name), void *arg,
+				 struct err *e);
+/* Calls fn for each prototype of a header (in line order, at most 1024
+ * rows) with a definition of the same name in the header's repository,
+ * never in the file path: the name (valid during the call), the
+ * prototype's line and signature, the definition's chunk and file. */
+typedef status_t (*ctx__decl_fn)(void *arg, const char *name, int line, const char *sig,
+				 int64_t chunk_id, int64_t file_id);
+status_t ctx__store_decls(struct ctx *c, int64_t header_id, const char *path,
+			  ctx__decl_fn fn, void *arg, struct err *e);
 /* Loads the file list of repo for ctx__store_import_defs, unless the
  * cached one is current. */
 status_t ctx__store_files_refresh(struct ctx *c, const char *repo,
@@ -321,6 +334,22 @@ struct ctx__called {
 status_t ctx__echo_calls(const char *pre, size_t plen, const char *suf, size_t slen,
 			 struct vec *out, struct arena *a);
 
+/* A definition of something the buffer's headers declare
+ * (retrieve_decl.c). */
+struct ctx__decl {
+	int64_t chunk_id, file_id;	/* the definition */
+	const char *name, *sig;		/* the prototype's, arena copies */
+	double near;		/* nearness in the header to the buffer's names' prototypes */
+	int depth;		/* includes away from the buffer: 1 for its own */
+	int named;		/* the buffer names it */
+};
+/* The definitions (never in q->path) of the prototypes of headers (file
+ * id -> any), of the headers they include, up to three levels and 24
+ * headers, appended to out (one per chunk; strings into a); bscore: the
+ * buffer's names -> score * 1000, for the nearness. */
+status_t ctx__decls(struct ctx *c, const struct ctx_query *q, const struct hmap *headers,
+		    const struct hmap *bscore, struct vec *out, struct arena *a, struct err *e);
+
 /* The import statements of the head t[0, n) (a line starting one, with
  * its continuation lines, unindented), every other line blank, into out
  * (reset first); their number in *count. ST_NOMEM (retrieve.c). */
@@ -336,6 +365,7 @@ struct ctx__tune {
 	double decay, w_ref, w_unused, w_unused_list, pop, w_sibling, postings, name_terms, adj;
 	double w_fresh, n_fresh, n_name, w_echo, encl;
 	double n_sig, sig_type, w_sig, sig_near, w_siglist, n_type;
+	double w_decl, d_adj, d_depth, py_from, n_class;
 };
 extern struct ctx__tune ctx__tune;
 /* Sets parameters from "name=value,..." (names as in retrieve.c);

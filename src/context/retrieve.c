@@ -7,10 +7,12 @@
  *           list of their own), other chunks of the files those come
  *           from and the buffer imports, one graph hop: what the
  *           lexically closest chunks call, the siblings of the
- *           buffer's names (buf_release beside buf_init), and echo: the
+ *           buffer's names (buf_release beside buf_init), echo: the
  *           buffer's calls whose surroundings resemble the cursor's
- *           (retrieve_echo.c). Neighbour chunks are weighed by their
- *           names against names at the cursor: those the suffix
+ *           (retrieve_echo.c), and the definitions of what the headers
+ *           the buffer includes declare (retrieve_decl.c). Neighbour
+ *           chunks are weighed by their names (a method's with its
+ *           class's) against names at the cursor: those the suffix
  *           introduces, the enclosing function's, the query terms,
  *           the types declared for the identifiers at the cursor
  *   bm25    FTS5 over identifier-split tokens of the lines at the cursor
@@ -81,6 +83,11 @@ struct ctx__tune ctx__tune = {
 	.sig_near = 3,		/* lines each side of the cursor whose identifiers are that evidence */
 	.w_siglist = 0.0,	/* neighbour chunks ranked by that overlap alone, as a list */
 	.n_type = 2.0,		/* weight of those declared types' parts among the names at the cursor */
+	.w_decl = 2.0,		/* definitions of what the buffer's headers declare (retrieve_decl.c) */
+	.d_adj = 0.5,		/* those: weight of nearness in the header to the buffer's names */
+	.d_depth = 0.5,		/* those: factor per include level past the buffer's own */
+	.py_from = 1.0,		/* Python: the names of `from PKG import a` tried as modules (1: on) */
+	.n_class = 0.5,		/* neighbour chunks: weight of a method's class's overlap with the names at the cursor */
 };
 #define RRF_K ctx__tune.rrf_k
 #define W_SYMBOL ctx__tune.w_symbol
@@ -128,6 +135,11 @@ status_t ctx__tune_parse(const char *spec, struct err *e)
 		{ "sig_near", offsetof(struct ctx__tune, sig_near) },
 		{ "siglist", offsetof(struct ctx__tune, w_siglist) },
 		{ "ntype", offsetof(struct ctx__tune, n_type) },
+		{ "decl", offsetof(struct ctx__tune, w_decl) },
+		{ "dadj", offsetof(struct ctx__tune, d_adj) },
+		{ "ddepth", offsetof(struct ctx__tune, d_depth) },
+		{ "pyfrom", offsetof(struct ctx__tune, py_from) },
+		{ "nclass", offsetof(struct ctx__tune, n_class) },
 	};
 	struct ctx__tune t = ctx__tune;
 	const char *p = spec;
@@ -562,11 +574,28 @@ struct cnames {
 	const struct hmap *fresh, *tidf;
 };
 
+/* A chunk's name, a method's after its class and a dot
+ * (ctx__store_chunk_names): the function's name is weighed as before,
+ * the class's parts by the same evidence at n_class (`charset` or a
+ * `Charset(...)` declared near the cursor for Charset.get_body_encoding). */
 static status_t cn_row(void *arg, int64_t id, const char *name)
 {
 	struct cnames *cn = arg;
+	const char *dot = strrchr(name, '.');
 	double b = 0;
 
+	if (dot && dot > name && ctx__tune.n_class > 0) {
+		char cls[128];
+		size_t l = (size_t)(dot - name) < sizeof cls - 1 ? (size_t)(dot - name) : sizeof cls - 1;
+		memcpy(cls, name, l);
+		cls[l] = 0;
+		if (cn->fresh->len)
+			b += ctx__tune.n_class * name_overlap(cn->fresh, cls);
+		if (cn->tidf->len)
+			b += ctx__tune.n_class * name_overlap(cn->tidf, cls);
+	}
+	if (dot)
+		name = dot + 1;
 	if (!name[0])
 		return ST_OK;
 	if (cn->fresh->len)
@@ -630,8 +659,11 @@ static status_t cs_row(void *arg, int64_t id, const char *sig)
 static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 			   struct vec *chosen, const struct vec *defs,
 			   const struct hmap *self, const struct hmap *fresh,
-			   const struct hmap *tidf, const struct hmap *sigw, struct err *e)
+			   const struct hmap *tidf, const struct hmap *sigw,
+			   const struct vec *decls, struct err *e)
 {
+	struct hmap dmap;	/* chunk id -> index + 1 into decls */
+	struct vec dranked;
 	struct hmap sboost;	/* chunk id -> evidence of its signature * 1000 */
 	struct csig cs = { &sboost, sigw };
 	int sigs = (ctx__tune.n_sig > 0 || ctx__tune.w_siglist > 0) && sigw->len;
@@ -662,7 +694,9 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	hmap_init(&cfile);
 	hmap_init(&boost);
 	hmap_init(&sboost);
+	hmap_init(&dmap);
 	vec_init(&ranked, sizeof(struct ctx__cand));
+	vec_init(&dranked, sizeof(struct ctx__cand));
 	st = ST_OK;
 	for (size_t i = 0; st == ST_OK && i < nf; i++) {
 		size_t it2 = 0;
@@ -680,6 +714,18 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 	}
 	hmap_release(&score);
 	hmap_init(&score);
+	/* What the buffer's headers declare, defined elsewhere: scored as
+	 * the neighbour files' chunks are, ranked as a list of their own. */
+	for (size_t i = 0; st == ST_OK && i < decls->len; i++) {
+		const struct ctx__decl *d = &VEC_AT(decls, struct ctx__decl, i);
+		if ((st = hmap_put(&dmap, &d->chunk_id, sizeof d->chunk_id, (void *)(intptr_t)(i + 1))))
+			break;
+		if (hmap_get(&allowed, &d->chunk_id, sizeof d->chunk_id, NULL) != ST_OK &&
+		    (st = hmap_put(&allowed, &d->chunk_id, sizeof d->chunk_id, (void *)(intptr_t)1)))
+			break;
+		if (names && hmap_get(&boost, &d->chunk_id, sizeof d->chunk_id, NULL) != ST_OK)
+			st = cn_row(&cn, d->chunk_id, d->name);
+	}
 	for (size_t i = 0; st == ST_OK && i < chosen->len; i++) {
 		struct qterm *t = &VEC_AT(chosen, struct qterm, i);
 		ns.w = (intptr_t)t->df;
@@ -701,22 +747,39 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 		hmap_get(&boost, key, kl, &bv);
 		if (sigs)
 			hmap_get(&sboost, key, kl, &sv);
-		if (!ov && !bv && !sv && !(ctx__tune.pop > 0 && calls > 0))
+		void *dv = NULL, *fv = NULL;
+		const struct ctx__decl *dc = NULL;
+		int nb = hmap_get(&cfile, key, kl, &fv) == ST_OK;	/* a neighbour file's */
+		if (hmap_get(&dmap, key, kl, &dv) == ST_OK)
+			dc = &VEC_AT(decls, struct ctx__decl, (size_t)(intptr_t)dv - 1);
+		if (!ov && !bv && !sv && !(ctx__tune.pop > 0 && calls > 0) && !(dc && dc->near > 0))
 			continue;
 		cd.score = ((double)(intptr_t)ov + 1.0) * (1.0 + ctx__tune.pop * log1p(calls)) *
 			   (1.0 + (double)(intptr_t)bv / 1000.0) *
 			   (1.0 + ctx__tune.n_sig * (double)(intptr_t)sv / 1000.0);
-		if (ctx__tune.adj > 0 && hmap_get(&cfile, key, kl, &ov) == ST_OK) {
+		if (ctx__tune.adj > 0 && (nb || dc)) {
+			int64_t fid = nb ? (int64_t)(intptr_t)fv : dc->file_id;
 			double near = 0;
 			for (size_t d = 0; d < defs->len; d++) {
 				const struct bdef *bd = &VEC_AT(defs, struct bdef, d);
-				if (bd->file_id == (int64_t)(intptr_t)ov && bd->chunk_id != cd.chunk_id)
+				if (bd->file_id == fid && bd->chunk_id != cd.chunk_id)
 					near += bd->w / (1.0 + fabs((double)(bd->chunk_id - cd.chunk_id)));
 			}
 			cd.score *= 1.0 + ctx__tune.adj * near;
 		}
-		st = vec_push(&ranked, &cd);
+		if (nb && (st = vec_push(&ranked, &cd)))
+			break;
+		if (dc) {
+			cd.score *= (1.0 + ctx__tune.d_adj * dc->near) *
+				    pow(ctx__tune.d_depth, (double)(dc->depth - 1));
+			st = vec_push(&dranked, &cd);
+		}
 	}
+	if (st == ST_OK && dranked.len > 1)
+		qsort(dranked.data, dranked.len, sizeof(struct ctx__cand), cand_cmp);
+	for (size_t i = 0; st == ST_OK && i < dranked.len && i < 30; i++)
+		st = fuse_add(f, VEC_AT(&dranked, struct ctx__cand, i).chunk_id, (int)i,
+			      ctx__tune.w_decl, CTX_SRC_SYMBOL);
 	if (st == ST_OK && ranked.len > 1)
 		qsort(ranked.data, ranked.len, sizeof(struct ctx__cand), cand_cmp);
 	for (size_t i = 0; st == ST_OK && i < ranked.len && i < 30; i++)
@@ -738,6 +801,8 @@ static status_t neighbours(struct ctx *c, struct fuse *f, struct hmap *nfiles,
 				      ctx__tune.w_siglist, CTX_SRC_SYMBOL);
 	}
 	vec_release(&ranked);
+	vec_release(&dranked);
+	hmap_release(&dmap);
 	hmap_release(&sboost);
 	hmap_release(&boost);
 	hmap_release(&score);
@@ -837,6 +902,92 @@ status_t ctx__import_text(const char *t, size_t n, struct buf *out, size_t *coun
 }
 
 /*
+ * Python's `from PKG import a, b` may import modules a and b of the
+ * package (`from . import events`, then `events.get_event_loop()`),
+ * which the parser records as an import of PKG alone. Each name is
+ * tried as a module: PKG's path (relative ones from the buffer's
+ * folder, one level up per dot after the first) then the name, matched
+ * to the repository's files as other imports are. At most 32 names.
+ */
+static status_t py_from_modules(struct ctx *c, const struct ctx_query *q, const char *t, size_t n,
+				struct hmap *names, struct hmap *files, struct err *e)
+{
+	status_t st = ST_OK;
+	int tried = 0;
+
+	for (size_t ls = 0, le; ls < n && st == ST_OK && tried < 32; ls = le + 1) {
+		for (le = ls; le < n && t[le] != '\n'; le++)
+			;
+		if (le - ls < 5 || memcmp(t + ls, "from ", 5) != 0)
+			continue;
+		size_t i = ls + 5, m0, m1, dots = 0;
+		char base[512];
+		int bl = 0;
+		while (i < le && t[i] == ' ')
+			i++;
+		for (m0 = i; i < le && t[i] == '.'; i++)
+			dots++;
+		while (i < le && (ctx__id_char((unsigned char)t[i]) || t[i] == '.'))
+			i++;
+		m1 = i;
+		if (dots) {
+			/* The buffer's folder, less one level per dot after the first. */
+			const char *sl = strrchr(q->path, '/');
+			size_t dl = sl ? (size_t)(sl - q->path) : 0;
+			for (size_t d = 1; d < dots && dl > 0; d++) {
+				while (dl > 0 && q->path[dl - 1] != '/')
+					dl--;
+				dl = dl > 0 ? dl - 1 : 0;
+			}
+			bl = snprintf(base, sizeof base, "%.*s%s", (int)dl, q->path, dl ? "/" : "");
+			if (bl < 0 || (size_t)bl >= sizeof base - 130)
+				continue;
+			for (size_t k = m0 + dots; k < m1 && (size_t)bl + 2 < sizeof base; k++)
+				base[bl++] = t[k] == '.' ? '/' : t[k];
+			if (m1 > m0 + dots)
+				base[bl++] = '/';
+		} else {
+			bl = snprintf(base, sizeof base, "%.*s.", (int)(m1 - m0), t + m0);
+		}
+		if (bl < 0 || (size_t)bl >= sizeof base - 130)
+			continue;
+		/* The names after `import` to the statement's end (its
+		 * continuation lines follow it in t), `as` aliases left out. */
+		size_t at = i;
+		while (at + 8 <= le && memcmp(t + at, " import ", 8) != 0)
+			at++;
+		if (at + 8 > le)
+			continue;
+		int depth = 0, alias = 0;
+		for (size_t k = at + 8; st == ST_OK && tried < 32 && k < n; k++) {
+			if (t[k] == '(')
+				depth++;
+			else if (t[k] == ')')
+				depth--;
+			if (t[k] == '\n' && depth <= 0 && (k == 0 || t[k - 1] != '\\'))
+				break;
+			if (!ctx__id_start((unsigned char)t[k]) || ctx__id_char((unsigned char)t[k - 1]))
+				continue;
+			size_t s0 = k;
+			while (k < n && ctx__id_char((unsigned char)t[k]))
+				k++;
+			if (k - s0 == 2 && !memcmp(t + s0, "as", 2)) {
+				alias = 1;
+			} else if (alias) {
+				alias = 0;
+			} else if (k - s0 < 128) {
+				char mod[640];
+				snprintf(mod, sizeof mod, "%.*s%.*s", bl, base, (int)(k - s0), t + s0);
+				tried++;
+				st = ctx__store_import_defs(c, q->repo, q->path, mod, names, files, e);
+			}
+			k--;
+		}
+	}
+	return st;
+}
+
+/*
  * What the buffer imports (parsed from its head: imports come first in
  * every supported language), resolved to the definitions in the
  * imported files. The buffer, not the stored file, is the truth: it may
@@ -844,7 +995,7 @@ status_t ctx__import_text(const char *t, size_t n, struct buf *out, size_t *coun
  */
 static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
 			       struct hmap *names, struct hmap *files,
-			       struct err *e)
+			       struct hmap *headers, struct err *e)
 {
 	struct ctx__parsed p;
 	struct buf text;	/* the head's import statements */
@@ -882,7 +1033,11 @@ static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
 		if (strcmp(ed->kind, "imports") != 0 || strlen(nm) < 2)
 			continue;
 		done++;
-		st = ctx__store_import_defs(c, q->repo, q->path, ed->name, names, files, e);
+		/* Headers apart (the caller adds them to files): their
+		 * declarations are followed to the definitions. */
+		st = ctx__store_import_defs(c, q->repo, q->path, ed->name, names,
+					    len > 2 && !strcmp(ed->name + len - 2, ".h") ? headers : files,
+					    e);
 		if (st == ST_OK && len > 2 && len < 255 && !strcmp(ed->name + len - 2, ".h")) {
 			char src[256];
 			memcpy(src, ed->name, len + 1);
@@ -890,6 +1045,8 @@ static status_t buffer_imports(struct ctx *c, const struct ctx_query *q,
 			st = ctx__store_import_defs(c, q->repo, q->path, src, names, files, e);
 		}
 	}
+	if (st == ST_OK && ctx__tune.py_from > 0 && !strcmp(lang, "python"))
+		st = py_from_modules(c, q, text.data, text.len, names, files, e);
 	ctx__parsed_release(&p);
 	buf_release(&text);
 	return st;
@@ -1469,6 +1626,9 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		struct hmap ifiles;	/* file id -> 1: files the buffer imports */
 		struct vec defs;	/* struct bdef: where the buffer's names are defined */
 		struct hmap self;	/* name -> calls from the stored copy of the file */
+		struct hmap headers;	/* file id -> 1: headers the buffer includes */
+		struct hmap bscore;	/* the buffer's names -> score * 1000 */
+		struct vec decls;	/* struct ctx__decl */
 		int rank = 0, urank = 0;
 		hmap_init(&nidx);
 		vec_init(&bn, sizeof(struct bname));
@@ -1476,6 +1636,9 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		hmap_init(&ifiles);
 		vec_init(&defs, sizeof(struct bdef));
 		hmap_init(&self);
+		hmap_init(&headers);
+		hmap_init(&bscore);
+		vec_init(&decls, sizeof(struct ctx__decl));
 		/* How often other files call a function is a prior; the
 		 * stored copy of the file being edited is not one of them (it
 		 * may hold the very call being typed; the buffer speaks for
@@ -1487,7 +1650,7 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		if (st == ST_OK)
 			st = score_names(suf, slen, 1, &nidx, &bn, &a);
 		if (st == ST_OK && q->repo && q->path)
-			st = buffer_imports(c, q, &imports, &ifiles, e);
+			st = buffer_imports(c, q, &imports, &ifiles, &headers, e);
 		for (size_t i = 0; i < bn.len; i++) {
 			struct bname *b = &VEC_AT(&bn, struct bname, i);
 			if (b->imp && !b->uses)
@@ -1536,6 +1699,14 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 		}
 		if (st == ST_OK && W_SIBLING > 0)
 			st = siblings(c, q, &f, &bn, &nidx, &self, &a, e);
+		for (size_t i = 0; st == ST_OK && ctx__tune.w_decl > 0 && i < bn.len; i++) {
+			const struct bname *b = &VEC_AT(&bn, struct bname, i);
+			if (b->score > 0)
+				st = hmap_put(&bscore, b->name, strlen(b->name),
+					      (void *)(intptr_t)(b->score * 1000.0));
+		}
+		if (st == ST_OK && ctx__tune.w_decl > 0)
+			st = ctx__decls(c, q, &headers, &bscore, &decls, &a, e);
 		if (st == ST_OK && W_ECHO > 0)
 			st = echo(c, q, &f, pre, plen, suf, slen, &a, e);
 		hmap_release(&nidx);
@@ -1547,12 +1718,20 @@ status_t ctx_retrieve(struct ctx *c, const struct ctx_query *q,
 			size_t it = 0, kl;
 			const void *k2;
 			void *v2;
+			while (st == ST_OK && hmap_next(&headers, &it, &k2, &kl, &v2))
+				if (hmap_get(&ifiles, k2, kl, NULL) != ST_OK)
+					st = hmap_put(&ifiles, k2, kl, (void *)(intptr_t)1);
+			it = 0;
 			while (st == ST_OK && hmap_next(&ifiles, &it, &k2, &kl, &v2))
 				if (hmap_get(&nfiles, k2, kl, NULL) != ST_OK)
 					st = hmap_put(&nfiles, k2, kl, (void *)(intptr_t)1);
 		}
-		if (st == ST_OK && chosen.len && nfiles.len)
-			st = neighbours(c, &f, &nfiles, &chosen, &defs, &self, &fresh, &tidf, &sigw, e);
+		if (st == ST_OK && chosen.len && (nfiles.len || decls.len))
+			st = neighbours(c, &f, &nfiles, &chosen, &defs, &self, &fresh, &tidf, &sigw,
+					&decls, e);
+		vec_release(&decls);
+		hmap_release(&bscore);
+		hmap_release(&headers);
 		hmap_release(&nfiles);
 		hmap_release(&ifiles);
 		hmap_release(&self);

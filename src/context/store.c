@@ -508,15 +508,38 @@ static const char SQL_DOC_CHUNKS[] =
 	" FROM documents doc WHERE doc.id IN (SELECT id FROM d) LIMIT ?3";
 
 /* A file's chunks with their names (a function's name, or '' for a
- * text window), for the evidence of names at the cursor. */
+ * text window), for the evidence of names at the cursor; a method's
+ * name after that of the innermost class holding it and a dot
+ * (`Charset.get_body_encoding`), since the chunk names do not say. */
 static const char SQL_CHUNK_NAMES[] =
-	"SELECT id, name FROM chunks WHERE file_id = ?1";
+	"SELECT ch.id, CASE WHEN ch.kind = 'method' THEN coalesce((SELECT s.name || '.'"
+	"  FROM symbols s WHERE s.file_id = ch.file_id AND s.kind = 'class'"
+	"  AND s.start_line <= ch.start_line AND s.end_line >= ch.end_line"
+	"  ORDER BY s.start_line DESC LIMIT 1), '') ELSE '' END || ch.name"
+	" FROM chunks ch WHERE ch.file_id = ?1";
+
+/* The include names a file's indexing recorded (a header's own
+ * includes, followed by the declarations list). */
+static const char SQL_FILE_IMPORTS[] =
+	"SELECT dst_name FROM edges WHERE file_id = ?1 AND kind = 'imports' LIMIT 64";
+/* The prototypes of a header and the definitions of the same names in
+ * the header's repository (never the file at ?2), in the header's line
+ * order: what a module declares is defined in one of its .c files. */
+static const char SQL_DECLS[] =
+	"SELECT p.name, p.start_line, p.signature, d.chunk_id, d.file_id FROM symbols p"
+	" JOIN symbols d ON d.name = p.name AND d.kind IN ('function', 'method')"
+	"  AND d.chunk_id IS NOT NULL"
+	" JOIN files df ON df.id = d.file_id"
+	" WHERE p.file_id = ?1 AND p.kind = 'prototype'"
+	" AND df.repo_id = (SELECT repo_id FROM files WHERE id = ?1) AND df.path IS NOT ?2"
+	" ORDER BY p.start_line LIMIT 1024";
 
 static const char *const hot_sql[] = {
 	SQL_BM25, SQL_FILE_CHUNKS, SQL_TERM_ROWS, SQL_DF, SQL_DEFS, SQL_PREFIX_DEFS, SQL_IMPORT_DEFS,
 	SQL_CALLEES, SQL_CHUNK_HIT, SQL_DOC_CHUNKS, SQL_SELF_CALLS, SQL_FILE_CHUNK_IDS,
 	SQL_PREFIX_DEFS_UNCOUNTED,
 	SQL_CHUNK_NAMES,
+	SQL_FILE_IMPORTS, SQL_DECLS,
 };
 
 status_t ctx__store_plans_check(struct ctx *c, char *bad, size_t bad_size,
@@ -2392,4 +2415,48 @@ status_t ctx__store_chunk_sigs(struct ctx *c, int64_t file_id,
 {
 	return id_texts_each(c, SQL_CHUNK_SIGS, "chunk signatures", SIGS_KEY(file_id), file_id,
 			     fn, arg, e);
+}
+
+status_t ctx__store_file_imports(struct ctx *c, int64_t file_id,
+				 status_t (*fn)(void *arg, const char *name), void *arg,
+				 struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	int rc;
+
+	if ((st = prep_cached(c, SQL_FILE_IMPORTS, &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, file_id);
+	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *n = (const char *)sqlite3_column_text(s, 0);
+		if (n)
+			st = fn(arg, n);
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "file imports");
+	done(c, s);
+	return st;
+}
+
+status_t ctx__store_decls(struct ctx *c, int64_t header_id, const char *path,
+			  ctx__decl_fn fn, void *arg, struct err *e)
+{
+	sqlite3_stmt *s;
+	status_t st;
+	int rc;
+
+	if ((st = prep_cached(c, SQL_DECLS, &s, e)))
+		return st;
+	sqlite3_bind_int64(s, 1, header_id);
+	bind_text(s, 2, path);
+	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *sig = (const char *)sqlite3_column_text(s, 2);
+		st = fn(arg, (const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
+			sig ? sig : "", sqlite3_column_int64(s, 3), sqlite3_column_int64(s, 4));
+	}
+	if (st == ST_OK && rc != SQLITE_DONE)
+		st = sql_err(c, e, "declarations");
+	done(c, s);
+	return st;
 }

@@ -1640,6 +1640,7 @@ static void tune_only(double echo, double neighbour, double nfresh)
 	ctx__tune.w_unused_list = ctx__tune.w_sibling = ctx__tune.name_terms = 0;
 	ctx__tune.w_fresh = ctx__tune.n_name = ctx__tune.adj = ctx__tune.pop = ctx__tune.encl = 0;
 	ctx__tune.w_sig = ctx__tune.n_sig = ctx__tune.w_siglist = ctx__tune.n_type = 0;
+	ctx__tune.w_decl = ctx__tune.n_class = ctx__tune.d_adj = 0;
 	ctx__tune.w_echo = echo;
 	ctx__tune.w_neighbour = neighbour;
 	ctx__tune.n_fresh = nfresh;
@@ -1922,6 +1923,264 @@ static void test_type_names_ignore_stored_copy(void **state)
 	ranks_of(f.c, &q, "disk_stats_get", &disk1, "net_stats_get", &net1);
 	ctx__tune = saved;
 	expect_flip("disk_stats_get", "net_stats_get", disk0, net0, disk1, net1);
+	fixture_close(&f);
+}
+
+/*
+ * What the buffer's headers declare is followed to its definition: the
+ * buffer includes store.h (whose functions are defined in store_impl.c,
+ * a file it neither includes nor names anything of) and util.h (whose
+ * util.c the same stem makes a neighbour file). With the declarations
+ * list (and the neighbour list) store_flush must come before
+ * util_flush_pending, the decoy that shares more words with the lines
+ * at the cursor; without it, the decoy comes first. The stored copy of the file being edited
+ * defines run_helper, which store.h declares too: it never comes back,
+ * nor does anything of that file.
+ */
+static void test_decl_follows_header(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int flush0, decoy0, flush1, decoy1;
+	static const char buffer[] =
+		"#include \"store.h\"\n#include \"util.h\"\n\n"
+		"long run(struct store *st)\n{\n\tint pending = 0;\n\n"
+		"\tst->fd = 0;\n\t/* flush the pending writes */\n\t/* MASK */\n"
+		"\treturn pending;\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/store.h",
+	      "struct store { int fd; };\nint store_open(struct store *s);\n"
+	      "int store_flush(struct store *s);\nint store_stat(struct store *s);\n"
+	      "int store_unlink(const char *path);\nint store_rename(const char *a, const char *b);\n"
+	      "void run_helper(void);\n");
+	wfile("repo/lib/store_impl.c",
+	      "int store_open(struct store *s)\n{\n\treturn s->fd = 3;\n}\n\n"
+	      "int store_unlink(const char *path)\n{\n\treturn unlink(path);\n}\n\n"
+	      "int store_rename(const char *a, const char *b)\n{\n\treturn rename(a, b);\n}\n\n"
+	      "int store_stat(struct store *s)\n{\n\treturn s->fd;\n}\n\n"
+	      "int store_flush(struct store *s)\n{\n\treturn fsync(s->fd);\n}\n");
+	wfile("repo/lib/util.h", "#define UTIL_MAX 64\n");
+	wfile("repo/lib/util.c",
+	      "int util_flush_pending(int fd)\n{\n\t/* flush the pending writes */\n\treturn fd;\n}\n");
+	wfile("repo/app/run.c",
+	      "#include \"store.h\"\n#include \"util.h\"\n\n"
+	      "void run_helper(void)\n{\n}\n\n"
+	      "long run(struct store *st)\n{\n\tint pending = 0;\n\n"
+	      "\tstore_open(st);\n\t/* flush the pending writes */\n\tstore_flush(st);\n"
+	      "\treturn pending;\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn pending", 10);
+	tune_only(0, 1.5, 0);
+	ranks_of(f.c, &q, "store_flush", &flush0, "util_flush_pending", &decoy0);
+	ctx__tune.w_decl = 2.0;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx__tune = saved;
+	flush1 = hit_rank_of(&r, "store_flush");
+	decoy1 = hit_rank_of(&r, "util_flush_pending");
+	for (size_t i = 0; i < r.n; i++)
+		if (!strcmp(r.hits[i].path, "app/run.c"))
+			fail_msg("hit %zu (%s) is in the file being edited", i, r.hits[i].name);
+	assert_int_equal(hit_rank_of(&r, "run_helper"), 0);
+	ctx_result_release(&r);
+	assert_true(decoy0 > 0 && flush1 > 0);
+	if (flush0 && flush0 < decoy0)
+		fail_msg("without the list store_flush at %d above the decoy at %d", flush0, decoy0);
+	if (decoy1 && decoy1 < flush1)
+		fail_msg("with it store_flush at %d below the decoy at %d", flush1, decoy1);
+	fixture_close(&f);
+}
+
+/*
+ * `from . import events` imports the module events (the parser records
+ * an import of the package alone): its functions are the neighbours of
+ * a buffer that calls `events.something()`. The buffer also imports
+ * helper from .other, whose other function is the decoy. With the
+ * names tried as modules, get_running_loop (named like the variable
+ * the suffix introduces) must come first; without, the decoy is found
+ * and get_running_loop is not above it. Nothing of the file being
+ * edited comes back.
+ */
+static void test_py_from_modules(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int right0, decoy0, right1, decoy1;
+	static const char buffer[] =
+		"from . import events\nfrom .other import helper\n\n\n"
+		"def run(loop):\n    helper(loop)\n    # MASK\n    return running_loop\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/pkg/events.py",
+	      "def set_event_policy(p):\n    return p\n\n\n"
+	      "def get_running_loop():\n    return _current\n");
+	wfile("repo/pkg/other.py",
+	      "def helper(x):\n    return x\n\n\n"
+	      "def close_loop(loop):\n    loop.close()\n    return loop\n");
+	wfile("repo/pkg/app.py",
+	      "from . import events\nfrom .other import helper\n\n\n"
+	      "def get_running_loop():\n    return None\n\n\n"
+	      "def run(loop):\n    helper(loop)\n    running_loop = events.get_running_loop()\n"
+	      "    return running_loop\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "pkg/app.py", buffer, "    # MASK", "    return running_loop", 10);
+	tune_only(0, 1.5, 1.0);
+	ctx__tune.py_from = 0;
+	ranks_of(f.c, &q, "get_running_loop", &right0, "close_loop", &decoy0);
+	ctx__tune.py_from = 1;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	ctx__tune = saved;
+	right1 = hit_rank_of(&r, "get_running_loop");
+	decoy1 = hit_rank_of(&r, "close_loop");
+	for (size_t i = 0; i < r.n; i++)
+		if (!strcmp(r.hits[i].path, "pkg/app.py"))
+			fail_msg("hit %zu (%s) is in the file being edited", i, r.hits[i].name);
+	ctx_result_release(&r);
+	assert_true(decoy0 > 0);
+	assert_int_equal(right1, 1);
+	if (right0 && right0 < decoy0)
+		fail_msg("without: get_running_loop at %d above the decoy at %d", right0, decoy0);
+	(void)decoy1;
+
+	/* Odd import lines: read within bounds, never an error. */
+	{
+		static const char *const odd[] = {
+			"from", "from ", "from .", "from . import", "from . import ",
+			"from ....................... import a, b as, (c,\n d)",
+			"from .x.y import (a as b, c", "from x import *", "from  import  a",
+			"from . import a \\\n, b",
+		};
+		char big[3000];
+		memset(big, 'a', sizeof big - 1);
+		big[sizeof big - 1] = 0;
+		memcpy(big, "from .", 6);
+		memcpy(big + 1500, " import x", 9);
+		for (size_t i = 0; i <= sizeof odd / sizeof *odd; i++) {
+			char b[4096];
+			snprintf(b, sizeof b, "%s\n\ndef run():\n    # MASK\n    return 1\n",
+				 i < sizeof odd / sizeof *odd ? odd[i] : big);
+			cursor_query(&q, "pkg/app.py", b, "    # MASK", "    return 1", 10);
+			ctx_result_init(&r);
+			TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+			ctx_result_release(&r);
+		}
+	}
+	fixture_close(&f);
+}
+
+/*
+ * A method's class weighs its chunk in the neighbour list: the buffer
+ * declares `cs = Charset(...)` near the cursor; Charset.body_encoding_get
+ * and Alpha.get_body_encoding have the same name parts and bodies, and
+ * Alpha's, defined first, wins the tie without the class's evidence.
+ * With it Charset's must come first. The stored copy of the file being
+ * edited calls Alpha's where the cursor is and is never read.
+ */
+static void test_method_class(void **state)
+{
+	struct fixture f;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int alpha0, cs0, alpha1, cs1;
+	static const char buffer[] =
+		"from .alpha import Alpha\nfrom .charset import Charset\n\n\n"
+		"def run(name):\n    cs = Charset(name)\n    print(cs)\n    # MASK\n"
+		"    return enc\n";
+	(void)state;
+
+	new_root();
+	{
+		/* Classes over 80 lines: their methods are chunks of their own. */
+		char pad[4096] = "";
+		for (int i = 0; i < 30; i++) {
+			size_t l = strlen(pad);
+			snprintf(pad + l, sizeof pad - l, "    def m%d(self):\n        return %d\n\n", i, i);
+		}
+		char text[8192];
+		snprintf(text, sizeof text, "class Alpha:\n    def __init__(self, name):\n"
+			 "        self.name = name\n\n%s    def get_body_encoding(self):\n"
+			 "        return self.name\n", pad);
+		wfile("repo/pkg/alpha.py", text);
+		snprintf(text, sizeof text, "class Charset:\n    def __init__(self, name):\n"
+			 "        self.name = name\n\n%s    def body_encoding_get(self):\n"
+			 "        return self.name\n", pad);
+		wfile("repo/pkg/charset.py", text);
+	}
+	wfile("repo/pkg/app.py",
+	      "from .alpha import Alpha\nfrom .charset import Charset\n\n\n"
+	      "def run(name):\n    a = Alpha(name)\n    print(a)\n    enc = a.get_body_encoding()\n"
+	      "    return enc\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "pkg/app.py", buffer, "    # MASK", "    return enc", 10);
+	tune_only(0, 1.5, 1.0);
+	ctx__tune.n_type = 2.0;
+	ctx__tune.sig_near = 3;
+	ctx__tune.sig_type = 1.0;
+	ranks_of(f.c, &q, "get_body_encoding", &alpha0, "body_encoding_get", &cs0);
+	ctx__tune.n_class = 0.5;
+	ranks_of(f.c, &q, "get_body_encoding", &alpha1, "body_encoding_get", &cs1);
+	ctx__tune = saved;
+	expect_flip("get_body_encoding", "body_encoding_get", alpha0, cs0, alpha1, cs1);
+	fixture_close(&f);
+}
+
+/*
+ * A header groups related declarations: store.h declares store_beta
+ * right after store_open, which the buffer calls, and store_alpha seven
+ * declarations above it. Both are defined in a file the buffer names
+ * nothing of, with the same words; store_alpha, defined first, wins the
+ * tie without the nearness in the header, store_beta with it.
+ */
+static void test_decl_nearness(void **state)
+{
+	struct fixture f;
+	struct ctx_query q;
+	struct ctx__tune saved = ctx__tune;
+	int alpha0, beta0, alpha1, beta1;
+	static const char buffer[] =
+		"#include \"store.h\"\n\nlong run(struct store *st)\n{\n"
+		"\tstore_open(st);\n\t/* MASK */\n\treturn 0;\n}\n";
+	(void)state;
+
+	new_root();
+	wfile("repo/lib/store.h",
+	      "struct store { int fd; };\nint store_alpha(struct store *s);\n"
+	      "int other_one(int x);\nint other_two(int x);\nint other_three(int x);\n"
+	      "int other_four(int x);\nint other_five(int x);\nint other_six(int x);\n"
+	      "int store_open(struct store *s);\nint store_beta(struct store *s);\n");
+	/* One file, store_alpha first: its chunk id is the lower. */
+	wfile("repo/lib/impl.c", "int store_alpha(struct store *s)\n{\n\treturn s->fd;\n}\n\n"
+	      "int store_beta(struct store *s)\n{\n\treturn s->fd;\n}\n");
+	wfile("repo/lib/other.c", "int other_one(int x)\n{\n\treturn x;\n}\n\n"
+	      "int other_two(int x)\n{\n\treturn x;\n}\n\nint other_three(int x)\n{\n\treturn x;\n}\n\n"
+	      "int other_four(int x)\n{\n\treturn x;\n}\n\nint other_five(int x)\n{\n\treturn x;\n}\n\n"
+	      "int other_six(int x)\n{\n\treturn x;\n}\n");
+	wfile("repo/lib/open.c", "int store_open(struct store *s)\n{\n\treturn s->fd = 3;\n}\n");
+	wfile("repo/app/run.c",
+	      "#include \"store.h\"\n\nlong run(struct store *st)\n{\n"
+	      "\tstore_open(st);\n\tstore_alpha(st);\n\treturn 0;\n}\n");
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn 0;", 10);
+	tune_only(0, 0, 0);
+	ctx__tune.w_decl = 2.0;
+	ctx__tune.d_depth = 0.5;
+	ranks_of(f.c, &q, "store_alpha", &alpha0, "store_beta", &beta0);
+	ctx__tune.d_adj = 0.5;
+	ranks_of(f.c, &q, "store_alpha", &alpha1, "store_beta", &beta1);
+	ctx__tune = saved;
+	expect_flip("store_alpha", "store_beta", alpha0, beta0, alpha1, beta1);
 	fixture_close(&f);
 }
 
@@ -2219,11 +2478,16 @@ static void test_alloc_failures(void **state)
 	unsigned long before, total;
 	struct ctx_result r;
 	struct ctx_query q;
-	static const char prefix[] = "void g(void)\n{\n\tparse_http_request(";
+	static const char prefix[] = "#include \"http.h\"\nvoid g(void)\n{\n\tparse_http_request(";
+	static const char pyprefix[] = "from . import mod\nfrom .mod import (a,\n b as c)\n\n"
+				       "def g(x):\n    return mod.";
 	(void)state;
 
 	new_root();
 	wfile("repo/src/http.c", "/* doc */\nint parse_http_request(const char *l) { return split_words(l); }\n");
+	wfile("repo/src/http.h", "#include \"w.h\"\nint parse_http_request(const char *l);\n");
+	wfile("repo/src/w.h", "int split_words(const char *s);\n");
+	wfile("repo/src/mod.py", "class K:\n    def a(self):\n        return 1\n\n\ndef b():\n    return 2\n");
 	wfile("repo/src/w.c", "int split_words(const char *s) { return 0; }\n");
 	wfile("repo/docs/adr/1.md", "---\ntitle: t\npaths: [src/]\n---\nUse `split_words`.\n");
 	wfile("repo/CODEOWNERS", "* @a\n");
@@ -2242,25 +2506,34 @@ static void test_alloc_failures(void **state)
 		if (st != ST_OK && st != ST_NOMEM)
 			fail_msg("allocation %lu: %s", n, status_name(st));
 	}
+	/* A C buffer (its header's declarations followed) and a Python
+	 * one (from-imports tried as modules). */
+	for (int lang = 0; lang < 2; lang++) {
+		memset(&q, 0, sizeof q);
+		q.repo = "repo";
+		q.path = lang ? "src/g.py" : "src/g.c";
+		q.prefix = lang ? pyprefix : prefix;
+		q.prefix_len = strlen(q.prefix);
+		before = mem_alloc_count();
+		ctx_result_init(&r);
+		TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+		ctx_result_release(&r);
+		total = mem_alloc_count() - before;
+		for (unsigned long n = 0; n < total; n++) {
+			ctx_result_init(&r);
+			mem_fail_after((long)n, 1);
+			status_t st = ctx_retrieve(f.c, &q, &r, NULL);
+			mem_fail_reset();
+			ctx_result_release(&r);
+			if (st != ST_OK && st != ST_NOMEM)
+				fail_msg("retrieve allocation %lu: %s", n, status_name(st));
+		}
+	}
 	memset(&q, 0, sizeof q);
 	q.repo = "repo";
 	q.path = "src/g.c";
 	q.prefix = prefix;
 	q.prefix_len = strlen(prefix);
-	before = mem_alloc_count();
-	ctx_result_init(&r);
-	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
-	ctx_result_release(&r);
-	total = mem_alloc_count() - before;
-	for (unsigned long n = 0; n < total; n++) {
-		ctx_result_init(&r);
-		mem_fail_after((long)n, 1);
-		status_t st = ctx_retrieve(f.c, &q, &r, NULL);
-		mem_fail_reset();
-		ctx_result_release(&r);
-		if (st != ST_OK && st != ST_NOMEM)
-			fail_msg("retrieve allocation %lu: %s", n, status_name(st));
-	}
 	/* A clean run repairs whatever a failed one left undone. */
 	wfile("repo/src/w.c", "int split_words(const char *s) { return -1; }\n");
 	TH_OK(ctx_index_repo(f.c, f.repo, &o, &s, NULL));
@@ -2325,6 +2598,10 @@ int main(void)
 		cmocka_unit_test(test_sig_evidence),
 		cmocka_unit_test_teardown(test_sig_ignores_stored_copy, teardown),
 		cmocka_unit_test_teardown(test_type_names_ignore_stored_copy, teardown),
+		cmocka_unit_test_teardown(test_decl_follows_header, teardown),
+		cmocka_unit_test_teardown(test_py_from_modules, teardown),
+		cmocka_unit_test_teardown(test_method_class, teardown),
+		cmocka_unit_test_teardown(test_decl_nearness, teardown),
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
