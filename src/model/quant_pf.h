@@ -1,6 +1,6 @@
 /*
  * quant_pf.h - the page-ahead prefetch of the decode row kernels (gemv_*):
- * included by quant_avx2.c and quant_avx512.c only.
+ * included by quant_avx2.c, quant_avx512.c and quant_q4x8.c only.
  *
  * Decode streams every weight matrix once per token. Where the mapped file
  * is backed by 4 KB pages (its page cache made of small folios, as after

@@ -179,6 +179,7 @@ static float dot_none(int64_t n, const void *w, const void *x)
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
+#include "model/quant_pf.h"
 
 #define QX_TARGET __attribute__((target("avx2,fma,f16c")))
 #define QX_VNNI 0

@@ -153,14 +153,18 @@ QX_TARGET static void QX_(gemm)(int64_t n, const void *w, size_t w_stride, int n
 	}
 }
 
-/* Decode: one token, a sequential stream through the groups. */
+/* Decode: one token, a sequential stream through the groups, with the
+ * page-ahead prefetch of the row kernels (quant_pf.h): the copies sit on
+ * 2 MB pages, and it still gave 2-4 % (docs/internals/quant.md). */
 QX_TARGET static void QX_(gemv)(int64_t n, const void *w, size_t w_stride, int nr,
 				const void *x, float *out)
 {
 	const int64_t nb = n / MDL_QK;
-	for (int g = 0; g < nr / 8; g++)
-		QX_(tile)(nb, (const void *)((const uint8_t *)w + (size_t)g * 8 * w_stride),
-			  x, 0, 1, out + (size_t)g * 8, 0);
+	for (int g = 0; g < nr / 8; g++) {
+		const uint8_t *wg = (const uint8_t *)w + (size_t)g * 8 * w_stride;
+		mdl__gemv_prefetch_pages(wg, 8 * w_stride);
+		QX_(tile)(nb, (const void *)wg, x, 0, 1, out + (size_t)g * 8, 0);
+	}
 }
 
 #undef QX_KERNEL
