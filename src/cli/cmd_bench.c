@@ -10,9 +10,9 @@
  * so far), so tokens/s can never exceed bandwidth / bytes read per token.
  * Every figure is the median over --reps timed runs after one warm-up run.
  *
- * The bandwidth is measured in a child process before the model is loaded,
- * so that its buffer neither counts in the peak RSS nor competes with the
- * model's pages.
+ * The bandwidth is measured in a child process before the model is loaded
+ * and again after the runs (the higher counts), so that its buffer neither
+ * counts in the peak RSS nor competes with the model's pages.
  */
 #include "cli/cli.h"
 #include "model/model.h"
@@ -343,7 +343,8 @@ static uint64_t peak_rss_bytes(void)
 struct bench_result {
 	double *pp, *tg, *tgd;	/* (reps) tokens/s of each timed run */
 	double pp_fill;		/* tokens/s of the one fill to --ctx-depth */
-	double bw, bw_best;	/* bytes/s */
+	double bw, bw_best;	/* bytes/s: the higher of the two probes */
+	double bw_pre, bw_post;	/* medians before and after the runs; 0: given */
 	uint64_t peak_rss;
 	double pages_2mb;	/* mdl_model_weights_2mb_fraction, -1 unknown */
 	uint64_t kv_cache_bytes;
@@ -508,6 +509,10 @@ static void print_json(const struct bench_opts *o, const struct mdl_model *m,
 			    json_integer((json_int_t)((double)(f->file_bytes + r->kv_cache_bytes) * 1.1)));
 	json_object_set_new(j, "bandwidth_bytes_per_s", json_real(r->bw));
 	json_object_set_new(j, "bandwidth_best_bytes_per_s", json_real(r->bw_best));
+	json_object_set_new(j, "bandwidth_before_bytes_per_s",
+			    r->bw_pre > 0 ? json_real(r->bw_pre) : json_null());
+	json_object_set_new(j, "bandwidth_after_bytes_per_s",
+			    r->bw_post > 0 ? json_real(r->bw_post) : json_null());
 	json_object_set_new(j, "bandwidth_measured", json_boolean(o->bw_given <= 0));
 	json_object_set_new(j, "bandwidth_threads", json_integer(o->bw_threads));
 	json_object_set_new(j, "weight_bytes_per_token",
@@ -564,8 +569,12 @@ static void print_text(const struct bench_opts *o, const struct mdl_model *m,
 		printf("%-12s %8.2f tok/s   (context filled once at %.1f tok/s)\n", lbl, tgd,
 		       r->pp_fill);
 	}
-	printf("bandwidth    %8.2f GB/s    (%s; best %.2f)\n", r->bw / 1e9,
-	       o->bw_given > 0 ? "given with --bandwidth" : "read kernel, median", r->bw_best / 1e9);
+	if (o->bw_given > 0)
+		printf("bandwidth    %8.2f GB/s    (given with --bandwidth)\n", r->bw / 1e9);
+	else
+		printf("bandwidth    %8.2f GB/s    (read kernel, median; %.2f before the runs, "
+		       "%.2f after; best pass %.2f)\n", r->bw / 1e9, r->bw_pre / 1e9,
+		       r->bw_post / 1e9, r->bw_best / 1e9);
 	printf("bytes/token  %8.1f MB      (weights %.1f, KV cache %.1f)\n",
 	       ((double)f->weight_bytes_per_token + kv0) / 1e6,
 	       (double)f->weight_bytes_per_token / 1e6, kv0 / 1e6);
@@ -576,8 +585,9 @@ static void print_text(const struct bench_opts *o, const struct mdl_model *m,
 	printf("peak RSS     %8.1f MiB     (file + KV cache + 10 %%: %.1f MiB)\n",
 	       mib(r->peak_rss), 1.1 * mib(f->file_bytes + r->kv_cache_bytes));
 	if (r->pages_2mb >= 0)
-		printf("2 MB pages   %8.1f %%      of the resident weights (the rest 4 KB: "
-		       "slower decode)\n", 100 * r->pages_2mb);
+		printf("2 MB pages   %8.1f %%      of the resident file-mapped weights (the rest "
+		       "4 KB: slower decode)%s\n", 100 * r->pages_2mb,
+		       mdl_model_n_repacked(m) ? "; the repacked q4_0 copies are apart" : "");
 }
 
 /* ------------------------------------------------------------------ */
@@ -705,6 +715,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		cli_error_err("bench", &e);
 		rc = EXIT_IO;
 		goto out;
+	} else {
+		r.bw_pre = r.bw;
 	}
 	if (o.kernels >= 0)
 		mdl_quant_force_level((enum mdl_level)o.kernels);
@@ -724,6 +736,24 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	}
 	r.peak_rss = peak_rss_bytes();
 	r.pages_2mb = mdl_model_weights_2mb_fraction(m);
+	/* Again after the runs: this machine's bandwidth moves between
+	 * levels over minutes (docs/PERFORMANCE.md), and a read kernel can
+	 * only find less than memory gives, never more, so the higher of the
+	 * two medians is the roofline's. The engine's threads are gone, so
+	 * the child starts as the first one did. */
+	if (o.bw_given <= 0) {
+		double med2, best2;
+		if (bw_run(o.bw_mib, o.bw_threads, &med2, &best2, &e)) {
+			cli_error_err("bench", &e);
+			rc = EXIT_IO;
+			goto out;
+		}
+		r.bw_post = med2;
+		if (med2 > r.bw)
+			r.bw = med2;
+		if (best2 > r.bw_best)
+			r.bw_best = best2;
+	}
 	double pp = median(r.pp, o.reps), tg = median(r.tg, o.reps);
 	double tgd = o.depth > 0 ? median(r.tgd, o.reps) : 0;
 	if (o.json)

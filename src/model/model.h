@@ -305,10 +305,10 @@ status_t mdl_model_from_gguf(struct mdl_gguf *g, struct mdl_model **out,
  * tensors are then released, so memory use stays that of the file), unless
  * the environment has AIRLOCK_MODEL_REPACK=0. A model loaded from a path
  * also has the weights it uses in place faulted in on 2 MB pages where the
- * kernel allows, re-reading the file's cached pages once when most sit on
- * 4 KB pages (decode reads all weights per token and runs up to twice as
- * fast on 2 MB pages; docs/internals/quant.md), unless the environment has
- * AIRLOCK_MODEL_HUGEPAGES=0. mdl_model_load and mdl_model_from_gguf
+ * kernel allows, re-reading the file's cached pages once when over a tenth
+ * sit on 4 KB pages (decode reads all weights per token, a few per cent
+ * faster on 2 MB pages; docs/internals/quant.md), unless the environment
+ * has AIRLOCK_MODEL_HUGEPAGES=0. mdl_model_load and mdl_model_from_gguf
  * consult the environment; the _params forms do not.
  */
 struct mdl_load_params {

@@ -68,9 +68,9 @@ double mdl__mapped_2mb_fraction(const void *addr);
 
 /*
  * Puts the weights m uses in place on 2 MB pages where the kernel allows
- * (pages.c): faults them in through a MADV_HUGEPAGE mapping and, when most
- * are still on 4 KB pages, drops the file's unmapped cached pages and
- * reads them again. Best effort: nothing here can fail the load.
+ * (pages.c): faults them in through a MADV_HUGEPAGE mapping and, when
+ * over a tenth are still on 4 KB pages, drops the file's unmapped cached
+ * pages and reads them again. Best effort: nothing here can fail the load.
  */
 void mdl__pages_settle(struct mdl_model *m);
 

@@ -4,18 +4,19 @@
  * Decode reads every weight once per token, front to back. Over 4 KB pages
  * every new page waits for a page walk and the hardware prefetcher stops
  * at each page boundary: q8_0 decode measured up to twice as slow as over
- * 2 MB pages, and the 1.5B q8_0 file 17.3 against 26.2 tokens/s at two
- * threads (docs/internals/quant.md). The kernel maps a file with 2 MB
- * entries only where its page cache holds 2 MB folios, which reading the
- * file through a MADV_HUGEPAGE mapping makes (readahead in PMD-sized
- * units) and writing or copying the file, or reading it with read(2),
- * does not; cached 4 KB pages are never merged. So at load the weights
- * used in place are faulted in through a hinted mapping, and when most of
- * them still sit on 4 KB pages, the file's cached pages that nobody maps
- * are dropped (POSIX_FADV_DONTNEED leaves the pages other processes map)
- * and read again: one read of the weights from disk, about 1 s per GB
- * here, for faster decode as long as the file stays cached, for every
- * process that maps it afterwards.
+ * 2 MB pages before the row kernels prefetched a page ahead, and still
+ * 4-5 % slower with it (docs/internals/quant.md). The kernel maps a file
+ * with 2 MB entries only where its page cache holds 2 MB folios, which
+ * reading the file from disk through a MADV_HUGEPAGE mapping makes
+ * (readahead in PMD-sized units; a cold read(2) mostly does too) and
+ * writing or copying the file does not; cached 4 KB pages are never
+ * merged. So at load the weights used in place are faulted in through a
+ * hinted mapping, and when more than a tenth of them sit on 4 KB pages,
+ * the file's cached pages that nobody maps are dropped
+ * (POSIX_FADV_DONTNEED leaves the pages other processes map) and read
+ * again: one read of the weights from disk, about 1 s per GB here, for
+ * faster decode as long as the file stays cached, for every process that
+ * maps it afterwards.
  */
 #include "model/model_int.h"
 
@@ -32,8 +33,11 @@
 #define PMD_BYTES ((uintptr_t)2 << 20)
 /* Below this many bytes used in place the page size hardly matters. */
 #define SETTLE_MIN_BYTES ((size_t)8 << 20)
-/* Fraction on 2 MB pages from which the page cache is left alone. */
-#define SETTLE_GOOD 0.5
+/* Fraction on 2 MB pages from which the page cache is left alone. Files
+ * are found partly on 2 MB pages (55 % was seen on a file that had been
+ * partly evicted and read back through a plain mapping); one read of the
+ * file at load is cheap beside a server's lifetime of decode. */
+#define SETTLE_GOOD 0.9
 
 double mdl__mapped_2mb_fraction(const void *addr)
 {

@@ -44,6 +44,10 @@ jq -e '.type_mix.q8_0.tensors > 0 and .type_mix.f32.tensors > 0 and .tied_output
 # A tied model reads its whole embedding table per token: more than the q8_0 matrices' half.
 jq -e '.weight_bytes_per_token <= .model_bytes and .weight_bytes_per_token > .model_bytes / 2' \
   "$T/out.json" >/dev/null || fail "weight bytes per token"
+# The bandwidth is probed before and after the runs; the higher median counts.
+jq -e '.bandwidth_before_bytes_per_s > 0 and .bandwidth_after_bytes_per_s > 0 and
+  .bandwidth_bytes_per_s == ([.bandwidth_before_bytes_per_s, .bandwidth_after_bytes_per_s] | max)' \
+  "$T/out.json" >/dev/null || fail "two bandwidth probes: $(jq -c '[.bandwidth_before_bytes_per_s, .bandwidth_after_bytes_per_s, .bandwidth_bytes_per_s]' "$T/out.json")"
 # The roofline is the bandwidth over the bytes read per token.
 jq -e '(.roofline_tps * (.weight_bytes_per_token + .kv_bytes_per_token) / .bandwidth_bytes_per_s - 1 | fabs) < 1e-3' \
   "$T/out.json" >/dev/null || fail "roofline arithmetic"
@@ -52,6 +56,7 @@ jq -e '(.roofline_tps * (.weight_bytes_per_token + .kv_bytes_per_token) / .bandw
 "$A" bench -m "$T/tiny.gguf" -p 8 -n 4 --ctx-depth 0 --reps 1 --bandwidth 12.5 --json \
   >"$T/b.json" 2>"$T/err" || fail "bench --bandwidth: $(cat "$T/err")"
 jq -e '.bandwidth_bytes_per_s == 12.5e9 and .bandwidth_measured == false and
+  .bandwidth_before_bytes_per_s == null and .bandwidth_after_bytes_per_s == null and
   .tg_tps_ctx4096 == null and .tg_tps > 0' "$T/b.json" >/dev/null ||
   fail "given bandwidth / no depth: $(cat "$T/b.json")"
 
