@@ -1401,6 +1401,28 @@ static void fchunks_free(struct ctx__fchunks *fc)
 	mem_free(fc);
 }
 
+/* Room for one more row in fc (capacity *cap, doubled when full), the
+ * calls column too when calls is set. ST_NOMEM when memory runs out: the
+ * arrays that did grow stay in fc, which the caller frees. */
+static status_t fchunks_grow(struct ctx__fchunks *fc, size_t *cap, int calls, struct err *e)
+{
+	if (fc->n < *cap)
+		return ST_OK;
+	size_t nc = *cap ? *cap * 2 : 16;
+	int64_t *ni = mem_realloc_array(fc->id, nc, sizeof *ni);
+	if (ni)
+		fc->id = ni;
+	int32_t *nk = ni && calls ? mem_realloc_array(fc->calls, nc, sizeof *nk) : NULL;
+	if (nk)
+		fc->calls = nk;
+	char **nn = ni && (nk || !calls) ? mem_realloc_array(fc->names, nc, sizeof *nn) : NULL;
+	if (!nn)
+		return err_set(e, ST_NOMEM, "store: out of memory");
+	fc->names = nn;
+	*cap = nc;
+	return ST_OK;
+}
+
 static void pop_cache_clear(struct ctx *c)
 {
 	size_t it = 0, kl;
@@ -1428,22 +1450,8 @@ static status_t file_chunks_read(struct ctx *c, sqlite3_stmt *s, int64_t file,
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t calls = sqlite3_column_int64(s, 1);
 		const char *nm = (const char *)sqlite3_column_text(s, 2);
-		if (fc->n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			int64_t *ni = mem_realloc_array(fc->id, nc, sizeof *ni);
-			int32_t *nk = ni ? mem_realloc_array(fc->calls, nc, sizeof *nk) : NULL;
-			char **nn = nk ? mem_realloc_array(fc->names, nc, sizeof *nn) : NULL;
-			if (ni)
-				fc->id = ni;
-			if (nk)
-				fc->calls = nk;
-			if (!nn) {
-				st = err_set(e, ST_NOMEM, "store: out of memory");
-				break;
-			}
-			fc->names = nn;
-			cap = nc;
-		}
+		if ((st = fchunks_grow(fc, &cap, 1, e)))
+			break;
 		fc->id[fc->n] = sqlite3_column_int64(s, 0);
 		fc->calls[fc->n] = (int32_t)(calls < INT32_MAX - 1 ? calls : INT32_MAX - 1);
 		fc->names[fc->n] = NULL;
@@ -2340,19 +2348,8 @@ static status_t id_texts_read(struct ctx *c, const char *sql, const char *what,
 	sqlite3_bind_int64(s, 1, file_id);
 	while (st == ST_OK && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		const char *n = (const char *)sqlite3_column_text(s, 1);
-		if (fc->n == cap) {
-			size_t nc = cap ? cap * 2 : 16;
-			int64_t *ni = mem_realloc_array(fc->id, nc, sizeof *ni);
-			char **nn = ni ? mem_realloc_array(fc->names, nc, sizeof *nn) : NULL;
-			if (ni)
-				fc->id = ni;
-			if (!nn) {
-				st = err_set(e, ST_NOMEM, "store: out of memory");
-				break;
-			}
-			fc->names = nn;
-			cap = nc;
-		}
+		if ((st = fchunks_grow(fc, &cap, 0, e)))
+			break;
 		fc->id[fc->n] = sqlite3_column_int64(s, 0);
 		if (!(fc->names[fc->n] = mem_strdup(n ? n : ""))) {
 			st = err_set(e, ST_NOMEM, "store: out of memory");

@@ -1274,6 +1274,34 @@ static void expect_flip(const char *a, const char *b, int a0, int b0, int a1, in
 		fail_msg("with it %s at %d below %s at %d", b, b1, a, a1);
 }
 
+/* Ranks of a decoy pair before and after a signal is switched on. */
+struct flip {
+	const char *a, *b;	/* a must win without the signal, b with it */
+	int a0, b0;		/* ranks without */
+};
+
+/* Records where a and b rank now, before the signal is switched on. */
+static void flip_before(struct flip *fl, struct ctx *c, const struct ctx_query *q,
+			const char *a, const char *b)
+{
+	fl->a = a;
+	fl->b = b;
+	ranks_of(c, q, a, &fl->a0, b, &fl->b0);
+}
+
+/*
+ * Ranks the pair again with the signal on, puts the tuning back to saved
+ * (before any assertion can end the test) and checks that they swapped.
+ */
+static void flip_after(const struct flip *fl, struct ctx *c, const struct ctx_query *q,
+		       const struct ctx__tune *saved)
+{
+	int a1, b1;
+	ranks_of(c, q, fl->a, &a1, fl->b, &b1);
+	ctx__tune = *saved;
+	expect_flip(fl->a, fl->b, fl->a0, fl->b0, a1, b1);
+}
+
 /*
  * Siblings: a buffer that calls buf_init and buf_append is about to call
  * the rest of the buf_ interface (buf_release, defined in a file of its
@@ -1714,7 +1742,7 @@ static void test_fresh_names(void **state)
 	struct fixture f;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
-	int path0, spec0, path1, spec1;
+	struct flip fl;
 	static const char buffer[] =
 		"int load(const char *name)\n{\n\tfind_init();\n\t/* MASK */\n"
 		"\treturn spec_loader(spec);\n}\n";
@@ -1732,11 +1760,9 @@ static void test_fresh_names(void **state)
 	index_ok(&f, NULL);
 	cursor_query(&q, "app/load.c", buffer, "\t/* MASK", "\treturn spec_loader", 10);
 	tune_only(0, 1.5, 0);
-	ranks_of(f.c, &q, "find_path", &path0, "find_spec", &spec0);
+	flip_before(&fl, f.c, &q, "find_path", "find_spec");
 	tune_only(0, 1.5, 1.0);
-	ranks_of(f.c, &q, "find_path", &path1, "find_spec", &spec1);
-	ctx__tune = saved;
-	expect_flip("find_path", "find_spec", path0, spec0, path1, spec1);
+	flip_after(&fl, f.c, &q, &saved);
 	fixture_close(&f);
 }
 
@@ -1751,7 +1777,7 @@ static void test_enclosing_name(void **state)
 	struct fixture f;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
-	int open0, size0, open1, size1;
+	struct flip fl;
 	static const char buffer[] =
 		"#include \"ngram.h\"\n\n"
 		"static long index_size(const struct srv *s,\n\t\t       int flags)\n{\n"
@@ -1774,11 +1800,9 @@ static void test_enclosing_name(void **state)
 	q.suffix_len = strlen(q.suffix);
 	tune_only(0, 1.5, 1.0);
 	ctx__tune.encl = 0;
-	ranks_of(f.c, &q, "ngram_open", &open0, "ngram_size", &size0);
+	flip_before(&fl, f.c, &q, "ngram_open", "ngram_size");
 	ctx__tune.encl = 1.0;
-	ranks_of(f.c, &q, "ngram_open", &open1, "ngram_size", &size1);
-	ctx__tune = saved;
-	expect_flip("ngram_open", "ngram_size", open0, size0, open1, size1);
+	flip_after(&fl, f.c, &q, &saved);
 	fixture_close(&f);
 }
 
@@ -1856,7 +1880,7 @@ static void test_sig_ignores_stored_copy(void **state)
 	struct fixture f;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
-	int read0, take0, read1, take1;
+	struct flip fl;
 	static const char buffer[] =
 		"#include \"stats.h\"\n\nlong run(void)\n{\n\tstruct net_stats q;\n"
 		"\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n"
@@ -1875,13 +1899,11 @@ static void test_sig_ignores_stored_copy(void **state)
 	index_ok(&f, NULL);
 	cursor_query(&q, "app/run.c", buffer, "\t/* MASK", "\treturn q.n", 10);
 	tune_only(0, 1.5, 0);
-	ranks_of(f.c, &q, "stats_read", &read0, "stats_take", &take0);
+	flip_before(&fl, f.c, &q, "stats_read", "stats_take");
 	ctx__tune.w_sig = 0.5;
 	ctx__tune.sig_near = 3;
 	ctx__tune.sig_type = 1.0;
-	ranks_of(f.c, &q, "stats_read", &read1, "stats_take", &take1);
-	ctx__tune = saved;
-	expect_flip("stats_read", "stats_take", read0, take0, read1, take1);
+	flip_after(&fl, f.c, &q, &saved);
 	fixture_close(&f);
 }
 
@@ -1897,7 +1919,7 @@ static void test_type_names_ignore_stored_copy(void **state)
 	struct fixture f;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
-	int disk0, net0, disk1, net1;
+	struct flip fl;
 	static const char buffer[] =
 		"#include \"stats.h\"\n\nlong run(void)\n{\n\tstruct net_stats q;\n"
 		"\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n\tq.n = 0;\n"
@@ -1918,11 +1940,9 @@ static void test_type_names_ignore_stored_copy(void **state)
 	tune_only(0, 1.5, 1.0);	/* n_type 0 */
 	ctx__tune.sig_near = 3;
 	ctx__tune.sig_type = 1.0;
-	ranks_of(f.c, &q, "disk_stats_get", &disk0, "net_stats_get", &net0);
+	flip_before(&fl, f.c, &q, "disk_stats_get", "net_stats_get");
 	ctx__tune.n_type = 2.0;
-	ranks_of(f.c, &q, "disk_stats_get", &disk1, "net_stats_get", &net1);
-	ctx__tune = saved;
-	expect_flip("disk_stats_get", "net_stats_get", disk0, net0, disk1, net1);
+	flip_after(&fl, f.c, &q, &saved);
 	fixture_close(&f);
 }
 
@@ -2091,7 +2111,7 @@ static void test_method_class(void **state)
 	struct fixture f;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
-	int alpha0, cs0, alpha1, cs1;
+	struct flip fl;
 	static const char buffer[] =
 		"from .alpha import Alpha\nfrom .charset import Charset\n\n\n"
 		"def run(name):\n    cs = Charset(name)\n    print(cs)\n    # MASK\n"
@@ -2127,11 +2147,9 @@ static void test_method_class(void **state)
 	ctx__tune.n_type = 2.0;
 	ctx__tune.sig_near = 3;
 	ctx__tune.sig_type = 1.0;
-	ranks_of(f.c, &q, "get_body_encoding", &alpha0, "body_encoding_get", &cs0);
+	flip_before(&fl, f.c, &q, "get_body_encoding", "body_encoding_get");
 	ctx__tune.n_class = 0.5;
-	ranks_of(f.c, &q, "get_body_encoding", &alpha1, "body_encoding_get", &cs1);
-	ctx__tune = saved;
-	expect_flip("get_body_encoding", "body_encoding_get", alpha0, cs0, alpha1, cs1);
+	flip_after(&fl, f.c, &q, &saved);
 	fixture_close(&f);
 }
 
@@ -2147,7 +2165,7 @@ static void test_decl_nearness(void **state)
 	struct fixture f;
 	struct ctx_query q;
 	struct ctx__tune saved = ctx__tune;
-	int alpha0, beta0, alpha1, beta1;
+	struct flip fl;
 	static const char buffer[] =
 		"#include \"store.h\"\n\nlong run(struct store *st)\n{\n"
 		"\tstore_open(st);\n\t/* MASK */\n\treturn 0;\n}\n";
@@ -2176,11 +2194,9 @@ static void test_decl_nearness(void **state)
 	tune_only(0, 0, 0);
 	ctx__tune.w_decl = 2.0;
 	ctx__tune.d_depth = 0.5;
-	ranks_of(f.c, &q, "store_alpha", &alpha0, "store_beta", &beta0);
+	flip_before(&fl, f.c, &q, "store_alpha", "store_beta");
 	ctx__tune.d_adj = 0.5;
-	ranks_of(f.c, &q, "store_alpha", &alpha1, "store_beta", &beta1);
-	ctx__tune = saved;
-	expect_flip("store_alpha", "store_beta", alpha0, beta0, alpha1, beta1);
+	flip_after(&fl, f.c, &q, &saved);
 	fixture_close(&f);
 }
 
