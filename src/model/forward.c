@@ -52,9 +52,12 @@ struct mdl_ctx {
 	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
 
 	int kv_f16;		/* cache elements: 1 f16 (uint16_t), 0 f32 */
+	int kv_q8;		/* 1: cache rows in q8_0 blocks (kv_f16 is 0) */
+	int kv_type;		/* the cache's element type: MDL_TYPE_F32/F16/Q8_0 */
 	int flash;		/* one-pass (online softmax) attention */
-	void *k_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
-	void *v_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) */
+	void *k_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) elements of
+				 * kv_type; in bytes see kv_bytes */
+	void *v_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) likewise */
 	int32_t *one_seq, *one_pos;	/* (n_batch) seq 0 and positions for mdl_eval */
 	int8_t *one_out;		/* (n_batch) logits flags for mdl_eval */
 	float *kv_tmp;		/* (n_threads, (group + 2) * head_dim) queries, rows converted */
@@ -74,6 +77,19 @@ struct mdl_ctx {
 	struct layer_vecs *lv;	/* (n_layer) */
 	float *vec_mem;		/* backing store of lv */
 };
+
+/*
+ * Bytes of n cache elements, or the byte offset of element n: 4 or 2 each
+ * for an f32 or f16 cache; for a q8_0 cache a block of 34 bytes per 32
+ * elements, so n must be a multiple of 32 (offsets are multiples of
+ * head_dim, which mdl_ctx_new_params checks).
+ */
+static size_t kv_bytes(const struct mdl_ctx *c, size_t n)
+{
+	if (c->kv_q8)
+		return n / MDL_QK * sizeof(struct mdl_block_q8_0);
+	return n * (c->kv_f16 ? 2 : 4);
+}
 
 static float *alloc_f(size_t n, status_t *st)
 {
@@ -152,7 +168,14 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	c->n_batch = prm->n_batch ? prm->n_batch : 256;
 	if (c->n_batch > n_ctx)
 		c->n_batch = n_ctx;
-	c->kv_f16 = prm->kv_f16 != 0;
+	c->kv_q8 = prm->kv_q8 != 0;
+	c->kv_f16 = prm->kv_f16 != 0 && !c->kv_q8;
+	c->kv_type = c->kv_q8 ? MDL_TYPE_Q8_0 : c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
+	if (c->kv_q8 && hp->head_dim % MDL_QK) {
+		mem_free(c);
+		return err_set(e, ST_INVAL, "model: a q8_0 KV cache needs a head size that is a "
+			       "multiple of %d (this model's is %d)", MDL_QK, hp->head_dim);
+	}
 	c->flash = prm->flash != 0;
 	c->n_seq = prm->n_seq ? prm->n_seq : 1;
 	c->q_dim = hp->n_head * hp->head_dim;
@@ -172,14 +195,9 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	    !(c->one_pos = mem_calloc(B, sizeof(int32_t))) ||
 	    !(c->one_out = mem_calloc(B, 1)))
 		st = ST_NOMEM;
-	if (c->kv_f16) {
-		/* Two f16 per float: half the floats, rounded up. */
-		c->k_cache = alloc_f((cache + 1) / 2, &st);
-		c->v_cache = alloc_f((cache + 1) / 2, &st);
-	} else {
-		c->k_cache = alloc_f(cache, &st);
-		c->v_cache = alloc_f(cache, &st);
-	}
+	/* in floats, rounded up */
+	c->k_cache = alloc_f((kv_bytes(c, cache) + 3) / 4, &st);
+	c->v_cache = alloc_f((kv_bytes(c, cache) + 3) / 4, &st);
 	int group = hp->n_head / hp->n_head_kv;
 	c->kv_tmp = alloc_f((size_t)c->n_threads * (size_t)(group + 2) * hp->head_dim, &st);
 	/* Attention items are runs of at most MDL_MAX_GROUP query heads of one
@@ -287,7 +305,8 @@ void mdl_ctx_free(struct mdl_ctx *c)
 int mdl_ctx_n_ctx(const struct mdl_ctx *c) { return c->n_ctx; }
 int mdl_ctx_n_seq(const struct mdl_ctx *c) { return c->n_seq; }
 
-/* Offset of (layer, seq, pos) in the caches, in elements. */
+/* Offset of (layer, seq, pos) in the caches, in elements (a multiple of
+ * head_dim, so of q8_0's block for a q8_0 cache: see kv_bytes). */
 static size_t kv_at(const struct mdl_ctx *c, int layer, int seq, int pos)
 {
 	return (((size_t)layer * c->n_seq + (size_t)seq) * c->n_ctx + (size_t)pos) * c->kv_dim;
@@ -314,12 +333,12 @@ status_t mdl_ctx_seq_copy(struct mdl_ctx *c, int src, int dst, int n, struct err
 		return err_set(e, ST_INVAL, "model: cannot copy %d positions of sequence %d to %d",
 			       n, src, dst);
 	if (src != dst && n > 0) {
-		size_t es = c->kv_f16 ? 2 : 4, bytes = (size_t)n * c->kv_dim * es;
+		size_t bytes = kv_bytes(c, (size_t)n * c->kv_dim);
 		for (int l = 0; l < c->m->hp.n_layer; l++) {
-			memcpy((char *)c->k_cache + kv_at(c, l, dst, 0) * es,
-			       (char *)c->k_cache + kv_at(c, l, src, 0) * es, bytes);
-			memcpy((char *)c->v_cache + kv_at(c, l, dst, 0) * es,
-			       (char *)c->v_cache + kv_at(c, l, src, 0) * es, bytes);
+			memcpy((char *)c->k_cache + kv_bytes(c, kv_at(c, l, dst, 0)),
+			       (char *)c->k_cache + kv_bytes(c, kv_at(c, l, src, 0)), bytes);
+			memcpy((char *)c->v_cache + kv_bytes(c, kv_at(c, l, dst, 0)),
+			       (char *)c->v_cache + kv_bytes(c, kv_at(c, l, src, 0)), bytes);
 		}
 	}
 	c->seq_len[dst] = n;
@@ -385,17 +404,34 @@ struct attn_job {
 
 /*
  * Row p of head kvh of a layer's V cache as floats: in place for an
- * f32 cache, converted into tmp (head_dim floats) for an f16 one.
+ * f32 cache, converted into tmp (head_dim floats) for an f16 or q8_0 one.
  */
-static const float *v_row(const struct mdl_ctx *c, const void *cache, size_t lbase,
-			  int p, int kvh, float *tmp)
+static const float *v_row(const struct mdl_ctx *c, size_t lbase, int p, int kvh, float *tmp)
 {
 	int hd = c->m->hp.head_dim;
 	size_t off = lbase + (size_t)p * c->kv_dim + (size_t)kvh * hd;
-	if (!c->kv_f16)
-		return (const float *)cache + off;
-	mdl_dequant_row(MDL_TYPE_F16, (const uint16_t *)cache + off, tmp, hd);
+	if (c->kv_type == MDL_TYPE_F32)
+		return (const float *)c->v_cache + off;
+	mdl_dequant_row(c->kv_type, (const char *)c->v_cache + kv_bytes(c, off), tmp, hd);
 	return tmp;
+}
+
+/*
+ * Query q (head_dim floats) as the dot with a cached K row wants it, in
+ * qt (a row of scratch): itself for an f32 cache, rounded to f16 for an
+ * f16 one, quantised to q8_0 blocks for a q8_0 one (as ggml converts the
+ * query to the K type's vec_dot type).
+ */
+static const void *q_for_k(const struct mdl_ctx *c, const float *q, void *qt)
+{
+	int hd = c->m->hp.head_dim;
+	if (c->kv_f16)
+		mdl_fp32_to_fp16_row(q, qt, hd);
+	else if (c->kv_q8)
+		mdl_quant_act_row(MDL_TYPE_Q8_0, q, qt, hd);
+	else
+		return q;
+	return qt;
 }
 
 
@@ -416,14 +452,16 @@ static void axpy(float *restrict o, float a, const float *restrict v, int n)
  * flash attention): a running maximum M and sum S, and an accumulator
  * rescaled whenever M grows. With an f16 cache the accumulator is f16 and
  * every update is rounded to it, which is what llama.cpp computes with
- * flash attention on; acc is head_dim floats of scratch, vt head_dim more.
+ * flash attention on; with an f32 or q8_0 cache it is f32, and q8_0 V rows
+ * are converted to floats first, as there. acc is head_dim floats of
+ * scratch, vt head_dim more.
  */
-static void attn_online(const struct mdl_ctx *c, const void *qx, int kt_type,
-			const char *krow, size_t lbase, int kvh, int n_pos, float scale,
-			float *acc, float *vt, float *o)
+static void attn_online(const struct mdl_ctx *c, const void *qx, const char *krow,
+			size_t lbase, int kvh, int n_pos, float scale, float *acc, float *vt,
+			float *o)
 {
 	int hd = c->m->hp.head_dim;
-	size_t es = c->kv_f16 ? 2 : 4;
+	size_t kstride = kv_bytes(c, (size_t)c->kv_dim);
 	uint16_t *acc16 = (uint16_t *)(void *)acc;
 	if (c->kv_f16)
 		memset(acc16, 0, (size_t)hd * sizeof *acc16);
@@ -431,7 +469,7 @@ static void attn_online(const struct mdl_ctx *c, const void *qx, int kt_type,
 		memset(acc, 0, (size_t)hd * sizeof *acc);
 	float S = 0, M = -INFINITY;
 	for (int p = 0; p < n_pos; p++) {
-		float sv = mdl_vec_dot(kt_type, hd, krow + (size_t)p * c->kv_dim * es, qx) * scale;
+		float sv = mdl_vec_dot(c->kv_type, hd, krow + (size_t)p * kstride, qx) * scale;
 		float ms = 1.0f, vs = 1.0f;
 		if (sv > M) {
 			float old = M;
@@ -453,7 +491,7 @@ static void attn_online(const struct mdl_ctx *c, const void *qx, int kt_type,
 				acc16[i] = mdl_fp32_to_fp16(mdl_fp16_to_fp32(acc16[i]) +
 							    mdl_fp16_to_fp32(v[i]) * vs);
 		} else {
-			axpy(acc, vs, v_row(c, c->v_cache, lbase, p, kvh, vt), hd);
+			axpy(acc, vs, v_row(c, lbase, p, kvh, vt), hd);
 		}
 		S = S * ms + vs;
 	}
@@ -477,22 +515,15 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 	int n_pos = c->b_pos[t] + 1, nh = h1 - h0;
 	size_t lbase = kv_at(c, layer, c->b_seq[t], 0);
 	float scale = 1.0f / sqrtf((float)hd);
-	int kt_type = c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
-	size_t es = c->kv_f16 ? 2 : 4, kstride = (size_t)c->kv_dim * es;
-	const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
-	/* Queries as the K dot wants them: f32 in place, or rounded to f16
-	 * (ggml's product with an f16 cache) into qt. */
+	size_t kstride = kv_bytes(c, (size_t)c->kv_dim);
+	const char *krow = (const char *)c->k_cache + kv_bytes(c, lbase + (size_t)kvh * hd);
+	/* Queries as the K dot wants them (q_for_k), packed in qt: an f16 or
+	 * q8_0 row of a head is no larger than its floats. */
 	const void *qx[MDL_MAX_GROUP];
 	uint16_t *qh = (uint16_t *)(void *)qt;
-	for (int i = 0; i < nh; i++) {
-		const float *q = c->q + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd;
-		if (c->kv_f16) {
-			mdl_fp32_to_fp16_row(q, qh + (size_t)i * hd, hd);
-			qx[i] = qh + (size_t)i * hd;
-		} else {
-			qx[i] = q;
-		}
-	}
+	for (int i = 0; i < nh; i++)
+		qx[i] = q_for_k(c, c->q + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd,
+				(char *)qt + (size_t)i * kv_bytes(c, (size_t)hd));
 	if (c->kv_f16) {
 		/* one kernel call for the group's heads: each row read once */
 		mdl_f16_dots_n(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
@@ -501,7 +532,7 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 		for (int p = 0; p < n_pos; p++) {
 			const char *kp = krow + (size_t)p * kstride;
 			for (int i = 0; i < nh; i++)
-				sc[(size_t)i * c->n_ctx + p] = mdl_vec_dot(kt_type, hd, kp, qx[i]) * scale;
+				sc[(size_t)i * c->n_ctx + p] = mdl_vec_dot(c->kv_type, hd, kp, qx[i]) * scale;
 		}
 	}
 	for (int i = 0; i < nh; i++) {
@@ -525,7 +556,7 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 		return;
 	}
 	for (int p = 0; p < n_pos; p++) {
-		const float *v = v_row(c, c->v_cache, lbase, p, kvh, vt);
+		const float *v = v_row(c, lbase, p, kvh, vt);
 		for (int i = 0; i < nh; i++)
 			axpy(c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd,
 			     sc[(size_t)i * c->n_ctx + p], v, hd);
@@ -559,20 +590,11 @@ static void attn_items(void *arg, size_t begin, size_t end, int worker)
 			continue;
 		}
 		size_t lbase = kv_at(c, j->layer, c->b_seq[t], 0);
-		int kt_type = c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
-		size_t es = c->kv_f16 ? 2 : 4;
-		const char *krow = (const char *)c->k_cache + (lbase + (size_t)kvh * hd) * es;
+		const char *krow = (const char *)c->k_cache + kv_bytes(c, lbase + (size_t)kvh * hd);
 		for (int h = h0; h < h1; h++) {
-			const float *q = c->q + (size_t)t * c->q_dim + (size_t)h * hd;
-			const void *qx = q;
-			if (c->kv_f16) {
-				uint16_t *qh = (uint16_t *)(void *)qt;
-				mdl_fp32_to_fp16_row(q, qh, hd);
-				qx = qh;
-			}
+			const void *qx = q_for_k(c, c->q + (size_t)t * c->q_dim + (size_t)h * hd, qt);
 			float *o = c->xb + (size_t)t * c->q_dim + (size_t)h * hd;
-			attn_online(c, qx, kt_type, krow, lbase, kvh, c->b_pos[t] + 1, scale,
-				    vt, vt + hd, o);
+			attn_online(c, qx, krow, lbase, kvh, c->b_pos[t] + 1, scale, vt, vt + hd, o);
 		}
 	}
 }
@@ -632,7 +654,14 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 			for (int h = 0; h < hp->n_head_kv; h++)
 				rope(c, k + (size_t)h * hd, cs);
 			size_t at = kv_at(c, l, seq[t], pos[t]);
-			if (c->kv_f16) {
+			if (c->kv_q8) {
+				/* as ggml copies rows into a q8_0 cache: its
+				 * activation quantiser */
+				mdl_quant_act_row(MDL_TYPE_Q8_0, k, (char *)c->k_cache + kv_bytes(c, at),
+						  c->kv_dim);
+				mdl_quant_act_row(MDL_TYPE_Q8_0, v, (char *)c->v_cache + kv_bytes(c, at),
+						  c->kv_dim);
+			} else if (c->kv_f16) {
 				mdl_fp32_to_fp16_row(k, (uint16_t *)c->k_cache + at, c->kv_dim);
 				mdl_fp32_to_fp16_row(v, (uint16_t *)c->v_cache + at, c->kv_dim);
 			} else {

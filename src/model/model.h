@@ -363,6 +363,11 @@ struct mdl_ctx_params {
 	int n_batch;		/* tokens per internal batch; 0: min(n_ctx, 256) */
 	int kv_f16;		/* 1: KV cache in f16 (half the memory and bytes
 				 * read; numbers as llama.cpp's default cache) */
+	int kv_q8;		/* 1: KV cache in q8_0, blocks of 32 values with
+				 * an f16 scale (34 bytes per 32: 0.53 of f16),
+				 * written and read as llama.cpp's q8_0 cache
+				 * (-ctk q8_0 -ctv q8_0); over kv_f16. ST_INVAL
+				 * when head_dim is not a multiple of 32 */
 	int n_seq;		/* sequences (KV slots) of n_ctx positions; 0: 1 */
 	int flash;		/* 1: one-pass attention (online softmax); with
 				 * kv_f16 its accumulator is f16, as llama.cpp's
