@@ -41,7 +41,7 @@ struct bench_opts {
 	int depth;		/* tokens of context before the second tg; 0: skip */
 	int reps;		/* timed runs per figure */
 	int batch;		/* engine batch size; 0: the engine's default */
-	int kv_f16;		/* KV cache element type */
+	int kv_type;		/* KV cache element type: MDL_TYPE_F32/F16/Q8_0 */
 	int kernels;		/* forced enum mdl_level, or -1 */
 	int bw_mib;		/* bandwidth buffer, MiB; 0: automatic */
 	int bw_threads;		/* bandwidth threads */
@@ -269,12 +269,20 @@ struct model_facts {
 	int n_mix;
 };
 
+/* Bytes of one head's K (or V) row of a cache of kv_type; 0 when the
+ * head size does not fit the type's blocks (mdl_ctx_new_params refuses
+ * such a cache). */
+static uint64_t kv_head_bytes(const struct mdl_hparams *hp, int kv_type)
+{
+	return mdl_row_size(kv_type, hp->head_dim);
+}
+
 /*
  * Bytes a generated token reads: each weight tensor whole, except the
  * embedding table, of which one row is read, unless the table is also the
  * output matrix (tied, as in the smaller Qwen2.5 models).
  */
-static void model_facts_get(const struct mdl_model *m, int kv_f16,
+static void model_facts_get(const struct mdl_model *m, int kv_type,
 			    struct model_facts *f)
 {
 	const struct mdl_gguf *g = mdl_model_gguf(m);
@@ -301,7 +309,7 @@ static void model_facts_get(const struct mdl_model *m, int kv_f16,
 		f->mix[k].bytes += t->size;
 	}
 	f->kv_bytes_per_pos = (uint64_t)hp->n_layer * 2 * (uint64_t)hp->n_head_kv *
-			      (uint64_t)hp->head_dim * (kv_f16 ? 2 : 4);
+			      kv_head_bytes(hp, kv_type);
 }
 
 /* KV bytes read over n generated tokens starting at depth d, per token. */
@@ -392,7 +400,9 @@ static status_t bench_model(struct mdl_model *m, const struct bench_opts *o,
 {
 	int n_ctx = (o->n_prompt > o->depth ? o->n_prompt : o->depth) + o->n_gen;
 	struct mdl_ctx_params cp = { .n_ctx = n_ctx, .n_threads = o->threads,
-				     .n_batch = o->batch, .kv_f16 = o->kv_f16, .n_seq = 1 };
+				     .n_batch = o->batch, .n_seq = 1,
+				     .kv_f16 = o->kv_type == MDL_TYPE_F16,
+				     .kv_q8 = o->kv_type == MDL_TYPE_Q8_0 };
 	struct mdl_ctx *c = NULL;
 	status_t st = mdl_ctx_new_params(m, &cp, &c, e);
 	if (st)
@@ -400,7 +410,7 @@ static status_t bench_model(struct mdl_model *m, const struct bench_opts *o,
 	int nv = mdl_model_n_vocab(m);
 	const struct mdl_hparams *hp = mdl_model_hparams(m);
 	r->kv_cache_bytes = (uint64_t)hp->n_layer * 2 * (uint64_t)n_ctx *
-			    (uint64_t)hp->n_head_kv * (uint64_t)hp->head_dim * (o->kv_f16 ? 2 : 4);
+			    (uint64_t)hp->n_head_kv * kv_head_bytes(hp, o->kv_type);
 	float *logits = mem_alloc((size_t)nv * sizeof *logits);
 	size_t nt = (size_t)n_ctx;
 	int32_t *toks = mem_alloc(nt * sizeof *toks);
@@ -485,7 +495,7 @@ static void print_json(const struct bench_opts *o, const struct mdl_model *m,
 	json_object_set_new(j, "n_prompt", json_integer(o->n_prompt));
 	json_object_set_new(j, "n_gen", json_integer(o->n_gen));
 	json_object_set_new(j, "ctx_depth", json_integer(o->depth));
-	json_object_set_new(j, "kv_type", json_string(o->kv_f16 ? "f16" : "f32"));
+	json_object_set_new(j, "kv_type", json_string(mdl_type_info(o->kv_type)->name));
 	json_object_set_new(j, "batch", json_integer(o->batch));
 	json_object_set_new(j, "kernels", json_string(mdl_level_name((enum mdl_level)r->kernels)));
 	json_object_set_new(j, "cpu_features", json_string(cpu_features_str(feat, sizeof feat)));
@@ -559,7 +569,7 @@ static void print_text(const struct bench_opts *o, const struct mdl_model *m,
 		str_copy(batch, "engine default", sizeof batch);
 	printf("\nsetup        %d threads, %s kernels, KV cache %s, batch %s, "
 	       "median of %d after 1 warm-up\n", r->n_threads,
-	       mdl_level_name((enum mdl_level)r->kernels), o->kv_f16 ? "f16" : "f32",
+	       mdl_level_name((enum mdl_level)r->kernels), mdl_type_info(o->kv_type)->name,
 	       batch, o->reps);
 	printf("pp%-10d %8.2f tok/s\n", o->n_prompt, pp);
 	printf("tg%-10d %8.2f tok/s\n", o->n_gen, tg);
@@ -613,7 +623,7 @@ static int opt_int(const char *name, const char *v, int64_t min, int64_t max, in
 static int parse_opts(int argc, char **argv, struct bench_opts *o)
 {
 	*o = (struct bench_opts){ .threads = 2, .n_prompt = 512, .n_gen = 128,
-				  .depth = 4096, .reps = 3, .kv_f16 = 1, .kernels = -1,
+				  .depth = 4096, .reps = 3, .kv_type = MDL_TYPE_F16, .kernels = -1,
 				  .bw_threads = 2 };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -654,11 +664,13 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 			o->bw_given = gbs * 1e9;
 		} else if (!strcmp(a, "--kv")) {
 			if (v && !strcmp(v, "f16"))
-				o->kv_f16 = 1;
+				o->kv_type = MDL_TYPE_F16;
 			else if (v && !strcmp(v, "f32"))
-				o->kv_f16 = 0;
+				o->kv_type = MDL_TYPE_F32;
+			else if (v && !strcmp(v, "q8_0"))
+				o->kv_type = MDL_TYPE_Q8_0;
 			else {
-				cli_error("bench", "--kv is f16 or f32");
+				cli_error("bench", "--kv is f16, f32 or q8_0");
 				return -1;
 			}
 		} else if (!strcmp(a, "--kernels")) {
@@ -727,7 +739,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 		rc = cli_exit_for(st);
 		goto out;
 	}
-	model_facts_get(m, o.kv_f16, f);
+	model_facts_get(m, o.kv_type, f);
 	r.n_threads = o.threads;
 	if ((st = bench_model(m, &o, &r, &e))) {
 		cli_error_err("bench", &e);

@@ -206,6 +206,7 @@ int cmd_serve(struct cli *cli, int argc, char **argv)
 		if (srv_backend_open_model(model, (int)config_int(cli->cfg, "server.slots"),
 					   (int32_t)config_int(cli->cfg, "model.n_ctx"),
 					   (int)config_int(cli->cfg, "server.threads"),
+					   config_str(cli->cfg, "model.kv_cache"),
 					   &backend, &e)) {
 			cli_error_err("model", &e);
 			rc = cli_exit_for(e.st);

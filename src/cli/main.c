@@ -42,7 +42,7 @@ static const struct command commands[] = {
 	  "the verifier key is <data>/keys/audit.pub (name+keyhash+base64 key)\n" },
 	{ "bench", cmd_bench, "measure inference speed of a model file on this machine",
 	  "usage: airlock bench -m FILE [-t N] [-p N] [-n N] [--ctx-depth N] [--reps R]\n"
-	  "             [--kv f16|f32] [--batch N] [--kernels scalar|avx2|avx512]\n"
+	  "             [--kv f16|f32|q8_0] [--batch N] [--kernels scalar|avx2|avx512]\n"
 	  "             [--bandwidth GB/S | --bw-mib N --bw-threads N] [--json]\n"
 	  "\n"
 	  "Measures how fast the engine runs FILE here, and how close that is to\n"
@@ -87,7 +87,8 @@ static const struct command commands[] = {
 	  "  -m FILE           GGUF model\n"
 	  "  -t N              engine threads (default 2)\n"
 	  "  -r, --reps R      timed runs per figure (default 3)\n"
-	  "  --kv f16|f32      KV cache element type (default f16, as llama.cpp)\n"
+	  "  --kv f16|f32|q8_0 KV cache element type (default f16, as llama.cpp;\n"
+	  "                    q8_0 needs a head size that is a multiple of 32)\n"
 	  "  --batch N         tokens per internal batch (default: the engine's)\n"
 	  "  --kernels LEVEL   force the kernels of a dispatch level\n"
 	  "  --json            one JSON object: pp_tps, tg_tps, tg_tps_ctx4096,\n"

@@ -54,6 +54,8 @@ static const struct cfg_setting schema[] = {
 	  "GGUF model file (empty: serve from the index model)" },
 	{ "model.n_ctx", CFG_INT, "4096", 16, 1 << 20, NULL,
 	  "context length in tokens per sequence" },
+	{ "model.kv_cache", CFG_ENUM, "f16", NOB, "f16|f32|q8_0",
+	  "KV cache element type (q8_0: about half the memory of f16)" },
 
 	/* audit */
 	{ "audit.store_content", CFG_BOOL, "false", NOB, NULL,

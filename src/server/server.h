@@ -252,12 +252,14 @@ void srv_backend_release(struct srv_backend *b);
 /*
  * Opens the GGUF model at path as a backend with n_slots sequences of
  * n_ctx tokens each (0: the model's own context length, capped by the
- * config) and n_threads threads (0: all CPUs). The caller owns *out and
- * releases it with srv_backend_release.
+ * config) and n_threads threads (0: all CPUs), its KV cache of kv_cache
+ * elements ("f16", "f32" or "q8_0"; NULL: f16). The caller owns *out
+ * and releases it with srv_backend_release. ST_INVAL for another
+ * kv_cache, or q8_0 with a head size that is not a multiple of 32.
  */
 status_t srv_backend_open_model(const char *path, int n_slots, int32_t n_ctx,
-				int n_threads, struct srv_backend *out,
-				struct err *e);
+				int n_threads, const char *kv_cache,
+				struct srv_backend *out, struct err *e);
 
 /* ------------------------------------------------------------------ */
 /* Server                                                              */

@@ -303,8 +303,8 @@ static const struct srv_backend_ops mb_ops = {
 };
 
 status_t srv_backend_open_model(const char *path, int n_slots, int32_t n_ctx,
-				int n_threads, struct srv_backend *out,
-				struct err *e)
+				int n_threads, const char *kv_cache,
+				struct srv_backend *out, struct err *e)
 {
 	struct mb *b;
 	const char *base;
@@ -330,8 +330,16 @@ status_t srv_backend_open_model(const char *path, int n_slots, int32_t n_ctx,
 		cp.n_ctx = n_ctx;
 		cp.n_threads = n_threads;
 		cp.n_seq = n_slots;
-		/* f16 cache as llama.cpp's default: half the memory and reads. */
-		cp.kv_f16 = 1;
+		/* f16 cache as llama.cpp's default: half the memory and reads;
+		 * q8_0 about half of that again */
+		if (!kv_cache || !strcmp(kv_cache, "f16")) {
+			cp.kv_f16 = 1;
+		} else if (!strcmp(kv_cache, "q8_0")) {
+			cp.kv_q8 = 1;
+		} else if (strcmp(kv_cache, "f32") != 0) {
+			st = err_set(e, ST_INVAL, "KV cache type '%s': f16, f32 or q8_0", kv_cache);
+			goto fail;
+		}
 		if ((st = mdl_ctx_new_params(b->m, &cp, &b->ctx, e)))
 			goto fail;
 	}

@@ -124,6 +124,39 @@ static int generate(struct prop *p, uint64_t seed, int guarded,
 	return denied;
 }
 
+/*
+ * model.kv_cache reaches the engine: q8_0 opens a model whose heads are
+ * 32 wide and is refused, naming the reason, for heads of 16; a name
+ * that is not a cache type is refused.
+ */
+static void test_backend_kv_cache(void **state)
+{
+	char vocab[4096], path[4096];
+	struct mdl_synth_params sp = {
+		.arch = "llama", .n_layer = 1, .n_embd = 64, .n_head = 2,
+		.n_head_kv = 2, .n_ff = 64, .n_ctx = 64, .type = 0, .seed = 7,
+	};
+	struct srv_backend b;
+	struct err e;
+
+	(void)state;
+	th_shared_path("models/stories260K.gguf", vocab, sizeof vocab);
+	sp.vocab_from = vocab;
+	snprintf(path, sizeof path, "%s/kv.gguf", th_tmpdir());
+	TH_OK(mdl_synth_write(&sp, path, &e));
+	TH_OK(srv_backend_open_model(path, 1, 64, 1, "q8_0", &b, &e));
+	srv_backend_release(&b);
+	TH_OK(srv_backend_open_model(path, 1, 64, 1, "f32", &b, &e));
+	srv_backend_release(&b);
+	TH_ST(srv_backend_open_model(path, 1, 64, 1, "bf16", &b, &e), ST_INVAL);
+	assert_non_null(strstr(e.msg, "KV cache type 'bf16'"));
+	sp.n_embd = 32;		/* heads of 16 */
+	TH_OK(mdl_synth_write(&sp, path, &e));
+	TH_ST(srv_backend_open_model(path, 1, 64, 1, "q8_0", &b, &e), ST_INVAL);
+	assert_non_null(strstr(e.msg, "multiple of 32"));
+	th_tmpdir_cleanup();
+}
+
 static void test_guard_property(void **state)
 {
 	char vocab[4096], path[4096];
@@ -146,7 +179,7 @@ static void test_guard_property(void **state)
 	sp.vocab_from = vocab;
 	snprintf(path, sizeof path, "%s/synth.gguf", th_tmpdir());
 	TH_OK(mdl_synth_write(&sp, path, &e));
-	TH_OK(srv_backend_open_model(path, 1, 64, 1, &p.b, &e));
+	TH_OK(srv_backend_open_model(path, 1, 64, 1, NULL, &p.b, &e));
 	assert_true(p.b.has_model_sha256);
 	TH_OK(pol_bundle_load_mem("prop.yaml", yaml, strlen(yaml), &lo, &p.bundle, &e));
 	TH_OK(pol_guard_new_bundle(p.bundle, NULL, &p.g));
@@ -208,6 +241,7 @@ int run_server_guard_prop_tests(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guard_property),
+		cmocka_unit_test(test_backend_kv_cache),
 	};
 	log_setup(LOG_OFF, LOG_FMT_HUMAN, NULL);
 	return cmocka_run_group_tests_name("server_guard_prop", tests, NULL, NULL);
