@@ -528,6 +528,9 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 		/* one kernel call for the group's heads: each row read once */
 		mdl_f16_dots_n(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
 			       nh, qh, (size_t)hd, scale, sc, (size_t)c->n_ctx);
+	} else if (c->kv_q8) {
+		mdl_q8_0_dots_n(n_pos, hd, krow, kstride, nh, qt, kv_bytes(c, (size_t)hd), scale,
+				sc, (size_t)c->n_ctx);
 	} else {
 		for (int p = 0; p < n_pos; p++) {
 			const char *kp = krow + (size_t)p * kstride;
@@ -553,6 +556,13 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 		const uint16_t *vrow = (const uint16_t *)c->v_cache + lbase + (size_t)kvh * hd;
 		mdl_f16_wsum_n(n_pos, hd, vrow, (size_t)c->kv_dim, nh, sc, (size_t)c->n_ctx,
 			       c->xb + (size_t)t * c->q_dim + (size_t)h0 * hd, (size_t)hd);
+		return;
+	}
+	if (c->kv_q8) {
+		mdl_q8_0_wsum_n(n_pos, hd, (const char *)c->v_cache +
+				kv_bytes(c, lbase + (size_t)kvh * hd), kstride, nh, sc,
+				(size_t)c->n_ctx, c->xb + (size_t)t * c->q_dim + (size_t)h0 * hd,
+				(size_t)hd);
 		return;
 	}
 	for (int p = 0; p < n_pos; p++) {

@@ -1239,6 +1239,25 @@ static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 	}
 }
 
+static void q8_0_wsum(int64_t n_pos, int64_t n, const void *V, size_t stride,
+		      int nw, const float *w, size_t w_stride, float *o, size_t o_stride)
+{
+	for (int h = 0; h < nw; h++)
+	for (int64_t p = 0; p < n_pos; p++) {
+		const struct mdl_block_q8_0 *b =
+			(const void *)((const uint8_t *)V + (size_t)p * stride);
+		float wp = w[(size_t)h * w_stride + (size_t)p];
+		float *oh = o + (size_t)h * o_stride;
+		for (int64_t k = 0; k < n / MDL_QK; k++) {
+			float a = wp * FP16(b[k].d);
+			for (int j = 0; j < MDL_QK; j++) {
+				float prod = a * (float)b[k].qs[j];
+				oh[k * MDL_QK + j] = oh[k * MDL_QK + j] + prod;
+			}
+		}
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* Dispatch                                                            */
 /* ------------------------------------------------------------------ */
@@ -1266,6 +1285,7 @@ static void kern_init(void)
 	k->fp32_to_fp16_row = f2h_row;
 	k->f16_dots = f16_dots;
 	k->f16_wsum = f16_wsum;
+	k->q8_0_wsum = q8_0_wsum;
 	k->softmax = softmax_ref;
 	k->silu_mul = silu_mul_ref;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
@@ -1384,6 +1404,26 @@ void mdl_f16_wsum_n(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride, 
 		    const float *w, size_t w_stride, float *o, size_t o_stride)
 {
 	kernels()->f16_wsum(n_pos, n, V, stride, nw, w, w_stride, o, o_stride);
+}
+
+void mdl_q8_0_dots_n(int64_t n_pos, int64_t n, const void *K, size_t stride, int nq,
+		     const void *q, size_t q_stride, float scale, float *out,
+		     size_t out_stride)
+{
+	/* the level's dot kernel without mdl_vec_dot's checks per call */
+	mdl__vec_dot_fn dot = kernels()->vec_dot[MDL_TYPE_Q8_0];
+	for (int64_t p = 0; p < n_pos; p++) {
+		const void *kp = (const uint8_t *)K + (size_t)p * stride;
+		for (int h = 0; h < nq; h++)
+			out[(size_t)h * out_stride + (size_t)p] =
+				dot(n, kp, (const uint8_t *)q + (size_t)h * q_stride) * scale;
+	}
+}
+
+void mdl_q8_0_wsum_n(int64_t n_pos, int64_t n, const void *V, size_t stride, int nw,
+		     const float *w, size_t w_stride, float *o, size_t o_stride)
+{
+	kernels()->q8_0_wsum(n_pos, n, V, stride, nw, w, w_stride, o, o_stride);
 }
 
 void mdl_softmax(int64_t n, float *s)

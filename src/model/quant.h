@@ -218,6 +218,29 @@ void mdl_f16_wsum_n(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride, 
 		    const float *w, size_t w_stride, float *o, size_t o_stride);
 
 /*
+ * Attention scores over a q8_0 cache: out[h * out_stride + p] =
+ * mdl_vec_dot(MDL_TYPE_Q8_0, n, K + p * stride, q + h * q_stride) * scale
+ * for query h < nq and row p < n_pos, bit for bit. K rows are q8_0 blocks,
+ * the queries converted by mdl_quant_act_row(MDL_TYPE_Q8_0); stride and
+ * q_stride are in bytes, n a multiple of 32.
+ */
+void mdl_q8_0_dots_n(int64_t n_pos, int64_t n, const void *K, size_t stride, int nq,
+		     const void *q, size_t q_stride, float scale, float *out,
+		     size_t out_stride);
+
+/*
+ * Weighted sums of q8_0 rows for nw heads: for p = 0 .. n_pos-1 in order,
+ * o_h[j] = o_h[j] + (w_h[p] * d) * q[j], with d the scale of the block
+ * of row p that holds column j and q its 8-bit value, each product and
+ * sum rounded to float (no fused multiply-add), so every level gives the
+ * bits of the scalar loop. Weights w + h * w_stride, outputs o + h *
+ * o_stride (floats); stride in bytes, n a multiple of 32. Each row is read
+ * and converted once for a pair of heads.
+ */
+void mdl_q8_0_wsum_n(int64_t n_pos, int64_t n, const void *V, size_t stride, int nw,
+		     const float *w, size_t w_stride, float *o, size_t o_stride);
+
+/*
  * Softmax of n floats in place: s[p] = exp(s[p] - max) / sum of those.
  * NaN scores are skipped by the maximum and stay NaN. The scalar level uses
  * expf; the SIMD levels a vectorised exp whose error is within 2 units in
@@ -453,6 +476,9 @@ typedef void (*mdl__f16_dots_fn)(int64_t n_pos, int64_t n, const uint16_t *K, si
 				 float *out, size_t out_stride);
 typedef void (*mdl__f16_wsum_fn)(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride,
 				 int nw, const float *w, size_t w_stride, float *o, size_t o_stride);
+/* Weighted sums over a q8_0 cache (mdl_q8_0_wsum_n). */
+typedef void (*mdl__q8_wsum_fn)(int64_t n_pos, int64_t n, const void *V, size_t stride,
+				int nw, const float *w, size_t w_stride, float *o, size_t o_stride);
 /* mdl_softmax, mdl_silu_mul */
 typedef void (*mdl__softmax_fn)(int64_t n, float *s);
 typedef void (*mdl__silu_mul_fn)(int64_t n, float *g, const float *u);
@@ -489,6 +515,7 @@ struct mdl__kernels {
 	mdl__f2h_fn fp32_to_fp16_row;
 	mdl__f16_dots_fn f16_dots;
 	mdl__f16_wsum_fn f16_wsum;
+	mdl__q8_wsum_fn q8_0_wsum;
 	mdl__softmax_fn softmax;
 	mdl__silu_mul_fn silu_mul;
 	mdl__vec_dot_fn vec_dot[MDL_TYPE_COUNT];	/* by weight type */

@@ -729,6 +729,61 @@ AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t st
 }
 
 /*
+ * Two heads' (or one's) weighted sums over the same q8_0 rows, a block of
+ * 32 columns at a time: the row's 32 values converted to floats once for
+ * both heads, each head's accumulators in four registers. Every element
+ * is the sequence of the scalar q8_0_wsum (a = w * d rounded, then o + a *
+ * q with the product and the sum rounded apart, rows in order).
+ */
+KERNEL void q8_0_wsum_pair(const int nh, int64_t n_pos, int64_t n, const uint8_t *V,
+			   size_t stride, const float *w, size_t w_stride, float *o,
+			   size_t o_stride)
+{
+	for (int64_t j = 0; j < n; j += MDL_QK) {
+		const uint8_t *col = V + (size_t)(j / MDL_QK) * sizeof(struct mdl_block_q8_0);
+		__m256 acc[2][4];
+		_Pragma("GCC unroll 8")
+		for (int h = 0; h < nh; h++)
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				acc[h][c] = _mm256_loadu_ps(o + (size_t)h * o_stride + j + 8 * c);
+		for (int64_t p = 0; p < n_pos; p++) {
+			const struct mdl_block_q8_0 *b = (const void *)(col + (size_t)p * stride);
+			float d = fp16(b->d);
+			__m256 vf[4];
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				vf[c] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
+					_mm_loadl_epi64((const __m128i *)(const void *)(b->qs + 8 * c))));
+			_Pragma("GCC unroll 8")
+			for (int h = 0; h < nh; h++) {
+				__m256 a = _mm256_set1_ps(w[(size_t)h * w_stride + (size_t)p] * d);
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < 4; c++)
+					acc[h][c] = _mm256_add_ps(acc[h][c], _mm256_mul_ps(a, vf[c]));
+			}
+		}
+		_Pragma("GCC unroll 8")
+		for (int h = 0; h < nh; h++)
+			_Pragma("GCC unroll 8")
+			for (int c = 0; c < 4; c++)
+				_mm256_storeu_ps(o + (size_t)h * o_stride + j + 8 * c, acc[h][c]);
+	}
+}
+
+AVX2 static void q8_0_wsum(int64_t n_pos, int64_t n, const void *V, size_t stride,
+			   int nw, const float *w, size_t w_stride, float *o, size_t o_stride)
+{
+	int h = 0;
+	for (; h + 2 <= nw; h += 2)
+		q8_0_wsum_pair(2, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
+			       o + (size_t)h * o_stride, o_stride);
+	if (h < nw)
+		q8_0_wsum_pair(1, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
+			       o + (size_t)h * o_stride, o_stride);
+}
+
+/*
  * exp of 8 floats: x = n ln2 + r with |r| <= ln2/2 (ln2 in two parts so
  * that r is exact enough), e^r by Cephes' degree-6 polynomial, 2^n put into
  * the exponent. Below -87.3 (where expf turns subnormal) the result is 0,
@@ -903,6 +958,7 @@ void mdl__kernels_avx2(struct mdl__kernels *k)
 	k->fp32_to_fp16_row = f2h_row;
 	k->f16_dots = f16_dots;
 	k->f16_wsum = f16_wsum;
+	k->q8_0_wsum = q8_0_wsum;
 	k->softmax = softmax;
 	k->silu_mul = silu_mul;
 	k->vec_dot[MDL_TYPE_F32] = dot_f32;
