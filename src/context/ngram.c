@@ -798,7 +798,9 @@ status_t ctx_ngram_open(const char *data_dir, struct ctx_ngram **out,
 			   k != last_k + 1)))
 			goto out;
 		last_k = k;
-		if ((st = sub_path(p, sizeof p, dir, id, k, "", e)))
+		/* A path too long is a bad list too (st stays ST_CORRUPT:
+		 * a later bad line must not find it ST_OK). */
+		if (sub_path(p, sizeof p, dir, id, k, "", NULL))
 			goto out;
 		if (buf_append(&prefixes, p, strlen(p) + 1) || vec_push(&groups, &id)) {
 			st = err_set(e, ST_NOMEM, "n-gram index: out of memory");
