@@ -158,7 +158,7 @@ static status_t write_sub(const struct builder *b, const char *map_magic,
 {
 	char p[PATH_MAX];
 	const char *text = (b->text.data ? b->text.data : "") + s->t0;
-	const struct map_entry *ents = (const struct map_entry *)b->ents.data + s->e0;
+	const struct map_entry *ents = s->en ? (const struct map_entry *)b->ents.data + s->e0 : NULL;
 	struct buf hdr;
 	status_t st;
 	uint64_t n64 = s->tn;
@@ -560,13 +560,16 @@ status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
 	char dir[PATH_MAX], p[PATH_MAX], stamp[2 * SHA256_LEN + 2];
 	size_t split = SPLIT_BYTES;
 	uint64_t t0 = time_mono_ns(), cpu0 = proc_cpu_ns();
-	int compact;
+	int compact, threads;
 	status_t st;
 
 	if (!o)
 		o = &defo;
 	if (o->split_bytes)
 		split = o->split_bytes;
+	threads = o->threads > 0 ? o->threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+	if (threads < 1)
+		threads = 1;
 	compact = o->compact;
 	memset(&bs, 0, sizeof bs);
 	vec_init(&repos, sizeof(struct ctx__repo_digest));
@@ -595,17 +598,16 @@ status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
 			st = ctx__store_corpus(c, d->id, add_chunk, &b, e);
 			if (st == ST_LIMIT)
 				err_set(e, st, "n-gram index: repository %s: corpus over 2 GiB", d->name);
-			if (st == ST_OK && !pool && (o->threads != 1 || compact))
-				pool = tpool_new(o->threads);
-			if (pool) {
-				k = tpool_size(pool);
-				if ((size_t)k > b.text.len / split)
-					k = (int)(b.text.len / split);
-				if (k > SUBPARTS_MAX)
-					k = SUBPARTS_MAX;
-				if (k < 1)
-					k = 1;
-			}
+			k = threads;
+			if ((size_t)k > b.text.len / split)
+				k = (int)(b.text.len / split);
+			if (k > SUBPARTS_MAX)
+				k = SUBPARTS_MAX;
+			/* A pool only when there is work beside the sort. */
+			if (st == ST_OK && !pool && threads > 1 && (k > 1 || compact))
+				pool = tpool_new(threads);
+			if (!pool || k < 1)
+				k = 1;
 			if (st == ST_OK)
 				st = rebuild_part(c, dir, d, stamp, &b, pool, k, &compact, &bs,
 						  &l.subparts, e);
