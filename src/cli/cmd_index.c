@@ -1,7 +1,9 @@
 /*
  * cmd_index.c - `airlock index PATH... [--name REPO]`: register and index
  * repositories, then rebuild the n-gram index. A progress bar on a
- * terminal, one summary line per repository otherwise. Ctrl-C stops after
+ * terminal, one summary line per repository otherwise; then a line for
+ * the n-gram rebuild (with the store's compaction, which runs during its
+ * sort) and one for the whole run: what the user waited for. Ctrl-C stops after
  * the current batch; what was written stays usable. The process locks
  * itself down (sbx_lockdown_config) once the store is open and before the
  * indexing threads start: it may then read only the repositories named and
@@ -72,11 +74,11 @@ static void ngram_summary(const struct ctx_ngram_build_stats *s)
 {
 	double secs = (double)s->elapsed_ns / 1e9;
 
-	printf("n-gram index: %llu parts rebuilt (%llu sub-parts), %llu kept; %.1f MB in %.2f s "
+	printf("n-gram index: %llu rebuilt (%llu sub-parts), %llu kept: %.1f MB sorted in %.2f s "
 	       "(%.2f s CPU)", (unsigned long long)s->rebuilt, (unsigned long long)s->subparts,
 	       (unsigned long long)s->kept, (double)s->bytes / 1e6, secs, (double)s->cpu_ns / 1e9);
 	if (s->compacted)
-		printf("; store compacted meanwhile (%.2f s)", (double)s->compact_ns / 1e9);
+		printf(", the store's compaction meanwhile (%.2f s)", (double)s->compact_ns / 1e9);
 	printf("\n");
 }
 
