@@ -17,6 +17,12 @@
  *               written last: a part whose stamp matches is not rebuilt
  *   parts       "ALNG0001\n", then the ids of the parts, one a line,
  *               written after the parts: the index a reader opens
+ * A repository's corpus of SPLIT_BYTES or more is cut at file boundaries
+ * into sub-parts sorted at once on the thread pool: sub-part 0 is
+ * <id>.txt/.sa/.map, sub-part k is <id>-<k>.*, listed in parts as "<id>",
+ * "<id>-1", ... in text order; the stamp adds their count after the
+ * digest ("<k>\n", only when k > 1). Queries search a repository's
+ * sub-parts as one corpus, except that no match spans two of them.
  * A part is limited to 2 GiB (int32 positions). Queries consult every
  * part and combine (see ctx_ngram_complete). Before parts, the whole
  * index was one such triple, <data>/context-ngram.txt/.sa/.map: it is
