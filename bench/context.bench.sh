@@ -58,7 +58,7 @@ echo "machine load: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs (figures s
 db=$(stat -c %s "$D/airlock.db")
 ng=$(find "$D/context-ngram" -type f -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
 echo "indexed ${#corpora[@]} repositories: $files files, $bytes MB in $wall s of whole runs ($secs s in the runs' own figures)"
-echo "indexing, whole runs: $(echo "scale=2; $bytes / $wall" | bc) MB/s wall," \
+echo "indexing, whole runs: $(echo "scale=2; $bytes / $wall" | bc | sed 's/^\./0./') MB/s wall," \
   "$(echo "scale=2; $bytes / $cpu" | bc) MB per CPU-second (user+sys, n-gram rebuilds included)"
 echo "indexing, the runs' own figures (walk, parse, write): $(echo "scale=2; $bytes / $secs" | bc) MB/s," \
   "$(echo "scale=0; $files / $secs" | bc) files/s (wall);" \

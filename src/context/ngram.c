@@ -494,7 +494,7 @@ static status_t rebuild_part(struct ctx *c, const char *dir, const struct ctx__r
 			     int *compact, struct ctx_ngram_build_stats *bs, int *n_subs,
 			     struct err *e)
 {
-	struct sub subs[SUBPARTS_MAX];
+	struct sub *subs;	/* k: about 4 KB each (paths, messages) */
 	struct sort_job j;
 	saidx_t *sa;
 	char p[PATH_MAX];
@@ -502,19 +502,24 @@ static status_t rebuild_part(struct ctx *c, const char *dir, const struct ctx__r
 	status_t st = ST_OK;
 	int n;
 
+	if (!(subs = mem_calloc((size_t)k, sizeof *subs)))
+		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
 	split_corpus(b, k, subs, &n);
 	/* One array for all: each sub-part sorts in its own slice, behind
 	 * room for its header, so the halves need what the whole did (and
 	 * 16 bytes more for each further header). */
 	sa = mem_alloc_array(b->text.len + 1 + (size_t)n * (SA_HDR / sizeof *sa), sizeof *sa);
-	if (!sa)
+	if (!sa) {
+		mem_free(subs);
 		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
+	}
 	for (int i = 0; i < n && st == ST_OK; i++) {
 		subs[i].sa = sa + subs[i].t0 + (size_t)i * (SA_HDR / sizeof *sa);
 		st = sub_path(subs[i].prefix, sizeof subs[i].prefix, dir, d->id, i, "", e);
 	}
 	if (st) {
 		mem_free(sa);
+		mem_free(subs);
 		return st;
 	}
 	memset(&j, 0, sizeof j);
@@ -535,6 +540,7 @@ static status_t rebuild_part(struct ctx *c, const char *dir, const struct ctx__r
 	for (int i = 0; i < n && st == ST_OK; i++)
 		if ((st = subs[i].st))
 			err_set(e, st, "%s", subs[i].e.msg);
+	mem_free(subs);
 	*n_subs = n;
 	if (st)
 		return st;

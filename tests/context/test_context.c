@@ -2574,6 +2574,7 @@ static int teardown(void **state)
 /* test_ngram_par.c */
 void test_ngram_split_same_answers(void **state);
 void test_ngram_split_files(void **state);
+void test_ngram_split_alloc_failures(void **state);
 
 /* test_provenance.c */
 void test_provenance_overlaps(void **state);
@@ -2627,6 +2628,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
 		cmocka_unit_test_teardown(test_ngram_split_same_answers, teardown),
 		cmocka_unit_test_teardown(test_ngram_split_files, teardown),
+		cmocka_unit_test_teardown(test_ngram_split_alloc_failures, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
 		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
 		cmocka_unit_test_teardown(test_provenance_matches_naive, teardown),

@@ -23,6 +23,7 @@
 
 void test_ngram_split_same_answers(void **state);
 void test_ngram_split_files(void **state);
+void test_ngram_split_alloc_failures(void **state);
 
 static char nroot[1024];
 
@@ -498,6 +499,53 @@ void test_ngram_split_files(void **state)
 			ctx_ngram_free(g);
 		}
 	}
+	ctx_free(c);
+	config_free(cfg);
+}
+
+/* Every allocation of a split build (with the compaction) failing in
+ * turn: ST_NOMEM or success, nothing leaked (ASan), and the next build
+ * whole again. */
+void test_ngram_split_alloc_failures(void **state)
+{
+	char data[PATH_MAX], out[PATH_MAX];
+	struct config *cfg = NULL;
+	struct ctx *c;
+	struct ctx_ngram_build_stats s;
+	struct ctx_ngram_build_opts o = { .threads = 3, .split_bytes = 1, .compact = 1 };
+	struct ctx_ngram *g = NULL;
+	unsigned long before, total;
+	int failed = 0;
+	(void)state;
+
+	str_copy(nroot, th_tmpdir(), sizeof nroot);
+	rng_state = 5;
+	make_repo("r");
+	snprintf(data, sizeof data, "%s/data", nroot);
+	snprintf(out, sizeof out, "%s/out", nroot);
+	c = open_store(data, &cfg);
+	index_repo(c, "r");
+	before = mem_alloc_count();
+	TH_OK(ctx_ngram_build_ex(c, out, &o, &s, NULL));
+	total = mem_alloc_count() - before;
+	assert_int_equal(s.subparts, 3);
+	for (unsigned long n = 0; n < total; n += 1 + total / 200) {
+		status_t st;
+		put(out, "context-ngram/1.stamp", "x\n");	/* stale: rebuilt */
+		mem_fail_after((long)n, 1);
+		st = ctx_ngram_build_ex(c, out, &o, &s, NULL);
+		mem_fail_reset();
+		if (st != ST_OK && st != ST_NOMEM)
+			fail_msg("allocation %lu of %lu: %s", n, total, status_name(st));
+		failed += st == ST_NOMEM;
+	}
+	assert_true(failed > 0);
+	put(out, "context-ngram/1.stamp", "x\n");
+	TH_OK(ctx_ngram_build_ex(c, out, &o, &s, NULL));
+	assert_int_equal(s.subparts, 3);
+	TH_OK(ctx_ngram_open(out, &g, NULL));
+	assert_true(ctx_ngram_size(g) > 60000);
+	ctx_ngram_free(g);
 	ctx_free(c);
 	config_free(cfg);
 }
