@@ -1,7 +1,9 @@
 /*
  * cmd_index.c - `airlock index PATH... [--name REPO]`: register and index
  * repositories, then rebuild the n-gram index. A progress bar on a
- * terminal, one summary line per repository otherwise. Ctrl-C stops after
+ * terminal, one summary line per repository otherwise; then a line for
+ * the n-gram rebuild (with the store's compaction, which runs during its
+ * sort) and one for the whole run: what the user waited for. Ctrl-C stops after
  * the current batch; what was written stays usable. The process locks
  * itself down (sbx_lockdown_config) once the store is open and before the
  * indexing threads start: it may then read only the repositories named and
@@ -14,6 +16,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static volatile int interrupted;
@@ -67,11 +70,34 @@ static void summary(const char *name, const struct ctx_index_stats *s)
 	printf("\n");
 }
 
+static void ngram_summary(const struct ctx_ngram_build_stats *s)
+{
+	double secs = (double)s->elapsed_ns / 1e9;
+
+	printf("n-gram index: %llu rebuilt (%llu sub-parts), %llu kept: %.1f MB sorted in %.2f s "
+	       "(%.2f s CPU)", (unsigned long long)s->rebuilt, (unsigned long long)s->subparts,
+	       (unsigned long long)s->kept, (double)s->bytes / 1e6, secs, (double)s->cpu_ns / 1e9);
+	if (s->compacted)
+		printf(", the store's compaction meanwhile (%.2f s)", (double)s->compact_ns / 1e9);
+	printf("\n");
+}
+
+/* CPU time of the process (all threads), ns. */
+static uint64_t process_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 int cmd_index(struct cli *cli, int argc, char **argv)
 {
 	const char *name = NULL, *paths[256];
 	int n_paths = 0, threads = 0, rc = EXIT_OK, tty = isatty(2), changed = 0;
-	int allow_unsandboxed = 0;
+	int allow_unsandboxed = 0, compact_due = 0;
+	uint64_t t_run = 0, cpu_run = 0, run_bytes = 0;
 	struct sbx_report rep;
 	struct ctx *c = NULL;
 	struct err e;
@@ -140,6 +166,8 @@ int cmd_index(struct cli *cli, int argc, char **argv)
 	sa.sa_handler = on_sigint;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	t_run = time_mono_ns();
+	cpu_run = process_cpu_ns();
 	for (int i = 0; i < n_paths && !interrupted; i++) {
 		struct ctx_index_stats s;
 		struct ctx_index_opts o = { 0 };
@@ -147,6 +175,8 @@ int cmd_index(struct cli *cli, int argc, char **argv)
 		o.name = name;
 		o.threads = threads;
 		o.cancel = &interrupted;
+		/* The store's closing compaction runs during the n-gram sort. */
+		o.defer_compact = 1;
 		if (tty) {
 			o.progress = progress;
 			o.progress_arg = (void *)label;
@@ -164,6 +194,8 @@ int cmd_index(struct cli *cli, int argc, char **argv)
 		if (s.interrupted)
 			rc = EXIT_FAIL;
 		changed |= s.files_indexed || s.files_deleted;
+		compact_due |= s.compact_due;
+		run_bytes += s.bytes;
 	}
 	/* The n-gram index is rebuilt whole, so only when code changed (or
 	 * when it is missing). */
@@ -174,12 +206,33 @@ int cmd_index(struct cli *cli, int argc, char **argv)
 		ctx_ngram_free(g);
 	}
 	if (!interrupted && changed) {
+		struct ctx_ngram_build_opts no = { 0 };
+		struct ctx_ngram_build_stats ns;
+		no.threads = threads;
+		no.compact = compact_due;
+		compact_due = 0;
 		err_clear(&e);
-		if ((st = ctx_ngram_build(c, cli->data_dir, &e)) != ST_OK) {
+		if ((st = ctx_ngram_build_ex(c, cli->data_dir, &no, &ns, &e)) != ST_OK) {
 			cli_error_err("index: n-gram index", &e);
 			if (rc == EXIT_OK)
 				rc = cli_exit_for(st);
 		}
+		ngram_summary(&ns);
+	} else if (compact_due) {
+		/* Interrupted before the n-gram index: the runs that were
+		 * due one still get their compaction. */
+		err_clear(&e);
+		if (ctx_store_compact(c, &e) != ST_OK)
+			LOG_WARN("context.compact", LF_STR("error", e.msg));
+	}
+	/* What the user waited for: indexing, compaction and the n-gram
+	 * index (the store's open and the sandbox setup before excluded). */
+	{
+		double secs = (double)(time_mono_ns() - t_run) / 1e9;
+		printf("total: %.1f MB in %.2f s (%.1f MB/s, %.2f s CPU)\n",
+		       (double)run_bytes / 1e6, secs,
+		       secs > 0 ? (double)run_bytes / 1e6 / secs : 0.0,
+		       (double)(process_cpu_ns() - cpu_run) / 1e9);
 	}
 	ctx_free(c);
 	return rc;

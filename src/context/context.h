@@ -89,6 +89,7 @@ struct ctx_index_stats {
 	uint64_t elapsed_ns;
 	uint64_t cpu_ns;	/* CPU time of the process (all threads) in the run */
 	int interrupted;	/* stopped early by *cancel */
+	int compact_due;	/* a compaction is due and was deferred */
 };
 
 struct ctx_index_opts {
@@ -98,6 +99,10 @@ struct ctx_index_opts {
 	void (*progress)(void *arg, uint64_t done, uint64_t total);
 	void *progress_arg;
 	volatile int *cancel;	/* when set non-zero, stop after the batch */
+	/* When a closing compaction is due, leave it to the caller
+	 * (stats->compact_due) instead of running it: ctx_ngram_build_ex
+	 * can overlap it with its sort. */
+	int defer_compact;
 };
 
 /*
@@ -262,6 +267,50 @@ struct ctx_ngram_match {
  * code over 2 GiB), store errors.
  */
 status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e);
+
+/* How ctx_ngram_build_ex works. Zeroed: as ctx_ngram_build. */
+struct ctx_ngram_build_opts {
+	int threads;		/* sorting threads; <= 0: online CPUs */
+	/* Also compact the store (ctx_store_compact), on the calling thread
+	 * while the pool sorts the first part rebuilt (alone when none is). */
+	int compact;
+	/* A repository's corpus of this many text bytes or more is split
+	 * into sub-parts sorted at once, one per thread, each at least this
+	 * large; 0: 4 MiB. Tests set it low to split small corpora. */
+	size_t split_bytes;
+};
+
+/* What ctx_ngram_build_ex did. */
+struct ctx_ngram_build_stats {
+	uint64_t rebuilt, kept;	/* repositories' parts */
+	uint64_t subparts;	/* files written for the rebuilt (>= rebuilt) */
+	uint64_t bytes;		/* text bytes sorted */
+	int compacted;		/* the store was compacted */
+	uint64_t compact_ns;	/* wall time of the compaction */
+	uint64_t elapsed_ns;	/* wall time of the whole call */
+	uint64_t cpu_ns;	/* CPU time of the process (all threads) in the call */
+};
+
+/*
+ * ctx_ngram_build with options: a large repository's part is sorted and
+ * written as sub-parts on several threads (queries treat them as the one
+ * part, except that no match spans two: see docs/internals/context.md),
+ * and the store's compaction deferred by ctx_index_repo
+ * (ctx_index_opts.defer_compact) can run meanwhile. o and stats may be
+ * NULL. Errors as ctx_ngram_build; a failed compaction is logged, not
+ * returned (it only leaves a larger store).
+ */
+status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
+			    const struct ctx_ngram_build_opts *o,
+			    struct ctx_ngram_build_stats *stats, struct err *e);
+
+/*
+ * Merges the store's full-text index into one segment and, when more than
+ * an eighth of its pages are free, rewrites it (VACUUM): what
+ * ctx_index_repo does after a large run unless told to defer it. Outside
+ * a transaction, with no query running on c. Errors: store errors.
+ */
+status_t ctx_store_compact(struct ctx *c, struct err *e);
 
 /*
  * Opens the n-gram index of data_dir (read-only mmap): every part, or the

@@ -898,10 +898,14 @@ status_t ctx_index_repo(struct ctx *c, const char *path,
 	    ctx__store_nfiles(c, &in_store, NULL) == ST_OK &&
 	    (in_store < COMPACT_STORE_FILES || (int64_t)wrote * 8 >= in_store)) {
 		struct err ce;
-		t_compact = time_mono_ns();
-		err_clear(&ce);
-		if (ctx__store_compact(c, &ce) != ST_OK)
-			LOG_WARN("context.compact", LF_STR("error", ce.msg));
+		if (o->defer_compact) {
+			stats.compact_due = 1;	/* the caller runs it */
+		} else {
+			t_compact = time_mono_ns();
+			err_clear(&ce);
+			if (ctx__store_compact(c, &ce) != ST_OK)
+				LOG_WARN("context.compact", LF_STR("error", ce.msg));
+		}
 	}
 	ctx__store_count(c, repo, &stats, NULL);
 	/* Where the run's time went (see docs/internals/context.md). */
@@ -934,4 +938,10 @@ out:
 	if (stats_out)
 		*stats_out = stats;
 	return st;
+}
+
+/* The closing compaction, for a caller that deferred it. */
+status_t ctx_store_compact(struct ctx *c, struct err *e)
+{
+	return ctx__store_compact(c, e);
 }

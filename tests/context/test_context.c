@@ -2571,6 +2571,11 @@ static int teardown(void **state)
 	return 0;
 }
 
+/* test_ngram_par.c */
+void test_ngram_split_same_answers(void **state);
+void test_ngram_split_files(void **state);
+void test_ngram_split_alloc_failures(void **state);
+
 /* test_provenance.c */
 void test_provenance_overlaps(void **state);
 void test_provenance_bad_inputs(void **state);
@@ -2621,6 +2626,9 @@ int main(void)
 		cmocka_unit_test(test_tune_parse),
 		cmocka_unit_test_teardown(test_ngram, teardown),
 		cmocka_unit_test_teardown(test_ngram_parts, teardown),
+		cmocka_unit_test_teardown(test_ngram_split_same_answers, teardown),
+		cmocka_unit_test_teardown(test_ngram_split_files, teardown),
+		cmocka_unit_test_teardown(test_ngram_split_alloc_failures, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
 		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
 		cmocka_unit_test_teardown(test_provenance_matches_naive, teardown),
