@@ -5,9 +5,10 @@
  * products and their sums of four in one instruction where AVX2 needs two;
  * the same three types against one token and many rows (gemv_*, decode);
  * and the K-types (quant_kx86.h) with VPDPWSSD, which scales and adds the
- * int16 sums in one. Everything else at this level is the AVX2 code. Every function carries a
- * target attribute; quant.c installs these only when the CPU has the
- * features.
+ * int16 sums in one; and, where the CPU also has AVX512_BF16, the bf16
+ * dot product with VDPBF16PS. Everything else at this level is the AVX2
+ * code. Every function carries a target attribute; quant.c installs these
+ * only when the CPU has the features.
  */
 #include "model/quant.h"
 
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+#define AVX512BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c")))
 #define KERNEL AVX512 static inline __attribute__((always_inline))
 
 #define XROW(type, x, stride, t) \
@@ -534,8 +536,39 @@ KERNEL float q6_K_row(int64_t n, const void *w, const void *x)
 	return hsum_ps(acc);
 }
 
+/* ------------------------------------------------------------------ */
+/* bf16 (CPUs with AVX512_BF16)                                        */
+/* ------------------------------------------------------------------ */
+
+/*
+ * bf16 weights against bf16 activations with VDPBF16PS, as ggml's
+ * ggml_vec_dot_bf16 on such CPUs: 64 elements a step into two
+ * accumulators (the instruction adds each pair's products into a float
+ * lane, rounding to nearest even and flushing denormals), the two reduced
+ * and summed in double, then the tail element by element in double.
+ */
+AVX512BF16 static float dot_bf16(int64_t n, const void *w, const void *x)
+{
+	const uint16_t *a = w, *b = x;
+	__m512 c1 = _mm512_setzero_ps(), c2 = _mm512_setzero_ps();
+	int64_t i = 0;
+	for (; i + 64 <= n; i += 64) {
+		c1 = _mm512_dpbf16_ps(c1, (__m512bh)_mm512_loadu_si512((const void *)(a + i)),
+				      (__m512bh)_mm512_loadu_si512((const void *)(b + i)));
+		c2 = _mm512_dpbf16_ps(c2, (__m512bh)_mm512_loadu_si512((const void *)(a + i + 32)),
+				      (__m512bh)_mm512_loadu_si512((const void *)(b + i + 32)));
+	}
+	double sum = (double)_mm512_reduce_add_ps(c1);
+	sum += (double)_mm512_reduce_add_ps(c2);
+	for (; i < n; i++)
+		sum += (double)(mdl_bf16_to_fp32(a[i]) * mdl_bf16_to_fp32(b[i]));
+	return (float)sum;
+}
+
 void mdl__kernels_avx512(struct mdl__kernels *k)
 {
+	if (cpu_features()->avx512bf16)
+		k->vec_dot[MDL_TYPE_BF16] = dot_bf16;
 	k->gemv[MDL_TYPE_Q8_0] = gemv_q8_0;
 	k->gemv[MDL_TYPE_Q4_0] = gemv_q4_0;
 	k->gemv[MDL_TYPE_Q5_0] = gemv_q5_0;
