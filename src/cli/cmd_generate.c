@@ -41,6 +41,8 @@ int cmd_generate(struct cli *cli, int argc, char **argv)
 	size_t n_stops = 0;
 	int64_t n_predict = 128, top_k = 40, n_ctx = 0, threads = 0, seed = 0, ids = 0;
 	int chat = 0, escape = 1;
+	/* f16 by default, as the server and llama.cpp */
+	struct mdl_ctx_params cp = { .kv_f16 = 1 };
 	struct mdl_gen_params gp;
 	struct mdl_model *m = NULL;
 	struct mdl_ctx *c = NULL;
@@ -103,7 +105,14 @@ int cmd_generate(struct cli *cli, int argc, char **argv)
 			bad = parse_i64(val, 8, 1 << 20, &n_ctx) != ST_OK;
 		else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0)
 			bad = parse_i64(val, 0, 1024, &threads) != ST_OK;
-		else if (strcmp(a, "--stop") == 0) {
+		else if (strcmp(a, "--kv") == 0) {
+			cp.kv_f16 = strcmp(val, "f16") == 0;
+			cp.kv_q8 = strcmp(val, "q8_0") == 0;
+			if (!cp.kv_f16 && !cp.kv_q8 && strcmp(val, "f32") != 0) {
+				cli_error("generate", "--kv is f16, f32 or q8_0");
+				return EXIT_USAGE;
+			}
+		} else if (strcmp(a, "--stop") == 0) {
 			if (n_stops == MAX_STOPS || !val[0]) {
 				cli_error("generate", "--stop: at most %d non-empty strings", MAX_STOPS);
 				return EXIT_USAGE;
@@ -183,7 +192,9 @@ int cmd_generate(struct cli *cli, int argc, char **argv)
 		if (n_ctx < (int64_t)in.len + n_predict + 1)
 			n_ctx = (int64_t)in.len + n_predict + 1;
 	}
-	st = mdl_ctx_new(m, (int)n_ctx, (int)threads, &c, &e);
+	cp.n_ctx = (int)n_ctx;
+	cp.n_threads = (int)threads;
+	st = mdl_ctx_new_params(m, &cp, &c, &e);
 	if (st != ST_OK)
 		goto fail;
 	st = mdl_generate(m, c, v, in.ids, in.len, &gp, emit_stdout, NULL, &outids, &why, &e);

@@ -142,7 +142,7 @@ static const struct command commands[] = {
 	  "usage: airlock generate -m FILE -p TEXT [--suffix TEXT] [--chat] [-n N]\n"
 	  "                        [--temp T] [--top-k K] [--top-p P] [--min-p P]\n"
 	  "                        [--repeat-penalty R] [--seed S] [--stop STR]...\n"
-	  "                        [-c N] [-t N] [--ids] [--no-escape]\n"
+	  "                        [-c N] [-t N] [--kv f16|f32|q8_0] [--ids] [--no-escape]\n"
 	  "\n"
 	  "Streams the generated text (not the prompt) to stdout as it is produced.\n"
 	  "  -p TEXT          prompt; tokenized with BOS and control tokens parsed\n"
@@ -157,6 +157,8 @@ static const struct command commands[] = {
 	  "  --stop STR       end when STR is generated (not printed); repeatable\n"
 	  "  -c N             context size (default: the model's, at most 4096)\n"
 	  "  -t N             threads (default: all CPUs)\n"
+	  "  --kv TYPE        KV cache element type: f16 (default), f32, or q8_0\n"
+	  "                   (about half of f16; needs heads of a multiple of 32)\n"
 	  "  --ids            print the generated token ids to stderr at the end\n"
 	  "  --no-escape      take \\n, \\t, \\xHH in TEXT literally\n" },
 	{ "help", cmd_help, "show help for a command",

@@ -30,6 +30,17 @@ want $want_ids"
 printf '%s\n%s\n' ", there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high." "Lily's mom said" > "$T/want"
 cmp -s "$T/text" "$T/want" || fail "greedy text differs: $(cat "$T/text")"
 
+# the f32 cache gives the same greedy ids as the default f16 one; q8_0 is
+# refused for heads of 8 (a config error), an unknown type is a usage error
+"$A" generate -m "$M" -p "Once upon a time" --temp 0 -n 64 --ids -t 1 --kv f32 >/dev/null 2>"$T/ids" \
+  || fail "generate --kv f32 exit $?: $(cat "$T/ids")"
+[ "$(sed -n 's/^ids: //p' "$T/ids")" = "$want_ids" ] || fail "--kv f32 greedy ids differ: $(cat "$T/ids")"
+"$A" generate -m "$M" -p "a" -n 2 --kv q8_0 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] || fail "--kv q8_0 on heads of 8: exit $rc, want 2"
+grep -q "multiple of 32 (this model's is 8)" "$T/err" || fail "--kv q8_0 message: $(cat "$T/err")"
+"$A" generate -m "$M" -p "a" -n 2 --kv bf16 2>"$T/err"; rc=$?
+[ $rc -eq 2 ] || fail "--kv bf16: exit $rc, want 2"
+
 # a stop string ends the output before it
 out=$("$A" generate -m "$M" -p "Once upon a time" --temp 0 -n 64 --stop " named" -t 1) || fail "generate --stop"
 [ "$out" = ", there was a little girl" ] || fail "stop string: '$out'"
