@@ -166,6 +166,10 @@ struct lang {
 	 * used. */
 	struct wlang *walk;
 	int walk_tried;
+	/* SC_ bits by symbol (nscopes of them) for the walks' hints; made
+	 * with the walk, kept for the process. */
+	uint8_t *scopes;
+	uint32_t nscopes;
 };
 
 enum role { R_NONE, R_NAME, R_DEF, R_IMPORT, R_CALL, R_REF, R_REQ_FN, R_REQ_PATH };
@@ -191,15 +195,15 @@ static unsigned char role_of(const char *cn)
 }
 
 static struct lang langs[] = {
-	{ "c", ".c .h", tree_sitter_c, q_c, NULL, NULL, 0, NULL, 0 },
-	{ "cpp", ".cc .cpp .cxx .hpp .hh .hxx .c++ .h++ .ipp", tree_sitter_cpp, q_cpp, NULL, NULL, 0, NULL, 0 },
-	{ "python", ".py .pyi", tree_sitter_python, q_python, NULL, NULL, 0, NULL, 0 },
-	{ "javascript", ".js .mjs .cjs .jsx", tree_sitter_javascript, q_js, NULL, NULL, 0, NULL, 0 },
-	{ "typescript", ".ts .mts .cts", tree_sitter_typescript, q_ts, NULL, NULL, 0, NULL, 0 },
-	{ "tsx", ".tsx", tree_sitter_tsx, q_ts, NULL, NULL, 0, NULL, 0 },
-	{ "go", ".go", tree_sitter_go, q_go, NULL, NULL, 0, NULL, 0 },
-	{ "rust", ".rs", tree_sitter_rust, q_rust, NULL, NULL, 0, NULL, 0 },
-	{ "java", ".java", tree_sitter_java, q_java, NULL, NULL, 0, NULL, 0 },
+	{ "c", ".c .h", tree_sitter_c, q_c, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "cpp", ".cc .cpp .cxx .hpp .hh .hxx .c++ .h++ .ipp", tree_sitter_cpp, q_cpp, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "python", ".py .pyi", tree_sitter_python, q_python, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "javascript", ".js .mjs .cjs .jsx", tree_sitter_javascript, q_js, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "typescript", ".ts .mts .cts", tree_sitter_typescript, q_ts, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "tsx", ".tsx", tree_sitter_tsx, q_ts, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "go", ".go", tree_sitter_go, q_go, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "rust", ".rs", tree_sitter_rust, q_rust, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "java", ".java", tree_sitter_java, q_java, NULL, NULL, 0, NULL, 0, NULL, 0 },
 };
 #define N_LANGS (sizeof langs / sizeof langs[0])
 
@@ -472,16 +476,109 @@ static const char *signature_of(struct ctx__parsed *p, const char *t, TSNode n)
 	return arena_strdup(&p->arena, out);
 }
 
-/* Contiguous comments right above n, or a Python docstring. */
+/*
+ * What the walks know of a node on their path that take_match would
+ * otherwise ask the tree: whether a class-like node comes before a
+ * function-like one above it (inside_class) and the comments right above
+ * it (doc_of). ts_node_parent and ts_node_prev_named_sibling search down
+ * from the root in this tree-sitter, so asking them cost the walk more
+ * than the walk itself on a header of many definitions.
+ */
+struct hint {
+	TSNode first, last;	/* the comments right above (have_doc) */
+	uint8_t have_doc;
+	uint8_t in_class;
+	uint8_t scope;		/* its own SC_ bits */
+	/* Its children so far: the run of adjacent comments among the
+	 * named ones, when the last named child is a comment. */
+	uint8_t run_on;
+	TSNode run_first, run_last;
+};
+
+enum { SC_CLASS = 1, SC_FUNCTION = 2, SC_COMMENT = 4, SC_NAMED = 8 };
+
+/* The SC_ bits of a node type, as inside_class and is_comment read it. */
+static uint8_t scope_of(const TSLanguage *L, TSSymbol s)
+{
+	const char *ty = ts_language_symbol_name(L, s);
+	uint8_t sc = ts_language_symbol_type(L, s) == TSSymbolTypeRegular ? SC_NAMED : 0;
+
+	if (!ty)
+		return sc;
+	if (strstr(ty, "class") || strcmp(ty, "impl_item") == 0 || strcmp(ty, "trait_item") == 0)
+		sc |= SC_CLASS;
+	else if (strstr(ty, "function"))
+		sc |= SC_FUNCTION;
+	if (strstr(ty, "comment"))
+		sc |= SC_COMMENT;
+	return sc;
+}
+
+/* The SC_ bits of every symbol of L (count entries); NULL without memory. */
+static uint8_t *scopes_new(const TSLanguage *L, uint32_t *count)
+{
+	uint8_t *sc;
+
+	*count = ts_language_symbol_count(L);
+	if (!(sc = mem_calloc(*count + 1, 1)))
+		return NULL;
+	for (uint32_t i = 0; i < *count; i++)
+		sc[i] = scope_of(L, (TSSymbol)i);
+	return sc;
+}
+
+/* Visits node n (symbol sym) at depth d of a walk: h[d] for it, and its
+ * parent's run of comments. */
+static void hint_visit(const uint8_t *scopes, uint32_t nscopes, struct hint *h,
+		       size_t d, TSNode n, TSSymbol sym)
+{
+	struct hint *x = &h[d], *up;
+
+	/* ERROR and symbols past the table: "ERROR" is none of them. */
+	x->scope = sym < nscopes ? scopes[sym] : SC_NAMED;
+	x->run_on = 0;
+	x->have_doc = 0;
+	x->in_class = 0;
+	if (d == 0)
+		return;
+	up = &h[d - 1];
+	x->in_class = up->scope & SC_CLASS ? 1 : up->scope & SC_FUNCTION ? 0 : up->in_class;
+	if (!(x->scope & SC_NAMED))
+		return;
+	if (x->scope & SC_COMMENT) {
+		if (up->run_on && ts_node_end_point(up->run_last).row + 1 >= ts_node_start_point(n).row) {
+			up->run_last = n;
+		} else {
+			up->run_first = up->run_last = n;
+			up->run_on = 1;
+		}
+		return;
+	}
+	if (up->run_on && ts_node_end_point(up->run_last).row + 1 >= ts_node_start_point(n).row) {
+		x->first = up->run_first;
+		x->last = up->run_last;
+		x->have_doc = 1;
+	}
+	up->run_on = 0;
+}
+
+/* Contiguous comments right above n (from h when given, else asked of
+ * the tree), or a Python docstring. */
 static const char *doc_of(struct ctx__parsed *p, const char *t, TSNode n,
-			  const char *lang, int *first_line)
+			  const char *lang, int *first_line, const struct hint *h)
 {
 	TSNode cur = n, prev;
 	uint32_t a = 0, b = 0;
 	int have = 0;
 
 	*first_line = (int)ts_node_start_point(n).row + 1;
-	for (;;) {
+	if (h && h->have_doc) {
+		a = ts_node_start_byte(h->first);
+		b = ts_node_end_byte(h->last);
+		have = 1;
+		*first_line = (int)ts_node_start_point(h->first).row + 1;
+	}
+	for (; !h;) {
 		prev = ts_node_prev_named_sibling(cur);
 		if (ts_node_is_null(prev) || !is_comment(prev))
 			break;
@@ -574,7 +671,8 @@ struct cap {
 /* Pass 1 for one match: a definition (into p->syms and defs) or a raw
  * edge (into p->edges; sources are resolved in pass 2). */
 static status_t take_match(struct ctx__parsed *p, const char *t, const char *lname,
-			   const struct cap *caps, size_t n, struct vec *defs)
+			   const struct cap *caps, size_t n, struct vec *defs,
+			   const struct hint *dh)
 {
 	TSNode name = { 0 }, def = { 0 }, imp = { 0 }, call = { 0 }, ref = { 0 };
 	TSNode reqf = { 0 }, reqp = { 0 };
@@ -601,10 +699,10 @@ static status_t take_match(struct ctx__parsed *p, const char *t, const char *lna
 		int first;
 		s.name = node_text(p, t, name, 200);
 		s.kind = kind;
-		if (strcmp(kind, "function") == 0 && inside_class(def))
+		if (strcmp(kind, "function") == 0 && (dh ? dh->in_class : inside_class(def)))
 			s.kind = "method";
 		s.signature = signature_of(p, t, def);
-		s.doc = doc_of(p, t, def, lname, &first);
+		s.doc = doc_of(p, t, def, lname, &first, dh);
 		s.start_line = (int)ts_node_start_point(def).row + 1;
 		s.end_line = (int)ts_node_end_point(def).row + 1;
 		s.chunk = -1;
@@ -676,7 +774,7 @@ static status_t matches_by_query(struct ctx__parsed *p, struct lang *lg, TSQuery
 				ts_query_capture_name_for_id(q, id, &cl) + 4 : NULL;
 			n++;
 		}
-		st = take_match(p, t, lg->name, caps, n, defs);
+		st = take_match(p, t, lg->name, caps, n, defs, NULL);
 	}
 	return st;
 }
@@ -731,7 +829,7 @@ struct anc {
 
 /* The matches of q_python ending at a[d] (its ancestors are a[0..d-1]). */
 static status_t py_visit(struct ctx__parsed *p, const char *t, const struct anc *a,
-			 size_t d, struct vec *defs)
+			 const struct hint *h, size_t d, struct vec *defs)
 {
 	const struct anc *x = &a[d], *up = d >= 1 ? &a[d - 1] : NULL;
 	struct cap c[2];
@@ -744,19 +842,19 @@ static status_t py_visit(struct ctx__parsed *p, const char *t, const struct anc 
 			c[0] = (struct cap){ R_DEF, up->node,
 					     up->sym == py_sy.fn_def ? "function" : "class" };
 			c[1] = (struct cap){ R_NAME, x->node, NULL };
-			return take_match(p, t, "python", c, 2, defs);
+			return take_match(p, t, "python", c, 2, defs, &h[d - 1]);
 		}
 		if (x->field == py_sy.f_left && up->sym == py_sy.assignment && d >= 3 &&
 		    a[d - 2].sym == py_sy.expr_stmt && a[d - 3].sym == py_sy.module) {
 			c[0] = (struct cap){ R_DEF, a[d - 2].node, "constant" };
 			c[1] = (struct cap){ R_NAME, x->node, NULL };
-			return take_match(p, t, "python", c, 2, defs);
+			return take_match(p, t, "python", c, 2, defs, &h[d - 2]);
 		}
 		if ((x->field == py_sy.f_function && up->sym == py_sy.call) ||
 		    (x->field == py_sy.f_attribute && up->sym == py_sy.attribute && d >= 2 &&
 		     up->field == py_sy.f_function && a[d - 2].sym == py_sy.call)) {
 			c[0] = (struct cap){ R_CALL, x->node, NULL };
-			return take_match(p, t, "python", c, 1, defs);
+			return take_match(p, t, "python", c, 1, defs, NULL);
 		}
 		return ST_OK;
 	}
@@ -767,16 +865,17 @@ static status_t py_visit(struct ctx__parsed *p, const char *t, const struct anc 
 	    (x->field == py_sy.f_module_name && up->sym == py_sy.import_from &&
 	     ts_node_is_named(x->node))) {
 		c[0] = (struct cap){ R_IMPORT, x->node, NULL };
-		return take_match(p, t, "python", c, 1, defs);
+		return take_match(p, t, "python", c, 1, defs, NULL);
 	}
 	return ST_OK;
 }
 
 static status_t matches_python(struct ctx__parsed *p, TSNode root, const char *t,
-			       struct vec *defs)
+			       struct vec *defs, const uint8_t *scopes, uint32_t nscopes)
 {
 	TSTreeCursor tc = ts_tree_cursor_new(root);
 	struct anc *a = NULL;
+	struct hint *h = NULL;
 	size_t cap = 0, d = 0;
 	status_t st = ST_OK;
 
@@ -784,22 +883,29 @@ static status_t matches_python(struct ctx__parsed *p, TSNode root, const char *t
 		if (d >= cap) {
 			size_t nc = cap ? cap * 2 : 64;
 			struct anc *na = mem_realloc(a, nc * sizeof *na);
+			struct hint *nh;
 			if (!na) {
 				st = ST_NOMEM;
 				break;
 			}
 			a = na;
+			if (!(nh = mem_realloc(h, nc * sizeof *nh))) {
+				st = ST_NOMEM;
+				break;
+			}
+			h = nh;
 			cap = nc;
 		}
 		a[d].node = ts_tree_cursor_current_node(&tc);
 		a[d].sym = ts_node_symbol(a[d].node);
+		hint_visit(scopes, nscopes, h, d, a[d].node, a[d].sym);
 		/* The field only where a pattern asks for it (it is the
 		 * dearer lookup). */
 		a[d].field = a[d].sym == py_sy.identifier || a[d].sym == py_sy.dotted_name ||
 			     a[d].sym == py_sy.attribute || a[d].sym == py_sy.aliased_import ||
 			     (d > 0 && a[d - 1].sym == py_sy.import_from) ?
 			     ts_tree_cursor_current_field_id(&tc) : 0;
-		if ((st = py_visit(p, t, a, d, defs)))
+		if ((st = py_visit(p, t, a, h, d, defs)))
 			break;
 		if (ts_tree_cursor_goto_first_child(&tc)) {
 			d++;
@@ -813,6 +919,7 @@ static status_t matches_python(struct ctx__parsed *p, TSNode root, const char *t
 	}
 done:
 	mem_free(a);
+	mem_free(h);
 	ts_tree_cursor_delete(&tc);
 	return st;
 }
@@ -1237,7 +1344,7 @@ static int side_match(const struct wlang *wl, const struct wpat *w, int qi, TSNo
  * while another has that field.
  */
 static size_t wpat_try(const struct wlang *wl, const struct wpat *w, struct wanc *a,
-		       size_t d, const TSTreeCursor *tc, struct cap *caps)
+		       size_t d, const TSTreeCursor *tc, struct cap *caps, size_t *def_at)
 {
 	size_t k = (size_t)w->len - 1, b, nc = 0;
 	int unsure = 0;
@@ -1276,6 +1383,8 @@ static size_t wpat_try(const struct wlang *wl, const struct wpat *w, struct wanc
 			if (nc >= 8)
 				return 0;
 			caps[nc++] = (struct cap){ q->role, a[b + i].node, q->kind };
+			if (q->role == R_DEF)
+				*def_at = b + i;
 		}
 		for (int j = 0; i < k && j + 1 < q->nkid; j++) {
 			TSFieldId f = w->n[q->kid[j]].field;
@@ -1305,6 +1414,7 @@ static status_t matches_walk(struct ctx__parsed *p, const struct lang *lg,
 {
 	TSTreeCursor tc = ts_tree_cursor_new(root);
 	struct wanc *a = NULL;
+	struct hint *h = NULL;
 	size_t cap = 0, d = 0;
 	status_t st = ST_OK;
 	struct cap caps[8];
@@ -1314,26 +1424,35 @@ static status_t matches_walk(struct ctx__parsed *p, const struct lang *lg,
 		if (d >= cap) {
 			size_t nc = cap ? cap * 2 : 64;
 			struct wanc *na = mem_realloc(a, nc * sizeof *na);
+			struct hint *nh;
 			if (!na) {
 				st = ST_NOMEM;
 				break;
 			}
 			a = na;
+			if (!(nh = mem_realloc(h, nc * sizeof *nh))) {
+				st = ST_NOMEM;
+				break;
+			}
+			h = nh;
 			cap = nc;
 		}
 		a[d].node = ts_tree_cursor_current_node(&tc);
 		s = ts_node_symbol(a[d].node);
+		hint_visit(lg->scopes, lg->nscopes, h, d, a[d].node, s);
 		a[d].sym = s < wl->nsyms ? wl->map[s] : (TSSymbol)wl->nsyms;
 		a[d].has_field = wl->field_up[a[d].sym];
 		if (a[d].has_field)
 			a[d].field = ts_tree_cursor_current_field_id(&tc);
 		for (uint32_t i = wl->first[a[d].sym]; i < wl->first[a[d].sym + 1]; i++) {
-			size_t n = wpat_try(wl, &wl->pats[wl->by_sym[i]], a, d, &tc, caps);
+			size_t at = SIZE_MAX;
+			size_t n = wpat_try(wl, &wl->pats[wl->by_sym[i]], a, d, &tc, caps, &at);
 			if (n == (size_t)-1) {
 				*unsure = 1;
 				goto done;
 			}
-			if (n && (st = take_match(p, t, lg->name, caps, n, defs)))
+			if (n && (st = take_match(p, t, lg->name, caps, n, defs,
+						  at != SIZE_MAX ? &h[at] : NULL)))
 				goto done;
 		}
 		if (ts_tree_cursor_goto_first_child(&tc)) {
@@ -1348,6 +1467,7 @@ static status_t matches_walk(struct ctx__parsed *p, const struct lang *lg,
 	}
 done:
 	mem_free(a);
+	mem_free(h);
 	ts_tree_cursor_delete(&tc);
 	return st;
 }
@@ -1360,7 +1480,8 @@ static const struct wlang *lang_walk(struct lang *l)
 	pthread_mutex_lock(&query_mu);
 	if (!l->walk_tried) {
 		l->walk_tried = 1;
-		l->walk = wlang_build(l->fn(), l->query);
+		l->scopes = scopes_new(l->fn(), &l->nscopes);
+		l->walk = l->scopes ? wlang_build(l->fn(), l->query) : NULL;
 		if (!l->walk)
 			LOG_DEBUG("context.walk", LF_STR("lang", l->name),
 				  LF_STR("use", "query"));
@@ -1388,8 +1509,12 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 	 * indexing a small repository). */
 	pthread_once(&py_once, py_syms_init);
 	py = lg->fn == tree_sitter_python && py_sy.ok && !ctx__parse_by_query;
-	if (!py && !ctx__parse_by_query)
+	if (!ctx__parse_by_query)
 		wl = lang_walk(lg);
+	if (py && !lg->scopes)
+		py = 0;		/* no memory for its table: the query */
+	if (lg->fn == tree_sitter_python && !py)
+		wl = NULL;	/* its walk is matches_python's */
 	if (!py && !wl && !(q = lang_query(lg, &why, e)))
 		return why;
 	if ((st = lines_build(&l, t, len, &p->arena)))
@@ -1400,7 +1525,7 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 
 	/* Pass 1: definitions and raw edges (sources resolved in pass 2). */
 	if (py) {
-		st = matches_python(p, root, t, &defs);
+		st = matches_python(p, root, t, &defs, lg->scopes, lg->nscopes);
 	} else if (wl) {
 		size_t ns = p->syms.len, ne = p->edges.len;
 		int unsure = 0;

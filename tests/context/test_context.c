@@ -548,7 +548,7 @@ static void walk_check_dir(struct ctx__parser *ps, const char *dir, int depth,
 		}
 		lang = ctx__lang_of(path);
 		if (!S_ISREG(sb.st_mode) || sb.st_size > (1 << 20) ||
-		    strcmp(lang, "text") == 0 || strcmp(lang, "python") == 0 ||
+		    strcmp(lang, "text") == 0 ||
 		    file_read_all(path, 1 << 20, &text, &n, NULL) != ST_OK)
 			continue;
 		buf_init(&w, 0);
