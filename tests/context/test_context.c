@@ -581,7 +581,8 @@ static void test_parse_walk_matches_query_langs(void **state)
 		  "enum color { RED, GREEN = 2 };\nint proto(int a);\nchar *pproto(void);\n"
 		  "/* doc */\nstatic int add(int a, int b) { return helper(a) + s.fn(b) + p->g(); }\n"
 		  "char *dup(const char *s) { node_t n; struct fwd *f; return strdup(s); }\n"
-		  "int (*getf(void))(int) { return 0; }\nint broken( { x(); }\n",
+		  "int (*getf(void))(int) { return 0; }\nint x, later(void);\ntypedef int T1, T2;\n"
+		  "int broken( { x(); }\n",
 		  "sym function add" },
 		{ "a.cpp", "cpp",
 		  "#include <vector>\nnamespace ns { class Box : public Base { public: int get() const; void set(int v) { v_ = clamp(v); }\n"
