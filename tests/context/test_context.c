@@ -711,6 +711,7 @@ static void test_compact_relative_to_store(void **state)
 	s = index_ok(&f, &mid);
 	assert_int_equal(s.files_indexed, 12);
 	assert_int_equal(f.c->compactions, before);
+	ctx_result_init(&r);
 	TH_OK(ctx_search(f.c, "zorpword7", 5, NULL, NULL, &r, NULL));
 	assert_true(r.n >= 1);
 	assert_true(has_hit(&r, "m007.txt", NULL));
@@ -724,6 +725,7 @@ static void test_compact_relative_to_store(void **state)
 	s = index_ok(&f, &mid);
 	assert_int_equal(s.files_indexed, 150);
 	assert_int_equal(f.c->compactions, before + 1);
+	ctx_result_init(&r);
 	TH_OK(ctx_search(f.c, "zorpword150", 5, NULL, NULL, &r, NULL));
 	assert_true(has_hit(&r, "m150.txt", NULL));
 	ctx_result_release(&r);
