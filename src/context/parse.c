@@ -1264,7 +1264,8 @@ struct wanc {
 	TSNode node;
 	TSSymbol sym;
 	TSFieldId field;
-	int has_field;		/* field is set */
+	uint8_t has_field;	/* field is set */
+	uint8_t wild;		/* a wildcard (_) takes it: named, not ERROR */
 };
 
 /* tree-sitter's symbol of ERROR nodes (ts_builtin_sym_error, in the
@@ -1352,10 +1353,12 @@ static size_t wpat_try(const struct wlang *wl, const struct wpat *w, struct wanc
 	if (d < k)
 		return 0;
 	b = d - k;
-	/* Types first (cheap), then fields, anchors and sides. */
-	for (size_t i = k + 1; i-- > 0;) {
+	/* Types first, the parent's first (the end node's type is what
+	 * chose w, most often a wildcard), then fields, anchors, sides. */
+	for (size_t j = 0; j <= k; j++) {
+		size_t i = j < k ? k - 1 - j : k;
 		const struct wnode *q = &w->n[w->chain[i]];
-		if (q->nsym ? !wnode_has(q, a[b + i].sym) : !wild_ok(a[b + i].node))
+		if (q->nsym ? !wnode_has(q, a[b + i].sym) : !a[b + i].wild)
 			return 0;
 	}
 	for (size_t i = k + 1; i-- > 1;) {
@@ -1441,6 +1444,7 @@ static status_t matches_walk(struct ctx__parsed *p, const struct lang *lg,
 		s = ts_node_symbol(a[d].node);
 		hint_visit(lg->scopes, lg->nscopes, h, d, a[d].node, s);
 		a[d].sym = s < wl->nsyms ? wl->map[s] : (TSSymbol)wl->nsyms;
+		a[d].wild = s < lg->nscopes && (lg->scopes[s] & SC_NAMED);
 		a[d].has_field = wl->field_up[a[d].sym];
 		if (a[d].has_field)
 			a[d].field = ts_tree_cursor_current_field_id(&tc);
