@@ -10,8 +10,10 @@
  *   @req.fn + @req.path   require("x") in JavaScript
  * Definitions become chunks (small ones whole; big ones through their
  * members, the rest in line windows), so a hit is a unit of meaning.
- * Python's matches are found by a walk of the tree that gives what its
- * query gives, in the same order, for less CPU (matches_python).
+ * The matches are found by a walk of the tree that gives what the query
+ * gives, in the same order, for less CPU: Python's by hand
+ * (matches_python), the others' read from the query text (matches_walk),
+ * the query itself redoing a file the walk cannot decide.
  */
 #include "context/ctx_int.h"
 
