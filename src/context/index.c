@@ -17,6 +17,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 static const char *const skip_names[] = {
@@ -316,6 +318,8 @@ struct item {
 struct worker_tools {
 	struct ctx__parser *ps;
 	struct ctx__packer *pk;
+	char *text;			/* the file being read, kept across files */
+	size_t cap;			/* bytes at text */
 	int tried;			/* made (or failed to) once */
 };
 
@@ -375,8 +379,78 @@ static int generated_text(const char *t, size_t n)
 	return n > 4096 && n / lines > 500;
 }
 
+/*
+ * Reads the file at path, at most max bytes, into *buf (*cap bytes,
+ * grown as needed and kept by the worker across files), NUL-terminated:
+ * one read into place, where file_read_all copies through a stack
+ * buffer into a new buffer grown by doubling, for every file. Statuses
+ * as file_read_all gives them (ST_NOTFOUND, ST_LIMIT past max, ...).
+ */
+static status_t read_reused(const char *path, size_t max, char **buf, size_t *cap,
+			    size_t *len, struct err *e)
+{
+	struct stat sb;
+	size_t n = 0;
+	status_t st = ST_OK;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	*len = 0;
+	if (fd < 0)
+		return err_set(e, errno == ENOENT || errno == ENOTDIR ? ST_NOTFOUND :
+				  errno == EACCES || errno == EPERM ? ST_PERM : ST_IO,
+			       "%s: %s", path, strerror(errno));
+	if (fstat(fd, &sb) != 0 || S_ISDIR(sb.st_mode)) {
+		close(fd);
+		return err_set(e, ST_INVAL, "%s: not a readable file", path);
+	}
+	if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > max) {
+		close(fd);
+		return err_set(e, ST_LIMIT, "%s: file is %lld bytes, limit %zu", path,
+			       (long long)sb.st_size, max);
+	}
+	for (;;) {
+		ssize_t r;
+		if (n + 1 >= *cap) {
+			/* Room for the stated size, a byte to see the end
+			 * by, and the NUL; more if the file grows. */
+			size_t nc = *cap * 2;
+			char *nb;
+			if (nc < (size_t)sb.st_size + 2)
+				nc = (size_t)sb.st_size + 2;
+			if (nc < 4096)
+				nc = 4096;
+			if (!(nb = mem_realloc(*buf, nc))) {
+				st = err_set(e, ST_NOMEM, "%s: out of memory", path);
+				break;
+			}
+			*buf = nb;
+			*cap = nc;
+		}
+		r = read(fd, *buf + n, *cap - 1 - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			st = err_set(e, ST_IO, "%s: %s", path, strerror(errno));
+			break;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+		if (n > max) {
+			st = err_set(e, ST_LIMIT, "%s: larger than the limit of %zu bytes", path, max);
+			break;
+		}
+	}
+	close(fd);
+	if (st)
+		return st;
+	(*buf)[n] = 0;
+	*len = n;
+	return ST_OK;
+}
+
 static void do_item(const struct batch *b, struct item *it,
-		    const struct worker_tools *wt)
+		    struct worker_tools *wt)
 {
 	struct ctx__parser *ps = wt ? wt->ps : NULL;
 	char abs[PATH_MAX], *text = NULL;
@@ -392,7 +466,12 @@ static void do_item(const struct batch *b, struct item *it,
 		return;
 	}
 	err_clear(&e);
-	st = file_read_all(abs, b->set->max_size, &text, &len, &e);
+	if (wt) {
+		st = read_reused(abs, b->set->max_size, &wt->text, &wt->cap, &len, &e);
+		text = wt->text;
+	} else {
+		st = file_read_all(abs, b->set->max_size, &text, &len, &e);
+	}
 	if (st != ST_OK) {
 		it->reason = st == ST_NOTFOUND ? CTX_SKIP_VANISHED :
 			     st == ST_LIMIT ? CTX_SKIP_TOO_LARGE : CTX_SKIP_UNREADABLE;
@@ -452,7 +531,8 @@ static void do_item(const struct batch *b, struct item *it,
 		st = ctx__store_pack_with(wt ? wt->pk : NULL, &it->parsed);
 	it->st = st;
 done:
-	mem_free(text);
+	if (!wt)
+		mem_free(text);
 }
 
 static void batch_fn(void *arg, size_t begin, size_t end, int worker)
@@ -921,6 +1001,7 @@ out:
 	for (int i = 0; i < n_tools; i++) {
 		ctx__parser_free(tools[i].ps);
 		ctx__packer_free(tools[i].pk);
+		mem_free(tools[i].text);
 	}
 	mem_free(tools);
 	mem_free(order);

@@ -10,8 +10,10 @@
  *   @req.fn + @req.path   require("x") in JavaScript
  * Definitions become chunks (small ones whole; big ones through their
  * members, the rest in line windows), so a hit is a unit of meaning.
- * Python's matches are found by a walk of the tree that gives what its
- * query gives, in the same order, for less CPU (matches_python).
+ * The matches are found by a walk of the tree that gives what the query
+ * gives, in the same order, for less CPU: Python's by hand
+ * (matches_python), the others' read from the query text (matches_walk),
+ * the query itself redoing a file the walk cannot decide.
  */
 #include "context/ctx_int.h"
 
@@ -161,6 +163,15 @@ struct lang {
 	 * match loop then tests a byte instead of comparing names. */
 	unsigned char *roles;
 	int failed;
+	/* The walk's form of the query (matches_walk), made on first use
+	 * and kept for the process; NULL with walk_tried: the query is
+	 * used. */
+	struct wlang *walk;
+	int walk_tried;
+	/* SC_ bits by symbol (nscopes of them) for the walks' hints; made
+	 * with the walk, kept for the process. */
+	uint8_t *scopes;
+	uint32_t nscopes;
 };
 
 enum role { R_NONE, R_NAME, R_DEF, R_IMPORT, R_CALL, R_REF, R_REQ_FN, R_REQ_PATH };
@@ -186,15 +197,15 @@ static unsigned char role_of(const char *cn)
 }
 
 static struct lang langs[] = {
-	{ "c", ".c .h", tree_sitter_c, q_c, NULL, NULL, 0 },
-	{ "cpp", ".cc .cpp .cxx .hpp .hh .hxx .c++ .h++ .ipp", tree_sitter_cpp, q_cpp, NULL, NULL, 0 },
-	{ "python", ".py .pyi", tree_sitter_python, q_python, NULL, NULL, 0 },
-	{ "javascript", ".js .mjs .cjs .jsx", tree_sitter_javascript, q_js, NULL, NULL, 0 },
-	{ "typescript", ".ts .mts .cts", tree_sitter_typescript, q_ts, NULL, NULL, 0 },
-	{ "tsx", ".tsx", tree_sitter_tsx, q_ts, NULL, NULL, 0 },
-	{ "go", ".go", tree_sitter_go, q_go, NULL, NULL, 0 },
-	{ "rust", ".rs", tree_sitter_rust, q_rust, NULL, NULL, 0 },
-	{ "java", ".java", tree_sitter_java, q_java, NULL, NULL, 0 },
+	{ "c", ".c .h", tree_sitter_c, q_c, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "cpp", ".cc .cpp .cxx .hpp .hh .hxx .c++ .h++ .ipp", tree_sitter_cpp, q_cpp, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "python", ".py .pyi", tree_sitter_python, q_python, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "javascript", ".js .mjs .cjs .jsx", tree_sitter_javascript, q_js, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "typescript", ".ts .mts .cts", tree_sitter_typescript, q_ts, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "tsx", ".tsx", tree_sitter_tsx, q_ts, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "go", ".go", tree_sitter_go, q_go, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "rust", ".rs", tree_sitter_rust, q_rust, NULL, NULL, 0, NULL, 0, NULL, 0 },
+	{ "java", ".java", tree_sitter_java, q_java, NULL, NULL, 0, NULL, 0, NULL, 0 },
 };
 #define N_LANGS (sizeof langs / sizeof langs[0])
 
@@ -467,16 +478,109 @@ static const char *signature_of(struct ctx__parsed *p, const char *t, TSNode n)
 	return arena_strdup(&p->arena, out);
 }
 
-/* Contiguous comments right above n, or a Python docstring. */
+/*
+ * What the walks know of a node on their path that take_match would
+ * otherwise ask the tree: whether a class-like node comes before a
+ * function-like one above it (inside_class) and the comments right above
+ * it (doc_of). ts_node_parent and ts_node_prev_named_sibling search down
+ * from the root in this tree-sitter, so asking them cost the walk more
+ * than the walk itself on a header of many definitions.
+ */
+struct hint {
+	TSNode first, last;	/* the comments right above (have_doc) */
+	uint8_t have_doc;
+	uint8_t in_class;
+	uint8_t scope;		/* its own SC_ bits */
+	/* Its children so far: the run of adjacent comments among the
+	 * named ones, when the last named child is a comment. */
+	uint8_t run_on;
+	TSNode run_first, run_last;
+};
+
+enum { SC_CLASS = 1, SC_FUNCTION = 2, SC_COMMENT = 4, SC_NAMED = 8 };
+
+/* The SC_ bits of a node type, as inside_class and is_comment read it. */
+static uint8_t scope_of(const TSLanguage *L, TSSymbol s)
+{
+	const char *ty = ts_language_symbol_name(L, s);
+	uint8_t sc = ts_language_symbol_type(L, s) == TSSymbolTypeRegular ? SC_NAMED : 0;
+
+	if (!ty)
+		return sc;
+	if (strstr(ty, "class") || strcmp(ty, "impl_item") == 0 || strcmp(ty, "trait_item") == 0)
+		sc |= SC_CLASS;
+	else if (strstr(ty, "function"))
+		sc |= SC_FUNCTION;
+	if (strstr(ty, "comment"))
+		sc |= SC_COMMENT;
+	return sc;
+}
+
+/* The SC_ bits of every symbol of L (count entries); NULL without memory. */
+static uint8_t *scopes_new(const TSLanguage *L, uint32_t *count)
+{
+	uint8_t *sc;
+
+	*count = ts_language_symbol_count(L);
+	if (!(sc = mem_calloc(*count + 1, 1)))
+		return NULL;
+	for (uint32_t i = 0; i < *count; i++)
+		sc[i] = scope_of(L, (TSSymbol)i);
+	return sc;
+}
+
+/* Visits node n (symbol sym) at depth d of a walk: h[d] for it, and its
+ * parent's run of comments. */
+static void hint_visit(const uint8_t *scopes, uint32_t nscopes, struct hint *h,
+		       size_t d, TSNode n, TSSymbol sym)
+{
+	struct hint *x = &h[d], *up;
+
+	/* ERROR and symbols past the table: "ERROR" is none of them. */
+	x->scope = sym < nscopes ? scopes[sym] : SC_NAMED;
+	x->run_on = 0;
+	x->have_doc = 0;
+	x->in_class = 0;
+	if (d == 0)
+		return;
+	up = &h[d - 1];
+	x->in_class = up->scope & SC_CLASS ? 1 : up->scope & SC_FUNCTION ? 0 : up->in_class;
+	if (!(x->scope & SC_NAMED))
+		return;
+	if (x->scope & SC_COMMENT) {
+		if (up->run_on && ts_node_end_point(up->run_last).row + 1 >= ts_node_start_point(n).row) {
+			up->run_last = n;
+		} else {
+			up->run_first = up->run_last = n;
+			up->run_on = 1;
+		}
+		return;
+	}
+	if (up->run_on && ts_node_end_point(up->run_last).row + 1 >= ts_node_start_point(n).row) {
+		x->first = up->run_first;
+		x->last = up->run_last;
+		x->have_doc = 1;
+	}
+	up->run_on = 0;
+}
+
+/* Contiguous comments right above n (from h when given, else asked of
+ * the tree), or a Python docstring. */
 static const char *doc_of(struct ctx__parsed *p, const char *t, TSNode n,
-			  const char *lang, int *first_line)
+			  const char *lang, int *first_line, const struct hint *h)
 {
 	TSNode cur = n, prev;
 	uint32_t a = 0, b = 0;
 	int have = 0;
 
 	*first_line = (int)ts_node_start_point(n).row + 1;
-	for (;;) {
+	if (h && h->have_doc) {
+		a = ts_node_start_byte(h->first);
+		b = ts_node_end_byte(h->last);
+		have = 1;
+		*first_line = (int)ts_node_start_point(h->first).row + 1;
+	}
+	for (; !h;) {
 		prev = ts_node_prev_named_sibling(cur);
 		if (ts_node_is_null(prev) || !is_comment(prev))
 			break;
@@ -569,7 +673,8 @@ struct cap {
 /* Pass 1 for one match: a definition (into p->syms and defs) or a raw
  * edge (into p->edges; sources are resolved in pass 2). */
 static status_t take_match(struct ctx__parsed *p, const char *t, const char *lname,
-			   const struct cap *caps, size_t n, struct vec *defs)
+			   const struct cap *caps, size_t n, struct vec *defs,
+			   const struct hint *dh)
 {
 	TSNode name = { 0 }, def = { 0 }, imp = { 0 }, call = { 0 }, ref = { 0 };
 	TSNode reqf = { 0 }, reqp = { 0 };
@@ -596,10 +701,10 @@ static status_t take_match(struct ctx__parsed *p, const char *t, const char *lna
 		int first;
 		s.name = node_text(p, t, name, 200);
 		s.kind = kind;
-		if (strcmp(kind, "function") == 0 && inside_class(def))
+		if (strcmp(kind, "function") == 0 && (dh ? dh->in_class : inside_class(def)))
 			s.kind = "method";
 		s.signature = signature_of(p, t, def);
-		s.doc = doc_of(p, t, def, lname, &first);
+		s.doc = doc_of(p, t, def, lname, &first, dh);
 		s.start_line = (int)ts_node_start_point(def).row + 1;
 		s.end_line = (int)ts_node_end_point(def).row + 1;
 		s.chunk = -1;
@@ -671,7 +776,7 @@ static status_t matches_by_query(struct ctx__parsed *p, struct lang *lg, TSQuery
 				ts_query_capture_name_for_id(q, id, &cl) + 4 : NULL;
 			n++;
 		}
-		st = take_match(p, t, lg->name, caps, n, defs);
+		st = take_match(p, t, lg->name, caps, n, defs, NULL);
 	}
 	return st;
 }
@@ -726,7 +831,7 @@ struct anc {
 
 /* The matches of q_python ending at a[d] (its ancestors are a[0..d-1]). */
 static status_t py_visit(struct ctx__parsed *p, const char *t, const struct anc *a,
-			 size_t d, struct vec *defs)
+			 const struct hint *h, size_t d, struct vec *defs)
 {
 	const struct anc *x = &a[d], *up = d >= 1 ? &a[d - 1] : NULL;
 	struct cap c[2];
@@ -739,19 +844,19 @@ static status_t py_visit(struct ctx__parsed *p, const char *t, const struct anc 
 			c[0] = (struct cap){ R_DEF, up->node,
 					     up->sym == py_sy.fn_def ? "function" : "class" };
 			c[1] = (struct cap){ R_NAME, x->node, NULL };
-			return take_match(p, t, "python", c, 2, defs);
+			return take_match(p, t, "python", c, 2, defs, &h[d - 1]);
 		}
 		if (x->field == py_sy.f_left && up->sym == py_sy.assignment && d >= 3 &&
 		    a[d - 2].sym == py_sy.expr_stmt && a[d - 3].sym == py_sy.module) {
 			c[0] = (struct cap){ R_DEF, a[d - 2].node, "constant" };
 			c[1] = (struct cap){ R_NAME, x->node, NULL };
-			return take_match(p, t, "python", c, 2, defs);
+			return take_match(p, t, "python", c, 2, defs, &h[d - 2]);
 		}
 		if ((x->field == py_sy.f_function && up->sym == py_sy.call) ||
 		    (x->field == py_sy.f_attribute && up->sym == py_sy.attribute && d >= 2 &&
 		     up->field == py_sy.f_function && a[d - 2].sym == py_sy.call)) {
 			c[0] = (struct cap){ R_CALL, x->node, NULL };
-			return take_match(p, t, "python", c, 1, defs);
+			return take_match(p, t, "python", c, 1, defs, NULL);
 		}
 		return ST_OK;
 	}
@@ -762,16 +867,17 @@ static status_t py_visit(struct ctx__parsed *p, const char *t, const struct anc 
 	    (x->field == py_sy.f_module_name && up->sym == py_sy.import_from &&
 	     ts_node_is_named(x->node))) {
 		c[0] = (struct cap){ R_IMPORT, x->node, NULL };
-		return take_match(p, t, "python", c, 1, defs);
+		return take_match(p, t, "python", c, 1, defs, NULL);
 	}
 	return ST_OK;
 }
 
 static status_t matches_python(struct ctx__parsed *p, TSNode root, const char *t,
-			       struct vec *defs)
+			       struct vec *defs, const uint8_t *scopes, uint32_t nscopes)
 {
 	TSTreeCursor tc = ts_tree_cursor_new(root);
 	struct anc *a = NULL;
+	struct hint *h = NULL;
 	size_t cap = 0, d = 0;
 	status_t st = ST_OK;
 
@@ -779,22 +885,29 @@ static status_t matches_python(struct ctx__parsed *p, TSNode root, const char *t
 		if (d >= cap) {
 			size_t nc = cap ? cap * 2 : 64;
 			struct anc *na = mem_realloc(a, nc * sizeof *na);
+			struct hint *nh;
 			if (!na) {
 				st = ST_NOMEM;
 				break;
 			}
 			a = na;
+			if (!(nh = mem_realloc(h, nc * sizeof *nh))) {
+				st = ST_NOMEM;
+				break;
+			}
+			h = nh;
 			cap = nc;
 		}
 		a[d].node = ts_tree_cursor_current_node(&tc);
 		a[d].sym = ts_node_symbol(a[d].node);
+		hint_visit(scopes, nscopes, h, d, a[d].node, a[d].sym);
 		/* The field only where a pattern asks for it (it is the
 		 * dearer lookup). */
 		a[d].field = a[d].sym == py_sy.identifier || a[d].sym == py_sy.dotted_name ||
 			     a[d].sym == py_sy.attribute || a[d].sym == py_sy.aliased_import ||
 			     (d > 0 && a[d - 1].sym == py_sy.import_from) ?
 			     ts_tree_cursor_current_field_id(&tc) : 0;
-		if ((st = py_visit(p, t, a, d, defs)))
+		if ((st = py_visit(p, t, a, h, d, defs)))
 			break;
 		if (ts_tree_cursor_goto_first_child(&tc)) {
 			d++;
@@ -808,8 +921,580 @@ static status_t matches_python(struct ctx__parsed *p, TSNode root, const char *t
 	}
 done:
 	mem_free(a);
+	mem_free(h);
 	ts_tree_cursor_delete(&tc);
 	return st;
+}
+
+/*
+ * Pass 1 for the other languages by a walk of the tree as well, with
+ * patterns read from the language's query text, so the query stays the
+ * one description of what is kept. Each of our patterns is a node with
+ * children; its match ends at its last child's last child ... (the
+ * chain): that node comes last in the tree's pre-order, and the query
+ * cursor reports a match when it enters it, the patterns ending at one
+ * node in the order of their roots, shallowest first (then as written).
+ * The other children of the chain's nodes (sides: `name: (_) @name`
+ * before `body: (_)`) are looked up by their field when the chain
+ * matches. Anything else (quantifiers, predicates, negated fields, an
+ * anchor off the chain, a side without a field) keeps the language on
+ * its query. Checked against the cursor by parse_walk_matches_query (on
+ * every file under AIRLOCK_WALK_CHECK_ROOT when set).
+ */
+#define WP_NODES 8	/* nodes in one pattern */
+#define WP_KIDS 3	/* children of one node */
+#define WP_SYMS 3	/* types of an alternation [(a) (b)] */
+
+struct wnode {
+	TSSymbol sym[WP_SYMS];
+	uint8_t nsym;		/* 0: any named node, (_) */
+	uint8_t role;		/* enum role of its capture; R_NONE: none */
+	uint8_t first;		/* anchored: its parent's first named child */
+	uint8_t nkid;
+	uint8_t kid[WP_KIDS];	/* indexes into the pattern's nodes */
+	TSFieldId field;	/* 0: any child */
+	const char *kind;	/* R_DEF: "function", ... */
+};
+
+struct wpat {
+	struct wnode n[WP_NODES];	/* n[0] is the root */
+	uint8_t nn;
+	uint8_t chain[WP_NODES];	/* root first, to the node the match ends at */
+	uint8_t len;
+};
+
+struct wlang {
+	struct wpat *pats;	/* by chain length, longest first, then as written */
+	size_t npats;
+	/* Symbols are indexed as the cursor compares them (by name and
+	 * namedness, map); nsyms stands for any other (ERROR). */
+	uint32_t nsyms;
+	TSSymbol *map;		/* nsyms entries */
+	uint32_t *first;	/* nsyms + 2: pats ending at symbol s are by_sym[first[s]..first[s+1]) */
+	uint16_t *by_sym;
+	uint8_t *field_up;	/* nsyms + 1: a node of it may be a chain node with a field, above the end */
+};
+
+/* The kinds of @def.<kind>, as static strings. */
+static const char *const def_kinds[] = {
+	"function", "method", "prototype", "struct", "type", "constant", "macro",
+	"class", "interface",
+};
+
+struct qp {
+	const char *s;
+	const TSLanguage *L;
+	struct wpat *w;
+};
+
+static int qp_word(char ch, int dots)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+	       (ch >= '0' && ch <= '9') || ch == '_' || (dots && ch == '.');
+}
+
+static void qp_ws(struct qp *q)
+{
+	while (*q->s == ' ' || *q->s == '\n' || *q->s == '\t')
+		q->s++;
+}
+
+/* A node type name at q->s into n's alternatives; -1 when unknown. */
+static int qp_sym(struct qp *q, struct wnode *n)
+{
+	char name[64];
+	size_t l = 0;
+	TSSymbol sym;
+
+	while (qp_word(q->s[l], 0))
+		l++;
+	if (!l || l >= sizeof name || n->nsym >= WP_SYMS)
+		return -1;
+	memcpy(name, q->s, l);
+	name[l] = 0;
+	sym = ts_language_symbol_for_name(q->L, name, (uint32_t)l, true);
+	if (!sym)
+		return -1;
+	n->sym[n->nsym++] = sym;
+	q->s += l;
+	return 0;
+}
+
+/* An optional capture after node n; -1 for one the walk does not know. */
+static int qp_capture(struct qp *q, struct wnode *n)
+{
+	char name[32];
+	size_t l = 0;
+
+	qp_ws(q);
+	if (*q->s != '@')
+		return 0;
+	q->s++;
+	while (qp_word(q->s[l], 1))
+		l++;
+	if (!l || l >= sizeof name || n->role)
+		return -1;
+	memcpy(name, q->s, l);
+	name[l] = 0;
+	q->s += l;
+	n->role = role_of(name);
+	if (n->role == R_NONE)
+		return -1;
+	if (n->role == R_DEF) {
+		for (size_t i = 0; i < sizeof def_kinds / sizeof *def_kinds; i++)
+			if (strcmp(name + 4, def_kinds[i]) == 0)
+				n->kind = def_kinds[i];
+		if (!n->kind)
+			return -1;
+	}
+	return 0;
+}
+
+/* One node (with its children) at q->s; its index, or -1. */
+static int qp_node(struct qp *q)
+{
+	struct wnode *n;
+	int i;
+
+	qp_ws(q);
+	if (q->w->nn >= WP_NODES)
+		return -1;
+	i = q->w->nn++;
+	n = &q->w->n[i];
+	memset(n, 0, sizeof *n);
+	if (*q->s == '[') {
+		q->s++;
+		for (;;) {
+			qp_ws(q);
+			if (*q->s == ']')
+				break;
+			if (*q->s != '(')
+				return -1;
+			q->s++;
+			qp_ws(q);
+			if (qp_sym(q, n))
+				return -1;
+			qp_ws(q);
+			if (*q->s != ')')
+				return -1;
+			q->s++;
+		}
+		q->s++;
+		return n->nsym ? i : -1;
+	}
+	if (*q->s != '(')
+		return -1;
+	q->s++;
+	qp_ws(q);
+	if (q->s[0] == '_' && !qp_word(q->s[1], 0))
+		q->s++;
+	else if (qp_sym(q, n))
+		return -1;
+	for (;;) {
+		TSFieldId f = 0;
+		int first = 0, k;
+		size_t l = 0;
+
+		qp_ws(q);
+		if (*q->s == ')') {
+			q->s++;
+			return i;
+		}
+		if (*q->s == '.') {
+			if (q->w->n[i].nkid)
+				return -1;	/* only ". (first child)" */
+			first = 1;
+			q->s++;
+			qp_ws(q);
+		}
+		while (qp_word(q->s[l], 0))
+			l++;
+		if (l && q->s[l] == ':') {
+			f = ts_language_field_id_for_name(q->L, q->s, (uint32_t)l);
+			if (!f)
+				return -1;
+			q->s += l + 1;
+		}
+		if ((k = qp_node(q)) < 0 || q->w->n[i].nkid >= WP_KIDS)
+			return -1;
+		q->w->n[k].field = f;
+		q->w->n[k].first = (uint8_t)first;
+		q->w->n[i].kid[q->w->n[i].nkid++] = (uint8_t)k;
+		if (qp_capture(q, &q->w->n[k]))
+			return -1;
+	}
+}
+
+/* Sides must be found by their field, anchors must be on the chain. */
+static int wpat_sides_ok(const struct wpat *w, int i, int on_chain)
+{
+	const struct wnode *n = &w->n[i];
+
+	if (n->first && !on_chain)
+		return 0;
+	for (int k = 0; k < n->nkid; k++) {
+		int last = k == n->nkid - 1;
+		if (!(on_chain && last) && !w->n[n->kid[k]].field)
+			return 0;
+		if (!wpat_sides_ok(w, n->kid[k], on_chain && last))
+			return 0;
+	}
+	return 1;
+}
+
+static void wlang_free(struct wlang *wl)
+{
+	if (!wl)
+		return;
+	mem_free(wl->pats);
+	mem_free(wl->map);
+	mem_free(wl->first);
+	mem_free(wl->by_sym);
+	mem_free(wl->field_up);
+	mem_free(wl);
+}
+
+static int wnode_has(const struct wnode *n, TSSymbol s)
+{
+	if (!n->nsym)
+		return 1;
+	for (int i = 0; i < n->nsym; i++)
+		if (n->sym[i] == s)
+			return 1;
+	return 0;
+}
+
+/* The walk's patterns for query text qs; NULL when a pattern is outside
+ * what the walk does (or without memory): the query is used then. */
+static struct wlang *wlang_build(const TSLanguage *L, const char *qs)
+{
+	struct wlang *wl = mem_calloc(1, sizeof *wl);
+	struct qp q = { qs, L, NULL };
+	size_t cap = 0, total = 0;
+
+	if (!wl)
+		return NULL;
+	for (;;) {
+		struct wpat *w;
+		int c = 0;
+
+		qp_ws(&q);
+		if (!*q.s)
+			break;
+		if (wl->npats == cap) {
+			size_t nc = cap ? cap * 2 : 32;
+			struct wpat *np = mem_realloc(wl->pats, nc * sizeof *np);
+			if (!np)
+				goto fail;
+			wl->pats = np;
+			cap = nc;
+		}
+		w = &wl->pats[wl->npats];
+		memset(w, 0, sizeof *w);
+		q.w = w;
+		if (qp_node(&q) != 0 || qp_capture(&q, &w->n[0]) || !wpat_sides_ok(w, 0, 1))
+			goto fail;
+		for (;;) {
+			w->chain[w->len++] = (uint8_t)c;
+			if (!w->n[c].nkid)
+				break;
+			c = w->n[c].kid[w->n[c].nkid - 1];
+		}
+		wl->npats++;
+	}
+	/* Shallowest root first: insertion sort, stable. */
+	for (size_t i = 1; i < wl->npats; i++) {
+		struct wpat t = wl->pats[i];
+		size_t j = i;
+		while (j > 0 && wl->pats[j - 1].len < t.len) {
+			wl->pats[j] = wl->pats[j - 1];
+			j--;
+		}
+		wl->pats[j] = t;
+	}
+	wl->nsyms = ts_language_symbol_count(L);
+	wl->map = mem_calloc(wl->nsyms, sizeof *wl->map);
+	wl->first = mem_calloc((size_t)wl->nsyms + 2, sizeof *wl->first);
+	wl->field_up = mem_calloc((size_t)wl->nsyms + 1, 1);
+	if (!wl->map || !wl->first || !wl->field_up)
+		goto fail;
+	for (uint32_t s = 0; s < wl->nsyms; s++) {
+		const char *nm = ts_language_symbol_name(L, (TSSymbol)s);
+		TSSymbolType ty = ts_language_symbol_type(L, (TSSymbol)s);
+		wl->map[s] = nm ? ts_language_symbol_for_name(L, nm, (uint32_t)strlen(nm),
+							      ty == TSSymbolTypeRegular) : (TSSymbol)s;
+	}
+	for (int pass = 0; pass < 2; pass++) {
+		size_t o = 0;
+		for (uint32_t s = 0; s <= wl->nsyms; s++) {
+			wl->first[s] = (uint32_t)o;
+			for (size_t p = 0; p < wl->npats; p++) {
+				const struct wpat *w = &wl->pats[p];
+				if (!wnode_has(&w->n[w->chain[w->len - 1]], (TSSymbol)s))
+					continue;
+				if (pass)
+					wl->by_sym[o] = (uint16_t)p;
+				o++;
+			}
+		}
+		wl->first[wl->nsyms + 1] = (uint32_t)o;
+		if (!pass) {
+			total = o;
+			if (!(wl->by_sym = mem_calloc(total + 1, sizeof *wl->by_sym)))
+				goto fail;
+		}
+	}
+	for (size_t p = 0; p < wl->npats; p++) {
+		const struct wpat *w = &wl->pats[p];
+		for (int i = 1; i + 1 < w->len; i++) {
+			const struct wnode *n = &w->n[w->chain[i]];
+			if (!n->field)
+				continue;
+			for (uint32_t s = 0; s <= wl->nsyms; s++)
+				if (wnode_has(n, (TSSymbol)s))
+					wl->field_up[s] = 1;
+		}
+	}
+	return wl;
+fail:
+	wlang_free(wl);
+	return NULL;
+}
+
+/* A node on the walk's path: its node, symbol (mapped), field. */
+struct wanc {
+	TSNode node;
+	TSSymbol sym;
+	TSFieldId field;
+	uint8_t has_field;	/* field is set */
+	uint8_t wild;		/* a wildcard (_) takes it: named, not ERROR */
+};
+
+/* tree-sitter's symbol of ERROR nodes (ts_builtin_sym_error, in the
+ * grammars' header). */
+#define TS_SYM_ERROR ((TSSymbol)-1)
+
+/* A wildcard matches named nodes but ERROR, as in the cursor. */
+static int wild_ok(TSNode n)
+{
+	return ts_node_symbol(n) != TS_SYM_ERROR && ts_node_is_named(n);
+}
+
+static int wnode_ok(const struct wlang *wl, const struct wnode *q, TSNode n)
+{
+	TSSymbol s;
+
+	if (!q->nsym)
+		return wild_ok(n);
+	s = ts_node_symbol(n);
+	return wnode_has(q, s < wl->nsyms ? wl->map[s] : (TSSymbol)wl->nsyms);
+}
+
+/* Whether n has more than one child with field f. */
+static int field_repeats(TSNode n, TSFieldId f)
+{
+	TSTreeCursor c = ts_tree_cursor_new(n);
+	int k = 0;
+
+	if (ts_tree_cursor_goto_first_child(&c)) {
+		do
+			k += ts_tree_cursor_current_field_id(&c) == f;
+		while (k < 2 && ts_tree_cursor_goto_next_sibling(&c));
+	}
+	ts_tree_cursor_delete(&c);
+	return k >= 2;
+}
+
+/*
+ * Side node qi of w at n, with its children; its captures into caps.
+ * 1: it matches; 0: it does not; -1: the walk cannot tell as the cursor
+ * would (a side's first child with its field does not match and another
+ * child has that field: the cursor may or may not try that one).
+ */
+static int side_match(const struct wlang *wl, const struct wpat *w, int qi, TSNode n,
+		      struct cap *caps, size_t *nc)
+{
+	const struct wnode *q = &w->n[qi];
+
+	if (!wnode_ok(wl, q, n))
+		return 0;
+	if (q->role) {
+		if (*nc >= 8)
+			return 0;
+		caps[(*nc)++] = (struct cap){ q->role, n, q->kind };
+	}
+	for (int k = 0; k < q->nkid; k++) {
+		TSFieldId f = w->n[q->kid[k]].field;
+		TSNode c = ts_node_child_by_field_id(n, f);
+		int r = ts_node_is_null(c) ? 0 : side_match(wl, w, q->kid[k], c, caps, nc);
+		if (r == 0 && !ts_node_is_null(c) && field_repeats(n, f))
+			return -1;
+		if (r != 1)
+			return r;
+	}
+	return 1;
+}
+
+/*
+ * Whether w ends at a[d] (the cursor tc is on it): the number of its
+ * captures (into caps), 0 when it does not match, or (size_t)-1 when
+ * the walk cannot tell. The cursor takes a node for a step with a field
+ * only while it thinks a later child may have that field, which it
+ * works out from the grammar's field map (a comma inside a field that
+ * repeats ends it: `const A, B` gives A only); so a match through a
+ * node that is not its parent's first child with the field is left to
+ * the query, as is a side whose first child with its field does not fit
+ * while another has that field.
+ */
+static size_t wpat_try(const struct wlang *wl, const struct wpat *w, struct wanc *a,
+		       size_t d, const TSTreeCursor *tc, struct cap *caps, size_t *def_at)
+{
+	size_t k = (size_t)w->len - 1, b, nc = 0;
+	int unsure = 0;
+
+	if (d < k)
+		return 0;
+	b = d - k;
+	/* Types first, the parent's first (the end node's type is what
+	 * chose w, most often a wildcard), then fields, anchors, sides. */
+	for (size_t j = 0; j <= k; j++) {
+		size_t i = j < k ? k - 1 - j : k;
+		const struct wnode *q = &w->n[w->chain[i]];
+		if (q->nsym ? !wnode_has(q, a[b + i].sym) : !a[b + i].wild)
+			return 0;
+	}
+	for (size_t i = k + 1; i-- > 1;) {
+		const struct wnode *q = &w->n[w->chain[i]];
+		struct wanc *x = &a[b + i];
+		if (q->field) {
+			if (!x->has_field) {
+				if (i != k)
+					return 0;	/* field_up covers the others */
+				x->field = ts_tree_cursor_current_field_id(tc);
+				x->has_field = 1;
+			}
+			if (x->field != q->field)
+				return 0;
+			if (!ts_node_eq(ts_node_child_by_field_id(a[b + i - 1].node, q->field),
+					x->node))
+				unsure = 1;
+		}
+		if (q->first && !ts_node_eq(ts_node_named_child(a[b + i - 1].node, 0), x->node))
+			return 0;
+	}
+	for (size_t i = 0; i <= k; i++) {
+		const struct wnode *q = &w->n[w->chain[i]];
+		if (q->role) {
+			if (nc >= 8)
+				return 0;
+			caps[nc++] = (struct cap){ q->role, a[b + i].node, q->kind };
+			if (q->role == R_DEF)
+				*def_at = b + i;
+		}
+		for (int j = 0; i < k && j + 1 < q->nkid; j++) {
+			TSFieldId f = w->n[q->kid[j]].field;
+			TSNode c = ts_node_child_by_field_id(a[b + i].node, f);
+			int r;
+			/* Before the chain's child, as the pattern has it. */
+			if (ts_node_is_null(c))
+				return 0;
+			if (ts_node_start_byte(c) > ts_node_start_byte(a[b + i + 1].node) ||
+			    ts_node_eq(c, a[b + i + 1].node))
+				r = 0;
+			else
+				r = side_match(wl, w, q->kid[j], c, caps, &nc);
+			if (r == 0 && field_repeats(a[b + i].node, f))
+				r = -1;
+			if (r != 1)
+				return r < 0 ? (size_t)-1 : 0;
+		}
+	}
+	return unsure ? (size_t)-1 : nc;
+}
+
+/* Pass 1 by the walk; *unsure set when the query must redo it. */
+static status_t matches_walk(struct ctx__parsed *p, const struct lang *lg,
+			     const struct wlang *wl, TSNode root, const char *t,
+			     struct vec *defs, int *unsure)
+{
+	TSTreeCursor tc = ts_tree_cursor_new(root);
+	struct wanc *a = NULL;
+	struct hint *h = NULL;
+	size_t cap = 0, d = 0;
+	status_t st = ST_OK;
+	struct cap caps[8];
+
+	for (;;) {
+		TSSymbol s;
+		if (d >= cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct wanc *na = mem_realloc(a, nc * sizeof *na);
+			struct hint *nh;
+			if (!na) {
+				st = ST_NOMEM;
+				break;
+			}
+			a = na;
+			if (!(nh = mem_realloc(h, nc * sizeof *nh))) {
+				st = ST_NOMEM;
+				break;
+			}
+			h = nh;
+			cap = nc;
+		}
+		a[d].node = ts_tree_cursor_current_node(&tc);
+		s = ts_node_symbol(a[d].node);
+		hint_visit(lg->scopes, lg->nscopes, h, d, a[d].node, s);
+		a[d].sym = s < wl->nsyms ? wl->map[s] : (TSSymbol)wl->nsyms;
+		a[d].wild = s < lg->nscopes && (lg->scopes[s] & SC_NAMED);
+		a[d].has_field = wl->field_up[a[d].sym];
+		if (a[d].has_field)
+			a[d].field = ts_tree_cursor_current_field_id(&tc);
+		for (uint32_t i = wl->first[a[d].sym]; i < wl->first[a[d].sym + 1]; i++) {
+			size_t at = SIZE_MAX;
+			size_t n = wpat_try(wl, &wl->pats[wl->by_sym[i]], a, d, &tc, caps, &at);
+			if (n == (size_t)-1) {
+				*unsure = 1;
+				goto done;
+			}
+			if (n && (st = take_match(p, t, lg->name, caps, n, defs,
+						  at != SIZE_MAX ? &h[at] : NULL)))
+				goto done;
+		}
+		if (ts_tree_cursor_goto_first_child(&tc)) {
+			d++;
+			continue;
+		}
+		while (!ts_tree_cursor_goto_next_sibling(&tc)) {
+			if (d == 0 || !ts_tree_cursor_goto_parent(&tc))
+				goto done;
+			d--;
+		}
+	}
+done:
+	mem_free(a);
+	mem_free(h);
+	ts_tree_cursor_delete(&tc);
+	return st;
+}
+
+/* The language's walk patterns, built once; NULL: use the query. */
+static const struct wlang *lang_walk(struct lang *l)
+{
+	const struct wlang *wl;
+
+	pthread_mutex_lock(&query_mu);
+	if (!l->walk_tried) {
+		l->walk_tried = 1;
+		l->scopes = scopes_new(l->fn(), &l->nscopes);
+		l->walk = l->scopes ? wlang_build(l->fn(), l->query) : NULL;
+		if (!l->walk)
+			LOG_DEBUG("context.walk", LF_STR("lang", l->name),
+				  LF_STR("use", "query"));
+	}
+	wl = l->walk;
+	pthread_mutex_unlock(&query_mu);
+	return wl;
 }
 
 static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
@@ -818,13 +1503,25 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 {
 	TSNode root = ts_tree_root_node(tree);
 	status_t why;
-	TSQuery *q = lang_query(lg, &why, e);
+	TSQuery *q = NULL;
+	const struct wlang *wl = NULL;
+	int py;
 	struct vec defs;
 	struct lines l;
 	struct hmap seen;
 	status_t st = ST_OK;
 
-	if (!q)
+	/* A walk needs no compiled query (compiling one is more CPU than
+	 * indexing a small repository). */
+	pthread_once(&py_once, py_syms_init);
+	py = lg->fn == tree_sitter_python && py_sy.ok && !ctx__parse_by_query;
+	if (!ctx__parse_by_query)
+		wl = lang_walk(lg);
+	if (py && !lg->scopes)
+		py = 0;		/* no memory for its table: the query */
+	if (lg->fn == tree_sitter_python && !py)
+		wl = NULL;	/* its walk is matches_python's */
+	if (!py && !wl && !(q = lang_query(lg, &why, e)))
 		return why;
 	if ((st = lines_build(&l, t, len, &p->arena)))
 		return st;
@@ -833,11 +1530,28 @@ static status_t extract(struct ctx__parsed *p, struct lang *lg, TSTree *tree,
 	hmap_init(&seen);
 
 	/* Pass 1: definitions and raw edges (sources resolved in pass 2). */
-	pthread_once(&py_once, py_syms_init);
-	if (lg->fn == tree_sitter_python && py_sy.ok && !ctx__parse_by_query)
-		st = matches_python(p, root, t, &defs);
-	else
+	if (py) {
+		st = matches_python(p, root, t, &defs, lg->scopes, lg->nscopes);
+	} else if (wl) {
+		size_t ns = p->syms.len, ne = p->edges.len;
+		int unsure = 0;
+		st = matches_walk(p, lg, wl, root, t, &defs, &unsure);
+		if (st == ST_OK && unsure) {
+			/* A match the walk cannot decide as the cursor would:
+			 * the query redoes the file. */
+			LOG_DEBUG("context.walk", LF_STR("lang", lg->name),
+				  LF_STR("use", "query"));
+			p->syms.len = ns;
+			p->edges.len = ne;
+			defs.len = 0;
+			if (!(q = lang_query(lg, &why, e)))
+				st = why;
+			else
+				st = matches_by_query(p, lg, q, cur, root, t, &defs);
+		}
+	} else {
 		st = matches_by_query(p, lg, q, cur, root, t, &defs);
+	}
 	if (st)
 		goto out;
 

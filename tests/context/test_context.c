@@ -11,6 +11,7 @@
 #include "context/context.h"
 #include "context/ctx_int.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -497,6 +498,167 @@ static void test_parse_walk_matches_query(void **state)
 	buf_release(&query);
 }
 
+/* The dump of what the walk gives (by_query 0) or the query (1) for
+ * one file, signatures and doc comments included. */
+static void parsed_dump_with(struct ctx__parser *ps, const char *path, const char *lang,
+			     const char *text, size_t n, int by_query, struct buf *out)
+{
+	struct ctx__parsed a;
+
+	ctx__parsed_init(&a);
+	ctx__parse_by_query = by_query;
+	TH_OK(ctx__parse_with(ps, path, lang, text, n, &a, NULL));
+	ctx__parse_by_query = 0;
+	parsed_dump(&a, out);
+	for (size_t j = 0; j < a.syms.len; j++) {
+		const struct ctx__sym *s = &VEC_AT(&a.syms, struct ctx__sym, j);
+		buf_printf(out, "sig %s doc %s|", s->signature, s->doc);
+	}
+	buf_printf(out, "err %d", a.parse_error);
+	buf_putc(out, 0);
+	ctx__parsed_release(&a);
+}
+
+/* Walks the files under dir (AIRLOCK_WALK_CHECK_ROOT) and compares the
+ * walk with the query on each file of a parsed language; counts them. */
+static void walk_check_dir(struct ctx__parser *ps, const char *dir, int depth,
+			   size_t *files, size_t *bad)
+{
+	DIR *d = depth < 24 ? opendir(dir) : NULL;
+	struct dirent *de;
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		char path[PATH_MAX];
+		struct stat sb;
+		const char *lang;
+		char *text = NULL;
+		size_t n = 0;
+		struct buf w, q;
+
+		if (de->d_name[0] == '.')
+			continue;
+		if (snprintf(path, sizeof path, "%s/%s", dir, de->d_name) >= (int)sizeof path ||
+		    lstat(path, &sb) != 0)
+			continue;
+		if (S_ISDIR(sb.st_mode)) {
+			walk_check_dir(ps, path, depth + 1, files, bad);
+			continue;
+		}
+		lang = ctx__lang_of(path);
+		if (!S_ISREG(sb.st_mode) || sb.st_size > (1 << 20) ||
+		    strcmp(lang, "text") == 0 ||
+		    file_read_all(path, 1 << 20, &text, &n, NULL) != ST_OK)
+			continue;
+		buf_init(&w, 0);
+		buf_init(&q, 0);
+		parsed_dump_with(ps, path, lang, text, n, 0, &w);
+		parsed_dump_with(ps, path, lang, text, n, 1, &q);
+		(*files)++;
+		if (strcmp(w.data, q.data) != 0) {
+			(*bad)++;
+			print_message("walk and query differ: %s\n", path);
+		}
+		buf_release(&w);
+		buf_release(&q);
+		mem_free(text);
+	}
+	closedir(d);
+}
+
+/* The walk of the other languages finds what their queries find, in the
+ * same order: one source per language using each pattern (and some that
+ * look like them), then, with AIRLOCK_WALK_CHECK_ROOT set, every file
+ * of a parsed language under it. */
+static void test_parse_walk_matches_query_langs(void **state)
+{
+	static const struct { const char *path, *lang, *text, *want; } srcs[] = {
+		{ "a.c", "c",
+		  "#include <stdio.h>\n#include \"local.h\"\n#define N 4\n#define MAX(a, b) ((a) > (b) ? (a) : (b))\n"
+		  "typedef struct node { int v; struct node *next; } node_t, *node_p;\n"
+		  "typedef int (*cb_t)(void *);\nstruct fwd;\nunion u { int a; float b; };\n"
+		  "enum color { RED, GREEN = 2 };\nint proto(int a);\nchar *pproto(void);\n"
+		  "/* doc */\nstatic int add(int a, int b) { return helper(a) + s.fn(b) + p->g(); }\n"
+		  "char *dup(const char *s) { node_t n; struct fwd *f; return strdup(s); }\n"
+		  "int (*getf(void))(int) { return 0; }\nint x, later(void);\ntypedef int T1, T2;\n"
+		  "int broken( { x(); }\n",
+		  "sym function add" },
+		{ "a.cpp", "cpp",
+		  "#include <vector>\nnamespace ns { class Box : public Base { public: int get() const; void set(int v) { v_ = clamp(v); }\n"
+		  "private: int v_; }; }\nint ns::Box::get() const { return std::max(v_, 0); }\n"
+		  "struct P { int x; };\nusing Alias = std::vector<int>;\nenum class E { A, B };\n"
+		  "Box &ref() { static Box b; return b; }\nint *ptr() { return nullptr; }\n"
+		  "template <typename T> T id(T t) { return ns::conv<T>(t); }\nint main() { auto b = Box(); b.set(1); return id(2); }\n",
+		  "sym method set" },
+		{ "a.js", "javascript",
+		  "import x from './x.js';\nconst fs = require('fs'), path = require(\"path\");\n"
+		  "const f = () => g(), h = function () { return k(); }, n = 1;\nvar old = function named() {};\n"
+		  "function* gen() { yield 1; }\nclass A extends B { constructor() { super(); this.m(); } method() { return new C(); } }\n"
+		  "module.exports.run = function () { other('a', 1); require(`tpl`); };\n"
+		  "obj.prop = () => 1;\nconst o = { key: () => 2, k2: function () {}, k3: 4, 'str': () => 5 };\n"
+		  "function outer() { function inner() { return q.r.s(); } return inner; }\nfoo(/* c */ 'x');\n",
+		  "edge imports -1 fs" },
+		{ "a.ts", "typescript",
+		  "import { T } from './t';\ninterface I { m(): void; p: number }\ntype U = string | T;\n"
+		  "enum E { A }\nabstract class AC { abstract am(): void; cm(): U { return mk<U>(); } }\n"
+		  "declare function sig(a: number): string;\nexport const arrow = (x: I): T => conv(x);\n"
+		  "class K implements I { m() { new Map<string, T>(); } p = 1 }\n",
+		  "sym interface I" },
+		{ "a.tsx", "tsx",
+		  "import React from 'react';\nexport function App(props: Props) { return <div onClick={() => go()}>{render(props)}</div>; }\n"
+		  "const Btn = (p: P) => <button>{p.label}</button>;\n",
+		  "sym function App" },
+		{ "a.go", "go",
+		  "package main\nimport (\n\t\"fmt\"\n\tio \"io\"\n)\nconst A, B = 1, 2\ntype T struct{ x int }\ntype I interface{ M() }\n"
+		  "func (t *T) M() { fmt.Println(t.x) }\nfunc main() { var r io.Reader; t := T{}; t.M(); helper(r) }\n",
+		  "sym method M" },
+		{ "a.rs", "rust",
+		  "use std::collections::HashMap;\nuse crate::a::{b, c};\nconst N: usize = 3;\nstatic S: &str = \"s\";\n"
+		  "struct P { x: i32 }\nenum E { A, B(u8) }\nunion U { a: u32 }\ntrait Tr { fn req(&self); }\ntype Al = Vec<P>;\n"
+		  "macro_rules! mm { () => {} }\nimpl Tr for P { fn req(&self) { println!(\"{}\", self.x); helper(); Vec::new(); self.m(); } }\n"
+		  "fn main() { let m: HashMap<String, P> = HashMap::new(); mm!(); }\n",
+		  "sym macro mm" },
+		{ "A.java", "java",
+		  "package p;\nimport java.util.List;\nimport java.util.*;\nimport static java.lang.Math.max;\n"
+		  "public class A extends B implements I { A() { super(); } public int m(List<String> l) { return max(l.size(), helper()); } }\n"
+		  "interface I { void x(); }\nenum E { X, Y }\nrecord R(int a) {}\nclass C { Object o = new ArrayList<String>(); }\n",
+		  "sym class A" },
+	};
+	struct ctx__parser *ps;
+	struct buf walk, query;
+	const char *check_root = getenv("AIRLOCK_WALK_CHECK_ROOT");
+	(void)state;
+
+	buf_init(&walk, 0);
+	buf_init(&query, 0);
+	TH_OK(ctx__parser_new(&ps));
+	for (size_t i = 0; i < sizeof srcs / sizeof *srcs; i++) {
+		size_t n = strlen(srcs[i].text);
+		parsed_dump_with(ps, srcs[i].path, srcs[i].lang, srcs[i].text, n, 0, &walk);
+		parsed_dump_with(ps, srcs[i].path, srcs[i].lang, srcs[i].text, n, 1, &query);
+		assert_string_equal(walk.data, query.data);
+		/* Not a vacuous match: what the query finds is there. */
+		if (!strstr(walk.data, srcs[i].want) || !strstr(walk.data, "edge calls"))
+			print_message("%s: %s\n", srcs[i].path, walk.data);
+		assert_non_null(strstr(walk.data, srcs[i].want));
+		assert_non_null(strstr(walk.data, "edge calls"));
+		/* A cut file (syntax errors) as well. */
+		parsed_dump_with(ps, srcs[i].path, srcs[i].lang, srcs[i].text, n / 2, 0, &walk);
+		parsed_dump_with(ps, srcs[i].path, srcs[i].lang, srcs[i].text, n / 2, 1, &query);
+		assert_string_equal(walk.data, query.data);
+	}
+	if (check_root && *check_root) {
+		size_t files = 0, bad = 0;
+		walk_check_dir(ps, check_root, 0, &files, &bad);
+		print_message("walk check: %zu files under %s, %zu differ\n", files, check_root, bad);
+		assert_int_equal(bad, 0);
+	}
+	ctx__parser_free(ps);
+	buf_release(&walk);
+	buf_release(&query);
+}
+
 /* The closing merge rewrites the whole FTS index, so in a large store
  * (1000 indexed files or more) it follows only a run that wrote an
  * eighth of the store; in a small store the rule of before (8 files
@@ -549,6 +711,7 @@ static void test_compact_relative_to_store(void **state)
 	s = index_ok(&f, &mid);
 	assert_int_equal(s.files_indexed, 12);
 	assert_int_equal(f.c->compactions, before);
+	ctx_result_init(&r);
 	TH_OK(ctx_search(f.c, "zorpword7", 5, NULL, NULL, &r, NULL));
 	assert_true(r.n >= 1);
 	assert_true(has_hit(&r, "m007.txt", NULL));
@@ -562,6 +725,7 @@ static void test_compact_relative_to_store(void **state)
 	s = index_ok(&f, &mid);
 	assert_int_equal(s.files_indexed, 150);
 	assert_int_equal(f.c->compactions, before + 1);
+	ctx_result_init(&r);
 	TH_OK(ctx_search(f.c, "zorpword150", 5, NULL, NULL, &r, NULL));
 	assert_true(has_hit(&r, "m150.txt", NULL));
 	ctx_result_release(&r);
@@ -2597,6 +2761,7 @@ int main(void)
 		cmocka_unit_test(test_grammars),
 		cmocka_unit_test(test_parser_reuse),
 		cmocka_unit_test(test_parse_walk_matches_query),
+		cmocka_unit_test(test_parse_walk_matches_query_langs),
 		cmocka_unit_test(test_compact_relative_to_store),
 		cmocka_unit_test_teardown(test_index_schedule, teardown),
 		cmocka_unit_test_teardown(test_index_and_graph, teardown),
