@@ -45,7 +45,7 @@ for c in "${corpora[@]}"; do
   w1=$(date +%s%N)
   wall=$(echo "scale=3; $wall + ($w1 - $w0) / 1000000000" | bc)
   cpu=$(echo "$cpu + $t" | bc)
-  # The repository's summary line (the n-gram and total lines follow it).
+  # The repository's summary line (the closing total line follows it).
   out=$(grep ' files indexed' "$T/out")
   b=$(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\1/p')
   s=$(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\2/p')

@@ -1,9 +1,9 @@
 /*
  * cmd_index.c - `airlock index PATH... [--name REPO]`: register and index
  * repositories, then rebuild the n-gram index. A progress bar on a
- * terminal, one summary line per repository otherwise; then a line for
- * the n-gram rebuild (with the store's compaction, which runs during its
- * sort) and one for the whole run: what the user waited for. Ctrl-C stops after
+ * terminal, one summary line per repository otherwise; then one line
+ * for the whole run (what the user waited for) with the n-gram rebuild's
+ * share (and the store's compaction, which runs during its sort). Ctrl-C stops after
  * the current batch; what was written stays usable. The process locks
  * itself down (sbx_lockdown_config) once the store is open and before the
  * indexing threads start: it may then read only the repositories named and
@@ -70,16 +70,17 @@ static void summary(const char *name, const struct ctx_index_stats *s)
 	printf("\n");
 }
 
+/* The n-gram rebuild's part of the closing line. */
 static void ngram_summary(const struct ctx_ngram_build_stats *s)
 {
 	double secs = (double)s->elapsed_ns / 1e9;
 
-	printf("n-gram index: %llu rebuilt (%llu sub-parts), %llu kept: %.1f MB sorted in %.2f s "
-	       "(%.2f s CPU)", (unsigned long long)s->rebuilt, (unsigned long long)s->subparts,
-	       (unsigned long long)s->kept, (double)s->bytes / 1e6, secs, (double)s->cpu_ns / 1e9);
+	printf("; n-gram index: %llu rebuilt (%llu sub-parts), %llu kept, %.1f MB sorted in "
+	       "%.2f s (%.2f s CPU)", (unsigned long long)s->rebuilt,
+	       (unsigned long long)s->subparts, (unsigned long long)s->kept,
+	       (double)s->bytes / 1e6, secs, (double)s->cpu_ns / 1e9);
 	if (s->compacted)
 		printf(", the store's compaction meanwhile (%.2f s)", (double)s->compact_ns / 1e9);
-	printf("\n");
 }
 
 /* CPU time of the process (all threads), ns. */
@@ -205,9 +206,11 @@ int cmd_index(struct cli *cli, int argc, char **argv)
 			changed = 1;
 		ctx_ngram_free(g);
 	}
+	struct ctx_ngram_build_stats ns;
+	int built = 0;
+	memset(&ns, 0, sizeof ns);
 	if (!interrupted && changed) {
 		struct ctx_ngram_build_opts no = { 0 };
-		struct ctx_ngram_build_stats ns;
 		no.threads = threads;
 		no.compact = compact_due;
 		compact_due = 0;
@@ -216,8 +219,9 @@ int cmd_index(struct cli *cli, int argc, char **argv)
 			cli_error_err("index: n-gram index", &e);
 			if (rc == EXIT_OK)
 				rc = cli_exit_for(st);
+		} else {
+			built = 1;
 		}
-		ngram_summary(&ns);
 	} else if (compact_due) {
 		/* Interrupted before the n-gram index: the runs that were
 		 * due one still get their compaction. */
@@ -225,14 +229,18 @@ int cmd_index(struct cli *cli, int argc, char **argv)
 		if (ctx_store_compact(c, &e) != ST_OK)
 			LOG_WARN("context.compact", LF_STR("error", e.msg));
 	}
-	/* What the user waited for: indexing, compaction and the n-gram
-	 * index (the store's open and the sandbox setup before excluded). */
+	/* One closing line: what the user waited for (indexing, compaction
+	 * and the n-gram index; the store's open and the sandbox setup
+	 * before excluded), then the n-gram rebuild's share. */
 	{
 		double secs = (double)(time_mono_ns() - t_run) / 1e9;
-		printf("total: %.1f MB in %.2f s (%.1f MB/s, %.2f s CPU)\n",
+		printf("total: %.1f MB in %.2f s (%.1f MB/s, %.2f s CPU)",
 		       (double)run_bytes / 1e6, secs,
 		       secs > 0 ? (double)run_bytes / 1e6 / secs : 0.0,
 		       (double)(process_cpu_ns() - cpu_run) / 1e9);
+		if (built)
+			ngram_summary(&ns);
+		printf("\n");
 	}
 	ctx_free(c);
 	return rc;
