@@ -1410,8 +1410,45 @@ void mdl_q8_0_dots_n(int64_t n_pos, int64_t n, const void *K, size_t stride, int
 		     const void *q, size_t q_stride, float scale, float *out,
 		     size_t out_stride)
 {
+	const struct mdl__kernels *k = kernels();
+	int64_t nb = n / MDL_QK;
+	size_t xs = mdl_matmul_scratch_size(MDL_TYPE_Q8_0, n, 1);
+	/*
+	 * Through the level's tiled kernel where it has one: the queries
+	 * copied into mdl_matmul's scratch layout (blocks, then their scales
+	 * and the sums of their values as floats), each K row then loaded
+	 * once per few heads. Its results equal the dot's bit for bit (the
+	 * kernels' contract, tests/quant).
+	 */
+	if (k->gemm[MDL_TYPE_Q8_0] && nq > 1 && nq <= 16 && xs && xs <= 1024) {
+		uint8_t xq[16 * 1024] __attribute__((aligned(64)));
+		for (int h = 0; h < nq; h++) {
+			uint8_t *row = xq + (size_t)h * xs;
+			const struct mdl_block_q8_0 *b = (const void *)row;
+			float *d = (float *)(void *)(row + mdl__q8_0_scales_offset(nb));
+			memcpy(row, (const uint8_t *)q + (size_t)h * q_stride,
+			       (size_t)nb * sizeof(struct mdl_block_q8_0));
+			for (int64_t i = 0; i < nb; i++) {
+				int sum = 0;
+				for (int j = 0; j < MDL_QK; j++)
+					sum += b[i].qs[j];
+				d[i] = mdl_fp16_to_fp32(b[i].d);
+				d[nb + i] = (float)sum;
+			}
+		}
+		/* rows in runs of 64: the K rows of a run stay in L1 */
+		for (int64_t p0 = 0; p0 < n_pos; p0 += 64) {
+			int nr = n_pos - p0 < 64 ? (int)(n_pos - p0) : 64;
+			k->gemm[MDL_TYPE_Q8_0](n, (const uint8_t *)K + (size_t)p0 * stride, stride, nr,
+					       xq, xs, nq, out + p0, out_stride);
+		}
+		for (int h = 0; h < nq; h++)
+			for (int64_t p = 0; p < n_pos; p++)
+				out[(size_t)h * out_stride + (size_t)p] *= scale;
+		return;
+	}
 	/* the level's dot kernel without mdl_vec_dot's checks per call */
-	mdl__vec_dot_fn dot = kernels()->vec_dot[MDL_TYPE_Q8_0];
+	mdl__vec_dot_fn dot = k->vec_dot[MDL_TYPE_Q8_0];
 	for (int64_t p = 0; p < n_pos; p++) {
 		const void *kp = (const uint8_t *)K + (size_t)p * stride;
 		for (int h = 0; h < nq; h++)

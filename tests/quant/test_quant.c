@@ -439,14 +439,15 @@ static void test_f16_attention_kernels(void **state)
 /*
  * The attention kernels over a q8_0 cache, at every level, on random rows
  * of 1 to 4 blocks with 0..37 rows at strides wider than a row, for 1 to
- * 3 heads: mdl_q8_0_dots_n equals mdl_vec_dot(Q8_0) * scale bit for bit,
+ * 7 heads (one alone, or through the tiled kernel in tiles and their
+ * edges): mdl_q8_0_dots_n equals mdl_vec_dot(Q8_0) * scale bit for bit,
  * and mdl_q8_0_wsum_n equals the scalar loop bit for bit (a pair of heads
  * and a single one take different paths), starting from a nonzero o and
  * within 1e-4 of the sum in double.
  */
 static void test_q8_0_attention_kernels(void **state)
 {
-	enum { MAXN = 128, MAXP = 37, NH = 3 };
+	enum { MAXN = 128, MAXP = 37, NH = 7 };
 	const size_t rb = mdl_row_size(MDL_TYPE_Q8_0, MAXN), stride = rb + 34;
 	uint8_t *K = xalloc((size_t)MAXP * stride), *q = xalloc((size_t)NH * rb);
 	float *x = xalloc(MAXN * 4), *w = xalloc(NH * MAXP * 4), *sc = xalloc(NH * MAXP * 4);
