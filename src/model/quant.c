@@ -1406,6 +1406,25 @@ void mdl_f16_wsum_n(int64_t n_pos, int64_t n, const uint16_t *V, size_t stride, 
 	kernels()->f16_wsum(n_pos, n, V, stride, nw, w, w_stride, o, o_stride);
 }
 
+/*
+ * Completes a row of nb q8_0 activation blocks in mdl_matmul's scratch
+ * layout: after the blocks, at mdl__q8_0_scales_offset(nb), their scales
+ * as floats, then the sums of their values (what the kernels of several
+ * rows read instead of converting them again for every weight row).
+ */
+static void q8_0_scratch_tail(uint8_t *row, int64_t nb)
+{
+	const struct mdl_block_q8_0 *b = (const void *)row;
+	float *d = (float *)(void *)(row + mdl__q8_0_scales_offset(nb));
+	for (int64_t i = 0; i < nb; i++) {
+		int sum = 0;
+		for (int k = 0; k < MDL_QK; k++)
+			sum += b[i].qs[k];
+		d[i] = mdl_fp16_to_fp32(b[i].d);
+		d[nb + i] = (float)sum;
+	}
+}
+
 void mdl_q8_0_dots_n(int64_t n_pos, int64_t n, const void *K, size_t stride, int nq,
 		     const void *q, size_t q_stride, float scale, float *out,
 		     size_t out_stride)
@@ -1424,17 +1443,9 @@ void mdl_q8_0_dots_n(int64_t n_pos, int64_t n, const void *K, size_t stride, int
 		uint8_t xq[16 * 1024] __attribute__((aligned(64)));
 		for (int h = 0; h < nq; h++) {
 			uint8_t *row = xq + (size_t)h * xs;
-			const struct mdl_block_q8_0 *b = (const void *)row;
-			float *d = (float *)(void *)(row + mdl__q8_0_scales_offset(nb));
 			memcpy(row, (const uint8_t *)q + (size_t)h * q_stride,
 			       (size_t)nb * sizeof(struct mdl_block_q8_0));
-			for (int64_t i = 0; i < nb; i++) {
-				int sum = 0;
-				for (int j = 0; j < MDL_QK; j++)
-					sum += b[i].qs[j];
-				d[i] = mdl_fp16_to_fp32(b[i].d);
-				d[nb + i] = (float)sum;
-			}
+			q8_0_scratch_tail(row, nb);
 		}
 		/* rows in runs of 64: the K rows of a run stay in L1 */
 		for (int64_t p0 = 0; p0 < n_pos; p0 += 64) {
@@ -1627,18 +1638,8 @@ static void mm_quant_part(void *arg, size_t begin, size_t end, int worker)
 		mdl__quant_act_fn fn = j->k->quant_act[j->vtypes[v]];
 		uint8_t *row = j->vq[v] + t * j->vstride[v];
 		fn(j->X + t * (size_t)j->cols, row, j->cols);
-		if (j->vtypes[v] == MDL_TYPE_Q8_0) {
-			int64_t nb = j->cols / MDL_QK;
-			const struct mdl_block_q8_0 *b = (const void *)row;
-			float *d = (float *)(void *)(row + mdl__q8_0_scales_offset(nb));
-			for (int64_t i = 0; i < nb; i++) {
-				int sum = 0;
-				for (int k = 0; k < MDL_QK; k++)
-					sum += b[i].qs[k];
-				d[i] = mdl_fp16_to_fp32(b[i].d);
-				d[nb + i] = (float)sum;
-			}
-		}
+		if (j->vtypes[v] == MDL_TYPE_Q8_0)
+			q8_0_scratch_tail(row, j->cols / MDL_QK);
 	}
 }
 
