@@ -695,7 +695,8 @@ static void test_prompt_cache(void **state)
 	fix_stop(&g);
 }
 
-/* Queue full: 429 with Retry-After. Disconnects free the slot. */
+/* Queue full: 429 with Retry-After. Disconnects free the slot. The long
+ * generations are greedy, so that none ends early on a drawn end token. */
 static void test_queue_and_disconnect(void **state)
 {
 	struct toy_opts to = { .n_slots = 1, .n_ctx = 4096, .step_us = 2000 };
@@ -710,11 +711,11 @@ static void test_queue_and_disconnect(void **state)
 	so.queue_size = 1;
 	fix_start(&f, &to, &so);
 	a = send_req(f.port, "POST", "/v1/completions", f.admin,
-		     "{\"prompt\":\"a\",\"max_tokens\":4000,\"stream\":true}");
+		     "{\"prompt\":\"a\",\"max_tokens\":4000,\"stream\":true,\"temperature\":0}");
 	assert_true(read(a, buf, sizeof buf) > 0);	/* streaming has begun */
 	wait_field(&f, "slots_busy", 1);
 	b = send_req(f.port, "POST", "/v1/completions", f.admin,
-		     "{\"prompt\":\"b\",\"max_tokens\":4000,\"stream\":true}");
+		     "{\"prompt\":\"b\",\"max_tokens\":4000,\"stream\":true,\"temperature\":0}");
 	wait_field(&f, "queued", 1);
 	req(f.port, "POST", "/v1/completions", f.admin, "{\"prompt\":\"c\"}", &r);
 	assert_error(&r, 429, "rate_limit_exceeded");
@@ -1264,7 +1265,9 @@ static void test_stalled_client(void **state)
 	fix_stop(&f);
 }
 
-/* The request deadline ends a generation: 504 whole, an error event streamed. */
+/* The request deadline ends a generation: 504 whole, an error event streamed.
+ * Greedy: the toy's end token (never its top pick) could otherwise be
+ * drawn before the deadline and end the generation normally. */
 static void test_deadline(void **state)
 {
 	struct toy_opts to = { .n_slots = 2, .n_ctx = 4096, .step_us = 2000 };
@@ -1279,12 +1282,12 @@ static void test_deadline(void **state)
 	so.request_timeout_ms = 150;
 	fix_start(&f, &to, &so);
 	req(f.port, "POST", "/v1/completions", f.admin,
-	    "{\"prompt\":\"a\",\"max_tokens\":4000}", &r);
+	    "{\"prompt\":\"a\",\"max_tokens\":4000,\"temperature\":0}", &r);
 	assert_error(&r, 504, "timeout");
 	buf_release(&r.body);
 	req(f.port, "POST", "/v1/chat/completions", f.admin,
 	    "{\"messages\":[{\"role\":\"user\",\"content\":\"a\"}],"
-	    "\"max_tokens\":4000,\"stream\":true}", &r);
+	    "\"max_tokens\":4000,\"stream\":true,\"temperature\":0}", &r);
 	assert_int_equal(r.status, 200);
 	n = sse_split(buf_cstr(&r.body), ev, 4096);
 	assert_true(n >= 1);
