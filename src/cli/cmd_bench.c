@@ -663,13 +663,10 @@ static int parse_opts(int argc, char **argv, struct bench_opts *o)
 			}
 			o->bw_given = gbs * 1e9;
 		} else if (!strcmp(a, "--kv")) {
-			if (v && !strcmp(v, "f16"))
-				o->kv_type = MDL_TYPE_F16;
-			else if (v && !strcmp(v, "f32"))
-				o->kv_type = MDL_TYPE_F32;
-			else if (v && !strcmp(v, "q8_0"))
-				o->kv_type = MDL_TYPE_Q8_0;
-			else {
+			struct mdl_ctx_params kp = { 0 };
+			if (mdl_ctx_params_set_kv(&kp, v) == ST_OK) {
+				o->kv_type = mdl_type_from_name(v);	/* the names are types' */
+			} else {
 				cli_error("bench", "--kv is f16, f32 or q8_0");
 				return -1;
 			}

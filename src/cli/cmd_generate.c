@@ -106,9 +106,7 @@ int cmd_generate(struct cli *cli, int argc, char **argv)
 		else if (strcmp(a, "-t") == 0 || strcmp(a, "--threads") == 0)
 			bad = parse_i64(val, 0, 1024, &threads) != ST_OK;
 		else if (strcmp(a, "--kv") == 0) {
-			cp.kv_f16 = strcmp(val, "f16") == 0;
-			cp.kv_q8 = strcmp(val, "q8_0") == 0;
-			if (!cp.kv_f16 && !cp.kv_q8 && strcmp(val, "f32") != 0) {
+			if (mdl_ctx_params_set_kv(&cp, val) != ST_OK) {
 				cli_error("generate", "--kv is f16, f32 or q8_0");
 				return EXIT_USAGE;
 			}

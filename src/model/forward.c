@@ -51,9 +51,8 @@ struct mdl_ctx {
 	int n_threads;
 	int q_dim, kv_dim;	/* n_head * head_dim, n_head_kv * head_dim */
 
-	int kv_f16;		/* cache elements: 1 f16 (uint16_t), 0 f32 */
-	int kv_q8;		/* 1: cache rows in q8_0 blocks (kv_f16 is 0) */
-	int kv_type;		/* the cache's element type: MDL_TYPE_F32/F16/Q8_0 */
+	int kv_type;		/* cache elements: MDL_TYPE_F32, F16 (uint16_t) or
+				 * Q8_0 (rows of q8_0 blocks) */
 	int flash;		/* one-pass (online softmax) attention */
 	void *k_cache;		/* (n_layer, n_seq, n_ctx, kv_dim) elements of
 				 * kv_type; in bytes see kv_bytes */
@@ -79,16 +78,19 @@ struct mdl_ctx {
 };
 
 /*
- * Bytes of n cache elements, or the byte offset of element n: 4 or 2 each
- * for an f32 or f16 cache; for a q8_0 cache a block of 34 bytes per 32
- * elements, so n must be a multiple of 32 (offsets are multiples of
- * head_dim, which mdl_ctx_new_params checks).
+ * Bytes of n cache elements, or the byte offset of element n: what
+ * mdl_row_size gives for the cache's type, without its checks and
+ * divisions (attention calls this per cached row). For a q8_0 cache n is
+ * a multiple of 32, as offsets are multiples of head_dim, which
+ * mdl_ctx_new_params checks.
  */
 static size_t kv_bytes(const struct mdl_ctx *c, size_t n)
 {
-	if (c->kv_q8)
-		return n / MDL_QK * sizeof(struct mdl_block_q8_0);
-	return n * (c->kv_f16 ? 2 : 4);
+	switch (c->kv_type) {
+	case MDL_TYPE_Q8_0: return n / MDL_QK * sizeof(struct mdl_block_q8_0);
+	case MDL_TYPE_F16: return n * 2;
+	default: return n * 4;
+	}
 }
 
 static float *alloc_f(size_t n, status_t *st)
@@ -148,6 +150,15 @@ status_t mdl_ctx_new(struct mdl_model *m, int n_ctx, int n_threads,
 	return mdl_ctx_new_params(m, &p, out, e);
 }
 
+status_t mdl_ctx_params_set_kv(struct mdl_ctx_params *p, const char *name)
+{
+	if (!name || (strcmp(name, "f16") && strcmp(name, "f32") && strcmp(name, "q8_0")))
+		return ST_INVAL;
+	p->kv_f16 = !strcmp(name, "f16");
+	p->kv_q8 = !strcmp(name, "q8_0");
+	return ST_OK;
+}
+
 status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *prm,
 			    struct mdl_ctx **out, struct err *e)
 {
@@ -168,10 +179,8 @@ status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *pr
 	c->n_batch = prm->n_batch ? prm->n_batch : 256;
 	if (c->n_batch > n_ctx)
 		c->n_batch = n_ctx;
-	c->kv_q8 = prm->kv_q8 != 0;
-	c->kv_f16 = prm->kv_f16 != 0 && !c->kv_q8;
-	c->kv_type = c->kv_q8 ? MDL_TYPE_Q8_0 : c->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
-	if (c->kv_q8 && hp->head_dim % MDL_QK) {
+	c->kv_type = prm->kv_q8 ? MDL_TYPE_Q8_0 : prm->kv_f16 ? MDL_TYPE_F16 : MDL_TYPE_F32;
+	if (c->kv_type == MDL_TYPE_Q8_0 && hp->head_dim % MDL_QK) {
 		mem_free(c);
 		return err_set(e, ST_INVAL, "model: a q8_0 KV cache needs a head size that is a "
 			       "multiple of %d (this model's is %d)", MDL_QK, hp->head_dim);
@@ -425,9 +434,9 @@ static const float *v_row(const struct mdl_ctx *c, size_t lbase, int p, int kvh,
 static const void *q_for_k(const struct mdl_ctx *c, const float *q, void *qt)
 {
 	int hd = c->m->hp.head_dim;
-	if (c->kv_f16)
+	if (c->kv_type == MDL_TYPE_F16)
 		mdl_fp32_to_fp16_row(q, qt, hd);
-	else if (c->kv_q8)
+	else if (c->kv_type == MDL_TYPE_Q8_0)
 		mdl_quant_act_row(MDL_TYPE_Q8_0, q, qt, hd);
 	else
 		return q;
@@ -463,7 +472,7 @@ static void attn_online(const struct mdl_ctx *c, const void *qx, const char *kro
 	int hd = c->m->hp.head_dim;
 	size_t kstride = kv_bytes(c, (size_t)c->kv_dim);
 	uint16_t *acc16 = (uint16_t *)(void *)acc;
-	if (c->kv_f16)
+	if (c->kv_type == MDL_TYPE_F16)
 		memset(acc16, 0, (size_t)hd * sizeof *acc16);
 	else
 		memset(acc, 0, (size_t)hd * sizeof *acc);
@@ -475,7 +484,7 @@ static void attn_online(const struct mdl_ctx *c, const void *qx, const char *kro
 			float old = M;
 			M = sv;
 			ms = expf(old - M);
-			if (c->kv_f16)
+			if (c->kv_type == MDL_TYPE_F16)
 				for (int i = 0; i < hd; i++)
 					acc16[i] = mdl_fp32_to_fp16(mdl_fp16_to_fp32(acc16[i]) * ms);
 			else
@@ -484,7 +493,7 @@ static void attn_online(const struct mdl_ctx *c, const void *qx, const char *kro
 		} else {
 			vs = expf(sv - M);
 		}
-		if (c->kv_f16) {
+		if (c->kv_type == MDL_TYPE_F16) {
 			const uint16_t *v = (const uint16_t *)c->v_cache + lbase +
 					    (size_t)p * c->kv_dim + (size_t)kvh * hd;
 			for (int i = 0; i < hd; i++)
@@ -497,7 +506,7 @@ static void attn_online(const struct mdl_ctx *c, const void *qx, const char *kro
 	}
 	float inv = 1.0f / S;
 	for (int i = 0; i < hd; i++)
-		o[i] = (c->kv_f16 ? mdl_fp16_to_fp32(acc16[i]) : acc[i]) * inv;
+		o[i] = (c->kv_type == MDL_TYPE_F16 ? mdl_fp16_to_fp32(acc16[i]) : acc[i]) * inv;
 }
 
 /*
@@ -524,11 +533,11 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 	for (int i = 0; i < nh; i++)
 		qx[i] = q_for_k(c, c->q + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd,
 				(char *)qt + (size_t)i * kv_bytes(c, (size_t)hd));
-	if (c->kv_f16) {
+	if (c->kv_type == MDL_TYPE_F16) {
 		/* one kernel call for the group's heads: each row read once */
 		mdl_f16_dots_n(n_pos, hd, (const uint16_t *)(const void *)krow, (size_t)c->kv_dim,
 			       nh, qh, (size_t)hd, scale, sc, (size_t)c->n_ctx);
-	} else if (c->kv_q8) {
+	} else if (c->kv_type == MDL_TYPE_Q8_0) {
 		mdl_q8_0_dots_n(n_pos, hd, krow, kstride, nh, qt, kv_bytes(c, (size_t)hd), scale,
 				sc, (size_t)c->n_ctx);
 	} else {
@@ -541,7 +550,7 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 	for (int i = 0; i < nh; i++) {
 		float *s = sc + (size_t)i * c->n_ctx;
 		mdl_softmax(n_pos, s);
-		if (c->kv_f16) {
+		if (c->kv_type == MDL_TYPE_F16) {
 			/* the weights rounded to f16, in place, by rows */
 			uint16_t *h16 = (uint16_t *)(void *)vt;
 			for (int p0 = 0; p0 < n_pos; p0 += hd) {
@@ -552,13 +561,13 @@ static void attn_group(const struct mdl_ctx *c, int layer, int t, int h0, int h1
 		}
 		memset(c->xb + (size_t)t * c->q_dim + (size_t)(h0 + i) * hd, 0, (size_t)hd * sizeof(float));
 	}
-	if (c->kv_f16) {
+	if (c->kv_type == MDL_TYPE_F16) {
 		const uint16_t *vrow = (const uint16_t *)c->v_cache + lbase + (size_t)kvh * hd;
 		mdl_f16_wsum_n(n_pos, hd, vrow, (size_t)c->kv_dim, nh, sc, (size_t)c->n_ctx,
 			       c->xb + (size_t)t * c->q_dim + (size_t)h0 * hd, (size_t)hd);
 		return;
 	}
-	if (c->kv_q8) {
+	if (c->kv_type == MDL_TYPE_Q8_0) {
 		mdl_q8_0_wsum_n(n_pos, hd, (const char *)c->v_cache +
 				kv_bytes(c, lbase + (size_t)kvh * hd), kstride, nh, sc,
 				(size_t)c->n_ctx, c->xb + (size_t)t * c->q_dim + (size_t)h0 * hd,
@@ -664,14 +673,14 @@ static status_t eval_batch(struct mdl_ctx *c, const int32_t *tokens, const int32
 			for (int h = 0; h < hp->n_head_kv; h++)
 				rope(c, k + (size_t)h * hd, cs);
 			size_t at = kv_at(c, l, seq[t], pos[t]);
-			if (c->kv_q8) {
+			if (c->kv_type == MDL_TYPE_Q8_0) {
 				/* as ggml copies rows into a q8_0 cache: its
 				 * activation quantiser */
 				mdl_quant_act_row(MDL_TYPE_Q8_0, k, (char *)c->k_cache + kv_bytes(c, at),
 						  c->kv_dim);
 				mdl_quant_act_row(MDL_TYPE_Q8_0, v, (char *)c->v_cache + kv_bytes(c, at),
 						  c->kv_dim);
-			} else if (c->kv_f16) {
+			} else if (c->kv_type == MDL_TYPE_F16) {
 				mdl_fp32_to_fp16_row(k, (uint16_t *)c->k_cache + at, c->kv_dim);
 				mdl_fp32_to_fp16_row(v, (uint16_t *)c->v_cache + at, c->kv_dim);
 			} else {

@@ -373,6 +373,12 @@ struct mdl_ctx_params {
 				 * kv_f16 its accumulator is f16, as llama.cpp's
 				 * flash attention computes */
 };
+/*
+ * Sets p's KV cache element type from its name, as the command line and
+ * the configuration give it: "f16" (kv_f16), "f32" (neither) or "q8_0"
+ * (kv_q8). ST_INVAL, p unchanged, for any other name or NULL.
+ */
+status_t mdl_ctx_params_set_kv(struct mdl_ctx_params *p, const char *name);
 /* As mdl_ctx_new with all options. */
 status_t mdl_ctx_new_params(struct mdl_model *m, const struct mdl_ctx_params *p,
 			    struct mdl_ctx **out, struct err *e);

@@ -677,14 +677,16 @@ AVX2 static void f16_wsum1(int64_t n_pos, int64_t n, const uint16_t *V, size_t s
 }
 
 /*
- * Two heads' weighted sums over the same V rows, 32 columns at a time: the
- * row's 32 values converted once for both, each head's accumulators in
- * four registers. Every element is the sequence of f16_wsum1 (o + w * v,
- * multiply and add rounded apart, rows in order), so the bits are its.
+ * Two heads' (or one's) weighted sums over the same rows, 32 columns at a
+ * time: the row's 32 values converted to floats once for both heads (f16
+ * rows of `stride` halves, or q8_0 rows of `stride` bytes, a block per 32
+ * columns), each head's accumulators in four registers. Every element is
+ * the sequence of the scalar loop (f16_wsum: o + w * v; q8_0_wsum: a = w *
+ * d rounded, then o + a * q), product and sum rounded apart (no FMA),
+ * rows in order, so the bits are the scalar code's.
  */
-KERNEL void f16_wsum_pair(const int nh, int64_t n_pos, int64_t n, const uint16_t *V,
-			  size_t stride, const float *w, size_t w_stride, float *o,
-			  size_t o_stride)
+KERNEL void wsum_pair(const int q8, const int nh, int64_t n_pos, int64_t n, const void *V,
+		      size_t stride, const float *w, size_t w_stride, float *o, size_t o_stride)
 {
 	for (int64_t j = 0; j < n; j += 32) {
 		__m256 acc[2][4];
@@ -694,14 +696,26 @@ KERNEL void f16_wsum_pair(const int nh, int64_t n_pos, int64_t n, const uint16_t
 			for (int c = 0; c < 4; c++)
 				acc[h][c] = _mm256_loadu_ps(o + (size_t)h * o_stride + j + 8 * c);
 		for (int64_t p = 0; p < n_pos; p++) {
-			const uint16_t *v = V + (size_t)p * stride + j;
 			__m256 vf[4];
-			_Pragma("GCC unroll 8")
-			for (int c = 0; c < 4; c++)
-				vf[c] = load_f16(v + 8 * c);
+			float d = 0;
+			if (q8) {
+				const struct mdl_block_q8_0 *b = (const void *)((const uint8_t *)V +
+					(size_t)p * stride + (size_t)(j / MDL_QK) * sizeof *b);
+				d = fp16(b->d);
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < 4; c++)
+					vf[c] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64(
+						(const __m128i *)(const void *)(b->qs + 8 * c))));
+			} else {
+				const uint16_t *v = (const uint16_t *)V + (size_t)p * stride + j;
+				_Pragma("GCC unroll 8")
+				for (int c = 0; c < 4; c++)
+					vf[c] = load_f16(v + 8 * c);
+			}
 			_Pragma("GCC unroll 8")
 			for (int h = 0; h < nh; h++) {
-				__m256 a = _mm256_broadcast_ss(w + (size_t)h * w_stride + p);
+				float wp = w[(size_t)h * w_stride + (size_t)p];
+				__m256 a = _mm256_set1_ps(q8 ? wp * d : wp);
 				_Pragma("GCC unroll 8")
 				for (int c = 0; c < 4; c++)
 					acc[h][c] = _mm256_add_ps(acc[h][c], _mm256_mul_ps(a, vf[c]));
@@ -721,54 +735,11 @@ AVX2 static void f16_wsum(int64_t n_pos, int64_t n, const uint16_t *V, size_t st
 	int h = 0;
 	if (n % 32 == 0) {
 		for (; h + 2 <= nw; h += 2)
-			f16_wsum_pair(2, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
-				      o + (size_t)h * o_stride, o_stride);
+			wsum_pair(0, 2, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
+				  o + (size_t)h * o_stride, o_stride);
 	}
 	for (; h < nw; h++)
 		f16_wsum1(n_pos, n, V, stride, w + (size_t)h * w_stride, o + (size_t)h * o_stride);
-}
-
-/*
- * Two heads' (or one's) weighted sums over the same q8_0 rows, a block of
- * 32 columns at a time: the row's 32 values converted to floats once for
- * both heads, each head's accumulators in four registers. Every element
- * is the sequence of the scalar q8_0_wsum (a = w * d rounded, then o + a *
- * q with the product and the sum rounded apart, rows in order).
- */
-KERNEL void q8_0_wsum_pair(const int nh, int64_t n_pos, int64_t n, const uint8_t *V,
-			   size_t stride, const float *w, size_t w_stride, float *o,
-			   size_t o_stride)
-{
-	for (int64_t j = 0; j < n; j += MDL_QK) {
-		const uint8_t *col = V + (size_t)(j / MDL_QK) * sizeof(struct mdl_block_q8_0);
-		__m256 acc[2][4];
-		_Pragma("GCC unroll 8")
-		for (int h = 0; h < nh; h++)
-			_Pragma("GCC unroll 8")
-			for (int c = 0; c < 4; c++)
-				acc[h][c] = _mm256_loadu_ps(o + (size_t)h * o_stride + j + 8 * c);
-		for (int64_t p = 0; p < n_pos; p++) {
-			const struct mdl_block_q8_0 *b = (const void *)(col + (size_t)p * stride);
-			float d = fp16(b->d);
-			__m256 vf[4];
-			_Pragma("GCC unroll 8")
-			for (int c = 0; c < 4; c++)
-				vf[c] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(
-					_mm_loadl_epi64((const __m128i *)(const void *)(b->qs + 8 * c))));
-			_Pragma("GCC unroll 8")
-			for (int h = 0; h < nh; h++) {
-				__m256 a = _mm256_set1_ps(w[(size_t)h * w_stride + (size_t)p] * d);
-				_Pragma("GCC unroll 8")
-				for (int c = 0; c < 4; c++)
-					acc[h][c] = _mm256_add_ps(acc[h][c], _mm256_mul_ps(a, vf[c]));
-			}
-		}
-		_Pragma("GCC unroll 8")
-		for (int h = 0; h < nh; h++)
-			_Pragma("GCC unroll 8")
-			for (int c = 0; c < 4; c++)
-				_mm256_storeu_ps(o + (size_t)h * o_stride + j + 8 * c, acc[h][c]);
-	}
 }
 
 AVX2 static void q8_0_wsum(int64_t n_pos, int64_t n, const void *V, size_t stride,
@@ -776,11 +747,11 @@ AVX2 static void q8_0_wsum(int64_t n_pos, int64_t n, const void *V, size_t strid
 {
 	int h = 0;
 	for (; h + 2 <= nw; h += 2)
-		q8_0_wsum_pair(2, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
-			       o + (size_t)h * o_stride, o_stride);
+		wsum_pair(1, 2, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
+			  o + (size_t)h * o_stride, o_stride);
 	if (h < nw)
-		q8_0_wsum_pair(1, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
-			       o + (size_t)h * o_stride, o_stride);
+		wsum_pair(1, 1, n_pos, n, V, stride, w + (size_t)h * w_stride, w_stride,
+			  o + (size_t)h * o_stride, o_stride);
 }
 
 /*

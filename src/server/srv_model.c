@@ -332,11 +332,8 @@ status_t srv_backend_open_model(const char *path, int n_slots, int32_t n_ctx,
 		cp.n_seq = n_slots;
 		/* f16 cache as llama.cpp's default: half the memory and reads;
 		 * q8_0 about half of that again */
-		if (!kv_cache || !strcmp(kv_cache, "f16")) {
-			cp.kv_f16 = 1;
-		} else if (!strcmp(kv_cache, "q8_0")) {
-			cp.kv_q8 = 1;
-		} else if (strcmp(kv_cache, "f32") != 0) {
+		cp.kv_f16 = 1;
+		if (kv_cache && mdl_ctx_params_set_kv(&cp, kv_cache) != ST_OK) {
 			st = err_set(e, ST_INVAL, "KV cache type '%s': f16, f32 or q8_0", kv_cache);
 			goto fail;
 		}

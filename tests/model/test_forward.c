@@ -471,7 +471,7 @@ static const struct ref_case ref_cases[] = {
  * relative): one engine's rounding of an activation to 16 bits sometimes
  * falls on the other side of the other's. With q8_0 caches on both sides
  * (both quantise K and V rows and the queries alike): seen 1.9e-5 for f32
- * and 1.1e-4 for f16 weights, where an f32 cache here against the same
+ * and 1.2e-4 for f16 weights, where an f32 cache here against the same
  * llama.cpp logits gives 4.5e-4 and 8.1e-4, so KVQ8_MAX_REL tells a q8_0
  * cache from none.
  *
