@@ -340,6 +340,23 @@ static int on_hit(unsigned id, unsigned long long from, unsigned long long to,
 }
 #endif
 
+#ifdef AIRLOCK_HAVE_HYPERSCAN
+/*
+ * Hyperscan 5.4's AVX512VBMI literal matcher (what Debian's libhs runs on
+ * such CPUs) reads up to a vector past the end of the text it scans
+ * (vectorscan issue 322): a text that ends within HS_OVERREAD bytes of a
+ * page boundary, followed by an unmapped page, faulted (the policy-scan
+ * fuzz target found it; tests/policy has the case). Such a text is
+ * scanned from a copy with that much readable padding.
+ */
+#define HS_OVERREAD 64
+static int hs_tail_unsafe(const char *text, size_t len)
+{
+	uintptr_t end = (uintptr_t)text + len;
+	return (end & 4095) == 0 || (end & 4095) > 4096 - HS_OVERREAD;
+}
+#endif
+
 void pol__rx_scan(struct pol_scan *s)
 {
 	const struct pol_bundle *b = s->b;
@@ -378,9 +395,22 @@ void pol__rx_scan(struct pol_scan *s)
 				h.open[k] = -1;
 			/* Hyperscan takes an unsigned length: scan in pieces
 			 * past 3 GiB would be needed; our texts are smaller. */
-			if (s->len < 0xC0000000u)
-				hs_scan(rx->hs_db, s->len ? s->text : "", (unsigned)s->len, 0,
-					scr, on_hit, &h);
+			const char *text = s->len ? s->text : "";
+			char *pad = NULL;
+			int scan = s->len < 0xC0000000u;
+			if (scan && s->len && hs_tail_unsafe(text, s->len)) {
+				if (!(pad = mem_alloc(s->len + HS_OVERREAD))) {
+					s->st = ST_NOMEM;
+					scan = 0;
+				} else {
+					memcpy(pad, text, s->len);
+					memset(pad + s->len, 0, HS_OVERREAD);
+					text = pad;
+				}
+			}
+			if (scan)
+				hs_scan(rx->hs_db, text, (unsigned)s->len, 0, scr, on_hit, &h);
+			mem_free(pad);
 			for (size_t i = 0; i < h.regions.len; i++) {
 				struct region *g = vec_at(&h.regions, i);
 				size_t ri = rx->rules[g->expr];

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -169,6 +170,49 @@ static void test_no_hyperscan_path_loads(void **state)
 	TH_OK(pol_bundle_check(b, &ctx, "xabcy xabcz", 11, &r, NULL));
 	assert_int_equal(r.n, 1);
 	pol_result_release(&r);
+	pol_bundle_free(b);
+}
+
+/*
+ * A text that ends at a page boundary with an unreadable page after it:
+ * Hyperscan's AVX512VBMI literal matcher read past such a text's end and
+ * faulted (regex.c scans it from a padded copy). Every length up to 200
+ * ending there, with the built-in rules and a literal; from 6 bytes on the
+ * literal is the text's tail and must be found.
+ */
+static void test_scan_at_page_end(void **state)
+{
+	const char *y = "rules:\n  - id: lit\n    kind: pattern\n    literal: 'rm -rf'\n"
+			"    action: block\n";
+	const char *fill = "\003.tpreqests=re\032\377?Or\012\012\012\012stques1\012";
+	long pg = sysconf(_SC_PAGESIZE);
+	struct pol_load_opts o = { 0 };	/* the built-in secret rules too */
+	struct pol_bundle *b;
+	char *m = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	(void)state;
+	TH_OK(pol_bundle_load_mem("t.yaml", y, strlen(y), &o, &b, NULL));
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(mprotect(m + pg, (size_t)pg, PROT_NONE), 0);
+	for (size_t len = 1; len <= 200; len++) {
+		char *t = m + pg - len;
+		struct pol_ctx ctx = { 0 };
+		struct pol_result r;
+		int found = 0;
+		for (size_t i = 0; i < len; i++)
+			t[i] = fill[i % strlen(fill)];
+		if (len >= 6)
+			memcpy(t + len - 6, "rm -rf", 6);
+		pol_result_init(&r);
+		TH_OK(pol_bundle_check(b, &ctx, t, len, &r, NULL));
+		for (size_t i = 0; i < r.n; i++)
+			found |= !strcmp(r.items[i].rule_id, "lit");
+		if (found != (len >= 6))
+			fail_msg("length %zu: literal found %d", len, found);
+		pol_result_release(&r);
+	}
+	munmap(m, (size_t)pg * 2);
 	pol_bundle_free(b);
 }
 
@@ -849,6 +893,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_bad_inputs),
 		cmocka_unit_test(test_no_hyperscan_path_loads),
+		cmocka_unit_test(test_scan_at_page_end),
 		cmocka_unit_test(test_builtin_rules_load),
 		cmocka_unit_test(test_secret_rule_and_redaction),
 		cmocka_unit_test(test_pattern_literal_regex),
