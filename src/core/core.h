@@ -395,9 +395,11 @@ typedef void (*tpool_fn)(void *arg, size_t begin, size_t end, int worker);
 struct tpool *tpool_new(int n_threads);
 int tpool_size(const struct tpool *p);
 /*
- * Splits [0, n) into chunks of at least grain items and runs fn over them
- * on all threads; returns when all are done. Not re-entrant: one
- * parallel_for at a time per pool. p may be NULL (runs inline).
+ * Splits [0, n) into chunks and runs fn over them on all threads; returns
+ * when all are done. A chunk is 1/(2 x threads) of the items not yet
+ * handed out, at least grain items (the last may be fewer): long chunks
+ * first, short ones at the end. Not re-entrant: one parallel_for at a
+ * time per pool. p may be NULL (runs inline).
  */
 void tpool_parallel_for(struct tpool *p, size_t n, size_t grain, tpool_fn fn,
 			void *arg);

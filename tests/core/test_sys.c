@@ -222,6 +222,58 @@ static void test_tpool_spin_sleep(void **state)
 	}
 }
 
+struct chunk_arg {
+	size_t n, grain, max_len;
+	atomic_int too_short, too_long;
+	atomic_size_t last_len;	/* of the chunk that ends at n */
+};
+
+static void chunk_fn(void *v, size_t b, size_t e, int worker)
+{
+	struct chunk_arg *a = v;
+
+	(void)worker;
+	if (e - b < a->grain && e != a->n)
+		atomic_fetch_add(&a->too_short, 1);
+	if (e - b > a->max_len)
+		atomic_fetch_add(&a->too_long, 1);
+	if (e == a->n)
+		atomic_store(&a->last_len, e - b);
+}
+
+/*
+ * Chunks are shares of what is left: none longer than n / (2 x threads),
+ * none shorter than the grain but the one ending the range, and the
+ * range ends with a chunk of at most the grain, so the threads finish
+ * together.
+ */
+static void test_tpool_chunks(void **state)
+{
+	static const size_t ns[] = { 7, 100, 1000, 9496, 100000 };
+	static const size_t grains[] = { 1, 3, 100 };
+	struct tpool *p = tpool_new(4);
+
+	(void)state;
+	assert_non_null(p);
+	for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++) {
+		for (size_t g = 0; g < sizeof grains / sizeof grains[0]; g++) {
+			struct chunk_arg a = { .n = ns[i], .grain = grains[g] };
+			a.max_len = ns[i] / 8 > grains[g] ? ns[i] / 8 : grains[g];
+			atomic_init(&a.too_short, 0);
+			atomic_init(&a.too_long, 0);
+			atomic_init(&a.last_len, 0);
+			tpool_parallel_for(p, ns[i], grains[g], chunk_fn, &a);
+			assert_int_equal(atomic_load(&a.too_short), 0);
+			if (ns[i] > grains[g]) {	/* else it ran inline, whole */
+				assert_int_equal(atomic_load(&a.too_long), 0);
+				assert_true(atomic_load(&a.last_len) >= 1);
+				assert_true(atomic_load(&a.last_len) <= grains[g]);
+			}
+		}
+	}
+	tpool_free(p);
+}
+
 static void test_tpool(void **state)
 {
 	enum { N = 100000 };
@@ -299,6 +351,7 @@ int run_core_sys_tests(void)
 		cmocka_unit_test(test_file_io_faults),
 		cmocka_unit_test(test_log_formats),
 		cmocka_unit_test(test_tpool),
+		cmocka_unit_test(test_tpool_chunks),
 		cmocka_unit_test(test_tpool_spin_sleep),
 		cmocka_unit_test(test_db_migrate),
 	};
