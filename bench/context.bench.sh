@@ -7,7 +7,10 @@
 # size / source size, retrieval recall@1/5/10 and MRR for BM25 alone and
 # for the hybrid (masked-call tasks), and query p50/p99.
 #   CONTEXT_BENCH_SCALE=1   also index all of /usr/lib/python3.* (about
-#                           300k lines) and measure query latency at that size
+#                           300k lines) and measure query latency at that
+#                           size, and the floor under indexing's CPU per MB
+#                           (tree-sitter's parse and the suffix-array sort
+#                           alone over the same files, bench/context_floor.c)
 #   CONTEXT_BENCH_SCALE=2   and /usr/lib/python3/dist-packages and
 #                           /usr/lib/node_modules too (about 1M lines)
 #   CONTEXT_BENCH_TASKS=N   masked-call tasks per store (default 300; more
@@ -97,5 +100,14 @@ if [ "${CONTEXT_BENCH_SCALE:-0}" -ge 1 ] && [ -n "$py" ]; then
   echo "scale indexing, the runs' own figures: $sb MB in $ss s: $(echo "scale=2; $sb / $ss" | bc) MB/s wall," \
     "$(echo "scale=2; $sb / $su" | bc) MB per CPU-second of indexing"
   echo "store of all: $(echo "scale=2; $(stat -c %s "$D/airlock.db") / (($bytes + $sb) * 1000000)" | bc) x the source indexed"
+  # What two of indexing's parts cost alone over the same files (bench/
+  # context_floor.c): a floor under the CPU per MB above.
+  B=${BUILD_DIR:-$(dirname "$A")}
+  if ${CC:-cc} -std=c17 -D_GNU_SOURCE -O2 -o "$T/context_floor" "$root/bench/context_floor.c" \
+      "$B/libairlock.a" -ltree-sitter -ldivsufsort -lsqlite3 -lm -pthread 2> "$T/cc.err"; then
+    "$T/context_floor" "$D"
+  else
+    echo "context_floor: not built: $(head -n 3 "$T/cc.err")"
+  fi
   "$A" --data "$D" context-bench --tasks "${CONTEXT_BENCH_TASKS:-300}"
 fi

@@ -73,10 +73,10 @@ static uint64_t now_ns(void)
  * long chunks first, which a decode step's matrix rows need (each chunk
  * is a sequential stream the prefetchers follow), and ever shorter ones
  * towards the end, so the threads run out of work together instead of
- * one waiting out the other's last long chunk. Measured against four
- * equal chunks per thread: decode 1.08x faster on 2 threads
- * (docs/PERFORMANCE.md), the pool's threads asleep at a job's end 20x
- * less often.
+ * one waiting out the other's last long chunk. Against four equal
+ * chunks per thread, 2-thread decode measured 1.02-1.13x faster, and the
+ * threads fell asleep between jobs 9-32x less often (docs/PERFORMANCE.md,
+ * "The pool's shares").
  */
 static void run_chunks(struct tpool *p, int id)
 {

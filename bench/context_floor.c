@@ -1,0 +1,183 @@
+/*
+ * context_floor.c - the least CPU indexing can take here, not a test: over
+ * the files an indexed store holds, the CPU seconds per MB of tree-sitter's
+ * parse alone (each file with its language's grammar, one parser reused,
+ * the tree freed) and of the suffix-array sort alone (libdivsufsort over
+ * the files' text in two sub-parts cut at a file boundary, as the n-gram
+ * build cuts a corpus of 4 MiB or more on two threads). `airlock index`
+ * does both and more (reading, symbols, chunks, the store's writes and its
+ * FTS5 index), so their sum is a floor under its CPU per MB, and 2 / floor
+ * a ceiling over its MB/s on two CPUs. Best of a few passes each.
+ *
+ *   context_floor DATA_DIR     (the --data folder of an indexed store)
+ */
+#include <divsufsort.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <tree_sitter/api.h>
+
+const TSLanguage *tree_sitter_c(void);
+const TSLanguage *tree_sitter_cpp(void);
+const TSLanguage *tree_sitter_python(void);
+const TSLanguage *tree_sitter_javascript(void);
+const TSLanguage *tree_sitter_typescript(void);
+const TSLanguage *tree_sitter_tsx(void);
+const TSLanguage *tree_sitter_go(void);
+const TSLanguage *tree_sitter_rust(void);
+const TSLanguage *tree_sitter_java(void);
+
+static const struct {
+	const char *name;
+	const TSLanguage *(*fn)(void);
+} langs[] = {
+	{ "c", tree_sitter_c },		{ "cpp", tree_sitter_cpp },
+	{ "python", tree_sitter_python }, { "javascript", tree_sitter_javascript },
+	{ "typescript", tree_sitter_typescript }, { "tsx", tree_sitter_tsx },
+	{ "go", tree_sitter_go },	{ "rust", tree_sitter_rust },
+	{ "java", tree_sitter_java },
+};
+#define N_LANGS (sizeof langs / sizeof langs[0])
+
+struct file {
+	char *text;
+	size_t len;
+	int lang;	/* index in langs, or -1: text only */
+};
+
+static double cpu_s(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static char *read_all(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *b = NULL;
+	size_t cap = 0, n = 0, r;
+	if (!f)
+		return NULL;
+	do {
+		if (n + 65536 > cap) {
+			char *nb = realloc(b, cap = (n + 65536) * 2);
+			if (!nb) {
+				free(b);
+				fclose(f);
+				return NULL;
+			}
+			b = nb;
+		}
+		r = fread(b + n, 1, 65536, f);
+		n += r;
+	} while (r > 0);
+	fclose(f);
+	*len = n;
+	return b;
+}
+
+int main(int argc, char **argv)
+{
+	char db_path[4096];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	struct file *files = NULL;
+	size_t n = 0, cap = 0, total = 0, parsed = 0;
+
+	if (argc != 2) {
+		fprintf(stderr, "usage: context_floor DATA_DIR\n");
+		return 2;
+	}
+	snprintf(db_path, sizeof db_path, "%s/airlock.db", argv[1]);
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT r.root || '/' || f.path, f.lang FROM files f "
+			       "JOIN repositories r ON r.id = f.repo_id "
+			       "WHERE f.skip IS NULL ORDER BY f.id", -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "context_floor: %s: %s\n", db_path, sqlite3_errmsg(db));
+		return 1;
+	}
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *path = (const char *)sqlite3_column_text(st, 0);
+		const char *lang = (const char *)sqlite3_column_text(st, 1);
+		struct file fl = { .lang = -1 };
+		if (!path || !(fl.text = read_all(path, &fl.len)))
+			continue;	/* gone since it was indexed */
+		for (size_t i = 0; lang && i < N_LANGS; i++)
+			if (strcmp(lang, langs[i].name) == 0)
+				fl.lang = (int)i;
+		if (n == cap) {
+			struct file *nf = realloc(files, (cap = cap ? cap * 2 : 1024) * sizeof *nf);
+			if (!nf)
+				return 1;
+			files = nf;
+		}
+		files[n++] = fl;
+		total += fl.len;
+		if (fl.lang >= 0)
+			parsed += fl.len;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	if (!total) {
+		fprintf(stderr, "context_floor: no indexed files in %s\n", db_path);
+		return 1;
+	}
+
+	/* tree-sitter alone: one parser per language, as each indexing
+	 * thread keeps them. */
+	TSParser *ps[N_LANGS];
+	for (size_t i = 0; i < N_LANGS; i++) {
+		ps[i] = ts_parser_new();
+		if (!ps[i] || !ts_parser_set_language(ps[i], langs[i].fn()))
+			return 1;
+	}
+	double parse = 1e30;
+	for (int pass = 0; pass < 3; pass++) {
+		double t0 = cpu_s();
+		for (size_t i = 0; i < n; i++) {
+			if (files[i].lang < 0)
+				continue;
+			TSTree *t = ts_parser_parse_string(ps[files[i].lang], NULL, files[i].text,
+							   (uint32_t)files[i].len);
+			ts_tree_delete(t);
+		}
+		double s = cpu_s() - t0;
+		if (s < parse)
+			parse = s;
+	}
+
+	/* The suffix arrays: the text in two sub-parts cut at a file
+	 * boundary near the middle. */
+	unsigned char *all = malloc(total);
+	saidx_t *sa = malloc(total * sizeof *sa);
+	size_t off = 0, cut = 0;
+	if (!all || !sa)
+		return 1;
+	for (size_t i = 0; i < n; i++) {
+		memcpy(all + off, files[i].text, files[i].len);
+		off += files[i].len;
+		if (!cut && off >= total / 2)
+			cut = off;
+	}
+	double sort = 1e30;
+	for (int pass = 0; pass < 2; pass++) {
+		double t0 = cpu_s();
+		if (divsufsort(all, sa, (saidx_t)cut) ||
+		    divsufsort(all + cut, sa, (saidx_t)(total - cut)))
+			return 1;
+		double s = cpu_s() - t0;
+		if (s < sort)
+			sort = s;
+	}
+
+	double mb = (double)total / 1e6;
+	printf("floor over %zu files, %.1f MB (%.1f MB parsed): tree-sitter parse alone "
+	       "%.3f CPU-s (%.4f per MB), suffix-array sort alone %.3f CPU-s (%.4f per MB)\n",
+	       n, mb, (double)parsed / 1e6, parse, parse / mb, sort, sort / mb);
+	printf("floor: %.4f CPU-s per MB before anything else indexing does: at most "
+	       "%.1f MB/s on 2 CPUs\n", (parse + sort) / mb, 2 * mb / (parse + sort));
+	return 0;
+}
