@@ -3,8 +3,9 @@
  * the files an indexed store holds, the CPU seconds per MB of tree-sitter's
  * parse alone (each file with its language's grammar, one parser reused,
  * the tree freed) and of the suffix-array sort alone (libdivsufsort over
- * the files' text in two sub-parts cut at a file boundary, as the n-gram
- * build cuts a corpus of 4 MiB or more on two threads). `airlock index`
+ * each repository's text, as the n-gram build sorts it: a corpus of 4 MiB
+ * or more in two sub-parts cut at the file boundary nearest its middle,
+ * as on two threads). `airlock index`
  * does both and more (reading, symbols, chunks, the store's writes and its
  * FTS5 index), so their sum is a floor under its CPU per MB, and 2 / floor
  * a ceiling over its MB/s on two CPUs. Best of a few passes each.
@@ -45,7 +46,11 @@ struct file {
 	char *text;
 	size_t len;
 	int lang;	/* index in langs, or -1: text only */
+	int64_t repo;
 };
+
+/* The n-gram build's threshold for cutting a repository's corpus. */
+#define SPLIT_MIN ((size_t)4 << 20)
 
 static double cpu_s(void)
 {
@@ -93,16 +98,16 @@ int main(int argc, char **argv)
 	}
 	snprintf(db_path, sizeof db_path, "%s/airlock.db", argv[1]);
 	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(db, "SELECT r.root || '/' || f.path, f.lang FROM files f "
+	    sqlite3_prepare_v2(db, "SELECT r.root || '/' || f.path, f.lang, f.repo_id FROM files f "
 			       "JOIN repositories r ON r.id = f.repo_id "
-			       "WHERE f.skip IS NULL ORDER BY f.id", -1, &st, NULL) != SQLITE_OK) {
+			       "WHERE f.skip IS NULL ORDER BY f.repo_id, f.id", -1, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "context_floor: %s: %s\n", db_path, sqlite3_errmsg(db));
 		return 1;
 	}
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *path = (const char *)sqlite3_column_text(st, 0);
 		const char *lang = (const char *)sqlite3_column_text(st, 1);
-		struct file fl = { .lang = -1 };
+		struct file fl = { .lang = -1, .repo = sqlite3_column_int64(st, 2) };
 		if (!path || !(fl.text = read_all(path, &fl.len)))
 			continue;	/* gone since it was indexed */
 		for (size_t i = 0; lang && i < N_LANGS; i++)
@@ -149,26 +154,35 @@ int main(int argc, char **argv)
 			parse = s;
 	}
 
-	/* The suffix arrays: the text in two sub-parts cut at a file
-	 * boundary near the middle. */
+	/* The suffix arrays: each repository's text, cut in two at the
+	 * file boundary nearest its middle when it is SPLIT_MIN or more. */
 	unsigned char *all = malloc(total);
 	saidx_t *sa = malloc(total * sizeof *sa);
-	size_t off = 0, cut = 0;
 	if (!all || !sa)
 		return 1;
-	for (size_t i = 0; i < n; i++) {
-		memcpy(all + off, files[i].text, files[i].len);
-		off += files[i].len;
-		if (!cut && off >= total / 2)
-			cut = off;
-	}
 	double sort = 1e30;
 	for (int pass = 0; pass < 2; pass++) {
-		double t0 = cpu_s();
-		if (divsufsort(all, sa, (saidx_t)cut) ||
-		    divsufsort(all + cut, sa, (saidx_t)(total - cut)))
-			return 1;
-		double s = cpu_s() - t0;
+		double s = 0;
+		for (size_t i = 0; i < n;) {
+			size_t j = i, len = 0, off = 0, cut = 0;
+			while (j < n && files[j].repo == files[i].repo)
+				len += files[j++].len;
+			for (size_t k = i; k < j; k++) {
+				size_t before = off;
+				memcpy(all + off, files[k].text, files[k].len);
+				off += files[k].len;
+				if (!cut && off >= len / 2)
+					cut = off - len / 2 <= len / 2 - before ? off : before;
+			}
+			if (len < SPLIT_MIN || !cut || cut == len)
+				cut = len;
+			double t0 = cpu_s();
+			if ((cut && divsufsort(all, sa, (saidx_t)cut)) ||
+			    (cut < len && divsufsort(all + cut, sa, (saidx_t)(len - cut))))
+				return 1;
+			s += cpu_s() - t0;
+			i = j;
+		}
 		if (s < sort)
 			sort = s;
 	}
