@@ -103,7 +103,7 @@ if [ "${CONTEXT_BENCH_SCALE:-0}" -ge 1 ] && [ -n "$py" ]; then
   # What two of indexing's parts cost alone over the same files (bench/
   # context_floor.c): a floor under the CPU per MB above.
   B=${BUILD_DIR:-$(dirname "$A")}
-  if ${CC:-cc} -std=c17 -D_GNU_SOURCE -O2 -o "$T/context_floor" "$root/bench/context_floor.c" \
+  if ${CC:-cc} -std=c17 -D_GNU_SOURCE -O2 -I"$root/src" -o "$T/context_floor" "$root/bench/context_floor.c" \
       "$B/libairlock.a" -ltree-sitter -ldivsufsort -lsqlite3 -lm -pthread 2> "$T/cc.err"; then
     "$T/context_floor" "$D"
   else

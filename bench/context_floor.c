@@ -3,9 +3,9 @@
  * the files an indexed store holds, the CPU seconds per MB of tree-sitter's
  * parse alone (each file with its language's grammar, one parser reused,
  * the tree freed) and of the suffix-array sort alone (libdivsufsort over
- * each repository's text, as the n-gram build sorts it: a corpus of 4 MiB
- * or more in two sub-parts cut at the file boundary nearest its middle,
- * as on two threads). `airlock index`
+ * each repository's text, as the n-gram build sorts it on two threads: a
+ * corpus of twice SPLIT_BYTES or more in two sub-parts cut at the first
+ * file boundary past its middle). `airlock index`
  * does both and more (reading, symbols, chunks, the store's writes and its
  * FTS5 index), so their sum is a floor under its CPU per MB, and 2 / floor
  * a ceiling over its MB/s on two CPUs. Best of a few passes each.
@@ -20,37 +20,17 @@
 #include <time.h>
 #include <tree_sitter/api.h>
 
-const TSLanguage *tree_sitter_c(void);
-const TSLanguage *tree_sitter_cpp(void);
-const TSLanguage *tree_sitter_python(void);
-const TSLanguage *tree_sitter_javascript(void);
-const TSLanguage *tree_sitter_typescript(void);
-const TSLanguage *tree_sitter_tsx(void);
-const TSLanguage *tree_sitter_go(void);
-const TSLanguage *tree_sitter_rust(void);
-const TSLanguage *tree_sitter_java(void);
-
-static const struct {
-	const char *name;
-	const TSLanguage *(*fn)(void);
-} langs[] = {
-	{ "c", tree_sitter_c },		{ "cpp", tree_sitter_cpp },
-	{ "python", tree_sitter_python }, { "javascript", tree_sitter_javascript },
-	{ "typescript", tree_sitter_typescript }, { "tsx", tree_sitter_tsx },
-	{ "go", tree_sitter_go },	{ "rust", tree_sitter_rust },
-	{ "java", tree_sitter_java },
-};
-#define N_LANGS (sizeof langs / sizeof langs[0])
+#include "context/ctx_int.h"
 
 struct file {
 	char *text;
 	size_t len;
-	int lang;	/* index in langs, or -1: text only */
+	const TSLanguage *lang;	/* NULL: text only */
 	int64_t repo;
 };
 
-/* The n-gram build's threshold for cutting a repository's corpus. */
-#define SPLIT_MIN ((size_t)4 << 20)
+/* src/context/ngram.c's SPLIT_BYTES: the least text of a sub-part. */
+#define SPLIT_BYTES ((size_t)4 << 20)
 
 static double cpu_s(void)
 {
@@ -107,12 +87,10 @@ int main(int argc, char **argv)
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		const char *path = (const char *)sqlite3_column_text(st, 0);
 		const char *lang = (const char *)sqlite3_column_text(st, 1);
-		struct file fl = { .lang = -1, .repo = sqlite3_column_int64(st, 2) };
+		struct file fl = { .lang = ctx__grammar(lang),
+				   .repo = sqlite3_column_int64(st, 2) };
 		if (!path || !(fl.text = read_all(path, &fl.len)))
 			continue;	/* gone since it was indexed */
-		for (size_t i = 0; lang && i < N_LANGS; i++)
-			if (strcmp(lang, langs[i].name) == 0)
-				fl.lang = (int)i;
 		if (n == cap) {
 			struct file *nf = realloc(files, (cap = cap ? cap * 2 : 1024) * sizeof *nf);
 			if (!nf)
@@ -121,7 +99,7 @@ int main(int argc, char **argv)
 		}
 		files[n++] = fl;
 		total += fl.len;
-		if (fl.lang >= 0)
+		if (fl.lang)
 			parsed += fl.len;
 	}
 	sqlite3_finalize(st);
@@ -132,20 +110,28 @@ int main(int argc, char **argv)
 	}
 
 	/* tree-sitter alone: one parser per language, as each indexing
-	 * thread keeps them. */
-	TSParser *ps[N_LANGS];
-	for (size_t i = 0; i < N_LANGS; i++) {
-		ps[i] = ts_parser_new();
-		if (!ps[i] || !ts_parser_set_language(ps[i], langs[i].fn()))
-			return 1;
-	}
+	 * thread keeps them (set on the first file of each). */
+	struct {
+		const TSLanguage *lang;
+		TSParser *p;
+	} ps[16];
+	size_t n_ps = 0;
 	double parse = 1e30;
 	for (int pass = 0; pass < 3; pass++) {
 		double t0 = cpu_s();
 		for (size_t i = 0; i < n; i++) {
-			if (files[i].lang < 0)
+			size_t k = 0;
+			if (!files[i].lang)
 				continue;
-			TSTree *t = ts_parser_parse_string(ps[files[i].lang], NULL, files[i].text,
+			while (k < n_ps && ps[k].lang != files[i].lang)
+				k++;
+			if (k == n_ps) {
+				if (n_ps == sizeof ps / sizeof ps[0] || !(ps[k].p = ts_parser_new()) ||
+				    !ts_parser_set_language(ps[k].p, files[i].lang))
+					return 1;
+				ps[n_ps++].lang = files[i].lang;
+			}
+			TSTree *t = ts_parser_parse_string(ps[k].p, NULL, files[i].text,
 							   (uint32_t)files[i].len);
 			ts_tree_delete(t);
 		}
@@ -155,7 +141,8 @@ int main(int argc, char **argv)
 	}
 
 	/* The suffix arrays: each repository's text, cut in two at the
-	 * file boundary nearest its middle when it is SPLIT_MIN or more. */
+	 * first file boundary past its middle when each half can hold
+	 * SPLIT_BYTES (ngram.c's split_corpus with two threads). */
 	unsigned char *all = malloc(total);
 	saidx_t *sa = malloc(total * sizeof *sa);
 	if (!all || !sa)
@@ -168,13 +155,12 @@ int main(int argc, char **argv)
 			while (j < n && files[j].repo == files[i].repo)
 				len += files[j++].len;
 			for (size_t k = i; k < j; k++) {
-				size_t before = off;
 				memcpy(all + off, files[k].text, files[k].len);
 				off += files[k].len;
 				if (!cut && off >= len / 2)
-					cut = off - len / 2 <= len / 2 - before ? off : before;
+					cut = off;
 			}
-			if (len < SPLIT_MIN || !cut || cut == len)
+			if (len / SPLIT_BYTES < 2)
 				cut = len;
 			double t0 = cpu_s();
 			if ((cut && divsufsort(all, sa, (saidx_t)cut)) ||

@@ -113,6 +113,9 @@ void ctx__parsed_release(struct ctx__parsed *p);
 status_t ctx__queries_check(struct err *e);
 /* Language of a path by extension (static string), or "text". */
 const char *ctx__lang_of(const char *path);
+/* The tree-sitter grammar of a language as ctx__lang_of names it, or NULL
+ * ("text", unknown). */
+const struct TSLanguage *ctx__grammar(const char *lang);
 /*
  * Parses text (language lang) into chunks, symbols and edges. Languages
  * without a grammar become text chunks. Thread-safe (parsers per call).

@@ -242,6 +242,12 @@ static struct lang *lang_find(const char *name)
 	return NULL;
 }
 
+const struct TSLanguage *ctx__grammar(const char *lang)
+{
+	const struct lang *l = lang ? lang_find(lang) : NULL;
+	return l ? l->fn() : NULL;
+}
+
 /* Compiles the language's query once; NULL when it fails (*why:
  * ST_INTERNAL when it does not compile, ST_NOMEM without memory). */
 static TSQuery *lang_query(struct lang *l, status_t *why, struct err *e)

@@ -308,6 +308,22 @@ static void index_repo(struct ctx *c, const char *name)
 	assert_true(s.files_indexed > 0);
 }
 
+/* A fresh temporary root with repository "r" made from seed, indexed into
+ * a store under root/data. */
+static struct ctx *indexed_store(uint64_t seed, struct config **cfg)
+{
+	char data[PATH_MAX];
+	struct ctx *c;
+
+	str_copy(nroot, th_tmpdir(), sizeof nroot);
+	rng_state = seed;
+	make_repo("r");
+	snprintf(data, sizeof data, "%s/data", nroot);
+	c = open_store(data, cfg);
+	index_repo(c, "r");
+	return c;
+}
+
 static void build(struct ctx *c, const char *dir, int threads, size_t split,
 		  struct ctx_ngram_build_stats *s)
 {
@@ -321,7 +337,7 @@ static void build(struct ctx *c, const char *dir, int threads, size_t split,
 
 void test_ngram_split_same_answers(void **state)
 {
-	char data[PATH_MAX], whole[PATH_MAX], split[PATH_MAX];
+	char whole[PATH_MAX], split[PATH_MAX];
 	struct config *cfg = NULL;
 	struct ctx *c;
 	struct ctx_ngram_build_stats s;
@@ -329,14 +345,9 @@ void test_ngram_split_same_answers(void **state)
 	int cmp = 0, skip = 0, ties = 0;
 	(void)state;
 
-	str_copy(nroot, th_tmpdir(), sizeof nroot);
-	rng_state = 7;
-	make_repo("r");
-	snprintf(data, sizeof data, "%s/data", nroot);
+	c = indexed_store(7, &cfg);
 	snprintf(whole, sizeof whole, "%s/whole", nroot);
 	snprintf(split, sizeof split, "%s/split", nroot);
-	c = open_store(data, &cfg);
-	index_repo(c, "r");
 	build(c, whole, 1, 0, &s);
 	assert_int_equal(s.subparts, 1);
 	build(c, split, 3, 1, &s);	/* three sub-parts */
@@ -412,7 +423,7 @@ static void put(const char *dir, const char *rel, const char *text)
 
 void test_ngram_split_files(void **state)
 {
-	char data[PATH_MAX], out[PATH_MAX];
+	char out[PATH_MAX];
 	struct config *cfg = NULL;
 	struct ctx *c;
 	struct ctx_ngram_build_stats s;
@@ -422,13 +433,8 @@ void test_ngram_split_files(void **state)
 	size_t n;
 	(void)state;
 
-	str_copy(nroot, th_tmpdir(), sizeof nroot);
-	rng_state = 11;
-	make_repo("r");
-	snprintf(data, sizeof data, "%s/data", nroot);
+	c = indexed_store(11, &cfg);
 	snprintf(out, sizeof out, "%s/out", nroot);
-	c = open_store(data, &cfg);
-	index_repo(c, "r");
 
 	/* Split in two: the stamp records it, a second build keeps it. */
 	build(c, out, 2, 1, &s);
@@ -508,7 +514,7 @@ void test_ngram_split_files(void **state)
  * whole again. */
 void test_ngram_split_alloc_failures(void **state)
 {
-	char data[PATH_MAX], out[PATH_MAX];
+	char out[PATH_MAX];
 	struct config *cfg = NULL;
 	struct ctx *c;
 	struct ctx_ngram_build_stats s;
@@ -518,13 +524,8 @@ void test_ngram_split_alloc_failures(void **state)
 	int failed = 0;
 	(void)state;
 
-	str_copy(nroot, th_tmpdir(), sizeof nroot);
-	rng_state = 5;
-	make_repo("r");
-	snprintf(data, sizeof data, "%s/data", nroot);
+	c = indexed_store(5, &cfg);
 	snprintf(out, sizeof out, "%s/out", nroot);
-	c = open_store(data, &cfg);
-	index_repo(c, "r");
 	before = mem_alloc_count();
 	TH_OK(ctx_ngram_build_ex(c, out, &o, &s, NULL));
 	total = mem_alloc_count() - before;
