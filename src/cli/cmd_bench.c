@@ -10,9 +10,13 @@
  * so far), so tokens/s can never exceed bandwidth / bytes read per token.
  * Every figure is the median over --reps timed runs after one warm-up run.
  *
- * The bandwidth is measured in a child process before the model is loaded
- * and again after the runs (the higher counts), so that its buffer neither
- * counts in the peak RSS nor competes with the model's pages.
+ * The bandwidth is measured in a child process, forked before the model is
+ * loaded so that its buffer neither counts in the peak RSS nor competes
+ * with the model's pages: before the runs and after them (the higher
+ * counts for the roofline), and right beside each generation run, for the
+ * fraction of what memory gave while that run ran (the "paired" fraction:
+ * this machine's bandwidth moves with its neighbours' load within
+ * seconds, see docs/PERFORMANCE.md).
  */
 #include "cli/cli.h"
 #include "model/model.h"
@@ -21,6 +25,7 @@
 #include <errno.h>
 #include <immintrin.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,13 +151,56 @@ static double median(double *v, int n)
 }
 
 #define BW_PASSES 11
+#define BW_PAIR_PASSES 5	/* passes of a probe beside one generation run */
 
 /*
- * Reads a buffer of mib MiB BW_PASSES times with n_threads threads (after
- * one untimed pass) and writes each pass's bytes/s to out. Runs in the
- * child. Returns 0, or -1 when the buffer or the threads are unavailable.
+ * The measuring child: a process of its own, so that its buffer stays out
+ * of our peak RSS, forked before the model loads and kept for the whole
+ * bench, so that the bandwidth can be read right beside each generation
+ * run as well as before and after them all. It serves requests on req (a
+ * number of passes; 0 or end of file: exit) with that many passes' bytes/s
+ * on resp.
  */
-static int bw_measure(int mib, int n_threads, double out[BW_PASSES])
+struct bw_child {
+	pid_t pid;
+	int req, resp;		/* -1: closed */
+	int mib, n_threads;
+};
+
+static int read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (char *)p + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *p, size_t n)
+{
+	size_t put = 0;
+	while (put < n) {
+		ssize_t w = write(fd, (const char *)p + put, n - put);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		put += (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * The child's side: reads a buffer of mib MiB with n_threads threads
+ * once untimed, then per request that many times. Returns 0 when asked
+ * to stop, -1 when the buffer or the threads are unavailable.
+ */
+static int bw_serve(int mib, int n_threads, int req, int resp)
 {
 	size_t size = (size_t)mib << 20;
 	/* on 2 MB pages where THP allows, as the weights the loader settles
@@ -178,12 +226,19 @@ static int bw_measure(int mib, int n_threads, double out[BW_PASSES])
 	tpool_parallel_for(pool, n_chunks, 1, bw_touch, buf);
 	job->buf = buf;
 	job->read = cpu_features()->avx2 ? read_avx2 : read_scalar;
-	for (int pass = -1; pass < BW_PASSES; pass++) {
-		uint64_t t0 = time_mono_ns();
-		tpool_parallel_for(pool, n_chunks, 1, bw_task, job);
-		uint64_t t1 = time_mono_ns();
-		if (pass >= 0)
-			out[pass] = (double)size / ((double)(t1 - t0) / 1e9);
+	tpool_parallel_for(pool, n_chunks, 1, bw_task, job);
+	int32_t n;
+	while (read_full(req, &n, sizeof n) == 0 && n > 0) {
+		double out[BW_PASSES];
+		if (n > BW_PASSES)
+			n = BW_PASSES;
+		for (int pass = 0; pass < n; pass++) {
+			uint64_t t0 = time_mono_ns();
+			tpool_parallel_for(pool, n_chunks, 1, bw_task, job);
+			out[pass] = (double)size / ((double)(time_mono_ns() - t0) / 1e9);
+		}
+		if (write_full(resp, out, (size_t)n * sizeof *out))
+			break;
 	}
 	tpool_free(pool);
 	mem_free(job);
@@ -191,53 +246,77 @@ static int bw_measure(int mib, int n_threads, double out[BW_PASSES])
 	return 0;
 }
 
-/*
- * Measures the bandwidth in a child process (its buffer stays out of our
- * peak RSS). Writes the median and the best pass in bytes/s. Errors:
- * ST_IO when the child cannot run or fails.
- */
-static status_t bw_run(int mib, int n_threads, double *med, double *best,
-		       struct err *e)
+/* Starts the measuring child. Errors: ST_IO. */
+static status_t bw_start(int mib, int n_threads, struct bw_child *b, struct err *e)
 {
-	int fd[2];
-	if (pipe(fd))
+	int rq[2], rs[2];
+	b->pid = -1;
+	b->req = b->resp = -1;
+	b->mib = mib;
+	b->n_threads = n_threads;
+	if (pipe(rq))
 		return err_set(e, ST_IO, "bandwidth: pipe: %s", strerror(errno));
+	if (pipe(rs)) {
+		close(rq[0]);
+		close(rq[1]);
+		return err_set(e, ST_IO, "bandwidth: pipe: %s", strerror(errno));
+	}
 	fflush(NULL);
 	pid_t pid = fork();
 	if (pid < 0) {
-		close(fd[0]);
-		close(fd[1]);
+		close(rq[0]);
+		close(rq[1]);
+		close(rs[0]);
+		close(rs[1]);
 		return err_set(e, ST_IO, "bandwidth: fork: %s", strerror(errno));
 	}
 	if (pid == 0) {
-		double v[BW_PASSES];
-		close(fd[0]);
-		int rc = bw_measure(mib, n_threads, v);
-		if (rc == 0 && write(fd[1], v, sizeof v) != (ssize_t)sizeof v)
-			rc = -1;
-		_exit(rc ? 1 : 0);
+		close(rq[1]);
+		close(rs[0]);
+		_exit(bw_serve(mib, n_threads, rq[0], rs[1]) ? 1 : 0);
 	}
-	close(fd[1]);
-	double v[BW_PASSES];
-	size_t got = 0;
-	while (got < sizeof v) {
-		ssize_t r = read(fd[0], (char *)v + got, sizeof v - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
-	close(fd[0]);
-	int status = 0;
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (got != sizeof v || !WIFEXITED(status) || WEXITSTATUS(status))
-		return err_set(e, ST_IO, "bandwidth: the measuring process failed "
-			       "(%d MiB buffer, %d threads)", mib, n_threads);
-	*med = median_sort(v, BW_PASSES);
-	*best = v[BW_PASSES - 1];
+	close(rq[0]);
+	close(rs[1]);
+	b->pid = pid;
+	b->req = rq[1];
+	b->resp = rs[0];
 	return ST_OK;
+}
+
+/*
+ * Asks the child for passes (1..BW_PASSES) passes; writes their median
+ * and, when best is not NULL, the best of them, in bytes/s. Errors: ST_IO
+ * when the child is gone or failed.
+ */
+static status_t bw_probe(struct bw_child *b, int passes, double *med, double *best,
+			 struct err *e)
+{
+	double v[BW_PASSES];
+	int32_t n = passes;
+	if (b->req < 0 || write_full(b->req, &n, sizeof n) ||
+	    read_full(b->resp, v, (size_t)passes * sizeof *v))
+		return err_set(e, ST_IO, "bandwidth: the measuring process failed "
+			       "(%d MiB buffer, %d threads)", b->mib, b->n_threads);
+	*med = median_sort(v, passes);
+	if (best)
+		*best = v[passes - 1];
+	return ST_OK;
+}
+
+/* Stops the child (closing its requests ends it) and reaps it. */
+static void bw_stop(struct bw_child *b)
+{
+	if (b->req >= 0)
+		close(b->req);
+	if (b->resp >= 0)
+		close(b->resp);
+	b->req = b->resp = -1;
+	if (b->pid > 0) {
+		int status;
+		while (waitpid(b->pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	b->pid = -1;
 }
 
 /* Buffer size: 16x the last-level cache, at least 256 MiB, at most 1 GiB. */
@@ -353,6 +432,9 @@ struct bench_result {
 	double pp_fill;		/* tokens/s of the one fill to --ctx-depth */
 	double bw, bw_best;	/* bytes/s: the higher of the two probes */
 	double bw_pre, bw_post;	/* medians before and after the runs; 0: given */
+	/* (reps + 1) bytes/s read right before each tg (tgd) run and after
+	 * the last; NULL when the bandwidth was given */
+	double *tg_bw, *tgd_bw;
 	uint64_t peak_rss;
 	double pages_2mb;	/* mdl_model_weights_2mb_fraction, -1 unknown */
 	uint64_t kv_cache_bytes;
@@ -396,7 +478,7 @@ static status_t run_prompt(struct mdl_ctx *c, const int32_t *toks, int n, int po
  * (the cache is cut back to depth before each).
  */
 static status_t bench_model(struct mdl_model *m, const struct bench_opts *o,
-			    struct bench_result *r, struct err *e)
+			    struct bw_child *bw, struct bench_result *r, struct err *e)
 {
 	int n_ctx = (o->n_prompt > o->depth ? o->n_prompt : o->depth) + o->n_gen;
 	struct mdl_ctx_params cp = { .n_ctx = n_ctx, .n_threads = o->threads,
@@ -432,18 +514,25 @@ static status_t bench_model(struct mdl_model *m, const struct bench_opts *o,
 	for (int i = 0; i < o->reps; i++)
 		if ((st = run_prompt(c, toks, o->n_prompt, 0, logits, &r->pp[i], e)))
 			goto out;
+	/* Each generation run between two reads of the bandwidth. */
 	for (int i = 0; i < o->reps; i++)
-		if ((st = run_gen(c, toks, o->n_gen, 0, logits, &r->tg[i], e)))
+		if ((bw && (st = bw_probe(bw, BW_PAIR_PASSES, &r->tg_bw[i], NULL, e))) ||
+		    (st = run_gen(c, toks, o->n_gen, 0, logits, &r->tg[i], e)))
 			goto out;
+	if (bw && (st = bw_probe(bw, BW_PAIR_PASSES, &r->tg_bw[o->reps], NULL, e)))
+		goto out;
 	if (o->depth > 0) {
 		if ((st = run_prompt(c, toks, o->depth, 0, logits, &r->pp_fill, e)))
 			goto out;
 		for (int i = 0; i < o->reps; i++) {
 			if ((st = mdl_ctx_seq_keep(c, 0, o->depth, e)) ||
+			    (bw && (st = bw_probe(bw, BW_PAIR_PASSES, &r->tgd_bw[i], NULL, e))) ||
 			    (st = run_gen(c, toks + o->depth, o->n_gen, o->depth, logits,
 					  &r->tgd[i], e)))
 				goto out;
 		}
+		if (bw && (st = bw_probe(bw, BW_PAIR_PASSES, &r->tgd_bw[o->reps], NULL, e)))
+			goto out;
 	}
 out:
 	mem_free(logits);
@@ -455,6 +544,31 @@ out:
 /* ------------------------------------------------------------------ */
 /* Output                                                              */
 /* ------------------------------------------------------------------ */
+
+/*
+ * The fraction of the roofline each generation run reached against the
+ * bandwidth read beside it (the mean of the reads right before and right
+ * after it), the median over the runs: on a machine whose bandwidth moves
+ * with its neighbours' load, what memory gave while the run ran, not at
+ * another moment. -1 when the bandwidth was given or out of memory.
+ */
+static double paired_fraction(const double *tps, const double *bwv, int reps,
+			      double bytes_per_token)
+{
+	double *v = bwv ? mem_alloc_array((size_t)reps, sizeof *v) : NULL;
+	if (!v)
+		return -1;
+	for (int i = 0; i < reps; i++)
+		v[i] = tps[i] * bytes_per_token / ((bwv[i] + bwv[i + 1]) / 2);
+	double out = median_sort(v, reps);
+	mem_free(v);
+	return out;
+}
+
+static json_t *json_num_or_null(double v)
+{
+	return v < 0 ? json_null() : json_real(v);
+}
 
 static json_t *json_samples(const double *v, int n)
 {
@@ -473,6 +587,10 @@ static void print_json(const struct bench_opts *o, const struct mdl_model *m,
 	double kvd = kv_bytes_per_token(f, o->depth, o->n_gen);
 	double roof = r->bw / ((double)f->weight_bytes_per_token + kv0);
 	double roofd = r->bw / ((double)f->weight_bytes_per_token + kvd);
+	double pf = paired_fraction(r->tg, r->tg_bw, o->reps,
+				    (double)f->weight_bytes_per_token + kv0);
+	double pfd = o->depth > 0 ? paired_fraction(r->tgd, r->tgd_bw, o->reps,
+						    (double)f->weight_bytes_per_token + kvd) : -1;
 	char feat[256];
 	json_t *mix = json_object();
 	for (int i = 0; i < f->n_mix; i++) {
@@ -523,6 +641,10 @@ static void print_json(const struct bench_opts *o, const struct mdl_model *m,
 			    r->bw_pre > 0 ? json_real(r->bw_pre) : json_null());
 	json_object_set_new(j, "bandwidth_after_bytes_per_s",
 			    r->bw_post > 0 ? json_real(r->bw_post) : json_null());
+	json_object_set_new(j, "bandwidth_beside_tg_samples",
+			    json_samples(r->tg_bw, r->tg_bw ? o->reps + 1 : 0));
+	json_object_set_new(j, "bandwidth_beside_tg_ctx4096_samples",
+			    json_samples(r->tgd_bw, r->tgd_bw && o->depth > 0 ? o->reps + 1 : 0));
 	json_object_set_new(j, "bandwidth_measured", json_boolean(o->bw_given <= 0));
 	json_object_set_new(j, "bandwidth_threads", json_integer(o->bw_threads));
 	json_object_set_new(j, "weight_bytes_per_token",
@@ -531,9 +653,11 @@ static void print_json(const struct bench_opts *o, const struct mdl_model *m,
 	json_object_set_new(j, "kv_bytes_per_token_ctx4096", json_real(o->depth > 0 ? kvd : 0));
 	json_object_set_new(j, "roofline_tps", json_real(roof));
 	json_object_set_new(j, "roofline_fraction", json_real(tg / roof));
+	json_object_set_new(j, "roofline_fraction_paired", json_num_or_null(pf));
 	if (o->depth > 0) {
 		json_object_set_new(j, "roofline_tps_ctx4096", json_real(roofd));
 		json_object_set_new(j, "roofline_fraction_ctx4096", json_real(tgd / roofd));
+		json_object_set_new(j, "roofline_fraction_ctx4096_paired", json_num_or_null(pfd));
 	}
 	json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6));
 	fputc('\n', stdout);
@@ -554,6 +678,10 @@ static void print_text(const struct bench_opts *o, const struct mdl_model *m,
 	double kvd = kv_bytes_per_token(f, o->depth, o->n_gen);
 	double roof = r->bw / ((double)f->weight_bytes_per_token + kv0);
 	double roofd = r->bw / ((double)f->weight_bytes_per_token + kvd);
+	double pf = paired_fraction(r->tg, r->tg_bw, o->reps,
+				    (double)f->weight_bytes_per_token + kv0);
+	double pfd = o->depth > 0 ? paired_fraction(r->tgd, r->tgd_bw, o->reps,
+						    (double)f->weight_bytes_per_token + kvd) : -1;
 	printf("model        %s\n", o->model);
 	printf("             %s, %.1f M parameters, %.1f MiB%s\n", mdl_arch_name(hp->arch),
 	       (double)mdl_model_n_params(m) / 1e6, mib(f->file_bytes),
@@ -589,9 +717,17 @@ static void print_text(const struct bench_opts *o, const struct mdl_model *m,
 	       ((double)f->weight_bytes_per_token + kv0) / 1e6,
 	       (double)f->weight_bytes_per_token / 1e6, kv0 / 1e6);
 	printf("roofline     %8.2f tok/s   reached %.1f %%\n", roof, 100 * tg / roof);
+	if (pf >= 0)
+		printf("  paired                    reached %.1f %% against the bandwidth read "
+		       "beside each run (median %.2f GB/s)\n", 100 * pf,
+		       median(r->tg_bw, o->reps + 1) / 1e9);
 	if (o->depth > 0)
 		printf("roofline@%-4d%8.2f tok/s   reached %.1f %%  (KV cache %.1f MB/token)\n",
 		       o->depth, roofd, 100 * tgd / roofd, kvd / 1e6);
+	if (pfd >= 0)
+		printf("  paired                    reached %.1f %% against the bandwidth read "
+		       "beside each run (median %.2f GB/s)\n", 100 * pfd,
+		       median(r->tgd_bw, o->reps + 1) / 1e9);
 	printf("peak RSS     %8.1f MiB     (file + KV cache + 10 %%: %.1f MiB)\n",
 	       mib(r->peak_rss), 1.1 * mib(f->file_bytes + r->kv_cache_bytes));
 	if (r->pages_2mb >= 0)
@@ -705,6 +841,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	if (parse_opts(argc, argv, &o))
 		return EXIT_USAGE;
 	struct bench_result r = { 0 };
+	struct bw_child bw = { .pid = -1, .req = -1, .resp = -1 };
 	struct err e = { 0 };
 	int rc = EXIT_OK;
 	struct mdl_model *m = NULL;
@@ -712,15 +849,25 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	r.pp = mem_calloc((size_t)o.reps, sizeof(double));
 	r.tg = mem_calloc((size_t)o.reps, sizeof(double));
 	r.tgd = mem_calloc((size_t)o.reps, sizeof(double));
-	if (!f || !r.pp || !r.tg || !r.tgd) {
+	r.tg_bw = mem_calloc((size_t)o.reps + 1, sizeof(double));
+	r.tgd_bw = mem_calloc((size_t)o.reps + 1, sizeof(double));
+	if (!f || !r.pp || !r.tg || !r.tgd || !r.tg_bw || !r.tgd_bw) {
 		cli_error("bench", "out of memory");
 		rc = EXIT_IO;
 		goto out;
 	}
-	/* Bandwidth first, while this process has no threads to fork with. */
+	/* A child that has died must not take us with it (a request to it
+	 * fails instead). */
+	signal(SIGPIPE, SIG_IGN);
+	/* Bandwidth first, while this process has no threads to fork with:
+	 * the child then serves every later read. */
 	if (o.bw_given > 0) {
 		r.bw = r.bw_best = o.bw_given;
-	} else if (bw_run(o.bw_mib, o.bw_threads, &r.bw, &r.bw_best, &e)) {
+		mem_free(r.tg_bw);
+		mem_free(r.tgd_bw);
+		r.tg_bw = r.tgd_bw = NULL;
+	} else if (bw_start(o.bw_mib, o.bw_threads, &bw, &e) ||
+		   bw_probe(&bw, BW_PASSES, &r.bw, &r.bw_best, &e)) {
 		cli_error_err("bench", &e);
 		rc = EXIT_IO;
 		goto out;
@@ -738,7 +885,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	}
 	model_facts_get(m, o.kv_type, f);
 	r.n_threads = o.threads;
-	if ((st = bench_model(m, &o, &r, &e))) {
+	if ((st = bench_model(m, &o, o.bw_given > 0 ? NULL : &bw, &r, &e))) {
 		cli_error_err("bench", &e);
 		rc = cli_exit_for(st);
 		goto out;
@@ -746,13 +893,12 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	r.peak_rss = peak_rss_bytes();
 	r.pages_2mb = mdl_model_weights_2mb_fraction(m);
 	/* Again after the runs: this machine's bandwidth moves between
-	 * levels over minutes (docs/PERFORMANCE.md), and a read kernel can
-	 * only find less than memory gives, never more, so the higher of the
-	 * two medians is the roofline's. The engine's threads are gone, so
-	 * the child starts as the first one did. */
+	 * levels (docs/PERFORMANCE.md), and a read kernel can only find less
+	 * than memory gives, never more, so the higher of the two medians is
+	 * the roofline's. */
 	if (o.bw_given <= 0) {
 		double med2, best2;
-		if (bw_run(o.bw_mib, o.bw_threads, &med2, &best2, &e)) {
+		if (bw_probe(&bw, BW_PASSES, &med2, &best2, &e)) {
 			cli_error_err("bench", &e);
 			rc = EXIT_IO;
 			goto out;
@@ -770,10 +916,13 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	else
 		print_text(&o, m, f, &r, pp, tg, tgd);
 out:
+	bw_stop(&bw);
 	mdl_model_free(m);
 	mem_free(f);
 	mem_free(r.pp);
 	mem_free(r.tg);
 	mem_free(r.tgd);
+	mem_free(r.tg_bw);
+	mem_free(r.tgd_bw);
 	return rc;
 }

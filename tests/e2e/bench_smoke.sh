@@ -52,12 +52,25 @@ jq -e '.bandwidth_before_bytes_per_s > 0 and .bandwidth_after_bytes_per_s > 0 an
 jq -e '(.roofline_tps * (.weight_bytes_per_token + .kv_bytes_per_token) / .bandwidth_bytes_per_s - 1 | fabs) < 1e-3' \
   "$T/out.json" >/dev/null || fail "roofline arithmetic"
 
+# Each generation run sits between two reads of the bandwidth; the paired
+# fraction is the median over the runs of each run's bytes/s against the
+# mean of the reads beside it (two runs: the mean of the two).
+jq -e '(.bandwidth_beside_tg_samples | length) == 3 and
+  (.bandwidth_beside_tg_ctx4096_samples | length) == 3 and
+  ([.bandwidth_beside_tg_samples[], .bandwidth_beside_tg_ctx4096_samples[]] | all(. > 0))' \
+  "$T/out.json" >/dev/null || fail "bandwidth beside the runs: $(jq -c '[.bandwidth_beside_tg_samples, .bandwidth_beside_tg_ctx4096_samples]' "$T/out.json")"
+jq -e '(.weight_bytes_per_token + .kv_bytes_per_token) as $b | .bandwidth_beside_tg_samples as $w |
+  .tg_tps_samples as $t | ([range(0; 2) | $t[.] * $b / (($w[.] + $w[. + 1]) / 2)] | add / 2) as $f |
+  ($f / .roofline_fraction_paired - 1 | fabs) < 1e-6 and .roofline_fraction_ctx4096_paired > 0' \
+  "$T/out.json" >/dev/null || fail "paired roofline fraction: $(jq -c '[.roofline_fraction_paired, .tg_tps_samples, .bandwidth_beside_tg_samples]' "$T/out.json")"
+
 # A given bandwidth is used as is; no depth run: its figure is null.
 "$A" bench -m "$T/tiny.gguf" -p 8 -n 4 --ctx-depth 0 --reps 1 --bandwidth 12.5 --json \
   >"$T/b.json" 2>"$T/err" || fail "bench --bandwidth: $(cat "$T/err")"
 jq -e '.bandwidth_bytes_per_s == 12.5e9 and .bandwidth_measured == false and
   .bandwidth_before_bytes_per_s == null and .bandwidth_after_bytes_per_s == null and
-  .tg_tps_ctx4096 == null and .tg_tps > 0' "$T/b.json" >/dev/null ||
+  .tg_tps_ctx4096 == null and .tg_tps > 0 and .roofline_fraction_paired == null and
+  (.bandwidth_beside_tg_samples | length) == 0' "$T/b.json" >/dev/null ||
   fail "given bandwidth / no depth: $(cat "$T/b.json")"
 
 # The text report names each figure.
