@@ -7,9 +7,20 @@
  *
  *   quant_bench [-q] [TYPE...]   -q: smaller matrices, fewer repetitions;
  *                                TYPEs: only those (q4_0x8: q4_0 repacked)
+ *
+ * Then, for the types decode reads, each kernel beside a plain read of
+ * memory: rounds of (read, each type's matrix-vector product, read) over
+ * matrices of 256 MiB on 2 MB pages, 2 threads, the kernel's bytes/s over
+ * the mean of the two reads around it. On a machine whose bandwidth moves
+ * with its neighbours' load this says which share of what memory gave at
+ * that moment a kernel used, with the rounds of the highest and lowest
+ * third of reads apart.
  */
+#include <immintrin.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "core/core.h"
 #include "model/quant.h"
@@ -38,6 +49,187 @@ static double time_matmul(struct tpool *pool, int type, const void *W, int64_t r
 			best = s;
 	}
 	return best;
+}
+
+/* ---- kernels beside a plain read ----------------------------------- */
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* n bytes on 2 MB pages where THP allows (*map, *map_len: what to unmap). */
+static uint8_t *huge_alloc(size_t n, void **map, size_t *map_len)
+{
+	*map_len = n + HUGE_PAGE;
+	*map = mmap(NULL, *map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (*map == MAP_FAILED)
+		return NULL;
+	uint8_t *p = (uint8_t *)(((uintptr_t)*map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	(void)madvise(p, n, MADV_HUGEPAGE);
+	return p;
+}
+
+/* The read kernel of `airlock bench`'s probe: four 256-bit accumulators. */
+__attribute__((target("avx2"))) static uint64_t read_avx2(const uint8_t *p, size_t n)
+{
+	const __m256i *v = (const __m256i *)(const void *)p;
+	__m256i a0 = _mm256_setzero_si256(), a1 = a0, a2 = a0, a3 = a0;
+	for (size_t i = 0; i < n / 32; i += 4) {
+		a0 = _mm256_add_epi64(a0, _mm256_load_si256(v + i));
+		a1 = _mm256_add_epi64(a1, _mm256_load_si256(v + i + 1));
+		a2 = _mm256_add_epi64(a2, _mm256_load_si256(v + i + 2));
+		a3 = _mm256_add_epi64(a3, _mm256_load_si256(v + i + 3));
+	}
+	a0 = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+	uint64_t out[4];
+	_mm256_storeu_si256((__m256i *)(void *)out, a0);
+	return out[0] + out[1] + out[2] + out[3];
+}
+
+#define READ_CHUNK ((size_t)1 << 20)
+
+struct read_job {
+	const uint8_t *buf;
+	uint64_t sink[8 * 8];
+};
+
+static void read_task(void *arg, size_t begin, size_t end, int worker)
+{
+	struct read_job *j = arg;
+	for (size_t i = begin; i < end; i++)
+		j->sink[(worker & 7) * 8] += read_avx2(j->buf + i * READ_CHUNK, READ_CHUNK);
+}
+
+static int cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double median_of(double *v, int n)
+{
+	qsort(v, (size_t)n, sizeof *v, cmp_dbl);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define VS_TYPES 6
+#define VS_ROUNDS_MAX 64
+
+static void vs_read(struct tpool *pool, int quick)
+{
+	static const int types[VS_TYPES] = { MDL_TYPE_Q8_0, MDL_TYPE_Q4_0X8, MDL_TYPE_Q4_K,
+					     MDL_TYPE_Q5_K, MDL_TYPE_Q6_K, MDL_TYPE_F16 };
+	const int64_t cols = 2048;
+	const size_t bytes = (size_t)(quick ? 128 : 256) << 20;
+	const int rounds = quick ? 6 : 30;
+	uint8_t *W[VS_TYPES];
+	void *map[VS_TYPES + 1];
+	size_t map_len[VS_TYPES + 1];
+	int64_t rows[VS_TYPES];
+	static double gbs[VS_TYPES][VS_ROUNDS_MAX], ratio[VS_TYPES][VS_ROUNDS_MAX], rd[VS_ROUNDS_MAX];
+	float *X = mem_alloc_array((size_t)cols, sizeof(float));
+	float *wf = mem_alloc_array((size_t)cols, sizeof(float));
+	float *Y = mem_alloc_array((size_t)(bytes / 64), sizeof(float));
+	void *scratch = mem_alloc(mdl_matmul_scratch_size(MDL_TYPE_F16, cols, 1) +
+				  mdl_matmul_scratch_size(MDL_TYPE_Q8_0, cols, 1));
+	struct read_job *rj = mem_calloc(1, sizeof *rj);
+	uint8_t *R = huge_alloc(bytes, &map[VS_TYPES], &map_len[VS_TYPES]);
+	if (!X || !wf || !Y || !scratch || !rj || !R) {
+		fprintf(stderr, "quant_bench: out of memory\n");
+		exit(1);
+	}
+	memset(R, 1, bytes);
+	rj->buf = R;
+	for (int64_t c = 0; c < cols; c++)
+		X[c] = frand();
+	for (int t = 0; t < VS_TYPES; t++) {
+		int qtype = types[t] == MDL_TYPE_Q4_0X8 ? MDL_TYPE_Q4_0 : types[t];
+		size_t rs = mdl_row_size(types[t], cols);
+		rows[t] = (int64_t)(bytes / rs) & ~(int64_t)63;
+		W[t] = huge_alloc((size_t)rows[t] * rs, &map[t], &map_len[t]);
+		if (!W[t]) {
+			fprintf(stderr, "quant_bench: out of memory\n");
+			exit(1);
+		}
+		for (int64_t r = 0; r < rows[t]; r++) {
+			if (r < 16) {
+				for (int64_t c = 0; c < cols; c++)
+					wf[c] = frand() * 0.05f;
+				mdl_quant_row(qtype, wf, W[t] + (size_t)r * rs, cols);
+			} else {
+				memcpy(W[t] + (size_t)r * rs, W[t] + (size_t)(r % 16) * rs, rs);
+			}
+		}
+		if (types[t] == MDL_TYPE_Q4_0X8) {	/* repacked in place, by halves of R */
+			mdl_q4_0_repack(pool, W[t], R, rows[t], cols);
+			memcpy(W[t], R, (size_t)rows[t] * rs);
+			memset(R, 1, bytes);
+		}
+	}
+	mdl_quant_force_level(mdl_quant_level_max());
+	for (int k = -1; k < rounds; k++) {	/* round -1: warm-up */
+		uint64_t t0 = time_mono_ns();
+		tpool_parallel_for(pool, bytes / READ_CHUNK, 1, read_task, rj);
+		double r0 = (double)bytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		double g[VS_TYPES];
+		for (int t = 0; t < VS_TYPES; t++) {
+			uint64_t a = time_mono_ns();
+			mdl_matmul(pool, types[t], W[t], rows[t], cols, X, 1, Y, scratch);
+			g[t] = (double)rows[t] * (double)mdl_row_size(types[t], cols) /
+			       ((double)(time_mono_ns() - a) * 1e-9);
+		}
+		t0 = time_mono_ns();
+		tpool_parallel_for(pool, bytes / READ_CHUNK, 1, read_task, rj);
+		double r1 = (double)bytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		if (k < 0)
+			continue;
+		rd[k] = (r0 + r1) / 2;
+		for (int t = 0; t < VS_TYPES; t++) {
+			gbs[t][k] = g[t];
+			ratio[t][k] = g[t] / rd[k];
+		}
+	}
+	/* rounds by their read, for the thirds */
+	int order[VS_ROUNDS_MAX];
+	for (int k = 0; k < rounds; k++)
+		order[k] = k;
+	for (int i = 1; i < rounds; i++)
+		for (int j = i; j > 0 && rd[order[j - 1]] > rd[order[j]]; j--) {
+			int x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	int third = rounds / 3 ? rounds / 3 : 1;
+	double tmp[VS_ROUNDS_MAX], lo_rd[VS_ROUNDS_MAX], hi_rd[VS_ROUNDS_MAX];
+	for (int i = 0; i < third; i++) {
+		lo_rd[i] = rd[order[i]];
+		hi_rd[i] = rd[order[rounds - 1 - i]];
+	}
+	printf("\nkernels beside a plain read: %d rounds of (read, each product, read), %zu MiB "
+	       "matrices of %lld columns on 2 MB pages, 2 threads, %s kernels\n", rounds,
+	       bytes >> 20, (long long)cols, mdl_level_name(mdl_quant_level()));
+	printf("read: median %.2f GB/s; lowest third of rounds %.2f, highest third %.2f (medians)\n",
+	       (memcpy(tmp, rd, sizeof(double) * (size_t)rounds), median_of(tmp, rounds)) * 1e-9,
+	       median_of(lo_rd, third) * 1e-9, median_of(hi_rd, third) * 1e-9);
+	printf("%-7s %10s %12s %14s %14s\n", "type", "GB/s", "of the read", "lowest third",
+	       "highest third");
+	for (int t = 0; t < VS_TYPES; t++) {
+		double lo[VS_ROUNDS_MAX], hi[VS_ROUNDS_MAX];
+		for (int i = 0; i < third; i++) {
+			lo[i] = ratio[t][order[i]];
+			hi[i] = ratio[t][order[rounds - 1 - i]];
+		}
+		memcpy(tmp, gbs[t], sizeof(double) * (size_t)rounds);
+		double g = median_of(tmp, rounds);
+		memcpy(tmp, ratio[t], sizeof(double) * (size_t)rounds);
+		printf("%-7s %10.2f %12.2f %14.2f %14.2f\n", mdl_type_info(types[t])->name, g * 1e-9,
+		       median_of(tmp, rounds), median_of(lo, third), median_of(hi, third));
+	}
+	for (int t = 0; t <= VS_TYPES; t++)
+		munmap(map[t], map_len[t]);
+	mem_free(X);
+	mem_free(wf);
+	mem_free(Y);
+	mem_free(scratch);
+	mem_free(rj);
 }
 
 int main(int argc, char **argv)
@@ -115,6 +307,8 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
+	if (n_only == 0 && cpu_features()->avx2)
+		vs_read(pool2, quick);
 	tpool_free(pool2);
 	mem_free(wf);
 	mem_free(X);
