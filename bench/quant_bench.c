@@ -15,6 +15,12 @@
  * with its neighbours' load this says which share of what memory gave at
  * that moment a kernel used, with the rounds of the highest and lowest
  * third of reads apart.
+ *
+ * Last, what decode's many small products cost beside one large one:
+ * the 168 matrices of a 0.5B Qwen2.5 model's 24 layers (q 896x896, k
+ * and v 128x896, o 896x896, gate and up 4864x896, down 896x4864), each
+ * in an allocation of its own as a model's are, against one matrix of
+ * the same bytes, on 2 threads and on 1, between reads.
  */
 #include <immintrin.h>
 #include <stdio.h>
@@ -232,6 +238,143 @@ static void vs_read(struct tpool *pool, int quick)
 	mem_free(rj);
 }
 
+#define STACK_SHAPES 7
+
+static void vs_layers(struct tpool *pool, int type, int quick)
+{
+	static const int64_t shp[STACK_SHAPES][2] = { { 896, 896 }, { 128, 896 }, { 128, 896 },
+						      { 896, 896 }, { 4864, 896 }, { 4864, 896 },
+						      { 896, 4864 } };
+	const int layers = quick ? 8 : 24, nm = layers * STACK_SHAPES;
+	const int rounds = quick ? 6 : 30;
+	const int qtype = type == MDL_TYPE_Q4_0X8 ? MDL_TYPE_Q4_0 : type;
+	const size_t rbytes = (size_t)256 << 20;
+	uint8_t **W = mem_calloc((size_t)nm, sizeof *W);
+	void **map = mem_calloc((size_t)nm + 2, sizeof *map);
+	size_t *map_len = mem_calloc((size_t)nm + 2, sizeof *map_len);
+	float *wf = mem_alloc_array(4864, sizeof(float));
+	float *X = mem_alloc_array(4864, sizeof(float));
+	void *scratch = mem_alloc(mdl_matmul_scratch_size(MDL_TYPE_Q8_0, 4864, 1) + 4096);
+	struct read_job *rj = mem_calloc(1, sizeof *rj);
+	if (!W || !map || !map_len || !wf || !X || !scratch || !rj) {
+		fprintf(stderr, "quant_bench: out of memory\n");
+		exit(1);
+	}
+	for (int c = 0; c < 4864; c++) {
+		wf[c] = frand() * 0.05f;
+		X[c] = frand();
+	}
+	size_t total = 0;
+	for (int m = 0; m < nm; m++) {
+		int64_t rows = shp[m % STACK_SHAPES][0], cols = shp[m % STACK_SHAPES][1];
+		size_t rs = mdl_row_size(type, cols), bytes = (size_t)rows * rs;
+		if (!(W[m] = huge_alloc(bytes, &map[m], &map_len[m]))) {
+			fprintf(stderr, "quant_bench: out of memory\n");
+			exit(1);
+		}
+		for (int64_t r = 0; r < rows; r++)
+			mdl_quant_row(qtype, wf, W[m] + (size_t)r * rs, cols);
+		total += bytes;
+	}
+	/* one matrix of 896 columns with (about) the same bytes */
+	size_t rs896 = mdl_row_size(type, 896);
+	int64_t brows = (int64_t)(total / rs896) & ~(int64_t)63;
+	uint8_t *B = huge_alloc((size_t)brows * rs896, &map[nm], &map_len[nm]);
+	uint8_t *R = huge_alloc(rbytes > (size_t)brows * rs896 ? rbytes : (size_t)brows * rs896,
+				&map[nm + 1], &map_len[nm + 1]);
+	float *Y = mem_alloc_array((size_t)brows, sizeof(float));
+	if (!B || !R || !Y) {
+		fprintf(stderr, "quant_bench: out of memory\n");
+		exit(1);
+	}
+	for (int64_t r = 0; r < brows; r++)
+		mdl_quant_row(qtype, wf, B + (size_t)r * rs896, 896);
+	if (type == MDL_TYPE_Q4_0X8) {	/* repacked through R */
+		for (int m = 0; m < nm; m++) {
+			int64_t rows = shp[m % STACK_SHAPES][0], cols = shp[m % STACK_SHAPES][1];
+			size_t bytes = (size_t)rows * mdl_row_size(type, cols);
+			mdl_q4_0_repack(pool, W[m], R, rows, cols);
+			memcpy(W[m], R, bytes);
+		}
+		mdl_q4_0_repack(pool, B, R, brows, 896);
+		memcpy(B, R, (size_t)brows * rs896);
+	}
+	memset(R, 1, rbytes);
+	rj->buf = R;
+	static double g[4][VS_ROUNDS_MAX], rd[VS_ROUNDS_MAX];
+	for (int k = -1; k < rounds; k++) {
+		uint64_t t0 = time_mono_ns();
+		tpool_parallel_for(pool, rbytes / READ_CHUNK, 1, read_task, rj);
+		double r0 = (double)rbytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		double v[4];
+		for (int a = 0; a < 4; a++) {	/* stack 2t, stack 1t, one 2t, one 1t */
+			struct tpool *pp = a & 1 ? NULL : pool;
+			t0 = time_mono_ns();
+			if (a < 2)
+				for (int m = 0; m < nm; m++)
+					mdl_matmul(pp, type, W[m], shp[m % STACK_SHAPES][0],
+						   shp[m % STACK_SHAPES][1], X, 1, Y, scratch);
+			else
+				mdl_matmul(pp, type, B, brows, 896, X, 1, Y, scratch);
+			double bytes = a < 2 ? (double)total : (double)brows * (double)rs896;
+			v[a] = bytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		}
+		t0 = time_mono_ns();
+		tpool_parallel_for(pool, rbytes / READ_CHUNK, 1, read_task, rj);
+		double r1 = (double)rbytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		if (k < 0)
+			continue;
+		rd[k] = (r0 + r1) / 2;
+		for (int a = 0; a < 4; a++)
+			g[a][k] = v[a];
+	}
+	int order[VS_ROUNDS_MAX];
+	for (int k = 0; k < rounds; k++)
+		order[k] = k;
+	for (int i = 1; i < rounds; i++)
+		for (int j = i; j > 0 && rd[order[j - 1]] > rd[order[j]]; j--) {
+			int x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+	int third = rounds / 3 ? rounds / 3 : 1;
+	double lo[VS_ROUNDS_MAX], hi[VS_ROUNDS_MAX];
+	for (int i = 0; i < third; i++) {
+		lo[i] = rd[order[i]];
+		hi[i] = rd[order[rounds - 1 - i]];
+	}
+	printf("\n%s: %d matrices of %d layers (%.1f MB) against one of %.1f MB, %d rounds; GB/s, "
+	       "medians\n", mdl_type_info(type)->name, nm, layers, (double)total * 1e-6,
+	       (double)brows * (double)rs896 * 1e-6, rounds);
+	printf("%-22s %8s %10s %10s %10s %10s\n", "rounds", "read", "layers 2t", "layers 1t",
+	       "one 2t", "one 1t");
+	for (int part = 0; part < 3; part++) {
+		double tmp[VS_ROUNDS_MAX];
+		int n = part == 0 ? rounds : third;
+		const char *label = part == 0 ? "all" : part == 1 ? "lowest third of reads" :
+				    "highest third of reads";
+		for (int i = 0; i < n; i++)
+			tmp[i] = part == 0 ? rd[i] : part == 1 ? lo[i] : hi[i];
+		printf("%-22s %8.2f", label, median_of(tmp, n) * 1e-9);
+		for (int a = 0; a < 4; a++) {
+			for (int i = 0; i < n; i++)
+				tmp[i] = g[a][part == 0 ? i : part == 1 ? order[i] : order[rounds - 1 - i]];
+			printf(" %10.2f", median_of(tmp, n) * 1e-9);
+		}
+		printf("\n");
+	}
+	for (int m = 0; m < nm + 2; m++)
+		munmap(map[m], map_len[m]);
+	mem_free(W);
+	mem_free(map);
+	mem_free(map_len);
+	mem_free(wf);
+	mem_free(X);
+	mem_free(Y);
+	mem_free(scratch);
+	mem_free(rj);
+}
+
 int main(int argc, char **argv)
 {
 	int quick = argc > 1 && strcmp(argv[1], "-q") == 0;
@@ -307,8 +450,11 @@ int main(int argc, char **argv)
 			fflush(stdout);
 		}
 	}
-	if (n_only == 0 && cpu_features()->avx2)
+	if (n_only == 0 && cpu_features()->avx2) {
 		vs_read(pool2, quick);
+		vs_layers(pool2, MDL_TYPE_Q4_0X8, quick);
+		vs_layers(pool2, MDL_TYPE_Q8_0, quick);
+	}
 	tpool_free(pool2);
 	mem_free(wf);
 	mem_free(X);
