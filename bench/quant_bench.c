@@ -119,6 +119,35 @@ static double median_of(double *v, int n)
 #define VS_TYPES 6
 #define VS_ROUNDS_MAX 64
 
+/* order: the rounds sorted by their read rd, lowest first. */
+static void read_order(const double *rd, int rounds, int *order)
+{
+	for (int k = 0; k < rounds; k++)
+		order[k] = k;
+	for (int i = 1; i < rounds; i++)
+		for (int j = i; j > 0 && rd[order[j - 1]] > rd[order[j]]; j--) {
+			int x = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = x;
+		}
+}
+
+/* The medians of v (one value a round) over all rounds, over the third
+ * of rounds with the lowest reads and over the third with the highest. */
+static void thirds(const double *v, const int *order, int rounds, double out[3])
+{
+	double tmp[VS_ROUNDS_MAX];
+	int third = rounds / 3 ? rounds / 3 : 1;
+	memcpy(tmp, v, sizeof(double) * (size_t)rounds);
+	out[0] = median_of(tmp, rounds);
+	for (int i = 0; i < third; i++)
+		tmp[i] = v[order[i]];
+	out[1] = median_of(tmp, third);
+	for (int i = 0; i < third; i++)
+		tmp[i] = v[order[rounds - 1 - i]];
+	out[2] = median_of(tmp, third);
+}
+
 static void vs_read(struct tpool *pool, int quick)
 {
 	static const int types[VS_TYPES] = { MDL_TYPE_Q8_0, MDL_TYPE_Q4_0X8, MDL_TYPE_Q4_K,
@@ -195,39 +224,22 @@ static void vs_read(struct tpool *pool, int quick)
 	}
 	/* rounds by their read, for the thirds */
 	int order[VS_ROUNDS_MAX];
-	for (int k = 0; k < rounds; k++)
-		order[k] = k;
-	for (int i = 1; i < rounds; i++)
-		for (int j = i; j > 0 && rd[order[j - 1]] > rd[order[j]]; j--) {
-			int x = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = x;
-		}
-	int third = rounds / 3 ? rounds / 3 : 1;
-	double tmp[VS_ROUNDS_MAX], lo_rd[VS_ROUNDS_MAX], hi_rd[VS_ROUNDS_MAX];
-	for (int i = 0; i < third; i++) {
-		lo_rd[i] = rd[order[i]];
-		hi_rd[i] = rd[order[rounds - 1 - i]];
-	}
+	double m[3];
+	read_order(rd, rounds, order);
+	thirds(rd, order, rounds, m);
 	printf("\nkernels beside a plain read: %d rounds of (read, each product, read), %zu MiB "
 	       "matrices of %lld columns on 2 MB pages, 2 threads, %s kernels\n", rounds,
 	       bytes >> 20, (long long)cols, mdl_level_name(mdl_quant_level()));
 	printf("read: median %.2f GB/s; lowest third of rounds %.2f, highest third %.2f (medians)\n",
-	       (memcpy(tmp, rd, sizeof(double) * (size_t)rounds), median_of(tmp, rounds)) * 1e-9,
-	       median_of(lo_rd, third) * 1e-9, median_of(hi_rd, third) * 1e-9);
+	       m[0] * 1e-9, m[1] * 1e-9, m[2] * 1e-9);
 	printf("%-7s %10s %12s %14s %14s\n", "type", "GB/s", "of the read", "lowest third",
 	       "highest third");
 	for (int t = 0; t < VS_TYPES; t++) {
-		double lo[VS_ROUNDS_MAX], hi[VS_ROUNDS_MAX];
-		for (int i = 0; i < third; i++) {
-			lo[i] = ratio[t][order[i]];
-			hi[i] = ratio[t][order[rounds - 1 - i]];
-		}
-		memcpy(tmp, gbs[t], sizeof(double) * (size_t)rounds);
-		double g = median_of(tmp, rounds);
-		memcpy(tmp, ratio[t], sizeof(double) * (size_t)rounds);
-		printf("%-7s %10.2f %12.2f %14.2f %14.2f\n", mdl_type_info(types[t])->name, g * 1e-9,
-		       median_of(tmp, rounds), median_of(lo, third), median_of(hi, third));
+		double gm[3];
+		thirds(gbs[t], order, rounds, gm);
+		thirds(ratio[t], order, rounds, m);
+		printf("%-7s %10.2f %12.2f %14.2f %14.2f\n", mdl_type_info(types[t])->name,
+		       gm[0] * 1e-9, m[0], m[1], m[2]);
 	}
 	for (int t = 0; t <= VS_TYPES; t++)
 		munmap(map[t], map_len[t]);
@@ -329,38 +341,22 @@ static void vs_layers(struct tpool *pool, int type, int quick)
 			g[a][k] = v[a];
 	}
 	int order[VS_ROUNDS_MAX];
-	for (int k = 0; k < rounds; k++)
-		order[k] = k;
-	for (int i = 1; i < rounds; i++)
-		for (int j = i; j > 0 && rd[order[j - 1]] > rd[order[j]]; j--) {
-			int x = order[j];
-			order[j] = order[j - 1];
-			order[j - 1] = x;
-		}
-	int third = rounds / 3 ? rounds / 3 : 1;
-	double lo[VS_ROUNDS_MAX], hi[VS_ROUNDS_MAX];
-	for (int i = 0; i < third; i++) {
-		lo[i] = rd[order[i]];
-		hi[i] = rd[order[rounds - 1 - i]];
-	}
+	double m[5][3];
+	read_order(rd, rounds, order);
+	thirds(rd, order, rounds, m[0]);
+	for (int a = 0; a < 4; a++)
+		thirds(g[a], order, rounds, m[a + 1]);
 	printf("\n%s: %d matrices of %d layers (%.1f MB) against one of %.1f MB, %d rounds; GB/s, "
 	       "medians\n", mdl_type_info(type)->name, nm, layers, (double)total * 1e-6,
 	       (double)brows * (double)rs896 * 1e-6, rounds);
 	printf("%-22s %8s %10s %10s %10s %10s\n", "rounds", "read", "layers 2t", "layers 1t",
 	       "one 2t", "one 1t");
 	for (int part = 0; part < 3; part++) {
-		double tmp[VS_ROUNDS_MAX];
-		int n = part == 0 ? rounds : third;
-		const char *label = part == 0 ? "all" : part == 1 ? "lowest third of reads" :
-				    "highest third of reads";
-		for (int i = 0; i < n; i++)
-			tmp[i] = part == 0 ? rd[i] : part == 1 ? lo[i] : hi[i];
-		printf("%-22s %8.2f", label, median_of(tmp, n) * 1e-9);
-		for (int a = 0; a < 4; a++) {
-			for (int i = 0; i < n; i++)
-				tmp[i] = g[a][part == 0 ? i : part == 1 ? order[i] : order[rounds - 1 - i]];
-			printf(" %10.2f", median_of(tmp, n) * 1e-9);
-		}
+		static const char *const label[3] = { "all", "lowest third of reads",
+						       "highest third of reads" };
+		printf("%-22s %8.2f", label[part], m[0][part] * 1e-9);
+		for (int a = 0; a < 4; a++)
+			printf(" %10.2f", m[a + 1][part] * 1e-9);
 		printf("\n");
 	}
 	for (int m = 0; m < nm + 2; m++)
