@@ -359,8 +359,8 @@ static void vs_layers(struct tpool *pool, int type, int quick)
 			printf(" %10.2f", m[a + 1][part] * 1e-9);
 		printf("\n");
 	}
-	for (int m = 0; m < nm + 2; m++)
-		munmap(map[m], map_len[m]);
+	for (int i = 0; i < nm + 2; i++)
+		munmap(map[i], map_len[i]);
 	mem_free(W);
 	mem_free(map);
 	mem_free(map_len);
