@@ -61,7 +61,7 @@ jq -e '(.bandwidth_beside_tg_samples | length) == 3 and
   "$T/out.json" >/dev/null || fail "bandwidth beside the runs: $(jq -c '[.bandwidth_beside_tg_samples, .bandwidth_beside_tg_ctx4096_samples]' "$T/out.json")"
 jq -e '(.weight_bytes_per_token + .kv_bytes_per_token) as $b | .bandwidth_beside_tg_samples as $w |
   .tg_tps_samples as $t | ([range(0; 2) | $t[.] * $b / (($w[.] + $w[. + 1]) / 2)] | add / 2) as $f |
-  ($f / .roofline_fraction_paired - 1 | fabs) < 1e-6 and .roofline_fraction_ctx4096_paired > 0' \
+  ($f / .roofline_fraction_paired - 1 | fabs) < 1e-3 and .roofline_fraction_ctx4096_paired > 0' \
   "$T/out.json" >/dev/null || fail "paired roofline fraction: $(jq -c '[.roofline_fraction_paired, .tg_tps_samples, .bandwidth_beside_tg_samples]' "$T/out.json")"
 
 # A given bandwidth is used as is; no depth run: its figure is null.
