@@ -47,7 +47,7 @@ static void summary(const char *name, const struct ctx_index_stats *s)
 
 	printf("%s: %llu files indexed, %llu unchanged, %llu deleted; "
 	       "%llu chunks, %llu symbols, %llu edges, %llu documents; "
-	       "%.1f MB in %.2f s (%.1f MB/s, %.0f files/s, %.2f s CPU)",
+	       "%.2f MB in %.2f s (%.1f MB/s, %.0f files/s, %.2f s CPU)",
 	       name, (unsigned long long)s->files_indexed,
 	       (unsigned long long)s->files_unchanged,
 	       (unsigned long long)s->files_deleted, (unsigned long long)s->chunks,

@@ -77,6 +77,10 @@ struct ctx__sym {
 	const char *name, *kind, *signature, *doc;
 	int start_line, end_line;
 	int chunk;			/* index into chunks, -1 if none */
+	/* doc packed as chunk text is (ctx__store_pack_with; NULL: stored
+	 * as text) */
+	const unsigned char *doc_packed;
+	size_t doc_packed_len;
 };
 
 struct ctx__edge {

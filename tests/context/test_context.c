@@ -896,6 +896,73 @@ static void test_index_and_graph(void **state)
 	fixture_close(&f);
 }
 
+/* A long doc comment is stored packed (a BLOB, as long chunk text is)
+ * and reads back whole, through the symbol lookup and through
+ * retrieval's hits; a short one stays text. */
+static void test_doc_packed(void **state)
+{
+	struct fixture f;
+	struct ctx_result r;
+	struct ctx_query q;
+	sqlite3_stmt *st;
+	struct buf doc, src;
+	(void)state;
+
+	new_root();
+	make_repo();
+	buf_init(&doc, 0);
+	buf_init(&src, 0);
+	for (int i = 0; i < 12; i++)
+		TH_OK(buf_printf(&doc, " * Line %d of the long comment on checksum_block: it sums "
+				 "the words of one block.\n", i));
+	TH_OK(buf_printf(&src, "/*\n%s */\nint checksum_block(const int *w, int n)\n{\n"
+			 "\tint s = 0;\n\tfor (int i = 0; i < n; i++)\n\t\ts += w[i];\n"
+			 "\treturn s;\n}\n", buf_cstr(&doc)));
+	wfile("repo/src/sum.c", buf_cstr(&src));
+	fixture_open(&f, "1M", "64");
+	index_ok(&f, NULL);
+	assert_int_equal(sqlite3_prepare_v2(f.c->db, "SELECT typeof(doc) FROM symbols WHERE name = ?1",
+					    -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, "checksum_block", -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "blob");
+	sqlite3_reset(st);
+	sqlite3_bind_text(st, 1, "parse_http_request", -1, SQLITE_STATIC);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "text");
+	sqlite3_finalize(st);
+
+	ctx_result_init(&r);
+	TH_OK(ctx_symbols_find(f.c, "checksum_block", 10, &r, NULL));
+	assert_int_equal(r.n, 1);
+	assert_non_null(strstr(r.hits[0].doc, "Line 0 of the long comment"));
+	assert_non_null(strstr(r.hits[0].doc, "Line 11 of the long comment"));
+	ctx_result_release(&r);
+
+	/* Retrieval's hit for the function carries the same doc. */
+	memset(&q, 0, sizeof q);
+	q.repo = "repo";
+	q.path = "src/other.c";
+	q.prefix = "int total(const int *w, int n)\n{\n\treturn checksum_block(";
+	q.prefix_len = strlen(q.prefix);
+	q.top_k = 10;
+	q.sources = CTX_SRC_ALL;
+	ctx_result_init(&r);
+	TH_OK(ctx_retrieve(f.c, &q, &r, NULL));
+	{
+		int found = 0;
+		for (size_t k = 0; k < r.n; k++)
+			if (!strcmp(r.hits[k].path, "src/sum.c") && r.hits[k].doc &&
+			    strstr(r.hits[k].doc, "Line 11 of the long comment"))
+				found = 1;
+		assert_true(found);
+	}
+	ctx_result_release(&r);
+	buf_release(&doc);
+	buf_release(&src);
+	fixture_close(&f);
+}
+
 static void test_incremental(void **state)
 {
 	struct fixture f;
@@ -2765,6 +2832,7 @@ int main(void)
 		cmocka_unit_test(test_compact_relative_to_store),
 		cmocka_unit_test_teardown(test_index_schedule, teardown),
 		cmocka_unit_test_teardown(test_index_and_graph, teardown),
+		cmocka_unit_test_teardown(test_doc_packed, teardown),
 		cmocka_unit_test_teardown(test_incremental, teardown),
 		cmocka_unit_test_teardown(test_bad_paths, teardown),
 		cmocka_unit_test_teardown(test_deleted_midrun_and_interrupt, teardown),
