@@ -104,6 +104,14 @@ static void read_task(void *arg, size_t begin, size_t end, int worker)
 		j->sink[(worker & 7) * 8] += read_avx2(j->buf + i * READ_CHUNK, READ_CHUNK);
 }
 
+/* Bytes/s of one read of rj's buffer (bytes) on pool. */
+static double timed_read(struct tpool *pool, struct read_job *rj, size_t bytes)
+{
+	uint64_t t0 = time_mono_ns();
+	tpool_parallel_for(pool, bytes / READ_CHUNK, 1, read_task, rj);
+	return (double)bytes / ((double)(time_mono_ns() - t0) * 1e-9);
+}
+
 static int cmp_dbl(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -201,9 +209,7 @@ static void vs_read(struct tpool *pool, int quick)
 	}
 	mdl_quant_force_level(mdl_quant_level_max());
 	for (int k = -1; k < rounds; k++) {	/* round -1: warm-up */
-		uint64_t t0 = time_mono_ns();
-		tpool_parallel_for(pool, bytes / READ_CHUNK, 1, read_task, rj);
-		double r0 = (double)bytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		double r0 = timed_read(pool, rj, bytes);
 		double g[VS_TYPES];
 		for (int t = 0; t < VS_TYPES; t++) {
 			uint64_t a = time_mono_ns();
@@ -211,9 +217,7 @@ static void vs_read(struct tpool *pool, int quick)
 			g[t] = (double)rows[t] * (double)mdl_row_size(types[t], cols) /
 			       ((double)(time_mono_ns() - a) * 1e-9);
 		}
-		t0 = time_mono_ns();
-		tpool_parallel_for(pool, bytes / READ_CHUNK, 1, read_task, rj);
-		double r1 = (double)bytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		double r1 = timed_read(pool, rj, bytes);
 		if (k < 0)
 			continue;
 		rd[k] = (r0 + r1) / 2;
@@ -315,13 +319,11 @@ static void vs_layers(struct tpool *pool, int type, int quick)
 	rj->buf = R;
 	static double g[4][VS_ROUNDS_MAX], rd[VS_ROUNDS_MAX];
 	for (int k = -1; k < rounds; k++) {
-		uint64_t t0 = time_mono_ns();
-		tpool_parallel_for(pool, rbytes / READ_CHUNK, 1, read_task, rj);
-		double r0 = (double)rbytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		double r0 = timed_read(pool, rj, rbytes);
 		double v[4];
 		for (int a = 0; a < 4; a++) {	/* stack 2t, stack 1t, one 2t, one 1t */
 			struct tpool *pp = a & 1 ? NULL : pool;
-			t0 = time_mono_ns();
+			uint64_t t0 = time_mono_ns();
 			if (a < 2)
 				for (int m = 0; m < nm; m++)
 					mdl_matmul(pp, type, W[m], shp[m % STACK_SHAPES][0],
@@ -331,9 +333,7 @@ static void vs_layers(struct tpool *pool, int type, int quick)
 			double bytes = a < 2 ? (double)total : (double)brows * (double)rs896;
 			v[a] = bytes / ((double)(time_mono_ns() - t0) * 1e-9);
 		}
-		t0 = time_mono_ns();
-		tpool_parallel_for(pool, rbytes / READ_CHUNK, 1, read_task, rj);
-		double r1 = (double)rbytes / ((double)(time_mono_ns() - t0) * 1e-9);
+		double r1 = timed_read(pool, rj, rbytes);
 		if (k < 0)
 			continue;
 		rd[k] = (r0 + r1) / 2;

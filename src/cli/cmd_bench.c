@@ -167,34 +167,6 @@ struct bw_child {
 	int mib, n_threads;
 };
 
-static int read_full(int fd, void *p, size_t n)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = read(fd, (char *)p + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		got += (size_t)r;
-	}
-	return 0;
-}
-
-static int write_full(int fd, const void *p, size_t n)
-{
-	size_t put = 0;
-	while (put < n) {
-		ssize_t w = write(fd, (const char *)p + put, n - put);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		put += (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * The child's side: reads a buffer of mib MiB with n_threads threads
  * once untimed, then per request that many times. Returns 0 when asked
@@ -228,7 +200,8 @@ static int bw_serve(int mib, int n_threads, int req, int resp)
 	job->read = cpu_features()->avx2 ? read_avx2 : read_scalar;
 	tpool_parallel_for(pool, n_chunks, 1, bw_task, job);
 	int32_t n;
-	while (read_full(req, &n, sizeof n) == 0 && n > 0) {
+	size_t got;
+	while (file_read_full(req, &n, sizeof n, &got) == ST_OK && got == sizeof n && n > 0) {
 		double out[BW_PASSES];
 		if (n > BW_PASSES)
 			n = BW_PASSES;
@@ -237,7 +210,7 @@ static int bw_serve(int mib, int n_threads, int req, int resp)
 			tpool_parallel_for(pool, n_chunks, 1, bw_task, job);
 			out[pass] = (double)size / ((double)(time_mono_ns() - t0) / 1e9);
 		}
-		if (write_full(resp, out, (size_t)n * sizeof *out))
+		if (file_write_full(resp, out, (size_t)n * sizeof *out))
 			break;
 	}
 	tpool_free(pool);
@@ -293,8 +266,9 @@ static status_t bw_probe(struct bw_child *b, int passes, double *med, double *be
 {
 	double v[BW_PASSES];
 	int32_t n = passes;
-	if (b->req < 0 || write_full(b->req, &n, sizeof n) ||
-	    read_full(b->resp, v, (size_t)passes * sizeof *v))
+	size_t want = (size_t)passes * sizeof *v, got = 0;
+	if (b->req < 0 || file_write_full(b->req, &n, sizeof n) ||
+	    file_read_full(b->resp, v, want, &got) || got != want)
 		return err_set(e, ST_IO, "bandwidth: the measuring process failed "
 			       "(%d MiB buffer, %d threads)", b->mib, b->n_threads);
 	*med = median_sort(v, passes);
@@ -849,9 +823,13 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	r.pp = mem_calloc((size_t)o.reps, sizeof(double));
 	r.tg = mem_calloc((size_t)o.reps, sizeof(double));
 	r.tgd = mem_calloc((size_t)o.reps, sizeof(double));
-	r.tg_bw = mem_calloc((size_t)o.reps + 1, sizeof(double));
-	r.tgd_bw = mem_calloc((size_t)o.reps + 1, sizeof(double));
-	if (!f || !r.pp || !r.tg || !r.tgd || !r.tg_bw || !r.tgd_bw) {
+	/* the reads beside the runs, unless the bandwidth is given */
+	int measure = o.bw_given <= 0;
+	if (measure) {
+		r.tg_bw = mem_calloc((size_t)o.reps + 1, sizeof(double));
+		r.tgd_bw = mem_calloc((size_t)o.reps + 1, sizeof(double));
+	}
+	if (!f || !r.pp || !r.tg || !r.tgd || (measure && (!r.tg_bw || !r.tgd_bw))) {
 		cli_error("bench", "out of memory");
 		rc = EXIT_IO;
 		goto out;
@@ -861,11 +839,8 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	/* Bandwidth first, while this process has no threads to fork with:
 	 * the child then serves every later read. */
-	if (o.bw_given > 0) {
+	if (!measure) {
 		r.bw = r.bw_best = o.bw_given;
-		mem_free(r.tg_bw);
-		mem_free(r.tgd_bw);
-		r.tg_bw = r.tgd_bw = NULL;
 	} else if (bw_start(o.bw_mib, o.bw_threads, &bw, &e) ||
 		   bw_probe(&bw, BW_PASSES, &r.bw, &r.bw_best, &e)) {
 		cli_error_err("bench", &e);
@@ -885,7 +860,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	}
 	model_facts_get(m, o.kv_type, f);
 	r.n_threads = o.threads;
-	if ((st = bench_model(m, &o, o.bw_given > 0 ? NULL : &bw, &r, &e))) {
+	if ((st = bench_model(m, &o, measure ? &bw : NULL, &r, &e))) {
 		cli_error_err("bench", &e);
 		rc = cli_exit_for(st);
 		goto out;
@@ -896,7 +871,7 @@ int cmd_bench(struct cli *cli, int argc, char **argv)
 	 * levels (docs/PERFORMANCE.md), and a read kernel can only find less
 	 * than memory gives, never more, so the higher of the two medians is
 	 * the roofline's. */
-	if (o.bw_given <= 0) {
+	if (measure) {
 		double med2, best2;
 		if (bw_probe(&bw, BW_PASSES, &med2, &best2, &e)) {
 			cli_error_err("bench", &e);
