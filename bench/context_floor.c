@@ -4,8 +4,8 @@
  * parse alone (each file with its language's grammar, one parser reused,
  * the tree freed) and of the suffix-array sort alone (libdivsufsort over
  * each repository's text, as the n-gram build sorts it on two threads: a
- * corpus of twice SPLIT_BYTES or more in two sub-parts cut at the first
- * file boundary past its middle). `airlock index`
+ * corpus of twice SPLIT_BYTES or more in sub-parts of about SPLIT_BYTES
+ * cut at file boundaries). `airlock index`
  * does both and more (reading, symbols, chunks, the store's writes and its
  * FTS5 index), so their sum is a floor under its CPU per MB, and 2 / floor
  * a ceiling over its MB/s on two CPUs. Best of a few passes each.
@@ -29,8 +29,10 @@ struct file {
 	int64_t repo;
 };
 
-/* src/context/ngram.c's SPLIT_BYTES: the least text of a sub-part. */
-#define SPLIT_BYTES ((size_t)4 << 20)
+/* src/context/ngram.c's SPLIT_BYTES (the size of a sub-part, and the
+ * least) and SUBPARTS_MAX. */
+#define SPLIT_BYTES ((size_t)2 << 20)
+#define SUBPARTS_MAX 64
 
 static double cpu_s(void)
 {
@@ -140,9 +142,10 @@ int main(int argc, char **argv)
 			parse = s;
 	}
 
-	/* The suffix arrays: each repository's text, cut in two at the
-	 * first file boundary past its middle when each half can hold
-	 * SPLIT_BYTES (ngram.c's split_corpus with two threads). */
+	/* The suffix arrays: each repository's text cut as ngram.c cuts
+	 * it for two threads: in pieces of about SPLIT_BYTES, two at least
+	 * and none under SPLIT_BYTES (so one below twice SPLIT_BYTES), at
+	 * most 64, each ending at the first file boundary past its share. */
 	unsigned char *all = malloc(total);
 	saidx_t *sa = malloc(total * sizeof *sa);
 	if (!all || !sa)
@@ -151,21 +154,32 @@ int main(int argc, char **argv)
 	for (int pass = 0; pass < 2; pass++) {
 		double s = 0;
 		for (size_t i = 0; i < n;) {
-			size_t j = i, len = 0, off = 0, cut = 0;
+			size_t j = i, len = 0, off = 0, k;
+			size_t cuts[SUBPARTS_MAX + 1], nc = 0;
 			while (j < n && files[j].repo == files[i].repo)
 				len += files[j++].len;
-			for (size_t k = i; k < j; k++) {
-				memcpy(all + off, files[k].text, files[k].len);
-				off += files[k].len;
-				if (!cut && off >= len / 2)
-					cut = off;
+			k = len / SPLIT_BYTES;
+			if (k < 2)
+				k = 2;
+			if (k > len / SPLIT_BYTES)
+				k = len / SPLIT_BYTES;
+			if (k > SUBPARTS_MAX)
+				k = SUBPARTS_MAX;
+			if (k < 1)
+				k = 1;
+			cuts[nc++] = 0;
+			for (size_t f = i; f < j; f++) {
+				memcpy(all + off, files[f].text, files[f].len);
+				off += files[f].len;
+				if (nc < k && off >= len / k * nc && off < len)
+					cuts[nc++] = off;
 			}
-			if (len / SPLIT_BYTES < 2)
-				cut = len;
+			cuts[nc] = len;
 			double t0 = cpu_s();
-			if ((cut && divsufsort(all, sa, (saidx_t)cut)) ||
-			    (cut < len && divsufsort(all + cut, sa, (saidx_t)(len - cut))))
-				return 1;
+			for (size_t c = 0; c < nc; c++)
+				if (cuts[c + 1] > cuts[c] &&
+				    divsufsort(all + cuts[c], sa, (saidx_t)(cuts[c + 1] - cuts[c])))
+					return 1;
 			s += cpu_s() - t0;
 			i = j;
 		}

@@ -274,9 +274,10 @@ struct ctx_ngram_build_opts {
 	/* Also compact the store (ctx_store_compact), on the calling thread
 	 * while the pool sorts the first part rebuilt (alone when none is). */
 	int compact;
-	/* A repository's corpus of this many text bytes or more is split
-	 * into sub-parts sorted at once, one per thread, each at least this
-	 * large; 0: 4 MiB. Tests set it low to split small corpora. */
+	/* The least text of a sub-part: a repository's corpus is split
+	 * into sub-parts of about 2 MiB, at least one per thread, none
+	 * smaller than this; 0: 2 MiB. Tests set it low to split small
+	 * corpora. */
 	size_t split_bytes;
 };
 

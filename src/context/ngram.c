@@ -17,8 +17,8 @@
  *               written last: a part whose stamp matches is not rebuilt
  *   parts       "ALNG0001\n", then the ids of the parts, one a line,
  *               written after the parts: the index a reader opens
- * A repository's corpus of SPLIT_BYTES or more is cut at file boundaries
- * into sub-parts sorted at once on the thread pool: sub-part 0 is
+ * A repository's corpus of twice SPLIT_BYTES or more is cut at file
+ * boundaries into sub-parts sorted on the thread pool: sub-part 0 is
  * <id>.txt/.sa/.map, sub-part k is <id>-<k>.*, listed in parts as "<id>",
  * "<id>-1", ... in text order; the stamp adds their count after the
  * digest ("<k>\n", only when k > 1). Queries search a repository's
@@ -55,14 +55,18 @@
 #define PARTS_DIR "/context-ngram"
 #define PARTS_MAX 65536		/* bound on a parts file's entries */
 /*
- * A repository's corpus of SPLIT_BYTES or more is sorted in sub-parts,
- * one per sorting thread (each at least SPLIT_BYTES), at once. Below it
- * the sort takes under about 0.2 s (about 50 ns a byte here), which a
- * second thread would shorten by less than the extra part costs: every
- * query searches each part (a binary search more per probe), and no
- * match spans two sub-parts.
+ * A repository's corpus of twice SPLIT_BYTES or more is sorted in
+ * sub-parts of about SPLIT_BYTES each (at least one per sorting thread,
+ * none under SPLIT_BYTES), taken by the threads as they come free.
+ * libdivsufsort's time per byte grows with the text: over the 17 MB of
+ * Python in dist-packages, one thread sorted 2 MB pieces in 0.49 s, 8 MB
+ * ones in 0.63 s and the whole in 0.78 s, and many small pieces also
+ * share two threads (and the store's compaction beside them) evenly.
+ * Against that, every query searches each part (see ctx_ngram_complete
+ * for how a part that cannot win costs one search), and no match spans
+ * two sub-parts.
  */
-#define SPLIT_BYTES ((size_t)4 << 20)
+#define SPLIT_BYTES ((size_t)2 << 20)
 #define SUBPARTS_MAX 64		/* sub-parts of one repository */
 /* In every stamp: change it when a part's content or format changes for
  * unchanged files, so that every part is rebuilt. */
@@ -610,16 +614,21 @@ status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
 			st = ctx__store_corpus(c, d->id, add_chunk, &b, e);
 			if (st == ST_LIMIT)
 				err_set(e, st, "n-gram index: repository %s: corpus over 2 GiB", d->name);
-			k = threads;
+			/* About SPLIT_BYTES each, one per thread at least,
+			 * none smaller than split. */
+			k = (int)(b.text.len / SPLIT_BYTES < SUBPARTS_MAX ?
+				  b.text.len / SPLIT_BYTES : SUBPARTS_MAX);
+			if (k < threads)
+				k = threads;
 			if ((size_t)k > b.text.len / split)
 				k = (int)(b.text.len / split);
 			if (k > SUBPARTS_MAX)
 				k = SUBPARTS_MAX;
+			if (k < 1)
+				k = 1;
 			/* A pool only when there is work beside the sort. */
 			if (st == ST_OK && !pool && threads > 1 && (k > 1 || compact))
 				pool = tpool_new(threads);
-			if (!pool || k < 1)
-				k = 1;
 			if (st == ST_OK)
 				st = rebuild_part(c, dir, d, stamp, &b, pool, k, &compact, &bs,
 						  &l.subparts, e);
@@ -871,6 +880,11 @@ static int sa_range(const struct part *g, const char *pat, size_t m,
 			b = mid;
 	}
 	*lo = a;
+	/* Absent: no second search. */
+	if (a == g->n || cmp_suffix(g, g->pos[a], pat, m) != 0) {
+		*hi = a;
+		return 0;
+	}
 	b = g->n;
 	while (a < b) {
 		size_t mid = a + (b - a) / 2;
@@ -976,13 +990,23 @@ status_t ctx_ngram_longest_match(const struct ctx_ngram *g, const char *text,
 }
 
 /* Length of the longest suffix of prefix[0, len) (at most 4096 bytes)
- * that occurs in g, and its suffix-array range. */
+ * that occurs in g, and its suffix-array range; 0 when it is shorter
+ * than least (another part's), found with one search. */
 static size_t part_suffix(const struct part *g, const char *prefix, size_t len,
-			  size_t *lo_out, size_t *hi_out)
+			  size_t least, size_t *lo_out, size_t *hi_out)
 {
 	size_t a = 0, b = len < 4096 ? len : 4096, lo, hi;
 
 	*lo_out = *hi_out = 0;
+	if (least > b)
+		return 0;
+	if (least) {
+		if (!sa_range(g, prefix + len - least, least, &lo, &hi))
+			return 0;
+		a = least;
+		*lo_out = lo;
+		*hi_out = hi;
+	}
 	/* Monotone: when l bytes occur, l - 1 bytes do too. */
 	while (a < b) {
 		size_t mid = a + (b - a + 1) / 2;
@@ -1027,7 +1051,9 @@ static int vote_before(const struct vote *a, const struct vote *b)
  * continuation that comes first in byte order (as the suffix array
  * orders them): within one part that is the one to reach the top count
  * first, and it does not depend on how the corpus is split into parts.
- * The match is located at the winner's last occurrence seen.
+ * The match is located at the winner's last occurrence seen. A part
+ * where the longest suffix so far does not occur cannot vote, and costs
+ * one search (part_suffix's least).
  */
 status_t ctx_ngram_complete(const struct ctx_ngram *g, const char *prefix,
 			    size_t len, size_t max_bytes, struct buf *out,
@@ -1050,7 +1076,7 @@ status_t ctx_ngram_complete(const struct ctx_ngram *g, const char *prefix,
 	his = los + g->n_parts;
 	for (size_t k = 0; k < g->n_parts; k++) {
 		if (g->parts[k].n)
-			sfx[k] = part_suffix(&g->parts[k], prefix, len, &los[k], &his[k]);
+			sfx[k] = part_suffix(&g->parts[k], prefix, len, a, &los[k], &his[k]);
 		if (sfx[k] > a)
 			a = sfx[k];
 	}
