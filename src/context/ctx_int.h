@@ -168,6 +168,9 @@ struct ctx__file_rec {
 
 status_t ctx__store_open(struct ctx *c, const char *path, struct err *e);
 void ctx__store_close(struct ctx *c);
+/* A second handle (connection) on c's store file, freed with ctx_free:
+ * for reading beside c's writes. */
+status_t ctx__store_reopen(const struct ctx *c, struct ctx **out, struct err *e);
 void ctx__store_cache_free(struct ctx *c);
 /* Thread-safe work on a parsed file that the store can do before the
  * writer sees it, on the parsing thread: deflates chunk texts (sets

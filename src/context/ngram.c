@@ -41,6 +41,7 @@
 #include <divsufsort.h>
 #include <limits.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -443,44 +444,133 @@ static uint64_t proc_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The number of sub-parts for a corpus of len bytes: about SPLIT_BYTES
+ * each, one per thread at least, none smaller than split, 1 to
+ * SUBPARTS_MAX. */
+static int sub_count(size_t len, int threads, size_t split)
+{
+	size_t k = len / SPLIT_BYTES;
+
+	if (k < (size_t)threads)
+		k = (size_t)threads;
+	if (k > len / split)
+		k = len / split;
+	if (k > SUBPARTS_MAX)
+		k = SUBPARTS_MAX;
+	return k < 1 ? 1 : (int)k;
+}
+
 /* Work shared by the threads of one repository's rebuild. */
 struct sort_job {
-	const struct builder *b;
+	struct ctx *c;		/* the store, for the corpus when reader is NULL */
+	const char *dir;
+	const struct ctx__repo_digest *d;
+	struct builder *b;
+	int threads;
+	size_t split;
+	/* Set up from the corpus (prepare_subs): */
 	struct sub *subs;
 	int n_subs;
+	saidx_t *sa;
 	atomic_int next;	/* next sub-part to write */
-	struct ctx *compact;	/* not NULL: compact the store (calling thread) */
-	int compacted;
+	/* The corpus is read in the job through reader (a second
+	 * connection to the store) by the first thread to come, while
+	 * another compacts through c; the others wait for it. NULL: it was
+	 * read before the job. */
+	struct ctx *reader;
+	atomic_int read_taken;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int ready;		/* under mu: subs set up, or prep_st failed */
+	status_t prep_st;
+	struct err prep_e;
+	struct ctx *compact;	/* not NULL: compact the store through it */
+	atomic_int compact_taken;
 	uint64_t compact_ns;
 };
 
-/* Runs on every pool thread: the calling thread (worker 0) compacts the
- * store first when asked, then each thread takes sub-parts until none
- * are left. The store's connection is used by the calling thread only,
- * and the corpus was read from it before: VACUUM needs no statement
- * running, and the sort needs nothing from the store. */
+/* Cuts j->b's corpus into sub-parts with their slices of one suffix
+ * array (each behind room for its header: they need the space of the
+ * whole, 16 bytes more each) and paths. */
+static status_t prepare_subs(struct sort_job *j, struct err *e)
+{
+	int k = sub_count(j->b->text.len, j->threads, j->split), n;
+	status_t st = ST_OK;
+
+	if (!(j->subs = mem_calloc((size_t)k, sizeof *j->subs)))	/* about 4 KB each */
+		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
+	split_corpus(j->b, k, j->subs, &n);
+	j->n_subs = n;
+	j->sa = mem_alloc_array(j->b->text.len + 1 + (size_t)n * (SA_HDR / sizeof *j->sa),
+				sizeof *j->sa);
+	if (!j->sa)
+		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
+	for (int i = 0; i < n && st == ST_OK; i++) {
+		j->subs[i].sa = j->sa + j->subs[i].t0 + (size_t)i * (SA_HDR / sizeof *j->sa);
+		st = sub_path(j->subs[i].prefix, sizeof j->subs[i].prefix, j->dir, j->d->id, i, "", e);
+	}
+	return st;
+}
+
+/* Compacts the store through j->compact, unless another thread has. */
+static void compact_once(struct sort_job *j)
+{
+	struct err ce;
+	uint64_t t0;
+
+	if (!j->compact || atomic_exchange(&j->compact_taken, 1))
+		return;
+	t0 = time_mono_ns();
+	err_clear(&ce);
+	if (ctx__store_compact(j->compact, &ce) != ST_OK)
+		LOG_WARN("context.compact", LF_STR("error", ce.msg));
+	j->compact_ns = time_mono_ns() - t0;
+	/* VACUUM's copy of the store (in memory, see db_open) was freed in
+	 * small blocks the allocator keeps: give them back to the system
+	 * for the suffix array's slices still to be touched. */
+	malloc_trim(0);
+}
+
+/*
+ * Runs on every pool thread. With a reader, the first thread to come
+ * reads the corpus through it and sets up the sub-parts; the next
+ * compacts the store through the job's own connection meanwhile (in
+ * WAL mode a VACUUM writes beside a reader of the other connection);
+ * every thread then takes sub-parts until none are left, and one
+ * compacts if none has yet. Without a reader the corpus is in memory
+ * already, and the compaction goes first. A connection is only ever
+ * used by one thread at a time.
+ */
 static void sort_fn(void *arg, size_t begin, size_t end, int worker)
 {
 	struct sort_job *j = arg;
+	int ready;
 
 	(void)begin;
 	(void)end;
-	if (worker == 0 && j->compact && !j->compacted) {
-		struct err ce;
-		uint64_t t0 = time_mono_ns();
-		err_clear(&ce);
-		if (ctx__store_compact(j->compact, &ce) != ST_OK)
-			LOG_WARN("context.compact", LF_STR("error", ce.msg));
-		j->compacted = 1;
-		j->compact_ns = time_mono_ns() - t0;
-		/* VACUUM's copy of the store (in memory, see db_open) was
-		 * freed in small blocks the allocator keeps; give them back
-		 * before this thread's sub-part touches its slice of the
-		 * suffix array, so the two never add up: the peak stays
-		 * what the sort alone needs. */
-		malloc_trim(0);
+	(void)worker;
+	if (j->reader && !atomic_exchange(&j->read_taken, 1)) {
+		status_t st;
+		err_clear(&j->prep_e);
+		st = ctx__store_corpus(j->reader, j->d->id, add_chunk, j->b, &j->prep_e);
+		if (st == ST_LIMIT)
+			err_set(&j->prep_e, st, "n-gram index: repository %s: corpus over 2 GiB",
+				j->d->name);
+		if (st == ST_OK)
+			st = prepare_subs(j, &j->prep_e);
+		pthread_mutex_lock(&j->mu);
+		j->prep_st = st;
+		j->ready = 1;
+		pthread_cond_broadcast(&j->cv);
+		pthread_mutex_unlock(&j->mu);
 	}
-	for (;;) {
+	compact_once(j);
+	pthread_mutex_lock(&j->mu);
+	while (!j->ready)
+		pthread_cond_wait(&j->cv, &j->mu);
+	ready = j->prep_st == ST_OK;
+	pthread_mutex_unlock(&j->mu);
+	for (; ready;) {
 		int k = atomic_fetch_add(&j->next, 1);
 		if (k >= j->n_subs)
 			break;
@@ -489,68 +579,73 @@ static void sort_fn(void *arg, size_t begin, size_t end, int worker)
 	}
 }
 
-/* Rebuilds d's part from the corpus in b: in k sub-parts sorted and
- * written at once on pool (one when k is 1), compacting the store on the
- * calling thread meanwhile when *compact is set (cleared once done).
- * Writes the stamp last. *n_subs gets the number of sub-parts. */
-static status_t rebuild_part(struct ctx *c, const char *dir, const struct ctx__repo_digest *d,
-			     const char *stamp, struct builder *b, struct tpool *pool, int k,
-			     int *compact, struct ctx_ngram_build_stats *bs, int *n_subs,
-			     struct err *e)
+/*
+ * Rebuilds d's part: reads its corpus into b (through reader inside the
+ * job when not NULL, else from c first), sorts and writes it in
+ * sub-parts on pool (one thread when NULL), compacting the store through
+ * c meanwhile when *compact is set (cleared once done). Writes the stamp
+ * last. *n_subs gets the number of sub-parts.
+ */
+static status_t rebuild_part(struct ctx *c, struct ctx *reader, const char *dir,
+			     const struct ctx__repo_digest *d, const char *stamp,
+			     struct builder *b, struct tpool *pool, int threads,
+			     size_t split, int *compact, struct ctx_ngram_build_stats *bs,
+			     int *n_subs, struct err *e)
 {
-	struct sub *subs;	/* k: about 4 KB each (paths, messages) */
 	struct sort_job j;
-	saidx_t *sa;
 	char p[PATH_MAX];
 	struct buf sb;
 	status_t st = ST_OK;
-	int n;
 
-	if (!(subs = mem_calloc((size_t)k, sizeof *subs)))
-		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
-	split_corpus(b, k, subs, &n);
-	/* One array for all: each sub-part sorts in its own slice, behind
-	 * room for its header, so the halves need what the whole did (and
-	 * 16 bytes more for each further header). */
-	sa = mem_alloc_array(b->text.len + 1 + (size_t)n * (SA_HDR / sizeof *sa), sizeof *sa);
-	if (!sa) {
-		mem_free(subs);
-		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
-	}
-	for (int i = 0; i < n && st == ST_OK; i++) {
-		subs[i].sa = sa + subs[i].t0 + (size_t)i * (SA_HDR / sizeof *sa);
-		st = sub_path(subs[i].prefix, sizeof subs[i].prefix, dir, d->id, i, "", e);
-	}
-	if (st) {
-		mem_free(sa);
-		mem_free(subs);
-		return st;
-	}
 	memset(&j, 0, sizeof j);
+	j.c = c;
+	j.dir = dir;
+	j.d = d;
 	j.b = b;
-	j.subs = subs;
-	j.n_subs = n;
+	j.threads = threads;
+	j.split = split;
+	j.reader = reader;
 	atomic_init(&j.next, 0);
+	atomic_init(&j.read_taken, 0);
+	atomic_init(&j.compact_taken, 0);
 	j.compact = *compact ? c : NULL;
+	pthread_mutex_init(&j.mu, NULL);
+	pthread_cond_init(&j.cv, NULL);
+	if (!reader) {
+		err_clear(&j.prep_e);
+		j.prep_st = ctx__store_corpus(c, d->id, add_chunk, b, &j.prep_e);
+		if (j.prep_st == ST_LIMIT)
+			err_set(&j.prep_e, j.prep_st,
+				"n-gram index: repository %s: corpus over 2 GiB", d->name);
+		if (j.prep_st == ST_OK)
+			j.prep_st = prepare_subs(&j, &j.prep_e);
+		j.ready = 1;
+	}
 	tpool_parallel_for(pool, (size_t)(pool ? tpool_size(pool) : 1), 1, sort_fn, &j);
-	if (j.compact && !j.compacted)
-		sort_fn(&j, 0, 1, 0);	/* the calling thread took no share */
+	/* Whatever no thread took (the pool ran the items on fewer). */
+	if (reader && !atomic_load(&j.read_taken))
+		sort_fn(&j, 0, 1, 0);
+	compact_once(&j);
 	if (j.compact) {
 		*compact = 0;
 		bs->compacted = 1;
 		bs->compact_ns = j.compact_ns;
 	}
-	mem_free(sa);
-	for (int i = 0; i < n && st == ST_OK; i++)
-		if ((st = subs[i].st))
-			err_set(e, st, "%s", subs[i].e.msg);
-	mem_free(subs);
-	*n_subs = n;
+	pthread_cond_destroy(&j.cv);
+	pthread_mutex_destroy(&j.mu);
+	if ((st = j.prep_st))
+		err_set(e, st, "%s", j.prep_e.msg);
+	for (int i = 0; i < j.n_subs && st == ST_OK; i++)
+		if ((st = j.subs[i].st))
+			err_set(e, st, "%s", j.subs[i].e.msg);
+	mem_free(j.sa);
+	mem_free(j.subs);
+	*n_subs = j.n_subs;
 	if (st)
 		return st;
 	buf_init(&sb, 0);
-	if ((st = buf_append(&sb, stamp, strlen(stamp))) == ST_OK && n > 1)
-		st = buf_printf(&sb, "%d\n", n);
+	if ((st = buf_append(&sb, stamp, strlen(stamp))) == ST_OK && j.n_subs > 1)
+		st = buf_printf(&sb, "%d\n", j.n_subs);
 	if (st == ST_OK && (st = sub_path(p, sizeof p, dir, d->id, 0, ".stamp", e)) == ST_OK)
 		st = file_write_atomic(p, sb.data, sb.len, 0644, e);
 	else if (st == ST_NOMEM)
@@ -573,6 +668,7 @@ status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
 	struct vec repos, keep;
 	struct buf list;
 	struct tpool *pool = NULL;
+	struct ctx *reader = NULL;	/* a second connection, see rebuild_part */
 	char dir[PATH_MAX], p[PATH_MAX], stamp[2 * SHA256_LEN + 2];
 	size_t split = SPLIT_BYTES;
 	uint64_t t0 = time_mono_ns(), cpu0 = proc_cpu_ns();
@@ -601,7 +697,6 @@ status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
 			&((const struct ctx__repo_digest *)repos.data)[i];
 		struct builder b;
 		struct listed l = { d->id, 0 };
-		int k = 1;
 		part_stamp(d, stamp);
 		if ((l.subparts = part_current(dir, d, stamp)) == 0) {
 			/* No stamp while the part is being replaced: an
@@ -611,27 +706,15 @@ status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
 				break;
 			unlink(p);
 			builder_init(&b);
-			st = ctx__store_corpus(c, d->id, add_chunk, &b, e);
-			if (st == ST_LIMIT)
-				err_set(e, st, "n-gram index: repository %s: corpus over 2 GiB", d->name);
-			/* About SPLIT_BYTES each, one per thread at least,
-			 * none smaller than split. */
-			k = (int)(b.text.len / SPLIT_BYTES < SUBPARTS_MAX ?
-				  b.text.len / SPLIT_BYTES : SUBPARTS_MAX);
-			if (k < threads)
-				k = threads;
-			if ((size_t)k > b.text.len / split)
-				k = (int)(b.text.len / split);
-			if (k > SUBPARTS_MAX)
-				k = SUBPARTS_MAX;
-			if (k < 1)
-				k = 1;
-			/* A pool only when there is work beside the sort. */
-			if (st == ST_OK && !pool && threads > 1 && (k > 1 || compact))
+			/* The first repository rebuilt while a compaction is
+			 * due is read through a second connection meanwhile. */
+			if (!pool && threads > 1)
 				pool = tpool_new(threads);
-			if (st == ST_OK)
-				st = rebuild_part(c, dir, d, stamp, &b, pool, k, &compact, &bs,
-						  &l.subparts, e);
+			if (pool && compact && !reader &&
+			    ctx__store_reopen(c, &reader, NULL) != ST_OK)
+				reader = NULL;
+			st = rebuild_part(c, compact ? reader : NULL, dir, d, stamp, &b, pool,
+					  threads, split, &compact, &bs, &l.subparts, e);
 			bs.bytes += b.text.len;
 			builder_release(&b);
 			bs.rebuilt++;
@@ -666,6 +749,7 @@ out:
 		bs.compacted = 1;
 		bs.compact_ns = time_mono_ns() - tc;
 	}
+	ctx_free(reader);
 	tpool_free(pool);
 	vec_release(&repos);
 	vec_release(&keep);

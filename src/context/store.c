@@ -748,6 +748,30 @@ status_t ctx__store_open(struct ctx *c, const char *path, struct err *e)
 	return ST_OK;
 }
 
+/* A second handle on c's store file, with its own connection: a reader
+ * beside c's writes (in WAL mode it sees the last commit before its
+ * read began). Its page cache is small: it is for one pass over rows. */
+status_t ctx__store_reopen(const struct ctx *c, struct ctx **out, struct err *e)
+{
+	const char *path = sqlite3_db_filename(c->db, "main");
+	struct ctx *c2;
+	status_t st;
+
+	*out = NULL;
+	if (!path || !*path)
+		return err_set(e, ST_UNSUPPORTED, "store: an in-memory store has no second handle");
+	if (!(c2 = mem_calloc(1, sizeof *c2)))
+		return err_set(e, ST_NOMEM, "context: out of memory");
+	c2->cfg = c->cfg;
+	if ((st = ctx__store_open(c2, path, e)) ||
+	    (st = db_exec(c2->db, "PRAGMA cache_size = -2048", e))) {
+		ctx_free(c2);
+		return st;
+	}
+	*out = c2;
+	return ST_OK;
+}
+
 void ctx__store_close(struct ctx *c)
 {
 	ctx__store_cache_free(c);

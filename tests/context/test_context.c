@@ -2806,6 +2806,7 @@ static int teardown(void **state)
 void test_ngram_split_same_answers(void **state);
 void test_ngram_split_files(void **state);
 void test_ngram_split_alloc_failures(void **state);
+void test_ngram_build_beside_compaction(void **state);
 
 /* test_provenance.c */
 void test_provenance_overlaps(void **state);
@@ -2862,6 +2863,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ngram_split_same_answers, teardown),
 		cmocka_unit_test_teardown(test_ngram_split_files, teardown),
 		cmocka_unit_test_teardown(test_ngram_split_alloc_failures, teardown),
+		cmocka_unit_test_teardown(test_ngram_build_beside_compaction, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
 		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
 		cmocka_unit_test_teardown(test_provenance_matches_naive, teardown),

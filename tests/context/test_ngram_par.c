@@ -24,6 +24,7 @@
 void test_ngram_split_same_answers(void **state);
 void test_ngram_split_files(void **state);
 void test_ngram_split_alloc_failures(void **state);
+void test_ngram_build_beside_compaction(void **state);
 
 static char nroot[1024];
 
@@ -547,6 +548,85 @@ void test_ngram_split_alloc_failures(void **state)
 	TH_OK(ctx_ngram_open(out, &g, NULL));
 	assert_true(ctx_ngram_size(g) > 60000);
 	ctx_ngram_free(g);
+	ctx_free(c);
+	config_free(cfg);
+}
+
+/*
+ * With the compaction due, the corpus is read through a second
+ * connection while the first compacts (FTS merge, VACUUM of the pages
+ * that deleted files freed): the files are byte for byte those of a
+ * build without it, and the store still reads whole afterwards.
+ */
+void test_ngram_build_beside_compaction(void **state)
+{
+	char plain[PATH_MAX], beside[PATH_MAX], repo[PATH_MAX];
+	struct config *cfg = NULL;
+	struct ctx *c;
+	struct ctx_ngram_build_stats sa, sb;
+	struct ctx_ngram_build_opts ob = { .threads = 2, .split_bytes = 1, .compact = 1 };
+	struct ctx_index_opts io = { .name = "r", .threads = 2, .defer_compact = 1 };
+	struct ctx_index_stats is;
+	struct err e;
+	(void)state;
+
+	c = indexed_store(17, &cfg);
+	/* Half the files gone: their rows' pages are freed. */
+	for (int f = 0; f < 48; f += 2) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s/r/m%02d.py", nroot, f);
+		assert_int_equal(unlink(p), 0);
+	}
+	snprintf(repo, sizeof repo, "%s/r", nroot);
+	err_clear(&e);
+	if (ctx_index_repo(c, repo, &io, &is, &e) != ST_OK)
+		fail_msg("index: %s", e.msg);
+	assert_int_equal(is.files_deleted, 24);
+	assert_true(is.compact_due);
+
+	snprintf(plain, sizeof plain, "%s/plain", nroot);
+	snprintf(beside, sizeof beside, "%s/beside", nroot);
+	build(c, plain, 2, 1, &sa);
+	assert_int_equal(sa.compacted, 0);
+	err_clear(&e);
+	if (ctx_ngram_build_ex(c, beside, &ob, &sb, &e) != ST_OK)
+		fail_msg("n-gram build: %s", e.msg);
+	assert_int_equal(sb.compacted, 1);
+	assert_int_equal(sb.rebuilt, 1);
+	assert_int_equal(sb.subparts, sa.subparts);
+	assert_int_equal(sb.subparts, 2);
+	for (int k = 0; k < 2; k++) {
+		static const char *const ext[] = { "txt", "sa", "map" };
+		for (int x = 0; x < 3; x++) {
+			char rel[64];
+			char *da, *db;
+			size_t na, nb;
+			if (k)
+				snprintf(rel, sizeof rel, "context-ngram/1-%d.%s", k, ext[x]);
+			else
+				snprintf(rel, sizeof rel, "context-ngram/1.%s", ext[x]);
+			da = read_file(plain, rel, &na);
+			db = read_file(beside, rel, &nb);
+			assert_int_equal(na, nb);
+			assert_true(na > 0);
+			assert_memory_equal(da, db, na);
+			mem_free(da);
+			mem_free(db);
+		}
+	}
+	/* The compacted store still gives the same corpus. */
+	put(beside, "context-ngram/1.stamp", "x\n");
+	build(c, beside, 2, 1, &sb);
+	assert_int_equal(sb.rebuilt, 1);
+	{
+		size_t na, nb;
+		char *da = read_file(plain, "context-ngram/1.sa", &na);
+		char *db = read_file(beside, "context-ngram/1.sa", &nb);
+		assert_int_equal(na, nb);
+		assert_memory_equal(da, db, na);
+		mem_free(da);
+		mem_free(db);
+	}
 	ctx_free(c);
 	config_free(cfg);
 }
