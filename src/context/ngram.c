@@ -462,7 +462,6 @@ static int sub_count(size_t len, int threads, size_t split)
 
 /* Work shared by the threads of one repository's rebuild. */
 struct sort_job {
-	struct ctx *c;		/* the store, for the corpus when reader is NULL */
 	const char *dir;
 	const struct ctx__repo_digest *d;
 	struct builder *b;
@@ -598,7 +597,6 @@ static status_t rebuild_part(struct ctx *c, struct ctx *reader, const char *dir,
 	status_t st = ST_OK;
 
 	memset(&j, 0, sizeof j);
-	j.c = c;
 	j.dir = dir;
 	j.d = d;
 	j.b = b;
