@@ -279,6 +279,9 @@ struct ctx_ngram_build_opts {
 	 * smaller than this; 0: 2 MiB. Tests set it low to split small
 	 * corpora. */
 	size_t split_bytes;
+	/* Corpora read ahead of their sort, in text bytes (one repository
+	 * at least); 0: 64 MiB. Tests set it low. */
+	size_t ahead_bytes;
 };
 
 /* What ctx_ngram_build_ex did. */

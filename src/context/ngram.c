@@ -444,6 +444,60 @@ static uint64_t proc_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/*
+ * The rebuild of every stale repository's part, shared by the pool's
+ * threads. The first thread to come reads the corpora, one repository
+ * after another in store order, through rd, and cuts each into
+ * sub-parts; every thread sorts and writes sub-parts as they are cut
+ * (the reader too, once it has read all); the thread that writes a
+ * repository's last sub-part writes its stamp and frees its corpus. So
+ * the next corpus is read while the last is sorted, and many small
+ * repositories (one sub-part each) are sorted on every thread at once.
+ * Corpora read and not yet written are held to PIPE_BYTES of text (one
+ * repository at least): at the bound the reader sorts, or waits, first.
+ * The compaction, when asked, runs through the build's connection: on
+ * another thread beside the reads when rd is a second connection (in
+ * WAL mode a VACUUM writes beside a reader of another connection),
+ * else on the reading thread after its reads. Each connection is used
+ * by one thread at a time.
+ */
+#define PIPE_BYTES ((size_t)64 << 20)	/* ctx_ngram_build_opts.ahead_bytes */
+
+struct rebuild {		/* one stale repository's part */
+	const struct ctx__repo_digest *d;
+	char stamp[2 * SHA256_LEN + 2];
+	struct builder b;
+	struct sub *subs;	/* n_subs, about 4 KB each; freed once written */
+	int n_subs;
+	saidx_t *sa;		/* every sub-part's slice, behind its header */
+	int next_k;		/* under mu: next sub-part to hand out */
+	atomic_int left;	/* sub-parts not yet written */
+	size_t bytes;		/* text bytes read */
+	status_t st;		/* under mu once read: reading, cutting, writing */
+	struct err e;
+};
+
+struct pipe_job {
+	const char *dir;
+	struct rebuild *rb;
+	size_t n_rb;
+	int threads;
+	size_t split;
+	size_t ahead;		/* the bound on in_flight (PIPE_BYTES) */
+	struct ctx *rd;		/* reads the corpora */
+	struct ctx *compact;	/* not NULL: compact the store through it */
+	atomic_int compact_taken;
+	uint64_t compact_ns;
+	atomic_int read_taken;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* Under mu: */
+	size_t n_read;		/* rb[0, n_read) read (or failed) */
+	size_t cur;		/* first of them that may have sub-parts to hand out */
+	int reading_done;
+	size_t in_flight;	/* text bytes read and not yet all written */
+};
+
 /* The number of sub-parts for a corpus of len bytes: about SPLIT_BYTES
  * each, one per thread at least, none smaller than split, 1 to
  * SUBPARTS_MAX. */
@@ -460,59 +514,31 @@ static int sub_count(size_t len, int threads, size_t split)
 	return k < 1 ? 1 : (int)k;
 }
 
-/* Work shared by the threads of one repository's rebuild. */
-struct sort_job {
-	const char *dir;
-	const struct ctx__repo_digest *d;
-	struct builder *b;
-	int threads;
-	size_t split;
-	/* Set up from the corpus (prepare_subs): */
-	struct sub *subs;
-	int n_subs;
-	saidx_t *sa;
-	atomic_int next;	/* next sub-part to write */
-	/* The corpus is read in the job through reader (a second
-	 * connection to the store) by the first thread to come, while
-	 * another compacts through c; the others wait for it. NULL: it was
-	 * read before the job. */
-	struct ctx *reader;
-	atomic_int read_taken;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	int ready;		/* under mu: subs set up, or prep_st failed */
-	status_t prep_st;
-	struct err prep_e;
-	struct ctx *compact;	/* not NULL: compact the store through it */
-	atomic_int compact_taken;
-	uint64_t compact_ns;
-};
-
-/* Cuts j->b's corpus into sub-parts with their slices of one suffix
- * array (each behind room for its header: they need the space of the
- * whole, 16 bytes more each) and paths. */
-static status_t prepare_subs(struct sort_job *j, struct err *e)
+/* Cuts r's corpus into sub-parts with their slices of one suffix array
+ * (each behind room for its header: they need the space of the whole,
+ * 16 bytes more each) and paths. */
+static status_t prepare_subs(const struct pipe_job *j, struct rebuild *r, struct err *e)
 {
-	int k = sub_count(j->b->text.len, j->threads, j->split), n;
+	int k = sub_count(r->b.text.len, j->threads, j->split), n;
 	status_t st = ST_OK;
 
-	if (!(j->subs = mem_calloc((size_t)k, sizeof *j->subs)))	/* about 4 KB each */
+	if (!(r->subs = mem_calloc((size_t)k, sizeof *r->subs)))
 		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
-	split_corpus(j->b, k, j->subs, &n);
-	j->n_subs = n;
-	j->sa = mem_alloc_array(j->b->text.len + 1 + (size_t)n * (SA_HDR / sizeof *j->sa),
-				sizeof *j->sa);
-	if (!j->sa)
+	split_corpus(&r->b, k, r->subs, &n);
+	r->n_subs = n;
+	r->sa = mem_alloc_array(r->b.text.len + 1 + (size_t)n * (SA_HDR / sizeof *r->sa),
+				sizeof *r->sa);
+	if (!r->sa)
 		return err_set(e, ST_NOMEM, "n-gram index: out of memory");
 	for (int i = 0; i < n && st == ST_OK; i++) {
-		j->subs[i].sa = j->sa + j->subs[i].t0 + (size_t)i * (SA_HDR / sizeof *j->sa);
-		st = sub_path(j->subs[i].prefix, sizeof j->subs[i].prefix, j->dir, j->d->id, i, "", e);
+		r->subs[i].sa = r->sa + r->subs[i].t0 + (size_t)i * (SA_HDR / sizeof *r->sa);
+		st = sub_path(r->subs[i].prefix, sizeof r->subs[i].prefix, j->dir, r->d->id, i, "", e);
 	}
 	return st;
 }
 
 /* Compacts the store through j->compact, unless another thread has. */
-static void compact_once(struct sort_job *j)
+static void compact_once(struct pipe_job *j)
 {
 	struct err ce;
 	uint64_t t0;
@@ -526,125 +552,38 @@ static void compact_once(struct sort_job *j)
 	j->compact_ns = time_mono_ns() - t0;
 	/* VACUUM's copy of the store (in memory, see db_open) was freed in
 	 * small blocks the allocator keeps: give them back to the system
-	 * for the suffix array's slices still to be touched. */
+	 * for the suffix arrays' slices still to be touched. */
 	malloc_trim(0);
 }
 
-/*
- * Runs on every pool thread. With a reader, the first thread to come
- * reads the corpus through it and sets up the sub-parts; the next
- * compacts the store through the job's own connection meanwhile (in
- * WAL mode a VACUUM writes beside a reader of the other connection);
- * every thread then takes sub-parts until none are left, and one
- * compacts if none has yet. Without a reader the corpus is in memory
- * already, and the compaction goes first. A connection is only ever
- * used by one thread at a time.
- */
-static void sort_fn(void *arg, size_t begin, size_t end, int worker)
+/* Hands out the next sub-part cut and not yet taken (under mu): 1 and
+ * *ri, *k when there is one. */
+static int take_sub(struct pipe_job *j, size_t *ri, int *k)
 {
-	struct sort_job *j = arg;
-	int ready;
-
-	(void)begin;
-	(void)end;
-	(void)worker;
-	if (j->reader && !atomic_exchange(&j->read_taken, 1)) {
-		status_t st;
-		err_clear(&j->prep_e);
-		st = ctx__store_corpus(j->reader, j->d->id, add_chunk, j->b, &j->prep_e);
-		if (st == ST_LIMIT)
-			err_set(&j->prep_e, st, "n-gram index: repository %s: corpus over 2 GiB",
-				j->d->name);
-		if (st == ST_OK)
-			st = prepare_subs(j, &j->prep_e);
-		pthread_mutex_lock(&j->mu);
-		j->prep_st = st;
-		j->ready = 1;
-		pthread_cond_broadcast(&j->cv);
-		pthread_mutex_unlock(&j->mu);
+	while (j->cur < j->n_read) {
+		struct rebuild *r = &j->rb[j->cur];
+		if (r->st == ST_OK && r->next_k < r->n_subs) {
+			*ri = j->cur;
+			*k = r->next_k++;
+			return 1;
+		}
+		j->cur++;
 	}
-	compact_once(j);
-	pthread_mutex_lock(&j->mu);
-	while (!j->ready)
-		pthread_cond_wait(&j->cv, &j->mu);
-	ready = j->prep_st == ST_OK;
-	pthread_mutex_unlock(&j->mu);
-	for (; ready;) {
-		int k = atomic_fetch_add(&j->next, 1);
-		if (k >= j->n_subs)
-			break;
-		err_clear(&j->subs[k].e);
-		j->subs[k].st = write_sub(j->b, MAP_MAGIC, &j->subs[k], &j->subs[k].e);
-	}
+	return 0;
 }
 
-/*
- * Rebuilds d's part: reads its corpus into b (through reader inside the
- * job when not NULL, else from c first), sorts and writes it in
- * sub-parts on pool (one thread when NULL), compacting the store through
- * c meanwhile when *compact is set (cleared once done). Writes the stamp
- * last. *n_subs gets the number of sub-parts.
- */
-static status_t rebuild_part(struct ctx *c, struct ctx *reader, const char *dir,
-			     const struct ctx__repo_digest *d, const char *stamp,
-			     struct builder *b, struct tpool *pool, int threads,
-			     size_t split, int *compact, struct ctx_ngram_build_stats *bs,
-			     int *n_subs, struct err *e)
+/* The stamp of r's part, written after all its sub-parts: its digest,
+ * then the count of sub-parts when more than one. */
+static status_t write_stamp(const char *dir, const struct rebuild *r, struct err *e)
 {
-	struct sort_job j;
 	char p[PATH_MAX];
 	struct buf sb;
-	status_t st = ST_OK;
+	status_t st;
 
-	memset(&j, 0, sizeof j);
-	j.dir = dir;
-	j.d = d;
-	j.b = b;
-	j.threads = threads;
-	j.split = split;
-	j.reader = reader;
-	atomic_init(&j.next, 0);
-	atomic_init(&j.read_taken, 0);
-	atomic_init(&j.compact_taken, 0);
-	j.compact = *compact ? c : NULL;
-	pthread_mutex_init(&j.mu, NULL);
-	pthread_cond_init(&j.cv, NULL);
-	if (!reader) {
-		err_clear(&j.prep_e);
-		j.prep_st = ctx__store_corpus(c, d->id, add_chunk, b, &j.prep_e);
-		if (j.prep_st == ST_LIMIT)
-			err_set(&j.prep_e, j.prep_st,
-				"n-gram index: repository %s: corpus over 2 GiB", d->name);
-		if (j.prep_st == ST_OK)
-			j.prep_st = prepare_subs(&j, &j.prep_e);
-		j.ready = 1;
-	}
-	tpool_parallel_for(pool, (size_t)(pool ? tpool_size(pool) : 1), 1, sort_fn, &j);
-	/* Whatever no thread took (the pool ran the items on fewer). */
-	if (reader && !atomic_load(&j.read_taken))
-		sort_fn(&j, 0, 1, 0);
-	compact_once(&j);
-	if (j.compact) {
-		*compact = 0;
-		bs->compacted = 1;
-		bs->compact_ns = j.compact_ns;
-	}
-	pthread_cond_destroy(&j.cv);
-	pthread_mutex_destroy(&j.mu);
-	if ((st = j.prep_st))
-		err_set(e, st, "%s", j.prep_e.msg);
-	for (int i = 0; i < j.n_subs && st == ST_OK; i++)
-		if ((st = j.subs[i].st))
-			err_set(e, st, "%s", j.subs[i].e.msg);
-	mem_free(j.sa);
-	mem_free(j.subs);
-	*n_subs = j.n_subs;
-	if (st)
-		return st;
 	buf_init(&sb, 0);
-	if ((st = buf_append(&sb, stamp, strlen(stamp))) == ST_OK && j.n_subs > 1)
-		st = buf_printf(&sb, "%d\n", j.n_subs);
-	if (st == ST_OK && (st = sub_path(p, sizeof p, dir, d->id, 0, ".stamp", e)) == ST_OK)
+	if ((st = buf_append(&sb, r->stamp, strlen(r->stamp))) == ST_OK && r->n_subs > 1)
+		st = buf_printf(&sb, "%d\n", r->n_subs);
+	if (st == ST_OK && (st = sub_path(p, sizeof p, dir, r->d->id, 0, ".stamp", e)) == ST_OK)
 		st = file_write_atomic(p, sb.data, sb.len, 0644, e);
 	else if (st == ST_NOMEM)
 		err_set(e, st, "n-gram index: out of memory");
@@ -652,9 +591,141 @@ static status_t rebuild_part(struct ctx *c, struct ctx *reader, const char *dir,
 	return st;
 }
 
+/* Sorts and writes sub-part k of rb[ri]; the last of a repository's
+ * also writes its stamp and frees its corpus. */
+static void run_sub(struct pipe_job *j, size_t ri, int k)
+{
+	struct rebuild *r = &j->rb[ri];
+	status_t st = ST_OK;
+
+	err_clear(&r->subs[k].e);
+	r->subs[k].st = write_sub(&r->b, MAP_MAGIC, &r->subs[k], &r->subs[k].e);
+	if (atomic_fetch_sub(&r->left, 1) != 1)
+		return;
+	for (int i = 0; i < r->n_subs && st == ST_OK; i++)
+		if ((st = r->subs[i].st))
+			err_set(&r->e, st, "%s", r->subs[i].e.msg);
+	if (st == ST_OK)
+		st = write_stamp(j->dir, r, &r->e);
+	mem_free(r->sa);
+	r->sa = NULL;
+	mem_free(r->subs);
+	r->subs = NULL;
+	builder_release(&r->b);
+	pthread_mutex_lock(&j->mu);
+	r->st = st;
+	j->in_flight -= r->bytes;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+/* Reads and cuts every stale repository's corpus in turn, stopping at
+ * the first that fails. */
+static void read_all(struct pipe_job *j)
+{
+	for (size_t i = 0; i < j->n_rb; i++) {
+		struct rebuild *r = &j->rb[i];
+		status_t st;
+		size_t ri;
+		int k;
+		pthread_mutex_lock(&j->mu);
+		while (j->in_flight >= j->ahead) {
+			if (take_sub(j, &ri, &k)) {
+				pthread_mutex_unlock(&j->mu);
+				run_sub(j, ri, k);
+				pthread_mutex_lock(&j->mu);
+			} else {
+				pthread_cond_wait(&j->cv, &j->mu);
+			}
+		}
+		pthread_mutex_unlock(&j->mu);
+		err_clear(&r->e);
+		st = ctx__store_corpus(j->rd, r->d->id, add_chunk, &r->b, &r->e);
+		if (st == ST_LIMIT)
+			err_set(&r->e, st, "n-gram index: repository %s: corpus over 2 GiB",
+				r->d->name);
+		r->bytes = r->b.text.len;
+		if (st == ST_OK)
+			st = prepare_subs(j, r, &r->e);
+		if (st == ST_OK)
+			atomic_store(&r->left, r->n_subs);
+		pthread_mutex_lock(&j->mu);
+		r->st = st;
+		if (st == ST_OK)
+			j->in_flight += r->bytes;
+		j->n_read = i + 1;
+		pthread_cond_broadcast(&j->cv);
+		pthread_mutex_unlock(&j->mu);
+		if (st)
+			break;
+	}
+	pthread_mutex_lock(&j->mu);
+	j->reading_done = 1;
+	pthread_cond_broadcast(&j->cv);
+	pthread_mutex_unlock(&j->mu);
+}
+
+static void pipe_fn(void *arg, size_t begin, size_t end, int worker)
+{
+	struct pipe_job *j = arg;
+	size_t ri;
+	int k, got;
+
+	(void)begin;
+	(void)end;
+	(void)worker;
+	if (!atomic_exchange(&j->read_taken, 1)) {
+		read_all(j);
+		compact_once(j);	/* if no other thread has */
+	} else if (j->rd != j->compact) {
+		compact_once(j);	/* beside the reads */
+	}
+	for (;;) {
+		pthread_mutex_lock(&j->mu);
+		while (!(got = take_sub(j, &ri, &k)) && !j->reading_done)
+			pthread_cond_wait(&j->cv, &j->mu);
+		pthread_mutex_unlock(&j->mu);
+		if (!got)
+			break;
+		run_sub(j, ri, k);
+	}
+}
+
 status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e)
 {
 	return ctx_ngram_build_ex(c, data_dir, NULL, NULL, e);
+}
+
+/* Runs the rebuild of rb[0, n) (see struct pipe_job) on pool (the
+ * calling thread alone when NULL), compacting through c when compact. */
+static void rebuild_parts(struct ctx *c, struct ctx *reader, const char *dir,
+			  struct rebuild *rb, size_t n, struct tpool *pool, int threads,
+			  size_t split, size_t ahead, int compact,
+			  struct ctx_ngram_build_stats *bs)
+{
+	struct pipe_job j;
+
+	memset(&j, 0, sizeof j);
+	j.dir = dir;
+	j.rb = rb;
+	j.n_rb = n;
+	j.threads = threads;
+	j.split = split;
+	j.ahead = ahead;
+	j.rd = reader ? reader : c;
+	j.compact = compact ? c : NULL;
+	atomic_init(&j.compact_taken, 0);
+	atomic_init(&j.read_taken, 0);
+	pthread_mutex_init(&j.mu, NULL);
+	pthread_cond_init(&j.cv, NULL);
+	tpool_parallel_for(pool, (size_t)(pool ? tpool_size(pool) : 1), 1, pipe_fn, &j);
+	compact_once(&j);	/* the job ran every share: a no-op */
+	pthread_cond_destroy(&j.cv);
+	pthread_mutex_destroy(&j.mu);
+	if (j.compact) {
+		bs->compacted = 1;
+		bs->compact_ns = j.compact_ns;
+	}
 }
 
 status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
@@ -666,8 +737,10 @@ status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
 	struct vec repos, keep;
 	struct buf list;
 	struct tpool *pool = NULL;
-	struct ctx *reader = NULL;	/* a second connection, see rebuild_part */
-	char dir[PATH_MAX], p[PATH_MAX], stamp[2 * SHA256_LEN + 2];
+	struct ctx *reader = NULL;	/* a second connection, see struct pipe_job */
+	struct rebuild *rb = NULL;	/* the stale repositories' parts, n_rb */
+	size_t n_rb = 0;
+	char dir[PATH_MAX], p[PATH_MAX];
 	size_t split = SPLIT_BYTES;
 	uint64_t t0 = time_mono_ns(), cpu0 = proc_cpu_ns();
 	int compact, threads;
@@ -690,41 +763,64 @@ status_t ctx_ngram_build_ex(struct ctx *c, const char *data_dir,
 	    (st = ctx__store_repo_digests(c, &repos, e)) ||
 	    (st = buf_append(&list, PARTS_MAGIC "\n", 9)))
 		goto out;
+	if (repos.len && !(rb = mem_calloc(repos.len, sizeof *rb))) {
+		st = err_set(e, ST_NOMEM, "n-gram index: out of memory");
+		goto out;
+	}
+	/* Which parts are stale. No stamp while a part is being replaced:
+	 * an interrupted build leaves it stale, and the next one rebuilds
+	 * it. */
 	for (size_t i = 0; i < repos.len && st == ST_OK; i++) {
 		const struct ctx__repo_digest *d =
 			&((const struct ctx__repo_digest *)repos.data)[i];
-		struct builder b;
 		struct listed l = { d->id, 0 };
-		part_stamp(d, stamp);
-		if ((l.subparts = part_current(dir, d, stamp)) == 0) {
-			/* No stamp while the part is being replaced: an
-			 * interrupted build leaves it stale, and the next one
-			 * rebuilds it. */
+		struct rebuild *r = &rb[n_rb];
+		part_stamp(d, r->stamp);
+		if ((l.subparts = part_current(dir, d, r->stamp)) == 0) {
 			if ((st = sub_path(p, sizeof p, dir, d->id, 0, ".stamp", e)))
 				break;
 			unlink(p);
-			builder_init(&b);
-			/* The first repository rebuilt while a compaction is
-			 * due is read through a second connection meanwhile. */
-			if (!pool && threads > 1)
-				pool = tpool_new(threads);
-			if (pool && compact && !reader &&
-			    ctx__store_reopen(c, &reader, NULL) != ST_OK)
-				reader = NULL;
-			st = rebuild_part(c, compact ? reader : NULL, dir, d, stamp, &b, pool,
-					  threads, split, &compact, &bs, &l.subparts, e);
-			bs.bytes += b.text.len;
-			builder_release(&b);
-			bs.rebuilt++;
-			bs.subparts += (uint64_t)l.subparts;
+			r->d = d;
+			builder_init(&r->b);
+			atomic_init(&r->left, 0);
+			n_rb++;
 		} else {
 			bs.kept++;
 		}
-		for (int s = 0; s < l.subparts && st == ST_OK; s++)
-			st = s ? buf_printf(&list, "%lld-%d\n", (long long)d->id, s)
-			       : buf_printf(&list, "%lld\n", (long long)d->id);
-		if (st == ST_OK)
-			st = vec_push(&keep, &l);
+		if ((st = vec_push(&keep, &l)))
+			err_set(e, st, "n-gram index: out of memory");
+	}
+	if (st == ST_OK && n_rb) {
+		if (threads > 1)
+			pool = tpool_new(threads);
+		/* With a pool, the corpora are read through a second
+		 * connection, beside the compaction through c. */
+		if (pool && ctx__store_reopen(c, &reader, NULL) != ST_OK)
+			reader = NULL;
+		/* One thread gains nothing from reading ahead: one corpus
+		 * at a time, as the bound's minimum. */
+		rebuild_parts(c, reader, dir, rb, n_rb, pool, threads, split,
+			      !pool ? 1 : o->ahead_bytes ? o->ahead_bytes : PIPE_BYTES,
+			      compact, &bs);
+		compact = 0;
+		for (size_t i = 0, r = 0; i < keep.len && r < n_rb; i++) {
+			struct listed *l = &VEC_AT(&keep, struct listed, i);
+			if (l->id != rb[r].d->id)
+				continue;
+			bs.rebuilt++;
+			bs.bytes += rb[r].bytes;
+			bs.subparts += (uint64_t)rb[r].n_subs;
+			if (st == ST_OK && (st = rb[r].st))
+				err_set(e, st, "%s", rb[r].e.msg);
+			l->subparts = rb[r].n_subs;
+			r++;
+		}
+	}
+	for (size_t i = 0; i < keep.len && st == ST_OK; i++) {
+		const struct listed *l = &VEC_AT(&keep, struct listed, i);
+		for (int s = 0; s < l->subparts && st == ST_OK; s++)
+			st = s ? buf_printf(&list, "%lld-%d\n", (long long)l->id, s)
+			       : buf_printf(&list, "%lld\n", (long long)l->id);
 		if (st == ST_NOMEM)
 			err_set(e, st, "n-gram index: out of memory");
 	}
@@ -747,6 +843,12 @@ out:
 		bs.compacted = 1;
 		bs.compact_ns = time_mono_ns() - tc;
 	}
+	for (size_t i = 0; i < n_rb; i++) {
+		builder_release(&rb[i].b);
+		mem_free(rb[i].subs);
+		mem_free(rb[i].sa);
+	}
+	mem_free(rb);
 	ctx_free(reader);
 	tpool_free(pool);
 	vec_release(&repos);

@@ -2807,6 +2807,7 @@ void test_ngram_split_same_answers(void **state);
 void test_ngram_split_files(void **state);
 void test_ngram_split_alloc_failures(void **state);
 void test_ngram_build_beside_compaction(void **state);
+void test_ngram_many_repos(void **state);
 
 /* test_provenance.c */
 void test_provenance_overlaps(void **state);
@@ -2864,6 +2865,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ngram_split_files, teardown),
 		cmocka_unit_test_teardown(test_ngram_split_alloc_failures, teardown),
 		cmocka_unit_test_teardown(test_ngram_build_beside_compaction, teardown),
+		cmocka_unit_test_teardown(test_ngram_many_repos, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
 		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
 		cmocka_unit_test_teardown(test_provenance_matches_naive, teardown),

@@ -14,6 +14,7 @@
 #include "../harness/harness.h"
 #include "context/context.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@ void test_ngram_split_same_answers(void **state);
 void test_ngram_split_files(void **state);
 void test_ngram_split_alloc_failures(void **state);
 void test_ngram_build_beside_compaction(void **state);
+void test_ngram_many_repos(void **state);
 
 static char nroot[1024];
 
@@ -627,6 +629,113 @@ void test_ngram_build_beside_compaction(void **state)
 		mem_free(da);
 		mem_free(db);
 	}
+	ctx_free(c);
+	config_free(cfg);
+}
+
+/* Every file under dir/context-ngram/ of a and b: the same names, the
+ * same bytes. Returns how many were compared. */
+static int same_dirs(const char *a, const char *b)
+{
+	char pa[PATH_MAX];
+	DIR *d;
+	struct dirent *de;
+	int n = 0, nb = 0;
+
+	snprintf(pa, sizeof pa, "%.1000s/context-ngram", a);
+	d = opendir(pa);
+	assert_non_null(d);
+	while ((de = readdir(d))) {
+		char rel[PATH_MAX];
+		char *da, *db;
+		size_t na, nbytes;
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(rel, sizeof rel, "context-ngram/%.200s", de->d_name);
+		da = read_file(a, rel, &na);
+		db = read_file(b, rel, &nbytes);
+		if (na != nbytes || memcmp(da, db, na) != 0)
+			fail_msg("%s differs", rel);
+		mem_free(da);
+		mem_free(db);
+		n++;
+	}
+	closedir(d);
+	snprintf(pa, sizeof pa, "%.1000s/context-ngram", b);
+	d = opendir(pa);
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		nb += de->d_name[0] != '.';
+	closedir(d);
+	assert_int_equal(n, nb);
+	return n;
+}
+
+/*
+ * Several stale repositories in one build: each corpus read while the
+ * one before is sorted, with the read-ahead held to one repository (the
+ * reader sorts, or waits, before each next read) and without a bound.
+ * The files are byte for byte those of rebuilding each repository
+ * alone, and a second build keeps every part.
+ */
+void test_ngram_many_repos(void **state)
+{
+	char one[PATH_MAX], all[PATH_MAX], loose[PATH_MAX];
+	struct config *cfg = NULL;
+	struct ctx *c;
+	struct ctx_ngram_build_stats s;
+	struct ctx_ngram_build_opts tight = { .threads = 2, .split_bytes = 1, .ahead_bytes = 1,
+					      .compact = 1 };
+	struct ctx_ngram_build_opts wide = { .threads = 3, .split_bytes = 1 };
+	struct ctx_ngram *g = NULL;
+	static const char *const names[] = { "r2", "r3", "r4" };
+	int files;
+	(void)state;
+
+	c = indexed_store(23, &cfg);
+	for (int i = 0; i < 3; i++) {
+		make_repo(names[i]);
+		index_repo(c, names[i]);
+	}
+	snprintf(one, sizeof one, "%s/one", nroot);
+	snprintf(all, sizeof all, "%s/all", nroot);
+	snprintf(loose, sizeof loose, "%s/loose", nroot);
+
+	/* Each repository alone: all built, then each made stale in turn. */
+	build(c, one, 2, 1, &s);
+	assert_int_equal(s.rebuilt, 4);
+	for (int id = 1; id <= 4; id++) {
+		char rel[64];
+		snprintf(rel, sizeof rel, "context-ngram/%d.stamp", id);
+		put(one, rel, "x\n");
+		build(c, one, 2, 1, &s);
+		assert_int_equal(s.rebuilt, 1);
+		assert_int_equal(s.kept, 3);
+		assert_int_equal(s.subparts, 2);
+	}
+
+	TH_OK(ctx_ngram_build_ex(c, all, &tight, &s, NULL));
+	assert_int_equal(s.rebuilt, 4);
+	assert_int_equal(s.subparts, 8);
+	assert_int_equal(s.compacted, 1);
+	files = same_dirs(one, all);
+	assert_int_equal(files, 4 * (1 + 2 * 3) + 1);	/* stamps, sub-parts, parts */
+
+	/* Three threads (three sub-parts each), the read-ahead unbounded. */
+	TH_OK(ctx_ngram_build_ex(c, loose, &wide, &s, NULL));
+	assert_int_equal(s.rebuilt, 4);
+	assert_int_equal(s.subparts, 12);
+	TH_OK(ctx_ngram_build_ex(c, loose, &wide, &s, NULL));
+	assert_int_equal(s.rebuilt, 0);
+	assert_int_equal(s.kept, 4);
+	TH_OK(ctx_ngram_open(loose, &g, NULL));
+	{
+		struct ctx_ngram *h = NULL;
+		TH_OK(ctx_ngram_open(one, &h, NULL));
+		assert_int_equal(ctx_ngram_size(g), ctx_ngram_size(h));
+		ctx_ngram_free(h);
+	}
+	ctx_ngram_free(g);
 	ctx_free(c);
 	config_free(cfg);
 }
