@@ -8,9 +8,11 @@
 # for the hybrid (masked-call tasks), and query p50/p99.
 #   CONTEXT_BENCH_SCALE=1   also index all of /usr/lib/python3.* (about
 #                           300k lines) and measure query latency at that
-#                           size, and the floor under indexing's CPU per MB
-#                           (tree-sitter's parse and the suffix-array sort
-#                           alone over the same files, bench/context_floor.c)
+#                           size, the same corpora indexed again in one
+#                           process, and the floor under indexing's CPU per
+#                           MB (tree-sitter's parse and the suffix-array
+#                           sort alone over the same files,
+#                           bench/context_floor.c)
 #   CONTEXT_BENCH_SCALE=2   and /usr/lib/python3/dist-packages and
 #                           /usr/lib/node_modules too (about 1M lines)
 #   CONTEXT_BENCH_TASKS=N   masked-call tasks per store (default 300; more
@@ -100,6 +102,18 @@ if [ "${CONTEXT_BENCH_SCALE:-0}" -ge 1 ] && [ -n "$py" ]; then
   echo "scale indexing, the runs' own figures: $sb MB in $ss s: $(echo "scale=2; $sb / $ss" | bc) MB/s wall," \
     "$(echo "scale=2; $sb / $su" | bc) MB per CPU-second of indexing"
   echo "store of all: $(echo "scale=2; $(stat -c %s "$D/airlock.db") / (($bytes + $sb) * 1000000)" | bc) x the source indexed"
+  # The same corpora in one process, into a store of their own: what a
+  # first index of several repositories costs (start, compaction and
+  # n-gram build once).
+  dirs=()
+  for c in "${scale[@]}"; do dirs+=("${c%%:*}"); done
+  w0=$(date +%s%N)
+  t=$( { time "$A" --data "$T/one" index "${dirs[@]}" > "$T/out" 2>&1; } 2>&1 ) || echo "one-process index failed: $(tail -n 3 "$T/out")"
+  w1=$(date +%s%N)
+  ow=$(echo "scale=3; ($w1 - $w0) / 1000000000" | bc)
+  echo "scale indexing, the same in one process: $sb MB in $ow s: $(echo "scale=2; $sb / $ow" | bc) MB/s wall," \
+    "$(echo "scale=2; $sb / ($t)" | bc) MB per CPU-second (user+sys); $(grep '^total' "$T/out" | sed 's/.*n-gram index: /n-gram index: /')"
+  rm -rf "$T/one"
   # What two of indexing's parts cost alone over the same files (bench/
   # context_floor.c): a floor under the CPU per MB above.
   B=${BUILD_DIR:-$(dirname "$A")}
