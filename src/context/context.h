@@ -271,8 +271,9 @@ status_t ctx_ngram_build(struct ctx *c, const char *data_dir, struct err *e);
 /* How ctx_ngram_build_ex works. Zeroed: as ctx_ngram_build. */
 struct ctx_ngram_build_opts {
 	int threads;		/* sorting threads; <= 0: online CPUs */
-	/* Also compact the store (ctx_store_compact), on the calling thread
-	 * while the pool sorts the first part rebuilt (alone when none is). */
+	/* Also compact the store (ctx_store_compact): on a pool thread
+	 * while another reads the corpora of the parts rebuilt (alone when
+	 * none is). */
 	int compact;
 	/* The least text of a sub-part: a repository's corpus is split
 	 * into sub-parts of about 2 MiB, at least one per thread, none
