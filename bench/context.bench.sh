@@ -12,7 +12,8 @@
 #                           process, and the floor under indexing's CPU per
 #                           MB (tree-sitter's parse and the suffix-array
 #                           sort alone over the same files,
-#                           bench/context_floor.c)
+#                           bench/context_floor.c, then with the store's
+#                           writes and compaction as the runs logged them)
 #   CONTEXT_BENCH_SCALE=2   and /usr/lib/python3/dist-packages and
 #                           /usr/lib/node_modules too (about 1M lines)
 #   CONTEXT_BENCH_TASKS=N   masked-call tasks per store (default 300; more
@@ -80,14 +81,20 @@ if [ "${CONTEXT_BENCH_SCALE:-0}" -ge 1 ] && [ -n "$py" ]; then
     [ -d /usr/lib/python3/dist-packages ] && scale+=("/usr/lib/python3/dist-packages:python-dist")
     [ -d /usr/lib/node_modules ] && scale+=("/usr/lib/node_modules:node-modules")
   fi
-  lines=0 sb=0 ss=0 su=0 sw=0 sc=0
+  lines=0 sb=0 ss=0 su=0 sw=0 sc=0 wr=0 cm=0
+  # Debug events give the store's share: index.phases' writer_cpu_ms (the
+  # writer thread: SQLite's inserts, the FTS5 index and the commits) and
+  # context.compact's merge_ms + vacuum_ms (on a thread of its own).
+  printf 'log:\n  level: debug\n' > "$T/debug.yaml"
   for c in "${scale[@]}"; do
     dir=${c%%:*} name=${c##*:}
     w0=$(date +%s%N)
-    t=$( { time "$A" --data "$D" index "$dir" --name "$name" > "$T/out" 2>&1; } 2>&1 )
+    t=$( { time "$A" --config "$T/debug.yaml" --data "$D" index "$dir" --name "$name" > "$T/out" 2>&1; } 2>&1 )
     w1=$(date +%s%N)
     sw=$(echo "scale=3; $sw + ($w1 - $w0) / 1000000000" | bc) sc=$(echo "$sc + $t" | bc)
-    echo "$(cat "$T/out") [CPU $t s, wall $(echo "scale=2; ($w1 - $w0) / 1000000000" | bc) s]"
+    wr=$((wr + $(sed -n 's/.*"event":"index.phases".*"writer_cpu_ms":\([0-9]*\).*/\1/p' "$T/out" | awk '{ s += $1 } END { print s + 0 }')))
+    cm=$((cm + $(sed -n 's/.*"event":"context.compact".*"merge_ms":\([0-9]*\),"vacuum_ms":\([0-9]*\).*/\1 \2/p' "$T/out" | awk '{ s += $1 + $2 } END { print s + 0 }')))
+    echo "$(grep -v '^{' "$T/out") [CPU $t s, wall $(echo "scale=2; ($w1 - $w0) / 1000000000" | bc) s]"
     out=$(grep ' files indexed' "$T/out")
     sb=$(echo "$sb + $(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\1/p')" | bc)
     ss=$(echo "$ss + $(printf '%s\n' "$out" | sed -n 's/.*; \([0-9.]*\) MB in \([0-9.]*\) s.*/\2/p')" | bc)
@@ -119,7 +126,19 @@ if [ "${CONTEXT_BENCH_SCALE:-0}" -ge 1 ] && [ -n "$py" ]; then
   B=${BUILD_DIR:-$(dirname "$A")}
   if ${CC:-cc} -std=c17 -D_GNU_SOURCE -O2 -I"$root/src" -o "$T/context_floor" "$root/bench/context_floor.c" \
       "$B/libairlock.a" -ltree-sitter -ldivsufsort -lsqlite3 -lm -pthread 2> "$T/cc.err"; then
-    "$T/context_floor" "$D"
+    "$T/context_floor" "$D" | tee "$T/floor"
+    # The floor with the store's part added, as the scale runs logged it
+    # (per MB of the scale corpora; the floor is per MB of the whole store).
+    f=$(sed -n 's/^floor: \([0-9.]*\) CPU-s per MB.*/\1/p' "$T/floor")
+    if [ -n "$f" ]; then
+      z() { sed 's/^\./0./'; }
+      w=$(echo "scale=4; $wr / 1000 / $sb" | bc | z) k=$(echo "scale=4; $cm / 1000 / $sb" | bc | z)
+      a=$(echo "scale=4; $f + $w + $k" | bc | z)
+      echo "floor with the store's part: + the writer thread's $(echo "scale=2; $wr / 1000" | bc | z) CPU-s" \
+        "($w per MB) + the compaction's $(echo "scale=2; $cm / 1000" | bc | z) s ($k per MB) = $a CPU-s per MB:" \
+        "at most $(echo "scale=1; 2 / $a" | bc | z) MB/s on 2 CPUs (the whole runs took" \
+        "$(echo "scale=4; $sc / $sb" | bc | z) CPU-s per MB)"
+    fi
   else
     echo "context_floor: not built: $(head -n 3 "$T/cc.err")"
   fi
