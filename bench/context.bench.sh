@@ -70,7 +70,7 @@ echo "indexing, the runs' own figures (walk, parse, write): $(echo "scale=2; $by
   "$(echo "scale=0; $files / $secs" | bc) files/s (wall);" \
   "$( [ "$icpu" != 0 ] && echo "scale=2; $bytes / $icpu" | bc) MB per CPU-second"
 echo "store (airlock.db): $(echo "scale=2; $db / ($bytes * 1000000)" | bc) x source; n-gram index: $(echo "scale=2; $ng / ($bytes * 1000000)" | bc) x source"
-t0=$(date +%s%N); "$A" --data "$D" index "$root/src" --name airlock > /dev/null; t1=$(date +%s%N)
+t0=$(date +%s%N); "$A" --data "$D" index "$root/src" --name airlock > /dev/null 2> "$T/err" || cat "$T/err"; t1=$(date +%s%N)
 echo "no-change re-index of airlock: $(( (t1 - t0) / 1000000 )) ms"
 "$A" --data "$D" context-bench --tasks "${CONTEXT_BENCH_TASKS:-300}"
 
