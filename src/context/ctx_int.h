@@ -45,8 +45,9 @@ struct ctx {
 	struct hmap pop;
 	int64_t pop_gen;
 	/* Closing merges (ctx__store_compact) run on this handle: which
-	 * runs were followed by one is policy the tests check. */
-	unsigned compactions;
+	 * runs were followed by one is policy the tests check; and of
+	 * them, those that rewrote the whole file (VACUUM). */
+	unsigned compactions, vacuums;
 };
 
 struct ctx__fts_row {

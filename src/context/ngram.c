@@ -457,9 +457,9 @@ static uint64_t proc_cpu_ns(void)
  * repository at least): at the bound the reader sorts, or waits, first.
  * The compaction, when asked, runs through the build's connection: on
  * another thread beside the reads when rd is a second connection (in
- * WAL mode a VACUUM writes beside a reader of another connection),
- * else on the reading thread after its reads. Each connection is used
- * by one thread at a time.
+ * WAL mode its writes, a VACUUM's too, go beside a reader of another
+ * connection), else on the reading thread after its reads. Each
+ * connection is used by one thread at a time.
  */
 #define PIPE_BYTES ((size_t)64 << 20)	/* ctx_ngram_build_opts.ahead_bytes */
 
@@ -550,9 +550,10 @@ static void compact_once(struct pipe_job *j)
 	if (ctx__store_compact(j->compact, &ce) != ST_OK)
 		LOG_WARN("context.compact", LF_STR("error", ce.msg));
 	j->compact_ns = time_mono_ns() - t0;
-	/* VACUUM's copy of the store (in memory, see db_open) was freed in
-	 * small blocks the allocator keeps: give them back to the system
-	 * for the suffix arrays' slices still to be touched. */
+	/* A VACUUM's copy of the store (an older store's, see
+	 * ctx__store_compact; in memory, see db_open) was freed in small
+	 * blocks the allocator keeps: give them back to the system for the
+	 * suffix arrays' slices still to be touched. */
 	malloc_trim(0);
 }
 

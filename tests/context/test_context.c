@@ -2808,6 +2808,7 @@ void test_ngram_split_files(void **state);
 void test_ngram_split_alloc_failures(void **state);
 void test_ngram_build_beside_compaction(void **state);
 void test_ngram_many_repos(void **state);
+void test_compact_gives_pages_back(void **state);
 
 /* test_provenance.c */
 void test_provenance_overlaps(void **state);
@@ -2866,6 +2867,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ngram_split_alloc_failures, teardown),
 		cmocka_unit_test_teardown(test_ngram_build_beside_compaction, teardown),
 		cmocka_unit_test_teardown(test_ngram_many_repos, teardown),
+		cmocka_unit_test_teardown(test_compact_gives_pages_back, teardown),
 		cmocka_unit_test_teardown(test_provenance_overlaps, teardown),
 		cmocka_unit_test_teardown(test_provenance_bad_inputs, teardown),
 		cmocka_unit_test_teardown(test_provenance_matches_naive, teardown),

@@ -13,6 +13,7 @@
  */
 #include "../harness/harness.h"
 #include "context/context.h"
+#include "context/ctx_int.h"
 
 #include <dirent.h>
 #include <limits.h>
@@ -21,12 +22,14 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <sqlite3.h>
 
 void test_ngram_split_same_answers(void **state);
 void test_ngram_split_files(void **state);
 void test_ngram_split_alloc_failures(void **state);
 void test_ngram_build_beside_compaction(void **state);
 void test_ngram_many_repos(void **state);
+void test_compact_gives_pages_back(void **state);
 
 static char nroot[1024];
 
@@ -736,6 +739,165 @@ void test_ngram_many_repos(void **state)
 		ctx_ngram_free(h);
 	}
 	ctx_ngram_free(g);
+	ctx_free(c);
+	config_free(cfg);
+}
+
+/* page_count, freelist_count and auto_vacuum of the store under data,
+ * read through a connection of its own (it sees the last commit). */
+static void store_pages(const char *data, int64_t *pages, int64_t *free_pages, int *mode)
+{
+	char p[PATH_MAX + 16];
+	sqlite3 *db = NULL;
+	sqlite3_stmt *s = NULL;
+
+	snprintf(p, sizeof p, "%s/airlock.db", data);
+	assert_int_equal(sqlite3_open_v2(p, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT (SELECT page_count FROM pragma_page_count),"
+					    " (SELECT freelist_count FROM pragma_freelist_count),"
+					    " (SELECT auto_vacuum FROM pragma_auto_vacuum)", -1, &s, NULL),
+			 SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	*pages = sqlite3_column_int64(s, 0);
+	*free_pages = sqlite3_column_int64(s, 1);
+	*mode = sqlite3_column_int(s, 2);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+/* Re-indexes repository r after deletions (the compaction left to the
+ * caller); deleted: how many files it should find gone. Returns whether
+ * a compaction is due. */
+static int reindex_r(struct ctx *c, uint64_t deleted)
+{
+	char repo[PATH_MAX];
+	struct ctx_index_opts io = { .name = "r", .threads = 2, .defer_compact = 1 };
+	struct ctx_index_stats is;
+	struct err e;
+
+	snprintf(repo, sizeof repo, "%s/r", nroot);
+	err_clear(&e);
+	if (ctx_index_repo(c, repo, &io, &is, &e) != ST_OK)
+		fail_msg("index: %s", e.msg);
+	assert_int_equal(is.files_deleted, deleted);
+	return is.compact_due;
+}
+
+/* Deletes half of repository r's files and re-indexes it (the compaction
+ * due, not run), then compacts. before: the store's pages and free pages
+ * right before the compaction; after: after it, and *mode its
+ * auto_vacuum then. */
+static void shrink_and_compact(struct ctx *c, const char *data, int64_t before[2],
+			       int64_t after[2], int *mode)
+{
+	for (int f = 0; f < 48; f += 2) {
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s/r/m%02d.py", nroot, f);
+		assert_int_equal(unlink(p), 0);
+	}
+	assert_true(reindex_r(c, 24));
+	store_pages(data, &before[0], &before[1], mode);
+	TH_OK(ctx_store_compact(c, NULL));
+	store_pages(data, &after[0], &after[1], mode);
+}
+
+/*
+ * The compaction gives the free pages back. A new store is in
+ * incremental auto-vacuum mode, so they go without a VACUUM; an older
+ * store (auto_vacuum NONE, as every store made before the mode) is
+ * VACUUMed when more than 1/8 is free, which converts it. Either way no
+ * page is left free, the file is smaller, and what the store answers is
+ * the same as before.
+ */
+void test_compact_gives_pages_back(void **state)
+{
+	char data[PATH_MAX], ng[2][PATH_MAX], first[sizeof nroot];
+	struct config *cfg = NULL;
+	struct ctx *c;
+	struct ctx_ngram_build_stats bs;
+	int64_t b[2], a[2];
+	int mode;
+	(void)state;
+
+	c = indexed_store(23, &cfg);
+	snprintf(data, sizeof data, "%s/data", nroot);
+	store_pages(data, &b[0], &b[1], &mode);
+	assert_int_equal(mode, 2);	/* INCREMENTAL */
+	shrink_and_compact(c, data, b, a, &mode);
+	assert_true(b[1] > 0);		/* the deleted files' pages */
+	assert_int_equal(mode, 2);
+	assert_int_equal(a[1], 0);
+	assert_true(a[0] < b[0]);
+	assert_int_equal(c->vacuums, 0);	/* no rewrite of the whole file */
+	{
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s/r/m01.py", nroot);
+		assert_int_equal(unlink(p), 0);
+	}
+	reindex_r(c, 1);
+	TH_OK(ctx_store_compact(c, NULL));
+	store_pages(data, &a[0], &a[1], &mode);
+	assert_int_equal(a[1], 0);
+	assert_int_equal(c->vacuums, 0);
+	snprintf(ng[0], sizeof ng[0], "%s/ng-new", nroot);
+	build(c, ng[0], 2, 1, &bs);
+	ctx_free(c);
+	config_free(cfg);
+	cfg = NULL;
+
+	/* The same repository and change in a store made with auto_vacuum
+	 * NONE: a table exists before the store's first open, so the mode
+	 * db_open asks for waits for a VACUUM. */
+	str_copy(first, nroot, sizeof first);
+	if (snprintf(nroot, sizeof nroot, "%s/old", first) >= (int)sizeof nroot)
+		fail_msg("%s: path too long", first);
+	TH_OK(file_mkdirs(nroot, 0700, NULL));
+	rng_state = 23;
+	make_repo("r");
+	snprintf(data, sizeof data, "%s/data", nroot);
+	TH_OK(file_mkdirs(data, 0700, NULL));
+	{
+		char p[PATH_MAX + 16];
+		sqlite3 *db = NULL;
+		snprintf(p, sizeof p, "%s/airlock.db", data);
+		assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "PRAGMA auto_vacuum=NONE; CREATE TABLE legacy(x);",
+					      NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	c = open_store(data, &cfg);
+	index_repo(c, "r");
+	store_pages(data, &b[0], &b[1], &mode);
+	assert_int_equal(mode, 0);
+	shrink_and_compact(c, data, b, a, &mode);
+	assert_true(b[1] * 8 > b[0]);	/* over 1/8 free: the VACUUM runs */
+	assert_int_equal(mode, 2);	/* and converts the store */
+	assert_int_equal(c->vacuums, 1);
+	assert_int_equal(a[1], 0);
+	assert_true(a[0] < b[0]);
+	{
+		char p[PATH_MAX];
+		snprintf(p, sizeof p, "%s/r/m01.py", nroot);
+		assert_int_equal(unlink(p), 0);
+	}
+	reindex_r(c, 1);
+	TH_OK(ctx_store_compact(c, NULL));	/* converted: no VACUUM now */
+	store_pages(data, &a[0], &a[1], &mode);
+	assert_int_equal(a[1], 0);
+	assert_int_equal(c->vacuums, 1);
+	snprintf(ng[1], sizeof ng[1], "%s/ng-old", nroot);
+	build(c, ng[1], 2, 1, &bs);
+	/* Both stores hold the same rows: the same n-gram corpus. */
+	{
+		size_t na, nb;
+		char *da = read_file(ng[0], "context-ngram/1.txt", &na);
+		char *db = read_file(ng[1], "context-ngram/1.txt", &nb);
+		assert_true(na > 0);
+		assert_int_equal(na, nb);
+		assert_memory_equal(da, db, na);
+		mem_free(da);
+		mem_free(db);
+	}
 	ctx_free(c);
 	config_free(cfg);
 }
