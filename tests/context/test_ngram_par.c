@@ -557,6 +557,20 @@ void test_ngram_split_alloc_failures(void **state)
 	config_free(cfg);
 }
 
+/* dir a's and dir b's file rel: the same bytes, not none. */
+static void same_file(const char *a, const char *b, const char *rel)
+{
+	size_t na, nb;
+	char *da = read_file(a, rel, &na);
+	char *db = read_file(b, rel, &nb);
+
+	assert_int_equal(na, nb);
+	assert_true(na > 0);
+	assert_memory_equal(da, db, na);
+	mem_free(da);
+	mem_free(db);
+}
+
 /*
  * With the compaction due, the corpus is read through a second
  * connection while the first compacts (FTS merge, VACUUM of the pages
@@ -604,34 +618,18 @@ void test_ngram_build_beside_compaction(void **state)
 		static const char *const ext[] = { "txt", "sa", "map" };
 		for (int x = 0; x < 3; x++) {
 			char rel[64];
-			char *da, *db;
-			size_t na, nb;
 			if (k)
 				snprintf(rel, sizeof rel, "context-ngram/1-%d.%s", k, ext[x]);
 			else
 				snprintf(rel, sizeof rel, "context-ngram/1.%s", ext[x]);
-			da = read_file(plain, rel, &na);
-			db = read_file(beside, rel, &nb);
-			assert_int_equal(na, nb);
-			assert_true(na > 0);
-			assert_memory_equal(da, db, na);
-			mem_free(da);
-			mem_free(db);
+			same_file(plain, beside, rel);
 		}
 	}
 	/* The compacted store still gives the same corpus. */
 	put(beside, "context-ngram/1.stamp", "x\n");
 	build(c, beside, 2, 1, &sb);
 	assert_int_equal(sb.rebuilt, 1);
-	{
-		size_t na, nb;
-		char *da = read_file(plain, "context-ngram/1.sa", &na);
-		char *db = read_file(beside, "context-ngram/1.sa", &nb);
-		assert_int_equal(na, nb);
-		assert_memory_equal(da, db, na);
-		mem_free(da);
-		mem_free(db);
-	}
+	same_file(plain, beside, "context-ngram/1.sa");
 	ctx_free(c);
 	config_free(cfg);
 }
@@ -888,16 +886,7 @@ void test_compact_gives_pages_back(void **state)
 	snprintf(ng[1], sizeof ng[1], "%s/ng-old", nroot);
 	build(c, ng[1], 2, 1, &bs);
 	/* Both stores hold the same rows: the same n-gram corpus. */
-	{
-		size_t na, nb;
-		char *da = read_file(ng[0], "context-ngram/1.txt", &na);
-		char *db = read_file(ng[1], "context-ngram/1.txt", &nb);
-		assert_true(na > 0);
-		assert_int_equal(na, nb);
-		assert_memory_equal(da, db, na);
-		mem_free(da);
-		mem_free(db);
-	}
+	same_file(ng[0], ng[1], "context-ngram/1.txt");
 	ctx_free(c);
 	config_free(cfg);
 }
