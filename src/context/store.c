@@ -869,8 +869,10 @@ status_t ctx__store_compact(struct ctx *c, struct err *e)
 	 */
 	if (incremental && free_pages > 0)
 		st = db_exec(c->db, "PRAGMA incremental_vacuum", e);
-	else if (!incremental && pages > 0 && free_pages * 8 > pages && ++c->vacuums)
+	else if (!incremental && pages > 0 && free_pages * 8 > pages) {
+		c->vacuums++;
 		st = db_exec(c->db, "VACUUM", e);
+	}
 	LOG_DEBUG("context.compact", LF_INT("pages", pages), LF_INT("free", free_pages),
 		  LF_INT("merge_ms", (int64_t)((t1 - t0) / 1000000)),
 		  LF_INT("vacuum_ms", (int64_t)((time_mono_ns() - t1) / 1000000)));
